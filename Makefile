@@ -1,0 +1,68 @@
+# mailtool — plain Makefile; dependencies through pkg-config.
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR = $(PREFIX)/bin
+MANDIR = $(PREFIX)/share/man
+COMPLDIR = $(PREFIX)/share/bash-completion/completions
+DOCDIR = $(PREFIX)/share/doc/mailtool
+
+CC ?= cc
+PKGS = libetpan libconfig libpcre2-8 openssl zlib
+# Debian's libetpan.pc leaks a dpkg build spec file into --libs; drop it.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE
+LDLIBS = $(PKG_LIBS) -lm
+
+LIB_SRC = $(wildcard lib/*.c)
+CMD_SRC = $(wildcard cmd/*.c)
+LIB_OBJ = $(LIB_SRC:.c=.o)
+CMD_OBJ = $(CMD_SRC:.c=.o)
+HDRS = $(wildcard lib/*.h cmd/*.h filters/*.h)
+# applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
+APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET(' cmd/*.c)))
+
+.PHONY: all check unit deps demo demo-stop install clean
+
+all: mailtool
+
+mailtool: $(CMD_OBJ) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CMD_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+%.o: %.c $(HDRS)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+tests/unit/mt-unit: tests/unit/unit.c lib/util.o lib/output.o $(HDRS)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/unit.c lib/util.o lib/output.o $(LDFLAGS) -lm
+
+unit: tests/unit/mt-unit
+
+# Installs missing Debian packages when root, else prints the apt-get line.
+deps:
+	@sh .ci/deps
+
+check: deps
+	$(MAKE) mailtool unit
+	bats --tap tests/
+
+demo: deps
+	$(MAKE) mailtool
+	sh tests/demo.sh start
+
+demo-stop:
+	sh tests/demo.sh stop
+
+install: mailtool
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(COMPLDIR) $(DESTDIR)$(DOCDIR)
+	install -m 755 mailtool $(DESTDIR)$(BINDIR)/mailtool
+	for a in $(APPLETS); do ln -sf mailtool $(DESTDIR)$(BINDIR)/mailtool-$$a; done
+	install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	for f in man/*.5; do [ -e "$$f" ] && install -m 644 $$f $(DESTDIR)$(MANDIR)/man5/ || true; done
+	install -m 644 completions/mailtool.bash $(DESTDIR)$(COMPLDIR)/mailtool
+	for a in $(APPLETS); do ln -sf mailtool $(DESTDIR)$(COMPLDIR)/mailtool-$$a; done
+	install -m 644 mailtool.conf $(DESTDIR)$(DOCDIR)/mailtool.conf.example
+
+clean:
+	rm -f mailtool $(LIB_OBJ) $(CMD_OBJ) tests/unit/mt-unit

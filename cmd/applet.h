@@ -1,0 +1,26 @@
+/* applet.h — what the dispatcher hands every applet: parsed options, the
+ * resolved account and, for session applets, an authenticated session. */
+#ifndef MT_APPLET_H
+#define MT_APPLET_H
+
+#include "../lib/config.h"
+#include "../lib/mt.h"
+#include "../lib/session.h"
+
+struct mt_ctx {
+	const struct mt_applet *ap;
+	struct mt_args args;
+	struct mt_config cfg;
+	struct mt_account acct;
+	struct mt_session *s;       /* NULL unless the applet has MT_APPLET_SESSION */
+	enum mt_fmt fmt;
+	int verbose;
+	struct mt_err err;          /* why the session could not be opened (see session_failed) */
+};
+
+/* Print "mailtool APPLET: message" on stderr and return code. */
+int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Same for an mt_err. */
+int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
+
+#endif

@@ -1,0 +1,144 @@
+/* info.c — the help-desk's first command: does the account work, and how
+ * (greeting, TLS, capabilities before and after login, namespaces, timings). */
+#include "applet.h"
+#include "../lib/transport.h"
+
+#include <string.h>
+
+static const struct mt_opt info_opts[] = {
+	MT_OPT_END,
+};
+
+enum { I_ACCOUNT, I_SERVER, I_TRANSPORT, I_GREETING, I_TLS_PROTO, I_TLS_CIPHER, I_CERT_SUBJECT,
+       I_CERT_ISSUER, I_CERT_EXPIRES, I_CERT_FP, I_CERT_PINNED, I_AUTH, I_USER, I_CAPS_GREETING,
+       I_CAPS_PRELOGIN, I_CAPS_POSTLOGIN, I_MECHS, I_NAMESPACE, I_DELIM, I_COMPRESS,
+       I_MS_CONNECT, I_MS_TLS, I_MS_GREETING, I_MS_STARTTLS, I_MS_AUTH, I_MS_COMPRESS, I_MS_TOTAL,
+       I_NCOLS };
+
+static const struct mt_col info_cols[I_NCOLS] = {
+	[I_ACCOUNT] = { "account", MT_COL_STR },
+	[I_SERVER] = { "server", MT_COL_STR },
+	[I_TRANSPORT] = { "transport", MT_COL_STR },
+	[I_GREETING] = { "greeting", MT_COL_STR },
+	[I_TLS_PROTO] = { "tls_protocol", MT_COL_STR },
+	[I_TLS_CIPHER] = { "tls_cipher", MT_COL_STR },
+	[I_CERT_SUBJECT] = { "cert_subject", MT_COL_STR },
+	[I_CERT_ISSUER] = { "cert_issuer", MT_COL_STR },
+	[I_CERT_EXPIRES] = { "cert_expires", MT_COL_STR },
+	[I_CERT_FP] = { "cert_fingerprint", MT_COL_STR },
+	[I_CERT_PINNED] = { "cert_pinned", MT_COL_STR },
+	[I_AUTH] = { "auth", MT_COL_STR },
+	[I_USER] = { "user", MT_COL_STR },
+	[I_CAPS_GREETING] = { "caps_greeting", MT_COL_STR },
+	[I_CAPS_PRELOGIN] = { "caps_before_login", MT_COL_STR },
+	[I_CAPS_POSTLOGIN] = { "caps_after_login", MT_COL_STR },
+	[I_MECHS] = { "auth_mechanisms", MT_COL_STR },
+	[I_NAMESPACE] = { "namespaces", MT_COL_STR },
+	[I_DELIM] = { "delimiter", MT_COL_STR },
+	[I_COMPRESS] = { "compression", MT_COL_STR },
+	[I_MS_CONNECT] = { "ms_connect", MT_COL_NUM },
+	[I_MS_TLS] = { "ms_tls", MT_COL_NUM },
+	[I_MS_GREETING] = { "ms_greeting", MT_COL_NUM },
+	[I_MS_STARTTLS] = { "ms_starttls", MT_COL_NUM },
+	[I_MS_AUTH] = { "ms_auth", MT_COL_NUM },
+	[I_MS_COMPRESS] = { "ms_compress", MT_COL_NUM },
+	[I_MS_TOTAL] = { "ms_total", MT_COL_NUM },
+};
+
+/* "AUTH=PLAIN AUTH=LOGIN" → "PLAIN LOGIN" */
+static char *mechanisms(const char *caps)
+{
+	char *out = mt_xmalloc(strlen(caps) + 1), *o = out;
+	for (const char *p = caps; *p;) {
+		size_t w = strcspn(p, " ");
+		if (w > 5 && strncmp(p, "AUTH=", 5) == 0) {
+			if (o != out)
+				*o++ = ' ';
+			memcpy(o, p + 5, w - 5);
+			o += w - 5;
+		}
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int info_main(struct mt_ctx *ctx)
+{
+	struct mt_session *s = ctx->s;
+	struct mt_table t;
+	const struct mt_tls_info *tls = mt_session_tls(s);
+	const struct mt_timings *tm = mt_session_timings(s);
+	const char *ns = NULL;
+	char delim = 0, buf[600];
+	int r;
+
+	if (ctx->args.argc > 0)
+		return mt_fail(ctx, MT_EUSAGE, "info takes no arguments");
+	if ((r = mt_namespace_text(s, &ns, &ctx->err)) != MT_OK || (r = mt_delimiter(s, &delim, &ctx->err)) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+
+	mt_table_init(&t, info_cols, I_NCOLS, ctx->fmt, 0);
+	t.vertical = 1;
+	int row = mt_table_row(&t);
+	mt_table_str(&t, row, I_ACCOUNT, ctx->acct.name);
+	if (ctx->acct.tunnel)
+		snprintf(buf, sizeof buf, "tunnel: %s", ctx->acct.tunnel);
+	else
+		snprintf(buf, sizeof buf, "%s (%s)", ctx->acct.host, mt_session_peer(s));
+	mt_table_str(&t, row, I_SERVER, buf);
+	mt_table_str(&t, row, I_TRANSPORT, mt_session_transport(s));
+	mt_table_str(&t, row, I_GREETING, mt_session_greeting(s));
+	if (tls) {
+		mt_table_str(&t, row, I_TLS_PROTO, tls->protocol);
+		mt_table_str(&t, row, I_TLS_CIPHER, tls->cipher);
+		mt_table_str(&t, row, I_CERT_SUBJECT, tls->subject);
+		mt_table_str(&t, row, I_CERT_ISSUER, tls->issuer);
+		mt_table_str(&t, row, I_CERT_EXPIRES, tls->not_after);
+		mt_table_str(&t, row, I_CERT_FP, tls->fingerprint);
+		mt_table_str(&t, row, I_CERT_PINNED, tls->pinned ? "yes (fingerprint matched)" : "no (verified by CA and host name)");
+	}
+	mt_table_str(&t, row, I_AUTH, mt_session_auth_method(s));
+	if (ctx->acct.as_user)
+		snprintf(buf, sizeof buf, "%s (authenticated as %s)", ctx->acct.as_user, ctx->acct.user);
+	else
+		snprintf(buf, sizeof buf, "%s", ctx->acct.user ? ctx->acct.user : "(preauthenticated)");
+	mt_table_str(&t, row, I_USER, buf);
+	mt_table_str(&t, row, I_CAPS_GREETING, mt_session_caps(s, MT_CAPS_GREETING));
+	mt_table_str(&t, row, I_CAPS_PRELOGIN, mt_session_caps(s, MT_CAPS_PRELOGIN));
+	mt_table_str(&t, row, I_CAPS_POSTLOGIN, mt_session_caps(s, MT_CAPS_POSTLOGIN));
+	char *mech = mechanisms(mt_session_caps(s, MT_CAPS_PRELOGIN));
+	mt_table_str(&t, row, I_MECHS, *mech ? mech : "(none announced)");
+	free(mech);
+	mt_table_str(&t, row, I_NAMESPACE, ns);
+	snprintf(buf, sizeof buf, "%c", delim ? delim : '-');
+	mt_table_str(&t, row, I_DELIM, delim ? buf : "(flat)");
+	mt_table_str(&t, row, I_COMPRESS, mt_session_compressed(s) ? "DEFLATE" : "none");
+	mt_table_num(&t, row, I_MS_CONNECT, (long long)(tm->connect + 0.5));
+	if (tls && tm->tls > 0)
+		mt_table_num(&t, row, I_MS_TLS, (long long)(tm->tls + 0.5));
+	mt_table_num(&t, row, I_MS_GREETING, (long long)(tm->greeting + 0.5));
+	if (tm->starttls > 0)
+		mt_table_num(&t, row, I_MS_STARTTLS, (long long)(tm->starttls + 0.5));
+	mt_table_num(&t, row, I_MS_AUTH, (long long)(tm->auth + 0.5));
+	if (tm->compress > 0)
+		mt_table_num(&t, row, I_MS_COMPRESS, (long long)(tm->compress + 0.5));
+	mt_table_num(&t, row, I_MS_TOTAL, (long long)(tm->total + 0.5));
+	mt_table_print(&t, stdout);
+	mt_table_release(&t);
+	return MT_OK;
+}
+
+static const struct mt_applet info_applet = {
+	.name = "info",
+	.summary = "show what the server offers: greeting, TLS, capabilities, namespaces, timings",
+	.usage = "[options]",
+	.description = "Connects, secures and logs in exactly as every other applet does, then reports\n"
+		       "each step. The first command to run when an account does not work.",
+	.opts = info_opts,
+	.flags = MT_APPLET_SESSION,
+	.main = info_main,
+};
+MT_APPLET(info_applet);

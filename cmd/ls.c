@@ -1,0 +1,95 @@
+/* ls.c — folders with special-use flags and subscription state, and with
+ * --status their message count, unseen count and size. */
+#include "applet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct mt_opt ls_opts[] = {
+	{ .lng = "status", .shrt = 's', .kind = MT_FLAG, .help = "add message count, unseen count and size" },
+	{ .lng = "subscribed", .kind = MT_FLAG, .help = "only subscribed folders" },
+	{ .lng = "human", .shrt = 'h', .kind = MT_FLAG, .help = "sizes in KiB/MiB/GiB" },
+	MT_OPT_END,
+};
+
+enum { L_FOLDER, L_SPECIAL, L_SUB, L_MESSAGES, L_UNSEEN, L_SIZE, L_NCOLS };
+
+static const struct mt_col ls_cols[L_NCOLS] = {
+	[L_FOLDER] = { "folder", MT_COL_STR },
+	[L_SPECIAL] = { "special_use", MT_COL_STR },
+	[L_SUB] = { "subscribed", MT_COL_STR },
+	[L_MESSAGES] = { "messages", MT_COL_NUM },
+	[L_UNSEEN] = { "unseen", MT_COL_NUM },
+	[L_SIZE] = { "size", MT_COL_SIZE },
+};
+
+static int by_name(const void *a, const void *b)
+{
+	const struct mt_mailbox *x = a, *y = b;
+	/* INBOX first, then by name */
+	int xi = strcmp(x->wire, "INBOX") == 0, yi = strcmp(y->wire, "INBOX") == 0;
+	if (xi != yi)
+		return yi - xi;
+	return strcmp(x->name, y->name);
+}
+
+static int ls_main(struct mt_ctx *ctx)
+{
+	struct mt_mailboxes m;
+	struct mt_status *st = NULL;
+	struct mt_table t;
+	int want_status = mt_flag(&ctx->args, "status");
+	int only_sub = mt_flag(&ctx->args, "subscribed");
+	int r;
+
+	if (ctx->args.argc > 1)
+		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool ls %s", ctx->ap->usage);
+	if ((r = mt_list(ctx->s, ctx->args.argc ? ctx->args.argv[0] : "*", &m, &ctx->err)) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	qsort(m.v, m.n, sizeof *m.v, by_name);
+	if (want_status) {
+		st = mt_xmalloc(sizeof *st * (m.n ? m.n : 1));
+		if ((r = mt_status_many(ctx->s, m.v, m.n, MT_ST_MESSAGES | MT_ST_UNSEEN | MT_ST_SIZE, st, &ctx->err)) != MT_OK) {
+			free(st);
+			mt_mailboxes_release(&m);
+			return mt_fail_err(ctx, &ctx->err);
+		}
+	}
+	mt_table_init(&t, ls_cols, want_status ? L_NCOLS : L_MESSAGES, ctx->fmt, mt_flag(&ctx->args, "human"));
+	for (size_t i = 0; i < m.n; i++) {
+		struct mt_mailbox *b = &m.v[i];
+		if (only_sub && !(b->flags & MT_MBX_SUBSCRIBED))
+			continue;
+		int row = mt_table_row(&t);
+		mt_table_str(&t, row, L_FOLDER, b->name);
+		mt_table_str(&t, row, L_SPECIAL, *b->special ? b->special : (ctx->fmt == MT_FMT_HUMAN ? "-" : ""));
+		mt_table_str(&t, row, L_SUB, (b->flags & MT_MBX_NONEXISTENT) ? "gone" :
+			     (b->flags & MT_MBX_SUBSCRIBED) ? "yes" : "no");
+		if (want_status && !(b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) && st[i].error == NULL) {
+			if (st[i].have & MT_ST_MESSAGES) mt_table_num(&t, row, L_MESSAGES, st[i].messages);
+			if (st[i].have & MT_ST_UNSEEN) mt_table_num(&t, row, L_UNSEEN, st[i].unseen);
+			if (st[i].have & MT_ST_SIZE) mt_table_num(&t, row, L_SIZE, (long long)st[i].size);
+		}
+		if (want_status && st[i].error)
+			mt_fail(ctx, 0, "'%s': %s", b->name, st[i].error);
+	}
+	mt_table_print(&t, stdout);
+	mt_table_release(&t);
+	if (st)
+		mt_status_release(st, m.n);
+	free(st);
+	mt_mailboxes_release(&m);
+	return MT_OK;
+}
+
+static const struct mt_applet ls_applet = {
+	.name = "ls",
+	.summary = "list folders with special-use flags, subscriptions and (with --status) sizes",
+	.usage = "[options] [PATTERN]",
+	.description = "PATTERN is an IMAP LIST pattern in UTF-8: '*' matches across levels, '%' within one\n"
+		       "(default '*'). The subscribed column says yes, no, or gone (subscribed but missing).",
+	.opts = ls_opts,
+	.flags = MT_APPLET_SESSION,
+	.main = ls_main,
+};
+MT_APPLET(ls_applet);

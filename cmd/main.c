@@ -1,0 +1,326 @@
+/* main.c — the multi-call dispatcher: `mailtool APPLET ...` or a symlink named
+ * `mailtool-APPLET`. Applets register themselves in the "mt_applets" linker
+ * section (see MT_APPLET), so this file holds no list of them. */
+#include "applet.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern const struct mt_applet *const __start_mt_applets[];
+extern const struct mt_applet *const __stop_mt_applets[];
+
+static int cmp_applet(const void *a, const void *b)
+{
+	return strcmp((*(const struct mt_applet *const *)a)->name, (*(const struct mt_applet *const *)b)->name);
+}
+
+const struct mt_applet *const *mt_applets(size_t *n)
+{
+	static const struct mt_applet **sorted;
+	static size_t count;
+	if (sorted == NULL) {
+		count = (size_t)(__stop_mt_applets - __start_mt_applets);
+		sorted = mt_xmalloc(sizeof *sorted * (count + 1));
+		memcpy(sorted, __start_mt_applets, sizeof *sorted * count);
+		qsort(sorted, count, sizeof *sorted, cmp_applet);
+		for (size_t i = 1; i < count; i++)
+			if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
+				fprintf(stderr, "mailtool: applet '%s' registered twice\n", sorted[i]->name);
+				abort();
+			}
+	}
+	*n = count;
+	return sorted;
+}
+
+const struct mt_applet *mt_applet_find(const char *name)
+{
+	size_t n;
+	const struct mt_applet *const *v = mt_applets(&n);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i]->name, name) == 0)
+			return v[i];
+	return NULL;
+}
+
+static const char *g_applet_name = "mailtool";
+
+int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+	(void)ctx;
+	fprintf(stderr, "mailtool %s: ", g_applet_name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e)
+{
+	return mt_fail(ctx, e->code ? e->code : MT_ESOFT, "%s", e->msg[0] ? e->msg : "failed");
+}
+
+static void usage_all(FILE *f)
+{
+	size_t n;
+	const struct mt_applet *const *v = mt_applets(&n);
+	fputs("usage: mailtool APPLET [options] [args]\n"
+	      "       mailtool-APPLET [options] [args]\n"
+	      "       mailtool help APPLET | --help | --version | --install [-s] DIR\n\n"
+	      "IMAP mailbox maintenance for mail server admins.\n\napplets:\n", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-10s %s\n", v[i]->name, v[i]->summary);
+	fputs("\nRun 'mailtool APPLET --help' for an applet's options; see mailtool(1).\n", f);
+}
+
+static int unknown_applet(const char *name)
+{
+	size_t n;
+	const struct mt_applet *const *v = mt_applets(&n);
+	const char *best = NULL;
+	int bd = 4;
+	for (size_t i = 0; i < n; i++) {
+		int d = mt_edit_distance(name, v[i]->name);
+		if (d < bd) {
+			bd = d;
+			best = v[i]->name;
+		}
+	}
+	if (best)
+		fprintf(stderr, "mailtool: unknown applet '%s' (did you mean '%s'?)\n", name, best);
+	else
+		fprintf(stderr, "mailtool: unknown applet '%s'; 'mailtool --help' lists them\n", name);
+	return MT_ENOAPPLET;
+}
+
+/* mailtool --install [-s] DIR: one mailtool-APPLET link per applet */
+static int install_links(int argc, char **argv)
+{
+	int sym = 0;
+	const char *dir = NULL;
+	char self[PATH_MAX];
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-s") == 0)
+			sym = 1;
+		else if (dir == NULL)
+			dir = argv[i];
+		else {
+			fputs("mailtool: usage: mailtool --install [-s] DIR\n", stderr);
+			return MT_EUSAGE;
+		}
+	}
+	if (dir == NULL) {
+		fputs("mailtool: usage: mailtool --install [-s] DIR\n", stderr);
+		return MT_EUSAGE;
+	}
+	ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (l < 0) {
+		fprintf(stderr, "mailtool: cannot find my own path: %s\n", strerror(errno));
+		return MT_EOS;
+	}
+	self[l] = '\0';
+	size_t n;
+	const struct mt_applet *const *v = mt_applets(&n);
+	for (size_t i = 0; i < n; i++) {
+		char *path = mt_xasprintf("%s/mailtool-%s", dir, v[i]->name);
+		unlink(path);
+		if ((sym ? symlink(self, path) : link(self, path)) < 0) {
+			fprintf(stderr, "mailtool: cannot create '%s': %s\n", path, strerror(errno));
+			free(path);
+			return MT_EIO;
+		}
+		free(path);
+	}
+	return MT_OK;
+}
+
+static int parse_port(const char *s, int *port)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	*port = (int)v;
+	return 0;
+}
+
+/* Resolve the account: -a NAME, else ad hoc when -H/--tunnel is given, else the default. */
+static int setup_account(struct mt_ctx *ctx)
+{
+	struct mt_args *a = &ctx->args;
+	struct mt_err *e = &ctx->err;
+	const char *acct = mt_arg(a, "account");
+	int r;
+
+	if ((r = mt_config_load(&ctx->cfg, mt_arg(a, "config"), e)) != MT_OK)
+		return r;
+	if (acct == NULL && (mt_arg(a, "host") || mt_arg(a, "tunnel")))
+		r = mt_config_account(&ctx->cfg, NULL, &ctx->acct, e), free(ctx->acct.name),
+		ctx->acct.name = mt_xstrdup("command line");
+	else
+		r = mt_config_account(&ctx->cfg, acct, &ctx->acct, e);
+	if (r != MT_OK)
+		return r;
+
+	struct mt_account *ac = &ctx->acct;
+	const char *v;
+	if ((v = mt_arg(a, "host"))) { free(ac->host); ac->host = mt_xstrdup(v); }
+	if ((v = mt_arg(a, "user"))) { free(ac->user); ac->user = mt_xstrdup(v); }
+	if ((v = mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
+	if ((v = mt_arg(a, "tunnel"))) { free(ac->tunnel); ac->tunnel = mt_xstrdup(v); }
+	if ((v = mt_arg(a, "port")) && parse_port(v, &ac->port) < 0)
+		return mt_seterr(e, MT_EUSAGE, "bad port '%s': expected 1-65535", v);
+	if (mt_flag(a, "tls") + mt_flag(a, "starttls") + mt_flag(a, "no-tls") > 1)
+		return mt_seterr(e, MT_EUSAGE, "--tls, --starttls and --no-tls exclude each other");
+	if (mt_flag(a, "tls")) ac->tls = MT_TLS_IMPLICIT;
+	if (mt_flag(a, "starttls")) ac->tls = MT_TLS_STARTTLS;
+	if (mt_flag(a, "no-tls")) ac->tls = MT_TLS_NONE;
+	if ((v = mt_arg(a, "timeout"))) {
+		uint64_t secs;
+		if (mt_parse_duration(v, &secs, e) != MT_OK)
+			return mt_seterr(e, MT_EUSAGE, "--timeout: %s", e->msg);
+		ac->idle_timeout = (double)secs;
+		if (ac->connect_timeout > ac->idle_timeout)
+			ac->connect_timeout = ac->idle_timeout;
+	}
+	if (ac->as_user && !mt_mailbox_name_ok(ac->as_user))
+		return mt_seterr(e, MT_EUSAGE, "bad --as user name");
+	return MT_OK;
+}
+
+static void print_verbose_open(struct mt_ctx *ctx)
+{
+	const struct mt_timings *t = mt_session_timings(ctx->s);
+	fprintf(stderr, "mailtool %s: %s %s via %s; connect %.1f ms, tls %.1f ms, greeting %.1f ms, "
+		"starttls %.1f ms, auth %.1f ms, compress %.1f ms, total %.1f ms\n",
+		ctx->ap->name, ctx->acct.tunnel ? "tunnel" : ctx->acct.host ? ctx->acct.host : "",
+		mt_session_peer(ctx->s), mt_session_transport(ctx->s), t->connect, t->tls, t->greeting,
+		t->starttls, t->auth, t->compress, t->total);
+}
+
+static int run_applet(const struct mt_applet *ap, int argc, char **argv)
+{
+	struct mt_ctx ctx;
+	int r;
+
+	memset(&ctx, 0, sizeof ctx);
+	ctx.ap = ap;
+	g_applet_name = ap->name;
+	if (mt_args_parse(&ctx.args, ap, argc, argv, &ctx.err) != MT_OK) {
+		mt_fail_err(&ctx, &ctx.err);
+		fprintf(stderr, "usage: mailtool %s %s\n", ap->name, ap->usage);
+		mt_args_release(&ctx.args);
+		return MT_EUSAGE;
+	}
+	if (mt_flag(&ctx.args, "help")) {
+		mt_applet_help(stdout, ap);
+		mt_args_release(&ctx.args);
+		return MT_OK;
+	}
+	if (mt_flag(&ctx.args, "complete-options")) {
+		mt_applet_complete_options(stdout, ap);
+		mt_args_release(&ctx.args);
+		return MT_OK;
+	}
+	ctx.verbose = mt_flag(&ctx.args, "verbose");
+	if (mt_flag(&ctx.args, "json") && mt_flag(&ctx.args, "tsv")) {
+		mt_args_release(&ctx.args);
+		return mt_fail(&ctx, MT_EUSAGE, "--json and --tsv exclude each other");
+	}
+	ctx.fmt = mt_flag(&ctx.args, "json") ? MT_FMT_JSON : mt_flag(&ctx.args, "tsv") ? MT_FMT_TSV : MT_FMT_HUMAN;
+
+	if (ap->flags & MT_APPLET_SESSION) {
+		r = setup_account(&ctx);
+		if (r == MT_OK)
+			r = mt_session_open(&ctx.acct, mt_flag(&ctx.args, "trace"), &ctx.s, &ctx.err);
+		if (r != MT_OK) {
+			if (ap->session_failed)
+				r = ap->session_failed(&ctx);
+			else
+				r = mt_fail_err(&ctx, &ctx.err);
+			goto out;
+		}
+		if (ctx.verbose)
+			print_verbose_open(&ctx);
+	}
+	r = ap->main(&ctx);
+	if (ctx.s && ctx.verbose) {
+		uint64_t rt, in, outb;
+		mt_session_stats(ctx.s, &rt, &in, &outb);
+		fprintf(stderr, "mailtool %s: %llu round trips, %llu bytes in, %llu bytes out%s\n", ap->name,
+			(unsigned long long)rt, (unsigned long long)in, (unsigned long long)outb,
+			mt_session_compressed(ctx.s) ? " (compressed)" : "");
+	}
+out:
+	mt_session_close(ctx.s);
+	mt_account_release(&ctx.acct);
+	mt_config_release(&ctx.cfg);
+	mt_args_release(&ctx.args);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	char *prog = basename(argv[0]);
+	const struct mt_applet *ap;
+
+	/* a dead server must end in an error, not kill us */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (strncmp(prog, "mailtool-", 9) == 0) {
+		ap = mt_applet_find(prog + 9);
+		if (ap == NULL)
+			return unknown_applet(prog + 9);
+		return run_applet(ap, argc - 1, argv + 1);
+	}
+	if (argc < 2) {
+		usage_all(stderr);
+		return MT_EUSAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage_all(stdout);
+		return MT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("mailtool %s\n", MT_VERSION);
+		return MT_OK;
+	}
+	if (strcmp(argv[1], "--install") == 0)
+		return install_links(argc - 2, argv + 2);
+	if (strcmp(argv[1], "--list") == 0) {
+		/* plain applet names, for completion and scripts */
+		size_t n;
+		const struct mt_applet *const *v = mt_applets(&n);
+		for (size_t i = 0; i < n; i++)
+			puts(v[i]->name);
+		return MT_OK;
+	}
+	if (strcmp(argv[1], "help") == 0) {
+		if (argc < 3) {
+			usage_all(stdout);
+			return MT_OK;
+		}
+		ap = mt_applet_find(argv[2]);
+		if (ap == NULL)
+			return unknown_applet(argv[2]);
+		mt_applet_help(stdout, ap);
+		return MT_OK;
+	}
+	if (argv[1][0] == '-') {
+		fprintf(stderr, "mailtool: unknown option '%s'\n", argv[1]);
+		usage_all(stderr);
+		return MT_EUSAGE;
+	}
+	ap = mt_applet_find(argv[1]);
+	if (ap == NULL)
+		return unknown_applet(argv[1]);
+	return run_applet(ap, argc - 2, argv + 2);
+}

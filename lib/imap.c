@@ -1,0 +1,572 @@
+/* imap.c — mailbox operations on an open session: LIST, STATUS (pipelined),
+ * sizes, NAMESPACE, QUOTA. Where libetpan 1.9 lacks something it is extended
+ * here through its extension API or a raw command, and said so. */
+#include "session_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- STATUS=SIZE (RFC 8438): libetpan 1.9 does not know the SIZE status
+ * attribute, so it is parsed by a registered extension: libetpan calls the
+ * STATUS_ATT extension parser for attributes its own parser rejects. */
+
+static void size_ext_free(struct mailimap_extension_data *d);
+static int size_ext_parse(int calling_parser, mailstream *fd, MMAPString *buffer,
+			  struct mailimap_parser_context *ctx, size_t *indx,
+			  struct mailimap_extension_data **result, size_t progr_rate,
+			  progress_function *progr_fun);
+
+static struct mailimap_extension_api size_ext = {
+	.ext_name = "STATUS=SIZE",
+	.ext_id = -1,
+	.ext_parser = size_ext_parse,
+	.ext_free = size_ext_free,
+};
+
+static int size_ext_parse(int calling_parser, mailstream *fd, MMAPString *buffer,
+			  struct mailimap_parser_context *ctx, size_t *indx,
+			  struct mailimap_extension_data **result, size_t progr_rate,
+			  progress_function *progr_fun)
+{
+	(void)fd; (void)ctx; (void)progr_rate; (void)progr_fun;
+	if (calling_parser != MAILIMAP_EXTENDED_PARSER_STATUS_ATT || *indx >= buffer->len)
+		return MAILIMAP_ERROR_PARSE;
+	const char *p = buffer->str + *indx;
+	if (buffer->len - *indx < 6 || strncasecmp(p, "SIZE ", 5) != 0)
+		return MAILIMAP_ERROR_PARSE;
+	p += 5;
+	uint64_t v = 0;
+	int digits = 0;
+	/* RFC 8438: number64 (63 bits); anything else is a parse error */
+	while (isdigit((unsigned char)*p)) {
+		if (++digits > 19 || v > (UINT64_C(0x7FFFFFFFFFFFFFFF) - (uint64_t)(*p - '0')) / 10)
+			return MAILIMAP_ERROR_PARSE;
+		v = v * 10 + (uint64_t)(*p - '0');
+		p++;
+	}
+	if (digits == 0)
+		return MAILIMAP_ERROR_PARSE;
+	uint64_t *val = malloc(sizeof *val);
+	if (val == NULL)
+		return MAILIMAP_ERROR_MEMORY;
+	*val = v;
+	*result = mailimap_extension_data_new(&size_ext, 0, val);
+	if (*result == NULL) {
+		free(val);
+		return MAILIMAP_ERROR_MEMORY;
+	}
+	*indx = (size_t)(p - buffer->str);
+	return MAILIMAP_NO_ERROR;
+}
+
+static void size_ext_free(struct mailimap_extension_data *d)
+{
+	if (d) {
+		free(d->ext_data);
+		free(d);
+	}
+}
+
+static void register_extensions(void)
+{
+	static int done;
+	if (!done) {
+		mailimap_extension_register(&size_ext);
+		done = 1;
+	}
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+int mt_mailbox_wire(struct mt_session *s, const char *utf8, char **wire, struct mt_err *e)
+{
+	if (!mt_mailbox_name_ok(utf8))
+		return mt_seterr(e, MT_EDATA, "bad folder name: must be non-empty without CR or LF");
+	if (strcasecmp(utf8, "INBOX") == 0) {
+		*wire = mt_xstrdup("INBOX");
+		return MT_OK;
+	}
+	if (s->utf8_accept) {
+		*wire = mt_xstrdup(utf8);
+		return MT_OK;
+	}
+	*wire = mt_mutf7_encode(utf8);
+	if (*wire == NULL)
+		return mt_seterr(e, MT_EDATA, "bad folder name '%s': not valid UTF-8", utf8);
+	return MT_OK;
+}
+
+static char *display_name(struct mt_session *s, const char *wire)
+{
+	char *d;
+	if (s->utf8_accept)
+		return mt_xstrdup(wire);
+	d = mt_mutf7_decode(wire);
+	return d ? d : mt_xstrdup(wire);  /* not valid mUTF-7: show it as the server sent it */
+}
+
+int mt_delimiter(struct mt_session *s, char *delim, struct mt_err *e)
+{
+	if (!s->delim_known) {
+		clist *res = NULL;
+		register_extensions();
+		int r = mailimap_list(s->imap, "", "", &res);
+		if (r != MAILIMAP_NO_ERROR)
+			return mt_imap_error(s, r, "LIST", e);
+		s->delim = 0;
+		if (res && clist_begin(res)) {
+			struct mailimap_mailbox_list *mb = clist_content(clist_begin(res));
+			s->delim = mb->mb_delimiter;
+		}
+		if (res)
+			mailimap_list_result_free(res);
+		s->delim_known = 1;
+	}
+	*delim = s->delim;
+	return MT_OK;
+}
+
+static void ns_append(char **out, const char *label, struct mailimap_namespace_item *it)
+{
+	char *old = *out;
+	if (it == NULL) {
+		*out = mt_xasprintf("%s%s%s: none", old ? old : "", old ? "; " : "", label);
+		free(old);
+		return;
+	}
+	*out = mt_xasprintf("%s%s%s:", old ? old : "", old ? "; " : "", label);
+	free(old);
+	for (clistiter *c = clist_begin(it->ns_data_list); c; c = clist_next(c)) {
+		struct mailimap_namespace_info *ni = clist_content(c);
+		old = *out;
+		*out = mt_xasprintf("%s \"%s\" (delimiter %c)", old, ni->ns_prefix,
+				    ni->ns_delimiter ? ni->ns_delimiter : '-');
+		free(old);
+	}
+}
+
+int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e)
+{
+	if (s->ns_text == NULL) {
+		if (!mt_has_cap(s, "NAMESPACE")) {
+			s->ns_text = mt_xstrdup("not supported by the server");
+		} else {
+			struct mailimap_namespace_data *nd = NULL;
+			int r = mailimap_namespace(s->imap, &nd);
+			if (r != MAILIMAP_NO_ERROR)
+				return mt_imap_error(s, r, "NAMESPACE", e);
+			ns_append(&s->ns_text, "personal", nd->ns_personal);
+			ns_append(&s->ns_text, "other users", nd->ns_other);
+			ns_append(&s->ns_text, "shared", nd->ns_shared);
+			mailimap_namespace_data_free(nd);
+		}
+	}
+	*out = s->ns_text;
+	return MT_OK;
+}
+
+/* ---- LIST -------------------------------------------------------------- */
+
+static void add_flag(char **special, const char *f)
+{
+	char *old = *special;
+	*special = mt_xasprintf("%s%s\\%s", old && *old ? old : "", old && *old ? " " : "", f);
+	free(old);
+}
+
+static struct mt_mailbox *find_box(struct mt_mailboxes *m, const char *wire)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (strcmp(m->v[i].wire, wire) == 0)
+			return &m->v[i];
+	return NULL;
+}
+
+/* Merge libetpan's LIST/LSUB results into m; lsub marks subscriptions. */
+static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list, int lsub)
+{
+	static const char *const special_use[] = { "All", "Archive", "Drafts", "Flagged", "Junk", "Sent", "Trash", NULL };
+	for (clistiter *it = list ? clist_begin(list) : NULL; it; it = clist_next(it)) {
+		struct mailimap_mailbox_list *mb = clist_content(it);
+		if (mb == NULL || mb->mb_name == NULL || !mt_mailbox_name_ok(mb->mb_name))
+			continue;  /* never carry a name with CR/LF further */
+		struct mt_mailbox *b = find_box(m, mb->mb_name);
+		int is_new = b == NULL;
+		if (is_new) {
+			if (lsub) {
+				/* subscribed but not listed: the folder is gone (dangling subscription) */
+			}
+			m->v = realloc(m->v, sizeof *m->v * (m->n + 1));
+			if (m->v == NULL)
+				abort();
+			b = &m->v[m->n++];
+			memset(b, 0, sizeof *b);
+			b->wire = mt_xstrdup(mb->mb_name);
+			b->name = display_name(s, mb->mb_name);
+			b->delim = mb->mb_delimiter;
+			b->special = mt_xstrdup("");
+			if (lsub)
+				b->flags |= MT_MBX_NONEXISTENT;
+		}
+		if (lsub) {
+			b->flags |= MT_MBX_SUBSCRIBED;
+			continue;
+		}
+		struct mailimap_mbx_list_flags *fl = mb->mb_flag;
+		if (fl == NULL)
+			continue;
+		if (fl->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG && fl->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+			b->flags |= MT_MBX_NOSELECT;
+		for (clistiter *o = fl->mbf_oflags ? clist_begin(fl->mbf_oflags) : NULL; o; o = clist_next(o)) {
+			struct mailimap_mbx_list_oflag *of = clist_content(o);
+			const char *f;
+			if (of->of_type != MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT || of->of_flag_ext == NULL)
+				continue;
+			f = of->of_flag_ext;
+			if (*f == '\\')
+				f++;
+			if (strcasecmp(f, "Subscribed") == 0)
+				b->flags |= MT_MBX_SUBSCRIBED;
+			else if (strcasecmp(f, "NonExistent") == 0)
+				b->flags |= MT_MBX_NONEXISTENT | MT_MBX_NOSELECT;
+			else if (strcasecmp(f, "Noselect") == 0)
+				b->flags |= MT_MBX_NOSELECT;
+			else if (strcasecmp(f, "HasChildren") == 0)
+				b->flags |= MT_MBX_HASCHILDREN;
+			else
+				for (const char *const *su = special_use; *su; su++)
+					if (strcasecmp(f, *su) == 0)
+						add_flag(&b->special, *su);
+		}
+	}
+}
+
+int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out, struct mt_err *e)
+{
+	char *wire = NULL;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	register_extensions();
+	if (pattern == NULL)
+		pattern = "*";
+	if (!mt_mailbox_name_ok(pattern))
+		return mt_seterr(e, MT_EDATA, "bad folder pattern: must be non-empty without CR or LF");
+	if (s->utf8_accept)
+		wire = mt_xstrdup(pattern);
+	else if ((wire = mt_mutf7_encode(pattern)) == NULL)
+		return mt_seterr(e, MT_EDATA, "bad folder pattern '%s': not valid UTF-8", pattern);
+
+	if (mt_has_cap(s, "LIST-EXTENDED")) {
+		/* one round trip: subscription state and special-use come with the list */
+		char *q = mt_imap_quote(wire);
+		char *cmd = mt_xasprintf("LIST \"\" %s RETURN (SUBSCRIBED%s)", q,
+					 mt_has_cap(s, "SPECIAL-USE") ? " SPECIAL-USE" : "");
+		int status;
+		free(q);
+		r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+		free(cmd);
+		if (r == MT_OK && status != MT_RESP_OK)
+			r = mt_seterr(e, MT_EPROTO, "LIST failed: %s", mt_imap_last_text(s));
+		if (r == MT_OK && s->imap->imap_response_info)
+			merge_list(s, out, s->imap->imap_response_info->rsp_mailbox_list, 0);
+	} else {
+		clist *list = NULL, *lsub = NULL;
+		r = mailimap_list(s->imap, "", wire, &list);
+		if (r != MAILIMAP_NO_ERROR) {
+			r = mt_imap_error(s, r, "LIST", e);
+		} else {
+			merge_list(s, out, list, 0);
+			mailimap_list_result_free(list);
+			r = mailimap_lsub(s->imap, "", wire, &lsub);
+			if (r != MAILIMAP_NO_ERROR)
+				r = mt_imap_error(s, r, "LSUB", e);
+			else {
+				merge_list(s, out, lsub, 1);
+				mailimap_list_result_free(lsub);
+				r = MT_OK;
+			}
+		}
+	}
+	free(wire);
+	if (r != MT_OK)
+		mt_mailboxes_release(out);
+	return r;
+}
+
+void mt_mailboxes_release(struct mt_mailboxes *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].name);
+		free(m->v[i].wire);
+		free(m->v[i].special);
+	}
+	free(m->v);
+	memset(m, 0, sizeof *m);
+}
+
+/* ---- STATUS ------------------------------------------------------------ */
+
+/* STATUS commands are pipelined in batches: libetpan keeps only the last
+ * STATUS of a response, so LIST-STATUS (many STATUS in one response) cannot
+ * be read through it; one STATUS per tag, many tags per round trip, gives the
+ * same cost. Batches stay small so neither side's buffers fill up. */
+#define STATUS_BATCH 64
+
+static void take_status(struct mt_session *s, struct mt_status *st)
+{
+	struct mailimap_mailbox_data_status *ds = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_status : NULL;
+	if (ds == NULL)
+		return;
+	for (clistiter *it = clist_begin(ds->st_info_list); it; it = clist_next(it)) {
+		struct mailimap_status_info *si = clist_content(it);
+		switch (si->st_att) {
+		case MAILIMAP_STATUS_ATT_MESSAGES: st->messages = si->st_value; st->have |= MT_ST_MESSAGES; break;
+		case MAILIMAP_STATUS_ATT_UNSEEN: st->unseen = si->st_value; st->have |= MT_ST_UNSEEN; break;
+		case MAILIMAP_STATUS_ATT_UIDNEXT: st->uidnext = si->st_value; st->have |= MT_ST_UIDNEXT; break;
+		case MAILIMAP_STATUS_ATT_UIDVALIDITY: st->uidvalidity = si->st_value; st->have |= MT_ST_UIDVALIDITY; break;
+		case MAILIMAP_STATUS_ATT_RECENT: st->recent = si->st_value; st->have |= MT_ST_RECENT; break;
+		case MAILIMAP_STATUS_ATT_EXTENSION:
+			if (si->st_ext_data && si->st_ext_data->ext_extension == &size_ext) {
+				st->size = *(uint64_t *)si->st_ext_data->ext_data;
+				st->have |= MT_ST_SIZE;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* Sum RFC822.SIZE of a mailbox by FETCH in sequence batches (servers without STATUS=SIZE). */
+#define FETCH_BATCH 5000
+
+static int fetch_sizes(struct mt_session *s, const char *wire, struct mt_status *st, struct mt_err *e)
+{
+	int r = mailimap_examine(s->imap, wire);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_EXAMINE) {
+			st->error = mt_xasprintf("EXAMINE failed: %s", mt_imap_last_text(s));
+			return MT_OK;
+		}
+		return mt_imap_error(s, r, "EXAMINE", e);
+	}
+	uint32_t exists = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_exists : 0;
+	uint64_t total = 0;
+	for (uint32_t lo = 1; exists > 0 && lo <= exists; lo += FETCH_BATCH) {
+		uint32_t hi = exists - lo < FETCH_BATCH - 1 ? exists : lo + FETCH_BATCH - 1;
+		struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
+		struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att(mailimap_fetch_att_new_rfc822_size());
+		clist *res = NULL;
+		r = mailimap_fetch(s->imap, set, ft, &res);
+		mailimap_set_free(set);
+		mailimap_fetch_type_free(ft);
+		if (r != MAILIMAP_NO_ERROR)
+			return mt_imap_error(s, r, "FETCH", e);
+		for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+			struct mailimap_msg_att *ma = clist_content(it);
+			for (clistiter *j = clist_begin(ma->att_list); j; j = clist_next(j)) {
+				struct mailimap_msg_att_item *item = clist_content(j);
+				if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
+				    item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE)
+					total += item->att_data.att_static->att_data.att_rfc822_size;
+			}
+		}
+		mailimap_fetch_list_free(res);
+	}
+	st->size = total;
+	st->have |= MT_ST_SIZE;
+	if (!(st->have & MT_ST_MESSAGES)) {
+		st->messages = exists;
+		st->have |= MT_ST_MESSAGES;
+	}
+	return MT_OK;
+}
+
+int mt_status_many(struct mt_session *s, const struct mt_mailbox *boxes, size_t n, unsigned want,
+		   struct mt_status *out, struct mt_err *e)
+{
+	char atts[96] = "";
+	int server_size = (want & MT_ST_SIZE) && mt_has_cap(s, "STATUS=SIZE");
+	int tags[STATUS_BATCH];
+
+	register_extensions();
+	memset(out, 0, sizeof *out * n);
+	if (want & MT_ST_MESSAGES) strcat(atts, " MESSAGES");
+	if (want & MT_ST_UNSEEN) strcat(atts, " UNSEEN");
+	if (want & MT_ST_UIDNEXT) strcat(atts, " UIDNEXT");
+	if (want & MT_ST_UIDVALIDITY) strcat(atts, " UIDVALIDITY");
+	if (want & MT_ST_RECENT) strcat(atts, " RECENT");
+	if (server_size) strcat(atts, " SIZE");
+	if (atts[0] == '\0')
+		strcpy(atts, " MESSAGES");
+
+	for (size_t base = 0; base < n; base += STATUS_BATCH) {
+		size_t cnt = n - base < STATUS_BATCH ? n - base : STATUS_BATCH, sent = 0;
+		for (size_t i = 0; i < cnt; i++) {
+			const struct mt_mailbox *b = &boxes[base + i];
+			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) {
+				tags[i] = -1;
+				continue;
+			}
+			char *q = mt_imap_quote(b->wire);
+			char *cmd = mt_xasprintf("STATUS %s (%s)", q, atts + 1);
+			mailstream *ms = s->imap->imap_stream;
+			int r = mailimap_send_current_tag(s->imap);
+			if (r == MAILIMAP_NO_ERROR && (mailstream_write(ms, cmd, strlen(cmd)) < 0 || mailstream_write(ms, "\r\n", 2) < 0))
+				r = MAILIMAP_ERROR_STREAM;
+			free(q);
+			free(cmd);
+			if (r != MAILIMAP_NO_ERROR)
+				return mt_imap_error(s, r, "STATUS", e);
+			tags[i] = s->imap->imap_tag;
+			sent++;
+		}
+		if (sent && mailstream_flush(s->imap->imap_stream) == -1)
+			return mt_imap_error(s, MAILIMAP_ERROR_STREAM, "STATUS", e);
+		int last_tag = s->imap->imap_tag;
+		for (size_t i = 0; i < cnt; i++) {
+			struct mailimap_response *resp = NULL;
+			if (tags[i] < 0)
+				continue;
+			s->imap->imap_tag = tags[i];  /* libetpan checks the tag of the response it parses */
+			if (mailimap_read_line(s->imap) == NULL) {
+				s->imap->imap_tag = last_tag;
+				return mt_imap_error(s, MAILIMAP_ERROR_STREAM, "STATUS", e);
+			}
+			int r = mailimap_parse_response(s->imap, &resp);
+			if (r == MAILIMAP_ERROR_PROTOCOL) {
+				out[base + i].error = mt_xasprintf("STATUS failed: %s", mt_imap_last_text(s));
+				continue;
+			}
+			if (r != MAILIMAP_NO_ERROR) {
+				s->imap->imap_tag = last_tag;
+				return mt_imap_error(s, r, "STATUS", e);
+			}
+			if (resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type != MAILIMAP_RESP_COND_STATE_OK)
+				out[base + i].error = mt_xasprintf("STATUS failed: %s", mt_imap_last_text(s));
+			else
+				take_status(s, &out[base + i]);
+			mailimap_response_free(resp);
+		}
+		s->imap->imap_tag = last_tag;
+	}
+	if ((want & MT_ST_SIZE) && !server_size) {
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].error || (boxes[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)))
+				continue;
+			int r = fetch_sizes(s, boxes[i].wire, &out[i], e);
+			if (r != MT_OK)
+				return r;
+		}
+	}
+	return MT_OK;
+}
+
+void mt_status_release(struct mt_status *st, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(st[i].error);
+		st[i].error = NULL;
+	}
+}
+
+/* ---- QUOTA (RFC 2087/9208) --------------------------------------------- */
+
+int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas *out, struct mt_err *e)
+{
+	struct mailimap_quota_complete_data *qd = NULL;
+	char *wire = NULL;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	if (!mt_has_cap(s, "QUOTA"))
+		return mt_seterr(e, MT_EUNAVAIL, "the server does not support QUOTA");
+	if ((r = mt_mailbox_wire(s, mailbox ? mailbox : "INBOX", &wire, e)) != MT_OK)
+		return r;
+	r = mailimap_quota_getquotaroot(s->imap, wire, &qd);
+	free(wire);
+	if (r == MAILIMAP_ERROR_EXTENSION || (r != MAILIMAP_NO_ERROR && r != MAILIMAP_ERROR_STREAM &&
+					      r != MAILIMAP_ERROR_PARSE && r != MAILIMAP_ERROR_PROTOCOL))
+		return mt_seterr(e, MT_EUNAVAIL, "GETQUOTAROOT failed: %s", mt_imap_last_text(s));
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, "GETQUOTAROOT", e);
+	if (qd->quotaroot_data)
+		for (clistiter *it = clist_begin(qd->quotaroot_data->quotaroot_list); it; it = clist_next(it)) {
+			out->roots = realloc(out->roots, sizeof *out->roots * (out->nroots + 1));
+			if (out->roots == NULL)
+				abort();
+			out->roots[out->nroots++] = mt_xstrdup(clist_content(it));
+		}
+	for (clistiter *it = clist_begin(qd->quota_list); it; it = clist_next(it)) {
+		struct mailimap_quota_quota_data *q = clist_content(it);
+		for (clistiter *j = clist_begin(q->quota_list); j; j = clist_next(j)) {
+			struct mailimap_quota_quota_resource *res = clist_content(j);
+			out->v = realloc(out->v, sizeof *out->v * (out->n + 1));
+			if (out->v == NULL)
+				abort();
+			struct mt_quota *x = &out->v[out->n++];
+			x->root = mt_xstrdup(q->quotaroot);
+			x->resource = mt_xstrdup(res->resource_name);
+			for (char *c = x->resource; *c; c++)
+				*c = (char)toupper((unsigned char)*c);
+			/* libetpan holds usage/limit as 32-bit; STORAGE is in KiB (RFC 9208) */
+			uint64_t mult = strcmp(x->resource, "STORAGE") == 0 ? 1024 : 1;
+			x->usage = (uint64_t)res->usage * mult;
+			x->limit = (uint64_t)res->limit * mult;
+		}
+	}
+	mailimap_quota_complete_data_free(qd);
+	return MT_OK;
+}
+
+void mt_quotas_release(struct mt_quotas *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		free(q->v[i].root);
+		free(q->v[i].resource);
+	}
+	for (size_t i = 0; i < q->nroots; i++)
+		free(q->roots[i]);
+	free(q->v);
+	free(q->roots);
+	memset(q, 0, sizeof *q);
+}
+
+/* SETQUOTA is not in libetpan: sent as a raw command; an untagged QUOTA in the
+ * answer is parsed by libetpan's quota extension. */
+int mt_setquota(struct mt_session *s, const char *root, const char *const *resources,
+		const uint64_t *values, size_t n, struct mt_err *e)
+{
+	int status, r;
+	if (!mt_has_cap(s, "QUOTA"))
+		return mt_seterr(e, MT_EUNAVAIL, "the server does not support QUOTA");
+	char *q = mt_imap_quote(root);
+	if (q == NULL)
+		return mt_seterr(e, MT_EDATA, "bad quota root name");
+	size_t len = strlen(q) + 32;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(resources[i]) + 24;
+	char *cmd = mt_xmalloc(len), *o = cmd;
+	o += sprintf(o, "SETQUOTA %s (", q);
+	for (size_t i = 0; i < n; i++) {
+		for (const char *c = resources[i]; *c; c++)
+			if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_') {
+				free(q);
+				free(cmd);
+				return mt_seterr(e, MT_EDATA, "bad quota resource name '%s'", resources[i]);
+			}
+		o += sprintf(o, "%s%s %llu", i ? " " : "", resources[i], (unsigned long long)values[i]);
+	}
+	strcpy(o, ")");
+	free(q);
+	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+	free(cmd);
+	if (r != MT_OK)
+		return r;
+	if (status != MT_RESP_OK)
+		return mt_seterr(e, MT_EUNAVAIL, "server refused SETQUOTA on '%s': %s", root, mt_imap_last_text(s));
+	return MT_OK;
+}

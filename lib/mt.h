@@ -1,0 +1,181 @@
+/* mt.h — the types and helpers every part of mailtool shares: exit codes, errors,
+ * option tables, applet registration, parsing of sizes/durations, output. */
+#ifndef MT_H
+#define MT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sysexits.h>
+
+#define MT_VERSION "0.1.0"
+
+/* Exit codes (sysexits style), documented in mailtool(1). */
+enum {
+	MT_OK = 0,
+	MT_EUSAGE = EX_USAGE,       /* 64 bad command line */
+	MT_EDATA = EX_DATAERR,      /* 65 bad input data (rule, size, date) */
+	MT_ENOHOST = EX_NOHOST,     /* 68 host name unknown */
+	MT_EUNAVAIL = EX_UNAVAILABLE, /* 69 service/capability unavailable, refused */
+	MT_ESOFT = EX_SOFTWARE,     /* 70 internal error */
+	MT_EOS = EX_OSERR,          /* 71 system error (fork, memory) */
+	MT_EIO = EX_IOERR,          /* 74 local I/O error */
+	MT_ETEMP = EX_TEMPFAIL,     /* 75 temporary failure: timeout, connection lost */
+	MT_EPROTO = EX_PROTOCOL,    /* 76 remote protocol error */
+	MT_EAUTH = EX_NOPERM,       /* 77 authentication refused */
+	MT_ECONFIG = EX_CONFIG,     /* 78 configuration error */
+	MT_ENOAPPLET = 127,
+};
+
+/* An error: the code to exit with and one line saying what was wrong. */
+struct mt_err {
+	int code;
+	char msg[512];
+};
+
+int mt_seterr(struct mt_err *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- option tables ---------------------------------------------------- */
+
+enum mt_opt_kind { MT_FLAG, MT_COUNT, MT_ARG, MT_MULTI };
+
+struct mt_opt {
+	const char *lng;      /* long name without dashes */
+	char shrt;            /* short letter or 0 */
+	enum mt_opt_kind kind;
+	const char *metavar;  /* for MT_ARG: e.g. "SIZE" */
+	const char *help;
+	const char *complete; /* completion hint: "folder", "account", "file", "cmd", or "w1 w2 ..." */
+};
+
+#define MT_OPT_END { .lng = NULL }
+#define MT_MAXOPTS 64
+
+/* Parsed values, indexed like the merged option list. */
+struct mt_args {
+	const struct mt_opt *opt[MT_MAXOPTS];
+	const char *val[MT_MAXOPTS];  /* last value (MT_ARG) */
+	int count[MT_MAXOPTS];        /* times given */
+	const char **multi[MT_MAXOPTS]; /* MT_MULTI values, NULL-terminated, owned */
+	int nopts;
+	int argc;                     /* positional arguments */
+	char **argv;
+};
+
+/* ---- applets ---------------------------------------------------------- */
+
+struct mt_session;
+struct mt_ctx;
+
+enum {
+	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
+	MT_APPLET_WRITES = 1 << 1,   /* changes server state */
+};
+
+struct mt_applet {
+	const char *name;
+	const char *summary;         /* one line for `mailtool --help` */
+	const char *usage;           /* synopsis after the applet name */
+	const char *description;     /* a paragraph for --help */
+	const struct mt_opt *opts;
+	int flags;
+	int (*main)(struct mt_ctx *ctx);
+	/* optional: report a failed session open in the applet's own way (e.g. monitoring) */
+	int (*session_failed)(struct mt_ctx *ctx);
+};
+
+/* Each cmd/NAME.c registers itself; the dispatcher walks the linker section,
+ * so there is no hand-kept central list of applets. */
+#define MT_APPLET(var) \
+	static const struct mt_applet *const var##_entry \
+	__attribute__((used, section("mt_applets"), aligned(sizeof(void *)))) = &var
+
+/* Sorted applet table (built once from the section). */
+const struct mt_applet *const *mt_applets(size_t *n);
+const struct mt_applet *mt_applet_find(const char *name);
+
+/* Options every applet that talks to a server accepts. */
+extern const struct mt_opt mt_common_opts[];
+/* Options of output-producing applets. */
+extern const struct mt_opt mt_output_opts[];
+
+int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char **argv,
+		  struct mt_err *e);
+void mt_args_release(struct mt_args *a);
+const char *mt_arg(const struct mt_args *a, const char *lng);  /* value or NULL */
+int mt_flag(const struct mt_args *a, const char *lng);         /* times given */
+const char *const *mt_args_multi(const struct mt_args *a, const char *lng);
+void mt_applet_help(FILE *f, const struct mt_applet *ap);
+void mt_applet_complete_options(FILE *f, const struct mt_applet *ap);
+
+/* ---- output ----------------------------------------------------------- */
+
+enum mt_fmt { MT_FMT_HUMAN, MT_FMT_JSON, MT_FMT_TSV };
+enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT };
+
+struct mt_col {
+	const char *name;     /* JSON/TSV field name and header */
+	enum mt_coltype type;
+};
+
+struct mt_cell {
+	char *s;              /* owned; NULL = absent/unknown */
+	long long n;
+	int has;
+};
+
+struct mt_table {
+	const struct mt_col *cols;
+	int ncols;
+	struct mt_cell *cells;  /* rows * ncols, owned */
+	int rows, cap;
+	enum mt_fmt fmt;
+	int human;              /* -h: sizes in KiB/MiB/GiB */
+	int no_header;
+	int vertical;           /* human format: "name: value" lines (one record) */
+};
+
+void mt_table_init(struct mt_table *t, const struct mt_col *cols, int ncols, enum mt_fmt fmt, int human);
+int mt_table_row(struct mt_table *t);               /* returns the new row index */
+void mt_table_str(struct mt_table *t, int row, int col, const char *s);
+void mt_table_num(struct mt_table *t, int row, int col, long long n);
+void mt_table_print(struct mt_table *t, FILE *f);
+void mt_table_release(struct mt_table *t);
+
+/* JSON string escaping into f (with quotes). */
+void mt_json_str(FILE *f, const char *s);
+/* Escape into buf; returns length needed (like snprintf). */
+size_t mt_json_escape(char *buf, size_t len, const char *s);
+
+/* ---- pure parsing helpers (unit tested) -------------------------------- */
+
+/* "500k", "10M", "1.5G", "123" (bytes), binary units. */
+int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e);
+/* "90m", "36h", "30d", "6w", "1y" (365 d), "45s"; seconds. */
+int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e);
+/* human size: "1.5 MiB" */
+char *mt_human_size(char *buf, size_t len, uint64_t bytes);
+
+/* Modified UTF-7 (RFC 3501 5.1.3). Return malloc'd string or NULL on bad input. */
+char *mt_mutf7_encode(const char *utf8);
+char *mt_mutf7_decode(const char *mutf7);
+/* 0 when the name may be used (no CR, LF, NUL — NUL is implied by C strings). */
+int mt_mailbox_name_ok(const char *name);
+
+/* UID sets: compress a sorted array into "1:5,7,9:12"; returns malloc'd string. */
+char *mt_uidset(const uint32_t *uids, size_t n);
+/* Parse a UID set; returns count, fills up to max; -1 on syntax error. */
+long mt_uidset_parse(const char *s, uint32_t *out, size_t max);
+
+/* Nearest applet name by edit distance. */
+int mt_edit_distance(const char *a, const char *b);
+
+/* ---- misc ------------------------------------------------------------- */
+
+double mt_now_ms(void);        /* monotonic milliseconds */
+void *mt_xmalloc(size_t n);    /* aborts on OOM */
+char *mt_xstrdup(const char *s);
+char *mt_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,228 @@
+/* output.c — one table type rendered three ways: aligned columns for people,
+ * JSON lines and TSV for scripts. Field names are the column names. */
+#include "mt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t mt_json_escape(char *buf, size_t len, const char *s)
+{
+	size_t n = 0;
+	const unsigned char *p = (const unsigned char *)s;
+#define PUT(c) do { if (n + 1 < len) buf[n] = (char)(c); n++; } while (0)
+	PUT('"');
+	for (; *p; p++) {
+		switch (*p) {
+		case '"': PUT('\\'); PUT('"'); break;
+		case '\\': PUT('\\'); PUT('\\'); break;
+		case '\n': PUT('\\'); PUT('n'); break;
+		case '\r': PUT('\\'); PUT('r'); break;
+		case '\t': PUT('\\'); PUT('t'); break;
+		default:
+			if (*p < 0x20 || *p == 0x7F) {
+				char tmp[8];
+				snprintf(tmp, sizeof tmp, "\\u%04x", *p);
+				for (char *t = tmp; *t; t++)
+					PUT(*t);
+			} else {
+				PUT(*p);
+			}
+		}
+	}
+	PUT('"');
+#undef PUT
+	if (len)
+		buf[n < len ? n : len - 1] = '\0';
+	return n;
+}
+
+void mt_json_str(FILE *f, const char *s)
+{
+	size_t n = mt_json_escape(NULL, 0, s);
+	char *b = mt_xmalloc(n + 1);
+	mt_json_escape(b, n + 1, s);
+	fputs(b, f);
+	free(b);
+}
+
+void mt_table_init(struct mt_table *t, const struct mt_col *cols, int ncols, enum mt_fmt fmt, int human)
+{
+	memset(t, 0, sizeof *t);
+	t->cols = cols;
+	t->ncols = ncols;
+	t->fmt = fmt;
+	t->human = human;
+}
+
+int mt_table_row(struct mt_table *t)
+{
+	if (t->rows == t->cap) {
+		int ncap = t->cap ? t->cap * 2 : 16;
+		struct mt_cell *c = realloc(t->cells, sizeof *c * (size_t)ncap * (size_t)t->ncols);
+		if (c == NULL)
+			abort();
+		memset(c + (size_t)t->cap * (size_t)t->ncols, 0,
+		       sizeof *c * (size_t)(ncap - t->cap) * (size_t)t->ncols);
+		t->cells = c;
+		t->cap = ncap;
+	}
+	return t->rows++;
+}
+
+static struct mt_cell *cell(struct mt_table *t, int row, int col)
+{
+	return &t->cells[(size_t)row * (size_t)t->ncols + (size_t)col];
+}
+
+void mt_table_str(struct mt_table *t, int row, int col, const char *s)
+{
+	struct mt_cell *c = cell(t, row, col);
+	free(c->s);
+	c->s = s ? mt_xstrdup(s) : NULL;
+	c->has = s != NULL;
+}
+
+void mt_table_num(struct mt_table *t, int row, int col, long long n)
+{
+	struct mt_cell *c = cell(t, row, col);
+	c->n = n;
+	c->has = 1;
+}
+
+/* Text of a cell for human/TSV output; buf is scratch. */
+static const char *cell_text(struct mt_table *t, struct mt_cell *c, enum mt_coltype type,
+			     int human, char *buf, size_t len)
+{
+	if (!c->has)
+		return "-";
+	switch (type) {
+	case MT_COL_STR:
+		return c->s;
+	case MT_COL_SIZE:
+		if (human)
+			return mt_human_size(buf, len, (uint64_t)c->n);
+		/* fall through */
+	case MT_COL_NUM:
+		snprintf(buf, len, "%lld", c->n);
+		return buf;
+	case MT_COL_PCT:
+		/* stored as per-mille to keep one decimal */
+		snprintf(buf, len, "%lld.%lld%%", c->n / 10, c->n % 10);
+		return buf;
+	}
+	(void)t;
+	return "";
+}
+
+/* Display width of UTF-8 text (one column per code point; good enough for folder names). */
+static int width(const char *s)
+{
+	int w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xC0) != 0x80)
+			w++;
+	return w;
+}
+
+void mt_table_print(struct mt_table *t, FILE *f)
+{
+	char buf[64];
+	int r, c;
+
+	if (t->fmt == MT_FMT_JSON) {
+		for (r = 0; r < t->rows; r++) {
+			fputc('{', f);
+			int first = 1;
+			for (c = 0; c < t->ncols; c++) {
+				struct mt_cell *x = cell(t, r, c);
+				if (!x->has)
+					continue;
+				if (!first)
+					fputc(',', f);
+				first = 0;
+				mt_json_str(f, t->cols[c].name);
+				fputc(':', f);
+				if (t->cols[c].type == MT_COL_STR)
+					mt_json_str(f, x->s);
+				else if (t->cols[c].type == MT_COL_PCT)
+					fprintf(f, "%lld.%lld", x->n / 10, x->n % 10);
+				else
+					fprintf(f, "%lld", x->n);
+			}
+			fputs("}\n", f);
+		}
+		return;
+	}
+	if (t->fmt == MT_FMT_TSV) {
+		if (!t->no_header)
+			for (c = 0; c < t->ncols; c++)
+				fprintf(f, "%s%s", t->cols[c].name, c + 1 < t->ncols ? "\t" : "\n");
+		for (r = 0; r < t->rows; r++)
+			for (c = 0; c < t->ncols; c++) {
+				struct mt_cell *x = cell(t, r, c);
+				const char *s;
+				if (!x->has)
+					s = "";
+				else if (t->cols[c].type == MT_COL_PCT) {
+					snprintf(buf, sizeof buf, "%lld.%lld", x->n / 10, x->n % 10);
+					s = buf;
+				} else
+					s = cell_text(t, x, t->cols[c].type, 0, buf, sizeof buf);
+				/* TSV cannot carry tabs or newlines inside a field */
+				for (const char *p = s; *p; p++)
+					fputc(*p == '\t' || *p == '\n' || *p == '\r' ? ' ' : *p, f);
+				fputc(c + 1 < t->ncols ? '\t' : '\n', f);
+			}
+		return;
+	}
+	if (t->vertical) {
+		int wn = 0;
+		for (c = 0; c < t->ncols; c++)
+			if (width(t->cols[c].name) > wn)
+				wn = width(t->cols[c].name);
+		for (r = 0; r < t->rows; r++)
+			for (c = 0; c < t->ncols; c++) {
+				struct mt_cell *x = cell(t, r, c);
+				if (!x->has)
+					continue;
+				fprintf(f, "%s:%*s %s\n", t->cols[c].name, wn - width(t->cols[c].name), "",
+					cell_text(t, x, t->cols[c].type, t->human, buf, sizeof buf));
+			}
+		return;
+	}
+	/* human: aligned columns, numbers right-aligned, last column unpadded */
+	int *w = mt_xmalloc(sizeof *w * (size_t)t->ncols);
+	for (c = 0; c < t->ncols; c++)
+		w[c] = t->no_header ? 0 : width(t->cols[c].name);
+	for (r = 0; r < t->rows; r++)
+		for (c = 0; c < t->ncols; c++) {
+			int x = width(cell_text(t, cell(t, r, c), t->cols[c].type, t->human, buf, sizeof buf));
+			if (x > w[c])
+				w[c] = x;
+		}
+	for (r = t->no_header ? 0 : -1; r < t->rows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			const char *s = r < 0 ? t->cols[c].name
+				: cell_text(t, cell(t, r, c), t->cols[c].type, t->human, buf, sizeof buf);
+			int pad = w[c] - width(s);
+			int right = t->cols[c].type != MT_COL_STR;
+			int last = c + 1 == t->ncols;
+			if (right)
+				fprintf(f, "%*s", pad, "");
+			fputs(s, f);
+			if (!right && !last)
+				fprintf(f, "%*s", pad, "");
+			fputs(last ? "\n" : "  ", f);
+		}
+	}
+	free(w);
+}
+
+void mt_table_release(struct mt_table *t)
+{
+	for (int i = 0; i < t->rows * t->ncols; i++)
+		free(t->cells[i].s);
+	free(t->cells);
+	t->cells = NULL;
+	t->rows = t->cap = 0;
+}

@@ -1,0 +1,631 @@
+/* session.c — open an IMAP session: transport, greeting, STARTTLS, capability
+ * bookkeeping, authentication, compression; trace with credentials redacted. */
+#include "session_int.h"
+
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- libetpan stream driver over struct mt_conn ------------------------- */
+
+static ssize_t low_read(mailstream_low *low, void *buf, size_t len)
+{
+	struct mt_session *s = low->data;
+	return mt_conn_read(&s->conn, buf, len);
+}
+
+static ssize_t low_write(mailstream_low *low, const void *buf, size_t len)
+{
+	struct mt_session *s = low->data;
+	return mt_conn_write(&s->conn, buf, len);
+}
+
+static int low_close(mailstream_low *low)
+{
+	(void)low;  /* the session closes the connection itself */
+	return 0;
+}
+
+static int low_get_fd(mailstream_low *low)
+{
+	struct mt_session *s = low->data;
+	return s->conn.fd;
+}
+
+static void low_free(mailstream_low *low)
+{
+	free(low);
+}
+
+static void low_cancel(mailstream_low *low)
+{
+	(void)low;
+}
+
+static struct mailstream_cancel *low_get_cancel(mailstream_low *low)
+{
+	(void)low;
+	return NULL;
+}
+
+static carray *low_get_chain(mailstream_low *low)
+{
+	(void)low;
+	return NULL;
+}
+
+static mailstream_low_driver mt_low_driver = {
+	.mailstream_read = low_read,
+	.mailstream_write = low_write,
+	.mailstream_close = low_close,
+	.mailstream_get_fd = low_get_fd,
+	.mailstream_free = low_free,
+	.mailstream_cancel = low_cancel,
+	.mailstream_get_cancel = low_get_cancel,
+	.mailstream_get_certificate_chain = low_get_chain,
+};
+
+/* ---- trace ------------------------------------------------------------- */
+
+static void trace_out(struct mt_session *s, int dir, const char *str, size_t size)
+{
+	static const char *const prefix[2] = { "S: ", "C: " };
+	for (size_t i = 0; i < size; i++) {
+		if (s->trace_bol[dir]) {
+			fputs(prefix[dir], stderr);
+			s->trace_bol[dir] = 0;
+			s->trace_linelen[dir] = 0;
+		}
+		char ch = str[i];
+		if (ch == '\n') {
+			fputc('\n', stderr);
+			s->trace_bol[dir] = 1;
+			continue;
+		}
+		if (ch == '\r')
+			continue;
+		if (++s->trace_linelen[dir] == 400)
+			fputs(" [...]", stderr);
+		if (s->trace_linelen[dir] >= 400)
+			continue;
+		fputc(isprint((unsigned char)ch) || (unsigned char)ch >= 0x80 ? ch : '.', stderr);
+	}
+}
+
+static void trace_logger(mailimap *imap, int log_type, const char *str, size_t size, void *ctx)
+{
+	struct mt_session *s = ctx;
+	(void)imap;
+	if (!s->trace)
+		return;
+	switch (log_type) {
+	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
+		trace_out(s, 0, str, size);
+		break;
+	case MAILSTREAM_LOG_TYPE_DATA_SENT: {
+		/* belt and braces: never print a registered secret, even outside private sends */
+		for (int k = 0; k < 3; k++)
+			if (s->secrets[k] && *s->secrets[k] && memmem(str, size, s->secrets[k], strlen(s->secrets[k]))) {
+				trace_out(s, 1, "<credentials redacted>\n", 23);
+				return;
+			}
+		trace_out(s, 1, str, size);
+		break;
+	}
+	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
+		if (!s->trace_bol[1])
+			trace_out(s, 1, "\n", 1);
+		trace_out(s, 1, "<credentials redacted>\n", 23);
+		break;
+	default:
+		break;
+	}
+	fflush(stderr);
+}
+
+/* ---- errors and raw commands ------------------------------------------ */
+
+int mt_imap_error(struct mt_session *s, int r, const char *what, struct mt_err *e)
+{
+	switch (r) {
+	case MAILIMAP_ERROR_STREAM:
+	case MAILIMAP_ERROR_CONNECTION_REFUSED:
+		if (s->conn.timed_out)
+			return mt_seterr(e, MT_ETEMP, "%s: timed out waiting for the server (%.0f s)", what,
+					 s->idle_timeout_s);
+		if (s->conn.closed || s->conn.ioerr[0] == '\0')
+			return mt_seterr(e, MT_ETEMP, "%s: connection closed by the server", what);
+		return mt_seterr(e, MT_ETEMP, "%s: connection lost: %s", what, s->conn.ioerr);
+	case MAILIMAP_ERROR_PARSE:
+		return mt_seterr(e, MT_EPROTO, "%s: cannot parse the server's response", what);
+	case MAILIMAP_ERROR_PROTOCOL:
+		return mt_seterr(e, MT_EPROTO, "%s: server said BAD: %s", what, mt_imap_last_text(s));
+	case MAILIMAP_ERROR_MEMORY:
+		return mt_seterr(e, MT_EOS, "%s: out of memory", what);
+	case MAILIMAP_ERROR_FATAL:
+		return mt_seterr(e, MT_ETEMP, "%s: server closed the session: %s", what, mt_imap_last_text(s));
+	default:
+		return mt_seterr(e, MT_EPROTO, "%s: failed (%s, libetpan error %d)", what, mt_imap_last_text(s), r);
+	}
+}
+
+const char *mt_imap_last_text(struct mt_session *s)
+{
+	return s->imap && s->imap->imap_response ? s->imap->imap_response : "";
+}
+
+char *mt_imap_quote(const char *str)
+{
+	size_t n = strlen(str);
+	char *out = mt_xmalloc(2 * n + 3), *o = out;
+	if (strpbrk(str, "\r\n")) {
+		free(out);
+		return NULL;
+	}
+	*o++ = '"';
+	for (; *str; str++) {
+		if (*str == '"' || *str == '\\')
+			*o++ = '\\';
+		*o++ = *str;
+	}
+	*o++ = '"';
+	*o = '\0';
+	return out;
+}
+
+static int send_line(struct mt_session *s, const char *line, int private_data)
+{
+	mailstream *ms = s->imap->imap_stream;
+	int r = mailimap_send_current_tag(s->imap);
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	if (private_data) {
+		/* flush first so the private part is logged (and redacted) on its own */
+		if (mailstream_flush(ms) == -1)
+			return MAILIMAP_ERROR_STREAM;
+		mailstream_set_privacy(ms, 0);
+	}
+	if (mailstream_write(ms, line, strlen(line)) < 0 || mailstream_write(ms, "\r\n", 2) < 0 ||
+	    mailstream_flush(ms) == -1) {
+		mailstream_set_privacy(ms, 1);
+		return MAILIMAP_ERROR_STREAM;
+	}
+	mailstream_set_privacy(ms, 1);
+	return MAILIMAP_NO_ERROR;
+}
+
+static int read_response(struct mt_session *s, struct mailimap_response **resp, int *status)
+{
+	struct mailimap_response *rp = NULL;
+	if (mailimap_read_line(s->imap) == NULL)
+		return MAILIMAP_ERROR_STREAM;
+	int r = mailimap_parse_response(s->imap, &rp);
+	if (r == MAILIMAP_ERROR_PROTOCOL) {
+		*status = MT_RESP_BAD;
+		return MAILIMAP_NO_ERROR;
+	}
+	if (r != MAILIMAP_NO_ERROR)
+		return r;
+	int t = rp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+	*status = t == MAILIMAP_RESP_COND_STATE_OK ? MT_RESP_OK : t == MAILIMAP_RESP_COND_STATE_NO ? MT_RESP_NO : MT_RESP_BAD;
+	if (resp)
+		*resp = rp;
+	else
+		mailimap_response_free(rp);
+	return MAILIMAP_NO_ERROR;
+}
+
+int mt_imap_run(struct mt_session *s, const char *cmd, int private_data,
+		struct mailimap_response **resp, int *status, struct mt_err *e)
+{
+	char what[64];
+	int r;
+	/* name the command in errors, never its arguments (they may be secret) */
+	snprintf(what, sizeof what, "%.*s", (int)strcspn(cmd, " "), cmd);
+	if (resp)
+		*resp = NULL;
+	r = send_line(s, cmd, private_data);
+	if (r == MAILIMAP_NO_ERROR)
+		r = read_response(s, resp, status);
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, what, e);
+	return MT_OK;
+}
+
+/* ---- capabilities ------------------------------------------------------ */
+
+static char *caps_string(struct mailimap_capability_data *cd)
+{
+	size_t cap = 16;
+	clistiter *it;
+	for (it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+		struct mailimap_capability *c = clist_content(it);
+		const char *v = c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE ? c->cap_data.cap_auth_type : c->cap_data.cap_name;
+		cap += (v ? strlen(v) : 0) + 7;
+	}
+	char *out = mt_xmalloc(cap), *o = out;
+	for (it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+		struct mailimap_capability *c = clist_content(it);
+		const char *v = c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE ? c->cap_data.cap_auth_type : c->cap_data.cap_name;
+		if (v == NULL)
+			continue;
+		if (o != out)
+			*o++ = ' ';
+		if (c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE)
+			o += sprintf(o, "AUTH=");
+		for (; *v; v++)
+			*o++ = (char)toupper((unsigned char)*v);
+	}
+	*o = '\0';
+	return out;
+}
+
+static void forget_caps(struct mt_session *s)
+{
+	if (s->imap->imap_connection_info && s->imap->imap_connection_info->imap_capability) {
+		mailimap_capability_data_free(s->imap->imap_connection_info->imap_capability);
+		s->imap->imap_connection_info->imap_capability = NULL;
+	}
+}
+
+int mt_imap_caps(struct mt_session *s, enum mt_cap_phase phase, int force, struct mt_err *e)
+{
+	struct mailimap_capability_data *cd = NULL;
+	free(s->caps[phase]);
+	s->caps[phase] = NULL;
+	if (!force && s->imap->imap_connection_info && s->imap->imap_connection_info->imap_capability) {
+		s->caps[phase] = caps_string(s->imap->imap_connection_info->imap_capability);
+		return MT_OK;
+	}
+	int r = mailimap_capability(s->imap, &cd);
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, "CAPABILITY", e);
+	s->caps[phase] = caps_string(cd);
+	mailimap_capability_data_free(cd);
+	return MT_OK;
+}
+
+static int current_phase(const struct mt_session *s)
+{
+	return s->caps[MT_CAPS_POSTLOGIN] ? MT_CAPS_POSTLOGIN :
+	       s->caps[MT_CAPS_PRELOGIN] ? MT_CAPS_PRELOGIN : MT_CAPS_GREETING;
+}
+
+int mt_has_cap(const struct mt_session *s, const char *cap)
+{
+	const char *c = s->caps[current_phase(s)];
+	size_t n = strlen(cap);
+	if (c == NULL)
+		return 0;
+	for (const char *p = c; *p;) {
+		size_t w = strcspn(p, " ");
+		if (w == n && strncasecmp(p, cap, n) == 0)
+			return 1;
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
+/* ---- authentication ---------------------------------------------------- */
+
+static char *b64(const unsigned char *in, size_t n)
+{
+	char *out = mt_xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
+	return out;
+}
+
+static int authenticate(struct mt_session *s, const struct mt_account *a, struct mt_err *e)
+{
+	char *pw = NULL, *login = NULL, *cmd = NULL;
+	const char *authzid = "";
+	int r, status;
+	int plain_ok = mt_has_cap(s, "AUTH=PLAIN");
+	int login_ok = !mt_has_cap(s, "LOGINDISABLED");
+
+	if (a->user == NULL || *a->user == '\0')
+		return mt_seterr(e, MT_EUSAGE, "no user name: give -u USER or set user in the account");
+	/* cleartext credentials only to loopback (or a tunnel) unless explicitly allowed */
+	if (!s->have_tls && !s->conn.child && !s->conn.loopback && !a->allow_plaintext_auth)
+		return mt_seterr(e, MT_EUNAVAIL,
+				 "refusing to send the password in cleartext to %s (set allow_plaintext_auth = true to override)",
+				 s->conn.peer);
+
+	if (a->as_user && a->impersonation == MT_IMP_MASTER_LOGIN) {
+		login = mt_xasprintf("%s%s%s", a->as_user, a->master_separator ? a->master_separator : "*", a->user);
+	} else {
+		login = mt_xstrdup(a->user);
+		if (a->as_user)
+			authzid = a->as_user;
+	}
+	if (*authzid && !plain_ok) {
+		free(login);
+		return mt_seterr(e, MT_EUNAVAIL, "--as needs AUTH=PLAIN, which the server does not offer "
+				 "(try impersonation = \"master-login\")");
+	}
+	if (a->auth == MT_AUTH_PLAIN && !plain_ok) {
+		free(login);
+		return mt_seterr(e, MT_EUNAVAIL, "the server does not offer AUTH=PLAIN");
+	}
+	if (!plain_ok && (!login_ok || a->auth == MT_AUTH_PLAIN)) {
+		free(login);
+		return mt_seterr(e, MT_EUNAVAIL, "the server offers no usable authentication (no AUTH=PLAIN%s)",
+				 login_ok ? "" : ", LOGINDISABLED");
+	}
+	if ((r = mt_password_get(a, &pw, e)) != MT_OK) {
+		free(login);
+		return r;
+	}
+
+	forget_caps(s);
+	s->secrets[0] = mt_xstrdup(pw);
+	if (plain_ok && a->auth != MT_AUTH_LOGIN) {
+		size_t lz = strlen(authzid), ll = strlen(login), lp = strlen(pw);
+		unsigned char *raw = mt_xmalloc(lz + ll + lp + 2);
+		memcpy(raw, authzid, lz);
+		raw[lz] = '\0';
+		memcpy(raw + lz + 1, login, ll);
+		raw[lz + 1 + ll] = '\0';
+		memcpy(raw + lz + ll + 2, pw, lp);
+		char *blob = b64(raw, lz + ll + lp + 2);
+		OPENSSL_cleanse(raw, lz + ll + lp + 2);
+		free(raw);
+		s->secrets[1] = mt_xstrdup(blob);
+		s->auth_method = "AUTHENTICATE PLAIN";
+		if (mt_has_cap(s, "SASL-IR")) {
+			cmd = mt_xasprintf("AUTHENTICATE PLAIN %s", blob);
+			r = mt_imap_run(s, cmd, 1, NULL, &status, e);
+		} else {
+			r = send_line(s, "AUTHENTICATE PLAIN", 0);
+			char *line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
+			if (line == NULL)
+				r = mt_imap_error(s, r == MAILIMAP_NO_ERROR ? MAILIMAP_ERROR_STREAM : r, "AUTHENTICATE", e);
+			else if (line[0] != '+') {
+				r = mt_seterr(e, MT_EAUTH, "AUTHENTICATE PLAIN refused: %.200s", line);
+			} else {
+				mailstream *ms = s->imap->imap_stream;
+				mailstream_set_privacy(ms, 0);
+				if (mailstream_write(ms, blob, strlen(blob)) < 0 || mailstream_write(ms, "\r\n", 2) < 0 ||
+				    mailstream_flush(ms) == -1)
+					r = MAILIMAP_ERROR_STREAM;
+				else
+					r = MAILIMAP_NO_ERROR;
+				mailstream_set_privacy(ms, 1);
+				if (r == MAILIMAP_NO_ERROR)
+					r = read_response(s, NULL, &status);
+				r = r == MAILIMAP_NO_ERROR ? MT_OK : mt_imap_error(s, r, "AUTHENTICATE", e);
+			}
+		}
+		OPENSSL_cleanse(blob, strlen(blob));
+		free(blob);
+	} else {
+		char *qu = mt_imap_quote(login), *qp = mt_imap_quote(pw);
+		s->auth_method = "LOGIN";
+		if (qu == NULL || qp == NULL) {
+			r = mt_seterr(e, MT_EDATA, "user name or password contains a line break");
+		} else {
+			cmd = mt_xasprintf("LOGIN %s %s", qu, qp);
+			s->secrets[2] = mt_xstrdup(qp);
+			r = mt_imap_run(s, cmd, 1, NULL, &status, e);
+		}
+		free(qu);
+		if (qp) {
+			OPENSSL_cleanse(qp, strlen(qp));
+			free(qp);
+		}
+	}
+	if (cmd) {
+		OPENSSL_cleanse(cmd, strlen(cmd));
+		free(cmd);
+	}
+	OPENSSL_cleanse(pw, strlen(pw));
+	free(pw);
+	if (r == MT_OK && status != MT_RESP_OK) {
+		r = mt_seterr(e, MT_EAUTH, "authentication as '%s'%s%s%s refused: %s", login,
+			      *authzid ? " for '" : "", authzid, *authzid ? "'" : "", mt_imap_last_text(s));
+	}
+	free(login);
+	return r;
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+int mt_session_open(const struct mt_account *a, int trace, struct mt_session **out, struct mt_err *e)
+{
+	struct mt_session *s = mt_xmalloc(sizeof *s);
+	int r, preauth = 0;
+	double t;
+	enum mt_tls tls = a->tls;
+	int port = a->port;
+
+	*out = NULL;
+	s->conn.fd = -1;
+	s->trace = trace;
+	s->trace_bol[0] = s->trace_bol[1] = 1;
+	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
+	s->conn.idle_ms = s->idle_timeout_s * 1000.0;
+	s->t0 = t = mt_now_ms();
+	if (a->deadline > 0)
+		s->conn.deadline = s->t0 + a->deadline * 1000.0;
+	mailstream_debug = 0;   /* libetpan must never write its own debug log */
+
+	if (a->tunnel) {
+		s->transport = "tunnel";
+		r = mt_conn_tunnel(&s->conn, a->tunnel, e);
+	} else {
+		if (a->host == NULL || *a->host == '\0') {
+			r = mt_seterr(e, MT_EUSAGE, "no server given: use -H HOST, --tunnel, or an account in the configuration");
+			goto fail;
+		}
+		if (tls == MT_TLS_UNSET)
+			tls = port == 143 ? MT_TLS_STARTTLS : MT_TLS_IMPLICIT;
+		if (port == 0)
+			port = tls == MT_TLS_IMPLICIT ? 993 : 143;
+		s->transport = tls == MT_TLS_IMPLICIT ? "implicit TLS" : tls == MT_TLS_STARTTLS ? "STARTTLS" : "cleartext";
+		r = mt_conn_tcp(&s->conn, a->host, port, a->connect_timeout * 1000.0, e);
+	}
+	if (r != MT_OK)
+		goto fail;
+	s->t.connect = mt_now_ms() - t;
+
+	if (!a->tunnel && tls == MT_TLS_IMPLICIT) {
+		t = mt_now_ms();
+		if ((r = mt_conn_tls(&s->conn, a->host, a->ca_file, a->fingerprint, &s->tls, e)) != MT_OK)
+			goto fail;
+		s->have_tls = 1;
+		s->t.tls = mt_now_ms() - t;
+	}
+
+	t = mt_now_ms();
+	s->low = mailstream_low_new(s, &mt_low_driver);
+	mailstream *ms = s->low ? mailstream_new(s->low, 8192) : NULL;
+	s->imap = mailimap_new(0, NULL);
+	if (ms == NULL || s->imap == NULL) {
+		r = mt_seterr(e, MT_EOS, "out of memory");
+		goto fail;
+	}
+	if (trace)
+		mailimap_set_logger(s->imap, trace_logger, s);
+	r = mailimap_connect(s->imap, ms);
+	if (s->imap->imap_response)
+		s->greeting = mt_xstrdup(s->imap->imap_response);
+	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {
+		preauth = 1;
+	} else if (r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION) {
+		r = mt_seterr(e, MT_ETEMP, "server refused the connection: %s", s->greeting ? s->greeting : "BYE");
+		goto fail;
+	} else if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
+		r = mt_imap_error(s, r, "greeting", e);
+		goto fail;
+	}
+	s->t.greeting = mt_now_ms() - t;
+	if (preauth && !a->tunnel) {
+		r = mt_seterr(e, MT_EUNAVAIL, "server sent PREAUTH on a network connection; refusing "
+			      "(PREAUTH is accepted only in tunnel mode)");
+		goto fail;
+	}
+	if ((r = mt_imap_caps(s, MT_CAPS_GREETING, 0, e)) != MT_OK)
+		goto fail;
+
+	if (!a->tunnel && tls == MT_TLS_STARTTLS) {
+		int status;
+		t = mt_now_ms();
+		if (!mt_has_cap(s, "STARTTLS")) {
+			r = mt_seterr(e, MT_EUNAVAIL, "server does not offer STARTTLS; refusing to continue in cleartext "
+				      "(use --tls for port 993, or tls = \"none\" to allow cleartext)");
+			goto fail;
+		}
+		if ((r = mt_imap_run(s, "STARTTLS", 0, NULL, &status, e)) != MT_OK)
+			goto fail;
+		if (status != MT_RESP_OK) {
+			r = mt_seterr(e, MT_EUNAVAIL, "server refused STARTTLS: %s", mt_imap_last_text(s));
+			goto fail;
+		}
+		/* Anything buffered now was sent before TLS and could be forged (CVE-2020-15953 class). */
+		if (s->imap->imap_stream->read_buffer_len > 0 || mt_conn_pending(&s->conn)) {
+			r = mt_seterr(e, MT_EPROTO, "server sent data after STARTTLS before the TLS handshake "
+				      "(possible injection); aborting before authentication");
+			goto fail;
+		}
+		if ((r = mt_conn_tls(&s->conn, a->host, a->ca_file, a->fingerprint, &s->tls, e)) != MT_OK)
+			goto fail;
+		s->have_tls = 1;
+		/* capabilities announced before TLS are forgotten */
+		forget_caps(s);
+		if ((r = mt_imap_caps(s, MT_CAPS_PRELOGIN, 1, e)) != MT_OK)
+			goto fail;
+		s->t.starttls = mt_now_ms() - t;
+	} else {
+		s->caps[MT_CAPS_PRELOGIN] = mt_xstrdup(s->caps[MT_CAPS_GREETING]);
+	}
+
+	if (!preauth) {
+		t = mt_now_ms();
+		if ((r = authenticate(s, a, e)) != MT_OK)
+			goto fail;
+		s->t.auth = mt_now_ms() - t;
+	} else {
+		s->auth_method = "PREAUTH";
+		forget_caps(s);
+	}
+	/* re-read capabilities after authentication (from the OK's code when sent) */
+	if ((r = mt_imap_caps(s, MT_CAPS_POSTLOGIN, 0, e)) != MT_OK)
+		goto fail;
+
+	if (a->compress && mt_has_cap(s, "COMPRESS=DEFLATE")) {
+		int status;
+		t = mt_now_ms();
+		if ((r = mt_imap_run(s, "COMPRESS DEFLATE", 0, NULL, &status, e)) != MT_OK)
+			goto fail;
+		if (status == MT_RESP_OK && (r = mt_conn_start_compress(&s->conn, e)) != MT_OK)
+			goto fail;
+		s->t.compress = mt_now_ms() - t;
+	}
+	if (mt_has_cap(s, "UTF8=ACCEPT")) {
+		/* RFC 6855: mailbox names then travel as UTF-8 */
+		int status;
+		if ((r = mt_imap_run(s, "ENABLE UTF8=ACCEPT", 0, NULL, &status, e)) != MT_OK)
+			goto fail;
+		s->utf8_accept = status == MT_RESP_OK;
+	}
+	s->t.total = mt_now_ms() - s->t0;
+	*out = s;
+	return MT_OK;
+fail:
+	s->conn.closed = 1;   /* no LOGOUT on a session that failed to open */
+	mt_session_close(s);
+	return r ? r : MT_ESOFT;
+}
+
+void mt_session_close(struct mt_session *s)
+{
+	if (s == NULL)
+		return;
+	if (s->imap) {
+		if (s->imap->imap_stream && s->imap->imap_state != MAILIMAP_STATE_DISCONNECTED &&
+		    !s->conn.closed && !s->conn.timed_out) {
+			/* LOGOUT must not hang: give it a short leash */
+			s->conn.idle_ms = 2000;
+			mailimap_logout(s->imap);
+		}
+		/* mailimap_free would send LOGOUT itself on a still-open stream */
+		if (s->imap->imap_stream) {
+			mailstream_close(s->imap->imap_stream);
+			s->imap->imap_stream = NULL;
+		}
+		mailimap_free(s->imap);
+	} else if (s->low) {
+		mailstream_low_free(s->low);
+	}
+	mt_conn_close(&s->conn);
+	for (int i = 0; i < 3; i++) {
+		free(s->caps[i]);
+		if (s->secrets[i]) {
+			OPENSSL_cleanse(s->secrets[i], strlen(s->secrets[i]));
+			free(s->secrets[i]);
+		}
+	}
+	free(s->greeting);
+	free(s->ns_text);
+	free(s);
+}
+
+const char *mt_session_greeting(const struct mt_session *s) { return s->greeting ? s->greeting : ""; }
+const char *mt_session_caps(const struct mt_session *s, enum mt_cap_phase p) { return s->caps[p] ? s->caps[p] : ""; }
+const struct mt_tls_info *mt_session_tls(const struct mt_session *s) { return s->have_tls ? &s->tls : NULL; }
+const struct mt_timings *mt_session_timings(const struct mt_session *s) { return &s->t; }
+const char *mt_session_transport(const struct mt_session *s) { return s->transport; }
+const char *mt_session_auth_method(const struct mt_session *s) { return s->auth_method ? s->auth_method : "none"; }
+const char *mt_session_peer(const struct mt_session *s) { return s->conn.peer; }
+int mt_session_compressed(const struct mt_session *s) { return s->conn.compress; }
+
+void mt_session_stats(const struct mt_session *s, uint64_t *rt, uint64_t *in, uint64_t *out)
+{
+	*rt = s->conn.round_trips;
+	*in = s->conn.bytes_in;
+	*out = s->conn.bytes_out;
+}

@@ -1,0 +1,111 @@
+/* session.h — an authenticated IMAP session and the mailbox operations the
+ * applets need. No libetpan or OpenSSL type crosses this header. */
+#ifndef MT_SESSION_H
+#define MT_SESSION_H
+
+#include "config.h"
+#include "mt.h"
+
+struct mt_session;
+
+struct mt_timings {
+	double connect, tls, greeting, starttls, auth, compress, total;  /* ms */
+};
+
+struct mt_tls_info;
+
+enum mt_cap_phase { MT_CAPS_GREETING, MT_CAPS_PRELOGIN, MT_CAPS_POSTLOGIN };
+
+/* Connect, secure, authenticate. On error *out is NULL and e says why.
+ * trace: write the conversation (credentials redacted) to stderr. */
+int mt_session_open(const struct mt_account *a, int trace, struct mt_session **out, struct mt_err *e);
+/* LOGOUT (best effort) and free. */
+void mt_session_close(struct mt_session *s);
+
+const char *mt_session_greeting(const struct mt_session *s);
+const char *mt_session_caps(const struct mt_session *s, enum mt_cap_phase phase); /* space separated */
+int mt_has_cap(const struct mt_session *s, const char *cap);
+const struct mt_tls_info *mt_session_tls(const struct mt_session *s);  /* NULL when cleartext */
+const struct mt_timings *mt_session_timings(const struct mt_session *s);
+const char *mt_session_transport(const struct mt_session *s);  /* "implicit TLS", "STARTTLS", ... */
+const char *mt_session_auth_method(const struct mt_session *s);
+const char *mt_session_peer(const struct mt_session *s);
+int mt_session_compressed(const struct mt_session *s);
+void mt_session_stats(const struct mt_session *s, uint64_t *round_trips, uint64_t *bytes_in, uint64_t *bytes_out);
+
+/* ---- mailbox operations (lib/imap.c) ---------------------------------- */
+
+enum {
+	MT_MBX_NOSELECT = 1 << 0,
+	MT_MBX_NONEXISTENT = 1 << 1,
+	MT_MBX_SUBSCRIBED = 1 << 2,
+	MT_MBX_HASCHILDREN = 1 << 3,
+};
+
+struct mt_mailbox {
+	char *name;       /* UTF-8, as shown to people; owned */
+	char *wire;       /* as sent to the server (modified UTF-7 or UTF-8); owned */
+	char delim;       /* 0 = flat */
+	unsigned flags;   /* MT_MBX_* */
+	char *special;    /* "\\Trash \\Junk" etc., owned, may be "" */
+};
+
+struct mt_mailboxes {
+	struct mt_mailbox *v;
+	size_t n;
+};
+
+/* The hierarchy delimiter of the personal namespace (LIST "" ""), cached. */
+int mt_delimiter(struct mt_session *s, char *delim, struct mt_err *e);
+/* Describe NAMESPACE as text: "personal: \"\" /; other: ...". Owned by s. */
+int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e);
+
+/* LIST (with subscription and special-use information) of a UTF-8 pattern. */
+int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out, struct mt_err *e);
+void mt_mailboxes_release(struct mt_mailboxes *m);
+
+enum {
+	MT_ST_MESSAGES = 1 << 0,
+	MT_ST_UNSEEN = 1 << 1,
+	MT_ST_SIZE = 1 << 2,
+	MT_ST_UIDNEXT = 1 << 3,
+	MT_ST_UIDVALIDITY = 1 << 4,
+	MT_ST_RECENT = 1 << 5,
+};
+
+struct mt_status {
+	unsigned have;        /* MT_ST_* that were answered */
+	uint32_t messages, unseen, uidnext, uidvalidity, recent;
+	uint64_t size;
+	char *error;          /* owned; per-mailbox failure (NO) or NULL */
+};
+
+/* STATUS of many mailboxes, pipelined in batches (one round trip per batch).
+ * MT_ST_SIZE uses STATUS=SIZE when offered, else sums RFC822.SIZE by FETCH. */
+int mt_status_many(struct mt_session *s, const struct mt_mailbox *boxes, size_t n, unsigned want,
+		   struct mt_status *out, struct mt_err *e);
+void mt_status_release(struct mt_status *st, size_t n);
+
+struct mt_quota {
+	char *root;           /* owned */
+	char *resource;       /* "STORAGE", "MESSAGE", ... owned */
+	uint64_t usage, limit; /* STORAGE in bytes (protocol KiB x 1024) */
+};
+
+struct mt_quotas {
+	struct mt_quota *v;
+	size_t n;
+	char **roots;         /* every quota root named by QUOTAROOT, even without resources */
+	size_t nroots;
+};
+
+int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas *out, struct mt_err *e);
+void mt_quotas_release(struct mt_quotas *q);
+/* SETQUOTA root (RESOURCE value ...); values as the protocol wants them (STORAGE in KiB). */
+int mt_setquota(struct mt_session *s, const char *root, const char *const *resources,
+		const uint64_t *values, size_t n, struct mt_err *e);
+
+/* Convert a user-typed UTF-8 name to the wire form (refuses CR/LF). Owned by caller. */
+int mt_mailbox_wire(struct mt_session *s, const char *utf8, char **wire, struct mt_err *e);
+
+#endif

@@ -1,0 +1,53 @@
+/* session_int.h — the session as lib/ sees it (libetpan and transport types).
+ * Only lib/session.c and lib/imap.c include this. */
+#ifndef MT_SESSION_INT_H
+#define MT_SESSION_INT_H
+
+#include "session.h"
+#include "transport.h"
+
+#include <libetpan/libetpan.h>
+
+struct mt_session {
+	struct mt_conn conn;
+	mailimap *imap;                 /* owned */
+	mailstream_low *low;            /* owned by imap's stream */
+	struct mt_tls_info tls;
+	int have_tls;
+	int utf8_accept;                /* UTF8=ACCEPT enabled: names go as UTF-8 */
+	char *greeting;
+	char *caps[3];                  /* enum mt_cap_phase; upper-cased, space separated */
+	const char *transport;
+	const char *auth_method;
+	struct mt_timings t;
+	double t0;
+	int trace;
+	int trace_bol[2];               /* at beginning of line, per direction */
+	int trace_linelen[2];
+	char *secrets[3];               /* strings never to print, owned */
+	char delim;                     /* cached, -1 unknown */
+	int delim_known;
+	char *ns_text;
+	double idle_timeout_s;
+};
+
+/* Tagged result of a command, with the parsed response for the caller to read. */
+enum { MT_RESP_OK, MT_RESP_NO, MT_RESP_BAD };
+
+/* Send one command line (without tag and CRLF) and read its response.
+ * *resp (may be NULL when not wanted) is freed with mailimap_response_free.
+ * Returns MT_OK and sets *status to MT_RESP_*, or an error code (connection). */
+int mt_imap_run(struct mt_session *s, const char *cmd, int private_data,
+		struct mailimap_response **resp, int *status, struct mt_err *e);
+/* Map a libetpan error to an exit code and message. */
+int mt_imap_error(struct mt_session *s, int r, const char *what, struct mt_err *e);
+/* Quote a string as an IMAP quoted string (refuses CR/LF); owned by caller. */
+char *mt_imap_quote(const char *s);
+/* Tagged response text of the last command ("[CODE] text"). */
+const char *mt_imap_last_text(struct mt_session *s);
+/* Refresh s->caps[phase] from libetpan's connection info, or by CAPABILITY. */
+int mt_imap_caps(struct mt_session *s, enum mt_cap_phase phase, int force, struct mt_err *e);
+
+int mt_password_get(const struct mt_account *a, char **out, struct mt_err *e);
+
+#endif

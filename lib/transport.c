@@ -1,0 +1,469 @@
+/* transport.c — sockets, OpenSSL and zlib under libetpan's mailstream.
+ * libetpan's own TLS (GnuTLS in Debian) does not verify certificates, so TLS
+ * is done here and libetpan only ever sees a plain byte stream. */
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Milliseconds we may wait now, honouring idle timeout and overall deadline. */
+static int wait_budget(struct mt_conn *c)
+{
+	double ms = c->idle_ms > 0 ? c->idle_ms : 30000;
+	if (c->deadline > 0) {
+		double left = c->deadline - mt_now_ms();
+		if (left < ms)
+			ms = left;
+	}
+	return ms <= 0 ? 0 : (int)(ms + 0.5);
+}
+
+/* Wait for the socket; 1 ready, 0 timeout, -1 error. */
+static int wait_fd(struct mt_conn *c, short events)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+	for (int tries = 0; tries < 1000; tries++) {
+		int budget = wait_budget(c);
+		if (budget <= 0)
+			break;
+		int r = poll(&p, 1, budget);
+		if (r > 0)
+			return 1;
+		if (r == 0)
+			break;
+		if (errno != EINTR) {
+			snprintf(c->ioerr, sizeof c->ioerr, "poll: %s", strerror(errno));
+			return -1;
+		}
+	}
+	c->timed_out = 1;
+	return 0;
+}
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			return in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms, struct mt_err *e)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC }, *res, *ai;
+	char portstr[16];
+	int r, last_errno = 0;
+
+	snprintf(portstr, sizeof portstr, "%d", port);
+	r = getaddrinfo(host, portstr, &hints, &res);
+	if (r != 0) {
+		if (r == EAI_NONAME || r == EAI_NODATA || r == EAI_FAIL)
+			return mt_seterr(e, MT_ENOHOST, "host '%s' not found: %s", host, gai_strerror(r));
+		return mt_seterr(e, MT_ETEMP, "cannot resolve '%s': %s", host, gai_strerror(r));
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			last_errno = errno;
+			continue;
+		}
+		set_nonblock(fd);
+		c->fd = fd;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+			double save = c->idle_ms;
+			c->idle_ms = timeout_ms;
+			int w = wait_fd(c, POLLOUT);
+			c->idle_ms = save;
+			int soerr = 0;
+			socklen_t sl = sizeof soerr;
+			if (w == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) {
+				c->loopback = is_loopback(ai->ai_addr);
+				if (ai->ai_family == AF_INET6)
+					inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, c->peer, sizeof c->peer);
+				else
+					inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, c->peer, sizeof c->peer);
+				c->timed_out = 0;
+				freeaddrinfo(res);
+				return MT_OK;
+			}
+			last_errno = w == 0 ? ETIMEDOUT : soerr ? soerr : errno;
+		} else {
+			last_errno = errno;
+		}
+		close(fd);
+		c->fd = -1;
+	}
+	freeaddrinfo(res);
+	c->timed_out = 0;
+	if (last_errno == ECONNREFUSED)
+		return mt_seterr(e, MT_ETEMP, "cannot connect to %s port %d: connection refused", host, port);
+	if (last_errno == ETIMEDOUT)
+		return mt_seterr(e, MT_ETEMP, "cannot connect to %s port %d: timed out after %.0f ms", host, port, timeout_ms);
+	return mt_seterr(e, MT_ETEMP, "cannot connect to %s port %d: %s", host, port, strerror(last_errno));
+}
+
+int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return mt_seterr(e, MT_EOS, "socketpair: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return mt_seterr(e, MT_EOS, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		/* the password never reaches the tunnel's environment */
+		unsetenv("MAILTOOL_PASSWORD");
+		dup2(sv[1], 0);
+		dup2(sv[1], 1);
+		signal(SIGPIPE, SIG_DFL);
+		execle("/bin/sh", "sh", "-c", command, (char *)NULL, environ);
+		_exit(127);
+	}
+	close(sv[1]);
+	c->fd = sv[0];
+	c->child = pid;
+	c->loopback = 1;
+	snprintf(c->peer, sizeof c->peer, "tunnel");
+	set_nonblock(c->fd);
+	return MT_OK;
+}
+
+static void hex(char *out, const unsigned char *md, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+static void ssl_errors(char *buf, size_t len)
+{
+	unsigned long err = ERR_get_error();
+	if (err)
+		ERR_error_string_n(err, buf, len);
+	else
+		snprintf(buf, len, "handshake failed");
+	ERR_clear_error();
+}
+
+int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const char *fingerprint,
+		struct mt_tls_info *info, struct mt_err *e)
+{
+	unsigned char addr[16];
+	int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+
+	c->ctx = SSL_CTX_new(TLS_client_method());
+	if (c->ctx == NULL)
+		return mt_seterr(e, MT_ESOFT, "cannot create TLS context");
+	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
+	if (ca_file) {
+		if (SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL) != 1)
+			return mt_seterr(e, MT_ECONFIG, "cannot load CA file '%s'", ca_file);
+	} else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
+		return mt_seterr(e, MT_ECONFIG, "cannot load the system trust store");
+	}
+	c->ssl = SSL_new(c->ctx);
+	if (c->ssl == NULL)
+		return mt_seterr(e, MT_ESOFT, "cannot create TLS session");
+	SSL_set_fd(c->ssl, c->fd);
+	if (!is_ip)
+		SSL_set_tlsext_host_name(c->ssl, host);
+	/* With a pinned fingerprint the pin decides; otherwise chain and name must verify. */
+	if (fingerprint == NULL) {
+		X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+		X509_VERIFY_PARAM_set_hostflags(vp, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (is_ip)
+			X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+		else
+			X509_VERIFY_PARAM_set1_host(vp, host, 0);
+		SSL_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_set_verify(c->ssl, SSL_VERIFY_NONE, NULL);
+	}
+
+	for (int tries = 0; tries < 10000; tries++) {
+		int r = SSL_connect(c->ssl);
+		if (r == 1)
+			break;
+		int err = SSL_get_error(c->ssl, r);
+		int w;
+		if (err == SSL_ERROR_WANT_READ)
+			w = wait_fd(c, POLLIN);
+		else if (err == SSL_ERROR_WANT_WRITE)
+			w = wait_fd(c, POLLOUT);
+		else {
+			long vr = SSL_get_verify_result(c->ssl);
+			char buf[200];
+			if (vr != X509_V_OK)
+				return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' not trusted: %s", host,
+						 X509_verify_cert_error_string(vr));
+			ssl_errors(buf, sizeof buf);
+			return mt_seterr(e, MT_EUNAVAIL, "TLS handshake with '%s' failed: %s", host, buf);
+		}
+		if (w <= 0)
+			return mt_seterr(e, MT_ETEMP, "TLS handshake with '%s' timed out", host);
+	}
+
+	X509 *cert = SSL_get1_peer_certificate(c->ssl);
+	if (cert == NULL)
+		return mt_seterr(e, MT_EUNAVAIL, "TLS: '%s' presented no certificate", host);
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	X509_digest(cert, EVP_sha256(), md, &mdlen);
+	memset(info, 0, sizeof *info);
+	strcpy(info->fingerprint, "sha256:");
+	hex(info->fingerprint + 7, md, mdlen);
+	X509_NAME_oneline(X509_get_subject_name(cert), info->subject, sizeof info->subject);
+	X509_NAME_oneline(X509_get_issuer_name(cert), info->issuer, sizeof info->issuer);
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b) {
+		ASN1_TIME_print(b, X509_get0_notAfter(cert));
+		int n = BIO_read(b, info->not_after, sizeof info->not_after - 1);
+		info->not_after[n > 0 ? n : 0] = '\0';
+		BIO_free(b);
+	}
+	X509_free(cert);
+	snprintf(info->protocol, sizeof info->protocol, "%s", SSL_get_version(c->ssl));
+	snprintf(info->cipher, sizeof info->cipher, "%s", SSL_get_cipher_name(c->ssl));
+	if (fingerprint) {
+		if (strcasecmp(fingerprint, info->fingerprint) != 0)
+			return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' does not match the pinned fingerprint (server has %s)",
+					 host, info->fingerprint);
+		info->pinned = 1;
+	}
+	return MT_OK;
+}
+
+int mt_conn_pending(struct mt_conn *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n > 0;
+}
+
+int mt_conn_start_compress(struct mt_conn *c, struct mt_err *e)
+{
+	memset(&c->zin, 0, sizeof c->zin);
+	memset(&c->zout, 0, sizeof c->zout);
+	if (inflateInit2(&c->zin, -15) != Z_OK)
+		return mt_seterr(e, MT_ESOFT, "zlib inflateInit failed");
+	if (deflateInit2(&c->zout, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+		inflateEnd(&c->zin);
+		return mt_seterr(e, MT_ESOFT, "zlib deflateInit failed");
+	}
+	c->compress = 1;
+	return MT_OK;
+}
+
+static ssize_t raw_read(struct mt_conn *c, void *buf, size_t len)
+{
+	if (c->last_was_write) {
+		c->round_trips++;
+		c->last_was_write = 0;
+	}
+	for (int tries = 0; tries < 100000; tries++) {
+		ssize_t n;
+		if (c->ssl) {
+			ERR_clear_error();
+			int r = SSL_read(c->ssl, buf, (int)(len > 1 << 30 ? 1 << 30 : len));
+			if (r > 0) {
+				c->bytes_in += (uint64_t)r;
+				return r;
+			}
+			int err = SSL_get_error(c->ssl, r);
+			if (err == SSL_ERROR_ZERO_RETURN) {
+				c->closed = 1;
+				return 0;
+			}
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+				if (wait_fd(c, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) <= 0)
+					return -1;
+				continue;
+			}
+			if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+				/* EOF without close_notify: treat as a lost connection */
+				c->closed = 1;
+				return 0;
+			}
+			ssl_errors(c->ioerr, sizeof c->ioerr);
+			return -1;
+		}
+		n = read(c->fd, buf, len);
+		if (n > 0) {
+			c->bytes_in += (uint64_t)n;
+			return n;
+		}
+		if (n == 0) {
+			c->closed = 1;
+			return 0;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+			if (wait_fd(c, POLLIN) <= 0)
+				return -1;
+			continue;
+		}
+		snprintf(c->ioerr, sizeof c->ioerr, "read: %s", strerror(errno));
+		return -1;
+	}
+	return -1;
+}
+
+static ssize_t raw_write_all(struct mt_conn *c, const unsigned char *buf, size_t len)
+{
+	size_t done = 0;
+	c->last_was_write = 1;
+	for (int tries = 0; done < len && tries < 100000; tries++) {
+		if (c->ssl) {
+			ERR_clear_error();
+			int r = SSL_write(c->ssl, buf + done, (int)(len - done > 1 << 30 ? 1 << 30 : len - done));
+			if (r > 0) {
+				done += (size_t)r;
+				c->bytes_out += (uint64_t)r;
+				continue;
+			}
+			int err = SSL_get_error(c->ssl, r);
+			if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+				if (wait_fd(c, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) <= 0)
+					return -1;
+				continue;
+			}
+			ssl_errors(c->ioerr, sizeof c->ioerr);
+			c->closed = 1;
+			return -1;
+		}
+		ssize_t n = write(c->fd, buf + done, len - done);
+		if (n > 0) {
+			done += (size_t)n;
+			c->bytes_out += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+			if (wait_fd(c, POLLOUT) <= 0)
+				return -1;
+			continue;
+		}
+		snprintf(c->ioerr, sizeof c->ioerr, "write: %s", strerror(errno));
+		c->closed = errno == EPIPE || errno == ECONNRESET;
+		return -1;
+	}
+	return done == len ? (ssize_t)len : -1;
+}
+
+ssize_t mt_conn_read(struct mt_conn *c, void *buf, size_t len)
+{
+	if (!c->compress)
+		return raw_read(c, buf, len);
+	for (int tries = 0; tries < 100000; tries++) {
+		if (c->zin.avail_in > 0 || c->zin_pending) {
+			c->zin.next_out = buf;
+			c->zin.avail_out = (uInt)len;
+			int r = inflate(&c->zin, Z_SYNC_FLUSH);
+			size_t got = len - c->zin.avail_out;
+			c->zin_pending = c->zin.avail_out == 0;
+			if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END) {
+				snprintf(c->ioerr, sizeof c->ioerr, "COMPRESS: bad deflate data from server");
+				return -1;
+			}
+			if (got > 0)
+				return (ssize_t)got;
+		}
+		ssize_t n = raw_read(c, c->zbuf, sizeof c->zbuf);
+		if (n <= 0)
+			return n;
+		c->zin.next_in = c->zbuf;
+		c->zin.avail_in = (uInt)n;
+	}
+	return -1;
+}
+
+ssize_t mt_conn_write(struct mt_conn *c, const void *buf, size_t len)
+{
+	if (!c->compress)
+		return raw_write_all(c, buf, len);
+	unsigned char out[16384];
+	c->zout.next_in = (unsigned char *)(uintptr_t)buf;
+	c->zout.avail_in = (uInt)len;
+	do {
+		c->zout.next_out = out;
+		c->zout.avail_out = sizeof out;
+		if (deflate(&c->zout, Z_SYNC_FLUSH) == Z_STREAM_ERROR)
+			return -1;
+		size_t n = sizeof out - c->zout.avail_out;
+		if (n && raw_write_all(c, out, n) < 0)
+			return -1;
+	} while (c->zout.avail_out == 0);
+	return (ssize_t)len;
+}
+
+void mt_conn_close(struct mt_conn *c)
+{
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->ctx) {
+		SSL_CTX_free(c->ctx);
+		c->ctx = NULL;
+	}
+	if (c->compress) {
+		inflateEnd(&c->zin);
+		deflateEnd(&c->zout);
+		c->compress = 0;
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->child > 0) {
+		/* give the tunnel a moment to exit after EOF, then insist */
+		int st;
+		for (int i = 0; i < 50; i++) {
+			if (waitpid(c->child, &st, WNOHANG) != 0)
+				goto reaped;
+			usleep(10000);
+		}
+		kill(c->child, SIGTERM);
+		for (int i = 0; i < 50; i++) {
+			if (waitpid(c->child, &st, WNOHANG) != 0)
+				goto reaped;
+			usleep(10000);
+		}
+		kill(c->child, SIGKILL);
+		waitpid(c->child, &st, 0);
+reaped:
+		c->child = 0;
+	}
+}

@@ -1,0 +1,57 @@
+/* transport.h — bytes to and from the server: TCP, OpenSSL TLS, tunnel
+ * command, COMPRESS=DEFLATE, deadlines. Internal to lib/. */
+#ifndef MT_TRANSPORT_H
+#define MT_TRANSPORT_H
+
+#include "mt.h"
+
+#include <openssl/ssl.h>
+#include <sys/types.h>
+#include <zlib.h>
+
+struct mt_tls_info {
+	char protocol[32];
+	char cipher[96];
+	char subject[256];
+	char issuer[256];
+	char not_after[64];
+	char fingerprint[80];   /* sha256:hex of the peer certificate */
+	int pinned;             /* accepted because the fingerprint matched */
+};
+
+struct mt_conn {
+	int fd;                 /* socket (TCP or the tunnel's socketpair end) */
+	pid_t child;            /* tunnel command, or 0 */
+	SSL_CTX *ctx;           /* owned */
+	SSL *ssl;               /* owned; NULL until TLS is up */
+	int compress;
+	z_stream zin, zout;
+	unsigned char zbuf[16384];
+	int zin_pending;        /* inflate may hold more output */
+	double idle_ms;         /* max wait for one read/write */
+	double deadline;        /* absolute mt_now_ms() limit, 0 = none */
+	uint64_t bytes_in, bytes_out;   /* on the wire (after TLS/compression) */
+	uint64_t round_trips;   /* write→read turnarounds */
+	int last_was_write;
+	int timed_out;          /* why the last I/O failed */
+	int closed;             /* peer closed */
+	char ioerr[160];
+	int loopback;           /* peer address is loopback (or a tunnel) */
+	char peer[80];
+};
+
+/* Connect to host:port with a timeout. */
+int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms, struct mt_err *e);
+/* Spawn `command` via /bin/sh with a socketpair as its stdin/stdout. */
+int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e);
+/* TLS handshake with verification; ca_file/fingerprint may be NULL. */
+int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const char *fingerprint,
+		struct mt_tls_info *info, struct mt_err *e);
+/* Bytes already waiting on the socket (STARTTLS injection check). */
+int mt_conn_pending(struct mt_conn *c);
+int mt_conn_start_compress(struct mt_conn *c, struct mt_err *e);
+ssize_t mt_conn_read(struct mt_conn *c, void *buf, size_t len);
+ssize_t mt_conn_write(struct mt_conn *c, const void *buf, size_t len);
+void mt_conn_close(struct mt_conn *c);
+
+#endif

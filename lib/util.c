@@ -1,0 +1,403 @@
+/* util.c — pure helpers: sizes, durations, modified UTF-7, UID sets, errors.
+ * Everything here is unit tested through tests/unit. */
+#include "mt.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int mt_seterr(struct mt_err *e, int code, const char *fmt, ...)
+{
+	va_list ap;
+	if (e == NULL)
+		return code;
+	e->code = code;
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+void *mt_xmalloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+	if (p == NULL) {
+		fputs("mailtool: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
+char *mt_xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = mt_xmalloc(n);
+	memcpy(p, s, n);
+	return p;
+}
+
+char *mt_xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	p = mt_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+double mt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Parse "<number>[.<fraction>]<unit>" with a unit table; shared by sizes and durations. */
+struct unit { const char *suffix; uint64_t mult; };
+
+static int parse_scaled(const char *s, const struct unit *units, uint64_t deflt_mult,
+			uint64_t *out, const char *what, struct mt_err *e)
+{
+	const char *p = s;
+	double v;
+	char *end;
+	uint64_t mult = deflt_mult;
+
+	if (s == NULL || *s == '\0')
+		return mt_seterr(e, MT_EDATA, "empty %s", what);
+	if (!isdigit((unsigned char)*p) && *p != '.')
+		return mt_seterr(e, MT_EDATA, "bad %s '%s': expected a number and a unit", what, s);
+	errno = 0;
+	v = strtod(p, &end);
+	if (errno != 0 || end == p || !isfinite(v) || v < 0)
+		return mt_seterr(e, MT_EDATA, "bad %s '%s': expected a number and a unit", what, s);
+	if (*end != '\0') {
+		const struct unit *u;
+		for (u = units; u->suffix; u++)
+			if (strcmp(end, u->suffix) == 0)
+				break;
+		if (u->suffix == NULL)
+			return mt_seterr(e, MT_EDATA, "bad %s '%s': unknown unit '%s'", what, s, end);
+		mult = u->mult;
+	}
+	v *= (double)mult;
+	if (v >= 18446744073709551615.0)
+		return mt_seterr(e, MT_EDATA, "bad %s '%s': too large", what, s);
+	*out = (uint64_t)llround(v);
+	return MT_OK;
+}
+
+int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e)
+{
+	static const struct unit units[] = {
+		{ "b", 1 }, { "B", 1 },
+		{ "k", 1ULL << 10 }, { "K", 1ULL << 10 }, { "KiB", 1ULL << 10 }, { "KB", 1ULL << 10 },
+		{ "m", 1ULL << 20 }, { "M", 1ULL << 20 }, { "MiB", 1ULL << 20 }, { "MB", 1ULL << 20 },
+		{ "g", 1ULL << 30 }, { "G", 1ULL << 30 }, { "GiB", 1ULL << 30 }, { "GB", 1ULL << 30 },
+		{ "t", 1ULL << 40 }, { "T", 1ULL << 40 }, { "TiB", 1ULL << 40 }, { "TB", 1ULL << 40 },
+		{ NULL, 0 },
+	};
+	return parse_scaled(s, units, 1, out, "size", e);
+}
+
+int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e)
+{
+	static const struct unit units[] = {
+		{ "s", 1 }, { "m", 60 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 },
+		{ "w", 7 * 86400 }, { "y", 365 * 86400 }, { NULL, 0 },
+	};
+	/* A bare number is ambiguous for ages; insist on a unit. */
+	if (s && *s && isdigit((unsigned char)s[strlen(s) - 1]))
+		return mt_seterr(e, MT_EDATA, "bad duration '%s': needs a unit (s, m, h, d, w, y)", s);
+	return parse_scaled(s, units, 1, out, "duration", e);
+}
+
+char *mt_human_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	int i = 0;
+	while (v >= 1024.0 && i < 5) {
+		v /= 1024.0;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, v < 10 ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+/* ---- modified UTF-7 ---------------------------------------------------- */
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+
+/* Decode one UTF-8 sequence; returns code point or -1. */
+static long utf8_next(const unsigned char **pp)
+{
+	const unsigned char *p = *pp;
+	long c;
+	int n, i;
+	if (p[0] < 0x80) { *pp = p + 1; return p[0]; }
+	if ((p[0] & 0xE0) == 0xC0) { c = p[0] & 0x1F; n = 1; }
+	else if ((p[0] & 0xF0) == 0xE0) { c = p[0] & 0x0F; n = 2; }
+	else if ((p[0] & 0xF8) == 0xF0) { c = p[0] & 0x07; n = 3; }
+	else return -1;
+	for (i = 1; i <= n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return -1;
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	/* reject overlong forms, surrogates and out of range */
+	if ((n == 1 && c < 0x80) || (n == 2 && c < 0x800) || (n == 3 && c < 0x10000) ||
+	    c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return -1;
+	*pp = p + n + 1;
+	return c;
+}
+
+char *mt_mutf7_encode(const char *utf8)
+{
+	const unsigned char *p = (const unsigned char *)utf8;
+	size_t cap = strlen(utf8) * 4 + 8;
+	char *out = mt_xmalloc(cap), *o = out;
+
+	while (*p) {
+		if (*p >= 0x20 && *p < 0x7F) {
+			if (*p == '&') {
+				*o++ = '&';
+				*o++ = '-';
+			} else {
+				*o++ = (char)*p;
+			}
+			p++;
+			continue;
+		}
+		/* a run of non-printable-ASCII characters as base64 of UTF-16BE */
+		uint32_t bits = 0;
+		int nbits = 0;
+		*o++ = '&';
+		while (*p && !(*p >= 0x20 && *p < 0x7F)) {
+			long c = utf8_next(&p);
+			uint16_t units[2];
+			int nu = 0, k;
+			if (c < 0) {
+				free(out);
+				return NULL;
+			}
+			if (c >= 0x10000) {
+				c -= 0x10000;
+				units[nu++] = (uint16_t)(0xD800 + (c >> 10));
+				units[nu++] = (uint16_t)(0xDC00 + (c & 0x3FF));
+			} else {
+				units[nu++] = (uint16_t)c;
+			}
+			for (k = 0; k < nu; k++) {
+				bits = (bits << 16) | units[k];
+				nbits += 16;
+				while (nbits >= 6) {
+					nbits -= 6;
+					*o++ = b64chars[(bits >> nbits) & 0x3F];
+				}
+			}
+		}
+		if (nbits > 0)
+			*o++ = b64chars[(bits << (6 - nbits)) & 0x3F];
+		*o++ = '-';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int b64val(int c)
+{
+	const char *p = c ? strchr(b64chars, c) : NULL;
+	return p ? (int)(p - b64chars) : -1;
+}
+
+static void put_utf8(char **o, uint32_t c)
+{
+	unsigned char *u = (unsigned char *)*o;
+	if (c < 0x80) { *u++ = (unsigned char)c; }
+	else if (c < 0x800) { *u++ = (unsigned char)(0xC0 | (c >> 6)); *u++ = (unsigned char)(0x80 | (c & 0x3F)); }
+	else if (c < 0x10000) {
+		*u++ = (unsigned char)(0xE0 | (c >> 12)); *u++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+		*u++ = (unsigned char)(0x80 | (c & 0x3F));
+	} else {
+		*u++ = (unsigned char)(0xF0 | (c >> 18)); *u++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+		*u++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F)); *u++ = (unsigned char)(0x80 | (c & 0x3F));
+	}
+	*o = (char *)u;
+}
+
+char *mt_mutf7_decode(const char *s)
+{
+	size_t cap = strlen(s) * 2 + 8;
+	char *out = mt_xmalloc(cap), *o = out;
+	const char *p = s;
+
+	while (*p) {
+		if ((unsigned char)*p >= 0x80 || (unsigned char)*p < 0x20)
+			goto bad;
+		if (*p != '&') {
+			*o++ = *p++;
+			continue;
+		}
+		p++;
+		if (*p == '-') {
+			*o++ = '&';
+			p++;
+			continue;
+		}
+		uint32_t bits = 0, hi = 0;
+		int nbits = 0, any = 0;
+		while (*p && *p != '-') {
+			int v = b64val(*p);
+			if (v < 0)
+				goto bad;
+			bits = (bits << 6) | (uint32_t)v;
+			nbits += 6;
+			p++;
+			if (nbits >= 16) {
+				uint32_t u = (bits >> (nbits - 16)) & 0xFFFF;
+				nbits -= 16;
+				any = 1;
+				if (u >= 0xD800 && u <= 0xDBFF) {
+					if (hi)
+						goto bad;
+					hi = u;
+				} else if (u >= 0xDC00 && u <= 0xDFFF) {
+					if (!hi)
+						goto bad;
+					put_utf8(&o, 0x10000 + ((hi - 0xD800) << 10) + (u - 0xDC00));
+					hi = 0;
+				} else {
+					if (hi)
+						goto bad;
+					/* printable ASCII must not be base64-encoded */
+					if (u >= 0x20 && u < 0x7F)
+						goto bad;
+					put_utf8(&o, u);
+				}
+			}
+		}
+		if (*p != '-' || !any || hi || (bits & ((1u << nbits) - 1)) != 0 || nbits >= 6)
+			goto bad;
+		p++;
+	}
+	*o = '\0';
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+int mt_mailbox_name_ok(const char *name)
+{
+	return name != NULL && *name != '\0' && strpbrk(name, "\r\n") == NULL;
+}
+
+/* ---- UID sets ---------------------------------------------------------- */
+
+char *mt_uidset(const uint32_t *uids, size_t n)
+{
+	size_t cap = n * 22 + 2, i = 0;
+	char *out = mt_xmalloc(cap), *o = out;
+	while (i < n) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (o != out)
+			*o++ = ',';
+		if (j > i)
+			o += sprintf(o, "%u:%u", uids[i], uids[j]);
+		else
+			o += sprintf(o, "%u", uids[i]);
+		i = j + 1;
+	}
+	*o = '\0';
+	return out;
+}
+
+static int parse_u32(const char **pp, uint32_t *v)
+{
+	const char *p = *pp;
+	uint64_t x = 0;
+	if (!isdigit((unsigned char)*p) || *p == '0')
+		return -1;
+	while (isdigit((unsigned char)*p)) {
+		x = x * 10 + (uint64_t)(*p - '0');
+		if (x > 0xFFFFFFFFu)
+			return -1;
+		p++;
+	}
+	*v = (uint32_t)x;
+	*pp = p;
+	return 0;
+}
+
+long mt_uidset_parse(const char *s, uint32_t *out, size_t max)
+{
+	const char *p = s;
+	size_t n = 0;
+	if (*p == '\0')
+		return -1;
+	for (;;) {
+		uint32_t a, b;
+		if (parse_u32(&p, &a) < 0)
+			return -1;
+		b = a;
+		if (*p == ':') {
+			p++;
+			if (parse_u32(&p, &b) < 0)
+				return -1;
+		}
+		if (b < a) {
+			uint32_t t = a;
+			a = b;
+			b = t;
+		}
+		for (uint64_t u = a; u <= b; u++) {
+			if (n >= max)
+				return -1;
+			out[n++] = (uint32_t)u;
+		}
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			return -1;
+		p++;
+	}
+	return (long)n;
+}
+
+int mt_edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j;
+	int d[64][64];
+	if (la >= 64 || lb >= 64)
+		return 99;
+	for (i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
