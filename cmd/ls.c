@@ -63,8 +63,9 @@ static int ls_main(struct mt_ctx *ctx)
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, L_FOLDER, b->name);
 		mt_table_str(&t, row, L_SPECIAL, *b->special ? b->special : (ctx->fmt == MT_FMT_HUMAN ? "-" : ""));
-		mt_table_str(&t, row, L_SUB, (b->flags & MT_MBX_NONEXISTENT) ? "gone" :
-			     (b->flags & MT_MBX_SUBSCRIBED) ? "yes" : "no");
+		/* "gone": subscribed, but the folder does not exist any more */
+		mt_table_str(&t, row, L_SUB, !(b->flags & MT_MBX_SUBSCRIBED) ? "no" :
+			     (b->flags & MT_MBX_NONEXISTENT) ? "gone" : "yes");
 		if (want_status && !(b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) && st[i].error == NULL) {
 			if (st[i].have & MT_ST_MESSAGES) mt_table_num(&t, row, L_MESSAGES, st[i].messages);
 			if (st[i].have & MT_ST_UNSEEN) mt_table_num(&t, row, L_UNSEEN, st[i].unseen);

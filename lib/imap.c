@@ -272,6 +272,19 @@ int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out,
 			r = mt_seterr(e, MT_EPROTO, "LIST failed: %s", mt_imap_last_text(s));
 		if (r == MT_OK && s->imap->imap_response_info)
 			merge_list(s, out, s->imap->imap_response_info->rsp_mailbox_list, 0);
+		if (r == MT_OK) {
+			/* RETURN (SUBSCRIBED) leaves out subscriptions whose folder is gone;
+			 * the SUBSCRIBED selection reports them as \NonExistent */
+			q = mt_imap_quote(wire);
+			cmd = mt_xasprintf("LIST (SUBSCRIBED) \"\" %s", q);
+			free(q);
+			r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+			free(cmd);
+			if (r == MT_OK && status != MT_RESP_OK)
+				r = mt_seterr(e, MT_EPROTO, "LIST (SUBSCRIBED) failed: %s", mt_imap_last_text(s));
+			if (r == MT_OK && s->imap->imap_response_info)
+				merge_list(s, out, s->imap->imap_response_info->rsp_mailbox_list, 0);
+		}
 	} else {
 		clist *list = NULL, *lsub = NULL;
 		r = mailimap_list(s->imap, "", wire, &list);

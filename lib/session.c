@@ -178,14 +178,17 @@ char *mt_imap_quote(const char *str)
 static int send_line(struct mt_session *s, const char *line, int private_data)
 {
 	mailstream *ms = s->imap->imap_stream;
-	int r = mailimap_send_current_tag(s->imap);
-	if (r != MAILIMAP_NO_ERROR)
-		return r;
+	int r;
 	if (private_data) {
-		/* flush first so the private part is logged (and redacted) on its own */
+		/* flush first so the private line is logged (and redacted) on its own */
 		if (mailstream_flush(ms) == -1)
 			return MAILIMAP_ERROR_STREAM;
 		mailstream_set_privacy(ms, 0);
+	}
+	r = mailimap_send_current_tag(s->imap);
+	if (r != MAILIMAP_NO_ERROR) {
+		mailstream_set_privacy(ms, 1);
+		return r;
 	}
 	if (mailstream_write(ms, line, strlen(line)) < 0 || mailstream_write(ms, "\r\n", 2) < 0 ||
 	    mailstream_flush(ms) == -1) {
@@ -443,7 +446,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 	int port = a->port;
 
 	*out = NULL;
-	s->conn.fd = -1;
+	s->conn.fd = s->conn.wfd = -1;
 	s->trace = trace;
 	s->trace_bol[0] = s->trace_bol[1] = 1;
 	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
@@ -498,6 +501,10 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 	} else if (r == MAILIMAP_ERROR_DONT_ACCEPT_CONNECTION) {
 		r = mt_seterr(e, MT_ETEMP, "server refused the connection: %s", s->greeting ? s->greeting : "BYE");
 		goto fail;
+	} else if (r == MAILIMAP_ERROR_PARSE && s->imap->imap_stream_buffer) {
+		/* show what came instead of a greeting: that is what the help desk needs */
+		r = mt_seterr(e, MT_EPROTO, "not an IMAP greeting: %.200s", s->imap->imap_stream_buffer->str);
+		goto fail;
 	} else if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
 		r = mt_imap_error(s, r, "greeting", e);
 		goto fail;
@@ -547,6 +554,8 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 		t = mt_now_ms();
 		if ((r = authenticate(s, a, e)) != MT_OK)
 			goto fail;
+		/* authenticated by a raw command: tell libetpan, whose calls check the state */
+		s->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
 		s->t.auth = mt_now_ms() - t;
 	} else {
 		s->auth_method = "PREAUTH";

@@ -43,7 +43,7 @@ static int wait_budget(struct mt_conn *c)
 /* Wait for the socket; 1 ready, 0 timeout, -1 error. */
 static int wait_fd(struct mt_conn *c, short events)
 {
-	struct pollfd p = { .fd = c->fd, .events = events };
+	struct pollfd p = { .fd = events == POLLOUT ? c->wfd : c->fd, .events = events };
 	for (int tries = 0; tries < 1000; tries++) {
 		int budget = wait_budget(c);
 		if (budget <= 0)
@@ -98,7 +98,7 @@ int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms
 			continue;
 		}
 		set_nonblock(fd);
-		c->fd = fd;
+		c->fd = c->wfd = fd;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
 			double save = c->idle_ms;
 			c->idle_ms = timeout_ms;
@@ -121,7 +121,7 @@ int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms
 			last_errno = errno;
 		}
 		close(fd);
-		c->fd = -1;
+		c->fd = c->wfd = -1;
 	}
 	freeaddrinfo(res);
 	c->timed_out = 0;
@@ -134,32 +134,39 @@ int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms
 
 int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e)
 {
-	int sv[2];
+	int in[2], out[2];
 	pid_t pid;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return mt_seterr(e, MT_EOS, "socketpair: %s", strerror(errno));
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return mt_seterr(e, MT_EOS, "pipe: %s", strerror(errno));
+	if (pipe2(out, O_CLOEXEC) < 0) {
+		close(in[0]);
+		close(in[1]);
+		return mt_seterr(e, MT_EOS, "pipe: %s", strerror(errno));
+	}
 	pid = fork();
 	if (pid < 0) {
-		close(sv[0]);
-		close(sv[1]);
+		close(in[0]); close(in[1]); close(out[0]); close(out[1]);
 		return mt_seterr(e, MT_EOS, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		/* the password never reaches the tunnel's environment */
 		unsetenv("MAILTOOL_PASSWORD");
-		dup2(sv[1], 0);
-		dup2(sv[1], 1);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
 		signal(SIGPIPE, SIG_DFL);
 		execle("/bin/sh", "sh", "-c", command, (char *)NULL, environ);
 		_exit(127);
 	}
-	close(sv[1]);
-	c->fd = sv[0];
+	close(in[0]);
+	close(out[1]);
+	c->fd = out[0];
+	c->wfd = in[1];
 	c->child = pid;
 	c->loopback = 1;
 	snprintf(c->peer, sizeof c->peer, "tunnel");
 	set_nonblock(c->fd);
+	set_nonblock(c->wfd);
 	return MT_OK;
 }
 
@@ -364,7 +371,7 @@ static ssize_t raw_write_all(struct mt_conn *c, const unsigned char *buf, size_t
 			c->closed = 1;
 			return -1;
 		}
-		ssize_t n = write(c->fd, buf + done, len - done);
+		ssize_t n = write(c->wfd, buf + done, len - done);
 		if (n > 0) {
 			done += (size_t)n;
 			c->bytes_out += (uint64_t)n;
@@ -443,10 +450,11 @@ void mt_conn_close(struct mt_conn *c)
 		deflateEnd(&c->zout);
 		c->compress = 0;
 	}
-	if (c->fd >= 0) {
+	if (c->wfd >= 0 && c->wfd != c->fd)
+		close(c->wfd);
+	if (c->fd >= 0)
 		close(c->fd);
-		c->fd = -1;
-	}
+	c->fd = c->wfd = -1;
 	if (c->child > 0) {
 		/* give the tunnel a moment to exit after EOF, then insist */
 		int st;

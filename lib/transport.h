@@ -20,7 +20,8 @@ struct mt_tls_info {
 };
 
 struct mt_conn {
-	int fd;                 /* socket (TCP or the tunnel's socketpair end) */
+	int fd;                 /* socket, or the tunnel's stdout pipe (read side) */
+	int wfd;                /* same as fd for sockets; the tunnel's stdin pipe */
 	pid_t child;            /* tunnel command, or 0 */
 	SSL_CTX *ctx;           /* owned */
 	SSL *ssl;               /* owned; NULL until TLS is up */
@@ -42,7 +43,8 @@ struct mt_conn {
 
 /* Connect to host:port with a timeout. */
 int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms, struct mt_err *e);
-/* Spawn `command` via /bin/sh with a socketpair as its stdin/stdout. */
+/* Spawn `command` via /bin/sh with pipes as its stdin/stdout (pipes, not a
+ * socket: Dovecot's imap refuses a socket on stdin as "started from inetd"). */
 int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e);
 /* TLS handshake with verification; ca_file/fingerprint may be NULL. */
 int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const char *fingerprint,
