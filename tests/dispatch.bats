@@ -1,0 +1,77 @@
+#!/usr/bin/env bats
+# The multi-call binary: applet table, help, version, symlinks, unknown names.
+load helpers
+
+@test "--help lists every applet with a description" {
+	run "$MT" --help
+	[ "$status" -eq 0 ]
+	for a in info ls quota du; do
+		[[ "$output" == *"  $a "* ]]
+	done
+}
+
+@test "--version prints the version" {
+	run "$MT" --version
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^mailtool\ [0-9]+\.[0-9]+ ]]
+}
+
+@test "no arguments is a usage error (64)" {
+	run "$MT"
+	[ "$status" -eq 64 ]
+}
+
+@test "unknown applet exits 127 and suggests the nearest name" {
+	run --separate-stderr "$MT" qouta
+	[ "$status" -eq 127 ]
+	[[ "$stderr" == *"unknown applet 'qouta'"*"did you mean 'quota'"* ]]
+}
+
+@test "help APPLET and APPLET --help print the same usage" {
+	run "$MT" help du
+	[ "$status" -eq 0 ]
+	a=$output
+	run "$MT" du --help
+	[ "$status" -eq 0 ]
+	[ "$output" = "$a" ]
+	[[ "$output" == "usage: mailtool du "* ]]
+}
+
+@test "unknown option is a usage error with a suggestion" {
+	run --separate-stderr "$MT" du --sotr size
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"unknown option '--sotr'"*"--sort"* ]]
+}
+
+@test "--install -s creates one mailtool-APPLET link per applet, and links dispatch" {
+	d="$BATS_TEST_TMPDIR/bin"
+	mkdir -p "$d"
+	run "$MT" --install -s "$d"
+	[ "$status" -eq 0 ]
+	run "$MT" --list
+	for a in $output; do
+		[ -L "$d/mailtool-$a" ]
+	done
+	run "$d/mailtool-du" --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == "usage: mailtool du "* ]]
+	run "$d/mailtool-quota" --help
+	[[ "$output" == "usage: mailtool quota "* ]]
+}
+
+@test "a symlink with an unknown applet name exits 127" {
+	ln -s "$MT" "$BATS_TEST_TMPDIR/mailtool-nosuch"
+	run "$BATS_TEST_TMPDIR/mailtool-nosuch"
+	[ "$status" -eq 127 ]
+}
+
+@test "every applet's --help shows every option of its option table" {
+	run "$MT" --list
+	for a in $output; do
+		opts=$("$MT" "$a" --complete-options | cut -f1)
+		help=$("$MT" "$a" --help)
+		for o in $opts; do
+			[[ "$help" == *"$o"* ]] || { echo "$a: $o missing from --help"; false; }
+		done
+	done
+}

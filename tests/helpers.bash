@@ -1,0 +1,40 @@
+# helpers.bash — loaded by every test file: the binary, the suite's server and config.
+bats_require_minimum_version 1.5.0
+MT_REPO="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
+MT="$MT_REPO/mailtool"
+if [ -n "${MT_SUITE_DIR:-}" ] && [ -f "$MT_SUITE_DIR/dovecot/env.sh" ]; then
+	. "$MT_SUITE_DIR/dovecot/env.sh"
+	export MAILTOOL_CONFIG="$MT_SUITE_DIR/mailtool.conf"
+fi
+# never pick up a developer's own configuration or password
+unset MAILTOOL_PASSWORD
+export XDG_CONFIG_HOME="${BATS_SUITE_TMPDIR:-/tmp}/xdg-none"
+
+mt() { "$MT" "$@"; }
+
+# doveadm for the suite's server
+dadm() { $MT_DOVEADM "$@"; }
+
+# "folder<TAB>messages<TAB>vsize" for every mailbox of a user, from Dovecot itself
+doveadm_sizes() {
+	$MT_DOVEADM -f tab mailbox status -u "$1" "messages vsize" '*' | tail -n +2 | sort
+}
+
+# A loopback listener that accepts and then says nothing (a dead or hung server).
+# Sets BLACKHOLE_PORT and BLACKHOLE_PID; the listener stops by itself after 20 s.
+start_blackhole() {
+	local pf="$BATS_TEST_TMPDIR/blackhole.port"
+	rm -f "$pf"
+	python3 "$MT_REPO/tests/lib/blackhole.py" "$pf" 20 </dev/null >/dev/null 2>&1 &
+	BLACKHOLE_PID=$!
+	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
+	BLACKHOLE_PORT=$(cat "$pf")
+}
+
+# Tunnels to the same mailbox with Dovecot's capabilities trimmed, so the
+# fallbacks (FETCH sizes instead of STATUS=SIZE, LIST+LSUB instead of
+# LIST-EXTENDED) run against the real server.
+if [ -n "${MT_TUNNEL_ALICE:-}" ]; then
+	MT_TUNNEL_ALICE_NOSIZE="${MT_TUNNEL_ALICE/ -u alice/ -o \"imap_capability=IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE QUOTA UIDPLUS\" -u alice}"
+	MT_TUNNEL_ALICE_MINIMAL="${MT_TUNNEL_ALICE/ -u alice/ -o \"imap_capability=IMAP4rev1\" -u alice}"
+fi

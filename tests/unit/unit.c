@@ -1,0 +1,170 @@
+/* unit.c — unit tests for the pure code in lib/ (sizes, durations, modified
+ * UTF-7, UID sets, JSON escaping). `mt-unit NAME` runs one group, `mt-unit`
+ * lists them; tests/unit.bats runs each group as a BATS test. */
+#include "../../lib/mt.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond) do { if (!(cond)) { fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); failures++; } } while (0)
+#define CHECK_STR(got, want) do { const char *g_ = (got), *w_ = (want); \
+	if (g_ == NULL || strcmp(g_, w_) != 0) { fprintf(stderr, "%s:%d: got '%s', want '%s'\n", __FILE__, __LINE__, g_ ? g_ : "(null)", w_); failures++; } } while (0)
+
+static void t_size(void)
+{
+	uint64_t v;
+	struct mt_err e;
+	CHECK(mt_parse_size("123", &v, &e) == 0 && v == 123);
+	CHECK(mt_parse_size("500k", &v, &e) == 0 && v == 500 * 1024);
+	CHECK(mt_parse_size("10M", &v, &e) == 0 && v == 10ULL << 20);
+	CHECK(mt_parse_size("1.5G", &v, &e) == 0 && v == 3ULL << 29);
+	CHECK(mt_parse_size("2GiB", &v, &e) == 0 && v == 2ULL << 30);
+	CHECK(mt_parse_size("0", &v, &e) == 0 && v == 0);
+	CHECK(mt_parse_size("-1", &v, &e) == MT_EDATA);
+	CHECK(strstr(e.msg, "'-1'") != NULL);
+	CHECK(mt_parse_size("", &v, &e) == MT_EDATA);
+	CHECK(mt_parse_size("10X", &v, &e) == MT_EDATA && strstr(e.msg, "unknown unit 'X'"));
+	CHECK(mt_parse_size("M", &v, &e) == MT_EDATA);
+	CHECK(mt_parse_size("1e400", &v, &e) == MT_EDATA);
+	CHECK(mt_parse_size("99999999999T", &v, &e) == MT_EDATA);
+	CHECK(mt_parse_size("nan", &v, &e) == MT_EDATA);
+}
+
+static void t_duration(void)
+{
+	uint64_t v;
+	struct mt_err e;
+	CHECK(mt_parse_duration("90m", &v, &e) == 0 && v == 5400);
+	CHECK(mt_parse_duration("36h", &v, &e) == 0 && v == 36 * 3600);
+	CHECK(mt_parse_duration("30d", &v, &e) == 0 && v == 30 * 86400);
+	CHECK(mt_parse_duration("6w", &v, &e) == 0 && v == 42 * 86400);
+	CHECK(mt_parse_duration("1y", &v, &e) == 0 && v == 365 * 86400);
+	CHECK(mt_parse_duration("45s", &v, &e) == 0 && v == 45);
+	CHECK(mt_parse_duration("1.5h", &v, &e) == 0 && v == 5400);
+	CHECK(mt_parse_duration("3x", &v, &e) == MT_EDATA && strstr(e.msg, "'3x'"));
+	CHECK(mt_parse_duration("30", &v, &e) == MT_EDATA && strstr(e.msg, "needs a unit"));
+	CHECK(mt_parse_duration("-5d", &v, &e) == MT_EDATA);
+	CHECK(mt_parse_duration("d", &v, &e) == MT_EDATA);
+}
+
+static void t_human(void)
+{
+	char b[32];
+	CHECK_STR(mt_human_size(b, sizeof b, 0), "0 B");
+	CHECK_STR(mt_human_size(b, sizeof b, 1023), "1023 B");
+	CHECK_STR(mt_human_size(b, sizeof b, 1536), "1.5 KiB");
+	CHECK_STR(mt_human_size(b, sizeof b, 300ULL << 20), "300 MiB");
+	CHECK_STR(mt_human_size(b, sizeof b, 5ULL << 30), "5.0 GiB");
+}
+
+static void roundtrip(const char *utf8, const char *want)
+{
+	char *enc = mt_mutf7_encode(utf8);
+	CHECK_STR(enc, want);
+	char *dec = enc ? mt_mutf7_decode(enc) : NULL;
+	CHECK_STR(dec, utf8);
+	free(enc);
+	free(dec);
+}
+
+static void t_mutf7(void)
+{
+	roundtrip("INBOX", "INBOX");
+	roundtrip("Projets/Été", "Projets/&AMk-t&AOk-");
+	roundtrip("&", "&-");
+	roundtrip("Tom & Jerry", "Tom &- Jerry");
+	roundtrip("日本語", "&ZeVnLIqe-");
+	roundtrip("~peter/mail/台北/日本語", "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+	roundtrip("😀", "&2D3eAA-");             /* outside the BMP: a surrogate pair */
+	roundtrip("Old Stuff", "Old Stuff");
+	/* invalid input is refused, never passed through */
+	CHECK(mt_mutf7_encode("\xff\xfe") == NULL);
+	CHECK(mt_mutf7_encode("\xc3") == NULL);         /* truncated UTF-8 */
+	CHECK(mt_mutf7_encode("\xc0\xaf") == NULL);     /* overlong */
+	CHECK(mt_mutf7_decode("&AMk") == NULL);          /* unterminated */
+	CHECK(mt_mutf7_decode("&AGEAYgBj-") == NULL);    /* ASCII must not be encoded */
+	CHECK(mt_mutf7_decode("&2D0-") == NULL);         /* lone high surrogate */
+	CHECK(mt_mutf7_decode("caf\xc3\xa9") == NULL);   /* 8-bit in mUTF-7 */
+	CHECK(mt_mutf7_decode("&-") != NULL);
+	CHECK(mt_mailbox_name_ok("a/b") && !mt_mailbox_name_ok("a\r\nb") && !mt_mailbox_name_ok(""));
+}
+
+static void t_uidset(void)
+{
+	uint32_t u[] = { 1, 2, 3, 5, 7, 8, 9, 4294967295u };
+	char *s = mt_uidset(u, 8);
+	CHECK_STR(s, "1:3,5,7:9,4294967295");
+	uint32_t back[16];
+	CHECK(mt_uidset_parse(s, back, 16) == 8 && memcmp(back, u, sizeof u) == 0);
+	free(s);
+	s = mt_uidset(u, 0);
+	CHECK_STR(s, "");
+	free(s);
+	CHECK(mt_uidset_parse("5:3", back, 16) == 3 && back[0] == 3 && back[2] == 5);
+	CHECK(mt_uidset_parse("1,,2", back, 16) < 0);
+	CHECK(mt_uidset_parse("0", back, 16) < 0);
+	CHECK(mt_uidset_parse("4294967296", back, 16) < 0);
+	CHECK(mt_uidset_parse("1:100", back, 16) < 0);   /* larger than the buffer */
+	CHECK(mt_uidset_parse("", back, 16) < 0);
+}
+
+static void t_json(void)
+{
+	char b[64];
+	mt_json_escape(b, sizeof b, "a\"b\\c\n\t\x01 é");
+	CHECK_STR(b, "\"a\\\"b\\\\c\\n\\t\\u0001 é\"");
+	CHECK(mt_json_escape(NULL, 0, "abc") == 5);
+	mt_json_escape(b, 4, "abcdef");   /* truncates, stays terminated */
+	CHECK(strlen(b) == 3);
+}
+
+static void t_edit(void)
+{
+	CHECK(mt_edit_distance("du", "du") == 0);
+	CHECK(mt_edit_distance("dux", "du") == 1);
+	CHECK(mt_edit_distance("qouta", "quota") == 2);
+}
+
+static void t_table(void)
+{
+	static const struct mt_col cols[] = { { "folder", MT_COL_STR }, { "size", MT_COL_SIZE } };
+	struct mt_table t;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	mt_table_init(&t, cols, 2, MT_FMT_TSV, 0);
+	int r = mt_table_row(&t);
+	mt_table_str(&t, r, 0, "a\tb");
+	mt_table_num(&t, r, 1, 2048);
+	mt_table_print(&t, f);
+	t.fmt = MT_FMT_JSON;
+	mt_table_print(&t, f);
+	fclose(f);
+	CHECK_STR(buf, "folder\tsize\na b\t2048\n{\"folder\":\"a\\tb\",\"size\":2048}\n");
+	free(buf);
+	mt_table_release(&t);
+}
+
+static const struct { const char *name; void (*fn)(void); } groups[] = {
+	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "mutf7", t_mutf7 },
+	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "table", t_table },
+};
+
+int main(int argc, char **argv)
+{
+	size_t n = sizeof groups / sizeof *groups;
+	if (argc < 2) {
+		for (size_t i = 0; i < n; i++)
+			puts(groups[i].name);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(argv[1], groups[i].name) == 0) {
+			groups[i].fn();
+			return failures ? 1 : 0;
+		}
+	fprintf(stderr, "no test group '%s'\n", argv[1]);
+	return 2;
+}
