@@ -22,7 +22,7 @@ LIB_OBJ = $(LIB_SRC:.c=.o)
 CMD_OBJ = $(CMD_SRC:.c=.o)
 HDRS = $(wildcard lib/*.h cmd/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
-APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET(' cmd/*.c)))
+APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
 .PHONY: all check unit deps demo demo-stop install clean
 

@@ -199,10 +199,15 @@ static int setup_account(struct mt_ctx *ctx)
 static void print_verbose_open(struct mt_ctx *ctx)
 {
 	const struct mt_timings *t = mt_session_timings(ctx->s);
-	fprintf(stderr, "mailtool %s: %s %s via %s; connect %.1f ms, tls %.1f ms, greeting %.1f ms, "
+	char where[300];
+	if (ctx->acct.tunnel)
+		snprintf(where, sizeof where, "tunnel");
+	else
+		snprintf(where, sizeof where, "%s (%s) via %s", ctx->acct.host ? ctx->acct.host : "",
+			 mt_session_peer(ctx->s), mt_session_transport(ctx->s));
+	fprintf(stderr, "mailtool %s: connected to %s as %s; connect %.1f ms, tls %.1f ms, greeting %.1f ms, "
 		"starttls %.1f ms, auth %.1f ms, compress %.1f ms, total %.1f ms\n",
-		ctx->ap->name, ctx->acct.tunnel ? "tunnel" : ctx->acct.host ? ctx->acct.host : "",
-		mt_session_peer(ctx->s), mt_session_transport(ctx->s), t->connect, t->tls, t->greeting,
+		ctx->ap->name, where, mt_session_auth_method(ctx->s), t->connect, t->tls, t->greeting,
 		t->starttls, t->auth, t->compress, t->total);
 }
 

@@ -33,8 +33,13 @@ start_blackhole() {
 
 # Tunnels to the same mailbox with Dovecot's capabilities trimmed, so the
 # fallbacks (FETCH sizes instead of STATUS=SIZE, LIST+LSUB instead of
-# LIST-EXTENDED) run against the real server.
-if [ -n "${MT_TUNNEL_ALICE:-}" ]; then
-	MT_TUNNEL_ALICE_NOSIZE="${MT_TUNNEL_ALICE/ -u alice/ -o \"imap_capability=IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE QUOTA UIDPLUS\" -u alice}"
-	MT_TUNNEL_ALICE_MINIMAL="${MT_TUNNEL_ALICE/ -u alice/ -o \"imap_capability=IMAP4rev1\" -u alice}"
+# LIST-EXTENDED) run against the real server. MT_TUNNEL_ALICE is a wrapper
+# script around Dovecot's imap binary; the same binary takes -o overrides.
+if [ -n "${MT_TEST_DIR:-}" ]; then
+	mt_tunnel_caps() {  # CAPS — a tunnel command for alice announcing only CAPS
+		printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u alice 2>>%s' \
+			"$MT_TEST_DIR/dovecot.conf" "$1" "$MT_DOVECOT_LOG"
+	}
+	MT_TUNNEL_ALICE_NOSIZE=$(mt_tunnel_caps "IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE QUOTA UIDPLUS")
+	MT_TUNNEL_ALICE_MINIMAL=$(mt_tunnel_caps "IMAP4rev1")
 fi

@@ -16,6 +16,9 @@ setup_suite() {
 
 teardown_suite() {
 	[ -n "${MT_SUITE_DIR:-}" ] || return 0
-	"$MT_REPO/tests/lib/dovecot.sh" stop "$MT_SUITE_DIR/dovecot" >/dev/null 2>&1
-	case "$MT_SUITE_DIR" in /tmp/mailtool-test.*) rm -rf "$MT_SUITE_DIR" ;; esac
+	"$MT_REPO/tests/lib/dovecot.sh" stop "$MT_SUITE_DIR/dovecot" --kill >/dev/null 2>&1
+	# a stopping server may still write its last log lines: retry the removal once
+	case "$MT_SUITE_DIR" in
+	/tmp/mailtool-test.*) rm -rf "$MT_SUITE_DIR" 2>/dev/null || { sleep 1; rm -rf "$MT_SUITE_DIR"; } ;;
+	esac
 }
