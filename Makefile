@@ -13,7 +13,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(filter-out -specs=%,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8
 LDLIBS = $(PKG_LIBS) -lm
 
 LIB_SRC = $(wildcard lib/*.c)

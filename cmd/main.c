@@ -242,6 +242,8 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 	}
 	ctx.fmt = mt_flag(&ctx.args, "json") ? MT_FMT_JSON : mt_flag(&ctx.args, "tsv") ? MT_FMT_TSV : MT_FMT_HUMAN;
 
+	if (ap->check && (r = ap->check(&ctx)) != MT_OK)
+		goto out;
 	if (ap->flags & MT_APPLET_SESSION) {
 		r = setup_account(&ctx);
 		if (r == MT_OK)

@@ -34,16 +34,6 @@ static long long permille(uint64_t used, uint64_t limit)
 	return limit ? (long long)((used * 1000 + limit / 2) / limit) : 0;
 }
 
-static int parse_pct(const char *s, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (*s == '\0' || (*end != '\0' && strcmp(end, "%") != 0) || v < 0 || v > 1000)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 static int do_set(struct mt_ctx *ctx, const char *root)
 {
 	const char *names[8];
@@ -157,7 +147,7 @@ static int quota_main(struct mt_ctx *ctx)
 		return do_set(ctx, set);
 	if (ctx->args.argc > 1)
 		return mt_fail(ctx, monitoring ? 3 : MT_EUSAGE, "usage: mailtool quota %s", ctx->ap->usage);
-	if ((ws && parse_pct(ws, &warn) < 0) || (cs && parse_pct(cs, &crit) < 0)) {
+	if ((ws && mt_parse_pct(ws, 1000, &warn) < 0) || (cs && mt_parse_pct(cs, 1000, &crit) < 0)) {
 		if (monitoring) {
 			printf("QUOTA UNKNOWN - bad --warn/--crit value: expected a percentage\n");
 			return 3;

@@ -284,3 +284,114 @@ void mt_account_release(struct mt_account *a)
 	free(a->config_file);
 	memset(a, 0, sizeof *a);
 }
+
+/* ---- compact policy ----------------------------------------------------- */
+
+static int get_duration_or_never(struct mt_config *c, config_setting_t *s, int64_t *out, struct mt_err *e)
+{
+	const char *v = config_setting_get_string(s);
+	uint64_t secs;
+	struct mt_err e2;
+	if (config_setting_type(s) == CONFIG_TYPE_BOOL && !config_setting_get_bool(s)) {
+		*out = -1;  /* false: skip this step */
+		return MT_OK;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING || v == NULL)
+		return cfg_err(c, s, e, "expected a duration like \"30d\", or false");
+	if (mt_parse_duration(v, &secs, &e2) != MT_OK)
+		return cfg_err(c, s, e, e2.msg);
+	*out = (int64_t)secs;
+	return MT_OK;
+}
+
+static int get_pct(struct mt_config *c, config_setting_t *s, double *out, struct mt_err *e)
+{
+	int t = config_setting_type(s);
+	double v = t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 ? (double)config_setting_get_int64(s) :
+		   t == CONFIG_TYPE_FLOAT ? config_setting_get_float(s) : -1;
+	if (v < 0 || v > 100)
+		return cfg_err(c, s, e, "expected a percentage 0-100");
+	*out = v;
+	return MT_OK;
+}
+
+int mt_config_compact(struct mt_config *c, struct mt_compact_policy *p, struct mt_err *e)
+{
+	memset(p, 0, sizeof *p);
+	p->if_over = p->target = -1;
+	p->trash_older = p->junk_older = 30 * 86400;
+	p->deleted = 1;
+	config_setting_t *g = c->cfg ? config_lookup(c->cfg, "compact") : NULL;
+	if (g == NULL)
+		return MT_OK;
+	if (!config_setting_is_group(g))
+		return cfg_err(c, g, e, "expected a group: compact = { ... };");
+	for (int i = 0; i < config_setting_length(g); i++) {
+		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
+		const char *n = config_setting_name(s);
+		int r = MT_OK;
+		if (strcmp(n, "if_over") == 0) r = get_pct(c, s, &p->if_over, e);
+		else if (strcmp(n, "target") == 0) r = get_pct(c, s, &p->target, e);
+		else if (strcmp(n, "if_larger") == 0) {
+			const char *v = config_setting_get_string(s);
+			struct mt_err e2;
+			if (v == NULL || mt_parse_size(v, &p->if_larger, &e2) != MT_OK)
+				r = cfg_err(c, s, e, "expected a size like \"2G\"");
+		} else if (strcmp(n, "deleted") == 0) r = get_bool(c, s, &p->deleted, e);
+		else if (strcmp(n, "trash_older") == 0) r = get_duration_or_never(c, s, &p->trash_older, e);
+		else if (strcmp(n, "junk_older") == 0) r = get_duration_or_never(c, s, &p->junk_older, e);
+		else if (strcmp(n, "steps") == 0) {
+			if (!config_setting_is_list(s))
+				r = cfg_err(c, s, e, "expected a list: steps = ( { folder = \"...\"; older = \"1y\"; } );");
+			for (int k = 0; r == MT_OK && k < config_setting_length(s); k++) {
+				config_setting_t *st = config_setting_get_elem(s, (unsigned)k);
+				struct mt_compact_step step = { .older = -1 };
+				if (!config_setting_is_group(st)) {
+					r = cfg_err(c, s, e, "each step is a group { folder = ...; older = ...; }");
+					break;
+				}
+				for (int j = 0; r == MT_OK && j < config_setting_length(st); j++) {
+					config_setting_t *f = config_setting_get_elem(st, (unsigned)j);
+					const char *fn = config_setting_name(f);
+					if (strcmp(fn, "folder") == 0) r = get_str(c, f, &step.folder, e);
+					else if (strcmp(fn, "older") == 0) r = get_duration_or_never(c, f, &step.older, e);
+					else if (strcmp(fn, "larger") == 0) {
+						const char *v = config_setting_get_string(f);
+						struct mt_err e2;
+						if (v == NULL || mt_parse_size(v, &step.larger, &e2) != MT_OK)
+							r = cfg_err(c, f, e, "expected a size like \"10M\"");
+					} else
+						r = cfg_err(c, f, e, "unknown setting (expected folder, older, larger)");
+				}
+				if (r == MT_OK && step.folder == NULL)
+					r = cfg_err(c, st, e, "a step needs folder = \"...\"");
+				if (r == MT_OK && step.older < 0 && step.larger == 0)
+					r = cfg_err(c, st, e, "a step needs older or larger (a step never empties a folder whole)");
+				if (r != MT_OK) {
+					free(step.folder);
+					break;
+				}
+				p->steps = realloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
+				if (p->steps == NULL)
+					abort();
+				p->steps[p->nsteps++] = step;
+			}
+		} else
+			r = cfg_err(c, s, e, "unknown setting (expected if_over, target, if_larger, deleted, "
+				    "trash_older, junk_older, steps)");
+		if (r != MT_OK) {
+			mt_compact_policy_release(p);
+			return r;
+		}
+	}
+	return MT_OK;
+}
+
+void mt_compact_policy_release(struct mt_compact_policy *p)
+{
+	for (size_t i = 0; i < p->nsteps; i++)
+		free(p->steps[i].folder);
+	free(p->steps);
+	p->steps = NULL;
+	p->nsteps = 0;
+}

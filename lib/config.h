@@ -52,4 +52,27 @@ void mt_config_list_accounts(struct mt_config *c, FILE *f);
 /* Raw libconfig setting lookup for applet sections (e.g. "compact"); NULL if absent. */
 void *mt_config_section(struct mt_config *c, const char *name);
 
+/* The `compact` section: what compact does, in order, until the box is small enough. */
+struct mt_compact_step {
+	char *folder;           /* name or pattern, owned */
+	int64_t older;          /* seconds, -1 = any age */
+	uint64_t larger;        /* 0 = any size */
+};
+
+struct mt_compact_policy {
+	double if_over;         /* percent of quota, <0 unset */
+	double target;          /* percent of quota, <0 unset */
+	uint64_t if_larger;     /* bytes, 0 unset */
+	int64_t trash_older;    /* seconds; -1 = leave \Trash alone */
+	int64_t junk_older;     /* seconds; -1 = leave \Junk alone */
+	int deleted;            /* step 1: expunge \Deleted everywhere */
+	struct mt_compact_step *steps;  /* owned */
+	size_t nsteps;
+};
+
+/* Defaults (deleted everywhere, Trash and Junk older than 30 days) overlaid
+ * with the configuration's `compact` section. */
+int mt_config_compact(struct mt_config *c, struct mt_compact_policy *p, struct mt_err *e);
+void mt_compact_policy_release(struct mt_compact_policy *p);
+
 #endif

@@ -81,6 +81,9 @@ struct mt_applet {
 	const struct mt_opt *opts;
 	int flags;
 	int (*main)(struct mt_ctx *ctx);
+	/* optional: validate arguments before any connection is made (bad input
+	 * must be refused before anything is sent to a server) */
+	int (*check)(struct mt_ctx *ctx);
 	/* optional: report a failed session open in the applet's own way (e.g. monitoring) */
 	int (*session_failed)(struct mt_ctx *ctx);
 };
@@ -154,6 +157,8 @@ size_t mt_json_escape(char *buf, size_t len, const char *s);
 int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e);
 /* "90m", "36h", "30d", "6w", "1y" (365 d), "45s"; seconds. */
 int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e);
+/* "85" or "85%", 0..max; -1 when not a percentage. */
+int mt_parse_pct(const char *s, double max, double *out);
 /* human size: "1.5 MiB" */
 char *mt_human_size(char *buf, size_t len, uint64_t bytes);
 

@@ -122,6 +122,16 @@ int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e)
 	return parse_scaled(s, units, 1, out, "duration", e);
 }
 
+int mt_parse_pct(const char *s, double max, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (*s == '\0' || (*end != '\0' && strcmp(end, "%") != 0) || !(v >= 0 && v <= max))
+		return -1;
+	*out = v;
+	return 0;
+}
+
 char *mt_human_size(char *buf, size_t len, uint64_t bytes)
 {
 	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };

@@ -49,6 +49,20 @@ static void t_duration(void)
 	CHECK(mt_parse_duration("d", &v, &e) == MT_EDATA);
 }
 
+static void t_pct(void)
+{
+	double v;
+	CHECK(mt_parse_pct("85", 100, &v) == 0 && v == 85);
+	CHECK(mt_parse_pct("85%", 100, &v) == 0 && v == 85);
+	CHECK(mt_parse_pct("12.5", 100, &v) == 0 && v == 12.5);
+	CHECK(mt_parse_pct("150", 100, &v) < 0);
+	CHECK(mt_parse_pct("-1", 100, &v) < 0);
+	CHECK(mt_parse_pct("abc", 100, &v) < 0);
+	CHECK(mt_parse_pct("", 100, &v) < 0);
+	CHECK(mt_parse_pct("nan", 100, &v) < 0);
+	CHECK(mt_parse_pct("5x", 100, &v) < 0);
+}
+
 static void t_human(void)
 {
 	char b[32];
@@ -148,7 +162,7 @@ static void t_table(void)
 }
 
 static const struct { const char *name; void (*fn)(void); } groups[] = {
-	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "mutf7", t_mutf7 },
+	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "table", t_table },
 };
 

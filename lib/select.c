@@ -1,0 +1,695 @@
+/* select.c — the exact selection and removal engine: SEARCH on the server
+ * wherever a criterion allows it, FETCH in UID batches only what the decision
+ * needs (BODY.PEEK, never \Seen), and removal of exactly the chosen UIDs. */
+#include "select.h"
+#include "session_int.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define UID_BATCH 1000
+
+static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+				      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+
+static void imap_date(char *buf, size_t len, time_t t)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	snprintf(buf, len, "%d-%s-%d", tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900);
+}
+
+static void add(char **s, const char *fmt, const char *arg)
+{
+	char *part = mt_xasprintf(fmt, arg);
+	char *old = *s;
+	*s = mt_xasprintf("%s%s%s", old ? old : "", old && *old ? " " : "", part);
+	free(old);
+	free(part);
+}
+
+/* Build the SEARCH criteria; *exact is cleared when a client-side check must
+ * confirm the candidates (a superset was asked for). */
+static char *search_criteria(struct mt_session *s, const struct mt_criteria *c, time_t now, int *exact)
+{
+	char *q = NULL, buf[64];
+	int within = mt_has_cap(s, "WITHIN");
+	*exact = 1;
+	if (c->deleted)
+		add(&q, "%s", "DELETED");
+	if (c->undeleted)
+		add(&q, "%s", "UNDELETED");
+	if (!c->include_flagged)
+		add(&q, "%s", "NOT FLAGGED");
+	if (c->seen == 1)
+		add(&q, "%s", "SEEN");
+	else if (c->seen == 0)
+		add(&q, "%s", "UNSEEN");
+	if (c->larger) {
+		snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->larger);
+		add(&q, "LARGER %s", buf);
+	}
+	if (c->smaller) {
+		snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->smaller);
+		add(&q, "SMALLER %s", buf);
+	}
+	if (c->older >= 0) {
+		if (within && !c->by_date_header) {
+			snprintf(buf, sizeof buf, "%lld", (long long)(c->older > 0 ? c->older : 1));
+			add(&q, "OLDER %s", buf);
+		} else {
+			/* day granularity on the server (and its time zone): ask for a
+			 * superset two days wide, then check each candidate exactly */
+			imap_date(buf, sizeof buf, now - c->older + 2 * 86400);
+			add(&q, c->by_date_header ? "SENTBEFORE %s" : "BEFORE %s", buf);
+			*exact = 0;
+		}
+	}
+	if (c->newer >= 0) {
+		if (within && !c->by_date_header) {
+			snprintf(buf, sizeof buf, "%lld", (long long)(c->newer > 0 ? c->newer : 1));
+			add(&q, "YOUNGER %s", buf);
+		} else {
+			imap_date(buf, sizeof buf, now - c->newer - 86400);
+			add(&q, c->by_date_header ? "SENTSINCE %s" : "SINCE %s", buf);
+			*exact = 0;
+		}
+	}
+	if (c->before) {
+		imap_date(buf, sizeof buf, c->before);
+		add(&q, c->by_date_header ? "SENTBEFORE %s" : "BEFORE %s", buf);
+		if (c->by_date_header)
+			*exact = 0;   /* SENTBEFORE reads the Date header's date in its own zone */
+	}
+	if (q == NULL)
+		q = mt_xstrdup("ALL");
+	return q;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* UID SEARCH; results sorted. */
+static int uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
+{
+	int status, r;
+	char *cmd = mt_xasprintf("UID SEARCH %s", criteria);
+	*uids = NULL;
+	*n = 0;
+	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+	free(cmd);
+	if (r != MT_OK)
+		return r;
+	if (status != MT_RESP_OK)
+		return mt_seterr(e, MT_EPROTO, "SEARCH failed: %s", mt_imap_last_text(s));
+	clist *res = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_search_result : NULL;
+	size_t cnt = res ? (size_t)clist_count(res) : 0;
+	*uids = mt_xmalloc(sizeof **uids * (cnt ? cnt : 1));
+	for (clistiter *it = res ? clist_begin(res) : NULL; it; it = clist_next(it))
+		(*uids)[(*n)++] = *(uint32_t *)clist_content(it);
+	qsort(*uids, *n, sizeof **uids, cmp_u32);
+	return MT_OK;
+}
+
+char *mt_decode_header(const char *raw, size_t len)
+{
+	/* unfold: CRLF followed by white space becomes that white space */
+	char *unf = mt_xmalloc(len + 1), *o = unf;
+	for (size_t i = 0; i < len; i++) {
+		if (raw[i] == '\r' || raw[i] == '\n')
+			continue;
+		*o++ = raw[i];
+	}
+	*o = '\0';
+	char *dec = NULL;
+	size_t idx = 0;
+	if (mailmime_encoded_phrase_parse("iso-8859-1", unf, strlen(unf), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR && dec) {
+		free(unf);
+		return dec;
+	}
+	return unf;
+}
+
+/* Broken-down time with a zone like -0130 (as -130) to UTC seconds. */
+static time_t zoned_time(int year, int month, int day, int hour, int min, int sec, int zone)
+{
+	struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
+			 .tm_hour = hour, .tm_min = min, .tm_sec = sec };
+	int off = (abs(zone) / 100) * 3600 + (abs(zone) % 100) * 60;
+	return timegm(&tm) - (zone < 0 ? -off : off);
+}
+
+static time_t imap_time(const struct mailimap_date_time *d)
+{
+	return zoned_time(d->dt_year, d->dt_month, d->dt_day, d->dt_hour, d->dt_min, d->dt_sec, d->dt_zone);
+}
+
+static time_t header_date(const char *v, size_t len)
+{
+	struct mailimf_date_time *dt = NULL;
+	size_t idx = 0;
+	time_t t = 0;
+	if (mailimf_date_time_parse(v, len, &idx, &dt) == MAILIMF_NO_ERROR && dt) {
+		t = zoned_time(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone);
+		mailimf_date_time_free(dt);
+	}
+	return t;
+}
+
+/* Split the fetched header block into From, Subject and Date. */
+static void parse_headers(struct mt_msg *m, const char *h, size_t len)
+{
+	const char *p = h, *end = h + len;
+	while (p < end) {
+		const char *line = p, *colon;
+		/* a field runs to a line end not followed by white space */
+		const char *q = p;
+		while (q < end) {
+			const char *nl = memchr(q, '\n', (size_t)(end - q));
+			if (nl == NULL) {
+				q = end;
+				break;
+			}
+			q = nl + 1;
+			if (q >= end || (*q != ' ' && *q != '\t'))
+				break;
+		}
+		p = q;
+		colon = memchr(line, ':', (size_t)(q - line));
+		if (colon == NULL)
+			continue;
+		size_t nlen = (size_t)(colon - line);
+		const char *v = colon + 1;
+		while (v < q && (*v == ' ' || *v == '\t'))
+			v++;
+		size_t vlen = (size_t)(q - v);
+		if (nlen == 4 && strncasecmp(line, "from", 4) == 0 && m->from == NULL)
+			m->from = mt_decode_header(v, vlen);
+		else if (nlen == 7 && strncasecmp(line, "subject", 7) == 0 && m->subject == NULL)
+			m->subject = mt_decode_header(v, vlen);
+		else if (nlen == 4 && strncasecmp(line, "date", 4) == 0 && m->date == 0)
+			m->date = header_date(v, vlen);
+	}
+}
+
+static void take_msg(struct mailimap_msg_att *ma, struct mt_msg *m)
+{
+	memset(m, 0, sizeof *m);
+	for (clistiter *j = clist_begin(ma->att_list); j; j = clist_next(j)) {
+		struct mailimap_msg_att_item *item = clist_content(j);
+		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
+			clist *fl = item->att_data.att_dyn->att_list;
+			for (clistiter *f = fl ? clist_begin(fl) : NULL; f; f = clist_next(f)) {
+				struct mailimap_flag_fetch *ff = clist_content(f);
+				if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || ff->fl_flag == NULL)
+					continue;
+				switch (ff->fl_flag->fl_type) {
+				case MAILIMAP_FLAG_SEEN: m->flags |= MT_MSG_SEEN; break;
+				case MAILIMAP_FLAG_FLAGGED: m->flags |= MT_MSG_FLAGGED; break;
+				case MAILIMAP_FLAG_DELETED: m->flags |= MT_MSG_DELETED; break;
+				case MAILIMAP_FLAG_ANSWERED: m->flags |= MT_MSG_ANSWERED; break;
+				default: break;
+				}
+			}
+			continue;
+		}
+		struct mailimap_msg_att_static *st = item->att_data.att_static;
+		switch (st->att_type) {
+		case MAILIMAP_MSG_ATT_UID: m->uid = st->att_data.att_uid; break;
+		case MAILIMAP_MSG_ATT_RFC822_SIZE: m->size = st->att_data.att_rfc822_size; break;
+		case MAILIMAP_MSG_ATT_INTERNALDATE: m->internaldate = imap_time(st->att_data.att_internal_date); break;
+		case MAILIMAP_MSG_ATT_BODY_SECTION:
+			if (st->att_data.att_body_section->sec_body_part)
+				parse_headers(m, st->att_data.att_body_section->sec_body_part,
+					      st->att_data.att_body_section->sec_length);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void msg_free(struct mt_msg *m)
+{
+	free(m->from);
+	free(m->subject);
+}
+
+static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int headers,
+		       struct mt_msg *out, size_t *nout, struct mt_err *e)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *res = NULL;
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		mailimap_set_add_interval(set, uids[i], uids[j]);
+		i = j + 1;
+	}
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
+	if (headers) {
+		clist *hl = clist_new();
+		clist_append(hl, strdup("FROM"));
+		clist_append(hl, strdup("SUBJECT"));
+		clist_append(hl, strdup("DATE"));
+		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
+			mailimap_section_new_header_fields(mailimap_header_list_new(hl))));
+	}
+	int r = mailimap_uid_fetch(s->imap, set, ft, &res);
+	mailimap_set_free(set);
+	mailimap_fetch_type_free(ft);
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, "FETCH", e);
+	for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+		struct mt_msg m;
+		take_msg(clist_content(it), &m);
+		/* keep only UIDs we asked for (a server may add unsolicited FETCHes) */
+		if (m.uid && bsearch(&m.uid, uids, n, sizeof *uids, cmp_u32) && *nout < n)
+			out[(*nout)++] = m;
+		else
+			msg_free(&m);
+	}
+	mailimap_fetch_list_free(res);
+	return MT_OK;
+}
+
+static int cmp_msg(const void *a, const void *b)
+{
+	const struct mt_msg *x = a, *y = b;
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* exact client-side check of what SEARCH could only approximate */
+static int exact_match(const struct mt_criteria *c, const struct mt_msg *m, time_t now)
+{
+	time_t t = c->by_date_header ? m->date : m->internaldate;
+	if (c->by_date_header && (c->older >= 0 || c->newer >= 0 || c->before) && t == 0)
+		return 0;  /* no usable Date header: never guess */
+	if (c->older >= 0 && !(t <= now - c->older))
+		return 0;
+	if (c->newer >= 0 && !(t > now - c->newer))
+		return 0;
+	if (c->before && c->by_date_header && !(t < c->before))
+		return 0;
+	return 1;
+}
+
+int mt_select_messages(struct mt_session *s, const char *folder, const struct mt_criteria *c,
+		       int readonly, mt_msg_filter filter, void *fctx, struct mt_selection *out,
+		       struct mt_err *e)
+{
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int exact, r;
+	time_t now = time(NULL);
+
+	memset(out, 0, sizeof *out);
+	out->folder = mt_xstrdup(folder);
+	if ((r = mt_mailbox_wire(s, folder, &out->wire, e)) != MT_OK)
+		return r;
+	r = readonly ? mailimap_examine(s->imap, out->wire) : mailimap_select(s->imap, out->wire);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_EXAMINE || r == MAILIMAP_ERROR_SELECT)
+			return mt_seterr(e, MT_EDATA, "cannot open folder '%s': %s", folder, mt_imap_last_text(s));
+		return mt_imap_error(s, r, readonly ? "EXAMINE" : "SELECT", e);
+	}
+	out->uidvalidity = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
+	out->search = search_criteria(s, c, now, &exact);
+	out->searched_on_server = 1;
+	if ((r = uid_search(s, out->search, &uids, &n, e)) != MT_OK)
+		return r;
+
+	int headers = c->want_headers || c->by_date_header;
+	out->msgs = mt_xmalloc(sizeof *out->msgs * (n ? n : 1));
+	for (size_t i = 0; i < n; i += UID_BATCH) {
+		size_t cnt = n - i < UID_BATCH ? n - i : UID_BATCH, got = 0;
+		struct mt_msg *batch = mt_xmalloc(sizeof *batch * cnt);
+		if ((r = fetch_batch(s, uids + i, cnt, headers, batch, &got, e)) != MT_OK) {
+			free(batch);
+			free(uids);
+			return r;
+		}
+		for (size_t k = 0; k < got; k++) {
+			if ((exact || exact_match(c, &batch[k], now)) && (filter == NULL || filter(&batch[k], fctx))) {
+				out->msgs[out->n++] = batch[k];
+				out->bytes += batch[k].size;
+			} else {
+				msg_free(&batch[k]);
+			}
+		}
+		free(batch);
+	}
+	free(uids);
+	qsort(out->msgs, out->n, sizeof *out->msgs, cmp_msg);
+	return MT_OK;
+}
+
+void mt_selection_release(struct mt_selection *sel)
+{
+	for (size_t i = 0; i < sel->n; i++)
+		msg_free(&sel->msgs[i]);
+	free(sel->msgs);
+	free(sel->folder);
+	free(sel->wire);
+	free(sel->search);
+	memset(sel, 0, sizeof *sel);
+}
+
+void mt_test_hook_before_remove(const char *folder)
+{
+	const char *hook = getenv("MAILTOOL_TEST_HOOK_BEFORE_REMOVE");
+	if (hook && *hook) {
+		char pid[24];
+		snprintf(pid, sizeof pid, "%ld", (long)getpid());
+		setenv("MAILTOOL_TEST_FOLDER", folder, 1);
+		setenv("MAILTOOL_PID", pid, 1);
+		if (system(hook) != 0) {
+			/* a hook's failure is the test's business */
+		}
+	}
+}
+
+static int run_ok(struct mt_session *s, const char *cmd, const char *what, struct mt_err *e)
+{
+	int status, r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+	if (r != MT_OK)
+		return r;
+	if (status != MT_RESP_OK)
+		return mt_seterr(e, MT_EUNAVAIL, "%s refused by the server: %s", what, mt_imap_last_text(s));
+	return MT_OK;
+}
+
+int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
+			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e)
+{
+	int uidplus = mt_has_cap(s, "UIDPLUS"), move = mt_has_cap(s, "MOVE");
+	int r;
+	*removed = *bytes = 0;
+	if (sel->n == 0)
+		return MT_OK;
+	if (!uidplus && !(to_wire && move) && !allow_unsafe)
+		return mt_seterr(e, MT_EUNAVAIL, "the server lacks UIDPLUS, so '%s' cannot be expunged without also "
+				 "taking messages other clients flagged \\Deleted; nothing removed "
+				 "(--allow-unsafe-expunge overrides)", sel->folder);
+
+	mt_test_hook_before_remove(sel->folder);
+
+	/* the folder we chose from must still be the same folder */
+	r = mailimap_select(s->imap, sel->wire);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_SELECT)
+			return mt_seterr(e, MT_ETEMP, "folder '%s' went away before removal; nothing removed", sel->folder);
+		return mt_imap_error(s, r, "SELECT", e);
+	}
+	uint32_t v = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
+	if (v != sel->uidvalidity)
+		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; nothing removed",
+				 sel->folder, sel->uidvalidity, v);
+
+	uint32_t *uids = mt_xmalloc(sizeof *uids * sel->n);
+	for (size_t i = 0; i < sel->n; i++)
+		uids[i] = sel->msgs[i].uid;
+	char *q = to_wire ? mt_imap_quote(to_wire) : NULL;
+	for (size_t i = 0; i < sel->n && r == MT_OK; i += UID_BATCH) {
+		size_t cnt = sel->n - i < UID_BATCH ? sel->n - i : UID_BATCH;
+		char *set = mt_uidset(uids + i, cnt), *cmd;
+		r = MT_OK;
+		if (to_wire && move) {
+			cmd = mt_xasprintf("UID MOVE %s %s", set, q);
+			r = run_ok(s, cmd, "MOVE", e);
+			free(cmd);
+		} else {
+			if (to_wire) {
+				/* copy first; the originals go only once the copy succeeded */
+				cmd = mt_xasprintf("UID COPY %s %s", set, q);
+				r = run_ok(s, cmd, "COPY", e);
+				free(cmd);
+			}
+			if (r == MT_OK) {
+				cmd = mt_xasprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
+				r = run_ok(s, cmd, "STORE", e);
+				free(cmd);
+			}
+			if (r == MT_OK) {
+				cmd = uidplus ? mt_xasprintf("UID EXPUNGE %s", set) : mt_xstrdup("EXPUNGE");
+				r = run_ok(s, cmd, "EXPUNGE", e);
+				free(cmd);
+			}
+		}
+		free(set);
+	}
+	free(q);
+	/* count exactly what is gone: the selected UIDs the server no longer has */
+	if (r == MT_OK) {
+		char *set = mt_uidset(uids, sel->n), *crit = mt_xasprintf("UID %s", set);
+		uint32_t *left = NULL;
+		size_t nleft = 0;
+		r = uid_search(s, crit, &left, &nleft, e);
+		if (r == MT_OK) {
+			for (size_t i = 0; i < sel->n; i++)
+				if (!bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
+					(*removed)++;
+					*bytes += sel->msgs[i].size;
+				}
+		}
+		free(left);
+		free(crit);
+		free(set);
+	}
+	free(uids);
+	return r;
+}
+
+int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e)
+{
+	struct mt_mailboxes m;
+	int r = mt_list(s, "*", &m, e);
+	*folder = *wire = NULL;
+	if (r != MT_OK)
+		return r;
+	for (size_t i = 0; i < m.n; i++) {
+		const char *sp = m.v[i].special;
+		size_t ul = strlen(use);
+		for (const char *p = sp; p && (p = strstr(p, use)) != NULL; p += ul)
+			if ((p[ul] == '\0' || p[ul] == ' ') && !(m.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))) {
+				*folder = mt_xstrdup(m.v[i].name);
+				*wire = mt_xstrdup(m.v[i].wire);
+				mt_mailboxes_release(&m);
+				return MT_OK;
+			}
+	}
+	mt_mailboxes_release(&m);
+	return MT_OK;
+}
+
+int mt_parse_date(const char *s, time_t *out)
+{
+	struct tm tm = { 0 };
+	char *end = strptime(s, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	*out = timegm(&tm);
+	return 0;
+}
+
+/* "--older: bad duration ..." from the parser's own message */
+static int prefixed(struct mt_err *e, const char *opt)
+{
+	char m[sizeof e->msg];
+	snprintf(m, sizeof m, "%s", e->msg);
+	return mt_seterr(e, MT_EDATA, "--%s: %s", opt, m);
+}
+
+int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e)
+{
+	const char *v;
+	uint64_t x;
+	memset(c, 0, sizeof *c);
+	c->older = c->newer = -1;
+	c->seen = -1;
+	*given = 0;
+	c->deleted = mt_flag(a, "deleted");
+	c->include_flagged = mt_flag(a, "include-flagged");
+	c->by_date_header = mt_flag(a, "by-date-header");
+	*given += c->deleted;
+	if ((v = mt_arg(a, "older"))) {
+		if (mt_parse_duration(v, &x, e) != MT_OK)
+			return prefixed(e, "older");
+		c->older = (int64_t)x;
+		(*given)++;
+	}
+	if ((v = mt_arg(a, "newer"))) {
+		if (mt_parse_duration(v, &x, e) != MT_OK)
+			return prefixed(e, "newer");
+		c->newer = (int64_t)x;
+		(*given)++;
+	}
+	if ((v = mt_arg(a, "before"))) {
+		if (mt_parse_date(v, &c->before) < 0)
+			return mt_seterr(e, MT_EDATA, "--before: bad date '%s': expected YYYY-MM-DD", v);
+		(*given)++;
+	}
+	if ((v = mt_arg(a, "larger"))) {
+		if (mt_parse_size(v, &c->larger, e) != MT_OK)
+			return prefixed(e, "larger");
+		(*given)++;
+	}
+	if ((v = mt_arg(a, "smaller"))) {
+		if (mt_parse_size(v, &c->smaller, e) != MT_OK)
+			return prefixed(e, "smaller");
+		if (c->smaller == 0)
+			return mt_seterr(e, MT_EDATA, "--smaller 0: no message is smaller than 0 bytes");
+		(*given)++;
+	}
+	if (mt_flag(a, "seen") && mt_flag(a, "unseen"))
+		return mt_seterr(e, MT_EUSAGE, "--seen and --unseen exclude each other");
+	if (mt_flag(a, "seen")) { c->seen = 1; (*given)++; }
+	if (mt_flag(a, "unseen")) { c->seen = 0; (*given)++; }
+	return MT_OK;
+}
+
+/* ---- folder arguments and reports, shared by the applets that remove ---- */
+
+int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+		      char ***out, size_t *nout, struct mt_err *e)
+{
+	struct mt_mailboxes all;
+	char delim = 0;
+	int r;
+	*out = NULL;
+	*nout = 0;
+	if ((r = mt_list(s, "*", &all, e)) != MT_OK || (r = mt_delimiter(s, &delim, e)) != MT_OK)
+		return r;
+	for (size_t a = 0; a < nargs; a++) {
+		const char *arg = args[a];
+		int wild = strpbrk(arg, "*%") != NULL, found = 0;
+		struct mt_mailboxes m;
+		if (wild) {
+			if ((r = mt_list(s, arg, &m, e)) != MT_OK) {
+				mt_mailboxes_release(&all);
+				mt_free_folders(*out, *nout);
+				*out = NULL;
+				*nout = 0;
+				return r;
+			}
+		} else {
+			memset(&m, 0, sizeof m);
+		}
+		for (size_t i = 0; i < all.n; i++) {
+			struct mt_mailbox *b = &all.v[i];
+			size_t al = strlen(arg);
+			int hit = 0;
+			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))
+				continue;
+			if (wild) {
+				for (size_t k = 0; k < m.n; k++)
+					hit |= strcmp(m.v[k].name, b->name) == 0;
+			} else {
+				hit = strcmp(b->name, arg) == 0 || (strcasecmp(arg, "INBOX") == 0 && strcmp(b->wire, "INBOX") == 0);
+			}
+			/* --recursive: the folder's whole subtree */
+			if (!hit && recursive && delim && !wild)
+				hit = strncmp(b->name, arg, al) == 0 && b->name[al] == delim;
+			if (!hit)
+				continue;
+			found = 1;
+			int dup = 0;
+			for (size_t k = 0; k < *nout; k++)
+				dup |= strcmp((*out)[k], b->name) == 0;
+			if (!dup) {
+				*out = realloc(*out, sizeof **out * (*nout + 1));
+				if (*out == NULL)
+					abort();
+				(*out)[(*nout)++] = mt_xstrdup(b->name);
+			}
+		}
+		if (wild)
+			mt_mailboxes_release(&m);
+		if (!found) {
+			mt_mailboxes_release(&all);
+			mt_free_folders(*out, *nout);
+			*out = NULL;
+			*nout = 0;
+			return mt_seterr(e, MT_EDATA, "no folder '%s'", arg);
+		}
+	}
+	mt_mailboxes_release(&all);
+	return MT_OK;
+}
+
+void mt_free_folders(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* ---- shared with compact: report -------------------------------------- */
+
+enum { R_FOLDER, R_ACTION, R_MESSAGES, R_SIZE, R_NCOLS };
+static const struct mt_col report_cols[R_NCOLS] = {
+	[R_FOLDER] = { "folder", MT_COL_STR },
+	[R_ACTION] = { "action", MT_COL_STR },
+	[R_MESSAGES] = { "messages", MT_COL_NUM },
+	[R_SIZE] = { "size", MT_COL_SIZE },
+};
+
+void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human)
+{
+	mt_table_init(t, report_cols, R_NCOLS, fmt, human);
+}
+
+void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes)
+{
+	int row = mt_table_row(t);
+	mt_table_str(t, row, R_FOLDER, folder);
+	mt_table_str(t, row, R_ACTION, action);
+	mt_table_num(t, row, R_MESSAGES, (long long)n);
+	mt_table_num(t, row, R_SIZE, (long long)bytes);
+}
+
+enum { M_FOLDER, M_UID, M_DATE, M_SIZE, M_FROM, M_SUBJECT, M_NCOLS };
+static const struct mt_col msg_cols[M_NCOLS] = {
+	[M_FOLDER] = { "folder", MT_COL_STR },
+	[M_UID] = { "uid", MT_COL_NUM },
+	[M_DATE] = { "date", MT_COL_STR },
+	[M_SIZE] = { "size", MT_COL_SIZE },
+	[M_FROM] = { "from", MT_COL_STR },
+	[M_SUBJECT] = { "subject", MT_COL_STR },
+};
+
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f)
+{
+	struct mt_table t;
+	char date[32];
+	mt_table_init(&t, msg_cols, M_NCOLS, fmt, human);
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct mt_msg *m = &sel->msgs[i];
+		struct tm tm;
+		int row = mt_table_row(&t);
+		gmtime_r(&m->internaldate, &tm);
+		strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+		mt_table_str(&t, row, M_FOLDER, sel->folder);
+		mt_table_num(&t, row, M_UID, m->uid);
+		mt_table_str(&t, row, M_DATE, date);
+		mt_table_num(&t, row, M_SIZE, m->size);
+		mt_table_str(&t, row, M_FROM, m->from ? m->from : "");
+		mt_table_str(&t, row, M_SUBJECT, m->subject ? m->subject : "");
+	}
+	if (t.rows)
+		mt_table_print(&t, f);
+	mt_table_release(&t);
+}
+

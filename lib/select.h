@@ -1,0 +1,96 @@
+/* select.h — choose messages in a folder (server-side SEARCH first, then
+ * client-side checks on the few fields fetched) and remove or move exactly
+ * those UIDs. Shared by every applet that deletes or moves mail. */
+#ifndef MT_SELECT_H
+#define MT_SELECT_H
+
+#include "session.h"
+
+#include <time.h>
+
+/* What SEARCH can decide on the server. Unset fields are 0 / -1. */
+struct mt_criteria {
+	int deleted;            /* only \Deleted */
+	int undeleted;          /* only mail not flagged \Deleted */
+	int include_flagged;    /* else NOT FLAGGED */
+	int seen;               /* -1 any, 0 unseen, 1 seen */
+	int64_t older;          /* seconds, -1 unset */
+	int64_t newer;          /* seconds, -1 unset */
+	time_t before;          /* 0 unset: date before (UTC midnight) */
+	uint64_t larger;        /* 0 unset: strictly larger than */
+	uint64_t smaller;       /* 0 unset: strictly smaller than */
+	int by_date_header;     /* ages/dates by the Date header instead of INTERNALDATE */
+	int want_headers;       /* fetch From and Subject (decoded) */
+};
+
+enum { MT_MSG_SEEN = 1, MT_MSG_FLAGGED = 2, MT_MSG_DELETED = 4, MT_MSG_ANSWERED = 8 };
+
+struct mt_msg {
+	uint32_t uid;
+	uint32_t size;
+	time_t internaldate;
+	time_t date;            /* Date header, 0 when absent or unparsable */
+	unsigned flags;
+	char *from;             /* decoded UTF-8, owned, may be NULL */
+	char *subject;          /* decoded UTF-8, owned, may be NULL */
+};
+
+/* Optional client-side check on each candidate; return 1 to keep it. */
+typedef int (*mt_msg_filter)(const struct mt_msg *m, void *ctx);
+
+struct mt_selection {
+	char *folder;           /* UTF-8, owned */
+	char *wire;             /* owned */
+	uint32_t uidvalidity;
+	struct mt_msg *msgs;    /* owned, sorted by UID */
+	size_t n;
+	uint64_t bytes;
+	int searched_on_server; /* how the candidates were found (for -v) */
+	char *search;           /* the SEARCH criteria sent, owned */
+};
+
+/* Open `folder` (EXAMINE when readonly, else SELECT), SEARCH, FETCH what the
+ * decision needs in UID batches, apply `filter`. Never sets \Seen. */
+int mt_select_messages(struct mt_session *s, const char *folder, const struct mt_criteria *c,
+		       int readonly, mt_msg_filter filter, void *fctx, struct mt_selection *out,
+		       struct mt_err *e);
+void mt_selection_release(struct mt_selection *sel);
+
+/* Remove exactly sel's UIDs: re-SELECT and compare UIDVALIDITY (nothing is
+ * removed if it changed), then UID STORE +FLAGS.SILENT (\Deleted) and UID
+ * EXPUNGE of those UIDs (UIDPLUS), or with `to_wire` UID MOVE (or UID COPY +
+ * the same exact expunge). Without UIDPLUS it refuses unless allow_unsafe.
+ * *removed: messages the server reported expunged. */
+int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
+			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e);
+
+/* The folder with a special-use flag ("\\Trash"), or NULL. Owned by caller. */
+int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
+
+/* Decode an RFC 2047 header value (unfolding first) to UTF-8; owned by caller. */
+char *mt_decode_header(const char *raw, size_t len);
+
+/* Test hook: when MAILTOOL_TEST_HOOK_BEFORE_REMOVE is set, its command runs
+ * (with MAILTOOL_TEST_FOLDER and MAILTOOL_PID set) between selection and removal, so tests can
+ * change the folder under a run (e.g. delete and recreate it). */
+void mt_test_hook_before_remove(const char *folder);
+
+/* Criteria from the common removal options (--deleted, --older, ...);
+ * *given counts the criteria named. */
+int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e);
+/* "YYYY-MM-DD" as UTC midnight. */
+int mt_parse_date(const char *s, time_t *out);
+
+/* Folder arguments (names or LIST patterns; with recursive their subtrees) to
+ * selectable folder names. An argument matching nothing is an error. */
+int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+		      char ***out, size_t *nout, struct mt_err *e);
+void mt_free_folders(char **v, size_t n);
+
+/* The result table of removing applets: folder, action, messages, size. */
+void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
+void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
+/* One line per selected message: folder, uid, date, size, from, subject. */
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f);
+
+#endif
