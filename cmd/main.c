@@ -162,9 +162,10 @@ static int setup_account(struct mt_ctx *ctx)
 
 	if ((r = mt_config_load(&ctx->cfg, mt_arg(a, "config"), e)) != MT_OK)
 		return r;
+	/* -H or --tunnel without -a: only the command line counts, so a default
+	 * account's password source never goes to another server */
 	if (acct == NULL && (mt_arg(a, "host") || mt_arg(a, "tunnel")))
-		r = mt_config_account(&ctx->cfg, NULL, &ctx->acct, e), free(ctx->acct.name),
-		ctx->acct.name = mt_xstrdup("command line");
+		r = mt_config_account(&ctx->cfg, "", &ctx->acct, e);
 	else
 		r = mt_config_account(&ctx->cfg, acct, &ctx->acct, e);
 	if (r != MT_OK)
@@ -185,8 +186,9 @@ static int setup_account(struct mt_ctx *ctx)
 	if (mt_flag(a, "no-tls")) ac->tls = MT_TLS_NONE;
 	if ((v = mt_arg(a, "timeout"))) {
 		uint64_t secs;
-		if (mt_parse_duration(v, &secs, e) != MT_OK)
-			return mt_seterr(e, MT_EUSAGE, "--timeout: %s", e->msg);
+		struct mt_err pe;
+		if (mt_parse_duration(v, &secs, &pe) != MT_OK)
+			return mt_seterr(e, MT_EUSAGE, "--timeout: %s", pe.msg);
 		ac->idle_timeout = (double)secs;
 		if (ac->connect_timeout > ac->idle_timeout)
 			ac->connect_timeout = ac->idle_timeout;

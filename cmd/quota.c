@@ -11,8 +11,8 @@ static const struct mt_opt quota_opts[] = {
 	{ .lng = "human", .shrt = 'h', .kind = MT_FLAG, .help = "sizes in KiB/MiB/GiB" },
 	{ .lng = "set", .kind = MT_ARG, .metavar = "ROOT",
 	  .help = "set limits of quota ROOT from RESOURCE=VALUE arguments (STORAGE=SIZE, MESSAGE=N)" },
-	{ .lng = "warn", .kind = MT_ARG, .metavar = "PCT", .help = "monitoring: warning at PCT percent used" },
-	{ .lng = "crit", .kind = MT_ARG, .metavar = "PCT", .help = "monitoring: critical at PCT percent used" },
+	{ .lng = "warn", .kind = MT_ARG, .metavar = "PCT", .help = "monitoring: warning at PCT percent used (default 80)" },
+	{ .lng = "crit", .kind = MT_ARG, .metavar = "PCT", .help = "monitoring: critical at PCT percent used (default 90)" },
 	MT_OPT_END,
 };
 
@@ -34,43 +34,67 @@ static long long permille(uint64_t used, uint64_t limit)
 	return limit ? (long long)((used * 1000 + limit / 2) / limit) : 0;
 }
 
-static int do_set(struct mt_ctx *ctx, const char *root)
+/* RESOURCE=VALUE arguments of --set; names are owned by the caller. */
+static int parse_set(struct mt_ctx *ctx, char **names, uint64_t *vals, size_t *n)
 {
-	const char *names[8];
-	uint64_t vals[8];
-	size_t n = 0;
+	*n = 0;
 	if (ctx->args.argc == 0)
 		return mt_fail(ctx, MT_EUSAGE, "--set ROOT needs RESOURCE=VALUE arguments, e.g. STORAGE=2G MESSAGE=100000");
 	for (int i = 0; i < ctx->args.argc; i++) {
 		const char *a = ctx->args.argv[i], *eq = strchr(a, '=');
-		if (eq == NULL || eq == a || n >= 8)
+		if (eq == NULL || eq == a || *n >= 8)
 			return mt_fail(ctx, MT_EUSAGE, "bad quota setting '%s': expected RESOURCE=VALUE", a);
 		char *name = mt_xasprintf("%.*s", (int)(eq - a), a);
 		for (char *c = name; *c; c++)
 			*c = (char)toupper((unsigned char)*c);
+		names[(*n)++] = name;
 		if (strcmp(name, "STORAGE") == 0) {
 			uint64_t bytes;
-			if (mt_parse_size(eq + 1, &bytes, &ctx->err) != MT_OK) {
-				free(name);
+			if (mt_parse_size(eq + 1, &bytes, &ctx->err) != MT_OK)
 				return mt_fail(ctx, MT_EDATA, "quota setting '%s': %s", a, ctx->err.msg);
-			}
-			vals[n] = (bytes + 1023) / 1024;  /* the protocol counts KiB */
+			vals[*n - 1] = (bytes + 1023) / 1024;  /* the protocol counts KiB */
 		} else {
 			char *end;
 			unsigned long long v = strtoull(eq + 1, &end, 10);
-			if (eq[1] == '\0' || *end != '\0' || eq[1] == '-') {
-				free(name);
+			if (eq[1] == '\0' || *end != '\0' || eq[1] == '-')
 				return mt_fail(ctx, MT_EDATA, "quota setting '%s': expected a whole number", a);
-			}
-			vals[n] = v;
+			vals[*n - 1] = v;
 		}
-		names[n++] = name;
 	}
-	int r = mt_setquota(ctx->s, root, names, vals, n, &ctx->err);
+	return MT_OK;
+}
+
+static void free_names(char **names, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
-		free((char *)names[i]);
-	if (r != MT_OK)
-		return mt_fail_err(ctx, &ctx->err);
+		free(names[i]);
+}
+
+static int do_set(struct mt_ctx *ctx, const char *root)
+{
+	char *names[8];
+	uint64_t vals[8];
+	size_t n;
+	int r = parse_set(ctx, names, vals, &n);
+	if (r == MT_OK && mt_setquota(ctx->s, root, (const char *const *)names, vals, n, &ctx->err) != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	free_names(names, n);
+	return r;
+}
+
+/* Arguments are checked before connecting. */
+static int quota_check(struct mt_ctx *ctx)
+{
+	char *names[8];
+	uint64_t vals[8];
+	size_t n;
+	if (mt_arg(&ctx->args, "set")) {
+		if (mt_arg(&ctx->args, "warn") || mt_arg(&ctx->args, "crit"))
+			return mt_fail(ctx, MT_EUSAGE, "--set does not combine with --warn/--crit");
+		int r = parse_set(ctx, names, vals, &n);
+		free_names(names, n);
+		return r;
+	}
 	return MT_OK;
 }
 
@@ -145,8 +169,13 @@ static int quota_main(struct mt_ctx *ctx)
 
 	if (set)
 		return do_set(ctx, set);
-	if (ctx->args.argc > 1)
-		return mt_fail(ctx, monitoring ? 3 : MT_EUSAGE, "usage: mailtool quota %s", ctx->ap->usage);
+	if (ctx->args.argc > 1) {
+		if (monitoring) {
+			printf("QUOTA UNKNOWN - usage: mailtool quota [options] [FOLDER]\n");
+			return 3;
+		}
+		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool quota %s", ctx->ap->usage);
+	}
 	if ((ws && mt_parse_pct(ws, 1000, &warn) < 0) || (cs && mt_parse_pct(cs, 1000, &crit) < 0)) {
 		if (monitoring) {
 			printf("QUOTA UNKNOWN - bad --warn/--crit value: expected a percentage\n");
@@ -212,6 +241,7 @@ static const struct mt_applet quota_applet = {
 	.opts = quota_opts,
 	.flags = MT_APPLET_SESSION,
 	.main = quota_main,
+	.check = quota_check,
 	.session_failed = quota_session_failed,
 };
 MT_APPLET(quota_applet);

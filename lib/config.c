@@ -252,7 +252,7 @@ int mt_config_account(struct mt_config *c, const char *name, struct mt_account *
 		else if (accts && config_setting_length(accts) == 1)
 			name = config_setting_name(config_setting_get_elem(accts, 0));
 	}
-	if (name == NULL) {
+	if (name == NULL || *name == '\0') {
 		a->name = mt_xstrdup("command line");
 		return MT_OK;
 	}

@@ -42,7 +42,8 @@ struct mt_config {
 int mt_config_load(struct mt_config *c, const char *explicit_path, struct mt_err *e);
 void mt_config_release(struct mt_config *c);
 
-/* Resolve account `name` (NULL = the `default` setting, or the only one). */
+/* Resolve account `name` (NULL = the `default` setting, or the only one;
+ * "" = no account: built-in defaults only). */
 int mt_config_account(struct mt_config *c, const char *name, struct mt_account *acct, struct mt_err *e);
 void mt_account_release(struct mt_account *a);
 

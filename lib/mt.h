@@ -70,7 +70,6 @@ struct mt_ctx;
 
 enum {
 	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
-	MT_APPLET_WRITES = 1 << 1,   /* changes server state */
 };
 
 struct mt_applet {
@@ -100,8 +99,6 @@ const struct mt_applet *mt_applet_find(const char *name);
 
 /* Options every applet that talks to a server accepts. */
 extern const struct mt_opt mt_common_opts[];
-/* Options of output-producing applets. */
-extern const struct mt_opt mt_output_opts[];
 
 int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char **argv,
 		  struct mt_err *e);

@@ -21,7 +21,7 @@ const struct mt_opt mt_common_opts[] = {
 	{ .lng = "tunnel", .kind = MT_ARG, .metavar = "COMMAND",
 	  .help = "speak IMAP to COMMAND's stdin/stdout (PREAUTH allowed)", .complete = "cmd" },
 	{ .lng = "timeout", .kind = MT_ARG, .metavar = "DURATION",
-	  .help = "idle timeout per server response (default 30s)" },
+	  .help = "longest wait for any server response, e.g. 30s (the default)" },
 	{ .lng = "trace", .kind = MT_FLAG, .help = "write the IMAP conversation to stderr, credentials redacted" },
 	{ .lng = "verbose", .shrt = 'v', .kind = MT_COUNT, .help = "more detail (timings per phase)" },
 	{ .lng = "json", .kind = MT_FLAG, .help = "one JSON object per line" },

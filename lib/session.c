@@ -345,6 +345,11 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 		if (a->as_user)
 			authzid = a->as_user;
 	}
+	if (*authzid && a->auth == MT_AUTH_LOGIN) {
+		free(login);
+		return mt_seterr(e, MT_ECONFIG, "--as needs AUTHENTICATE PLAIN (authzid), but the account says auth = \"login\" "
+				 "(use impersonation = \"master-login\" for LOGIN)");
+	}
 	if (*authzid && !plain_ok) {
 		free(login);
 		return mt_seterr(e, MT_EUNAVAIL, "--as needs AUTH=PLAIN, which the server does not offer "
@@ -523,7 +528,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 		t = mt_now_ms();
 		if (!mt_has_cap(s, "STARTTLS")) {
 			r = mt_seterr(e, MT_EUNAVAIL, "server does not offer STARTTLS; refusing to continue in cleartext "
-				      "(use --tls for port 993, or tls = \"none\" to allow cleartext)");
+				      "(use --tls for port 993, or --no-tls if cleartext is really wanted)");
 			goto fail;
 		}
 		if ((r = mt_imap_run(s, "STARTTLS", 0, NULL, &status, e)) != MT_OK)

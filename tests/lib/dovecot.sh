@@ -383,7 +383,8 @@ EOF
 start_instance() { # CONF BASEDIR -> 0 if master running
     local conf=$1 base=$2 i
     rm -f "$base/anvil-auth-penalty"   # stale socket would re-enable auth penalties
-    "$DOVECOT" -c "$conf" 2>>"$DIR/dovecot-start.err" || return 1
+    # no inherited stdout/stderr: a daemon holding a caller's pipe would hang it (bats)
+    "$DOVECOT" -c "$conf" </dev/null >>"$DIR/dovecot-start.err" 2>&1 || return 1
     for ((i = 0; i < 50; i++)); do   # pid file: <= 5 s
         [ -s "$base/master.pid" ] && pid_alive "$(cat "$base/master.pid")" && return 0
         sleep 0.1
