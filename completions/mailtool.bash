@@ -1,0 +1,251 @@
+# bash completion for mailtool(1) and its mailtool-APPLET links      -*- shell-script -*-
+#
+# Everything is asked from the binary itself, so this file never lists applets
+# or options by hand:
+#   $MAILTOOL_BIN --list                      applet names
+#   $MAILTOOL_BIN APPLET --complete-options   "--long<TAB>-s|blank<TAB>arg|flag<TAB>hint"
+# MAILTOOL_BIN names the binary (default: mailtool, looked up in PATH).
+# Both answers are cached per binary in shell variables for the session.
+# Nothing here writes to the terminal: every failure just completes nothing.
+
+# caches: "BIN" -> applet names (one per line); "BIN|APPLET" -> option lines
+declare -gA _mailtool_applets_cache 2>/dev/null || :
+declare -gA _mailtool_opts_cache 2>/dev/null || :
+
+# The helpers below run in the current shell (never in $(...)) so that what
+# they cache survives; they answer in the caller's variable _mt_reply.
+
+# _mt_reply := the applet names, one per line (empty if the binary is missing).
+_mailtool_applet_list()
+{
+	local bin out
+	_mt_reply=
+	bin=${MAILTOOL_BIN:-mailtool}
+	if [[ -z ${_mailtool_applets_cache["$bin"]+set} ]]; then
+		command -v -- "$bin" >/dev/null 2>&1 || return 1
+		out=$("$bin" --list 2>/dev/null </dev/null) || return 1
+		[[ -n $out ]] || return 1
+		_mailtool_applets_cache["$bin"]=$out
+	fi
+	_mt_reply=${_mailtool_applets_cache["$bin"]}
+	return 0
+}
+
+# True if $1 is an applet name.
+_mailtool_is_applet()
+{
+	local _mt_reply a
+	[[ -n $1 ]] || return 1
+	_mailtool_applet_list || return 1
+	while IFS= read -r a; do
+		[[ $a == "$1" ]] && return 0
+	done <<<"$_mt_reply"
+	return 1
+}
+
+# _mt_reply := the --complete-options lines of applet $1.
+_mailtool_option_lines()
+{
+	local bin out key
+	_mt_reply=
+	bin=${MAILTOOL_BIN:-mailtool}
+	key="$bin|$1"
+	if [[ -z ${_mailtool_opts_cache["$key"]+set} ]]; then
+		_mailtool_is_applet "$1" || return 1
+		out=$("$bin" "$1" --complete-options 2>/dev/null </dev/null) || return 1
+		[[ -n $out ]] || return 1
+		_mailtool_opts_cache["$key"]=$out
+	fi
+	_mt_reply=${_mailtool_opts_cache["$key"]}
+	return 0
+}
+
+# Split one option line into the caller's variables _long _short _kind _hint.
+# Fields are tab-separated; the short field may be blank (a space or empty).
+_mailtool_split()
+{
+	local line=$1 rest
+	_long=${line%%$'\t'*}
+	rest=${line#*$'\t'}
+	[[ $rest == "$line" ]] && rest=
+	_short=${rest%%$'\t'*}
+	_short=${_short// /}
+	[[ $rest == *$'\t'* ]] && rest=${rest#*$'\t'} || rest=
+	_kind=${rest%%$'\t'*}
+	[[ $rest == *$'\t'* ]] && rest=${rest#*$'\t'} || rest=
+	_hint=$rest
+}
+
+# If option $2 ("--long" or "-s") of applet $1 takes a value, succeed with
+# _mt_hint := its completion hint; fail otherwise.
+_mailtool_value_hint()
+{
+	local applet=$1 opt=$2 line _mt_reply _long _short _kind _hint
+	_mt_hint=
+	_mailtool_option_lines "$applet" || return 1
+	while IFS= read -r line; do
+		[[ -n $line ]] || continue
+		_mailtool_split "$line"
+		if [[ $opt == "$_long" || ( -n $_short && $opt == "$_short" ) ]]; then
+			[[ $_kind == arg ]] || return 1
+			_mt_hint=$_hint
+			return 0
+		fi
+	done <<<"$_mt_reply"
+	return 1
+}
+
+# Account names for -a/--account.
+# NOT IMPLEMENTED YET: mailtool has no way to list the accounts of its
+# configuration (a future `mailtool ls --complete-accounts`).  Until it has,
+# this offers no words on purpose rather than guessing at the config file.
+_mailtool_accounts()
+{
+	return 0
+}
+
+# Fill COMPREPLY with the values for completion hint $1 matching $2.
+_mailtool_complete_value()
+{
+	local hint=$1 cur=$2
+	case $hint in
+	account)
+		mapfile -t COMPREPLY < <(_mailtool_accounts "$cur")
+		;;
+	file)
+		compopt -o filenames 2>/dev/null || :
+		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+		;;
+	cmd)
+		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
+		;;
+	folder | '')
+		# folder names would need a server round trip; values without a
+		# hint are free-form
+		COMPREPLY=()
+		;;
+	*)
+		mapfile -t COMPREPLY < <(compgen -W "$hint" -- "$cur")
+		;;
+	esac
+}
+
+_mailtool()
+{
+	local cur prev cmd applet start i opt line _mt_reply _mt_hint _long _short _kind _hint
+	local cword=${COMP_CWORD:-0}
+	local -a words=()
+	COMPREPLY=()
+	[[ $cword =~ ^[0-9]+$ ]] || return 0
+	cur=${COMP_WORDS[cword]-}
+	prev=
+	(( cword > 0 )) && prev=${COMP_WORDS[cword - 1]-}
+	cmd=${COMP_WORDS[0]-}
+	cmd=${cmd##*/}
+
+	if [[ $cmd == mailtool-?* ]]; then
+		applet=${cmd#mailtool-}
+		start=1
+	else
+		if (( cword <= 1 )); then
+			if [[ $cur == -* ]]; then
+				mapfile -t COMPREPLY < <(compgen -W '--help --version --list --install' -- "$cur")
+			else
+				_mailtool_applet_list || :
+				mapfile -t COMPREPLY < <(compgen -W "$_mt_reply help" -- "$cur")
+			fi
+			return 0
+		fi
+		applet=${COMP_WORDS[1]-}
+		start=2
+		case $applet in
+		help)
+			if (( cword == 2 )) && _mailtool_applet_list; then
+				mapfile -t COMPREPLY < <(compgen -W "$_mt_reply" -- "$cur")
+			fi
+			return 0
+			;;
+		--install)
+			if [[ $cur == -* ]]; then
+				mapfile -t COMPREPLY < <(compgen -W '-s' -- "$cur")
+			else
+				compopt -o filenames 2>/dev/null || :
+				mapfile -t COMPREPLY < <(compgen -d -- "$cur")
+			fi
+			return 0
+			;;
+		-* | '')
+			return 0
+			;;
+		esac
+	fi
+	_mailtool_is_applet "$applet" || return 0
+
+	# after "--" there are only arguments
+	for (( i = start; i < cword; i++ )); do
+		[[ ${COMP_WORDS[i]-} == -- ]] && return 0
+	done
+
+	# a value for the previous option: "--opt VALUE", "-s VALUE", "-vs VALUE",
+	# or "--opt=VALUE" (split into "--opt" "=" "VALUE" by COMP_WORDBREAKS)
+	opt=
+	if [[ $cur == = ]] && (( cword - 1 >= start )); then
+		opt=$prev
+		cur=
+	elif [[ $prev == = ]] && (( cword - 2 >= start )); then
+		opt=${COMP_WORDS[cword - 2]-}
+	elif [[ $cur == --*=* ]]; then
+		# "=" not in COMP_WORDBREAKS: the whole word is ours to replace
+		opt=${cur%%=*}
+		if _mailtool_value_hint "$applet" "$opt"; then
+			_mailtool_complete_value "$_mt_hint" "${cur#*=}"
+			for i in "${!COMPREPLY[@]}"; do
+				COMPREPLY[i]="$opt=${COMPREPLY[i]}"
+			done
+		fi
+		return 0
+	elif (( cword - 1 >= start )) && [[ $prev == -?* ]]; then
+		opt=$prev
+		if [[ $prev != --* && ${#prev} -gt 2 ]]; then
+			# a bundle of short options: the first one that takes a value
+			# swallows the rest of the bundle, or the next word if it is last
+			opt=
+			for (( i = 1; i < ${#prev}; i++ )); do
+				if _mailtool_value_hint "$applet" "-${prev:i:1}"; then
+					(( i == ${#prev} - 1 )) && opt=-${prev:i:1}
+					break
+				fi
+			done
+		fi
+	fi
+	if [[ -n $opt ]] && _mailtool_value_hint "$applet" "$opt"; then
+		_mailtool_complete_value "$_mt_hint" "$cur"
+		return 0
+	fi
+
+	if [[ $cur == -* ]] && _mailtool_option_lines "$applet"; then
+		while IFS= read -r line; do
+			[[ -n $line ]] || continue
+			_mailtool_split "$line"
+			[[ $_long == --?* ]] && words+=("$_long")
+		done <<<"$_mt_reply"
+		(( ${#words[@]} )) &&
+			mapfile -t COMPREPLY < <(compgen -W "${words[*]}" -- "$cur")
+	fi
+	# positional arguments (folder patterns, RESOURCE=VALUE) are not completed
+	return 0
+}
+
+complete -F _mailtool mailtool
+# mailtool-APPLET links: registered now if the binary can be run; otherwise
+# bash-completion's loader finds this file again under the link's name.
+_mailtool_register_applets()
+{
+	local a _mt_reply
+	_mailtool_applet_list || return 0
+	while IFS= read -r a; do
+		[[ -n $a ]] && complete -F _mailtool "mailtool-$a"
+	done <<<"$_mt_reply"
+	return 0
+}
+_mailtool_register_applets
