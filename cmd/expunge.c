@@ -217,7 +217,7 @@ static const struct mt_applet expunge_applet = {
 		       "\\Flagged messages stay unless --include-flagged. If the folder's UIDVALIDITY changes\n"
 		       "between selection and removal, nothing is removed.",
 	.opts = expunge_opts,
-	.flags = MT_APPLET_SESSION | MT_APPLET_WRITES,
+	.flags = MT_APPLET_SESSION,
 	.main = expunge_main,
 	.check = expunge_check,
 };

@@ -1,0 +1,379 @@
+/* compact.c — the nightly cron job for oversized boxes: apply the policy's
+ * steps in order (\Deleted everywhere, old \Trash, old \Junk, named folders)
+ * until the box is below target. Removal is lib/select.c's exact engine. */
+#include "applet.h"
+#include "../lib/select.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct mt_opt compact_opts[] = {
+	{ .lng = "if-over", .kind = MT_ARG, .metavar = "PCT", .help = "act only when quota usage is at or above PCT" },
+	{ .lng = "if-larger", .kind = MT_ARG, .metavar = "SIZE",
+	  .help = "act only when the whole box is at least SIZE (servers without QUOTA)" },
+	{ .lng = "target", .kind = MT_ARG, .metavar = "PCT", .help = "stop after the step that brings usage below PCT" },
+	{ .lng = "trash-older", .kind = MT_ARG, .metavar = "DURATION", .help = "empty \\Trash of mail older than DURATION (default 30d)" },
+	{ .lng = "junk-older", .kind = MT_ARG, .metavar = "DURATION", .help = "empty \\Junk of mail older than DURATION (default 30d)" },
+	{ .lng = "no-deleted", .kind = MT_FLAG, .help = "skip the step that expunges \\Deleted mail everywhere" },
+	{ .lng = "step", .kind = MT_MULTI, .metavar = "FOLDER:DURATION",
+	  .help = "a further step: FOLDER (or pattern) older than DURATION; repeatable; replaces the config's steps" },
+	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "change nothing; show the plan and what each step would free" },
+	{ .lng = "human", .shrt = 'h', .kind = MT_FLAG, .help = "sizes in KiB/MiB/GiB" },
+	MT_OPT_END,
+};
+
+/* Flags over the configuration's policy; validated before connecting. */
+static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
+{
+	const char *v;
+	uint64_t x;
+	struct mt_config cfg;
+	int r;
+
+	if ((r = mt_config_load(&cfg, mt_arg(&ctx->args, "config"), &ctx->err)) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	r = mt_config_compact(&cfg, p, &ctx->err);
+	mt_config_release(&cfg);
+	if (r != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	if ((v = mt_arg(&ctx->args, "if-over")) && mt_parse_pct(v, 100, &p->if_over) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "bad --if-over '%s': expected a percentage 0-100", v);
+	if ((v = mt_arg(&ctx->args, "target")) && mt_parse_pct(v, 100, &p->target) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "bad --target '%s': expected a percentage 0-100", v);
+	if ((v = mt_arg(&ctx->args, "if-larger")) && mt_parse_size(v, &p->if_larger, &ctx->err) != MT_OK)
+		return mt_fail(ctx, MT_EDATA, "--if-larger: %s", ctx->err.msg);
+	if ((v = mt_arg(&ctx->args, "trash-older"))) {
+		if (mt_parse_duration(v, &x, &ctx->err) != MT_OK)
+			return mt_fail(ctx, MT_EDATA, "--trash-older: %s", ctx->err.msg);
+		p->trash_older = (int64_t)x;
+	}
+	if ((v = mt_arg(&ctx->args, "junk-older"))) {
+		if (mt_parse_duration(v, &x, &ctx->err) != MT_OK)
+			return mt_fail(ctx, MT_EDATA, "--junk-older: %s", ctx->err.msg);
+		p->junk_older = (int64_t)x;
+	}
+	if (mt_flag(&ctx->args, "no-deleted"))
+		p->deleted = 0;
+	const char *const *steps = mt_args_multi(&ctx->args, "step");
+	if (steps) {
+		mt_compact_policy_release(p);
+		for (; *steps; steps++) {
+			const char *colon = strrchr(*steps, ':');
+			if (colon == NULL || colon == *steps)
+				return mt_fail(ctx, MT_EUSAGE, "bad --step '%s': expected FOLDER:DURATION", *steps);
+			if (mt_parse_duration(colon + 1, &x, &ctx->err) != MT_OK)
+				return mt_fail(ctx, MT_EDATA, "--step '%s': %s", *steps, ctx->err.msg);
+			p->steps = realloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
+			if (p->steps == NULL)
+				abort();
+			p->steps[p->nsteps].folder = mt_xasprintf("%.*s", (int)(colon - *steps), *steps);
+			p->steps[p->nsteps].older = (int64_t)x;
+			p->steps[p->nsteps].larger = 0;
+			p->nsteps++;
+		}
+	}
+	if (p->target >= 0 && p->if_over >= 0 && p->target > p->if_over)
+		return mt_fail(ctx, MT_EUSAGE, "--target %g is above --if-over %g", p->target, p->if_over);
+	return MT_OK;
+}
+
+static int compact_check(struct mt_ctx *ctx)
+{
+	struct mt_compact_policy p;
+	int r = load_policy(ctx, &p);
+	mt_compact_policy_release(&p);
+	if (r == MT_OK && ctx->args.argc > 0)
+		return mt_fail(ctx, MT_EUSAGE, "compact takes no folder arguments; name folders with --step");
+	return r;
+}
+
+/* One lock per account (and impersonated user): overlapping cron runs do not collide. */
+static int take_lock(struct mt_ctx *ctx, int *fd)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char *dir = rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
+	char *key = mt_xasprintf("%s%s%s%s%s", ctx->acct.tunnel ? "tunnel" : ctx->acct.host ? ctx->acct.host : "",
+				 "-", ctx->acct.user ? ctx->acct.user : "", ctx->acct.as_user ? "-" : "",
+				 ctx->acct.as_user ? ctx->acct.as_user : "");
+	if (strcmp(ctx->acct.name, "command line") != 0) {
+		free(key);
+		key = mt_xasprintf("%s%s%s", ctx->acct.name, ctx->acct.as_user ? "-" : "", ctx->acct.as_user ? ctx->acct.as_user : "");
+	}
+	for (char *c = key; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.' && *c != '@')
+			*c = '_';
+	mkdir(dir, 0700);
+	struct stat st;
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
+		int r = mt_fail(ctx, MT_EIO, "lock directory '%s' is missing or not mine", dir);
+		free(dir);
+		free(key);
+		return r;
+	}
+	char *path = mt_xasprintf("%s/compact-%s.lock", dir, key);
+	free(dir);
+	free(key);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		int r = mt_fail(ctx, MT_EIO, "cannot open lock '%s': %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int r = mt_fail(ctx, MT_ETEMP, "another compact run holds '%s'; not starting a second one", path);
+		close(*fd);
+		*fd = -1;
+		free(path);
+		return r;
+	}
+	free(path);
+	return MT_OK;
+}
+
+struct usage {
+	int known;            /* quota known */
+	double pct;           /* highest STORAGE percentage over the quota roots */
+	uint64_t used, limit; /* bytes, of that root */
+};
+
+static int measure(struct mt_ctx *ctx, struct usage *u)
+{
+	struct mt_quotas q;
+	memset(u, 0, sizeof *u);
+	if (!mt_has_cap(ctx->s, "QUOTA"))
+		return MT_OK;
+	if (mt_getquotaroot(ctx->s, "INBOX", &q, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	for (size_t i = 0; i < q.n; i++)
+		if (strcmp(q.v[i].resource, "STORAGE") == 0 && q.v[i].limit) {
+			double pct = 100.0 * (double)q.v[i].usage / (double)q.v[i].limit;
+			if (!u->known || pct > u->pct) {
+				u->known = 1;
+				u->pct = pct;
+				u->used = q.v[i].usage;
+				u->limit = q.v[i].limit;
+			}
+		}
+	mt_quotas_release(&q);
+	return MT_OK;
+}
+
+static int box_size(struct mt_ctx *ctx, uint64_t *bytes)
+{
+	struct mt_mailboxes m;
+	*bytes = 0;
+	if (mt_list(ctx->s, "*", &m, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	struct mt_status *st = mt_xmalloc(sizeof *st * (m.n ? m.n : 1));
+	int r = mt_status_many(ctx->s, m.v, m.n, MT_ST_SIZE, st, &ctx->err);
+	for (size_t i = 0; r == MT_OK && i < m.n; i++)
+		*bytes += st[i].size;
+	mt_status_release(st, m.n);
+	free(st);
+	mt_mailboxes_release(&m);
+	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
+}
+
+/* Usage after a step: measured again, or in a dry run estimated from what would go. */
+static int update_usage(struct mt_ctx *ctx, int dry, const struct usage *before, uint64_t freed, struct usage *now)
+{
+	if (!dry)
+		return measure(ctx, now);
+	now->used = before->used > freed ? before->used - freed : 0;
+	now->pct = now->limit ? 100.0 * (double)now->used / (double)now->limit : 0;
+	return MT_OK;
+}
+
+enum { C_STEP, C_FOLDER, C_ACTION, C_MESSAGES, C_SIZE, C_NCOLS };
+static const struct mt_col compact_cols[C_NCOLS] = {
+	[C_STEP] = { "step", MT_COL_STR },
+	[C_FOLDER] = { "folder", MT_COL_STR },
+	[C_ACTION] = { "action", MT_COL_STR },
+	[C_MESSAGES] = { "messages", MT_COL_NUM },
+	[C_SIZE] = { "size", MT_COL_SIZE },
+};
+
+/* Run one step over its folders; adds report rows and the bytes freed. */
+static int run_step(struct mt_ctx *ctx, const char *name, const char *const *folders, size_t nf,
+		    const struct mt_criteria *c, int dry, struct mt_table *t, uint64_t *freed, uint64_t *nmsgs)
+{
+	for (size_t i = 0; i < nf; i++) {
+		struct mt_selection sel;
+		uint64_t n = 0, b = 0;
+		int r = mt_select_messages(ctx->s, folders[i], c, 1, NULL, NULL, &sel, &ctx->err);
+		if (r == MT_OK && !dry)
+			r = mt_remove_selection(ctx->s, &sel, NULL, 0, &n, &b, &ctx->err);
+		if (dry) {
+			n = sel.n;
+			b = sel.bytes;
+		}
+		if ((r == MT_OK && (n > 0 || ctx->verbose)) || n > 0) {
+			int row = mt_table_row(t);
+			mt_table_str(t, row, C_STEP, name);
+			mt_table_str(t, row, C_FOLDER, folders[i]);
+			mt_table_str(t, row, C_ACTION, dry ? "would remove" : "removed");
+			mt_table_num(t, row, C_MESSAGES, (long long)n);
+			mt_table_num(t, row, C_SIZE, (long long)b);
+		}
+		*freed += b;
+		*nmsgs += n;
+		mt_selection_release(&sel);
+		if (r != MT_OK)
+			return mt_fail_err(ctx, &ctx->err);
+	}
+	return MT_OK;
+}
+
+static int compact_main(struct mt_ctx *ctx)
+{
+	struct mt_compact_policy p;
+	struct usage before, now;
+	uint64_t size_before = 0, freed = 0, removed = 0;
+	int dry = mt_flag(&ctx->args, "dry-run"), lock = -1, r;
+	struct mt_table t;
+
+	if ((r = load_policy(ctx, &p)) != MT_OK)
+		return r;
+	if ((r = take_lock(ctx, &lock)) != MT_OK)
+		goto out_policy;
+	if ((r = measure(ctx, &before)) != MT_OK)
+		goto out_lock;
+	if ((p.if_over >= 0 || p.target >= 0) && !before.known) {
+		r = mt_fail(ctx, MT_EUNAVAIL, "--if-over/--target need a STORAGE quota, which the server does not report "
+			    "(use --if-larger SIZE)");
+		goto out_lock;
+	}
+	if (p.if_larger && (r = box_size(ctx, &size_before)) != MT_OK)
+		goto out_lock;
+	/* cron manners: nothing to do is silent */
+	if ((p.if_over >= 0 && before.pct < p.if_over) || (p.if_larger && size_before < p.if_larger)) {
+		if (ctx->verbose)
+			fprintf(stderr, "mailtool compact: nothing to do (%s)\n",
+				p.if_larger ? "box below --if-larger" : "quota usage below --if-over");
+		r = MT_OK;
+		goto out_lock;
+	}
+
+	mt_table_init(&t, compact_cols, C_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	now = before;
+	int reached = 0;
+#define BELOW_TARGET() (p.target >= 0 && now.known && now.pct < p.target)
+	/* step 1: mail already flagged \Deleted, in every folder (flagged or not: the user deleted it) */
+	if (p.deleted && !BELOW_TARGET()) {
+		struct mt_criteria c = { .deleted = 1, .include_flagged = 1, .seen = -1, .older = -1, .newer = -1 };
+		char **f = NULL;
+		size_t nf = 0;
+		const char *all = "*";
+		if (mt_expand_folders(ctx->s, &all, 1, 0, &f, &nf, &ctx->err) != MT_OK) {
+			r = mt_fail_err(ctx, &ctx->err);
+			goto out_table;
+		}
+		r = run_step(ctx, "deleted", (const char *const *)f, nf, &c, dry, &t, &freed, &removed);
+		mt_free_folders(f, nf);
+		if (r != MT_OK)
+			goto out_table;
+		if ((r = update_usage(ctx, dry, &before, freed, &now)) != MT_OK)
+			goto out_table;
+	}
+	/* steps 2 and 3: old mail in \Trash and \Junk */
+	static const char *const uses[2] = { "\\Trash", "\\Junk" };
+	for (int k = 0; k < 2; k++) {
+		int64_t older = k == 0 ? p.trash_older : p.junk_older;
+		char *folder = NULL, *wire = NULL;
+		if (older < 0 || BELOW_TARGET())
+			continue;
+		if (mt_special_folder(ctx->s, uses[k], &folder, &wire, &ctx->err) != MT_OK) {
+			r = mt_fail_err(ctx, &ctx->err);
+			goto out_table;
+		}
+		if (folder) {
+			/* in a dry run, leave out what step 1 would already have taken */
+			struct mt_criteria c = { .include_flagged = 1, .seen = -1, .older = older, .newer = -1,
+						 .undeleted = dry && p.deleted };
+			r = run_step(ctx, k == 0 ? "trash" : "junk", (const char *const *)&folder, 1, &c, dry, &t, &freed, &removed);
+		}
+		free(folder);
+		free(wire);
+		if (r != MT_OK)
+			goto out_table;
+		if ((r = update_usage(ctx, dry, &before, freed, &now)) != MT_OK)
+			goto out_table;
+	}
+	/* step 4: the admin's own steps, in order; \Flagged mail stays */
+	for (size_t k = 0; k < p.nsteps; k++) {
+		if (BELOW_TARGET())
+			break;
+		struct mt_criteria c = { .seen = -1, .older = p.steps[k].older, .newer = -1, .larger = p.steps[k].larger,
+					 .undeleted = dry && p.deleted };
+		char **f = NULL;
+		size_t nf = 0;
+		const char *arg = p.steps[k].folder;
+		if (mt_expand_folders(ctx->s, &arg, 1, 0, &f, &nf, &ctx->err) != MT_OK) {
+			r = mt_fail_err(ctx, &ctx->err);
+			goto out_table;
+		}
+		char *name = mt_xasprintf("step %zu", k + 1);
+		r = run_step(ctx, name, (const char *const *)f, nf, &c, dry, &t, &freed, &removed);
+		free(name);
+		mt_free_folders(f, nf);
+		if (r != MT_OK)
+			goto out_table;
+		if ((r = update_usage(ctx, dry, &before, freed, &now)) != MT_OK)
+			goto out_table;
+	}
+	reached = BELOW_TARGET();
+#undef BELOW_TARGET
+
+	if (removed == 0 && !dry && !ctx->verbose)
+		goto out_table;   /* nothing needed removing: silent for cron */
+	mt_table_print(&t, stdout);
+	if (ctx->fmt == MT_FMT_JSON) {
+		printf("{\"summary\":true,\"dry_run\":%s,\"messages\":%llu,\"freed\":%llu", dry ? "true" : "false",
+		       (unsigned long long)removed, (unsigned long long)freed);
+		if (before.known)
+			printf(",\"usage_before_pct\":%.1f,\"usage_after_pct\":%.1f,\"limit\":%llu", before.pct, now.pct,
+			       (unsigned long long)before.limit);
+		if (p.target >= 0)
+			printf(",\"target_reached\":%s", reached ? "true" : "false");
+		puts("}");
+	} else if (ctx->fmt == MT_FMT_HUMAN) {
+		char b1[32];
+		printf("%s %llu messages, %s", dry ? "would free" : "freed", (unsigned long long)removed,
+		       mt_human_size(b1, sizeof b1, freed));
+		if (before.known)
+			printf("; quota usage %.1f%% -> %.1f%%%s", before.pct, now.pct, dry ? " (estimated)" : "");
+		if (p.target >= 0)
+			printf("; target %g%% %s", p.target, reached ? "reached" : "not reached");
+		putchar('\n');
+	}
+out_table:
+	mt_table_release(&t);
+out_lock:
+	if (lock >= 0)
+		close(lock);
+out_policy:
+	mt_compact_policy_release(&p);
+	return r;
+}
+
+static const struct mt_applet compact_applet = {
+	.name = "compact",
+	.summary = "shrink an oversized box by policy: \\Deleted mail, old Trash and Junk, named folders",
+	.usage = "[options]",
+	.description = "Steps, in order, until usage is below --target: (1) expunge mail already flagged\n"
+		       "\\Deleted in every folder; (2) mail in \\Trash older than --trash-older; (3) the same\n"
+		       "for \\Junk; (4) the configuration's steps (or --step FOLDER:DURATION). No other\n"
+		       "folder is touched. Silent when nothing needed doing; one run per account at a\n"
+		       "time (a second exits 75). Removal is the exact UID EXPUNGE of expunge(1).",
+	.opts = compact_opts,
+	.flags = MT_APPLET_SESSION,
+	.main = compact_main,
+	.check = compact_check,
+};
+MT_APPLET(compact_applet);
