@@ -22,7 +22,7 @@ load helpers
 }
 
 @test "unknown applet exits 127 and suggests the nearest name" {
-	run --separate-stderr "$MT" qouta
+	run -127 --separate-stderr "$MT" qouta
 	[ "$status" -eq 127 ]
 	[[ "$stderr" == *"unknown applet 'qouta'"*"did you mean 'quota'"* ]]
 }
@@ -61,7 +61,7 @@ load helpers
 
 @test "a symlink with an unknown applet name exits 127" {
 	ln -s "$MT" "$BATS_TEST_TMPDIR/mailtool-nosuch"
-	run "$BATS_TEST_TMPDIR/mailtool-nosuch"
+	run -127 "$BATS_TEST_TMPDIR/mailtool-nosuch"
 	[ "$status" -eq 127 ]
 }
 
