@@ -24,7 +24,7 @@ HDRS = $(wildcard lib/*.h cmd/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
 APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
-.PHONY: all check unit deps demo demo-stop install clean
+.PHONY: all check unit deps demo demo-stop install clean bench
 
 all: mailtool
 
@@ -50,6 +50,11 @@ check: deps
 demo: deps
 	$(MAKE) mailtool
 	sh tests/demo.sh start
+
+# Figures, not tests: mailtool against doveadm on a 89,000-message box.
+bench: deps
+	$(MAKE) mailtool
+	bash tests/bench/bench.sh
 
 demo-stop:
 	sh tests/demo.sh stop

@@ -121,7 +121,8 @@ static int expunge_main(struct mt_ctx *ctx)
 		rf.from = compile(ctx, "from", v, &r);
 	if ((v = mt_arg(&ctx->args, "subject")))
 		rf.subject = compile(ctx, "subject", v, &r);
-	c.want_headers = rf.from || rf.subject || ctx->verbose;
+	/* -v lists what a dry run would take; a real run's -v is timings and traffic only */
+	c.want_headers = rf.from || rf.subject || (ctx->verbose && dry);
 
 	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
 			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK) {
@@ -171,7 +172,7 @@ static int expunge_main(struct mt_ctx *ctx)
 	uint64_t tot_n = 0, tot_b = 0;
 	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
 	for (size_t i = 0; i < nfolders; i++) {
-		if (ctx->verbose)
+		if (ctx->verbose && dry)
 			mt_report_messages(&sels[i], ctx->fmt, mt_flag(&ctx->args, "human"), stdout);
 		if (dry) {
 			mt_report_row(&t, sels[i].folder, to_trash ? "would move" : "would remove", sels[i].n, sels[i].bytes);

@@ -11,7 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UID_BATCH 1000
+/* UIDs per FETCH/STORE/EXPUNGE: few round trips, bounded memory and line length */
+#define UID_BATCH 5000
 
 static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 				      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
@@ -204,22 +205,8 @@ static void take_msg(struct mailimap_msg_att *ma, struct mt_msg *m)
 	memset(m, 0, sizeof *m);
 	for (clistiter *j = clist_begin(ma->att_list); j; j = clist_next(j)) {
 		struct mailimap_msg_att_item *item = clist_content(j);
-		if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
-			clist *fl = item->att_data.att_dyn->att_list;
-			for (clistiter *f = fl ? clist_begin(fl) : NULL; f; f = clist_next(f)) {
-				struct mailimap_flag_fetch *ff = clist_content(f);
-				if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || ff->fl_flag == NULL)
-					continue;
-				switch (ff->fl_flag->fl_type) {
-				case MAILIMAP_FLAG_SEEN: m->flags |= MT_MSG_SEEN; break;
-				case MAILIMAP_FLAG_FLAGGED: m->flags |= MT_MSG_FLAGGED; break;
-				case MAILIMAP_FLAG_DELETED: m->flags |= MT_MSG_DELETED; break;
-				case MAILIMAP_FLAG_ANSWERED: m->flags |= MT_MSG_ANSWERED; break;
-				default: break;
-				}
-			}
+		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
 			continue;
-		}
 		struct mailimap_msg_att_static *st = item->att_data.att_static;
 		switch (st->att_type) {
 		case MAILIMAP_MSG_ATT_UID: m->uid = st->att_data.att_uid; break;
@@ -242,7 +229,10 @@ static void msg_free(struct mt_msg *m)
 	free(m->subject);
 }
 
-static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int headers,
+/* UID and size always (sizes are what gets reported); INTERNALDATE when an age
+ * must be checked here or shown; From/Subject/Date when a regex, the Date
+ * header or a listing needs them. */
+static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int dates, int headers,
 		       struct mt_msg *out, size_t *nout, struct mt_err *e)
 {
 	struct mailimap_set *set = mailimap_set_new_empty();
@@ -257,8 +247,8 @@ static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int
 	}
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
-	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
+	if (dates)
+		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
 	if (headers) {
 		clist *hl = clist_new();
 		clist_append(hl, strdup("FROM"));
@@ -332,11 +322,12 @@ int mt_select_messages(struct mt_session *s, const char *folder, const struct mt
 		return r;
 
 	int headers = c->want_headers || c->by_date_header;
+	int dates = !exact || c->want_headers;
 	out->msgs = mt_xmalloc(sizeof *out->msgs * (n ? n : 1));
 	for (size_t i = 0; i < n; i += UID_BATCH) {
 		size_t cnt = n - i < UID_BATCH ? n - i : UID_BATCH, got = 0;
 		struct mt_msg *batch = mt_xmalloc(sizeof *batch * cnt);
-		if ((r = fetch_batch(s, uids + i, cnt, headers, batch, &got, e)) != MT_OK) {
+		if ((r = fetch_batch(s, uids + i, cnt, dates, headers, batch, &got, e)) != MT_OK) {
 			free(batch);
 			free(uids);
 			return r;

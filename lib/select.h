@@ -23,14 +23,11 @@ struct mt_criteria {
 	int want_headers;       /* fetch From and Subject (decoded) */
 };
 
-enum { MT_MSG_SEEN = 1, MT_MSG_FLAGGED = 2, MT_MSG_DELETED = 4, MT_MSG_ANSWERED = 8 };
-
 struct mt_msg {
 	uint32_t uid;
 	uint32_t size;
 	time_t internaldate;
 	time_t date;            /* Date header, 0 when absent or unparsable */
-	unsigned flags;
 	char *from;             /* decoded UTF-8, owned, may be NULL */
 	char *subject;          /* decoded UTF-8, owned, may be NULL */
 };
