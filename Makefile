@@ -24,7 +24,7 @@ HDRS = $(wildcard lib/*.h cmd/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
 APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
-.PHONY: all check unit deps demo demo-stop install clean bench
+.PHONY: all check unit asan deps demo demo-stop install clean bench
 
 all: mailtool
 
@@ -39,12 +39,36 @@ tests/unit/mt-unit: tests/unit/unit.c lib/util.o lib/output.o $(HDRS)
 
 unit: tests/unit/mt-unit
 
+# The same code under AddressSanitizer + UndefinedBehaviorSanitizer, in its own
+# build directory; make check runs the whole suite against it a second time.
+ASAN_DIR = build-asan
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ASAN_OBJ = $(patsubst %.c,$(ASAN_DIR)/%.o,$(LIB_SRC) $(CMD_SRC))
+
+$(ASAN_DIR)/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -c -o $@ $<
+
+$(ASAN_DIR)/mailtool: $(ASAN_OBJ)
+	$(CC) $(SAN) -o $@ $(ASAN_OBJ) $(LDFLAGS) $(LDLIBS)
+
+$(ASAN_DIR)/mt-unit: tests/unit/unit.c $(ASAN_DIR)/lib/util.o $(ASAN_DIR)/lib/output.o $(HDRS)
+	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -o $@ tests/unit/unit.c $(ASAN_DIR)/lib/util.o $(ASAN_DIR)/lib/output.o -lm
+
+asan: $(ASAN_DIR)/mailtool $(ASAN_DIR)/mt-unit
+
 # Installs missing Debian packages when root, else prints the apt-get line.
 deps:
 	@sh .ci/deps
 
 check: deps
-	$(MAKE) mailtool unit
+	$(MAKE) mailtool unit asan
+	bats --tap tests/
+	rm -rf $(ASAN_DIR)/logs && mkdir -p $(ASAN_DIR)/logs
+	MAILTOOL_TEST_BIN=$(CURDIR)/$(ASAN_DIR)/mailtool MAILTOOL_TEST_UNIT=$(CURDIR)/$(ASAN_DIR)/mt-unit \
+	MAILTOOL_SANITIZER_LOGS=$(CURDIR)/$(ASAN_DIR)/logs \
+	ASAN_OPTIONS=log_path=$(CURDIR)/$(ASAN_DIR)/logs/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(CURDIR)/$(ASAN_DIR)/logs/ubsan:print_stacktrace=1 \
 	bats --tap tests/
 
 demo: deps
@@ -71,3 +95,4 @@ install: mailtool
 
 clean:
 	rm -f mailtool $(LIB_OBJ) $(CMD_OBJ) tests/unit/mt-unit
+	rm -rf $(ASAN_DIR)

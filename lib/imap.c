@@ -508,10 +508,13 @@ int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas 
 		return mt_imap_error(s, r, "GETQUOTAROOT", e);
 	if (qd->quotaroot_data)
 		for (clistiter *it = clist_begin(qd->quotaroot_data->quotaroot_list); it; it = clist_next(it)) {
+			const char *root = clist_content(it);
+			if (root == NULL)
+				continue;
 			out->roots = realloc(out->roots, sizeof *out->roots * (out->nroots + 1));
 			if (out->roots == NULL)
 				abort();
-			out->roots[out->nroots++] = mt_xstrdup(clist_content(it));
+			out->roots[out->nroots++] = mt_xstrdup(root);
 		}
 	for (clistiter *it = clist_begin(qd->quota_list); it; it = clist_next(it)) {
 		struct mailimap_quota_quota_data *q = clist_content(it);
@@ -581,5 +584,23 @@ int mt_setquota(struct mt_session *s, const char *root, const char *const *resou
 		return r;
 	if (status != MT_RESP_OK)
 		return mt_seterr(e, MT_EUNAVAIL, "server refused SETQUOTA on '%s': %s", root, mt_imap_last_text(s));
+	return MT_OK;
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+int mt_subscribe(struct mt_session *s, const char *name, int on, struct mt_err *e)
+{
+	char *wire = NULL;
+	int r = mt_mailbox_wire(s, name, &wire, e);
+	if (r != MT_OK)
+		return r;
+	r = on ? mailimap_subscribe(s->imap, wire) : mailimap_unsubscribe(s->imap, wire);
+	free(wire);
+	if (r == MAILIMAP_ERROR_SUBSCRIBE || r == MAILIMAP_ERROR_UNSUBSCRIBE)
+		return mt_seterr(e, MT_EUNAVAIL, "%s '%s' refused: %s", on ? "SUBSCRIBE" : "UNSUBSCRIBE", name,
+				 mt_imap_last_text(s));
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, on ? "SUBSCRIBE" : "UNSUBSCRIBE", e);
 	return MT_OK;
 }

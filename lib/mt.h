@@ -170,14 +170,17 @@ char *mt_uidset(const uint32_t *uids, size_t n);
 /* Parse a UID set; returns count, fills up to max; -1 on syntax error. */
 long mt_uidset_parse(const char *s, uint32_t *out, size_t max);
 
+/* IMAP LIST wildcard match: '*' anything, '%' anything but delim. */
+int mt_wildmatch(const char *pattern, const char *name, char delim);
+
 /* Nearest applet name by edit distance. */
 int mt_edit_distance(const char *a, const char *b);
 
 /* ---- misc ------------------------------------------------------------- */
 
 double mt_now_ms(void);        /* monotonic milliseconds */
-void *mt_xmalloc(size_t n);    /* aborts on OOM */
-char *mt_xstrdup(const char *s);
-char *mt_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *mt_xmalloc(size_t n) __attribute__((returns_nonnull, malloc));  /* zeroed; aborts on OOM */
+char *mt_xstrdup(const char *s) __attribute__((returns_nonnull, nonnull));
+char *mt_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), returns_nonnull, nonnull(1)));
 
 #endif

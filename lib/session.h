@@ -105,6 +105,9 @@ void mt_quotas_release(struct mt_quotas *q);
 int mt_setquota(struct mt_session *s, const char *root, const char *const *resources,
 		const uint64_t *values, size_t n, struct mt_err *e);
 
+/* SUBSCRIBE (on) or UNSUBSCRIBE a UTF-8 folder name. */
+int mt_subscribe(struct mt_session *s, const char *name, int on, struct mt_err *e);
+
 /* Convert a user-typed UTF-8 name to the wire form (refuses CR/LF). Owned by caller. */
 int mt_mailbox_wire(struct mt_session *s, const char *utf8, char **wire, struct mt_err *e);
 

@@ -392,6 +392,27 @@ long mt_uidset_parse(const char *s, uint32_t *out, size_t max)
 	return (long)n;
 }
 
+int mt_wildmatch(const char *p, const char *n, char delim)
+{
+	/* IMAP LIST wildcards (RFC 3501 6.3.8): '*' matches anything, '%' anything
+	 * but the hierarchy delimiter. Patterns are short and typed by people, so
+	 * plain backtracking is fine. */
+	for (; *p; p++) {
+		if (*p == '*' || *p == '%') {
+			for (const char *k = n;; k++) {
+				if (mt_wildmatch(p + 1, k, delim))
+					return 1;
+				if (*k == '\0' || (*p == '%' && delim && *k == delim))
+					return 0;
+			}
+		}
+		if (*p != *n)
+			return 0;
+		n++;
+	}
+	return *n == '\0';
+}
+
 int mt_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;

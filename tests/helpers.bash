@@ -1,7 +1,8 @@
 # helpers.bash — loaded by every test file: the binary, the suite's server and config.
 bats_require_minimum_version 1.5.0
 MT_REPO="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
-MT="$MT_REPO/mailtool"
+# make check runs the suite a second time with MAILTOOL_TEST_BIN = the sanitizer build
+MT="${MAILTOOL_TEST_BIN:-$MT_REPO/mailtool}"
 if [ -n "${MT_SUITE_DIR:-}" ] && [ -f "$MT_SUITE_DIR/dovecot/env.sh" ]; then
 	. "$MT_SUITE_DIR/dovecot/env.sh"
 	export MAILTOOL_CONFIG="$MT_SUITE_DIR/mailtool.conf"

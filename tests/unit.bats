@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Unit tests of the pure code in lib/, one BATS test per group of tests/unit/unit.c.
 
-setup() { UNIT="$BATS_TEST_DIRNAME/unit/mt-unit"; }
+setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 
 @test "unit: size parsing (binary units, bad input refused)" { run "$UNIT" size; [ "$status" -eq 0 ]; }
 @test "unit: duration parsing (s m h d w y, unit required)" { run "$UNIT" duration; [ "$status" -eq 0 ]; }
@@ -10,6 +10,7 @@ setup() { UNIT="$BATS_TEST_DIRNAME/unit/mt-unit"; }
 @test "unit: modified UTF-7 both ways, invalid input refused" { run "$UNIT" mutf7; [ "$status" -eq 0 ]; }
 @test "unit: UID sets" { run "$UNIT" uidset; [ "$status" -eq 0 ]; }
 @test "unit: JSON escaping" { run "$UNIT" json; [ "$status" -eq 0 ]; }
+@test "unit: IMAP LIST wildcards" { run "$UNIT" wild; [ "$status" -eq 0 ]; }
 @test "unit: edit distance for suggestions" { run "$UNIT" edit; [ "$status" -eq 0 ]; }
 @test "unit: table output in TSV and JSON" { run "$UNIT" table; [ "$status" -eq 0 ]; }
 @test "unit: every group of the unit binary has a test here" {
