@@ -1,0 +1,139 @@
+#!/usr/bin/env bats
+# subs against the suite's Dovecot, with folders created and deleted behind the
+# tool's back; subscriptions checked with doveadm's own view.
+load helpers
+
+setup() {
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+}
+
+subscribed() { dadm mailbox list -u alice -s | sort; }
+
+@test "subs list shows every subscription, marking the ones whose folder is gone" {
+	dadm mailbox create -u alice "Soon Gone"
+	dadm mailbox subscribe -u alice "Soon Gone"
+	dadm mailbox delete -u alice "Soon Gone"
+	run "$MT" subs list --tsv
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | sort)" = "$(subscribed)" ]
+	echo "$output" | grep -q $'^Soon Gone\tgone$'
+	echo "$output" | grep -q $'^INBOX\tok$'
+	run "$MT" subs --tsv
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | sort)" = "$(subscribed)" ]
+}
+
+@test "subs check exits 1 on dangling or missing subscriptions, 0 when clean" {
+	run "$MT" subs check
+	[ "$status" -eq 0 ]
+	dadm mailbox create -u alice Unsubscribed
+	run "$MT" subs check --tsv
+	[ "$status" -eq 1 ]
+	echo "$output" | grep -q $'^Unsubscribed\tnot subscribed$'
+	dadm mailbox create -u alice Dangling
+	dadm mailbox subscribe -u alice Dangling
+	dadm mailbox delete -u alice Dangling
+	run "$MT" subs check --tsv
+	[ "$status" -eq 1 ]
+	echo "$output" | grep -q $'^Dangling\tdangling subscription$'
+}
+
+@test "subs fix --dry-run changes nothing; fix removes dangling ones; --all subscribes the rest" {
+	dadm mailbox create -u alice Dangling Unsubscribed
+	dadm mailbox subscribe -u alice Dangling
+	dadm mailbox delete -u alice Dangling
+	before=$(subscribed)
+	run "$MT" subs fix --all --dry-run --tsv
+	[ "$status" -eq 0 ]
+	[ "$(subscribed)" = "$before" ]
+	echo "$output" | grep -q $'^Dangling\twould unsubscribe$'
+	echo "$output" | grep -q $'^Unsubscribed\twould subscribe$'
+	run "$MT" subs fix
+	[ "$status" -eq 0 ]
+	[[ "$(subscribed)" != *Dangling* ]]
+	[[ "$(subscribed)" != *Unsubscribed* ]]
+	run "$MT" subs fix --all
+	[[ "$(subscribed)" == *Unsubscribed* ]]
+	run "$MT" subs check
+	[ "$status" -eq 0 ]
+}
+
+@test "subs add and remove resolve wildcard patterns against the server" {
+	dadm mailbox unsubscribe -u alice Lists/dev Lists/announce
+	run "$MT" subs add 'Lists/*' --tsv
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | tr '\n' ' ')" = "Lists/announce Lists/dev " ]
+	[[ "$(subscribed)" == *Lists/dev* ]]
+	run "$MT" subs remove 'Lists/%'
+	[ "$status" -eq 0 ]
+	[[ "$(subscribed)" != *Lists/* ]]
+	run "$MT" subs add 'Projets/*'
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MT" subs add 'Nothing*'
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"'Nothing*' matches no folder"* ]]
+}
+
+@test "subs add --all subscribes every existing folder" {
+	dadm mailbox create -u alice A1 A2
+	run "$MT" subs add --all
+	[ "$status" -eq 0 ]
+	want=$(dadm mailbox list -u alice | sort)
+	run "$MT" subs check
+	[ "$status" -eq 0 ]
+	[[ "$(subscribed)" == *A1*A2* ]]
+}
+
+@test "subs export then import on another user reproduces exactly that list" {
+	run "$MT" subs export
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/subs.txt"
+	[ "$(sort "$BATS_TEST_TMPDIR/subs.txt")" = "$(subscribed)" ]
+	[[ "$output" == *"Projets/Été"* ]]
+	# round trip: change alice's view, then import the saved one
+	dadm mailbox unsubscribe -u alice Lists/dev "Old Stuff"
+	dadm mailbox create -u alice Extra
+	dadm mailbox subscribe -u alice Extra
+	run "$MT" subs import "$BATS_TEST_TMPDIR/subs.txt"
+	[ "$status" -eq 0 ]
+	[ "$(subscribed)" = "$(sort "$BATS_TEST_TMPDIR/subs.txt")" ]
+	# from stdin, through an admin for bob: bob's subscriptions become alice's list
+	# (Dovecot refuses to subscribe a folder that does not exist: create them first)
+	run --separate-stderr bash -c "\"$MT\" subs -a admin --as bob import - < \"$BATS_TEST_TMPDIR/subs.txt\""
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"SUBSCRIBE 'Projets/Été' refused"* ]]
+	while IFS= read -r f; do
+		dadm mailbox create -u bob "$f" 2>/dev/null || true
+	done < "$BATS_TEST_TMPDIR/subs.txt"
+	run bash -c "\"$MT\" subs -a admin --as bob import - < \"$BATS_TEST_TMPDIR/subs.txt\""
+	[ "$status" -eq 0 ]
+	[ "$(dadm mailbox list -u bob -s | sort)" = "$(sort "$BATS_TEST_TMPDIR/subs.txt")" ]
+	run "$MT" subs -a admin --as bob import --dry-run /dev/null --tsv
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"would unsubscribe"* ]]
+	[ "$(dadm mailbox list -u bob -s | sort)" = "$(sort "$BATS_TEST_TMPDIR/subs.txt")" ]
+}
+
+@test "subs works the same without LIST-EXTENDED (LIST + LSUB)" {
+	dadm mailbox create -u alice Dangling
+	dadm mailbox subscribe -u alice Dangling
+	dadm mailbox delete -u alice Dangling
+	run "$MT" subs list --tsv
+	a=$output
+	run "$MT" subs list --tsv --tunnel "$MT_TUNNEL_ALICE_MINIMAL"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$a" ]
+}
+
+@test "subs bad input: unknown subcommand, missing pattern, unreadable file" {
+	run "$MT" subs frobnicate
+	[ "$status" -eq 64 ]
+	run "$MT" subs add
+	[ "$status" -eq 64 ]
+	run "$MT" subs check extra
+	[ "$status" -eq 64 ]
+	before=$(subscribed)
+	run --separate-stderr "$MT" subs import "$BATS_TEST_TMPDIR/nope.txt"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"cannot read"* ]]
+	[ "$(subscribed)" = "$before" ]
+}
