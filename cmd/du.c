@@ -175,6 +175,7 @@ static const struct mt_applet du_applet = {
 	.description = "PATTERN is an IMAP LIST pattern in UTF-8 (default '*'). The total counts every folder\n"
 		       "measured, including those left out by --top.",
 	.opts = du_opts,
+	.complete_first = "folder",
 	.flags = MT_APPLET_SESSION,
 	.main = du_main,
 };

@@ -218,6 +218,8 @@ static const struct mt_applet expunge_applet = {
 		       "\\Flagged messages stay unless --include-flagged. If the folder's UIDVALIDITY changes\n"
 		       "between selection and removal, nothing is removed.",
 	.opts = expunge_opts,
+	.complete_first = "folder",
+	.complete_rest = "folder",
 	.flags = MT_APPLET_SESSION,
 	.main = expunge_main,
 	.check = expunge_check,

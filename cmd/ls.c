@@ -90,6 +90,7 @@ static const struct mt_applet ls_applet = {
 	.description = "PATTERN is an IMAP LIST pattern in UTF-8: '*' matches across levels, '%' within one\n"
 		       "(default '*'). The subscribed column says yes, no, or gone (subscribed but missing).",
 	.opts = ls_opts,
+	.complete_first = "folder",
 	.flags = MT_APPLET_SESSION,
 	.main = ls_main,
 };

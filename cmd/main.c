@@ -232,6 +232,11 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 		mt_args_release(&ctx.args);
 		return MT_OK;
 	}
+	if (mt_flag(&ctx.args, "complete-args")) {
+		mt_applet_complete_args(stdout, ap);
+		mt_args_release(&ctx.args);
+		return MT_OK;
+	}
 	if (mt_flag(&ctx.args, "complete-options")) {
 		mt_applet_complete_options(stdout, ap);
 		mt_args_release(&ctx.args);
@@ -310,6 +315,17 @@ int main(int argc, char **argv)
 		const struct mt_applet *const *v = mt_applets(&n);
 		for (size_t i = 0; i < n; i++)
 			puts(v[i]->name);
+		return MT_OK;
+	}
+	if (strcmp(argv[1], "--complete-accounts") == 0) {
+		/* account names of the configuration, for completion: [--config FILE] */
+		struct mt_config cfg;
+		struct mt_err e;
+		const char *path = argc > 3 && strcmp(argv[2], "--config") == 0 ? argv[3] : NULL;
+		if (mt_config_load(&cfg, path, &e) != MT_OK)
+			return e.code;
+		mt_config_list_accounts(&cfg, stdout);
+		mt_config_release(&cfg);
 		return MT_OK;
 	}
 	if (strcmp(argv[1], "help") == 0) {

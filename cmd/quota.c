@@ -239,6 +239,7 @@ static const struct mt_applet quota_applet = {
 		       "one Nagios/Icinga status line with perfdata and exits 0 (OK), 1 (WARNING),\n"
 		       "2 (CRITICAL) or 3 (UNKNOWN).",
 	.opts = quota_opts,
+	.complete_first = "folder",
 	.flags = MT_APPLET_SESSION,
 	.main = quota_main,
 	.check = quota_check,

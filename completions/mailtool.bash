@@ -95,12 +95,92 @@ _mailtool_value_hint()
 	return 1
 }
 
-# Account names for -a/--account.
-# NOT IMPLEMENTED YET: mailtool has no way to list the accounts of its
-# configuration (a future `mailtool ls --complete-accounts`).  Until it has,
-# this offers no words on purpose rather than guessing at the config file.
+# _mt_reply := the value of option --$1 (or -$2) given on the command line so far.
+_mailtool_word_opt()
+{
+	local long=$1 short=$2 i w
+	_mt_reply=
+	for (( i = 1; i < ${COMP_CWORD:-0}; i++ )); do
+		w=${COMP_WORDS[i]-}
+		if [[ $w == "--$long" || ( -n $short && $w == "-$short" ) ]]; then
+			_mt_reply=${COMP_WORDS[i + 1]-}
+		elif [[ $w == "--$long="* ]]; then
+			_mt_reply=${w#*=}
+		elif [[ -n $short && $w == "-$short"?* && $w != --* ]]; then
+			_mt_reply=${w#-"$short"}
+		fi
+	done
+	return 0
+}
+
+# Account names for -a/--account, from the configuration (mailtool --complete-accounts).
 _mailtool_accounts()
 {
+	local bin=${MAILTOOL_BIN:-mailtool} _mt_reply
+	_mailtool_word_opt config ''
+	if [[ -n $_mt_reply ]]; then
+		"$bin" --complete-accounts --config "$_mt_reply" 2>/dev/null </dev/null
+	else
+		"$bin" --complete-accounts 2>/dev/null </dev/null
+	fi
+	return 0
+}
+
+# Backslash-escape what the shell would otherwise split or expand; UTF-8 stays.
+_mailtool_escape()
+{
+	local s=$1 out= c i
+	for (( i = 0; i < ${#s}; i++ )); do
+		c=${s:i:1}
+		case $c in
+		[[:space:]\'\"\\\$\`\!\&\;\|\(\)\<\>\*\?\[\]\#\~\{\}]) out+="\\$c" ;;
+		*) out+=$c ;;
+		esac
+	done
+	_mt_reply=$out
+}
+
+# Live folder names of the account on the command line, fetched once with
+# `mailtool ls` and cached under $XDG_CACHE_HOME/mailtool/ for
+# MAILTOOL_COMPLETION_TTL seconds (default 60), so Tab waits on the network at
+# most once a minute. Never prompts for a password (MAILTOOL_NO_PROMPT).
+_mailtool_folders()
+{
+	local cur=$1 bin=${MAILTOOL_BIN:-mailtool} acct cfg key dir file now mtime name tmp _mt_reply
+	local -a args=()
+	_mailtool_word_opt account a
+	acct=$_mt_reply
+	_mailtool_word_opt config ''
+	cfg=$_mt_reply
+	[[ -n $acct ]] && args+=(-a "$acct")
+	[[ -n $cfg ]] && args+=(--config "$cfg")
+	key=${acct:-default}
+	[[ -n $cfg ]] && key+=-$(printf '%s' "$cfg" | cksum | cut -d' ' -f1)
+	key=${key//[^A-Za-z0-9._@-]/_}
+	dir=${XDG_CACHE_HOME:-$HOME/.cache}/mailtool
+	file=$dir/folders-$key
+	printf -v now '%(%s)T' -1
+	mtime=0
+	[[ -f $file ]] && mtime=$(stat -c %Y -- "$file" 2>/dev/null || echo 0)
+	if (( now - mtime >= ${MAILTOOL_COMPLETION_TTL:-60} )); then
+		mkdir -p -m 700 -- "$dir" 2>/dev/null || return 0
+		tmp=$(mktemp "$dir/.folders.XXXXXX" 2>/dev/null) || return 0
+		if MAILTOOL_NO_PROMPT=1 timeout 10 "$bin" ls --tsv --timeout 5s "${args[@]}" </dev/null 2>/dev/null |
+			tail -n +2 | cut -f1 >"$tmp" && [[ -s $tmp ]]; then
+			mv -f -- "$tmp" "$file"
+		else
+			rm -f -- "$tmp"
+			return 0
+		fi
+	fi
+	# what the user typed, without the backslashes of names with spaces
+	cur=${cur//\\/}
+	cur=${cur#[\"\']}
+	while IFS= read -r name; do
+		[[ -n $name && $name == "$cur"* ]] || continue
+		_mailtool_escape "$name"
+		COMPREPLY+=("$_mt_reply")
+	done <"$file"
 	return 0
 }
 
@@ -110,7 +190,7 @@ _mailtool_complete_value()
 	local hint=$1 cur=$2
 	case $hint in
 	account)
-		mapfile -t COMPREPLY < <(_mailtool_accounts "$cur")
+		mapfile -t COMPREPLY < <(compgen -W "$(_mailtool_accounts)" -- "$cur")
 		;;
 	file)
 		compopt -o filenames 2>/dev/null || :
@@ -119,9 +199,11 @@ _mailtool_complete_value()
 	cmd)
 		mapfile -t COMPREPLY < <(compgen -c -- "$cur")
 		;;
-	folder | '')
-		# folder names would need a server round trip; values without a
-		# hint are free-form
+	folder)
+		_mailtool_folders "$cur"
+		;;
+	'')
+		# values without a hint are free-form
 		COMPREPLY=()
 		;;
 	*)
@@ -232,7 +314,32 @@ _mailtool()
 		(( ${#words[@]} )) &&
 			mapfile -t COMPREPLY < <(compgen -W "${words[*]}" -- "$cur")
 	fi
-	# positional arguments (folder patterns, RESOURCE=VALUE) are not completed
+	[[ $cur == -* ]] && return 0
+
+	# a positional argument: which one, skipping options and their values
+	local npos=0 skip=0 w hint
+	for (( i = start; i < cword; i++ )); do
+		w=${COMP_WORDS[i]-}
+		if (( skip )); then
+			skip=0
+			[[ $w == = ]] && skip=1
+			continue
+		fi
+		if [[ $w == --*=* ]]; then
+			continue
+		elif [[ $w == -?* ]]; then
+			_mailtool_value_hint "$applet" "$w" && skip=1
+			continue
+		fi
+		npos=$((npos + 1))
+	done
+	line=$("${MAILTOOL_BIN:-mailtool}" "$applet" --complete-args 2>/dev/null </dev/null) || return 0
+	if (( npos == 0 )); then
+		hint=$(sed -n 's/^first\t//p' <<<"$line")
+	else
+		hint=$(sed -n 's/^rest\t//p' <<<"$line")
+	fi
+	[[ -n $hint ]] && _mailtool_complete_value "$hint" "$cur"
 	return 0
 }
 

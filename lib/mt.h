@@ -78,6 +78,10 @@ struct mt_applet {
 	const char *usage;           /* synopsis after the applet name */
 	const char *description;     /* a paragraph for --help */
 	const struct mt_opt *opts;
+	/* completion hints for positional arguments: the first, and the rest
+	 * ("folder", or a list of words); NULL = nothing to offer */
+	const char *complete_first;
+	const char *complete_rest;
 	int flags;
 	int (*main)(struct mt_ctx *ctx);
 	/* optional: validate arguments before any connection is made (bad input
@@ -108,6 +112,8 @@ int mt_flag(const struct mt_args *a, const char *lng);         /* times given */
 const char *const *mt_args_multi(const struct mt_args *a, const char *lng);
 void mt_applet_help(FILE *f, const struct mt_applet *ap);
 void mt_applet_complete_options(FILE *f, const struct mt_applet *ap);
+/* "first<TAB>hint" and "rest<TAB>hint" lines for positional arguments. */
+void mt_applet_complete_args(FILE *f, const struct mt_applet *ap);
 
 /* ---- output ----------------------------------------------------------- */
 

@@ -32,6 +32,7 @@ const struct mt_opt mt_common_opts[] = {
 static const struct mt_opt help_opt[] = {
 	{ .lng = "help", .kind = MT_FLAG, .help = "show this help" },
 	{ .lng = "complete-options", .kind = MT_FLAG, .help = NULL }, /* hidden: for bash completion */
+	{ .lng = "complete-args", .kind = MT_FLAG, .help = NULL },    /* hidden: for bash completion */
 	MT_OPT_END,
 };
 
@@ -247,4 +248,10 @@ void mt_applet_complete_options(FILE *f, const struct mt_applet *ap)
 				t->shrt ? t->shrt : ' ', arg ? "arg" : "flag",
 				t->complete ? t->complete : "");
 		}
+}
+
+void mt_applet_complete_args(FILE *f, const struct mt_applet *ap)
+{
+	fprintf(f, "first\t%s\nrest\t%s\n", ap->complete_first ? ap->complete_first : "",
+		ap->complete_rest ? ap->complete_rest : "");
 }

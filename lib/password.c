@@ -99,7 +99,9 @@ static int from_tty(const struct mt_account *a, char **out, struct mt_err *e)
 {
 	struct termios old, quiet;
 	char buf[1024];
-	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	/* bash completion asks for folder names: it must never prompt */
+	const char *np = getenv("MAILTOOL_NO_PROMPT");
+	int fd = np && *np ? -1 : open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || !isatty(fd)) {
 		if (fd >= 0)
 			close(fd);
