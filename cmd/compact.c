@@ -78,8 +78,6 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 			p->nsteps++;
 		}
 	}
-	if (p->target >= 0 && p->if_over >= 0 && p->target > p->if_over)
-		return mt_fail(ctx, MT_EUSAGE, "--target %g is above --if-over %g", p->target, p->if_over);
 	return MT_OK;
 }
 
@@ -108,7 +106,7 @@ static int take_lock(struct mt_ctx *ctx, int *fd)
 	for (char *c = key; *c; c++)
 		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.' && *c != '@')
 			*c = '_';
-	mkdir(dir, 0700);
+	mkdir(dir, 0700);   /* an XDG_RUNTIME_DIR that does not exist is an error below */
 	struct stat st;
 	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
 		int r = mt_fail(ctx, MT_EIO, "lock directory '%s' is missing or not mine", dir);
