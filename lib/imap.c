@@ -138,7 +138,7 @@ static void ns_append(char **out, const char *label, struct mailimap_namespace_i
 	}
 	*out = mt_xasprintf("%s%s%s:", old ? old : "", old ? "; " : "", label);
 	free(old);
-	for (clistiter *c = clist_begin(it->ns_data_list); c; c = clist_next(c)) {
+	MT_EACH(c, it->ns_data_list) {
 		struct mailimap_namespace_info *ni = clist_content(c);
 		old = *out;
 		*out = mt_xasprintf("%s \"%s\" (delimiter %c)", old, ni->ns_prefix,
@@ -188,7 +188,7 @@ static struct mt_mailbox *find_box(struct mt_mailboxes *m, const char *wire)
 static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list, int lsub)
 {
 	static const char *const special_use[] = { "All", "Archive", "Drafts", "Flagged", "Junk", "Sent", "Trash", NULL };
-	for (clistiter *it = list ? clist_begin(list) : NULL; it; it = clist_next(it)) {
+	MT_EACH(it, list) {
 		struct mailimap_mailbox_list *mb = clist_content(it);
 		if (mb == NULL || mb->mb_name == NULL || !mt_mailbox_name_ok(mb->mb_name))
 			continue;  /* never carry a name with CR/LF further */
@@ -219,7 +219,7 @@ static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list
 			continue;
 		if (fl->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG && fl->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
 			b->flags |= MT_MBX_NOSELECT;
-		for (clistiter *o = fl->mbf_oflags ? clist_begin(fl->mbf_oflags) : NULL; o; o = clist_next(o)) {
+		MT_EACH(o, fl->mbf_oflags) {
 			struct mailimap_mbx_list_oflag *of = clist_content(o);
 			const char *f;
 			if (of->of_type != MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT || of->of_flag_ext == NULL)
@@ -328,12 +328,34 @@ void mt_mailboxes_release(struct mt_mailboxes *m)
  * same cost. Batches stay small so neither side's buffers fill up. */
 #define STATUS_BATCH 64
 
-static void take_status(struct mt_session *s, struct mt_status *st)
+/* libetpan 1.9 hands back the mailbox of a STATUS response still quoted when
+ * the server quoted it ("Old Stuff"); compare it as the server meant it. */
+static int same_mailbox(const char *got, const char *wire)
+{
+	size_t n = strlen(got);
+	if (n >= 2 && got[0] == '"' && got[n - 1] == '"') {
+		const char *p = got + 1, *end = got + n - 1, *w = wire;
+		for (; p < end; p++, w++) {
+			if (*p == '\\' && p + 1 < end)
+				p++;
+			if (*p != *w)
+				return 0;
+		}
+		return *w == '\0';
+	}
+	return strcmp(got, wire) == 0 || (strcasecmp(wire, "INBOX") == 0 && strcasecmp(got, "INBOX") == 0);
+}
+
+/* The STATUS answer for `wire`; one for another mailbox (or none, or an empty
+ * one) leaves st->error set rather than numbers nobody asked for. */
+static void take_status(struct mt_session *s, const char *wire, struct mt_status *st)
 {
 	struct mailimap_mailbox_data_status *ds = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_status : NULL;
-	if (ds == NULL)
+	if (ds == NULL || ds->st_mailbox == NULL || ds->st_info_list == NULL || !same_mailbox(ds->st_mailbox, wire)) {
+		st->error = mt_xstrdup("the server's STATUS answer was missing or for another folder");
 		return;
-	for (clistiter *it = clist_begin(ds->st_info_list); it; it = clist_next(it)) {
+	}
+	MT_EACH(it, ds->st_info_list) {
 		struct mailimap_status_info *si = clist_content(it);
 		switch (si->st_att) {
 		case MAILIMAP_STATUS_ATT_MESSAGES: st->messages = si->st_value; st->have |= MT_ST_MESSAGES; break;
@@ -378,9 +400,9 @@ static int fetch_sizes(struct mt_session *s, const char *wire, struct mt_status 
 		mailimap_fetch_type_free(ft);
 		if (r != MAILIMAP_NO_ERROR)
 			return mt_imap_error(s, r, "FETCH", e);
-		for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+		MT_EACH(it, res) {
 			struct mailimap_msg_att *ma = clist_content(it);
-			for (clistiter *j = clist_begin(ma->att_list); j; j = clist_next(j)) {
+			MT_EACH(j, ma->att_list) {
 				struct mailimap_msg_att_item *item = clist_content(j);
 				if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
 				    item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE)
@@ -461,7 +483,7 @@ int mt_status_many(struct mt_session *s, const struct mt_mailbox *boxes, size_t 
 			if (resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type != MAILIMAP_RESP_COND_STATE_OK)
 				out[base + i].error = mt_xasprintf("STATUS failed: %s", mt_imap_last_text(s));
 			else
-				take_status(s, &out[base + i]);
+				take_status(s, boxes[base + i].wire, &out[base + i]);
 			mailimap_response_free(resp);
 		}
 		s->imap->imap_tag = last_tag;
@@ -507,7 +529,7 @@ int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas 
 	if (r != MAILIMAP_NO_ERROR)
 		return mt_imap_error(s, r, "GETQUOTAROOT", e);
 	if (qd->quotaroot_data)
-		for (clistiter *it = clist_begin(qd->quotaroot_data->quotaroot_list); it; it = clist_next(it)) {
+		MT_EACH(it, qd->quotaroot_data->quotaroot_list) {
 			const char *root = clist_content(it);
 			if (root == NULL)
 				continue;
@@ -516,9 +538,9 @@ int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas 
 				abort();
 			out->roots[out->nroots++] = mt_xstrdup(root);
 		}
-	for (clistiter *it = clist_begin(qd->quota_list); it; it = clist_next(it)) {
+	MT_EACH(it, qd->quota_list) {
 		struct mailimap_quota_quota_data *q = clist_content(it);
-		for (clistiter *j = clist_begin(q->quota_list); j; j = clist_next(j)) {
+		MT_EACH(j, q->quota_list) {
 			struct mailimap_quota_quota_resource *res = clist_content(j);
 			out->v = realloc(out->v, sizeof *out->v * (out->n + 1));
 			if (out->v == NULL)

@@ -113,7 +113,7 @@ static int uid_search(struct mt_session *s, const char *criteria, uint32_t **uid
 	clist *res = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_search_result : NULL;
 	size_t cnt = res ? (size_t)clist_count(res) : 0;
 	*uids = mt_xmalloc(sizeof **uids * (cnt ? cnt : 1));
-	for (clistiter *it = res ? clist_begin(res) : NULL; it; it = clist_next(it))
+	MT_EACH(it, res)
 		(*uids)[(*n)++] = *(uint32_t *)clist_content(it);
 	qsort(*uids, *n, sizeof **uids, cmp_u32);
 	return MT_OK;
@@ -203,7 +203,7 @@ static void parse_headers(struct mt_msg *m, const char *h, size_t len)
 static void take_msg(struct mailimap_msg_att *ma, struct mt_msg *m)
 {
 	memset(m, 0, sizeof *m);
-	for (clistiter *j = clist_begin(ma->att_list); j; j = clist_next(j)) {
+	MT_EACH(j, ma->att_list) {
 		struct mailimap_msg_att_item *item = clist_content(j);
 		if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
 			continue;
@@ -262,7 +262,7 @@ static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int
 	mailimap_fetch_type_free(ft);
 	if (r != MAILIMAP_NO_ERROR)
 		return mt_imap_error(s, r, "FETCH", e);
-	for (clistiter *it = clist_begin(res); it; it = clist_next(it)) {
+	MT_EACH(it, res) {
 		struct mt_msg m;
 		take_msg(clist_content(it), &m);
 		/* keep only UIDs we asked for (a server may add unsolicited FETCHes) */

@@ -129,6 +129,10 @@ static void trace_logger(mailimap *imap, int log_type, const char *str, size_t s
 
 int mt_imap_error(struct mt_session *s, int r, const char *what, struct mt_err *e)
 {
+	/* whatever libetpan made of a half-read response, a connection that
+	 * ended under it is a lost connection: worth retrying */
+	if (s->conn.closed && r != MAILIMAP_NO_ERROR)
+		r = MAILIMAP_ERROR_STREAM;
 	switch (r) {
 	case MAILIMAP_ERROR_STREAM:
 	case MAILIMAP_ERROR_CONNECTION_REFUSED:
@@ -243,13 +247,13 @@ static char *caps_string(struct mailimap_capability_data *cd)
 {
 	size_t cap = 16;
 	clistiter *it;
-	for (it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+	for (it = cd->cap_list ? clist_begin(cd->cap_list) : NULL; it; it = clist_next(it)) {
 		struct mailimap_capability *c = clist_content(it);
 		const char *v = c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE ? c->cap_data.cap_auth_type : c->cap_data.cap_name;
 		cap += (v ? strlen(v) : 0) + 7;
 	}
 	char *out = mt_xmalloc(cap), *o = out;
-	for (it = clist_begin(cd->cap_list); it; it = clist_next(it)) {
+	for (it = cd->cap_list ? clist_begin(cd->cap_list) : NULL; it; it = clist_next(it)) {
 		struct mailimap_capability *c = clist_content(it);
 		const char *v = c->cap_type == MAILIMAP_CAPABILITY_AUTH_TYPE ? c->cap_data.cap_auth_type : c->cap_data.cap_name;
 		if (v == NULL)

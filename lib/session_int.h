@@ -8,6 +8,9 @@
 
 #include <libetpan/libetpan.h>
 
+/* Walk a libetpan list that a hostile or odd server may have left NULL. */
+#define MT_EACH(it, list) for (clistiter *it = (list) ? clist_begin(list) : NULL; it; it = clist_next(it))
+
 struct mt_session {
 	struct mt_conn conn;
 	mailimap *imap;                 /* owned */

@@ -44,3 +44,25 @@ if [ -n "${MT_TEST_DIR:-}" ]; then
 	MT_TUNNEL_ALICE_NOSIZE=$(mt_tunnel_caps "IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE QUOTA UIDPLUS")
 	MT_TUNNEL_ALICE_MINIMAL=$(mt_tunnel_caps "IMAP4rev1")
 fi
+
+# A scripted fake IMAP server (tests/lib/fakeimap.py) for what real servers
+# never send. fake_server SCRIPT-TEXT: starts it, sets FAKE_PORT, FAKE_PID and
+# FAKE_LOG (every line the client sent). It serves one connection and stops
+# by itself within 20 s.
+fake_server() {
+	local pf="$BATS_TEST_TMPDIR/fake.port"
+	printf '%s\n' "$1" > "$BATS_TEST_TMPDIR/fake.script"
+	FAKE_LOG="$BATS_TEST_TMPDIR/fake.log"
+	rm -f "$pf" "$FAKE_LOG"
+	: > "$FAKE_LOG"
+	python3 "$MT_REPO/tests/lib/fakeimap.py" "$pf" "$BATS_TEST_TMPDIR/fake.script" "$FAKE_LOG" "${2:-20}" \
+		</dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/fake.err" &
+	FAKE_PID=$!
+	for _ in $(seq 50); do [ -s "$pf" ] && break; sleep 0.1; done
+	FAKE_PORT=$(cat "$pf")
+}
+
+# mailtool against the fake server over cleartext loopback, as alice
+mt_fake() {
+	MAILTOOL_PASSWORD=fake-secret-pw "$MT" "$@" --config /dev/null -H 127.0.0.1 -p "$FAKE_PORT" -u alice --timeout 5s
+}

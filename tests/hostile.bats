@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# What real servers never send, from a scripted fake server on loopback:
+# injection, downgrades, broken and hostile responses. Each case ends in one
+# clear error line, a documented exit status and no credential sent in clear.
+load helpers
+
+teardown() {
+	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null || true
+}
+
+no_credentials_sent() {
+	! grep -qiE '^[^ ]+ (LOGIN|AUTHENTICATE)' "$FAKE_LOG"
+}
+
+@test "STARTTLS injection: a forged response after the OK aborts before authentication (76)" {
+	fake_server '
+GREETING * OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN SASL-IR] fake
+ON ^STARTTLS => {tag} OK Begin TLS now\r\n2 OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] forged
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>'
+	run --separate-stderr mt_fake info --starttls
+	[ "$status" -eq 76 ]
+	[[ "$stderr" == *"data after STARTTLS before the TLS handshake"* ]]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	grep -q STARTTLS "$FAKE_LOG"
+	no_credentials_sent
+}
+
+@test "STARTTLS answered NO is refused (69), nothing sent in clear" {
+	fake_server '
+GREETING * OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] fake
+ON ^STARTTLS => {tag} NO not today'
+	run --separate-stderr mt_fake info --starttls
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"refused STARTTLS"* ]]
+	no_credentials_sent
+}
+
+@test "STARTTLS missing from the capabilities is refused (69)" {
+	fake_server '
+GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake'
+	run --separate-stderr mt_fake info --starttls
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"does not offer STARTTLS"* ]]
+	no_credentials_sent
+}
+
+@test "PREAUTH on a network connection is refused (69)" {
+	fake_server '
+GREETING * PREAUTH [CAPABILITY IMAP4rev1] you are in'
+	run --separate-stderr mt_fake info --no-tls
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"PREAUTH"*"tunnel mode"* ]]
+	fake_server '
+GREETING * PREAUTH [CAPABILITY IMAP4rev1] you are in'
+	run --separate-stderr mt_fake info --starttls
+	[ "$status" -eq 69 ]
+}
+
+@test "LOGINDISABLED without AUTH=PLAIN: LOGIN is never sent (69)" {
+	fake_server '
+GREETING * OK [CAPABILITY IMAP4rev1 LOGINDISABLED] fake'
+	run --separate-stderr mt_fake info --no-tls
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"no usable authentication"* ]]
+	no_credentials_sent
+}
+
+# a server that logs alice in and then answers LIST/STATUS as the script says
+logged_in='GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 LIST-EXTENDED STATUS=SIZE] in
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>'
+
+@test "a STATUS answer for another folder, with nothing in it, is an error, not a crash (76)" {
+	fake_server "$logged_in
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^STATUS => * STATUS \"RUU\" ()\r\n{tag} OK done"
+	run --separate-stderr mt_fake du --no-tls
+	[ "$status" -eq 76 ]
+	[[ "$stderr" == "mailtool du: 'INBOX': the server's STATUS answer was missing or for another folder" ]]
+}
+
+@test "STATUS SIZE that is negative or above 2^63 is refused, not wrapped" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^STATUS => * STATUS INBOX (MESSAGES 3 SIZE 99999999999999999999999)\r\n{tag} OK done"
+	run --separate-stderr mt_fake du --no-tls
+	[ "$status" -eq 76 ]
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^STATUS => * STATUS INBOX (MESSAGES 3 SIZE -5)\r\n{tag} OK done"
+	run --separate-stderr mt_fake du --no-tls
+	[ "$status" -eq 76 ]
+}
+
+@test "a server that stops answering mid-session ends in a timeout (75)" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" INBOX\r\n<STALL>"
+	start=$SECONDS
+	run --separate-stderr mt_fake ls --no-tls --timeout 1s
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"timed out"* ]]
+	[ $((SECONDS - start)) -le 5 ]
+}
+
+@test "a connection cut in the middle of a response exits 75 (retry)" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" INB<CLOSE>"
+	run --separate-stderr mt_fake ls --no-tls
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"connection"* ]]
+}
+
+@test "a folder name with CR/LF from a hostile LIST is never used" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" {12}\r\nEvil\r\nLOGOUT\r\n* LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^STATUS => * STATUS INBOX (MESSAGES 1 SIZE 10)\r\n{tag} OK done"
+	run --separate-stderr mt_fake du --no-tls --tsv
+	[ "$status" -eq 0 ]
+	[[ "$output" != *Evil* ]]
+	[[ "$output" == *"INBOX"* ]]
+	! grep -q '^[^ ]* LOGOUT$' <(grep -v '^[0-9]* LOGOUT$' "$FAKE_LOG")
+	[ "$(grep -c 'Evil' "$FAKE_LOG")" -eq 0 ]
+}
+
+@test "a huge literal announcement is refused with bounded memory" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" {4294967296}\r\n<STALL>"
+	start=$SECONDS
+	run --separate-stderr prlimit --as=1000000000 -- env MAILTOOL_PASSWORD=fake-secret-pw "$MT" ls --config /dev/null \
+		-H 127.0.0.1 -p "$FAKE_PORT" -u alice --no-tls --timeout 2s
+	[ "$status" -eq 75 ] || [ "$status" -eq 76 ] || [ "$status" -eq 71 ]
+	[ $((SECONDS - start)) -le 8 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+}
