@@ -18,6 +18,12 @@ struct mt_ctx {
 	struct mt_err err;          /* why the session could not be opened (see session_failed) */
 };
 
+/* Run an applet as the dispatcher does (batch runs many this way). */
+int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
+/* While on, sessions stay open after an applet and are reused by the next
+ * applet with the same account (batch mode); off closes them all. */
+void mt_session_cache(int on);
+
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Same for an mt_err. */

@@ -50,6 +50,7 @@ const struct mt_applet *mt_applet_find(const char *name)
 }
 
 static const char *g_applet_name = "mailtool";
+static int run_applet(const struct mt_applet *ap, int argc, char **argv);
 
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...)
 {
@@ -74,6 +75,7 @@ static void usage_all(FILE *f)
 	const struct mt_applet *const *v = mt_applets(&n);
 	fputs("usage: mailtool APPLET [options] [args]\n"
 	      "       mailtool-APPLET [options] [args]\n"
+	      "       mailtool -e 'APPLET ARGS; APPLET ARGS...' (see mailtool-batch)\n"
 	      "       mailtool help APPLET | --help | --version | --install [-s] DIR\n\n"
 	      "IMAP mailbox maintenance for mail server admins.\n\napplets:\n", f);
 	for (size_t i = 0; i < n; i++)
@@ -213,9 +215,72 @@ static void print_verbose_open(struct mt_ctx *ctx)
 		t->starttls, t->auth, t->compress, t->total);
 }
 
+/* ---- session reuse within one process (batch) ------------------------- */
+
+struct cached {
+	char *key;                  /* everything that identifies the account */
+	struct mt_session *s;
+};
+static struct cached *cache;
+static size_t ncache;
+static int cache_on;
+
+static char *account_key(const struct mt_ctx *ctx)
+{
+	const struct mt_account *a = &ctx->acct;
+	return mt_xasprintf("%s|%s|%d|%d|%s|%s|%s|%s|%s", a->name ? a->name : "", a->host ? a->host : "", a->port,
+			    (int)a->tls, a->user ? a->user : "", a->as_user ? a->as_user : "",
+			    a->tunnel ? a->tunnel : "", a->config_file ? a->config_file : "",
+			    mt_flag(&ctx->args, "trace") ? "trace" : "");
+}
+
+void mt_session_cache(int on)
+{
+	cache_on = on;
+	if (!on) {
+		for (size_t i = 0; i < ncache; i++) {
+			mt_session_close(cache[i].s);
+			free(cache[i].key);
+		}
+		free(cache);
+		cache = NULL;
+		ncache = 0;
+	}
+}
+
+static struct mt_session *cache_take(const char *key)
+{
+	for (size_t i = 0; i < ncache; i++)
+		if (strcmp(cache[i].key, key) == 0) {
+			struct mt_session *s = cache[i].s;
+			free(cache[i].key);
+			cache[i] = cache[--ncache];
+			return s;
+		}
+	return NULL;
+}
+
+static void cache_put(char *key, struct mt_session *s)
+{
+	cache = realloc(cache, sizeof *cache * (ncache + 1));
+	if (cache == NULL)
+		abort();
+	cache[ncache].key = key;
+	cache[ncache++].s = s;
+}
+
+int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
+{
+	const char *saved = g_applet_name;
+	int r = run_applet(ap, argc, argv);
+	g_applet_name = saved;
+	return r;
+}
+
 static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 {
 	struct mt_ctx ctx;
+	char *key = NULL;
 	int r;
 
 	memset(&ctx, 0, sizeof ctx);
@@ -253,7 +318,11 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 		goto out;
 	if (ap->flags & MT_APPLET_SESSION) {
 		r = setup_account(&ctx);
-		if (r == MT_OK)
+		if (r == MT_OK && cache_on) {
+			key = account_key(&ctx);
+			ctx.s = cache_take(key);
+		}
+		if (r == MT_OK && ctx.s == NULL)
 			r = mt_session_open(&ctx.acct, mt_flag(&ctx.args, "trace"), &ctx.s, &ctx.err);
 		if (r != MT_OK) {
 			if (ap->session_failed)
@@ -274,7 +343,13 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 			mt_session_compressed(ctx.s) ? " (compressed)" : "");
 	}
 out:
-	mt_session_close(ctx.s);
+	if (key && ctx.s && mt_session_alive(ctx.s)) {
+		cache_put(key, ctx.s);   /* the next applet of the batch reuses it */
+		key = NULL;
+	} else {
+		mt_session_close(ctx.s);
+	}
+	free(key);
 	mt_account_release(&ctx.acct);
 	mt_config_release(&ctx.cfg);
 	mt_args_release(&ctx.args);
@@ -306,6 +381,13 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("mailtool %s\n", MT_VERSION);
 		return MT_OK;
+	}
+	if (strcmp(argv[1], "-e") == 0) {
+		/* mailtool -e 'quota; du -h' [batch options]: a batch from the command line */
+		ap = mt_applet_find("batch");
+		if (ap == NULL)
+			return unknown_applet("batch");
+		return run_applet(ap, argc - 1, argv + 1);
 	}
 	if (strcmp(argv[1], "--install") == 0)
 		return install_links(argc - 2, argv + 2);

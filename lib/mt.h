@@ -176,6 +176,15 @@ char *mt_uidset(const uint32_t *uids, size_t n);
 /* Parse a UID set; returns count, fills up to max; -1 on syntax error. */
 long mt_uidset_parse(const char *s, uint32_t *out, size_t max);
 
+/* Split one command line shell-style: blanks separate words, '...' and "..."
+ * quote (\\ escapes inside "..." and outside quotes), # starts a comment at
+ * a word's start. With semis, an unquoted ';' also ends the command (*rest is
+ * set to what follows, else NULL). Returns the word count, -1 for an
+ * unterminated quote; *words is a NULL-terminated array the caller frees
+ * with mt_words_free. */
+int mt_split_words(const char *line, int semis, char ***words, const char **rest);
+void mt_words_free(char **words);
+
 /* IMAP LIST wildcard match: '*' anything, '%' anything but delim. */
 int mt_wildmatch(const char *pattern, const char *name, char delim);
 

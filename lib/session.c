@@ -641,6 +641,11 @@ const char *mt_session_auth_method(const struct mt_session *s) { return s->auth_
 const char *mt_session_peer(const struct mt_session *s) { return s->conn.peer; }
 int mt_session_compressed(const struct mt_session *s) { return s->conn.compress; }
 
+int mt_session_alive(const struct mt_session *s)
+{
+	return s && !s->conn.closed && !s->conn.timed_out;
+}
+
 void mt_session_stats(const struct mt_session *s, uint64_t *rt, uint64_t *in, uint64_t *out)
 {
 	*rt = s->conn.round_trips;

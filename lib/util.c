@@ -432,3 +432,76 @@ int mt_edit_distance(const char *a, const char *b)
 		}
 	return d[la][lb];
 }
+
+int mt_split_words(const char *line, int semis, char ***words, const char **rest)
+{
+	size_t cap = 8, n = 0, len = strlen(line);
+	char **w = mt_xmalloc(sizeof *w * cap);
+	char *buf = mt_xmalloc(len + 1);
+	const char *p = line;
+	if (rest)
+		*rest = NULL;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+			p++;
+		if (*p == '\0' || *p == '#')
+			break;
+		if (semis && *p == ';') {
+			if (rest)
+				*rest = p + 1;
+			break;
+		}
+		size_t b = 0;
+		while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && !(semis && *p == ';')) {
+			if (*p == '\'') {
+				const char *q = strchr(p + 1, '\'');
+				if (q == NULL)
+					goto unterminated;
+				memcpy(buf + b, p + 1, (size_t)(q - p - 1));
+				b += (size_t)(q - p - 1);
+				p = q + 1;
+			} else if (*p == '"') {
+				p++;
+				while (*p && *p != '"') {
+					if (*p == '\\' && (p[1] == '"' || p[1] == '\\' || p[1] == '$' || p[1] == '`'))
+						p++;
+					buf[b++] = *p++;
+				}
+				if (*p != '"')
+					goto unterminated;
+				p++;
+			} else if (*p == '\\' && p[1]) {
+				buf[b++] = p[1];
+				p += 2;
+			} else {
+				buf[b++] = *p++;
+			}
+		}
+		if (n + 2 > cap) {
+			cap *= 2;
+			w = realloc(w, sizeof *w * cap);
+			if (w == NULL)
+				abort();
+		}
+		w[n] = mt_xmalloc(b + 1);
+		memcpy(w[n], buf, b);
+		n++;
+	}
+	w[n] = NULL;
+	free(buf);
+	*words = w;
+	return (int)n;
+unterminated:
+	w[n] = NULL;
+	free(buf);
+	mt_words_free(w);
+	*words = NULL;
+	return -1;
+}
+
+void mt_words_free(char **words)
+{
+	for (char **p = words; p && *p; p++)
+		free(*p);
+	free(words);
+}

@@ -11,6 +11,7 @@ setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 @test "unit: UID sets" { run "$UNIT" uidset; [ "$status" -eq 0 ]; }
 @test "unit: JSON escaping" { run "$UNIT" json; [ "$status" -eq 0 ]; }
 @test "unit: IMAP LIST wildcards" { run "$UNIT" wild; [ "$status" -eq 0 ]; }
+@test "unit: shell-like word splitting for batch" { run "$UNIT" words; [ "$status" -eq 0 ]; }
 @test "unit: edit distance for suggestions" { run "$UNIT" edit; [ "$status" -eq 0 ]; }
 @test "unit: table output in TSV and JSON" { run "$UNIT" table; [ "$status" -eq 0 ]; }
 @test "unit: every group of the unit binary has a test here" {

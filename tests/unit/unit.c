@@ -158,6 +158,33 @@ static void t_wild(void)
 	CHECK(mt_wildmatch("", "", '/') && !mt_wildmatch("", "a", '/'));
 }
 
+static void t_words(void)
+{
+	char **w;
+	const char *rest;
+	CHECK(mt_split_words("du -h  --sort size", 0, &w, NULL) == 4);
+	CHECK_STR(w[0], "du"); CHECK_STR(w[3], "size"); CHECK(w[4] == NULL);
+	mt_words_free(w);
+	CHECK(mt_split_words("ls 'Old Stuff' \"Projets/Été\" a\\ b # comment", 0, &w, NULL) == 4);
+	CHECK_STR(w[1], "Old Stuff"); CHECK_STR(w[2], "Projets/Été"); CHECK_STR(w[3], "a b");
+	mt_words_free(w);
+	CHECK(mt_split_words("quota; du -h ;compact", 1, &w, &rest) == 1);
+	CHECK_STR(w[0], "quota"); CHECK_STR(rest, " du -h ;compact");
+	mt_words_free(w);
+	CHECK(mt_split_words("expunge --subject 'a;b' INBOX", 1, &w, &rest) == 4 && rest == NULL);
+	CHECK_STR(w[2], "a;b");
+	mt_words_free(w);
+	CHECK(mt_split_words("say \"a \\\" b\"", 0, &w, NULL) == 2);
+	CHECK_STR(w[1], "a \" b");
+	mt_words_free(w);
+	CHECK(mt_split_words("ls 'unterminated", 0, &w, NULL) == -1 && w == NULL);
+	CHECK(mt_split_words("   # only a comment", 0, &w, NULL) == 0);
+	mt_words_free(w);
+	CHECK(mt_split_words("''", 0, &w, NULL) == 1);
+	CHECK_STR(w[0], "");
+	mt_words_free(w);
+}
+
 static void t_edit(void)
 {
 	CHECK(mt_edit_distance("du", "du") == 0);
@@ -187,7 +214,7 @@ static void t_table(void)
 
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
-	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "wild", t_wild }, { "table", t_table },
+	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table },
 };
 
 int main(int argc, char **argv)
