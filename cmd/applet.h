@@ -24,6 +24,13 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
  * applet with the same account (batch mode); off closes them all. */
 void mt_session_cache(int on);
 
+/* --users FILE: run `one` for each user (in child processes, -j at a time,
+ * --shard K/N), print one result per user and a summary. */
+int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user));
+/* --shard K/N parsing and membership (FNV-1a of the user name, mod N). */
+int mt_parse_shard(const char *s, unsigned *k, unsigned *n);
+int mt_in_shard(const char *user, unsigned k, unsigned n);
+
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Same for an mt_err. */

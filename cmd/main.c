@@ -50,6 +50,7 @@ const struct mt_applet *mt_applet_find(const char *name)
 }
 
 static const char *g_applet_name = "mailtool";
+static const char *g_user;   /* the user of this --users child, or NULL */
 static int run_applet(const struct mt_applet *ap, int argc, char **argv);
 
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...)
@@ -177,7 +178,7 @@ static int setup_account(struct mt_ctx *ctx)
 	const char *v;
 	if ((v = mt_arg(a, "host"))) { free(ac->host); ac->host = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "user"))) { free(ac->user); ac->user = mt_xstrdup(v); }
-	if ((v = mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
+	if ((v = g_user ? g_user : mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "tunnel"))) { free(ac->tunnel); ac->tunnel = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "port")) && parse_port(v, &ac->port) < 0)
 		return mt_seterr(e, MT_EUSAGE, "bad port '%s': expected 1-65535", v);
@@ -277,6 +278,54 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 	return r;
 }
 
+/* Open (or reuse) the session, run the applet, report -v figures. */
+static int run_with_session(struct mt_ctx *ctx, char **key)
+{
+	const struct mt_applet *ap = ctx->ap;
+	int r;
+	if (ap->flags & MT_APPLET_SESSION) {
+		r = setup_account(ctx);
+		if (r == MT_OK && cache_on) {
+			*key = account_key(ctx);
+			ctx->s = cache_take(*key);
+		}
+		if (r == MT_OK && ctx->s == NULL)
+			r = mt_session_open(&ctx->acct, mt_flag(&ctx->args, "trace"), &ctx->s, &ctx->err);
+		if (r != MT_OK) {
+			if (ap->session_failed)
+				r = ap->session_failed(ctx);
+			else
+				r = mt_fail_err(ctx, &ctx->err);
+			return r;
+		}
+		if (ctx->verbose)
+			print_verbose_open(ctx);
+	}
+	r = ap->main(ctx);
+	if (ctx->s && ctx->verbose) {
+		uint64_t rt, in, outb;
+		mt_session_stats(ctx->s, &rt, &in, &outb);
+		fprintf(stderr, "mailtool %s: %llu round trips, %llu bytes in, %llu bytes out%s\n", ap->name,
+			(unsigned long long)rt, (unsigned long long)in, (unsigned long long)outb,
+			mt_session_compressed(ctx->s) ? " (compressed)" : "");
+	}
+	return r;
+}
+
+/* One user of --users, in its own process: --as USER, then as usual. */
+static int run_for_user(struct mt_ctx *ctx, const char *user)
+{
+	char *key = NULL;
+	int r;
+	g_user = user;
+	mt_session_close(ctx->s);
+	ctx->s = NULL;
+	r = run_with_session(ctx, &key);
+	mt_session_close(ctx->s);
+	free(key);
+	return r;
+}
+
 static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 {
 	struct mt_ctx ctx;
@@ -316,32 +365,18 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 
 	if (ap->check && (r = ap->check(&ctx)) != MT_OK)
 		goto out;
-	if (ap->flags & MT_APPLET_SESSION) {
-		r = setup_account(&ctx);
-		if (r == MT_OK && cache_on) {
-			key = account_key(&ctx);
-			ctx.s = cache_take(key);
-		}
-		if (r == MT_OK && ctx.s == NULL)
-			r = mt_session_open(&ctx.acct, mt_flag(&ctx.args, "trace"), &ctx.s, &ctx.err);
-		if (r != MT_OK) {
-			if (ap->session_failed)
-				r = ap->session_failed(&ctx);
-			else
-				r = mt_fail_err(&ctx, &ctx.err);
-			goto out;
-		}
-		if (ctx.verbose)
-			print_verbose_open(&ctx);
+	if (mt_arg(&ctx.args, "users") && !g_user) {
+		if (mt_arg(&ctx.args, "as"))
+			r = mt_fail(&ctx, MT_EUSAGE, "--users and --as exclude each other");
+		else
+			r = mt_run_users(&ctx, run_for_user);
+		goto out;
 	}
-	r = ap->main(&ctx);
-	if (ctx.s && ctx.verbose) {
-		uint64_t rt, in, outb;
-		mt_session_stats(ctx.s, &rt, &in, &outb);
-		fprintf(stderr, "mailtool %s: %llu round trips, %llu bytes in, %llu bytes out%s\n", ap->name,
-			(unsigned long long)rt, (unsigned long long)in, (unsigned long long)outb,
-			mt_session_compressed(ctx.s) ? " (compressed)" : "");
+	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard")) && !mt_arg(&ctx.args, "users")) {
+		r = mt_fail(&ctx, MT_EUSAGE, "-j and --shard go with --users");
+		goto out;
 	}
+	r = run_with_session(&ctx, &key);
 out:
 	if (key && ctx.s && mt_session_alive(ctx.s)) {
 		cache_put(key, ctx.s);   /* the next applet of the batch reuses it */

@@ -26,6 +26,10 @@ const struct mt_opt mt_common_opts[] = {
 	{ .lng = "verbose", .shrt = 'v', .kind = MT_COUNT, .help = "more detail (timings per phase)" },
 	{ .lng = "json", .kind = MT_FLAG, .help = "one JSON object per line" },
 	{ .lng = "tsv", .kind = MT_FLAG, .help = "tab-separated values with a header line" },
+	{ .lng = "users", .kind = MT_ARG, .metavar = "FILE",
+	  .help = "run for every user listed in FILE (- for stdin) as the account's admin", .complete = "file" },
+	{ .lng = "jobs", .shrt = 'j', .kind = MT_ARG, .metavar = "N", .help = "with --users: N sessions at a time (default 4)" },
+	{ .lng = "shard", .kind = MT_ARG, .metavar = "K/N", .help = "with --users: only the users of shard K of N" },
 	MT_OPT_END,
 };
 

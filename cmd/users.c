@@ -1,0 +1,239 @@
+/* users.c — --users FILE: run an applet for each user of a list through the
+ * account's admin credentials (--as semantics), -j N at a time, optionally
+ * only this machine's --shard K/N; one result per user and a summary.
+ * Part of the dispatcher, not an applet. */
+#include "applet.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* FNV-1a: stable across machines and releases, so shards never move. */
+static uint32_t fnv1a(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+int mt_parse_shard(const char *s, unsigned *k, unsigned *n)
+{
+	char *end;
+	unsigned long a = strtoul(s, &end, 10), b;
+	if (end == s || *end != '/')
+		return -1;
+	b = strtoul(end + 1, &end, 10);
+	if (*end != '\0' || b == 0 || a == 0 || a > b || b > 100000)
+		return -1;
+	*k = (unsigned)a;
+	*n = (unsigned)b;
+	return 0;
+}
+
+int mt_in_shard(const char *user, unsigned k, unsigned n)
+{
+	return fnv1a(user) % n == k - 1;
+}
+
+struct job {
+	pid_t pid;
+	char *user;
+	FILE *out, *err;        /* the child's stdout and stderr, on disk */
+	int status;
+};
+
+static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
+{
+	char *line = NULL, *lasterr = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	fflush(j->out);
+	fflush(j->err);
+	rewind(j->err);
+	while ((len = getline(&line, &cap, j->err)) >= 0) {
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len) {
+			free(lasterr);
+			lasterr = mt_xstrdup(line);
+		}
+	}
+	rewind(j->out);
+	if (ctx->fmt == MT_FMT_JSON) {
+		int first = 1;
+		printf("{\"user\":");
+		mt_json_str(stdout, j->user);
+		printf(",\"status\":%d,\"error\":", j->status);
+		mt_json_str(stdout, j->status == 0 || lasterr == NULL ? "" : lasterr);
+		printf(",\"results\":[");
+		while ((len = getline(&line, &cap, j->out)) >= 0) {
+			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+				line[--len] = '\0';
+			if (len == 0)
+				continue;
+			/* the applet printed JSON objects, one per line */
+			printf("%s%s", first ? "" : ",", line);
+			first = 0;
+		}
+		printf("]}\n");
+	} else if (ctx->fmt == MT_FMT_TSV) {
+		int row = 0;
+		while ((len = getline(&line, &cap, j->out)) >= 0) {
+			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+				line[--len] = '\0';
+			if (row++ == 0) {
+				/* the applet's header, once, behind our own columns */
+				if (!*header_done)
+					printf("user\tstatus\terror\t%s\n", line);
+				*header_done = 1;
+				continue;
+			}
+			printf("%s\t%d\t\t%s\n", j->user, j->status, line);
+		}
+		if (row <= 1) {
+			if (!*header_done)
+				printf("user\tstatus\terror\n");
+			*header_done = 1;
+			printf("%s\t%d\t%s\n", j->user, j->status, j->status && lasterr ? lasterr : "");
+		}
+	} else {
+		printf("== %s: %s\n", j->user, j->status == 0 ? "ok" : "failed");
+		while ((len = getline(&line, &cap, j->out)) >= 0)
+			fwrite(line, 1, (size_t)len, stdout);
+		if (j->status && lasterr)
+			printf("%s\n", lasterr);
+	}
+	fflush(stdout);
+	free(line);
+	free(lasterr);
+}
+
+/* Read the list; blank lines and '#' comments are skipped. */
+static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t *n)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	*out = NULL;
+	*n = 0;
+	if (f == NULL)
+		return mt_fail(ctx, MT_EIO, "--users: cannot read '%s': %s", path, strerror(errno));
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		char *s = line, *e = line + len;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		if (e == s || *s == '#')
+			continue;
+		*e = '\0';
+		*out = realloc(*out, sizeof **out * (*n + 1));
+		if (*out == NULL)
+			abort();
+		(*out)[(*n)++] = mt_xstrdup(s);
+	}
+	free(line);
+	if (f != stdin)
+		fclose(f);
+	return MT_OK;
+}
+
+int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user))
+{
+	const char *path = mt_arg(&ctx->args, "users"), *v;
+	char **users;
+	size_t nusers, next = 0, done = 0, failed = 0, running = 0;
+	unsigned k = 1, n = 1;
+	long jobs = 4;
+	int r, header_done = 0, first_fail = 0;
+
+	if ((v = mt_arg(&ctx->args, "jobs"))) {
+		char *end;
+		jobs = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || jobs < 1 || jobs > 64)
+			return mt_fail(ctx, MT_EUSAGE, "bad -j '%s': expected 1 to 64 sessions at a time", v);
+	}
+	if ((v = mt_arg(&ctx->args, "shard")) && mt_parse_shard(v, &k, &n) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "bad --shard '%s': expected K/N with 1 <= K <= N", v);
+	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK)
+		return r;
+	struct job *slot = mt_xmalloc(sizeof *slot * (size_t)jobs);
+	fflush(stdout);
+	fflush(stderr);
+	for (;;) {
+		/* start jobs while there are free slots and users left */
+		while (running < (size_t)jobs && next < nusers) {
+			const char *u = users[next++];
+			if (!mt_in_shard(u, k, n))
+				continue;
+			size_t s;
+			for (s = 0; slot[s].pid; s++)
+				;
+			struct job *j = &slot[s];
+			j->user = (char *)u;
+			j->out = tmpfile();
+			j->err = tmpfile();
+			if (j->out == NULL || j->err == NULL) {
+				if (j->out) fclose(j->out);
+				if (j->err) fclose(j->err);
+				return mt_fail(ctx, MT_EIO, "--users: cannot create a temporary file: %s", strerror(errno));
+			}
+			j->pid = fork();
+			if (j->pid < 0)
+				return mt_fail(ctx, MT_EOS, "fork: %s", strerror(errno));
+			if (j->pid == 0) {
+				dup2(fileno(j->out), 1);
+				dup2(fileno(j->err), 2);
+				int rc = one(ctx, u);
+				fflush(stdout);
+				fflush(stderr);
+				_exit(rc);
+			}
+			running++;
+		}
+		if (running == 0)
+			break;
+		int st;
+		pid_t pid = wait(&st);
+		if (pid < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (long s = 0; s < jobs; s++)
+			if (slot[s].pid == pid) {
+				struct job *j = &slot[s];
+				j->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				report(ctx, j, &header_done);
+				done++;
+				if (j->status) {
+					failed++;
+					if (!first_fail)
+						first_fail = j->status;
+				}
+				fclose(j->out);
+				fclose(j->err);
+				j->pid = 0;
+				running--;
+			}
+	}
+	char shard[64] = "";
+	if (n > 1)
+		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nusers);
+	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s\n", ctx->ap->name, done, done - failed, failed, shard);
+	for (size_t i = 0; i < nusers; i++)
+		free(users[i]);
+	free(users);
+	free(slot);
+	/* whether any user failed: the first failure's status */
+	return failed ? first_fail : MT_OK;
+}
