@@ -62,7 +62,13 @@ fake_server() {
 	FAKE_PORT=$(cat "$pf")
 }
 
-# mailtool against the fake server over cleartext loopback, as alice
+# mailtool APPLET [ARGS] against the fake server over cleartext loopback, as
+# alice; the test's own ARGS come last, so they win
 mt_fake() {
-	MAILTOOL_PASSWORD=fake-secret-pw "$MT" "$@" --config /dev/null -H 127.0.0.1 -p "$FAKE_PORT" -u alice --timeout 5s
+	MAILTOOL_PASSWORD=fake-secret-pw "$MT" "$1" --config /dev/null -H 127.0.0.1 -p "$FAKE_PORT" -u alice \
+		--timeout 5s "${@:2}"
 }
+
+# True when $MT is the AddressSanitizer build (which cannot run under an
+# address-space limit: its shadow memory alone is terabytes of reservation)
+mt_is_asan() { nm "$MT" 2>/dev/null | grep -q __asan_init; }

@@ -124,6 +124,9 @@ ON ^STATUS => * STATUS INBOX (MESSAGES 1 SIZE 10)\r\n{tag} OK done"
 }
 
 @test "a huge literal announcement is refused with bounded memory" {
+	if mt_is_asan; then
+		skip "the sanitizer build cannot run under prlimit --as"
+	fi
 	fake_server "$logged_in
 ON ^LIST => * LIST () \"/\" {4294967296}\r\n<STALL>"
 	start=$SECONDS
