@@ -143,10 +143,14 @@ static int expunge_main(struct mt_ctx *ctx)
 	/* select everywhere first (read-only): nothing changes before every folder was understood */
 	sels = mt_xmalloc(sizeof *sels * (nfolders ? nfolders : 1));
 	uint64_t total = 0;
+	struct mt_progress pg;
+	mt_progress_start(&pg, "selecting (folders)", nfolders, nfolders > 1 && !mt_flag(&ctx->args, "quiet"));
 	for (size_t i = 0; i < nfolders; i++) {
+		mt_progress_step(&pg, i ? 1 : 0);
 		r = mt_select_messages(ctx->s, folders[i], &c, 1, (rf.from || rf.subject) ? regex_keep : NULL, &rf,
 				       &sels[i], &ctx->err);
 		if (r != MT_OK) {
+			mt_progress_end(&pg);
 			r = mt_fail_err(ctx, &ctx->err);
 			nfolders = i + 1;
 			goto out;
@@ -162,6 +166,7 @@ static int expunge_main(struct mt_ctx *ctx)
 		}
 		total += sels[i].n;
 	}
+	mt_progress_end(&pg);
 	if (max >= 0 && total > (uint64_t)max) {
 		r = mt_fail(ctx, MT_EDATA, "%llu messages match, more than --max %ld; nothing removed",
 			    (unsigned long long)total, max);

@@ -362,6 +362,12 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 		return mt_fail(&ctx, MT_EUSAGE, "--json and --tsv exclude each other");
 	}
 	ctx.fmt = mt_flag(&ctx.args, "json") ? MT_FMT_JSON : mt_flag(&ctx.args, "tsv") ? MT_FMT_TSV : MT_FMT_HUMAN;
+	/* -q: nothing but errors; the exit status still says everything */
+	if ((ap->flags & MT_APPLET_SESSION) && mt_flag(&ctx.args, "quiet")) {
+		fflush(stdout);
+		if (freopen("/dev/null", "w", stdout) == NULL)
+			return mt_fail(&ctx, MT_EOS, "-q: cannot open /dev/null");
+	}
 
 	if (ap->check && (r = ap->check(&ctx)) != MT_OK)
 		goto out;

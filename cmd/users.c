@@ -167,6 +167,11 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK)
 		return r;
 	struct job *slot = mt_xmalloc(sizeof *slot * (size_t)jobs);
+	struct mt_progress pg;
+	size_t mine = 0;
+	for (size_t i = 0; i < nusers; i++)
+		mine += mt_in_shard(users[i], k, n);
+	mt_progress_start(&pg, "users", mine, !mt_flag(&ctx->args, "quiet"));
 	fflush(stdout);
 	fflush(stderr);
 	for (;;) {
@@ -213,7 +218,9 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			if (slot[s].pid == pid) {
 				struct job *j = &slot[s];
 				j->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				mt_progress_end(&pg);
 				report(ctx, j, &header_done);
+				mt_progress_step(&pg, 1);
 				done++;
 				if (j->status) {
 					failed++;
@@ -226,6 +233,7 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 				running--;
 			}
 	}
+	mt_progress_end(&pg);
 	char shard[64] = "";
 	if (n > 1)
 		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nusers);

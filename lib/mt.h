@@ -191,6 +191,20 @@ int mt_wildmatch(const char *pattern, const char *name, char delim);
 /* Nearest applet name by edit distance. */
 int mt_edit_distance(const char *a, const char *b);
 
+/* ---- progress on a terminal ------------------------------------------- */
+
+struct mt_progress {
+	const char *what;
+	uint64_t total, done;
+	double t0, last;
+	int on, shown;
+};
+
+/* enabled: the caller's say (not -q); the line appears only on a terminal. */
+void mt_progress_start(struct mt_progress *p, const char *what, uint64_t total, int enabled);
+void mt_progress_step(struct mt_progress *p, uint64_t n);
+void mt_progress_end(struct mt_progress *p);
+
 /* ---- misc ------------------------------------------------------------- */
 
 double mt_now_ms(void);        /* monotonic milliseconds */

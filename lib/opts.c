@@ -24,6 +24,7 @@ const struct mt_opt mt_common_opts[] = {
 	  .help = "longest wait for any server response, e.g. 30s (the default)" },
 	{ .lng = "trace", .kind = MT_FLAG, .help = "write the IMAP conversation to stderr, credentials redacted" },
 	{ .lng = "verbose", .shrt = 'v', .kind = MT_COUNT, .help = "more detail (timings per phase)" },
+	{ .lng = "quiet", .shrt = 'q', .kind = MT_FLAG, .help = "nothing but errors (no output, no progress line)" },
 	{ .lng = "json", .kind = MT_FLAG, .help = "one JSON object per line" },
 	{ .lng = "tsv", .kind = MT_FLAG, .help = "tab-separated values with a header line" },
 	{ .lng = "users", .kind = MT_ARG, .metavar = "FILE",
