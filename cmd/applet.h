@@ -24,6 +24,10 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
  * applet with the same account (batch mode); off closes them all. */
 void mt_session_cache(int on);
 
+/* --persist: hand this run to the background process holding the account's
+ * session (starting it if needed); -1 when it must run here after all. */
+int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv);
+
 /* --users FILE: run `one` for each user (in child processes, -j at a time,
  * --shard K/N), print one result per user and a summary. */
 int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user));

@@ -256,6 +256,11 @@ static struct mt_session *cache_take(const char *key)
 			struct mt_session *s = cache[i].s;
 			free(cache[i].key);
 			cache[i] = cache[--ncache];
+			if (!mt_session_alive(s)) {
+				/* the server dropped it: connect afresh, transparently */
+				mt_session_close(s);
+				return NULL;
+			}
 			return s;
 		}
 	return NULL;
@@ -284,7 +289,7 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 	const struct mt_applet *ap = ctx->ap;
 	int r;
 	if (ap->flags & MT_APPLET_SESSION) {
-		r = setup_account(ctx);
+		r = ctx->acct.name ? MT_OK : setup_account(ctx);
 		if (r == MT_OK && cache_on) {
 			*key = account_key(ctx);
 			ctx->s = cache_take(*key);
@@ -381,6 +386,24 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard")) && !mt_arg(&ctx.args, "users")) {
 		r = mt_fail(&ctx, MT_EUSAGE, "-j and --shard go with --users");
 		goto out;
+	}
+	if ((ap->flags & MT_APPLET_SESSION) && (mt_arg(&ctx.args, "persist") || !mt_arg(&ctx.args, "users"))) {
+		const char *pv = mt_arg(&ctx.args, "persist");
+		uint64_t secs = 0;
+		if (pv && mt_parse_duration(pv, &secs, &ctx.err) != MT_OK) {
+			r = mt_fail(&ctx, MT_EUSAGE, "--persist: %s", ctx.err.msg);
+			goto out;
+		}
+		if ((r = setup_account(&ctx)) != MT_OK) {
+			r = ap->session_failed ? ap->session_failed(&ctx) : mt_fail_err(&ctx, &ctx.err);
+			goto out;
+		}
+		double idle = pv ? (double)secs : ctx.acct.persist;
+		int pr = idle > 0 ? mt_persist_run(&ctx, idle, argc, argv) : -1;
+		if (pr >= 0) {
+			r = pr;
+			goto out;
+		}
 	}
 	r = run_with_session(&ctx, &key);
 out:

@@ -29,6 +29,7 @@ struct mt_account {
 	double connect_timeout; /* seconds */
 	double idle_timeout;    /* seconds without any byte from the server */
 	double deadline;        /* seconds for the whole run, 0 = none */
+	double persist;         /* keep the session this long for later runs, 0 = no */
 	char *config_file;      /* where it came from, or NULL */
 };
 

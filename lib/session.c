@@ -3,6 +3,7 @@
 #include "session_int.h"
 
 #include <ctype.h>
+#include <poll.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -643,7 +644,15 @@ int mt_session_compressed(const struct mt_session *s) { return s->conn.compress;
 
 int mt_session_alive(const struct mt_session *s)
 {
-	return s && !s->conn.closed && !s->conn.timed_out;
+	if (s == NULL || s->conn.closed || s->conn.timed_out)
+		return 0;
+	/* anything waiting on an idle session is the server going away */
+	if (s->imap && s->imap->imap_stream && s->imap->imap_stream->read_buffer_len > 0)
+		return 0;
+	if (s->conn.ssl && SSL_pending(s->conn.ssl) > 0)
+		return 0;
+	struct pollfd p = { .fd = s->conn.fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 0;
 }
 
 void mt_session_stats(const struct mt_session *s, uint64_t *rt, uint64_t *in, uint64_t *out)

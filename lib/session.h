@@ -31,7 +31,8 @@ const char *mt_session_transport(const struct mt_session *s);  /* "implicit TLS"
 const char *mt_session_auth_method(const struct mt_session *s);
 const char *mt_session_peer(const struct mt_session *s);
 int mt_session_compressed(const struct mt_session *s);
-/* False once the connection was lost or timed out: do not reuse it. */
+/* False once the connection was lost or timed out, or when the server has
+ * said something unasked while idle (a BYE before it hangs up): do not reuse it. */
 int mt_session_alive(const struct mt_session *s);
 void mt_session_stats(const struct mt_session *s, uint64_t *round_trips, uint64_t *bytes_in, uint64_t *bytes_out);
 

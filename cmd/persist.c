@@ -1,0 +1,396 @@
+/* persist.c — session reuse across invocations, like ssh's ControlPersist:
+ * with --persist DURATION (or persist = "10m"), the first run leaves a small
+ * background process that holds the logged-in session behind a Unix socket
+ * (0600, in a 0700 directory of the user's); later runs of the same account
+ * hand it their arguments and their stdin/stdout/stderr (SCM_RIGHTS) and get
+ * the exit status back. It exits after DURATION idle, or on `persist --stop`.
+ * Also the `persist` applet (--status, --stop). */
+#include "applet.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXREQ 65536
+
+static int g_in_daemon;
+
+static char *runtime_dir(struct mt_err *e)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char *dir = rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
+	struct stat st;
+	mkdir(dir, 0700);
+	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
+		mt_seterr(e, MT_EIO, "'%s' must be a directory of mine, mode 0700", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static uint32_t fnv(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* One socket per account + user + server (+ --as user). */
+static char *socket_path(const struct mt_ctx *ctx, const char *dir)
+{
+	const struct mt_account *a = &ctx->acct;
+	char *key = mt_xasprintf("%s|%s|%d|%d|%s|%s|%s|%s", a->name ? a->name : "", a->host ? a->host : "", a->port,
+				 (int)a->tls, a->user ? a->user : "", a->as_user ? a->as_user : "",
+				 a->tunnel ? a->tunnel : "", a->config_file ? a->config_file : "");
+	char *p = mt_xasprintf("%s/persist-%08x.sock", dir, fnv(key));
+	free(key);
+	return p;
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -1;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* Send a request: "KIND\0field\0field..." with optional fds. */
+static int send_req(int fd, const char *buf, size_t len, const int *fds, int nfds)
+{
+	uint32_t n = (uint32_t)len;
+	struct iovec iov[2] = { { &n, sizeof n }, { (void *)buf, len } };
+	union { char b[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } u;
+	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
+	if (nfds) {
+		m.msg_control = u.b;
+		m.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+	}
+	return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)(sizeof n + len) ? 0 : -1;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = read(fd, (char *)buf + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+/* ---- the background process ------------------------------------------- */
+
+struct persisted {
+	char *path, *desc;
+	double idle_ms;
+	time_t last;
+};
+
+static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *fds)
+{
+	/* buf: "RUN\0cwd\0applet\0arg\0..." */
+	char *argv[256];
+	int argc = 0;
+	for (char *p = buf + 4; p < buf + len && argc < 255; p += strlen(p) + 1)
+		argv[argc++] = p;
+	argv[argc] = NULL;
+	int32_t rc = MT_EUSAGE;
+	const struct mt_applet *ap = argc >= 2 ? mt_applet_find(argv[1]) : NULL;
+	int saved[3] = { dup(0), dup(1), dup(2) };
+	fflush(stdout);
+	fflush(stderr);
+	dup2(fds[0], 0);
+	dup2(fds[1], 1);
+	dup2(fds[2], 2);
+	if (ap && chdir(argv[0]) == 0)
+		rc = mt_run_applet(ap, argc - 2, argv + 2);
+	fflush(stdout);
+	fflush(stderr);
+	for (int i = 0; i < 3; i++) {
+		dup2(saved[i], i);
+		close(saved[i]);
+		close(fds[i]);
+	}
+	if (chdir("/") != 0) {
+		/* nothing relies on the directory between requests */
+	}
+	if (write(cfd, &rc, sizeof rc) != sizeof rc) {
+		/* the client went away; nothing to tell */
+	}
+	(void)d;
+}
+
+static void daemon_loop(struct persisted *d, int lfd)
+{
+	time(&d->last);
+	for (;;) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		double left = d->idle_ms - (double)(time(NULL) - d->last) * 1000.0;
+		if (left <= 0)
+			break;
+		int pr = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		if (pr < 0 && errno != EINTR)
+			break;
+		if (pr <= 0)
+			continue;
+		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0)
+			continue;
+		/* only the user who owns us; another local user is turned away */
+		struct ucred cr;
+		socklen_t cl = sizeof cr;
+		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.uid != getuid()) {
+			close(cfd);
+			continue;
+		}
+		uint32_t n;
+		char *buf = NULL;
+		int fds[3] = { -1, -1, -1 }, nfds = 0;
+		union { char b[CMSG_SPACE(3 * sizeof(int))]; struct cmsghdr align; } u;
+		struct iovec iov = { &n, sizeof n };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof u.b };
+		if (recvmsg(cfd, &m, MSG_CMSG_CLOEXEC) != sizeof n || n == 0 || n > MAXREQ) {
+			close(cfd);
+			continue;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				nfds = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+				if (nfds > 3)
+					nfds = 3;
+				memcpy(fds, CMSG_DATA(c), (size_t)nfds * sizeof(int));
+			}
+		buf = mt_xmalloc(n + 1);
+		if (read_full(cfd, buf, n) < 0) {
+			free(buf);
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			close(cfd);
+			continue;
+		}
+		buf[n] = '\0';
+		time(&d->last);
+		if (strcmp(buf, "RUN") == 0 && nfds == 3)
+			serve_run(d, cfd, buf, n, fds);
+		else {
+			for (int i = 0; i < nfds; i++)
+				close(fds[i]);
+			if (strcmp(buf, "STATUS") == 0) {
+				char line[600];
+				int len = snprintf(line, sizeof line, "%s; idle exit in %.0f s\n", d->desc,
+						   d->idle_ms / 1000.0 - (double)(time(NULL) - d->last));
+				if (write(cfd, line, (size_t)len) < 0) { /* ignore */ }
+			} else if (strcmp(buf, "STOP") == 0) {
+				if (write(cfd, "stopped\n", 8) < 0) { /* ignore */ }
+				free(buf);
+				close(cfd);
+				break;
+			}
+		}
+		free(buf);
+		close(cfd);
+	}
+}
+
+/* Fork the background process; it listens on path and serves until idle. */
+static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		int st;
+		waitpid(pid, &st, 0);   /* the intermediate child exits at once */
+		return 0;
+	}
+	/* double fork: the daemon is nobody's child and has no terminal */
+	if (fork() != 0)
+		_exit(0);
+	setsid();
+	signal(SIGHUP, SIG_IGN);
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	umask(077);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 16) < 0)
+		_exit(0);   /* another run was quicker: its daemon serves */
+	chmod(path, 0600);
+	g_in_daemon = 1;
+	struct persisted d = { .path = (char *)path, .idle_ms = idle_s * 1000.0 };
+	d.desc = mt_xasprintf("%s: %s%s%s%s%s (%s), pid %ld", ctx->acct.name,
+			      ctx->acct.user ? ctx->acct.user : "", ctx->acct.as_user ? " as " : "",
+			      ctx->acct.as_user ? ctx->acct.as_user : "", ctx->acct.tunnel ? "" : "@",
+			      ctx->acct.tunnel ? "" : ctx->acct.host ? ctx->acct.host : "", path, (long)getpid());
+	mt_session_cache(1);
+	daemon_loop(&d, lfd);
+	unlink(path);
+	close(lfd);
+	mt_session_cache(0);
+	free(d.desc);
+	_exit(0);
+}
+
+/* The client side, called by the dispatcher for a session applet when
+ * --persist or the account's persist asks for it. Returns the applet's exit
+ * status, or -1 when the work should be done here after all. */
+int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv)
+{
+	char cwd[4096], *dir, *path;
+	int fd;
+
+	if (g_in_daemon || idle_s <= 0 || getcwd(cwd, sizeof cwd) == NULL)
+		return -1;
+	if ((dir = runtime_dir(&ctx->err)) == NULL)
+		return -1;
+	path = socket_path(ctx, dir);
+	free(dir);
+	fd = connect_to(path);
+	if (fd < 0) {
+		/* none there, or a stale socket of a process that died */
+		unlink(path);
+		fflush(stdout);
+		fflush(stderr);
+		if (spawn_daemon(ctx, path, idle_s) == 0)
+			for (int i = 0; i < 100 && (fd = connect_to(path)) < 0; i++)
+				usleep(20000);
+	}
+	if (fd < 0) {
+		free(path);
+		return -1;
+	}
+	size_t len = 4 + strlen(cwd) + 1 + strlen(ctx->ap->name) + 1;
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > MAXREQ) {
+		close(fd);
+		free(path);
+		return -1;
+	}
+	char *buf = mt_xmalloc(len), *o = buf;
+	memcpy(o, "RUN", 4);
+	o += 4;
+	o = stpcpy(o, cwd) + 1;
+	o = stpcpy(o, ctx->ap->name) + 1;
+	for (int i = 0; i < argc; i++)
+		o = stpcpy(o, argv[i]) + 1;
+	int fds[3] = { 0, 1, 2 };
+	fflush(stdout);
+	int32_t rc = -1;
+	if (send_req(fd, buf, len, fds, 3) == 0 && read_full(fd, &rc, sizeof rc) < 0)
+		rc = mt_fail(ctx, MT_ETEMP, "the persisted session process went away during the run");
+	free(buf);
+	close(fd);
+	free(path);
+	return rc;
+}
+
+/* ---- the persist applet ----------------------------------------------- */
+
+static const struct mt_opt persist_opts[] = {
+	{ .lng = "status", .kind = MT_FLAG, .help = "list the live persisted sessions (the default)" },
+	{ .lng = "stop", .kind = MT_FLAG, .help = "stop them (or only ACCOUNT's)" },
+	MT_OPT_END,
+};
+
+static int ask(const char *path, const char *what, char *reply, size_t len)
+{
+	int fd = connect_to(path);
+	if (fd < 0)
+		return -1;
+	int r = send_req(fd, what, strlen(what), NULL, 0);
+	ssize_t n = r == 0 ? read(fd, reply, len - 1) : -1;
+	close(fd);
+	if (n < 0)
+		return -1;
+	reply[n] = '\0';
+	return 0;
+}
+
+static int persist_main(struct mt_ctx *ctx)
+{
+	const char *only = ctx->args.argc ? ctx->args.argv[0] : NULL;
+	int stop = mt_flag(&ctx->args, "stop"), n = 0;
+	char *dir = runtime_dir(&ctx->err);
+	if (dir == NULL)
+		return mt_fail_err(ctx, &ctx->err);
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	while (dh && (de = readdir(dh)) != NULL) {
+		char reply[700];
+		if (strncmp(de->d_name, "persist-", 8) != 0)
+			continue;
+		char *path = mt_xasprintf("%s/%s", dir, de->d_name);
+		if (ask(path, "STATUS", reply, sizeof reply) < 0) {
+			unlink(path);   /* nobody behind it any more */
+			printf("removed stale %s\n", path);
+		} else if (only == NULL || strncmp(reply, only, strlen(only)) == 0) {
+			if (stop && ask(path, "STOP", reply, sizeof reply) == 0)
+				printf("stopped %s\n", path);
+			else
+				fputs(reply, stdout);
+			n++;
+		}
+		free(path);
+	}
+	if (dh)
+		closedir(dh);
+	free(dir);
+	if (n == 0 && !stop)
+		printf("no persisted sessions\n");
+	return MT_OK;
+}
+
+static const struct mt_applet persist_applet = {
+	.name = "persist",
+	.summary = "list or stop the background processes that keep sessions for --persist",
+	.usage = "[--status | --stop] [ACCOUNT]",
+	.description = "A run with --persist DURATION (or an account's persist setting) leaves a process that\n"
+		       "holds the logged-in session; later runs of the same account use it instead of\n"
+		       "connecting. It ends after DURATION without use, or here with --stop.",
+	.opts = persist_opts,
+	.complete_first = "account",
+	.flags = 0,
+	.main = persist_main,
+};
+MT_APPLET(persist_applet);

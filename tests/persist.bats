@@ -1,0 +1,97 @@
+#!/usr/bin/env bats
+# --persist: later runs use the session the first one left behind.
+load helpers
+
+setup() {
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+}
+
+teardown() {
+	"$MT" persist --stop >/dev/null 2>&1 || true
+}
+
+logins() { grep -c "Login: user=<$1>" "$MT_DOVECOT_LOG" || true; }
+sock() { ls "$XDG_RUNTIME_DIR"/mailtool/persist-*.sock 2>/dev/null | head -1; }
+
+@test "the second run makes no new login, and its output and status are the same" {
+	want=$("$MT" du --tsv)
+	before=$(logins alice)
+	run "$MT" du --tsv --persist 30s
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run "$MT" du --tsv --persist 30s
+	[ "$output" = "$want" ]
+	run --separate-stderr "$MT" expunge --deleted NoSuchFolder --persist 30s
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"no folder 'NoSuchFolder'"* ]]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+}
+
+@test "the socket is the user's only: 0600 in a 0700 directory" {
+	run "$MT" quota --persist 30s
+	[ "$status" -eq 0 ]
+	s=$(sock)
+	[ -S "$s" ]
+	[ "$(stat -c %a "$s")" = 600 ]
+	[ "$(stat -c %a "$XDG_RUNTIME_DIR/mailtool")" = 700 ]
+	if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null; then
+		run runuser -u nobody -- python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$s"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"Permission denied"* ]]
+	fi
+}
+
+@test "persist --status lists it, --stop ends it" {
+	run "$MT" quota --persist 30s
+	run "$MT" persist --status
+	[ "$status" -eq 0 ]
+	[[ "$output" == "alice: alice@localhost"*"idle exit in"* ]]
+	run "$MT" persist --stop
+	[[ "$output" == "stopped "* ]]
+	[ -z "$(sock)" ]
+}
+
+@test "it exits by itself after the idle time" {
+	run "$MT" quota --persist 1s
+	[ -n "$(sock)" ]
+	for _ in $(seq 40); do [ -z "$(sock)" ] && break; sleep 0.1; done
+	[ -z "$(sock)" ]
+}
+
+@test "when the server drops the session, the next run connects afresh, transparently" {
+	run "$MT" quota --persist 30s
+	before=$(logins alice)
+	dadm kick alice >/dev/null
+	sleep 0.3
+	run "$MT" quota --tsv --persist 30s
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"User quota"* ]]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+}
+
+@test "a stale socket (its process killed) is cleaned up" {
+	run "$MT" quota --persist 30s
+	s=$(sock)
+	pid=$("$MT" persist --status | sed -n 's/.*pid \([0-9]*\);.*/\1/p')
+	[ -n "$pid" ]
+	kill -9 "$pid"
+	[ -S "$s" ]
+	run "$MT" quota --tsv --persist 30s
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"User quota"* ]]
+	run "$MT" persist --status
+	[[ "$output" == "alice: "* ]]
+}
+
+@test "the account setting persist = \"30s\" works like the flag; a bad duration is refused" {
+	sed 's/alice = { /alice = { persist = "30s"; /' "$MAILTOOL_CONFIG" > "$BATS_TEST_TMPDIR/p.conf"
+	before=$(logins alice)
+	run "$MT" quota --config "$BATS_TEST_TMPDIR/p.conf"
+	run "$MT" quota --config "$BATS_TEST_TMPDIR/p.conf"
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run "$MT" quota --persist 3x
+	[ "$status" -eq 64 ]
+}
