@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""cutproxy.py - a fault-injecting TCP proxy for loopback (cleartext IMAP).
+
+Usage: cutproxy.py PORTFILE UPSTREAM_PORT MODE [ARG] [SECONDS]
+
+Listens on a free 127.0.0.1 port (written to PORTFILE), serves ONE client,
+forwarding to 127.0.0.1:UPSTREAM_PORT, and exits after the client leaves or
+SECONDS (default 20). MODE:
+  after-command K   forward the client's first K command lines, let the
+                    server act on the Kth, then cut both sides (the client
+                    never sees its answer)
+  after-bytes N     cut after N bytes from the server
+  delay MS          hold every chunk from the server MS milliseconds
+  drip              send the server's bytes one at a time, 2 ms apart
+  blackhole         accept, read, never forward anything
+Counts client lines in COUNTFILE (PORTFILE + ".count") at the end, so a
+test can learn how many commands a whole run sends.
+"""
+import os
+import select
+import socket
+import sys
+import time
+
+portfile, upstream, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+arg = int(sys.argv[4]) if len(sys.argv) > 4 and mode != "drip" and mode != "blackhole" else 0
+limit = float(sys.argv[5]) if len(sys.argv) > 5 else 20.0
+deadline = time.time() + limit
+
+srv = socket.socket()
+srv.bind(("127.0.0.1", 0))
+srv.listen(1)
+with open(portfile + ".tmp", "w") as f:
+    f.write(str(srv.getsockname()[1]))
+os.rename(portfile + ".tmp", portfile)
+srv.settimeout(limit)
+try:
+    cli, _ = srv.accept()
+except socket.timeout:
+    sys.exit(0)
+up = None if mode == "blackhole" else socket.create_connection(("127.0.0.1", upstream), timeout=5)
+lines = 0
+from_server = 0
+pending = b""
+cut = False
+while not cut and time.time() < deadline:
+    socks = [cli] + ([up] if up else [])
+    r, _, _ = select.select(socks, [], [], 0.1)
+    for s in r:
+        data = s.recv(65536)
+        if not data:
+            cut = True
+            break
+        if s is cli:
+            if up is None:
+                continue
+            pending += data
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                up.sendall(line + b"\n")
+                lines += 1
+                if mode == "after-command" and lines >= arg:
+                    time.sleep(0.2)   # let the server carry it out
+                    cut = True
+                    break
+        else:
+            if mode == "after-bytes" and from_server + len(data) >= arg:
+                cli.sendall(data[: max(0, arg - from_server)])
+                cut = True
+                break
+            from_server += len(data)
+            if mode == "delay":
+                time.sleep(arg / 1000.0)
+            if mode == "drip":
+                for b in data:
+                    if time.time() > deadline:
+                        break
+                    cli.sendall(bytes([b]))
+                    time.sleep(0.002)
+            else:
+                cli.sendall(data)
+for s in (cli, up):
+    if s:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()
+with open(portfile + ".count", "w") as f:
+    f.write(str(lines))
