@@ -626,3 +626,27 @@ int mt_subscribe(struct mt_session *s, const char *name, int on, struct mt_err *
 		return mt_imap_error(s, r, on ? "SUBSCRIBE" : "UNSUBSCRIBE", e);
 	return MT_OK;
 }
+
+int mt_create(struct mt_session *s, const char *name, const char *special, struct mt_err *e)
+{
+	char *wire = NULL, *q, *cmd;
+	int r, status;
+	if ((r = mt_mailbox_wire(s, name, &wire, e)) != MT_OK)
+		return r;
+	q = mt_imap_quote(wire);
+	free(wire);
+	/* RFC 6154: CREATE name (USE (\Archive)) */
+	if (special && mt_has_cap(s, "CREATE-SPECIAL-USE"))
+		cmd = mt_xasprintf("CREATE %s (USE (%s))", q, special);
+	else
+		cmd = mt_xasprintf("CREATE %s", q);
+	free(q);
+	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+	free(cmd);
+	if (r != MT_OK)
+		return r;
+	if (status != MT_RESP_OK && strstr(mt_imap_last_text(s), "ALREADYEXISTS") == NULL &&
+	    strcasestr(mt_imap_last_text(s), "already exists") == NULL)
+		return mt_seterr(e, MT_EUNAVAIL, "CREATE '%s' refused: %s", name, mt_imap_last_text(s));
+	return MT_OK;
+}

@@ -321,8 +321,8 @@ int mt_select_messages(struct mt_session *s, const char *folder, const struct mt
 	if ((r = uid_search(s, out->search, &uids, &n, e)) != MT_OK)
 		return r;
 
-	int headers = c->want_headers || c->by_date_header;
-	int dates = !exact || c->want_headers;
+	int headers = c->want_headers || (c->by_date_header && (c->want_dates || !exact || c->older >= 0 || c->newer >= 0 || c->before));
+	int dates = !exact || c->want_headers || c->want_dates;
 	out->msgs = mt_xmalloc(sizeof *out->msgs * (n ? n : 1));
 	for (size_t i = 0; i < n; i += UID_BATCH) {
 		size_t cnt = n - i < UID_BATCH ? n - i : UID_BATCH, got = 0;

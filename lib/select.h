@@ -21,6 +21,7 @@ struct mt_criteria {
 	uint64_t smaller;       /* 0 unset: strictly smaller than */
 	int by_date_header;     /* ages/dates by the Date header instead of INTERNALDATE */
 	int want_headers;       /* fetch From and Subject (decoded) */
+	int want_dates;         /* fetch INTERNALDATE (and with by_date_header, Date) */
 };
 
 struct mt_msg {

@@ -108,6 +108,10 @@ void mt_quotas_release(struct mt_quotas *q);
 int mt_setquota(struct mt_session *s, const char *root, const char *const *resources,
 		const uint64_t *values, size_t n, struct mt_err *e);
 
+/* CREATE a UTF-8 folder (with USE (\\Archive) etc. when special is given and
+ * the server has CREATE-SPECIAL-USE). An existing folder is not an error. */
+int mt_create(struct mt_session *s, const char *name, const char *special, struct mt_err *e);
+
 /* SUBSCRIBE (on) or UNSUBSCRIBE a UTF-8 folder name. */
 int mt_subscribe(struct mt_session *s, const char *name, int on, struct mt_err *e);
 

@@ -1,0 +1,82 @@
+#!/usr/bin/env bats
+# archive: old mail into dated folders, every period in one run, exact and
+# with flags intact; checked message by message with doveadm.
+load helpers
+
+setup() {
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+}
+
+listing() { dadm -f tab fetch -u alice "mailbox uid flags" all | sed 's/ *\\Recent//' | sort; }
+# year<TAB>message-id<TAB>flags of INBOX messages received before DATE, not \Flagged
+old_inbox() {
+	dadm -f tab fetch -u alice "date.received hdr.message-id flags" mailbox INBOX before "$1" unflagged |
+		tail -n +2 | sed 's/ *\\Recent//' | awk -F'\t' '{print substr($1, 1, 4) "\t" $2 "\t" $3}' | sort
+}
+
+@test "archive --dry-run changes nothing and counts per year what would move" {
+	cutoff=$(date -u -d '365 days ago' +%Y-%m-%d)
+	before=$(listing)
+	run "$MT" archive --older 365d --dry-run --tsv INBOX
+	[ "$status" -eq 0 ]
+	[ "$(listing)" = "$before" ]
+	got=$(echo "$output" | tail -n +2 | grep -v '^(total)' | sed 's/^INBOX -> Archive\///' | cut -f1,3)
+	want=$(old_inbox "$cutoff" | cut -f1 | uniq -c | awk '{print $2 "\t" $1}')
+	# a message right at the cutoff may be counted on either side of one day
+	[ "$(echo "$got" | wc -l)" -eq "$(echo "$want" | wc -l)" ]
+	[ "$(echo "$got" | cut -f1)" = "$(echo "$want" | cut -f1)" ]
+}
+
+@test "archive moves each message into its year, with flags intact, in one run" {
+	run "$MT" archive --older 2y --tsv INBOX
+	[ "$status" -eq 0 ]
+	for y in $(dadm mailbox list -u alice 'Archive/*' | sed -n 's|^Archive/||p'); do
+		# every message in Archive/Y came from year Y, flags unchanged
+		got=$(dadm -f tab fetch -u alice "date.received hdr.message-id flags" mailbox "Archive/$y" all | tail -n +2 |
+			sed 's/ *\\Recent//' | awk -F'\t' '{print substr($1, 1, 4) "\t" $2 "\t" $3}' | sort)
+		[ -n "$got" ]
+		[ -z "$(echo "$got" | awk -F'\t' -v y="$y" '$1 != y')" ]
+	done
+	# nothing old and unflagged is left in INBOX; every archived one is somewhere
+	[ "$(dadm search -u alice mailbox INBOX before 730d unflagged | wc -l)" -eq 0 ]
+	moved=$(echo "$output" | grep '^(total)\|^INBOX' | tail -1 | cut -f3)
+	[ "$(dadm search -u alice mailbox 'Archive/*' all | wc -l)" -eq "$moved" ]
+	# the new folders are subscribed
+	for f in $(dadm mailbox list -u alice 'Archive/*'); do
+		dadm mailbox list -u alice -s | grep -qx "$f"
+	done
+}
+
+@test "flags and Message-IDs survive the move exactly" {
+	want=$(old_inbox "$(date -u -d '730 days ago' +%Y-%m-%d)" | cut -f2- | sort)
+	[ -n "$want" ]
+	run "$MT" archive --older 730d INBOX
+	[ "$status" -eq 0 ]
+	got=$(dadm -f tab fetch -u alice "hdr.message-id flags" mailbox 'Archive/*' all | tail -n +2 | sed 's/ *\\Recent//' | sort)
+	[ "$got" = "$want" ]
+}
+
+@test "--to with months, several source folders, and a second run has nothing left to do" {
+	run "$MT" archive --older 1y --to 'Old/%Y-%m' --tsv 'Lists/*'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Lists/dev -> Old/"* ]]
+	[ "$(dadm mailbox list -u alice 'Old/*' | grep -cvE '^Old/[0-9]{4}-[0-9]{2}$')" -eq 0 ]
+	[ "$(dadm search -u alice mailbox 'Lists/*' before 365d unflagged | wc -l)" -eq 0 ]
+	run "$MT" archive --older 1y --to 'Old/%Y-%m' --tsv 'Lists/*'
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | wc -l)" -eq 1 ]
+}
+
+@test "archive bad input: no --older, bad template, bad duration; nothing changes" {
+	before=$(listing)
+	run "$MT" archive INBOX
+	[ "$status" -eq 64 ]
+	run --separate-stderr "$MT" archive --older 1y --to 'Archive/%H' INBOX
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"only %Y, %m and %d"* ]]
+	run "$MT" archive --older 3x INBOX
+	[ "$status" -eq 65 ]
+	run "$MT" archive --older 1y NoSuch
+	[ "$status" -eq 65 ]
+	[ "$(listing)" = "$before" ]
+}
