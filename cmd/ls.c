@@ -38,7 +38,7 @@ static int ls_main(struct mt_ctx *ctx)
 	struct mt_mailboxes m;
 	struct mt_status *st = NULL;
 	struct mt_table t;
-	int want_status = mt_flag(&ctx->args, "status");
+	int want_status = mt_flag(&ctx->args, "status"), failed = 0;
 	int only_sub = mt_flag(&ctx->args, "subscribed");
 	int r;
 
@@ -71,8 +71,10 @@ static int ls_main(struct mt_ctx *ctx)
 			if (st[i].have & MT_ST_UNSEEN) mt_table_num(&t, row, L_UNSEEN, st[i].unseen);
 			if (st[i].have & MT_ST_SIZE) mt_table_num(&t, row, L_SIZE, (long long)st[i].size);
 		}
-		if (want_status && st[i].error)
+		if (want_status && st[i].error) {
 			mt_fail(ctx, 0, "'%s': %s", b->name, st[i].error);
+			failed = 1;
+		}
 	}
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
@@ -80,7 +82,8 @@ static int ls_main(struct mt_ctx *ctx)
 		mt_status_release(st, m.n);
 	free(st);
 	mt_mailboxes_release(&m);
-	return MT_OK;
+	/* like du: a folder that could not be measured is not a success */
+	return failed ? MT_EPROTO : MT_OK;
 }
 
 static const struct mt_applet ls_applet = {

@@ -136,3 +136,14 @@ ON ^LIST => * LIST () \"/\" {4294967296}\r\n<STALL>"
 	[ $((SECONDS - start)) -le 8 ]
 	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
 }
+
+@test "ls --status: a folder whose STATUS fails is reported and the exit is 76" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" INBOX\r\n* LIST () \"/\" Broken\r\n{tag} OK done
+ON ^STATUS \"INBOX\" => * STATUS INBOX (MESSAGES 2 UNSEEN 0 SIZE 10)\r\n{tag} OK done
+ON ^STATUS => {tag} NO [SERVERBUG] broken"
+	run --separate-stderr mt_fake ls --status --no-tls --tsv
+	[ "$status" -eq 76 ]
+	[[ "$output" == *$'INBOX\t\tno\t2\t0\t10'* ]]
+	[[ "$stderr" == *"'Broken': STATUS failed"* ]]
+}
