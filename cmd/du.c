@@ -92,7 +92,16 @@ static int du_main(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EDATA, "no folder matches '%s'", ctx->args.argv[0]);
 	}
 	st = mt_xmalloc(sizeof *st * (m.n ? m.n : 1));
-	if ((r = mt_status_many(ctx->s, m.v, m.n, MT_ST_MESSAGES | MT_ST_SIZE, st, &ctx->err)) != MT_OK) {
+	/* in slices of 64 folders (the pipelining batch anyway), for the progress line */
+	struct mt_progress pg;
+	mt_progress_start(&pg, "folders", m.n, m.n > 64 && !mt_flag(&ctx->args, "quiet"));
+	for (size_t i = 0; r == MT_OK && i < m.n; i += 64) {
+		size_t cnt = m.n - i < 64 ? m.n - i : 64;
+		r = mt_status_many(ctx->s, m.v + i, cnt, MT_ST_MESSAGES | MT_ST_SIZE, st + i, &ctx->err);
+		mt_progress_step(&pg, cnt);
+	}
+	mt_progress_end(&pg);
+	if (r != MT_OK) {
 		free(st);
 		mt_mailboxes_release(&m);
 		return mt_fail_err(ctx, &ctx->err);

@@ -29,3 +29,15 @@ load helpers
 	[ -z "$output" ]
 	[[ "$stderr" == *"refused"* ]]
 }
+
+@test "du over many folders shows a progress line on a terminal only" {
+	for i in $(seq 1 130); do echo "Many/f$i"; done > "$BATS_TEST_TMPDIR/names"
+	xargs $MT_DOVEADM mailbox create -u carol < "$BATS_TEST_TMPDIR/names"
+	run script -qfec "\"$MT\" du -a admin --as carol --tsv" /dev/null
+	[[ "$output" == *$'\r'"folders: "*"/13"* ]]
+	run --separate-stderr "$MT" du -a admin --as carol --tsv
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" carol >/dev/null
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"folders:"* ]]
+	[ "$(echo "$output" | grep -c '^Many/f')" -eq 130 ]
+}
