@@ -239,3 +239,26 @@ CONF
 	run "$MT" info -a alice -p 70000
 	[ "$status" -eq 64 ]
 }
+
+@test "the password reaches neither the command line, nor a tunnel's environment, nor a log file" {
+	# the tunnel command records its own environment and command line
+	cat > "$BATS_TEST_TMPDIR/tunnel.sh" <<SH
+#!/bin/sh
+env > "$BATS_TEST_TMPDIR/tunnel.env"
+tr '\0' ' ' < /proc/\$\$/cmdline > "$BATS_TEST_TMPDIR/tunnel.cmdline"
+tr '\0' ' ' < /proc/\$PPID/cmdline > "$BATS_TEST_TMPDIR/parent.cmdline"
+exec $MT_TUNNEL_ALICE
+SH
+	chmod +x "$BATS_TEST_TMPDIR/tunnel.sh"
+	cd "$BATS_TEST_TMPDIR"
+	run env MAILTOOL_PASSWORD=alice-secret-pw "$MT" info --tunnel "$BATS_TEST_TMPDIR/tunnel.sh" --trace -vv
+	[ "$status" -eq 0 ]
+	[[ "$output" != *alice-secret-pw* ]]
+	[ -s tunnel.env ]
+	run grep -l alice-secret-pw tunnel.env tunnel.cmdline parent.cmdline
+	[ "$status" -eq 1 ]
+	run grep -c MAILTOOL_PASSWORD tunnel.env
+	[ "$output" -eq 0 ]
+	# libetpan's own debug log is never written
+	[ ! -e libetpan-stream-debug.log ]
+}
