@@ -128,7 +128,12 @@ static int subs_main(struct mt_ctx *ctx)
 	size_t nwant = 0;
 	if (strcmp(cmd, "import") == 0 && (r = read_names(ctx, argc ? argv[0] : "-", &want, &nwant)) != MT_OK)
 		return r;
-	if (mt_list(ctx->s, "*", &m, &ctx->err) != MT_OK || mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {
+	if (mt_list(ctx->s, "*", &m, &ctx->err) != MT_OK) {
+		r = mt_fail_err(ctx, &ctx->err);
+		goto out;
+	}
+	if (mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {
+		mt_mailboxes_release(&m);
 		r = mt_fail_err(ctx, &ctx->err);
 		goto out;
 	}

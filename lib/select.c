@@ -561,8 +561,12 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 	int r;
 	*out = NULL;
 	*nout = 0;
-	if ((r = mt_list(s, "*", &all, e)) != MT_OK || (r = mt_delimiter(s, &delim, e)) != MT_OK)
+	if ((r = mt_list(s, "*", &all, e)) != MT_OK)
 		return r;
+	if ((r = mt_delimiter(s, &delim, e)) != MT_OK) {
+		mt_mailboxes_release(&all);
+		return r;
+	}
 	for (size_t a = 0; a < nargs; a++) {
 		const char *arg = args[a];
 		int wild = strpbrk(arg, "*%") != NULL, found = 0;
