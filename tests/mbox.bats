@@ -10,8 +10,14 @@ setup_file() {
 	. "$MT_SUITE_DIR/dovecot/env.sh"
 	local home="$MT_TEST_DIR/mail/dave" owner
 	owner=$(stat -c %u:%g "$MT_TEST_DIR/mail/alice")
-	grep -q '^dave:' "$MT_TEST_DIR/users" ||
-		echo 'dave:{PLAIN}dave-secret-pw::::::userdb_mail=mbox:~/mail:INBOX=~/mail/inbox' >> "$MT_TEST_DIR/users"
+	if ! grep -q '^dave:' "$MT_TEST_DIR/users"; then
+		# a new file with a later mtime: Dovecot rereads passwd-file when it changed
+		cp "$MT_TEST_DIR/users" "$MT_TEST_DIR/users.new"
+		echo 'dave:{PLAIN}dave-secret-pw::::::userdb_mail=mbox:~/mail:INBOX=~/mail/inbox' >> "$MT_TEST_DIR/users.new"
+		touch -d "@$(( $(date +%s) + 2 ))" "$MT_TEST_DIR/users.new"
+		chmod --reference="$MT_TEST_DIR/users" "$MT_TEST_DIR/users.new"
+		mv "$MT_TEST_DIR/users.new" "$MT_TEST_DIR/users"
+	fi
 	rm -rf "$home"
 	mkdir -p "$home/mail"
 	python3 - "$home/mail/inbox" <<'PY'
@@ -32,6 +38,12 @@ with open(sys.argv[1], "w", newline="\n") as f:
 PY
 	chown -R "$owner" "$home"
 	chmod -R go+rX "$home"
+	# wait (bounded) until Dovecot's auth knows dave
+	for _ in $(seq 50); do
+		$MT_DOVEADM user dave >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	$MT_DOVEADM user dave >/dev/null
 }
 
 inbox_file() { echo "$MT_TEST_DIR/mail/dave/mail/inbox"; }
