@@ -24,7 +24,7 @@ HDRS = $(wildcard lib/*.h cmd/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
 APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
-.PHONY: all check unit asan deps demo demo-stop install clean bench
+.PHONY: all check unit asan lint deps demo demo-stop install clean bench
 
 all: mailtool
 
@@ -61,8 +61,13 @@ asan: $(ASAN_DIR)/mailtool $(ASAN_DIR)/mt-unit
 deps:
 	@sh .ci/deps
 
+# Static analysis; every suppression is inline, next to its reason.
+lint:
+	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib cmd tests/unit
+
 check: deps
-	$(MAKE) mailtool unit asan
+	$(MAKE) mailtool unit asan lint
 	bats --tap tests/
 	rm -rf $(ASAN_DIR)/logs && mkdir -p $(ASAN_DIR)/logs
 	MAILTOOL_TEST_BIN=$(CURDIR)/$(ASAN_DIR)/mailtool MAILTOOL_TEST_UNIT=$(CURDIR)/$(ASAN_DIR)/mt-unit \

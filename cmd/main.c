@@ -25,6 +25,8 @@ const struct mt_applet *const *mt_applets(size_t *n)
 	static const struct mt_applet **sorted;
 	static size_t count;
 	if (sorted == NULL) {
+		/* the linker puts both symbols at the ends of the one "mt_applets" section */
+		// cppcheck-suppress comparePointers
 		count = (size_t)(__stop_mt_applets - __start_mt_applets);
 		sorted = mt_xmalloc(sizeof *sorted * (count + 1));
 		memcpy(sorted, __start_mt_applets, sizeof *sorted * count);
