@@ -216,6 +216,8 @@ static int subs_main(struct mt_ctx *ctx)
 	}
 	if (t.rows)
 		mt_table_print(&t, stdout);
+	else if (strcmp(cmd, "check") == 0 && ctx->fmt == MT_FMT_HUMAN)
+		puts("subscriptions are in order");
 	mt_table_release(&t);
 	mt_mailboxes_release(&m);
 	if (r == MT_OK && failed)

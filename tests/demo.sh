@@ -53,6 +53,11 @@ run mailtool quota -h
 run mailtool quota --warn 80 --crit 90
 run mailtool ls -a admin --as bob
 run mailtool du -a tunnel -v --no-total --top 3
+run mailtool expunge --deleted --dry-run -h 'Lists/*' INBOX
+run mailtool compact --dry-run -h
+run mailtool archive --older 2y --dry-run INBOX
+run mailtool subs check
+run mailtool -e 'quota --tsv; du --tsv --top 2 --sort size'
 cat <<MSG
 
 The sandbox keeps running. Try more one-liners with

@@ -25,6 +25,9 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 @test "subs check exits 1 on dangling or missing subscriptions, 0 when clean" {
 	run "$MT" subs check
 	[ "$status" -eq 0 ]
+	[ "$output" = "subscriptions are in order" ]
+	run "$MT" subs check --tsv
+	[ "$output" = "" ]
 	dadm mailbox create -u alice Unsubscribed
 	run "$MT" subs check --tsv
 	[ "$status" -eq 1 ]
