@@ -197,19 +197,76 @@ static const struct mt_col compact_cols[C_NCOLS] = {
 	[C_SIZE] = { "size", MT_COL_SIZE },
 };
 
-/* Run one step over its folders; adds report rows and the bytes freed. */
+/* A dry run removes nothing, so a later step would see (and count again) what
+ * an earlier step already planned to take: remember, per folder, the UIDs
+ * planned so far and leave them out of later steps. */
+struct planned {
+	char *folder;
+	uint32_t *uids;         /* sorted */
+	size_t n;
+};
+struct plan {
+	struct planned *v;
+	size_t n;
+};
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static struct planned *plan_folder(struct plan *pl, const char *folder)
+{
+	for (size_t i = 0; i < pl->n; i++)
+		if (strcmp(pl->v[i].folder, folder) == 0)
+			return &pl->v[i];
+	pl->v = mt_xrealloc(pl->v, sizeof *pl->v * (pl->n + 1));
+	pl->v[pl->n] = (struct planned){ .folder = mt_xstrdup(folder) };
+	return &pl->v[pl->n++];
+}
+
+static void plan_add(struct planned *f, const struct mt_selection *sel)
+{
+	if (sel->n == 0)
+		return;
+	f->uids = mt_xrealloc(f->uids, sizeof *f->uids * (f->n + sel->n));
+	for (size_t i = 0; i < sel->n; i++)
+		f->uids[f->n++] = sel->msgs[i].uid;
+	qsort(f->uids, f->n, sizeof *f->uids, cmp_uid);
+}
+
+static void plan_free(struct plan *pl)
+{
+	for (size_t i = 0; i < pl->n; i++) {
+		free(pl->v[i].folder);
+		free(pl->v[i].uids);
+	}
+	free(pl->v);
+}
+
+static int not_planned(const struct mt_msg *m, void *arg)
+{
+	const struct planned *f = arg;
+	return f->n == 0 || bsearch(&m->uid, f->uids, f->n, sizeof *f->uids, cmp_uid) == NULL;
+}
+
+/* Run one step over its folders; adds report rows and the bytes freed. A dry
+ * run counts each message once, in the first step that would take it. */
 static int run_step(struct mt_ctx *ctx, const char *name, const char *const *folders, size_t nf,
-		    const struct mt_criteria *c, int dry, struct mt_table *t, uint64_t *freed, uint64_t *nmsgs)
+		    const struct mt_criteria *c, struct plan *dry, struct mt_table *t, uint64_t *freed, uint64_t *nmsgs)
 {
 	for (size_t i = 0; i < nf; i++) {
 		struct mt_selection sel;
 		uint64_t n = 0, b = 0;
-		int r = mt_select_messages(ctx->s, folders[i], c, 1, NULL, NULL, &sel, &ctx->err);
+		struct planned *pf = dry ? plan_folder(dry, folders[i]) : NULL;
+		int r = mt_select_messages(ctx->s, folders[i], c, 1, dry ? not_planned : NULL, pf, &sel, &ctx->err);
 		if (r == MT_OK && !dry)
 			r = mt_remove_selection(ctx->s, &sel, NULL, 0, &n, &b, &ctx->err);
 		if (dry) {
 			n = sel.n;
 			b = sel.bytes;
+			plan_add(pf, &sel);
 		}
 		if ((r == MT_OK && (n > 0 || ctx->verbose)) || n > 0) {
 			int row = mt_table_row(t);
@@ -235,6 +292,8 @@ static int compact_main(struct mt_ctx *ctx)
 	uint64_t size_before = 0, freed = 0, removed = 0;
 	int dry = mt_flag(&ctx->args, "dry-run"), lock = -1, r;
 	struct mt_table t;
+	struct plan plan = { 0 };
+	struct plan *dp = dry ? &plan : NULL;
 
 	if ((r = load_policy(ctx, &p)) != MT_OK)
 		return r;
@@ -272,7 +331,7 @@ static int compact_main(struct mt_ctx *ctx)
 			r = mt_fail_err(ctx, &ctx->err);
 			goto out_table;
 		}
-		r = run_step(ctx, "deleted", (const char *const *)f, nf, &c, dry, &t, &freed, &removed);
+		r = run_step(ctx, "deleted", (const char *const *)f, nf, &c, dp, &t, &freed, &removed);
 		mt_free_folders(f, nf);
 		if (r != MT_OK)
 			goto out_table;
@@ -294,7 +353,7 @@ static int compact_main(struct mt_ctx *ctx)
 			/* in a dry run, leave out what step 1 would already have taken */
 			struct mt_criteria c = { .include_flagged = 1, .seen = -1, .older = older, .newer = -1,
 						 .undeleted = dry && p.deleted };
-			r = run_step(ctx, k == 0 ? "trash" : "junk", (const char *const *)&folder, 1, &c, dry, &t, &freed, &removed);
+			r = run_step(ctx, k == 0 ? "trash" : "junk", (const char *const *)&folder, 1, &c, dp, &t, &freed, &removed);
 		}
 		free(folder);
 		free(wire);
@@ -317,7 +376,7 @@ static int compact_main(struct mt_ctx *ctx)
 			goto out_table;
 		}
 		char *name = mt_xasprintf("step %zu", k + 1);
-		r = run_step(ctx, name, (const char *const *)f, nf, &c, dry, &t, &freed, &removed);
+		r = run_step(ctx, name, (const char *const *)f, nf, &c, dp, &t, &freed, &removed);
 		free(name);
 		mt_free_folders(f, nf);
 		if (r != MT_OK)
@@ -352,6 +411,7 @@ static int compact_main(struct mt_ctx *ctx)
 	}
 out_table:
 	mt_table_release(&t);
+	plan_free(&plan);
 out_lock:
 	if (lock >= 0)
 		close(lock);

@@ -209,6 +209,7 @@ void mt_progress_end(struct mt_progress *p);
 
 double mt_now_ms(void);        /* monotonic milliseconds */
 void *mt_xmalloc(size_t n) __attribute__((returns_nonnull, malloc));  /* zeroed; aborts on OOM */
+void *mt_xrealloc(void *p, size_t n) __attribute__((returns_nonnull)); /* not zeroed; aborts on OOM */
 char *mt_xstrdup(const char *s) __attribute__((returns_nonnull, nonnull));
 char *mt_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2), returns_nonnull, nonnull(1)));
 

@@ -32,6 +32,16 @@ void *mt_xmalloc(size_t n)
 	return p;
 }
 
+void *mt_xrealloc(void *old, size_t n)
+{
+	void *p = realloc(old, n ? n : 1);
+	if (p == NULL) {
+		fputs("mailtool: out of memory\n", stderr);
+		abort();
+	}
+	return p;
+}
+
 char *mt_xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;

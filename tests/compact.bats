@@ -40,6 +40,25 @@ limit_kib() { dadm -f tab quota get -u alice | awk -F'\t' '$2=="STORAGE" {print 
 	echo "$output" | tail -1 | grep -q '"summary":true,"dry_run":true'
 }
 
+@test "--dry-run counts each message once, in the first step that would take it, and agrees with a real run" {
+	# Trash is taken by the trash step (30d) and again by --step Trash:1d;
+	# Lists/* by two overlapping --steps: a plan must not count twice.
+	before=$(listing)
+	summary() { echo "$1" | tail -1 | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); print(d["messages"], d["freed"])'; }
+	run "$MT" compact --dry-run --json --step 'Trash:1d' --step 'Lists/*:1y' --step 'Lists/dev:2y'
+	[ "$status" -eq 0 ]
+	[ "$(listing)" = "$before" ]
+	planned=$(summary "$output")
+	n_before=$(count all)
+	run "$MT" compact --json --step 'Trash:1d' --step 'Lists/*:1y' --step 'Lists/dev:2y'
+	[ "$status" -eq 0 ]
+	done_=$(summary "$output")
+	echo "planned=$planned done=$done_"
+	[ "$planned" = "$done_" ]
+	[ "${planned%% *}" -gt 0 ]
+	[ "$(count all)" -eq $((n_before - ${done_%% *})) ]
+}
+
 @test "a run removes \\Deleted mail everywhere and old Trash and Junk, and nothing else" {
 	fresh Trash young-trash
 	fresh Junk young-junk
