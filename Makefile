@@ -16,7 +16,7 @@ WARN = -Wall -Wextra -Werror
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8
 LDLIBS = $(PKG_LIBS) -lm
 
-LIB_SRC = $(wildcard lib/*.c)
+LIB_SRC = $(wildcard lib/*.c) $(wildcard filters/*.c)
 CMD_SRC = $(wildcard cmd/*.c)
 LIB_OBJ = $(LIB_SRC:.c=.o)
 CMD_OBJ = $(CMD_SRC:.c=.o)
@@ -64,7 +64,7 @@ deps:
 # Static analysis; every suppression is inline, next to its reason.
 lint:
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib cmd tests/unit
+		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib cmd filters tests/unit
 
 check: deps
 	$(MAKE) mailtool unit asan lint

@@ -1,9 +1,104 @@
-/* rules.h — placeholder for the rule engine of the filter applet (see the
- * filter issue): rules parsed from libconfig, compiled into IMAP SEARCH
- * pre-filters plus PCRE2 checks on fetched, decoded header fields, evaluated
- * here without any I/O of its own (data flows cmd/ -> filters/ -> lib/).
- * Nothing is implemented yet, so nothing is declared: the removal and
- * selection engine it will build on is lib/select.h. */
+/* rules.h — the rule engine of the filter applet: rules read from libconfig,
+ * compiled into an IMAP SEARCH pre-filter (what the server can decide, plus
+ * literal substrings every regex match must contain) and evaluated exactly
+ * here on the few fields fetched. No I/O of its own: cmd/filter.c talks to
+ * the server through lib/select.h and asks this engine what to send and
+ * what matched. The language is documented in mailtool-rules(5). */
 #ifndef MT_FILTERS_RULES_H
 #define MT_FILTERS_RULES_H
+
+#include "../lib/mt.h"
+#include "../lib/select.h"
+
+#include <stdint.h>
+#include <time.h>
+
+enum mt_cond_kind {
+	MT_C_ALL, MT_C_ANY, MT_C_NOT,
+	MT_C_HEADER,     /* regex on a named header (decoded, unfolded) */
+	MT_C_ANYHEADER,  /* regex on every header line "Name: value" (decoded) */
+	MT_C_BODY,       /* regex on the decoded text parts */
+	MT_C_LARGER, MT_C_SMALLER, MT_C_OLDER, MT_C_NEWER,
+	MT_C_FLAG,       /* a system flag (MT_F_*) or keyword is set (want=1) or not */
+};
+
+struct mt_cond {
+	enum mt_cond_kind kind;
+	struct mt_cond **kids;   /* all/any/not */
+	size_t nkids;
+	char *header;            /* MT_C_HEADER: lower-case field name */
+	char *pattern;
+	void *re;                /* pcre2_code * */
+	uint64_t size;
+	int64_t age;             /* seconds */
+	unsigned sysflag;        /* MT_F_* or 0 for a keyword */
+	char *keyword;
+	int want;
+};
+
+enum mt_action { MT_A_NONE, MT_A_MOVE, MT_A_COPY, MT_A_TRASH, MT_A_EXPUNGE, MT_A_STOP };
+
+struct mt_rule {
+	char *name;
+	char *file;              /* where it was written, for messages */
+	int line;
+	char **folders;          /* names or patterns; NULL-terminated */
+	struct mt_cond *cond;
+	enum mt_action action;
+	char *target;            /* move/copy */
+	int create;              /* create (and subscribe) a missing target */
+	int cont;                /* continue: later rules see the message too */
+	char *flag, *unflag;     /* "\\Flagged $Invoice" as sent to STORE, or NULL */
+	int uses_flags;          /* the condition reads flags (incremental runs then look at changes) */
+};
+
+struct mt_ruleset {
+	struct mt_rule *v;
+	size_t n;
+	uint64_t body_limit;     /* bytes of each message a body regex reads */
+	uint64_t hash;           /* of the rules' text: a changed rule set means a full run */
+};
+
+/* Read rules from the `rules` list of a libconfig file (mailtool.conf or a
+ * rule file) and compile their regexes. A bad rule is an MT_ECONFIG error
+ * "FILE:LINE: rule 'NAME': what" and nothing else is kept. */
+int mt_rules_load(const char *path, struct mt_ruleset *rs, struct mt_err *e);
+void mt_rules_release(struct mt_ruleset *rs);
+
+/* The server side of a rule: SEARCH criteria (owned; "ALL" when the server
+ * can decide nothing) and whether the result is already exact (no client
+ * check needed). within: the server has WITHIN (OLDER/YOUNGER in seconds). */
+char *mt_rule_search(const struct mt_rule *r, int within, time_t now, int *exact);
+
+/* What must be fetched to decide a rule on the client. Header names are
+ * added to *hdrs (a NULL-terminated owned array, without duplicates). */
+struct mt_rule_needs {
+	int size, date, flags, all_headers, body;
+	char **hdrs;
+	size_t nhdrs;
+};
+void mt_rule_needs(const struct mt_rule *r, struct mt_rule_needs *n);
+void mt_rule_needs_add_header(struct mt_rule_needs *n, const char *name);
+void mt_rule_needs_release(struct mt_rule_needs *n);
+
+/* Decide a rule on one fetched message (header block and body prefix as fetched). */
+int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now);
+
+/* The literal substrings one of which every match of `pattern` must contain
+ * (a top-level alternation of literal runs), for a server-side pre-filter.
+ * Returns the count (0: none usable, e.g. ".*" or a branch without a literal
+ * of 3+ plain characters); *out is owned (mt_words_free). */
+int mt_regex_literals(const char *pattern, char ***out);
+
+/* The first value of header `name` in a raw header block, decoded (RFC 2047)
+ * and unfolded; owned, NULL when absent. */
+char *mt_header_get(const char *block, size_t len, const char *name);
+
+/* The decoded text of a message's text parts (transfer encodings undone,
+ * charsets converted to UTF-8), from a raw (possibly truncated) message; owned. */
+char *mt_body_text(const char *msg, size_t len);
+
+/* Print the plan of every rule (SEARCH, fetched fields, client checks). */
+void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f);
+
 #endif

@@ -98,7 +98,7 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* UID SEARCH; results sorted. */
-static int uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
+int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
 {
 	int status, r;
 	char *cmd = mt_xasprintf("UID SEARCH %s", criteria);
@@ -164,8 +164,8 @@ static time_t header_date(const char *v, size_t len)
 	return t;
 }
 
-/* Split the fetched header block into From, Subject and Date. */
-static void parse_headers(struct mt_msg *m, const char *h, size_t len)
+int mt_header_fields(const char *h, size_t len,
+		     int (*cb)(const char *name, size_t nlen, const char *value, size_t vlen, void *ctx), void *ctx)
 {
 	const char *p = h, *end = h + len;
 	while (p < end) {
@@ -183,21 +183,50 @@ static void parse_headers(struct mt_msg *m, const char *h, size_t len)
 				break;
 		}
 		p = q;
+		if (line[0] == '\r' || line[0] == '\n')
+			break;          /* the blank line that ends the header */
 		colon = memchr(line, ':', (size_t)(q - line));
 		if (colon == NULL)
 			continue;
-		size_t nlen = (size_t)(colon - line);
 		const char *v = colon + 1;
 		while (v < q && (*v == ' ' || *v == '\t'))
 			v++;
-		size_t vlen = (size_t)(q - v);
-		if (nlen == 4 && strncasecmp(line, "from", 4) == 0 && m->from == NULL)
-			m->from = mt_decode_header(v, vlen);
-		else if (nlen == 7 && strncasecmp(line, "subject", 7) == 0 && m->subject == NULL)
-			m->subject = mt_decode_header(v, vlen);
-		else if (nlen == 4 && strncasecmp(line, "date", 4) == 0 && m->date == 0)
-			m->date = header_date(v, vlen);
+		int r = cb(line, (size_t)(colon - line), v, (size_t)(q - v), ctx);
+		if (r)
+			return r;
 	}
+	return 0;
+}
+
+/* From, Subject and Date of a fetched header block. */
+static int take_field(const char *line, size_t nlen, const char *v, size_t vlen, void *ctx)
+{
+	struct mt_msg *m = ctx;
+	if (nlen == 4 && strncasecmp(line, "from", 4) == 0 && m->from == NULL)
+		m->from = mt_decode_header(v, vlen);
+	else if (nlen == 7 && strncasecmp(line, "subject", 7) == 0 && m->subject == NULL)
+		m->subject = mt_decode_header(v, vlen);
+	else if (nlen == 4 && strncasecmp(line, "date", 4) == 0 && m->date == 0)
+		m->date = header_date(v, vlen);
+	return 0;
+}
+
+static void parse_headers(struct mt_msg *m, const char *h, size_t len)
+{
+	mt_header_fields(h, len, take_field, m);
+}
+
+static struct mailimap_set *uid_set_of(const uint32_t *uids, size_t n)
+{
+	struct mailimap_set *set = mailimap_set_new_empty();
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		mailimap_set_add_interval(set, uids[i], uids[j]);
+		i = j + 1;
+	}
+	return set;
 }
 
 static void take_msg(struct mailimap_msg_att *ma, struct mt_msg *m)
@@ -235,16 +264,9 @@ static void msg_free(struct mt_msg *m)
 static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int dates, int headers,
 		       struct mt_msg *out, size_t *nout, struct mt_err *e)
 {
-	struct mailimap_set *set = mailimap_set_new_empty();
+	struct mailimap_set *set = uid_set_of(uids, n);
 	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
 	clist *res = NULL;
-	for (size_t i = 0; i < n;) {
-		size_t j = i;
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		mailimap_set_add_interval(set, uids[i], uids[j]);
-		i = j + 1;
-	}
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
 	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
 	if (dates)
@@ -318,7 +340,7 @@ int mt_select_messages(struct mt_session *s, const char *folder, const struct mt
 	out->uidvalidity = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
 	out->search = search_criteria(s, c, now, &exact);
 	out->searched_on_server = 1;
-	if ((r = uid_search(s, out->search, &uids, &n, e)) != MT_OK)
+	if ((r = mt_uid_search(s, out->search, &uids, &n, e)) != MT_OK)
 		return r;
 
 	int headers = c->want_headers || (c->by_date_header && (c->want_dates || !exact || c->older >= 0 || c->newer >= 0 || c->before));
@@ -447,7 +469,7 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 		char *set = mt_uidset(uids, sel->n), *crit = mt_xasprintf("UID %s", set);
 		uint32_t *left = NULL;
 		size_t nleft = 0;
-		r = uid_search(s, crit, &left, &nleft, e);
+		r = mt_uid_search(s, crit, &left, &nleft, e);
 		if (r == MT_OK) {
 			for (size_t i = 0; i < sel->n; i++)
 				if (!bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
@@ -688,3 +710,207 @@ void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int hum
 	mt_table_release(&t);
 }
 
+
+/* ---- lower-level pieces for the rule engine ------------------------------ */
+
+int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char **wire,
+		   struct mt_folder_state *st, struct mt_err *e)
+{
+	int r;
+	uint64_t modseq = 0;
+	memset(st, 0, sizeof *st);
+	*wire = NULL;
+	if ((r = mt_mailbox_wire(s, folder, wire, e)) != MT_OK)
+		return r;
+	if (mt_has_cap(s, "CONDSTORE"))
+		r = readonly ? mailimap_examine_condstore(s->imap, *wire, &modseq)
+			     : mailimap_select_condstore(s->imap, *wire, &modseq);
+	else
+		r = readonly ? mailimap_examine(s->imap, *wire) : mailimap_select(s->imap, *wire);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_EXAMINE || r == MAILIMAP_ERROR_SELECT)
+			return mt_seterr(e, MT_EDATA, "cannot open folder '%s': %s", folder, mt_imap_last_text(s));
+		return mt_imap_error(s, r, readonly ? "EXAMINE" : "SELECT", e);
+	}
+	struct mailimap_selection_info *si = s->imap->imap_selection_info;
+	if (si) {
+		st->uidvalidity = si->sel_uidvalidity;
+		st->uidnext = si->sel_uidnext;
+		st->exists = si->sel_has_exists ? si->sel_exists : 0;
+	}
+	st->highestmodseq = modseq;
+	return MT_OK;
+}
+
+int mt_uid_changed_since(struct mt_session *s, uint64_t modseq, uint32_t **uids, size_t *n, struct mt_err *e)
+{
+	struct mailimap_set *set = mailimap_set_new_interval(1, 0);
+	struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+	clist *res = NULL;
+	*uids = NULL;
+	*n = 0;
+	mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+	int r = mailimap_uid_fetch_changedsince(s->imap, set, ft, modseq, &res);
+	mailimap_set_free(set);
+	mailimap_fetch_type_free(ft);
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, "FETCH CHANGEDSINCE", e);
+	size_t cnt = res ? (size_t)clist_count(res) : 0;
+	*uids = mt_xmalloc(sizeof **uids * (cnt ? cnt : 1));
+	MT_EACH(it, res) {
+		struct mt_msg m;
+		take_msg(clist_content(it), &m);
+		if (m.uid)
+			(*uids)[(*n)++] = m.uid;
+		msg_free(&m);
+	}
+	mailimap_fetch_list_free(res);
+	qsort(*uids, *n, sizeof **uids, cmp_u32);
+	return MT_OK;
+}
+
+/* Keywords and system flags of a FETCH FLAGS item. */
+static void take_flags(clist *flags, unsigned *sys, const char ***kw)
+{
+	size_t nk = 0, cap = flags ? (size_t)clist_count(flags) + 1 : 1;
+	*kw = mt_xmalloc(sizeof **kw * cap);
+	MT_EACH(it, flags) {
+		struct mailimap_flag_fetch *ff = clist_content(it);
+		if (ff->fl_type != MAILIMAP_FLAG_FETCH_OTHER || ff->fl_flag == NULL)
+			continue;
+		switch (ff->fl_flag->fl_type) {
+		case MAILIMAP_FLAG_SEEN: *sys |= MT_F_SEEN; break;
+		case MAILIMAP_FLAG_ANSWERED: *sys |= MT_F_ANSWERED; break;
+		case MAILIMAP_FLAG_FLAGGED: *sys |= MT_F_FLAGGED; break;
+		case MAILIMAP_FLAG_DELETED: *sys |= MT_F_DELETED; break;
+		case MAILIMAP_FLAG_DRAFT: *sys |= MT_F_DRAFT; break;
+		case MAILIMAP_FLAG_KEYWORD:
+			if (ff->fl_flag->fl_data.fl_keyword && nk + 1 < cap)
+				(*kw)[nk++] = ff->fl_flag->fl_data.fl_keyword;
+			break;
+		default:
+			break;
+		}
+	}
+	(*kw)[nk] = NULL;
+}
+
+int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
+		  int (*cb)(const struct mt_fetched *m, void *ctx), void *ctx, struct mt_err *e)
+{
+	/* headers only: large batches; with a body prefix, at most ~8 MiB a batch */
+	size_t batch = 1000;
+	if (spec->body_prefix > 0) {
+		uint64_t b = (8u << 20) / spec->body_prefix;
+		batch = b < 1 ? 1 : b > 200 ? 200 : (size_t)b;
+	}
+	for (size_t i = 0; i < n; i += batch) {
+		size_t cnt = n - i < batch ? n - i : batch;
+		struct mailimap_set *set = uid_set_of(uids + i, cnt);
+		struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att_list_empty();
+		clist *res = NULL;
+		mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_uid());
+		if (spec->size)
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_rfc822_size());
+		if (spec->date)
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_internaldate());
+		if (spec->flags)
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_flags());
+		if (spec->all_headers) {
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
+				mailimap_section_new_header()));
+		} else if (spec->headers && spec->headers[0]) {
+			clist *hl = clist_new();
+			for (size_t k = 0; spec->headers[k]; k++)
+				clist_append(hl, mt_xstrdup(spec->headers[k]));
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
+				mailimap_section_new_header_fields(mailimap_header_list_new(hl))));
+		}
+		if (spec->body_prefix)
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section_partial(
+				mailimap_section_new(NULL), 0, (uint32_t)(spec->body_prefix > UINT32_MAX ? UINT32_MAX : spec->body_prefix)));
+		int r = mailimap_uid_fetch(s->imap, set, ft, &res);
+		mailimap_set_free(set);
+		mailimap_fetch_type_free(ft);
+		if (r != MAILIMAP_NO_ERROR)
+			return mt_imap_error(s, r, "FETCH", e);
+		int stop = 0;
+		MT_EACH(it, res) {
+			struct mailimap_msg_att *ma = clist_content(it);
+			struct mt_fetched m = { 0 };
+			const char **kw = NULL;
+			MT_EACH(j, ma->att_list) {
+				struct mailimap_msg_att_item *item = clist_content(j);
+				if (item->att_type == MAILIMAP_MSG_ATT_ITEM_DYNAMIC) {
+					if (kw == NULL && item->att_data.att_dyn)
+						take_flags(item->att_data.att_dyn->att_list, &m.sysflags, &kw);
+					continue;
+				}
+				if (item->att_type != MAILIMAP_MSG_ATT_ITEM_STATIC)
+					continue;
+				struct mailimap_msg_att_static *st = item->att_data.att_static;
+				switch (st->att_type) {
+				case MAILIMAP_MSG_ATT_UID: m.uid = st->att_data.att_uid; break;
+				case MAILIMAP_MSG_ATT_RFC822_SIZE: m.size = st->att_data.att_rfc822_size; break;
+				case MAILIMAP_MSG_ATT_INTERNALDATE: m.internaldate = imap_time(st->att_data.att_internal_date); break;
+				case MAILIMAP_MSG_ATT_BODY_SECTION: {
+					struct mailimap_msg_att_body_section *bs = st->att_data.att_body_section;
+					if (bs == NULL || bs->sec_body_part == NULL)
+						break;
+					if (bs->sec_section && bs->sec_section->sec_spec) {
+						m.header = bs->sec_body_part;
+						m.header_len = bs->sec_length;
+					} else {
+						m.body = bs->sec_body_part;
+						m.body_len = bs->sec_length;
+					}
+					break;
+				}
+				default:
+					break;
+				}
+			}
+			if (kw == NULL) {
+				kw = mt_xmalloc(sizeof *kw);
+				kw[0] = NULL;
+			}
+			m.keywords = kw;
+			/* only UIDs we asked for (a server may add unsolicited FETCHes) */
+			if (!stop && m.uid && bsearch(&m.uid, uids + i, cnt, sizeof *uids, cmp_u32))
+				stop = cb(&m, ctx);
+			free(kw);
+		}
+		mailimap_fetch_list_free(res);
+		if (stop)
+			return stop;
+	}
+	return MT_OK;
+}
+
+static int uid_command(struct mt_session *s, const uint32_t *uids, size_t n, const char *fmt, const char *arg,
+		       const char *what, struct mt_err *e)
+{
+	int r = MT_OK;
+	for (size_t i = 0; i < n && r == MT_OK; i += UID_BATCH) {
+		size_t cnt = n - i < UID_BATCH ? n - i : UID_BATCH;
+		char *set = mt_uidset(uids + i, cnt), *cmd = mt_xasprintf(fmt, set, arg);
+		r = run_ok(s, cmd, what, e);
+		free(cmd);
+		free(set);
+	}
+	return r;
+}
+
+int mt_uid_store(struct mt_session *s, const uint32_t *uids, size_t n, int add, const char *flags, struct mt_err *e)
+{
+	return uid_command(s, uids, n, add ? "UID STORE %s +FLAGS.SILENT (%s)" : "UID STORE %s -FLAGS.SILENT (%s)",
+			   flags, "STORE", e);
+}
+
+int mt_uid_copy(struct mt_session *s, const uint32_t *uids, size_t n, const char *to_wire, struct mt_err *e)
+{
+	char *q = mt_imap_quote(to_wire);
+	int r = uid_command(s, uids, n, "UID COPY %s %s", q, "COPY", e);
+	free(q);
+	return r;
+}

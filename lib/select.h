@@ -65,6 +65,12 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 /* The folder with a special-use flag ("\\Trash"), or NULL. Owned by caller. */
 int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
 
+/* Walk the fields of a raw header block (folded lines joined, up to the
+ * blank line): cb(name, name length, raw value, value length); a non-zero
+ * return stops the walk and is returned. */
+int mt_header_fields(const char *h, size_t len,
+		     int (*cb)(const char *name, size_t nlen, const char *value, size_t vlen, void *ctx), void *ctx);
+
 /* Decode an RFC 2047 header value (unfolding first) to UTF-8; owned by caller. */
 char *mt_decode_header(const char *raw, size_t len);
 
@@ -90,5 +96,57 @@ void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
 void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
 /* One line per selected message: folder, uid, date, size, from, subject. */
 void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f);
+
+/* ---- lower-level pieces for the rule engine (cmd/filter.c) ---------------- */
+
+struct mt_folder_state {
+	uint32_t uidvalidity, uidnext, exists;
+	uint64_t highestmodseq;  /* 0 when the server has no CONDSTORE */
+};
+
+/* SELECT (or EXAMINE when readonly) a UTF-8 folder, with CONDSTORE when the
+ * server offers it; *wire (owned) is the name as sent. */
+int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char **wire,
+		   struct mt_folder_state *st, struct mt_err *e);
+
+/* UID SEARCH in the selected folder; sorted results, owned by the caller. */
+int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e);
+
+/* UIDs of messages whose flags changed after modseq (CONDSTORE: UID FETCH
+ * 1:* (UID) (CHANGEDSINCE modseq)); sorted, owned by the caller. */
+int mt_uid_changed_since(struct mt_session *s, uint64_t modseq, uint32_t **uids, size_t *n, struct mt_err *e);
+
+enum { MT_F_SEEN = 1, MT_F_ANSWERED = 2, MT_F_FLAGGED = 4, MT_F_DELETED = 8, MT_F_DRAFT = 16 };
+
+/* What to FETCH for each message (UID always). */
+struct mt_fetch_spec {
+	int size, date, flags;
+	const char *const *headers;  /* HEADER.FIELDS of these (NULL-terminated), or NULL */
+	int all_headers;             /* the whole header instead */
+	uint64_t body_prefix;        /* BODY.PEEK[]<0.N> when > 0 */
+};
+
+/* One fetched message; everything is borrowed for the callback's duration. */
+struct mt_fetched {
+	uint32_t uid, size;
+	time_t internaldate;
+	unsigned sysflags;           /* MT_F_* */
+	const char *const *keywords; /* NULL-terminated */
+	const char *header;          /* raw header block, may be NULL */
+	size_t header_len;
+	const char *body;            /* raw message prefix, may be NULL */
+	size_t body_len;
+};
+
+/* FETCH uids (sorted) in batches (smaller ones when bodies are fetched, so
+ * memory stays bounded), calling cb for each message the server returns
+ * that was asked for. Never sets \Seen. A non-zero cb return stops with it. */
+int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
+		  int (*cb)(const struct mt_fetched *m, void *ctx), void *ctx, struct mt_err *e);
+
+/* UID STORE +FLAGS.SILENT (add) or -FLAGS.SILENT of a flag list such as
+ * "\\Flagged $Invoice", and UID COPY to a folder, in UID batches. */
+int mt_uid_store(struct mt_session *s, const uint32_t *uids, size_t n, int add, const char *flags, struct mt_err *e);
+int mt_uid_copy(struct mt_session *s, const uint32_t *uids, size_t n, const char *to_wire, struct mt_err *e);
 
 #endif

@@ -1,0 +1,278 @@
+#!/usr/bin/env bats
+# filter against the suite's Dovecot: every condition and action on crafted
+# messages with known answers (encoded subjects and bodies included), first
+# match vs continue, dry run, --explain, incremental runs, bad rules.
+load helpers
+
+setup() {
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
+	R="$BATS_TEST_TMPDIR/rules.conf"
+	dadm mailbox create -u alice Test
+	# m1 base64 UTF-8 subject, m2 QP ISO-8859-1 subject, m3 plain + List-Id,
+	# m4 QP latin-1 body, m5 base64 UTF-8 body, m6 200 KiB, m7 X-Spam-Flag,
+	# m8 plain (flagged later), m9 plain (\Deleted by "another client")
+	put 1 "=?UTF-8?B?$(printf 'Facture n°1 à payer' | base64 -w0)?=" "" "hello"
+	put 2 "=?ISO-8859-1?Q?Rechnung_f=FCr_M=E4rz?=" "" "hello"
+	put 3 "Your invoice 42" "List-Id: Dev list <dev.lists.example.org>" "hello"
+	put 4 "notes" "Content-Type: text/plain; charset=iso-8859-1
+Content-Transfer-Encoding: quoted-printable" "Caf=E9 meeting at n=
+oon"
+	put 5 "b64 body" "Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: base64" "$(printf 'Réunion secrète demain\n' | base64 -w0)"
+	put 6 "big one" "" "$(head -c 200000 /dev/zero | tr '\0' 'x' | fold -w 76)"
+	put 7 "spam" "X-Spam-Flag: YES" "buy"
+	put 8 "starred" "" "hello"
+	put 9 "Invoice already deleted" "" "hello"
+	dadm flags add -u alice '\Flagged' mailbox Test subject starred
+	dadm flags add -u alice '\Deleted' mailbox Test subject "already deleted"
+}
+
+put() {  # N SUBJECT EXTRA-HEADERS BODY: a message into Test
+	{
+		printf 'From: Sender %s <s%s@example.org>\r\nTo: alice@example.org\r\nSubject: %s\r\n' "$1" "$1" "$2"
+		printf 'Message-ID: <m%s@example.org>\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n' "$1"
+		[ -n "$3" ] && printf '%s\n' "$3" | sed 's/$/\r/'
+		printf '\r\n%s\r\n' "$4"
+	} | dadm save -u alice -m Test
+}
+
+uids() { dadm -f tab fetch -u alice uid mailbox "$1" "${@:2}" | tail -n +2 | sort -n | tr '\n' ' '; }
+count() { dadm search -u alice mailbox "$@" | wc -l; }
+subjects() { dadm -f tab fetch -u alice "hdr.message-id" mailbox "$1" all | tail -n +2 | sort | tr -d '<>' | tr '\n' ' '; }
+listing() { dadm -f tab fetch -u alice "mailbox uid flags" all | sed 's/ *\\Recent//' | sort; }
+rules() { printf '%s\n' "$1" > "$R"; }
+
+@test "encoded-word subjects (base64 UTF-8, QP latin-1) match, and the move takes exactly them" {
+	rules 'rules = (
+	  { name = "invoices"; folder = "Test"; match = { subject = "(?i)invoice|facture|rechnung für"; };
+	    move = "Invoices"; create = true; } );'
+	run "$MT" filter -f "$R" --json
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"rule":"invoices","folder":"Test","action":"moved","messages":3'* ]]
+	[ "$(subjects Invoices)" = "m1@example.org m2@example.org m3@example.org " ]
+	# the deleted invoice stayed, and was not expunged by the move
+	[ "$(count Test)" -eq 6 ]
+	[ "$(count Test deleted)" -eq 1 ]
+	# created and subscribed
+	dadm mailbox list -u alice -s | grep -qx Invoices
+}
+
+@test "body regexes read decoded text: quoted-printable latin-1 and base64 UTF-8" {
+	rules 'rules = (
+	  { name = "cafe"; folder = "Test"; match = { body = "Café meeting at noon"; }; flag = "$Cafe"; },
+	  { name = "reunion"; folder = "Test"; match = { body = "(?i)réunion secrète"; }; flag = "$Reunion"; } );'
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count Test keyword '$Cafe')" -eq 1 ]
+	[ "$(count Test keyword '$Cafe' subject notes)" -eq 1 ]
+	[ "$(count Test keyword '$Reunion' subject 'b64 body')" -eq 1 ]
+	[ "$(count Test keyword '$Reunion')" -eq 1 ]
+}
+
+@test "conditions: sizes, named headers, any-header, flags, keywords, all/any/not nested" {
+	rules 'rules = (
+	  { name = "big"; folder = "Test"; match = { larger = "100k"; }; flag = "$Big"; continue = true; },
+	  { name = "small"; folder = "Test"; match = { smaller = "1k"; not = { flagged = true; }; }; flag = "$Small"; continue = true; },
+	  { name = "list"; folder = "Test"; match = { list-id = "dev\\.lists\\.example\\.org"; }; flag = "$List"; continue = true; },
+	  { name = "spam"; folder = "Test"; match = { header = { name = "X-Spam-Flag"; regex = "^YES$"; }; }; flag = "$Spam"; continue = true; },
+	  { name = "anyh"; folder = "Test"; match = { any-header = "^To: alice@"; }; flag = "$Anyh"; continue = true; },
+	  { name = "nested"; folder = "Test";
+	    match = { any = ( { all = ( { flagged = true; }, { subject = "starred" } ) },
+	                      { not = { any = ( { subject = "."; }, { larger = "1" } ); }; } ); };
+	    flag = "$Nested"; continue = true; },
+	  { name = "kw"; folder = "Test"; match = { keyword = "$Big"; }; flag = "$SawBig"; } );'
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count Test keyword '$Big')" -eq 1 ]
+	[ "$(count Test keyword '$Big' subject 'big one')" -eq 1 ]
+	# smaller than 1 KiB and not flagged: every message but big one, starred and the deleted one
+	[ "$(count Test keyword '$Small')" -eq "$(count Test smaller 1024 unflagged undeleted)" ]
+	[ "$(count Test keyword '$Small' subject starred)" -eq 0 ]
+	[ "$(count Test keyword '$List')" -eq 1 ]
+	[ "$(count Test keyword '$Spam' subject spam)" -eq 1 ]
+	[ "$(count Test keyword '$Spam')" -eq 1 ]
+	[ "$(count Test keyword '$Anyh')" -eq 8 ]
+	[ "$(count Test keyword '$Nested')" -eq 1 ]
+	[ "$(count Test keyword '$Nested' subject starred)" -eq 1 ]
+	# keywords set by an earlier rule are not seen by a later rule of the same run
+	[ "$(count Test keyword '$SawBig')" -eq 0 ]
+}
+
+@test "ages on the generated INBOX: older and newer agree with the index" {
+	idx="$MT_TEST_DIR/alice.index.tsv"
+	now=$(date +%s)
+	old=$(awk -F'\t' -v now="$now" '$1=="INBOX" && $6 !~ /T/ && $5 <= now - 365*86400' "$idx" | wc -l)
+	young=$(awk -F'\t' -v now="$now" '$1=="INBOX" && $6 !~ /T/ && $5 > now - 365*86400 && $6 !~ /F/' "$idx" | wc -l)
+	rules 'rules = (
+	  { name = "old"; match = { older = "1y"; }; flag = "$Old"; },
+	  { name = "young"; match = { newer = "1y"; flagged = false; }; flag = "$Young"; } );'
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count INBOX keyword '$Old')" -eq "$old" ]
+	[ "$(count INBOX keyword '$Young')" -eq "$young" ]
+	[ "$old" -gt 0 ] && [ "$young" -gt 0 ]
+}
+
+@test "actions: copy, unflag, trash, expunge, stop; the first matching rule takes a message" {
+	dadm flags add -u alice '$Todo' mailbox Test all
+	rules 'rules = (
+	  { name = "keep-starred"; folder = "Test"; match = { flagged = true; }; stop = true; },
+	  { name = "spam"; folder = "Test"; match = { subject = "^spam$"; }; expunge = true; },
+	  { name = "copy-notes"; folder = "Test"; match = { subject = "notes"; }; copy = "Sent"; continue = true; },
+	  { name = "untodo"; folder = "Test"; match = { subject = "notes|big"; }; unflag = "$Todo"; continue = true; },
+	  { name = "all-to-trash"; folder = "Test"; match = { subject = "notes|b64|starred"; }; trash = true; } );'
+	sent=$(count Sent)
+	trash=$(count Trash)
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count Test subject spam)" -eq 0 ]
+	[ "$(count Sent)" -eq $((sent + 1)) ]
+	[ "$(count Sent header message-id m4@example.org)" -eq 1 ]
+	[ "$(count Trash)" -eq $((trash + 2)) ]
+	[ "$(count Trash subject notes)" -eq 1 ]
+	[ "$(count Trash subject 'b64 body')" -eq 1 ]
+	# stop kept the starred message from the trash rule
+	[ "$(count Test subject starred)" -eq 1 ]
+	[ "$(count Test subject big keyword '$Todo')" -eq 0 ]
+	[ "$(count Test subject hello keyword '$Todo')" -eq 0 ]
+	[ "$(count Test)" -eq 6 ]
+}
+
+@test "examined messages keep their flags: \\Seen is never set by a fetch" {
+	rules 'rules = ( { name = "b"; folder = "Test"; match = { body = "nothing-matches-this"; }; flag = "$X"; },
+	                 { name = "h"; folder = "INBOX"; match = { any-header = "nothing-matches-this"; }; flag = "$X"; } );'
+	before=$(listing)
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(listing)" = "$before" ]
+}
+
+@test "--dry-run changes nothing and, with -v, lists each message with its target" {
+	rules 'rules = (
+	  { name = "invoices"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; },
+	  { name = "spam"; folder = "Test"; match = { subject = "^spam$"; }; expunge = true; } );'
+	before=$(listing)
+	run "$MT" filter -f "$R" -n -v --tsv
+	[ "$status" -eq 0 ]
+	[ "$(listing)" = "$before" ]
+	dadm mailbox list -u alice | grep -vqx Invoices
+	[[ "$output" == *$'invoices\tTest\t'*$'\tSender 1 <s1@example.org>\tFacture n°1 à payer\tInvoices'* ]]
+	[[ "$output" == *$'invoices\tTest\twould move\t2'* ]]
+	[[ "$output" == *$'spam\tTest\twould expunge\t1'* ]]
+}
+
+@test "--explain shows a server-side pre-filter for a regex with literals and none without" {
+	rules 'rules = (
+	  { name = "lit"; match = { subject = "(?i)invoice|facture"; }; flag = "$A"; },
+	  { name = "nolit"; match = { subject = "^.{3}[0-9]+$"; }; flag = "$B"; },
+	  { name = "size"; match = { larger = "1M"; }; flag = "$C"; } );'
+	run "$MT" filter -f "$R" --explain
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'UID SEARCH UNDELETED OR (SUBJECT "invoice") (SUBJECT "facture")'* ]]
+	echo "$output" | grep -A1 "rule 'nolit'" | tail -1 | grep -q folders
+	echo "$output" | grep -A2 "rule 'nolit'" | grep -qx '  server:  UID SEARCH UNDELETED'
+	[[ "$output" == *'UID SEARCH UNDELETED LARGER 1048576'*'nothing (the server decides exactly)'* ]]
+}
+
+@test "--new: a second run after N deliveries examines exactly N; a UIDVALIDITY change means a full run" {
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	run "$MT" filter -f "$R" --new -v
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Test: examined 9 of 9 messages (full run)"* ]]
+	run "$MT" filter -f "$R" --new -v
+	[[ "$output" == *"Test: examined 0 of 7 messages"* ]]
+	for i in 21 22 23 24; do put $i "new $i" "" "x"; done
+	put 25 "another invoice" "" "x"
+	run "$MT" filter -f "$R" --new -v
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Test: examined 5 of 12 messages (new since the last run)"* ]]
+	[ "$(count Invoices)" -eq 3 ]
+	# the folder is recreated: a new UIDVALIDITY
+	dadm mailbox delete -u alice Test
+	dadm mailbox create -u alice Test
+	put 31 "facture again" "" "x"
+	run "$MT" filter -f "$R" --new -v
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Test: examined 1 of 1 messages (full run)"* ]]
+	[ "$(count Invoices)" -eq 4 ]
+}
+
+@test "--log appends one JSON line per message acted on" {
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	run "$MT" filter -f "$R" --log "$BATS_TEST_TMPDIR/audit.log"
+	[ "$status" -eq 0 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/audit.log")" -eq 2 ]
+	python3 - "$BATS_TEST_TMPDIR/audit.log" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+assert {r["message_id"] for r in rows} == {"<m1@example.org>", "<m3@example.org>"}, rows
+assert all(r["rule"] == "inv" and r["folder"] == "Test" and r["target"] == "Invoices" and r["account"] == "alice" for r in rows)
+assert any(r["subject"] == "Facture n°1 à payer" for r in rows)
+EOF
+}
+
+@test "bad rules are refused with file, line and rule name before connecting" {
+	badcase() {  # RULES EXPECTED-TEXT
+		rules "$1"
+		# an unreachable server: the error must be the rule's, not a connection's
+		run --separate-stderr "$MT" filter -f "$R" -H 127.0.0.1 -p 9 --no-tls --timeout 2s
+		echo "$stderr"
+		[ "$status" -eq 78 ]
+		[[ "$stderr" == *"$2"* ]]
+		[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	}
+	badcase 'rules = ( { name = "x"; match = { subjekt = "a"; }; flag = "$A"; } );' "rules.conf:1: rule 'x': unknown condition 'subjekt'"
+	badcase 'rules = ( { name = "x"; match = { subject = "a("; }; flag = "$A"; } );' "rule 'x': subject: bad regular expression 'a(' at offset 2: missing closing parenthesis"
+	badcase 'rules = ( { name = "x"; match = { larger = "12Q"; }; flag = "$A"; } );' "rule 'x': larger:"
+	badcase 'rules = ( { name = "x"; match = { smaller = 0; }; flag = "$A"; } );' "rule 'x': smaller: no message is smaller than 0 bytes"
+	badcase 'rules = ( { name = "x"; match = { larger = "5G"; }; flag = "$A"; } );' "beyond any message size"
+	badcase 'rules = ( { name = "x"; match = { older = "3x"; }; flag = "$A"; } );' "rule 'x': older:"
+	badcase 'rules = ( { name = "x"; match = { seen = true; }; mvoe = "A"; } );' "rule 'x': unknown key 'mvoe'"
+	badcase 'rules = ( { name = "x"; match = { seen = true; }; move = "A"; trash = true; } );' "more than one action"
+	badcase 'rules = ( { name = "x"; match = { seen = true; }; flag = "bad flag"; } );' "neither a system flag"
+	badcase 'rules = ( { name = "x"; match = { seen = true; }; } );' "no action"
+	badcase 'rules = ( { name = "x";
+	  match = { seen = = true; }; flag = "$A"; } );' "rules.conf:2: syntax error"
+}
+
+@test "a rule naming a folder that does not exist fails before anything changes" {
+	rules 'rules = (
+	  { name = "ok"; folder = "Test"; match = { subject = "spam"; }; expunge = true; },
+	  { name = "typo"; folder = "Tset"; match = { subject = "x"; }; flag = "$A"; } );'
+	before=$(listing)
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rules.conf:3: rule 'typo': no folder 'Tset'"* ]]
+	[ "$(listing)" = "$before" ]
+	rules 'rules = ( { name = "nocreate"; folder = "Test"; match = { subject = "spam"; }; move = "Nowhere"; } );'
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"folder 'Nowhere' does not exist"* ]]
+	[ "$(listing)" = "$before" ]
+}
+
+@test "without MOVE the move is COPY + UID EXPUNGE of exactly the copied UIDs" {
+	tun=$(mt_tunnel_caps "IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE UIDPLUS")
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	# another client's \Deleted mail that the rule does not match
+	dadm flags add -u alice '\Deleted' mailbox Test subject spam
+	run "$MT" filter -f "$R" --tunnel "$tun" --trace
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"UID COPY"* ]]
+	[[ "$output" == *"UID EXPUNGE"* ]]
+	[[ "$output" != *"UID MOVE"* ]]
+	[ "$(count Invoices)" -eq 2 ]
+	[ "$(count Test subject spam deleted)" -eq 1 ]
+	[ "$(count Test subject 'already deleted' deleted)" -eq 1 ]
+	[ "$(count Test)" -eq 7 ]
+}
+
+@test "rules come from the rules list of mailtool.conf without -f" {
+	cp "$MAILTOOL_CONFIG" "$BATS_TEST_TMPDIR/mt.conf"
+	printf '%s\n' 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)facture"; }; flag = "$F"; } );' >> "$BATS_TEST_TMPDIR/mt.conf"
+	run "$MT" filter --config "$BATS_TEST_TMPDIR/mt.conf"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(count Test keyword '$F')" -eq 1 ]
+}
