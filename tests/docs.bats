@@ -113,8 +113,8 @@ page_section() {
 		n=$((n + 1))
 	done
 	load_applets
-	# mailtool(1), mailtool.conf(5) and one page per applet
-	[ "$n" -eq $(( ${#APPLETS[@]} + 2 )) ]
+	# mailtool(1), mailtool.conf(5), mailtool-rules(5) and one page per applet
+	[ "$n" -eq $(( ${#APPLETS[@]} + 3 )) ]
 }
 
 @test "the SYNOPSIS of each applet page has the positional words of its usage" {

@@ -276,3 +276,15 @@ EOF
 	[ "$status" -eq 0 ]
 	[ "$(count Test keyword '$F')" -eq 1 ]
 }
+
+@test "the example rule sets in filters/ are valid rules" {
+	n=0
+	for f in "$MT_REPO"/filters/*.conf; do
+		run "$MT" filter -f "$f" --explain
+		echo "$f: $output"
+		[ "$status" -eq 0 ]
+		[[ "$output" == *"rule '"* ]]
+		n=$((n + 1))
+	done
+	[ "$n" -ge 4 ]
+}
