@@ -34,8 +34,8 @@ mailtool: $(CMD_OBJ) $(LIB_OBJ)
 %.o: %.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-tests/unit/mt-unit: tests/unit/unit.c lib/util.o lib/output.o $(HDRS)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/unit.c lib/util.o lib/output.o $(LDFLAGS) -lm
+tests/unit/mt-unit: tests/unit/unit.c $(LIB_OBJ) $(HDRS)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/unit.c $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 unit: tests/unit/mt-unit
 
@@ -52,8 +52,9 @@ $(ASAN_DIR)/%.o: %.c $(HDRS)
 $(ASAN_DIR)/mailtool: $(ASAN_OBJ)
 	$(CC) $(SAN) -o $@ $(ASAN_OBJ) $(LDFLAGS) $(LDLIBS)
 
-$(ASAN_DIR)/mt-unit: tests/unit/unit.c $(ASAN_DIR)/lib/util.o $(ASAN_DIR)/lib/output.o $(HDRS)
-	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) -D_GNU_SOURCE -o $@ tests/unit/unit.c $(ASAN_DIR)/lib/util.o $(ASAN_DIR)/lib/output.o -lm
+ASAN_LIB_OBJ = $(patsubst %.c,$(ASAN_DIR)/%.o,$(LIB_SRC))
+$(ASAN_DIR)/mt-unit: tests/unit/unit.c $(ASAN_LIB_OBJ) $(HDRS)
+	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -o $@ tests/unit/unit.c $(ASAN_LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 asan: $(ASAN_DIR)/mailtool $(ASAN_DIR)/mt-unit
 

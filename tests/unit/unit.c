@@ -2,6 +2,7 @@
  * UTF-7, UID sets, JSON escaping). `mt-unit NAME` runs one group, `mt-unit`
  * lists them; tests/unit.bats runs each group as a BATS test. */
 #include "../../lib/mt.h"
+#include "../../filters/rules.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -212,9 +213,88 @@ static void t_table(void)
 	mt_table_release(&t);
 }
 
+/* literals every match must contain: a superset pre-filter must never lose a match */
+static void lits(const char *re, const char *want)
+{
+	char **v = NULL;
+	int n = mt_regex_literals(re, &v);
+	char got[512] = "";
+	for (int i = 0; i < n; i++) {
+		strcat(got, i ? "|" : "");
+		strncat(got, v[i], sizeof got - strlen(got) - 2);
+	}
+	if (strcmp(got, want) != 0) {
+		fprintf(stderr, "literals of /%s/: got '%s', want '%s'\n", re, got, want);
+		failures++;
+	}
+	if (n > 0)
+		mt_words_free(v);
+}
+
+static void t_literals(void)
+{
+	lits("(?i)invoice|facture", "invoice|facture");
+	lits("invoice", "invoice");
+	lits("^Re: invoice #[0-9]+$", "invoice");
+	lits("colou?r scheme", "scheme");          /* the optional u breaks "colour" */
+	lits("abc*def", "def");                    /* c* is optional: "ab" is too short */
+	lits("abcd+ef", "abcd");                   /* d+ keeps one d, then the run ends */
+	lits("x{0,3}yyyy", "yyyy");
+	lits("(?i)(invoice|bill)", "");            /* a group is not read */
+	lits("invoice|.*", "");                    /* a branch without a literal: no pre-filter */
+	lits("in", "");                            /* too short */
+	lits("(?x) invoice", "");                  /* extended mode: not read */
+	lits("dev\\.lists\\.example\\.org", "dev.lists.example.org");
+	lits("caf\\x{e9}", "");                    /* \x forms: give up */
+	lits("[iI]nvoice", "nvoice");
+	lits("Café meeting", "meeting");           /* non-ASCII and blanks end a run */
+	lits("a\\|b|ccc", "");                     /* escaped bar: one branch "a|b" too short */
+	lits("foo(bar|baz)qux", "foo");            /* qux is as long: the first longest run wins */
+	lits("\\Qa.b\\E", "");
+}
+
+static void t_decode(void)
+{
+	char *s = mt_decode_header("=?UTF-8?B?RmFjdHVyZSBuwrAx?=", 28);
+	CHECK_STR(s, "Facture n\u00b01");
+	free(s);
+	s = mt_decode_header("=?ISO-8859-1?Q?Rechnung_f=FCr?=\r\n =?ISO-8859-1?Q?_M=E4rz?=", 56);
+	CHECK_STR(s, "Rechnung f\u00fcr M\u00e4rz");
+	free(s);
+	const char hdr[] = "Subject: first\r\n line\r\nX-A: 1\r\nsubject: second\r\n\r\nBody: no\r\n";
+	s = mt_header_get(hdr, sizeof hdr - 1, "subject");
+	CHECK_STR(s, "first line");
+	free(s);
+	s = mt_header_get(hdr, sizeof hdr - 1, "body");
+	CHECK(s == NULL);
+}
+
+static void t_body(void)
+{
+	const char qp[] = "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+			  "\r\nCaf=E9 at n=\r\noon\r\n";
+	char *s = mt_body_text(qp, sizeof qp - 1);
+	CHECK(strstr(s, "Caf\u00e9 at noon") != NULL);
+	free(s);
+	const char mp[] = "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+			  "--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+			  "UsOpdW5pb24gc2VjcsOodGU=\r\n"
+			  "--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+			  "c2VjcmV0IGluIGF0dGFjaG1lbnQ=\r\n--XX--\r\n";
+	s = mt_body_text(mp, sizeof mp - 1);
+	CHECK(strstr(s, "R\u00e9union secr\u00e8te") != NULL);
+	CHECK(strstr(s, "attachment") == NULL);    /* attachments are not text */
+	free(s);
+	/* a message cut in the middle (the body limit) still reads */
+	s = mt_body_text(mp, 150);
+	CHECK(s != NULL);
+	free(s);
+}
+
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table },
+	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body },
 };
 
 int main(int argc, char **argv)
