@@ -480,7 +480,8 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 		r = mt_fetch_each(s, all, nall, &spec, decide_all, &A, &ctx->err);
 		mt_rule_needs_release(&need);
 		for (size_t k = 0; k < n; k++)
-			qsort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
+			if (rr[k].n)
+				qsort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
 		if (r != MT_OK)
 			goto out;
 	}
@@ -529,7 +530,8 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 				free(cand);
 				goto out;
 			}
-			qsort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
+			if (rr[k].n)
+				qsort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
 		} else {
 			for (size_t i = 0; i < nc; i++) {
 				struct mt_fetched m = { .uid = cand[i] };

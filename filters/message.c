@@ -72,7 +72,7 @@ static void walk(const struct mailmime *mm, struct buf *out, int depth)
 		if (cs && strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0 &&
 		    charconv("utf-8", cs, text, tlen, &conv) == MAIL_CHARCONV_NO_ERROR && conv) {
 			buf_add(out, conv, strlen(conv));
-			charconv_buffer_free(conv);
+			free(conv);   /* charconv() mallocs; charconv_buffer_free is for charconv_buffer() */
 		} else {
 			buf_add(out, text, tlen);
 		}

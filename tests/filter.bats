@@ -63,6 +63,7 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	  { name = "cafe"; folder = "Test"; match = { body = "Café meeting at noon"; }; flag = "$Cafe"; },
 	  { name = "reunion"; folder = "Test"; match = { body = "(?i)réunion secrète"; }; flag = "$Reunion"; } );'
 	run "$MT" filter -f "$R"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(count Test keyword '$Cafe')" -eq 1 ]
 	[ "$(count Test keyword '$Cafe' subject notes)" -eq 1 ]
@@ -83,6 +84,7 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	    flag = "$Nested"; continue = true; },
 	  { name = "kw"; folder = "Test"; match = { keyword = "$Big"; }; flag = "$SawBig"; } );'
 	run "$MT" filter -f "$R"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(count Test keyword '$Big')" -eq 1 ]
 	[ "$(count Test keyword '$Big' subject 'big one')" -eq 1 ]
@@ -108,6 +110,7 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	  { name = "old"; match = { older = "1y"; }; flag = "$Old"; },
 	  { name = "young"; match = { newer = "1y"; flagged = false; }; flag = "$Young"; } );'
 	run "$MT" filter -f "$R"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(count INBOX keyword '$Old')" -eq "$old" ]
 	[ "$(count INBOX keyword '$Young')" -eq "$young" ]
@@ -125,6 +128,7 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	sent=$(count Sent)
 	trash=$(count Trash)
 	run "$MT" filter -f "$R"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(count Test subject spam)" -eq 0 ]
 	[ "$(count Sent)" -eq $((sent + 1)) ]
@@ -144,6 +148,7 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	                 { name = "h"; folder = "INBOX"; match = { any-header = "nothing-matches-this"; }; flag = "$X"; } );'
 	before=$(listing)
 	run "$MT" filter -f "$R"
+	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$(listing)" = "$before" ]
 }

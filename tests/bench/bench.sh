@@ -7,6 +7,8 @@
 # Dovecot on loopback; then, each RUNS times from a reset box, times
 #   du of all folders            vs doveadm mailbox status (the floor: no network)
 #   expunge Trash --older 30d    vs doveadm expunge ... before 30d
+#   filter (invoices, big mail)  vs imapfilter (Debian package) and doveadm move
+#   filter --new after 10 new deliveries
 # and prints median wall time, ratio to doveadm, round trips and bytes on the
 # wire (from mailtool -v), and whether each result was right.
 set -u -o pipefail
@@ -46,7 +48,7 @@ owner=$(stat -c %u:%g "$MT_TEST_DIR/mail/alice/Maildir")
 rm -rf "$maildir"
 /usr/bin/python3 "$repo/tests/lib/genmail.py" --maildir "$maildir" --user carol --seed 7 \
 	--folders "INBOX=70000,Trash=5000,Junk=3000,Sent=8000,Lists/dev=2000,Lists/announce=1000" \
-	--large 20 --manifest "$dir/carol.manifest.tsv" >/dev/null
+	--large 20 --manifest "$dir/carol.manifest.tsv" --index "$dir/carol.index.tsv" >/dev/null
 chown -R "$owner" "$MT_TEST_DIR/mail/carol"
 $DA force-resync -u carol '*' >/dev/null 2>&1
 $DA mailbox status -u carol "messages vsize" '*' >/dev/null
@@ -54,6 +56,8 @@ gen_ms=$(( ($(ms) - t0) / 1000000 ))
 total_bytes=$(awk -F'\t' 'NR>1 {s+=$3} END {print s}' "$dir/carol.manifest.tsv")
 say "generated and indexed in ${gen_ms} ms: $(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv") messages, $((total_bytes / 1048576)) MiB"
 cp -a "$maildir/.Trash" "$dir/trash.pristine"
+mkdir -p "$dir/inbox.pristine"
+cp -a "$maildir/cur" "$maildir/new" "$dir/inbox.pristine/"
 
 reset_trash() {
 	$DA kick carol >/dev/null 2>&1
@@ -118,6 +122,112 @@ ex_da=$(printf '%s\n' "${t[@]}" | median)
 row "expunge Trash --older 30d ($((n0 - mt_left)) of $n0 removed, $mt_left left)" "mailtool" "$ex_mt" "$rt" "$bin" "$bout" "$ok" "$ex_da"
 row "expunge Trash --older 30d ($((n0 - da_left)) of $n0 removed, $da_left left)" "doveadm expunge" "$ex_da" "-" "-" "-" "yes" "$ex_da"
 
+# ---- filter: "Subject (?i)invoice|facture -> Invoices; larger than 1 MiB -> Big"
+# Expected from the generator's index: undeleted INBOX mail, first rule first.
+read -r want_inv want_big < <(awk -F'\t' 'NR>1 && $1=="INBOX" && $6 !~ /T/ {
+	s=tolower($8); if (s ~ /invoice|facture/) i++; else if ($4 > 1048576) b++ } END {print i+0, b+0}' "$dir/carol.index.tsv")
+reset_inbox() {
+	$DA kick carol >/dev/null 2>&1
+	$DA mailbox delete -u carol Invoices Big >/dev/null 2>&1
+	rm -rf "$maildir/cur" "$maildir/new"
+	cp -a "$dir/inbox.pristine/cur" "$dir/inbox.pristine/new" "$maildir/"
+	$DA force-resync -u carol INBOX >/dev/null 2>&1
+	$DA mailbox status -u carol messages INBOX >/dev/null
+	rm -rf "$dir/state"
+}
+filter_ok() {  # did the run move exactly the expected messages?
+	local inv big
+	inv=$($DA search -u carol mailbox Invoices all 2>/dev/null | wc -l)
+	big=$($DA search -u carol mailbox Big all 2>/dev/null | wc -l)
+	[ "$inv" -eq "$want_inv" ] && [ "$big" -eq "$want_big" ] && echo yes || echo "no ($inv/$want_inv, $big/$want_big)"
+}
+# bytes each way as Dovecot counts them (imap_logout_format: in= out=)
+server_bytes() { grep 'imap(carol)' "$MT_DOVECOT_LOG" | grep -o 'in=[0-9]* out=[0-9]*' | tail -1 | sed 's/in=//; s/out=/ /'; }
+peak_kib() { /usr/bin/python3 -c 'import resource,subprocess,sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$@"; }
+cat > "$dir/rules.conf" <<'RULES'
+rules = (
+  { name = "invoices"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; },
+  { name = "big"; match = { larger = "1M"; }; move = "Big"; create = true; }
+);
+RULES
+export XDG_STATE_HOME="$dir/state"
+t=(); ok=yes
+for i in $(seq "$RUNS"); do
+	reset_inbox
+	s=$(ms)
+	"$MT" filter -a carol -f "$dir/rules.conf" -v >/dev/null 2>"$dir/f.err" || ok=no
+	t+=($(( ($(ms) - s) / 1000 )))
+	read -r rt bin bout < <(sed -n 's/.*: \([0-9]*\) round trips, \([0-9]*\) bytes in, \([0-9]*\) bytes out.*/\1 \2 \3/p' "$dir/f.err")
+	res=$(filter_ok); [ "$res" = yes ] || ok="$res"
+	read -r sin sout < <(server_bytes)
+done
+f_mt=$(printf '%s\n' "${t[@]}" | median)
+reset_inbox
+f_peak=$(peak_kib "$MT" filter -a carol -f "$dir/rules.conf")
+f_mt_srv="$sin/$sout"
+# incremental: 10 new deliveries, then filter --new (state from the run just made)
+for k in $(seq 10); do
+	printf 'From: a@example.org\r\nSubject: Facture %s\r\nMessage-ID: <new%s@bench>\r\n\r\nx\r\n' "$k" "$k" | $DA save -u carol -m INBOX
+done
+s=$(ms)
+"$MT" filter -a carol -f "$dir/rules.conf" --new -v >/dev/null 2>"$dir/fn.err"
+f_new=$(( ($(ms) - s) / 1000 ))
+read -r nrt nbin nbout < <(sed -n 's/.*: \([0-9]*\) round trips, \([0-9]*\) bytes in, \([0-9]*\) bytes out.*/\1 \2 \3/p' "$dir/fn.err")
+examined=$(sed -n 's/.*INBOX: examined \([0-9]*\) of.*/\1/p' "$dir/fn.err")
+new_ok=no
+[ "$examined" = 10 ] && [ "$($DA search -u carol mailbox Invoices all | wc -l)" -eq $((want_inv + 10)) ] && new_ok=yes
+
+# doveadm on the server itself: the floor
+t=()
+for i in $(seq "$RUNS"); do
+	reset_inbox
+	$DA mailbox create -u carol Invoices Big
+	s=$(ms)
+	$DA move -u carol Invoices mailbox INBOX undeleted OR subject invoice subject facture
+	$DA move -u carol Big mailbox INBOX undeleted larger 1048576
+	t+=($(( ($(ms) - s) / 1000 )))
+	da_ok=$(filter_ok)
+done
+f_da=$(printf '%s\n' "${t[@]}" | median)
+
+# imapfilter, the peer admins use for this (server-side contain_subject and
+# is_larger; its match_* would fetch every header and miss encoded subjects)
+if ! command -v imapfilter >/dev/null && [ "$(id -u)" = 0 ]; then
+	say "installing imapfilter ..."
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q imapfilter >/dev/null 2>&1
+fi
+if command -v imapfilter >/dev/null; then
+	mkdir -p "$dir/imapfilter"
+	cat > "$dir/imapfilter/config.lua" <<LUA
+options.timeout = 120
+options.certificates = false
+options.create = true
+account = IMAP { server = 'localhost', port = $MT_IMAPS_PORT, username = 'carol',
+                 password = 'carol-secret-pw', ssl = 'auto' }
+inbox = account.INBOX
+live = inbox:is_undeleted()
+inv = live * (inbox:contain_subject('invoice') + inbox:contain_subject('facture'))
+inv:move_messages(account['Invoices'])
+big = live * inbox:is_larger(1048576) - inv
+big:move_messages(account['Big'])
+LUA
+	t=(); if_ok=yes
+	for i in $(seq "$RUNS"); do
+		reset_inbox
+		s=$(ms)
+		HOME="$dir/imapfilter" imapfilter -c "$dir/imapfilter/config.lua" >/dev/null 2>"$dir/if.err" || if_ok="no (exit $?)"
+		t+=($(( ($(ms) - s) / 1000 )))
+		res=$(filter_ok); [ "$res" = yes ] || if_ok="$res"
+		read -r iin iout < <(server_bytes)
+	done
+	f_if=$(printf '%s\n' "${t[@]}" | median)
+	if_peak=$(reset_inbox; HOME="$dir/imapfilter" peak_kib imapfilter -c "$dir/imapfilter/config.lua")
+fi
+row "filter: invoices + >1 MiB ($want_inv + $want_big moved)" "mailtool filter" "$f_mt" "$rt" "$bin" "$bout" "$ok" "$f_da"
+[ -n "${f_if:-}" ] && row "filter: invoices + >1 MiB ($want_inv + $want_big moved)" "imapfilter" "$f_if" "-" "$iout" "$iin" "$if_ok" "$f_da"
+row "filter: invoices + >1 MiB ($want_inv + $want_big moved)" "doveadm move" "$f_da" "-" "-" "-" "$da_ok" "$f_da"
+row "filter --new after 10 deliveries (examined $examined)" "mailtool filter --new" "$f_new" "$nrt" "$nbin" "$nbout" "$new_ok" "$f_da"
+
 printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n\n' \
 	"$(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv")" "$((total_bytes / 1048576))" "$RUNS"
 printf '%-62s %-24s %9s %8s %11s %10s %10s %8s\n' operation tool "ms" "x doveadm" "round trips" "bytes in" "bytes out" correct
@@ -126,3 +236,7 @@ for r in "${rows[@]}"; do
 	ratio=$(awk -v a="$msv" -v b="$base" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
 	printf '%-62s %-24s %9.1f %8s %11s %10s %10s %8s\n' "$op" "$tool" "$(awk -v a="$msv" 'BEGIN {print a/1000}')" "$ratio" "$rtv" "$binv" "$boutv" "$okv"
 done
+
+printf '\npeak memory (max RSS): mailtool filter %s KiB%s\n' "$f_peak" "${if_peak:+, imapfilter $if_peak KiB}"
+printf 'server-side bytes of the last cold filter run (Dovecot in/out): mailtool %s%s\n' "$f_mt_srv" "${iin:+, imapfilter $iin/$iout}"
+printf 'bytes in/out above are what mailtool read/wrote on the wire (after COMPRESS=DEFLATE); imapfilter: Dovecot'"'"'s out/in\n'
