@@ -892,9 +892,8 @@ static int re_match(void *re, const char *s, size_t len)
 }
 
 struct field_match {
-	const char *name;
+	const char *name;       /* NULL: every field, as "Name: value" */
 	void *re;
-	char *first;
 };
 
 static int field_re(const char *n, size_t nl, const char *v, size_t vl, void *ctx)
@@ -904,10 +903,6 @@ static int field_re(const char *n, size_t nl, const char *v, size_t vl, void *ct
 		return 0;
 	char *dec = mt_decode_header(v, vl);
 	int hit;
-	if (f->re == NULL) {
-		f->first = dec;
-		return 1;
-	}
 	if (f->name) {
 		hit = re_match(f->re, dec, strlen(dec));
 	} else {
@@ -917,14 +912,6 @@ static int field_re(const char *n, size_t nl, const char *v, size_t vl, void *ct
 	}
 	free(dec);
 	return hit;
-}
-
-char *mt_header_get(const char *block, size_t len, const char *name)
-{
-	struct field_match f = { .name = name };
-	if (block)
-		mt_header_fields(block, len, field_re, &f);
-	return f.first;
 }
 
 struct view {

@@ -90,10 +90,6 @@ int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t no
  * of 3+ plain characters); *out is owned (mt_words_free). */
 int mt_regex_literals(const char *pattern, char ***out);
 
-/* The first value of header `name` in a raw header block, decoded (RFC 2047)
- * and unfolded; owned, NULL when absent. */
-char *mt_header_get(const char *block, size_t len, const char *name);
-
 /* The decoded text of a message's text parts (transfer encodings undone,
  * charsets converted to UTF-8), from a raw (possibly truncated) message; owned. */
 char *mt_body_text(const char *msg, size_t len);

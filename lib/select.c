@@ -198,6 +198,28 @@ int mt_header_fields(const char *h, size_t len,
 	return 0;
 }
 
+struct first_field {
+	const char *name;
+	char *value;
+};
+
+static int first_field(const char *n, size_t nl, const char *v, size_t vl, void *ctx)
+{
+	struct first_field *f = ctx;
+	if (strlen(f->name) != nl || strncasecmp(f->name, n, nl) != 0)
+		return 0;
+	f->value = mt_decode_header(v, vl);
+	return 1;
+}
+
+char *mt_header_get(const char *block, size_t len, const char *name)
+{
+	struct first_field f = { .name = name };
+	if (block)
+		mt_header_fields(block, len, first_field, &f);
+	return f.value;
+}
+
 /* From, Subject and Date of a fetched header block. */
 static int take_field(const char *line, size_t nlen, const char *v, size_t vlen, void *ctx)
 {
@@ -826,9 +848,13 @@ int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const st
 			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
 				mailimap_section_new_header_fields(mailimap_header_list_new(hl))));
 		}
-		if (spec->body_prefix)
+		if (spec->body_whole)
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section(
+				mailimap_section_new(NULL)));
+		else if (spec->body_prefix)
 			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section_partial(
-				mailimap_section_new(NULL), 0, (uint32_t)(spec->body_prefix > UINT32_MAX ? UINT32_MAX : spec->body_prefix)));
+				mailimap_section_new(NULL), (uint32_t)spec->body_offset,
+				(uint32_t)(spec->body_prefix > UINT32_MAX ? UINT32_MAX : spec->body_prefix)));
 		int r = mailimap_uid_fetch(s->imap, set, ft, &res);
 		mailimap_set_free(set);
 		mailimap_fetch_type_free(ft);

@@ -71,6 +71,10 @@ int mt_special_folder(struct mt_session *s, const char *use, char **folder, char
 int mt_header_fields(const char *h, size_t len,
 		     int (*cb)(const char *name, size_t nlen, const char *value, size_t vlen, void *ctx), void *ctx);
 
+/* The first value of header `name` in a raw header block (or a whole
+ * message), decoded (RFC 2047) and unfolded; owned, NULL when absent. */
+char *mt_header_get(const char *block, size_t len, const char *name);
+
 /* Decode an RFC 2047 header value (unfolding first) to UTF-8; owned by caller. */
 char *mt_decode_header(const char *raw, size_t len);
 
@@ -123,7 +127,9 @@ struct mt_fetch_spec {
 	int size, date, flags;
 	const char *const *headers;  /* HEADER.FIELDS of these (NULL-terminated), or NULL */
 	int all_headers;             /* the whole header instead */
-	uint64_t body_prefix;        /* BODY.PEEK[]<0.N> when > 0 */
+	uint64_t body_prefix;        /* BODY.PEEK[]<body_offset.N> when > 0 */
+	uint64_t body_offset;
+	int body_whole;              /* BODY.PEEK[] (the caller keeps batches small) */
 };
 
 /* One fetched message; everything is borrowed for the callback's duration. */

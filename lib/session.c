@@ -242,6 +242,16 @@ int mt_imap_run(struct mt_session *s, const char *cmd, int private_data,
 	return MT_OK;
 }
 
+int mt_session_command(struct mt_session *s, const char *cmd, int *status, struct mt_err *e)
+{
+	return mt_imap_run(s, cmd, 0, NULL, status, e);
+}
+
+const char *mt_session_last_text(struct mt_session *s)
+{
+	return mt_imap_last_text(s);
+}
+
 /* ---- capabilities ------------------------------------------------------ */
 
 static char *caps_string(struct mailimap_capability_data *cd)

@@ -36,6 +36,14 @@ int mt_session_compressed(const struct mt_session *s);
 int mt_session_alive(const struct mt_session *s);
 void mt_session_stats(const struct mt_session *s, uint64_t *round_trips, uint64_t *bytes_in, uint64_t *bytes_out);
 
+/* One raw command line (it may carry LITERAL+ literals, "{n+}\r\n...") and
+ * its tagged result: *status 0 OK, 1 NO, 2 BAD. For what libetpan cannot
+ * say (MULTIAPPEND); the text of that result is mt_session_last_text(). */
+int mt_session_command(struct mt_session *s, const char *cmd, int *status, struct mt_err *e);
+/* Quote a string as an IMAP quoted string (refuses CR/LF); owned by caller. */
+char *mt_imap_quote(const char *s);
+const char *mt_session_last_text(struct mt_session *s);
+
 /* ---- mailbox operations (lib/imap.c) ---------------------------------- */
 
 enum {

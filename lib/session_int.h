@@ -44,8 +44,6 @@ int mt_imap_run(struct mt_session *s, const char *cmd, int private_data,
 		struct mailimap_response **resp, int *status, struct mt_err *e);
 /* Map a libetpan error to an exit code and message. */
 int mt_imap_error(struct mt_session *s, int r, const char *what, struct mt_err *e);
-/* Quote a string as an IMAP quoted string (refuses CR/LF); owned by caller. */
-char *mt_imap_quote(const char *s);
 /* Tagged response text of the last command ("[CODE] text"). */
 const char *mt_imap_last_text(struct mt_session *s);
 /* Refresh s->caps[phase] from libetpan's connection info, or by CAPABILITY. */

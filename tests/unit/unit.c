@@ -3,6 +3,7 @@
  * lists them; tests/unit.bats runs each group as a BATS test. */
 #include "../../lib/mt.h"
 #include "../../filters/rules.h"
+#include "../../lib/localmail.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -291,10 +292,25 @@ static void t_body(void)
 	free(s);
 }
 
+/* archive paths from server folder names never leave the export directory */
+static void t_safepath(void)
+{
+	char *p;
+	CHECK_STR(p = mt_lm_safe_path("Lists/dev", '/'), "Lists/dev"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("../../etc/passwd", '/'), "%2E%2E/%2E%2E/etc/passwd"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("/abs//x/.", '/'), "%00/abs/%00/x/%2E"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("a.b/c", '.'), "a/b%2Fc"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("50%", '/'), "50%25"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("..", 0), "%2E%2E"); free(p);
+	CHECK(mt_lm_format_of("x.mbox") == MT_LM_MBOX);
+	CHECK(mt_lm_format_of("x.mbox.gz") == MT_LM_MBOXGZ);
+	CHECK(mt_lm_format_of("x") == MT_LM_MAILDIR);
+}
+
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table },
-	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body },
+	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# archive --export / --import against the suite's Dovecot: round trips into
+# new folders compared message by message (SHA-256 of the RFC822 bytes read
+# by an independent IMAP client, flags, INTERNALDATE), mboxrd quoting,
+# verification that blocks deletion, interruption, bad archives.
+load helpers
+
+setup() {
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	X="$BATS_TEST_TMPDIR/x"
+	mkdir -p "$X"
+}
+
+# uid-independent view of a folder through Python's imaplib: one line per
+# message "sha256 flags internaldate(epoch)", sorted
+view() {
+	python3 - "$1" <<'EOF'
+import hashlib, imaplib, os, re, ssl, sys, email.utils, time
+ctx = ssl.create_default_context(cafile=os.environ["MT_CA"])
+m = imaplib.IMAP4_SSL("localhost", int(os.environ["MT_IMAPS_PORT"]), ssl_context=ctx)
+m.login("alice", "alice-secret-pw")
+typ, _ = m.select('"%s"' % sys.argv[1], readonly=True)
+assert typ == "OK", sys.argv[1]
+typ, data = m.uid("FETCH", "1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
+out = []
+for item in data:
+    if not isinstance(item, tuple):
+        continue
+    meta, body = item[0].decode(), item[1]
+    flags = sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split() if f != "\\Recent")
+    t = imaplib.Internaldate2tuple(item[0])
+    out.append("%s %s %d" % (hashlib.sha256(body).hexdigest(), ",".join(flags), time.mktime(t)))
+print("\n".join(sorted(out)))
+m.logout()
+EOF
+}
+count() { dadm search -u alice mailbox "$@" | wc -l; }
+
+@test "export to mbox, mbox.gz and Maildir, import each into a new folder: identical messages, flags and dates" {
+	want=$(view Lists/dev)
+	[ "$(echo "$want" | wc -l)" -eq 40 ]
+	for ext in mbox mbox.gz d; do
+		run "$MT" archive --export "$X/dev.$ext" --include-flagged Lists/dev
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ ! -e "$X/dev.$ext.part" ]
+		run "$MT" archive --import "$X/dev.$ext" --into "Back/${ext//./-}"
+		echo "$output"
+		[ "$status" -eq 0 ]
+		[ "$(view "Back/${ext//./-}")" = "$want" ]
+	done
+	# the export took nothing from the server
+	[ "$(count Lists/dev)" -eq 40 ]
+	# the gzip file really is one, and the Maildir has its flags in the names
+	gzip -t "$X/dev.mbox.gz"
+	ls "$X/dev.d/cur" | grep -q ':2,.*S'
+}
+
+@test "mboxrd quoting survives messages with From and >From lines" {
+	dadm mailbox create -u alice Q
+	printf 'From: a@example.org\r\nSubject: quoting\r\nMessage-ID: <q1@x>\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\nFromage\r\n \r\nFrom \r\n' |
+		dadm save -u alice -m Q
+	printf 'From: b@example.org\r\nSubject: second\r\nMessage-ID: <q2@x>\r\n\r\nno newline at the end' | dadm save -u alice -m Q
+	want=$(view Q)
+	run "$MT" archive --export "$X/q.mbox" --include-flagged Q
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -qx '>From the start' "$X/q.mbox"
+	grep -qx '>>From quoted' "$X/q.mbox"
+	grep -qx '>>>From twice' "$X/q.mbox"
+	grep -qx 'Fromage' "$X/q.mbox"
+	[ "$(grep -c '^From ' "$X/q.mbox")" -eq 2 ]
+	run "$MT" archive --import "$X/q.mbox" --into Q2
+	[ "$status" -eq 0 ]
+	# the first message comes back byte for byte; the second, which had no
+	# final line end, gains one (an mbox cannot say otherwise)
+	q1=$(printf 'From: a@example.org\r\nSubject: quoting\r\nMessage-ID: <q1@x>\r\n\r\nFrom the start\r\n>From quoted\r\n>>From twice\r\nFromage\r\n \r\nFrom \r\n' | sha256sum | cut -d' ' -f1)
+	q2=$(printf 'From: b@example.org\r\nSubject: second\r\nMessage-ID: <q2@x>\r\n\r\nno newline at the end\r\n' | sha256sum | cut -d' ' -f1)
+	view Q2 | grep -q "^$q1 "
+	view Q2 | grep -q "^$q2 "
+	[ "$(view Q2 | wc -l)" -eq 2 ]
+}
+
+@test "--delete-after-export removes exactly the exported messages, and nothing when verification fails" {
+	n=$(count Lists/announce)
+	old=$(dadm search -u alice mailbox Lists/announce before 365d unflagged | wc -l)
+	[ "$old" -gt 0 ]
+	MAILTOOL_TEST_HOOK_AFTER_EXPORT='printf "X" >> "$MAILTOOL_EXPORT_PATH/cur/$(ls "$MAILTOOL_EXPORT_PATH/cur" | head -1)"' \
+		run --separate-stderr "$MT" archive --export "$X/bad.d" --older 365d --delete-after-export Lists/announce
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"verification"*"nothing removed from the server"* ]]
+	[ "$(count Lists/announce)" -eq "$n" ]
+	run "$MT" archive --export "$X/ann.mbox.gz" --older 365d --delete-after-export Lists/announce
+	[ "$status" -eq 0 ]
+	[ "$(count Lists/announce)" -eq $((n - old)) ]
+	[ "$(dadm search -u alice mailbox Lists/announce before 365d unflagged | wc -l)" -eq 0 ]
+	[ "$(zcat "$X/ann.mbox.gz" | grep -c '^From ')" -eq "$old" ]
+}
+
+@test "a killed export leaves the server untouched and no file under the final name; a rerun completes it" {
+	n=$(count INBOX)
+	MAILTOOL_TEST_HOOK_AFTER_EXPORT='kill -9 $PPID' run "$MT" archive --export "$X/in.mbox" --include-flagged --delete-after-export INBOX
+	[ "$status" -ne 0 ]
+	[ "$(count INBOX)" -eq "$n" ]
+	# killed after the rename but before verification: the file is complete; a
+	# kill while writing leaves only the .part file
+	[ "$(grep -c '^From ' "$X/in.mbox")" -eq "$n" ]   # renamed complete, then killed
+	# killed while writing: only the .part file, and the server untouched
+	timeout -s KILL 0.3 "$MT" archive --export "$X/in2.mbox" --include-flagged --delete-after-export INBOX || true
+	if [ -e "$X/in2.mbox" ]; then
+		[ "$(grep -c '^From ' "$X/in2.mbox")" -eq "$n" ]   # (a fast machine finished first)
+		rm -f "$X/in2.mbox"
+	else
+		[ "$(count INBOX)" -eq "$n" ]
+	fi
+	n=$(count INBOX)
+	run "$MT" archive --export "$X/in2.mbox" --include-flagged INBOX
+	[ "$status" -eq 0 ]
+	[ ! -e "$X/in2.mbox.part" ]
+	[ "$(grep -c '^From ' "$X/in2.mbox")" -eq "$n" ]
+}
+
+@test "--skip-existing: a second import adds nothing" {
+	run "$MT" archive --export "$X/sent.mbox" --include-flagged Sent
+	[ "$status" -eq 0 ]
+	run "$MT" archive --import "$X/sent.mbox" --into S2 --json
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"appended":80,"skipped":0,"failed":0'* ]]
+	run "$MT" archive --import "$X/sent.mbox" --into S2 --skip-existing --json
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"appended":0,"skipped":80,"failed":0'* ]]
+	[ "$(count S2)" -eq 80 ]
+}
+
+@test "several folders export into a directory, one archive per folder, all inside it" {
+	touch "$BATS_TEST_TMPDIR/marker"
+	sleep 1
+	run "$MT" archive --export "$X/all" --format mbox.gz --include-flagged 'Lists/*' 'Projets/*'
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(zcat "$X/all/Lists/dev.mbox.gz" | grep -c '^From ')" -eq "$(count Lists/dev)" ]
+	[ "$(zcat "$X/all/Lists/announce.mbox.gz" | grep -c '^From ')" -eq "$(count Lists/announce)" ]
+	[ -f "$X/all/Projets/Été.mbox.gz" ]
+	# nothing new anywhere but under $X/all (hostile names: see unit safepath)
+	[ -z "$(find "$BATS_TEST_TMPDIR" -newer "$BATS_TEST_TMPDIR/marker" -type f | grep -v "^$X/all/")" ]
+}
+
+@test "a directory of .eml files imports with its file times as dates" {
+	mkdir "$X/eml"
+	for i in 1 2 3; do
+		printf 'From: e@example.org\r\nSubject: eml %s\r\nMessage-ID: <eml%s@x>\r\n\r\nbody\r\n' $i $i > "$X/eml/$i.eml"
+		touch -d "2020-0$i-15 12:00:00 UTC" "$X/eml/$i.eml"
+	done
+	run "$MT" archive --import "$X/eml" --into Eml
+	[ "$status" -eq 0 ]
+	[ "$(count Eml)" -eq 3 ]
+	[ "$(count Eml before 2020-02-01)" -eq 1 ]
+}
+
+@test "bad archives: not an mbox, truncated gzip, a message the server refuses; clear errors" {
+	printf 'hello\nworld\n' > "$X/junk.mbox"
+	run --separate-stderr "$MT" archive --import "$X/junk.mbox" --into J
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"neither an mbox"* ]]
+	run "$MT" archive --export "$X/t.mbox.gz" --include-flagged Sent
+	[ "$status" -eq 0 ]
+	head -c 3000 "$X/t.mbox.gz" > "$X/cut.mbox.gz"
+	run --separate-stderr "$MT" archive --import "$X/cut.mbox.gz" --into J
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"truncated or corrupt gzip"* ]]
+	# a keyword the server takes but a message it refuses: an empty one
+	printf 'From a@b Sun Nov 22 10:00:00 2026\nSubject: ok\n\nfine\n\nFrom a@b Sun Nov 22 10:00:00 2026\n\nFrom a@b Sun Nov 22 10:00:00 2026\nSubject: ok too\n\nfine\n' > "$X/mixed.mbox"
+	run --separate-stderr "$MT" archive --import "$X/mixed.mbox" --into Mixed --json
+	echo "$output $stderr"
+	[[ "$output" == *'"appended":2,'* ]]
+	[[ "$stderr" == *"message 2 of"*"refused"* ]]
+	[ "$status" -eq 65 ]
+	[ "$(count Mixed)" -eq 2 ]
+	run "$MT" archive --export "$X/dev.mbox" Lists/dev
+	run --separate-stderr "$MT" archive --export "$X/dev.mbox" Lists/dev
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"already exists"* ]]
+	run --separate-stderr "$MT" archive --import "$X/nope.mbox" --into J
+	[ "$status" -eq 74 ]
+}
