@@ -351,6 +351,15 @@ static int cmp_strp(const void *a, const void *b)
  * command; *status is the tagged result. */
 static int append_batch(struct mt_ctx *ctx, const char *wire, struct mt_lm_msg *v, size_t n, int *status)
 {
+	if (!mt_has_cap(ctx->s, "LITERAL+")) {
+		/* no non-synchronizing literals: one APPEND at a time, the classic way */
+		int r = MT_OK;
+		*status = 0;
+		for (size_t i = 0; i < n && r == MT_OK && *status == 0; i++)
+			r = mt_append(ctx->s, wire, v[i].sysflags, (const char *const *)v[i].keywords, v[i].internaldate,
+				      v[i].data, v[i].len, status, &ctx->err);
+		return r;
+	}
 	char *q = mt_imap_quote(wire);
 	size_t len = strlen(q) + 16;
 	for (size_t i = 0; i < n; i++)
@@ -383,10 +392,8 @@ static int import_main(struct mt_ctx *ctx)
 
 	if ((r = mt_lm_reader_open(&rd, path, &ctx->err)) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
-	if (!mt_has_cap(ctx->s, "LITERAL+") && !mt_has_cap(ctx->s, "LITERAL-")) {
-		mt_lm_reader_close(rd);
-		return mt_fail(ctx, MT_EUNAVAIL, "--import needs a server with LITERAL+ (non-synchronizing literals)");
-	}
+	/* several messages per APPEND only with MULTIAPPEND and LITERAL+ */
+	multi = multi && mt_has_cap(ctx->s, "LITERAL+");
 	if ((r = mt_create(ctx->s, into, NULL, &ctx->err)) != MT_OK || (r = mt_subscribe(ctx->s, into, 1, &ctx->err)) != MT_OK ||
 	    (r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err)) != MT_OK) {
 		mt_lm_reader_close(rd);

@@ -1,6 +1,7 @@
 /* imap.c — mailbox operations on an open session: LIST, STATUS (pipelined),
  * sizes, NAMESPACE, QUOTA. Where libetpan 1.9 lacks something it is extended
  * here through its extension API or a raw command, and said so. */
+#include "select.h"
 #include "session_int.h"
 
 #include <ctype.h>
@@ -381,6 +382,7 @@ static void take_status(struct mt_session *s, const char *wire, struct mt_status
 static int fetch_sizes(struct mt_session *s, const char *wire, struct mt_status *st, struct mt_err *e)
 {
 	int r = mailimap_examine(s->imap, wire);
+	mt_session_selected(s, NULL, 0);
 	if (r != MAILIMAP_NO_ERROR) {
 		if (r == MAILIMAP_ERROR_EXAMINE) {
 			st->error = mt_xasprintf("EXAMINE failed: %s", mt_imap_last_text(s));
@@ -649,4 +651,40 @@ int mt_create(struct mt_session *s, const char *name, const char *special, struc
 	    strcasestr(mt_imap_last_text(s), "already exists") == NULL)
 		return mt_seterr(e, MT_EUNAVAIL, "CREATE '%s' refused: %s", name, mt_imap_last_text(s));
 	return MT_OK;
+}
+
+int mt_append(struct mt_session *s, const char *wire, unsigned sysflags, const char *const *keywords, time_t date,
+	      const char *data, size_t len, int *refused, struct mt_err *e)
+{
+	/* libetpan waits for the continuation before the literal: one round
+	 * trip more than LITERAL+, but it works on every server */
+	struct mailimap_flag_list *fl = mailimap_flag_list_new_empty();
+	struct mailimap_date_time *dt = NULL;
+	*refused = 0;
+	if (sysflags & MT_F_SEEN)
+		mailimap_flag_list_add(fl, mailimap_flag_new_seen());
+	if (sysflags & MT_F_ANSWERED)
+		mailimap_flag_list_add(fl, mailimap_flag_new_answered());
+	if (sysflags & MT_F_FLAGGED)
+		mailimap_flag_list_add(fl, mailimap_flag_new_flagged());
+	if (sysflags & MT_F_DELETED)
+		mailimap_flag_list_add(fl, mailimap_flag_new_deleted());
+	if (sysflags & MT_F_DRAFT)
+		mailimap_flag_list_add(fl, mailimap_flag_new_draft());
+	for (size_t i = 0; keywords && keywords[i]; i++)
+		mailimap_flag_list_add(fl, mailimap_flag_new_flag_keyword(mt_xstrdup(keywords[i])));
+	if (date > 0) {
+		struct tm tm;
+		gmtime_r(&date, &tm);
+		dt = mailimap_date_time_new(tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, 0);
+	}
+	int r = mailimap_append(s->imap, wire, fl, dt, data, len);
+	mailimap_flag_list_free(fl);
+	if (dt)
+		mailimap_date_time_free(dt);
+	if (r == MAILIMAP_ERROR_APPEND) {
+		*refused = 1;
+		return MT_OK;
+	}
+	return r == MAILIMAP_NO_ERROR ? MT_OK : mt_imap_error(s, r, "APPEND", e);
 }

@@ -354,6 +354,7 @@ int mt_select_messages(struct mt_session *s, const char *folder, const struct mt
 	if ((r = mt_mailbox_wire(s, folder, &out->wire, e)) != MT_OK)
 		return r;
 	r = readonly ? mailimap_examine(s->imap, out->wire) : mailimap_select(s->imap, out->wire);
+	mt_session_selected(s, r == MAILIMAP_NO_ERROR ? out->wire : NULL, !readonly);
 	if (r != MAILIMAP_NO_ERROR) {
 		if (r == MAILIMAP_ERROR_EXAMINE || r == MAILIMAP_ERROR_SELECT)
 			return mt_seterr(e, MT_EDATA, "cannot open folder '%s': %s", folder, mt_imap_last_text(s));
@@ -441,12 +442,23 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 
 	mt_test_hook_before_remove(sel->folder);
 
-	/* the folder we chose from must still be the same folder */
-	r = mailimap_select(s->imap, sel->wire);
-	if (r != MAILIMAP_NO_ERROR) {
-		if (r == MAILIMAP_ERROR_SELECT)
-			return mt_seterr(e, MT_ETEMP, "folder '%s' went away before removal; nothing removed", sel->folder);
-		return mt_imap_error(s, r, "SELECT", e);
+	/* the folder we chose from must still be the same folder: SELECT it again
+	 * (a large folder costs the server a while), or when this session has it
+	 * selected read-write already, a NOOP brings any news (a new UIDVALIDITY,
+	 * or the BYE of a folder deleted under us) */
+	if (s->selected && strcmp(s->selected, sel->wire) == 0) {
+		int status;
+		r = mt_imap_run(s, "NOOP", 0, NULL, &status, e);
+		if (r != MT_OK)
+			return r;
+	} else {
+		r = mailimap_select(s->imap, sel->wire);
+		mt_session_selected(s, r == MAILIMAP_NO_ERROR ? sel->wire : NULL, 1);
+		if (r != MAILIMAP_NO_ERROR) {
+			if (r == MAILIMAP_ERROR_SELECT)
+				return mt_seterr(e, MT_ETEMP, "folder '%s' went away before removal; nothing removed", sel->folder);
+			return mt_imap_error(s, r, "SELECT", e);
+		}
 	}
 	uint32_t v = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
 	if (v != sel->uidvalidity)
@@ -749,6 +761,7 @@ int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char 
 			     : mailimap_select_condstore(s->imap, *wire, &modseq);
 	else
 		r = readonly ? mailimap_examine(s->imap, *wire) : mailimap_select(s->imap, *wire);
+	mt_session_selected(s, r == MAILIMAP_NO_ERROR ? *wire : NULL, !readonly);
 	if (r != MAILIMAP_NO_ERROR) {
 		if (r == MAILIMAP_ERROR_EXAMINE || r == MAILIMAP_ERROR_SELECT)
 			return mt_seterr(e, MT_EDATA, "cannot open folder '%s': %s", folder, mt_imap_last_text(s));

@@ -610,10 +610,18 @@ fail:
 	return r ? r : MT_ESOFT;
 }
 
+void mt_session_selected(struct mt_session *s, const char *wire, int rw)
+{
+	free(s->selected);
+	s->selected = wire && rw ? mt_xstrdup(wire) : NULL;
+}
+
 void mt_session_close(struct mt_session *s)
 {
 	if (s == NULL)
 		return;
+	free(s->selected);
+	s->selected = NULL;
 	if (s->imap) {
 		if (s->imap->imap_stream && s->imap->imap_state != MAILIMAP_STATE_DISCONNECTED &&
 		    !s->conn.closed && !s->conn.timed_out) {

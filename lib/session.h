@@ -6,6 +6,8 @@
 #include "config.h"
 #include "mt.h"
 
+#include <time.h>
+
 struct mt_session;
 
 struct mt_timings {
@@ -119,6 +121,11 @@ int mt_setquota(struct mt_session *s, const char *root, const char *const *resou
 /* CREATE a UTF-8 folder (with USE (\\Archive) etc. when special is given and
  * the server has CREATE-SPECIAL-USE). An existing folder is not an error. */
 int mt_create(struct mt_session *s, const char *name, const char *special, struct mt_err *e);
+
+/* APPEND one message with flags (MT_F_* of select.h, keywords) and a date
+ * (0: the server's now); *refused when the server said NO. */
+int mt_append(struct mt_session *s, const char *wire, unsigned sysflags, const char *const *keywords, time_t date,
+	      const char *data, size_t len, int *refused, struct mt_err *e);
 
 /* SUBSCRIBE (on) or UNSUBSCRIBE a UTF-8 folder name. */
 int mt_subscribe(struct mt_session *s, const char *name, int on, struct mt_err *e);

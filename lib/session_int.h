@@ -32,7 +32,12 @@ struct mt_session {
 	int delim_known;
 	char *ns_text;
 	double idle_timeout_s;
+	char *selected;                 /* wire name of the folder SELECTed read-write, or NULL */
 };
+
+/* Remember which folder is selected read-write (NULL: none, or read-only):
+ * every SELECT/EXAMINE in lib/ reports here. */
+void mt_session_selected(struct mt_session *s, const char *wire, int rw);
 
 /* Tagged result of a command, with the parsed response for the caller to read. */
 enum { MT_RESP_OK, MT_RESP_NO, MT_RESP_BAD };

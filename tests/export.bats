@@ -183,3 +183,23 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	run --separate-stderr "$MT" archive --import "$X/nope.mbox" --into J
 	[ "$status" -eq 74 ]
 }
+
+@test "without LITERAL+ and MULTIAPPEND import appends one message at a time, same result" {
+	run "$MT" archive --export "$X/dev.mbox" --include-flagged Lists/dev
+	[ "$status" -eq 0 ]
+	tun=$(mt_tunnel_caps "IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE UIDPLUS")
+	run "$MT" archive --import "$X/dev.mbox" --into Plain --tunnel "$tun" --trace
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"{"*"+}"* ]]
+	[ "$(view Plain)" = "$(view Lists/dev)" ]
+}
+
+@test "a full disk (file size limit) fails the export cleanly: exit 74, no archive, server untouched" {
+	n=$(count INBOX)
+	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 200; exec \"\$0\" archive --export \"\$1\" --include-flagged --delete-after-export INBOX" "$MT" "$X/full.mbox"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"full.mbox.part"* ]]
+	[ ! -e "$X/full.mbox" ]
+	[ ! -e "$X/full.mbox.part" ]
+	[ "$(count INBOX)" -eq "$n" ]
+}

@@ -293,3 +293,15 @@ EOF
 	done
 	[ "$n" -ge 4 ]
 }
+
+@test "the folder deleted and recreated before the move: nothing is moved" {
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	MAILTOOL_TEST_HOOK_BEFORE_REMOVE="$MT_DOVEADM mailbox delete -u alice Test && $MT_DOVEADM mailbox create -u alice Test && printf 'Subject: invoice new\r\n\r\nx\r\n' | $MT_DOVEADM save -u alice -m Test" \
+		run --separate-stderr "$MT" filter -f "$R"
+	echo "$output $stderr"
+	# refused one way or another (the session still has the old folder
+	# selected: its UIDs are gone), and nothing moved
+	[ "$status" -ne 0 ]
+	[ "$(count Invoices 2>/dev/null || echo 0)" -eq 0 ]
+	[ "$(count Test)" -eq 1 ]
+}
