@@ -403,18 +403,11 @@ void mt_selection_release(struct mt_selection *sel)
 	memset(sel, 0, sizeof *sel);
 }
 
+static void test_hook(const char *var, const char *folder);
+
 void mt_test_hook_before_remove(const char *folder)
 {
-	const char *hook = getenv("MAILTOOL_TEST_HOOK_BEFORE_REMOVE");
-	if (hook && *hook) {
-		char pid[24];
-		snprintf(pid, sizeof pid, "%ld", (long)getpid());
-		setenv("MAILTOOL_TEST_FOLDER", folder, 1);
-		setenv("MAILTOOL_PID", pid, 1);
-		if (system(hook) != 0) {
-			/* a hook's failure is the test's business */
-		}
-	}
+	test_hook("MAILTOOL_TEST_HOOK_BEFORE_REMOVE", folder);
 }
 
 static int run_ok(struct mt_session *s, const char *cmd, const char *what, struct mt_err *e)
@@ -425,6 +418,142 @@ static int run_ok(struct mt_session *s, const char *cmd, const char *what, struc
 	if (status != MT_RESP_OK)
 		return mt_seterr(e, MT_EUNAVAIL, "%s refused by the server: %s", what, mt_imap_last_text(s));
 	return MT_OK;
+}
+
+/* Without MOVE a move is UID COPY, then \\Deleted and UID EXPUNGE of the
+ * originals. Interrupted between the two, a rerun would copy again. So the
+ * originals are first marked with this keyword (COPY carries it to the
+ * copies); a rerun that finds marked originals looks for marked copies in
+ * the target, and as COPY is atomic (RFC 3501 6.4.7), finding any means that
+ * batch was copied: it is only expunged. The mark is cleared from the copies
+ * at the end. */
+#define MOVING_KEYWORD "$MailtoolMoving"
+
+static int select_again(struct mt_session *s, const char *wire, uint32_t uidvalidity, int rw, const char *folder,
+			struct mt_err *e)
+{
+	int r = rw ? mailimap_select(s->imap, wire) : mailimap_examine(s->imap, wire);
+	mt_session_selected(s, r == MAILIMAP_NO_ERROR ? wire : NULL, rw);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (r == MAILIMAP_ERROR_SELECT || r == MAILIMAP_ERROR_EXAMINE)
+			return mt_seterr(e, MT_ETEMP, "folder '%s' went away during the move", folder);
+		return mt_imap_error(s, r, rw ? "SELECT" : "EXAMINE", e);
+	}
+	uint32_t v = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
+	if (uidvalidity && v != uidvalidity)
+		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) during the move; stopped",
+				 folder, uidvalidity, v);
+	return MT_OK;
+}
+
+/* What identifies a message across folders: size and the fields a copy keeps. */
+static const char *const ident_fields[] = { "MESSAGE-ID", "DATE", "FROM", "SUBJECT", NULL };
+
+struct idents {
+	char **v;
+	uint32_t *uid;
+	size_t n;
+};
+
+static int take_ident(const struct mt_fetched *m, void *arg)
+{
+	struct idents *id = arg;
+	id->v = mt_xrealloc(id->v, sizeof *id->v * (id->n + 1));
+	id->uid = mt_xrealloc(id->uid, sizeof *id->uid * (id->n + 1));
+	id->v[id->n] = mt_xasprintf("%u|%.*s", m->size, (int)(m->header ? m->header_len : 0), m->header ? m->header : "");
+	id->uid[id->n++] = m->uid;
+	return 0;
+}
+
+static void idents_free(struct idents *id)
+{
+	for (size_t i = 0; i < id->n; i++)
+		free(id->v[i]);
+	free(id->v);
+	free(id->uid);
+}
+
+/* UIDs of the selection that an interrupted earlier move already copied:
+ * marked here, with a marked copy in the target of the same size and
+ * Message-ID, Date, From and Subject (so marks from some other interrupted
+ * move are never taken for ours). Leaves the source selected again. */
+static int already_copied(struct mt_session *s, struct mt_selection *sel, const char *to_wire, const uint32_t *uids,
+			  uint32_t **done, size_t *ndone, struct mt_err *e)
+{
+	char *set = mt_uidset(uids, sel->n), *q = mt_xasprintf("UID %s KEYWORD " MOVING_KEYWORD, set);
+	uint32_t *marked = NULL, *copies = NULL;
+	size_t nmarked = 0, ncopies = 0;
+	struct idents orig = { 0 }, copy = { 0 };
+	struct mt_fetch_spec spec = { .size = 1, .headers = ident_fields };
+	int r = mt_uid_search(s, q, &marked, &nmarked, e);
+	free(q);
+	free(set);
+	*done = NULL;
+	*ndone = 0;
+	if (r != MT_OK || nmarked == 0) {
+		free(marked);
+		return r;
+	}
+	r = mt_fetch_each(s, marked, nmarked, &spec, take_ident, &orig, e);
+	if (r == MT_OK)
+		r = select_again(s, to_wire, 0, 0, "target", e);
+	if (r == MT_OK)
+		r = mt_uid_search(s, "KEYWORD " MOVING_KEYWORD, &copies, &ncopies, e);
+	if (r == MT_OK && ncopies)
+		r = mt_fetch_each(s, copies, ncopies, &spec, take_ident, &copy, e);
+	int r2 = select_again(s, sel->wire, sel->uidvalidity, 1, sel->folder, e);
+	if (r == MT_OK)
+		r = r2;
+	if (r == MT_OK && copy.n) {
+		uint32_t *d = mt_xmalloc(sizeof *d * orig.n);
+		int *used = mt_xmalloc(sizeof *used * copy.n);
+		size_t nd = 0;
+		for (size_t i = 0; i < orig.n; i++)
+			for (size_t k = 0; k < copy.n; k++)
+				if (!used[k] && strcmp(orig.v[i], copy.v[k]) == 0) {
+					used[k] = 1;
+					d[nd++] = orig.uid[i];
+					break;
+				}
+		free(used);
+		qsort(d, nd, sizeof *d, cmp_u32);
+		*done = d;
+		*ndone = nd;
+	}
+	idents_free(&orig);
+	idents_free(&copy);
+	free(marked);
+	free(copies);
+	return r;
+}
+
+/* Clear the mark from the copies in the target; the source is selected again after. */
+static int unmark_copies(struct mt_session *s, struct mt_selection *sel, const char *to_wire, struct mt_err *e)
+{
+	uint32_t *copies = NULL;
+	size_t ncopies = 0;
+	int r = select_again(s, to_wire, 0, 1, "target", e);
+	if (r == MT_OK)
+		r = mt_uid_search(s, "KEYWORD " MOVING_KEYWORD, &copies, &ncopies, e);
+	if (r == MT_OK && ncopies)
+		r = mt_uid_store(s, copies, ncopies, 0, MOVING_KEYWORD, e);
+	free(copies);
+	int r2 = select_again(s, sel->wire, sel->uidvalidity, 1, sel->folder, e);
+	return r == MT_OK ? r2 : r;
+}
+
+static void test_hook(const char *var, const char *folder)
+{
+	const char *hook = getenv(var);
+	if (hook && *hook) {
+		char pid[24];
+		snprintf(pid, sizeof pid, "%ld", (long)getpid());
+		setenv("MAILTOOL_TEST_FOLDER", folder, 1);
+		setenv("MAILTOOL_PID", pid, 1);
+		if (system(hook) != 0) {
+			/* a hook's failure is the test's business */
+		}
+	}
 }
 
 int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
@@ -465,10 +594,14 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; nothing removed",
 				 sel->folder, sel->uidvalidity, v);
 
-	uint32_t *uids = mt_xmalloc(sizeof *uids * sel->n);
+	uint32_t *uids = mt_xmalloc(sizeof *uids * sel->n), *copied = NULL;
+	size_t ncopied = 0;
 	for (size_t i = 0; i < sel->n; i++)
 		uids[i] = sel->msgs[i].uid;
 	char *q = to_wire ? mt_imap_quote(to_wire) : NULL;
+	int guard = to_wire && !move;
+	if (guard)
+		r = already_copied(s, sel, to_wire, uids, &copied, &ncopied, e);
 	for (size_t i = 0; i < sel->n && r == MT_OK; i += UID_BATCH) {
 		size_t cnt = sel->n - i < UID_BATCH ? sel->n - i : UID_BATCH;
 		char *set = mt_uidset(uids + i, cnt), *cmd;
@@ -479,10 +612,34 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 			free(cmd);
 		} else {
 			if (to_wire) {
-				/* copy first; the originals go only once the copy succeeded */
-				cmd = mt_xasprintf("UID COPY %s %s", set, q);
-				r = run_ok(s, cmd, "COPY", e);
-				free(cmd);
+				/* mark, then copy what no earlier run copied; the originals
+				 * go only once the copy succeeded */
+				uint32_t *tocopy = mt_xmalloc(sizeof *tocopy * cnt);
+				size_t ntocopy = 0;
+				for (size_t k = 0; k < cnt; k++)
+					if (!ncopied || !bsearch(&uids[i + k], copied, ncopied, sizeof *copied, cmp_u32))
+						tocopy[ntocopy++] = uids[i + k];
+				if (ntocopy) {
+					char *cset = mt_uidset(tocopy, ntocopy);
+					if (guard) {
+						/* a server that takes no new keywords: move unguarded */
+						int st;
+						cmd = mt_xasprintf("UID STORE %s +FLAGS.SILENT (" MOVING_KEYWORD ")", cset);
+						r = mt_imap_run(s, cmd, 0, NULL, &st, e);
+						free(cmd);
+						if (r == MT_OK && st != MT_RESP_OK)
+							guard = 0;
+					}
+					if (r == MT_OK) {
+						cmd = mt_xasprintf("UID COPY %s %s", cset, q);
+						r = run_ok(s, cmd, "COPY", e);
+						free(cmd);
+					}
+					free(cset);
+				}
+				free(tocopy);
+				if (r == MT_OK)
+					test_hook("MAILTOOL_TEST_HOOK_AFTER_COPY", sel->folder);
 			}
 			if (r == MT_OK) {
 				cmd = mt_xasprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
@@ -498,6 +655,9 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 		free(set);
 	}
 	free(q);
+	free(copied);
+	if (r == MT_OK && guard)
+		r = unmark_copies(s, sel, to_wire, e);
 	/* count exactly what is gone: the selected UIDs the server no longer has */
 	if (r == MT_OK) {
 		char *set = mt_uidset(uids, sel->n), *crit = mt_xasprintf("UID %s", set);

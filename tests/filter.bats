@@ -305,3 +305,23 @@ EOF
 	[ "$(count Invoices 2>/dev/null || echo 0)" -eq 0 ]
 	[ "$(count Test)" -eq 1 ]
 }
+
+@test "without MOVE, a run killed between COPY and EXPUNGE and run again copies nothing twice" {
+	tun=$(mt_tunnel_caps "IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE UIDPLUS")
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	MAILTOOL_TEST_HOOK_AFTER_COPY='kill -9 $MAILTOOL_PID' run "$MT" filter -f "$R" --tunnel "$tun"
+	[ "$status" -ne 0 ]
+	# killed: the copies exist, the originals too (marked)
+	[ "$(count Invoices)" -eq 2 ]
+	[ "$(count Test subject invoice undeleted)" -eq 1 ]
+	run "$MT" filter -f "$R" --tunnel "$tun"
+	[ "$status" -eq 0 ]
+	[ "$(count Invoices)" -eq 2 ]
+	[ "$(count Invoices header message-id m1@example.org)" -eq 1 ]
+	[ "$(count Invoices header message-id m3@example.org)" -eq 1 ]
+	[ "$(count Test header message-id m1@example.org)" -eq 0 ]
+	[ "$(count Test header message-id m3@example.org)" -eq 0 ]
+	[ "$(count Test)" -eq 7 ]
+	# no mark left behind
+	[ "$(dadm search -u alice keyword '$MailtoolMoving' | wc -l)" -eq 0 ]
+}

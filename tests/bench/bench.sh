@@ -30,7 +30,8 @@ ms() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 say "starting a private Dovecot in $dir ..."
-"$repo/tests/lib/dovecot.sh" start "$dir/dovecot" >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
+# the box is larger than the suite's default quota (1 GiB): give it room
+MT_QUOTA_LIMIT_KB=104857600 "$repo/tests/lib/dovecot.sh" start "$dir/dovecot" >"$dir/start.log" 2>&1 || { cat "$dir/start.log" >&2; exit 1; }
 . "$dir/dovecot/env.sh"
 "$repo/tests/lib/write-config.sh" "$dir"
 printf 'carol-secret-pw\n' > "$dir/carol.pw"
@@ -200,7 +201,7 @@ for i in $(seq "$RUNS"); do
 	reset_inbox
 	$DA mailbox create -u carol Invoices Big
 	s=$(ms)
-	$DA move -u carol Invoices mailbox INBOX undeleted '(' OR subject invoice subject facture ')'
+	$DA move -u carol Invoices mailbox INBOX undeleted '(' subject invoice OR subject facture ')'
 	$DA move -u carol Big mailbox INBOX undeleted larger 1048576
 	t+=($(( ($(ms) - s) / 1000 )))
 	da_ok=$(filter_ok)
@@ -247,7 +248,7 @@ row "filter --new after 10 deliveries, session kept by --persist" "mailtool filt
 
 # ---- export / import (the archive issue): Sent, 8,000 messages -------------
 exp_n=$($DA search -u carol mailbox Sent all | wc -l)
-exp_bytes=$($DA -f tab mailbox status -u carol vsize Sent | tail -1)
+exp_bytes=$(awk -F'\t' '$1 == "Sent" {print $3}' "$dir/carol.manifest.tsv")
 t=(); exp_ok=yes
 for i in $(seq "$RUNS"); do
 	rm -rf "$dir/sent.mbox" "$dir/sent.mbox.part"
