@@ -230,7 +230,7 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 int mt_config_account(struct mt_config *c, const char *name, struct mt_account *a, struct mt_err *e)
 {
 	memset(a, 0, sizeof *a);
-	a->compress = 1;
+	a->compress = -1;   /* auto: on unless the peer is loopback or a tunnel */
 	a->connect_timeout = 15;
 	a->idle_timeout = 30;
 	a->deadline = 0;

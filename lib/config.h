@@ -25,7 +25,9 @@ struct mt_account {
 	char *password_command;
 	char *password_file;
 	int allow_plaintext_auth;
-	int compress;           /* 1 = use COMPRESS=DEFLATE when offered */
+	int compress;           /* 1 = use COMPRESS=DEFLATE when offered, 0 = never,
+				 * -1 = auto: not to loopback peers or tunnels, where
+				 * deflating costs the server more than it saves */
 	double connect_timeout; /* seconds */
 	double idle_timeout;    /* seconds without any byte from the server */
 	double deadline;        /* seconds for the whole run, 0 = none */

@@ -585,7 +585,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 	if ((r = mt_imap_caps(s, MT_CAPS_POSTLOGIN, 0, e)) != MT_OK)
 		goto fail;
 
-	if (a->compress && mt_has_cap(s, "COMPRESS=DEFLATE")) {
+	if ((a->compress > 0 || (a->compress < 0 && !s->conn.loopback)) && mt_has_cap(s, "COMPRESS=DEFLATE")) {
 		int status;
 		t = mt_now_ms();
 		if ((r = mt_imap_run(s, "COMPRESS DEFLATE", 0, NULL, &status, e)) != MT_OK)

@@ -155,9 +155,13 @@ CONF
 	[[ "$stderr" == *"<credentials redacted>"* && "$stderr" != *"alice-secret-pw"* ]]
 }
 
-@test "COMPRESS=DEFLATE is used when offered, and can be turned off" {
+@test "COMPRESS=DEFLATE is used when offered (by default not to loopback), and can be turned off" {
 	run "$MT" info -a alice
 	[[ "$output" == *"compression:"*"DEFLATE"* ]]
+	# bob's account says nothing: the server is on loopback, so no compression
+	run "$MT" info -a bob
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"compression:"*"none"* ]]
 	run "$MT" du -a alice --tsv
 	[ "$status" -eq 0 ]
 	sed 's/alice = { /alice = { compress = false; /' "$MAILTOOL_CONFIG" > "$BATS_TEST_TMPDIR/nc.conf"
