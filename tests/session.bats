@@ -164,7 +164,7 @@ CONF
 	[[ "$output" == *"compression:"*"none"* ]]
 	run "$MT" du -a alice --tsv
 	[ "$status" -eq 0 ]
-	sed 's/alice = { /alice = { compress = false; /' "$MAILTOOL_CONFIG" > "$BATS_TEST_TMPDIR/nc.conf"
+	sed '/alice = { /s/compress = true;/compress = false;/' "$MAILTOOL_CONFIG" > "$BATS_TEST_TMPDIR/nc.conf"
 	run "$MT" info --config "$BATS_TEST_TMPDIR/nc.conf" -a alice
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"compression:"*"none"* ]]
