@@ -265,6 +265,8 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 
 static int uses_flags(const struct mt_cond *c)
 {
+	if (c == NULL)
+		return 0;
 	if (c->kind == MT_C_FLAG)
 		return 1;
 	for (size_t i = 0; i < c->nkids; i++)
@@ -597,20 +599,26 @@ int mt_regex_literals(const char *pattern, char ***out)
 {
 	const char *p = pattern;
 	*out = NULL;
-	/* leading option settings such as (?i) or (?im); extended mode is not read */
+	/* Extended mode ((?x), (?xx), also inline as (?ix) or (?x:...)) gives
+	 * blanks and '#' other meanings, so no literal can be read from such a
+	 * pattern: give up wherever an option group sets it (found by
+	 * tests/fuzz/fuzz_literals.c: "(?ix)#in voice" matched everything yet
+	 * yielded "voice"). Being conservative costs only the pre-filter. */
+	for (const char *q = pattern; (q = strstr(q, "(?")) != NULL; q += 2)
+		for (const char *o = q + 2; *o && (isalpha((unsigned char)*o) || *o == '^' || *o == '-'); o++)
+			if (*o == 'x')
+				return 0;
+	if (strstr(p, "(*"))
+		return 0;
+	/* leading option settings such as (?i) or (?im) */
 	while (p[0] == '(' && p[1] == '?') {
 		const char *q = p + 2;
 		while (*q && strchr("imsnuUJ-^", *q))
 			q++;
 		if (*q != ')')
 			break;
-		for (const char *o = p + 2; o < q; o++)
-			if (*o == 'x')
-				return 0;
 		p = q + 1;
 	}
-	if (strstr(p, "(?x") || strstr(p, "(*"))
-		return 0;
 	/* split at top-level '|' */
 	size_t nb = 0;
 	char **v = mt_xmalloc(sizeof *v * (strlen(p) / 2 + 2));

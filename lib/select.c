@@ -133,8 +133,14 @@ char *mt_decode_header(const char *raw, size_t len)
 	size_t idx = 0;
 	if (mailmime_encoded_phrase_parse("iso-8859-1", unf, strlen(unf), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR && dec) {
 		free(unf);
-		return dec;
+		unf = dec;
 	}
+	/* An encoded-word can carry any byte (=?utf-8?q?a=0Ab?=): control
+	 * characters become blanks, so a decoded subject is one line in every
+	 * output format and log (found by tests/fuzz/fuzz_header.c). */
+	for (unsigned char *c = (unsigned char *)unf; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			*c = ' ';
 	return unf;
 }
 
@@ -666,7 +672,7 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 		r = mt_uid_search(s, crit, &left, &nleft, e);
 		if (r == MT_OK) {
 			for (size_t i = 0; i < sel->n; i++)
-				if (!bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
+				if (nleft == 0 || !bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
 					(*removed)++;
 					*bytes += sel->msgs[i].size;
 				}

@@ -402,25 +402,47 @@ long mt_uidset_parse(const char *s, uint32_t *out, size_t max)
 	return (long)n;
 }
 
+/* cur[i]: the first i pattern characters match what was read so far; a
+ * wildcard may also match nothing, so its state passes on to the next. */
+static void wild_close(const char *p, size_t m, unsigned char *cur)
+{
+	for (size_t i = 0; i < m; i++)
+		if (cur[i] && (p[i] == '*' || p[i] == '%'))
+			cur[i + 1] = 1;
+}
+
 int mt_wildmatch(const char *p, const char *n, char delim)
 {
 	/* IMAP LIST wildcards (RFC 3501 6.3.8): '*' matches anything, '%' anything
-	 * but the hierarchy delimiter. Patterns are short and typed by people, so
-	 * plain backtracking is fine. */
-	for (; *p; p++) {
-		if (*p == '*' || *p == '%') {
-			for (const char *k = n;; k++) {
-				if (mt_wildmatch(p + 1, k, delim))
-					return 1;
-				if (*k == '\0' || (*p == '%' && delim && *k == delim))
-					return 0;
-			}
+	 * but the hierarchy delimiter. Run as a set of pattern positions over the
+	 * name, O(pattern x name): backtracking took 12 s on a 60-byte pattern of
+	 * '%'s (found by tests/fuzz/fuzz_values.c), and names come from servers. */
+	size_t m = strlen(p);
+	unsigned char *cur = mt_xmalloc(m + 1), *next = mt_xmalloc(m + 1);
+	cur[0] = 1;
+	wild_close(p, m, cur);
+	for (; *n; n++) {
+		int any = 0;
+		memset(next, 0, m + 1);
+		for (size_t i = 0; i < m; i++) {
+			if (!cur[i])
+				continue;
+			if (p[i] == '*' || (p[i] == '%' && !(delim && *n == delim)))
+				next[i] = any = 1;      /* the wildcard takes this character */
+			else if (p[i] == *n)
+				next[i + 1] = any = 1;
 		}
-		if (*p != *n)
-			return 0;
-		n++;
+		if (!any)
+			break;
+		wild_close(p, m, next);
+		unsigned char *t = cur;
+		cur = next;
+		next = t;
 	}
-	return *n == '\0';
+	int ok = *n == '\0' && cur[m];
+	free(cur);
+	free(next);
+	return ok;
 }
 
 int mt_edit_distance(const char *a, const char *b)

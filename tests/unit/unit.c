@@ -158,6 +158,13 @@ static void t_wild(void)
 	CHECK(mt_wildmatch("*/%", "x/y/z", '/'));
 	CHECK(!mt_wildmatch("%/%", "x/y/z", '/'));
 	CHECK(mt_wildmatch("", "", '/') && !mt_wildmatch("", "a", '/'));
+	/* many wildcards against a long name: linear, not exponential (fuzz find) */
+	char pat[64], name[128];
+	memset(pat, '%', 40), strcpy(pat + 40, "b");
+	memset(name, 'a', 100), name[100] = '\0';
+	CHECK(!mt_wildmatch(pat, name, '/'));
+	name[99] = 'b';
+	CHECK(mt_wildmatch(pat, name, '/'));
 }
 
 static void t_words(void)
@@ -245,6 +252,9 @@ static void t_literals(void)
 	lits("invoice|.*", "");                    /* a branch without a literal: no pre-filter */
 	lits("in", "");                            /* too short */
 	lits("(?x) invoice", "");                  /* extended mode: not read */
+	lits("(?ix)#in voice", "");                /* x after another option (fuzz find) */
+	lits("(?i)inv(?x) o ice", "");             /* x set part-way */
+	lits("(?x:a b)invoice", "");
 	lits("dev\\.lists\\.example\\.org", "dev.lists.example.org");
 	lits("caf\\x{e9}", "");                    /* \x forms: give up */
 	lits("[iI]nvoice", "nvoice");
@@ -268,6 +278,10 @@ static void t_decode(void)
 	free(s);
 	s = mt_header_get(hdr, sizeof hdr - 1, "body");
 	CHECK(s == NULL);
+	/* an encoded line break (or other control) is a blank: one line in any output */
+	s = mt_decode_header("=?utf-8?q?Hi=0D=0ABcc:_x=09y?=", 30);
+	CHECK_STR(s, "Hi  Bcc: x y");
+	free(s);
 }
 
 static void t_body(void)
