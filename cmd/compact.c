@@ -295,8 +295,11 @@ static int compact_main(struct mt_ctx *ctx)
 	struct plan plan = { 0 };
 	struct plan *dp = dry ? &plan : NULL;
 
-	if ((r = load_policy(ctx, &p)) != MT_OK)
+	memset(&p, 0, sizeof p);
+	if ((r = load_policy(ctx, &p)) != MT_OK) {
+		mt_compact_policy_release(&p);
 		return r;
+	}
 	if ((r = take_lock(ctx, &lock)) != MT_OK)
 		goto out_policy;
 	if ((r = measure(ctx, &before)) != MT_OK)

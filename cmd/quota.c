@@ -129,7 +129,7 @@ static int monitor(struct mt_ctx *ctx, struct mt_quotas *q, double warn, double 
 		if (po >= sizeof perf)
 			po = sizeof perf - 1;
 	}
-	if (worst < 0) {
+	if (worst < 0 || worst_what == NULL || worst_root == NULL) {
 		printf("QUOTA UNKNOWN - no quota limits set for %s | %s\n", ctx->acct.as_user ? ctx->acct.as_user : ctx->acct.user ? ctx->acct.user : "user", perf);
 		return 3;
 	}

@@ -79,6 +79,11 @@ static int read_names(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 			continue;
 		if (memchr(line, '\r', (size_t)len) || strlen(line) != (size_t)len) {
 			free(line);
+			for (size_t i = 0; i < *n; i++)
+				free((*out)[i]);
+			free(*out);
+			*out = NULL;
+			*n = 0;
 			if (f != stdin)
 				fclose(f);
 			return mt_fail(ctx, MT_EDATA, "%s:%ld: a folder name with CR or NUL", path, lineno);

@@ -190,11 +190,22 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			if (j->out == NULL || j->err == NULL) {
 				if (j->out) fclose(j->out);
 				if (j->err) fclose(j->err);
+				for (size_t i = 0; i < nusers; i++)
+					free(users[i]);
+				free(users);
+				free(slot);
 				return mt_fail(ctx, MT_EIO, "--users: cannot create a temporary file: %s", strerror(errno));
 			}
 			j->pid = fork();
-			if (j->pid < 0)
+			if (j->pid < 0) {
+				fclose(j->out);
+				fclose(j->err);
+				for (size_t i = 0; i < nusers; i++)
+					free(users[i]);
+				free(users);
+				free(slot);
 				return mt_fail(ctx, MT_EOS, "fork: %s", strerror(errno));
+			}
 			if (j->pid == 0) {
 				dup2(fileno(j->out), 1);
 				dup2(fileno(j->err), 2);

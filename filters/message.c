@@ -16,7 +16,7 @@ struct buf {
 
 static void buf_add(struct buf *b, const char *s, size_t n)
 {
-	if (b->n + n + 2 > b->cap) {
+	if (b->s == NULL || b->n + n + 2 > b->cap) {
 		b->cap = (b->n + n + 2) * 2;
 		b->s = mt_xrealloc(b->s, b->cap);
 	}

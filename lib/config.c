@@ -175,7 +175,7 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 			else
 				a->port = config_setting_get_int(s);
 		} else if (strcmp(n, "tls") == 0) {
-			if ((r = get_str(c, s, &tmp, e)) == MT_OK) {
+			if ((r = get_str(c, s, &tmp, e)) == MT_OK && tmp) {
 				if (strcmp(tmp, "implicit") == 0 || strcmp(tmp, "yes") == 0) a->tls = MT_TLS_IMPLICIT;
 				else if (strcmp(tmp, "starttls") == 0) a->tls = MT_TLS_STARTTLS;
 				else if (strcmp(tmp, "none") == 0) a->tls = MT_TLS_NONE;
@@ -184,14 +184,14 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 		} else if (strcmp(n, "tunnel") == 0) r = get_str(c, s, &a->tunnel, e);
 		else if (strcmp(n, "user") == 0) r = get_str(c, s, &a->user, e);
 		else if (strcmp(n, "auth") == 0) {
-			if ((r = get_str(c, s, &tmp, e)) == MT_OK) {
+			if ((r = get_str(c, s, &tmp, e)) == MT_OK && tmp) {
 				if (strcmp(tmp, "auto") == 0) a->auth = MT_AUTH_AUTO;
 				else if (strcmp(tmp, "plain") == 0) a->auth = MT_AUTH_PLAIN;
 				else if (strcmp(tmp, "login") == 0) a->auth = MT_AUTH_LOGIN;
 				else r = cfg_err(c, s, e, "expected \"auto\", \"plain\" or \"login\"");
 			}
 		} else if (strcmp(n, "impersonation") == 0) {
-			if ((r = get_str(c, s, &tmp, e)) == MT_OK) {
+			if ((r = get_str(c, s, &tmp, e)) == MT_OK && tmp) {
 				if (strcmp(tmp, "authzid") == 0) a->impersonation = MT_IMP_AUTHZID;
 				else if (strcmp(tmp, "master-login") == 0) a->impersonation = MT_IMP_MASTER_LOGIN;
 				else r = cfg_err(c, s, e, "expected \"authzid\" or \"master-login\"");

@@ -606,7 +606,7 @@ struct sbuf {
 
 static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
-	if (b->n + n + 1 > b->cap) {
+	if (b->s == NULL || b->n + n + 1 > b->cap) {
 		b->cap = (b->n + n + 1) * 2;
 		b->s = mt_xrealloc(b->s, b->cap);
 	}
@@ -895,6 +895,8 @@ static int next_file(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 int mt_lm_next(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e)
 {
 	memset(m, 0, sizeof *m);
+	if (r == NULL)
+		return mt_seterr(e, MT_EUSAGE, "no archive open");
 	return r->kind == R_MBOX ? next_mbox(r, m, e) : next_file(r, m, e);
 }
 
