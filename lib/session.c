@@ -341,7 +341,7 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 {
 	char *pw = NULL, *login = NULL, *cmd = NULL;
 	const char *authzid = "";
-	int r, status;
+	int r, status = MT_RESP_BAD;
 	int plain_ok = mt_has_cap(s, "AUTH=PLAIN");
 	int login_ok = !mt_has_cap(s, "LOGINDISABLED");
 
@@ -457,13 +457,17 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 
 /* ---- open / close ------------------------------------------------------ */
 
-int mt_session_open(const struct mt_account *a, int trace, struct mt_session **out, struct mt_err *e)
+/* rfd/wfd >= 0: the server is already on these descriptors and is treated
+ * like a tunnel (see mt_session_open_fds); else connect as `a` says. */
+static int session_open(const struct mt_account *a, int trace, int rfd, int wfd,
+			struct mt_session **out, struct mt_err *e)
 {
 	struct mt_session *s = mt_xmalloc(sizeof *s);
 	int r, preauth = 0;
 	double t;
 	enum mt_tls tls = a->tls;
 	int port = a->port;
+	const int tunnel = a->tunnel != NULL || rfd >= 0;
 
 	*out = NULL;
 	s->conn.fd = s->conn.wfd = -1;
@@ -476,7 +480,10 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 		s->conn.deadline = s->t0 + a->deadline * 1000.0;
 	mailstream_debug = 0;   /* libetpan must never write its own debug log */
 
-	if (a->tunnel) {
+	if (rfd >= 0) {
+		s->transport = "tunnel";
+		r = mt_conn_fds(&s->conn, rfd, wfd);
+	} else if (a->tunnel) {
 		s->transport = "tunnel";
 		r = mt_conn_tunnel(&s->conn, a->tunnel, e);
 	} else {
@@ -495,7 +502,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 		goto fail;
 	s->t.connect = mt_now_ms() - t;
 
-	if (!a->tunnel && tls == MT_TLS_IMPLICIT) {
+	if (!tunnel && tls == MT_TLS_IMPLICIT) {
 		t = mt_now_ms();
 		if ((r = mt_conn_tls(&s->conn, a->host, a->ca_file, a->fingerprint, &s->tls, e)) != MT_OK)
 			goto fail;
@@ -530,7 +537,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 		goto fail;
 	}
 	s->t.greeting = mt_now_ms() - t;
-	if (preauth && !a->tunnel) {
+	if (preauth && !tunnel) {
 		r = mt_seterr(e, MT_EUNAVAIL, "server sent PREAUTH on a network connection; refusing "
 			      "(PREAUTH is accepted only in tunnel mode)");
 		goto fail;
@@ -538,8 +545,8 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 	if ((r = mt_imap_caps(s, MT_CAPS_GREETING, 0, e)) != MT_OK)
 		goto fail;
 
-	if (!a->tunnel && tls == MT_TLS_STARTTLS) {
-		int status;
+	if (!tunnel && tls == MT_TLS_STARTTLS) {
+		int status = MT_RESP_BAD;
 		t = mt_now_ms();
 		if (!mt_has_cap(s, "STARTTLS")) {
 			r = mt_seterr(e, MT_EUNAVAIL, "server does not offer STARTTLS; refusing to continue in cleartext "
@@ -567,7 +574,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 			goto fail;
 		s->t.starttls = mt_now_ms() - t;
 	} else {
-		s->caps[MT_CAPS_PRELOGIN] = mt_xstrdup(s->caps[MT_CAPS_GREETING]);
+		s->caps[MT_CAPS_PRELOGIN] = mt_xstrdup(s->caps[MT_CAPS_GREETING] ? s->caps[MT_CAPS_GREETING] : "");
 	}
 
 	if (!preauth) {
@@ -586,7 +593,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 		goto fail;
 
 	if ((a->compress > 0 || (a->compress < 0 && !s->conn.loopback)) && mt_has_cap(s, "COMPRESS=DEFLATE")) {
-		int status;
+		int status = MT_RESP_BAD;
 		t = mt_now_ms();
 		if ((r = mt_imap_run(s, "COMPRESS DEFLATE", 0, NULL, &status, e)) != MT_OK)
 			goto fail;
@@ -596,7 +603,7 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 	}
 	if (mt_has_cap(s, "UTF8=ACCEPT")) {
 		/* RFC 6855: mailbox names then travel as UTF-8 */
-		int status;
+		int status = MT_RESP_BAD;
 		if ((r = mt_imap_run(s, "ENABLE UTF8=ACCEPT", 0, NULL, &status, e)) != MT_OK)
 			goto fail;
 		s->utf8_accept = status == MT_RESP_OK;
@@ -608,6 +615,16 @@ fail:
 	s->conn.closed = 1;   /* no LOGOUT on a session that failed to open */
 	mt_session_close(s);
 	return r ? r : MT_ESOFT;
+}
+
+int mt_session_open(const struct mt_account *a, int trace, struct mt_session **out, struct mt_err *e)
+{
+	return session_open(a, trace, -1, -1, out, e);
+}
+
+int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_session **out, struct mt_err *e)
+{
+	return session_open(a, 0, rfd, wfd, out, e);
 }
 
 void mt_session_selected(struct mt_session *s, const char *wire, int rw)

@@ -54,6 +54,10 @@ const char *mt_imap_last_text(struct mt_session *s);
 /* Refresh s->caps[phase] from libetpan's connection info, or by CAPABILITY. */
 int mt_imap_caps(struct mt_session *s, enum mt_cap_phase phase, int force, struct mt_err *e);
 
+/* A session with a server already on rfd/wfd (owned, closed with the
+ * session), taken like a tunnel (PREAUTH accepted, no TLS). For
+ * tests/fuzz/fuzz_response.c, which feeds it arbitrary server bytes. */
+int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_session **out, struct mt_err *e);
 int mt_password_get(const struct mt_account *a, char **out, struct mt_err *e);
 
 #endif

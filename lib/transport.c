@@ -170,6 +170,18 @@ int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e)
 	return MT_OK;
 }
 
+int mt_conn_fds(struct mt_conn *c, int rfd, int wfd)
+{
+	c->fd = rfd;
+	c->wfd = wfd;
+	c->child = 0;
+	c->loopback = 1;
+	snprintf(c->peer, sizeof c->peer, "descriptors");
+	set_nonblock(c->fd);
+	set_nonblock(c->wfd);
+	return MT_OK;
+}
+
 static void hex(char *out, const unsigned char *md, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)

@@ -1,0 +1,45 @@
+/* fuzz.h — shared bits of the libFuzzer targets in tests/fuzz/ (see README.md
+ * there). Each target is one file defining LLVMFuzzerTestOneInput; built with
+ * clang -fsanitize=fuzzer by `make fuzz`, and with replay.c (a main() that
+ * feeds files to the same function) by `make asan`, so the corpus and every
+ * crash ever found run in make check as regression tests. */
+#ifndef MT_FUZZ_H
+#define MT_FUZZ_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A NUL-terminated copy of the input (owned). */
+static inline char *fuzz_cstr(const uint8_t *d, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s == NULL)
+		abort();
+	memcpy(s, d, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* Write the input to a private temporary file named with `suffix`, once per
+ * process (rewritten for every input); returns its path. */
+static inline const char *fuzz_file(const uint8_t *d, size_t n, const char *suffix)
+{
+	static char path[256];
+	if (path[0] == '\0') {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(path, sizeof path, "%s/mt-fuzz-%ld%s", tmp && *tmp ? tmp : "/tmp", (long)getpid(), suffix);
+	}
+	FILE *f = fopen(path, "wb");
+	if (f == NULL || (n && fwrite(d, 1, n, f) != n) || fclose(f) != 0)
+		abort();
+	return path;
+}
+
+/* A property of the code under test does not hold: crash so the fuzzer keeps the input. */
+#define FUZZ_ASSERT(c) do { if (!(c)) { fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)
+#endif
