@@ -96,10 +96,16 @@ char *mt_body_text(const char *msg, size_t len)
 	struct mailmime *mm = NULL;
 	size_t idx = 0;
 	struct buf out = { 0 };
-	if (mailmime_parse(msg, len, &idx, &mm) == MAILIMF_NO_ERROR && mm) {
+	/* libetpan 1.9's quoted-printable decoder reads past the end of a part
+	 * that ends in "=X" (found by tests/fuzz/fuzz_body.c; a fetched prefix
+	 * <0.N> can end anywhere): parse a copy followed by NUL padding. */
+	char *copy = mt_xmalloc(len + 16);
+	memcpy(copy, msg, len);
+	if (mailmime_parse(copy, len, &idx, &mm) == MAILIMF_NO_ERROR && mm) {
 		walk(mm, &out, 0);
 		mailmime_free(mm);
 	}
+	free(copy);
 	if (out.s == NULL)
 		out.s = mt_xstrdup("");
 	return out.s;

@@ -267,7 +267,10 @@ int mt_config_account(struct mt_config *c, const char *name, struct mt_account *
 		return cfg_err(c, g, e, "expected a group { host = ...; }");
 	a->name = mt_xstrdup(name);
 	a->config_file = mt_xstrdup(c->path);
-	return apply_account(c, g, a, e);
+	int r = apply_account(c, g, a, e);
+	if (r != MT_OK)
+		mt_account_release(a);   /* nothing half-read survives an error */
+	return r;
 }
 
 void mt_account_release(struct mt_account *a)

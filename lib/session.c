@@ -14,7 +14,12 @@
 static ssize_t low_read(mailstream_low *low, void *buf, size_t len)
 {
 	struct mt_session *s = low->data;
-	return mt_conn_read(&s->conn, buf, len);
+	ssize_t n = mt_conn_read(&s->conn, buf, len);
+	/* End of stream is an error for IMAP, and must be one for libetpan:
+	 * its literal reader takes 0 as "nothing yet" and spun for ever on a
+	 * server that closed inside a literal (found by
+	 * tests/fuzz/fuzz_response.c). s->conn.closed still says why. */
+	return n == 0 && len > 0 ? -1 : n;
 }
 
 static ssize_t low_write(mailstream_low *low, const void *buf, size_t len)

@@ -148,3 +148,15 @@ ON ^STATUS => {tag} NO [SERVERBUG] broken"
 	[[ "$output" == *$'INBOX\t\tno\t2\t0\t10'* ]]
 	[[ "$stderr" == *"'Broken': STATUS failed"* ]]
 }
+
+@test "a literal cut by the end of the connection is a clean error at once, not a spin" {
+	# found by tests/fuzz/fuzz_response.c: libetpan took end-of-stream inside
+	# a literal as "nothing yet" and spun for ever at 100% CPU
+	printf '* PREAUTH ready\r\n* LIST () "/" {100}\r\nabc' > "$BATS_TEST_TMPDIR/cut.txt"
+	start=$SECONDS
+	run --separate-stderr timeout 20 "$MT" ls --config /dev/null --tunnel "cat $BATS_TEST_TMPDIR/cut.txt"
+	[ "$status" -eq 75 ]
+	[ $((SECONDS - start)) -le 3 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == *"connection closed by the server"* ]]
+}
