@@ -221,6 +221,13 @@ static int read_response(struct mt_session *s, struct mailimap_response **resp, 
 	}
 	if (r != MAILIMAP_NO_ERROR)
 		return r;
+	if (rp->rsp_resp_done == NULL || rp->rsp_resp_done->rsp_type != MAILIMAP_RESP_DONE_TYPE_TAGGED ||
+	    rp->rsp_resp_done->rsp_data.rsp_tagged == NULL) {
+		/* a fatal "* BYE" ended the command: no tagged state to read */
+		mailimap_response_free(rp);
+		*status = MT_RESP_BAD;
+		return MAILIMAP_NO_ERROR;
+	}
 	int t = rp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
 	*status = t == MAILIMAP_RESP_COND_STATE_OK ? MT_RESP_OK : t == MAILIMAP_RESP_COND_STATE_NO ? MT_RESP_NO : MT_RESP_BAD;
 	if (resp)
@@ -302,11 +309,19 @@ int mt_imap_caps(struct mt_session *s, enum mt_cap_phase phase, int force, struc
 		s->caps[phase] = caps_string(s->imap->imap_connection_info->imap_capability);
 		return MT_OK;
 	}
-	int r = mailimap_capability(s->imap, &cd);
-	if (r != MAILIMAP_NO_ERROR)
-		return mt_imap_error(s, r, "CAPABILITY", e);
+	/* Not mailimap_capability(): libetpan 1.9 copies the capability list
+	 * without checking that the server sent one, and crashed on a plain
+	 * "tag OK" (found by tests/fuzz/fuzz_response.c). */
+	int status, r;
+	forget_caps(s);
+	if ((r = mt_imap_run(s, "CAPABILITY", 0, NULL, &status, e)) != MT_OK)
+		return r;
+	if (status != MT_RESP_OK)
+		return mt_seterr(e, MT_EPROTO, "server refused CAPABILITY: %s", mt_imap_last_text(s));
+	cd = s->imap->imap_connection_info ? s->imap->imap_connection_info->imap_capability : NULL;
+	if (cd == NULL)
+		return mt_seterr(e, MT_EPROTO, "server answered CAPABILITY without listing any capability");
 	s->caps[phase] = caps_string(cd);
-	mailimap_capability_data_free(cd);
 	return MT_OK;
 }
 

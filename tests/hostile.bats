@@ -160,3 +160,12 @@ ON ^STATUS => {tag} NO [SERVERBUG] broken"
 	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
 	[[ "$stderr" == *"connection closed by the server"* ]]
 }
+
+@test "a CAPABILITY answered without capabilities is a clean error, not a crash" {
+	# found by tests/fuzz/fuzz_response.c: libetpan's mailimap_capability
+	# copied a capability list the server never sent (SIGSEGV)
+	printf '* PREAUTH ready\r\n1 OK done\r\n' > "$BATS_TEST_TMPDIR/nocaps.txt"
+	run --separate-stderr timeout 20 "$MT" ls --config /dev/null --tunnel "cat $BATS_TEST_TMPDIR/nocaps.txt"
+	[ "$status" -eq 76 ]
+	[ "$stderr" = "mailtool ls: server answered CAPABILITY without listing any capability" ]
+}

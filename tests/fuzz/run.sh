@@ -17,9 +17,13 @@ for t in "$@"; do
 	[ -d "$here/regress/$t" ] && cp "$here/regress/$t/"* "$work/" 2>/dev/null
 	log="$dir/fuzz-$t.log"
 	# -timeout: one input may take at most 10 s (a hang is a finding too);
-	# -rss_limit_mb: bounded memory; TMPDIR: where targets write their file
-	TMPDIR="$dir" timeout $((secs + 60)) "$dir/fuzz-$t" -max_total_time="$secs" -timeout=10 \
-		-rss_limit_mb=2048 -max_len=4096 -print_final_stats=1 \
+	# -rss_limit_mb: bounded resident memory. -malloc_limit_mb is higher:
+	# libetpan reserves a literal's announced size up front ({4294967296}),
+	# which costs address space, not memory, and fails cleanly under
+	# prlimit --as (tests/hostile.bats); TMPDIR: where targets write files
+	TMPDIR="$dir" ASAN_OPTIONS=allocator_may_return_null=1 timeout $((secs + 60)) "$dir/fuzz-$t" \
+		-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=65536 \
+		-max_len=4096 -print_final_stats=1 \
 		-artifact_prefix="$dir/crash-$t-" "$work" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
