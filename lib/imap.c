@@ -154,10 +154,28 @@ int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e)
 		if (!mt_has_cap(s, "NAMESPACE")) {
 			s->ns_text = mt_xstrdup("not supported by the server");
 		} else {
+			/* Run by hand, not mailimap_namespace(): libetpan 1.9 leaks the
+			 * response when the server sends no NAMESPACE data (found by
+			 * tests/fuzz/fuzz_response.c). The data is taken from the
+			 * extension results the parse left behind. */
+			int status, r;
+			if ((r = mt_imap_run(s, "NAMESPACE", 0, NULL, &status, e)) != MT_OK)
+				return r;
+			if (status != MT_RESP_OK)
+				return mt_seterr(e, MT_EPROTO, "server refused NAMESPACE: %s", mt_imap_last_text(s));
 			struct mailimap_namespace_data *nd = NULL;
-			int r = mailimap_namespace(s->imap, &nd);
-			if (r != MAILIMAP_NO_ERROR)
-				return mt_imap_error(s, r, "NAMESPACE", e);
+			clist *ext = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_extension_list : NULL;
+			MT_EACH(it, ext) {
+				struct mailimap_extension_data *d = clist_content(it);
+				if (d && d->ext_extension && d->ext_extension->ext_id == MAILIMAP_EXTENSION_NAMESPACE &&
+				    d->ext_type == MAILIMAP_NAMESPACE_TYPE_NAMESPACE && d->ext_data) {
+					nd = d->ext_data;
+					d->ext_data = NULL;   /* ours now; libetpan frees the rest */
+					break;
+				}
+			}
+			if (nd == NULL)
+				return mt_seterr(e, MT_EPROTO, "server answered NAMESPACE without namespaces");
 			ns_append(&s->ns_text, "personal", nd->ns_personal);
 			ns_append(&s->ns_text, "other users", nd->ns_other);
 			ns_append(&s->ns_text, "shared", nd->ns_shared);
