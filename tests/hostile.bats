@@ -169,3 +169,52 @@ ON ^STATUS => {tag} NO [SERVERBUG] broken"
 	[ "$status" -eq 76 ]
 	[ "$stderr" = "mailtool ls: server answered CAPABILITY without listing any capability" ]
 }
+
+# A certificate for localhost made for one test: "expired" (signed by the
+# suite's CA, valid until yesterday) or "self-signed"; prints "CERT KEY".
+make_cert() {
+	local c="$BATS_TEST_TMPDIR/$1" certs="$MT_TEST_DIR/certs"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$c.key" \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost -out "$c.csr" 2>/dev/null
+	if [ "$1" = expired ]; then
+		openssl x509 -req -in "$c.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" -CAcreateserial \
+			-CAserial "$c.srl" -days -1 -copy_extensions copy -out "$c.pem" 2>/dev/null
+	else
+		openssl x509 -req -in "$c.csr" -signkey "$c.key" -days 30 -copy_extensions copy -out "$c.pem" 2>/dev/null
+	fi
+	[ -s "$c.pem" ] && echo "$c.pem $c.key"
+}
+
+# tls_refused KIND MODE: the fake server presents the certificate KIND over
+# MODE (implicit or starttls); mailtool must refuse it (69) before sending a
+# credential, and say why
+tls_refused() {
+	local files
+	files=$(make_cert "$1")
+	[ -n "$files" ]
+	export FAKE_TLS_CERT=${files% *} FAKE_TLS_KEY=${files#* } FAKE_TLS_MODE=$2
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] fake
+ON ^CAPABILITY => * CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN\r\n{tag} OK done
+ON ^STARTTLS => {tag} OK begin TLS<STARTTLS>
+ON ^LOGOUT => * BYE bye\r\n{tag} OK bye<CLOSE>"
+	unset FAKE_TLS_CERT FAKE_TLS_KEY FAKE_TLS_MODE
+	local how=implicit
+	[ "$2" = starttls ] && how=starttls
+	cat > "$BATS_TEST_TMPDIR/tls.conf" <<CONF
+accounts = { f = { host = "localhost"; port = $FAKE_PORT; tls = "$how"; user = "alice"; ca_file = "$MT_CA"; timeout = 5; }; };
+CONF
+	run --separate-stderr env MAILTOOL_PASSWORD=fake-secret-pw "$MT" info --config "$BATS_TEST_TMPDIR/tls.conf" -a f
+	echo "$stderr"
+	[ "$status" -eq 69 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == *"$3"* ]]
+	wait "$FAKE_PID" 2>/dev/null || true
+	cat "$FAKE_LOG"
+	grep -q "TLS handshake failed" "$FAKE_LOG"
+	[ "$(grep -ciE 'LOGIN|AUTHENTICATE|fake-secret' "$FAKE_LOG")" -eq 0 ]
+}
+
+@test "an expired certificate is refused before authentication (implicit TLS)" { tls_refused expired implicit expired; }
+@test "an expired certificate is refused before authentication (STARTTLS)" { tls_refused expired starttls expired; }
+@test "a self-signed certificate is refused before authentication (implicit TLS)" { tls_refused self-signed implicit "self-signed"; }
+@test "a self-signed certificate is refused before authentication (STARTTLS)" { tls_refused self-signed starttls "self-signed"; }

@@ -21,7 +21,14 @@ Markers inside a reply (alone or at its end):
   <STALL>      send what precedes, then never answer again (until SECONDS)
   <DRIP>       send what precedes one byte every 0.2 s
   <HUGE n>     then send n bytes of 'x' without a line end
+  <STARTTLS>   after sending what precedes, start TLS (server side)
 Commands no rule matches get "{tag} BAD unexpected".
+
+TLS: with FAKE_TLS_CERT and FAKE_TLS_KEY (PEM files) in the environment the
+server speaks implicit TLS from the start, unless FAKE_TLS_MODE=starttls, in
+which case TLS begins at a <STARTTLS> marker. A failed handshake (the client
+refused the certificate) is logged as "<TLS handshake failed: ...>" and ends
+the connection.
 """
 import re
 import socket
@@ -59,6 +66,29 @@ try:
 except socket.timeout:
     sys.exit(0)
 log = open(logfile, "a", encoding="utf-8", errors="replace")
+tls_cert, tls_key = os.environ.get("FAKE_TLS_CERT"), os.environ.get("FAKE_TLS_KEY")
+
+
+def start_tls():
+    """Wrap conn in TLS; False when the client gave up on the handshake."""
+    global conn
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_cert, tls_key)
+    conn.settimeout(max(0.1, deadline - time.time()))
+    try:
+        conn = ctx.wrap_socket(conn, server_side=True)
+    except (OSError, ssl.SSLError) as e:
+        log.write("<TLS handshake failed: %s>\n" % e)
+        log.flush()
+        return False
+    log.write("<TLS established>\n")
+    log.flush()
+    return True
+
+
+if tls_cert and os.environ.get("FAKE_TLS_MODE") != "starttls" and not start_tls():
+    sys.exit(0)
 
 
 def send(text, tag):
@@ -69,7 +99,8 @@ def send(text, tag):
         text = text[: -len("<RAW>")]
     huge = re.search(r"<HUGE (\d+)>", text)
     close, stall, drip = "<CLOSE>" in text, "<STALL>" in text, "<DRIP>" in text
-    body = re.sub(r"<(CLOSE|STALL|DRIP|HUGE \d+)>", "", text)
+    starttls = "<STARTTLS>" in text
+    body = re.sub(r"<(CLOSE|STALL|DRIP|STARTTLS|HUGE \d+)>", "", text)
     data = body.encode("utf-8").decode("unicode_escape").encode("latin-1")
     if data and not raw and not (close or stall or huge):
         data += b"\r\n"
@@ -94,6 +125,10 @@ def send(text, tag):
         while time.time() < deadline:
             time.sleep(0.1)
         return False
+    if starttls:
+        if not tls_cert or not start_tls():
+            return False
+        conn.settimeout(0.2)
     return not close
 
 
