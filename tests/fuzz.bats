@@ -11,8 +11,12 @@ replay() {
 	local files=("$MT_REPO/tests/fuzz/corpus/$t"/*)
 	[ -d "$MT_REPO/tests/fuzz/regress/$t" ] && files+=("$MT_REPO/tests/fuzz/regress/$t"/*)
 	[ "${#files[@]}" -gt 0 ]
+	cp "$MT_REPO/tests/fuzz/lsan.supp" "$BATS_TEST_TMPDIR/lsan.supp"
+	if [ -f "$MT_REPO/tests/fuzz/lsan-$t.supp" ]; then
+		cat "$MT_REPO/tests/fuzz/lsan-$t.supp" >> "$BATS_TEST_TMPDIR/lsan.supp"
+	fi
 	TMPDIR="$BATS_TEST_TMPDIR" ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-		LSAN_OPTIONS="suppressions=$MT_REPO/tests/fuzz/lsan.supp:print_suppressions=0" \
+		LSAN_OPTIONS="suppressions=$BATS_TEST_TMPDIR/lsan.supp:print_suppressions=0" \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run timeout 60 "$bin" "${files[@]}"
 	echo "$output" | tail -n 20

@@ -8,7 +8,6 @@ set -u
 dir=$1 secs=$2
 shift 2
 here=$(dirname "$0")
-export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 failed=0 total=0
 for t in "$@"; do
 	work="$dir/work-$t"
@@ -16,6 +15,10 @@ for t in "$@"; do
 	cp "$here/corpus/$t/"* "$work/" 2>/dev/null
 	[ -d "$here/regress/$t" ] && cp "$here/regress/$t/"* "$work/" 2>/dev/null
 	log="$dir/fuzz-$t.log"
+	# the shared suppressions, plus the target's own when it has some
+	supp="$dir/lsan-$t.supp"
+	cat "$here/lsan.supp" "$here/lsan-$t.supp" > "$supp" 2>/dev/null
+	export LSAN_OPTIONS="suppressions=$supp:print_suppressions=0"
 	# -timeout: one input may take at most 10 s (a hang is a finding too);
 	# -rss_limit_mb: bounded resident memory. -malloc_limit_mb is higher:
 	# libetpan reserves a literal's announced size up front ({4294967296}),
