@@ -665,6 +665,50 @@ static int listed(const struct mt_mailboxes *all, const char *name)
 	return 0;
 }
 
+/* A run killed between CREATE and SUBSCRIBE left the target existing but
+ * unsubscribed (servers refuse to subscribe a name before it exists). With
+ * create = true an existing, unsubscribed and still empty target is taken
+ * for that and subscribed; one holding mail is the user's choice and left. */
+static int finish_create(struct mt_ctx *ctx, const struct mt_mailboxes *all, const char *name)
+{
+	for (size_t i = 0; i < all->n; i++) {
+		const struct mt_mailbox *b = &all->v[i];
+		if (strcmp(b->name, name) != 0 || (b->flags & MT_MBX_SUBSCRIBED))
+			continue;
+		struct mt_status st = { 0 };
+		int r = mt_status_many(ctx->s, b, 1, MT_ST_MESSAGES, &st, &ctx->err);
+		int empty = r == MT_OK && st.error == NULL && (st.have & MT_ST_MESSAGES) && st.messages == 0;
+		mt_status_release(&st, 1);
+		if (r == MT_OK && empty)
+			r = mt_subscribe(ctx->s, name, 1, &ctx->err);
+		return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
+	}
+	return MT_OK;
+}
+
+/* Moves a killed run left half done without MOVE (see mt_recover_moves):
+ * finished or undone before anything is selected, over every source folder
+ * and every move target of the rules. */
+static int recover(struct run *R, char **folders, size_t nfolders)
+{
+	struct mt_ctx *ctx = R->ctx;
+	const char **tgt = mt_xmalloc(sizeof *tgt * (rules.n + 2));
+	size_t nt = 0;
+	uint64_t done = 0;
+	int r = MT_OK;
+	for (size_t i = 0; i < rules.n; i++)
+		if (R->target_wire[i] && rules.v[i].action == MT_A_MOVE)
+			tgt[nt++] = R->target_wire[i];
+	if (R->trash_wire)
+		tgt[nt++] = R->trash_wire;
+	r = mt_recover_moves(ctx->s, (const char *const *)folders, nfolders, tgt, nt, &done, &ctx->err);
+	if (r == MT_OK && done && R->verbose)
+		fprintf(stderr, "mailtool filter: finished %llu move(s) an interrupted run had left half done\n",
+			(unsigned long long)done);
+	free(tgt);
+	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
+}
+
 /* A rule's folders: plain names against the one LIST "*" of the run, patterns
  * through mt_expand_folders (the server's own LIST matching). */
 static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const struct mt_mailboxes *all,
@@ -762,6 +806,8 @@ static int filter_main(struct mt_ctx *ctx)
 					r = mt_fail_err(ctx, &ctx->err);
 					goto out;
 				}
+			} else if (yes && rule->create && !R.dry && (r = finish_create(ctx, &all, rule->target)) != MT_OK) {
+				goto out;
 			}
 			if ((r = mt_mailbox_wire(ctx->s, rule->target, &R.target_wire[i], &ctx->err)) != MT_OK) {
 				r = mt_fail_err(ctx, &ctx->err);
@@ -781,6 +827,8 @@ static int filter_main(struct mt_ctx *ctx)
 	R.key = account_key(ctx);
 	mt_table_init(&R.res, result_cols, R_NCOLS, ctx->fmt, 0);
 	mt_table_init(&R.msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
+	if (!R.dry && r == MT_OK)
+		r = recover(&R, folders, nfolders);
 	for (size_t j = 0; j < nfolders && r == MT_OK; j++) {
 		r = run_folder(&R, folders[j], fr[j], nfr[j]);
 		if (r > 0)

@@ -562,6 +562,100 @@ static void test_hook(const char *var, const char *folder)
 	}
 }
 
+/* Marked messages of the selected folder, with their identities. */
+static int marked_idents(struct mt_session *s, struct idents *out, struct mt_err *e)
+{
+	struct mt_fetch_spec spec = { .size = 1, .headers = ident_fields };
+	uint32_t *uids = NULL;
+	size_t n = 0;
+	int r = mt_uid_search(s, "KEYWORD " MOVING_KEYWORD, &uids, &n, e);
+	if (r == MT_OK && n)
+		r = mt_fetch_each(s, uids, n, &spec, take_ident, out, e);
+	free(uids);
+	return r;
+}
+
+int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t nsrc,
+		     const char *const *targets, size_t ntgt, uint64_t *finished, struct mt_err *e)
+{
+	*finished = 0;
+	if (mt_has_cap(s, "MOVE") || !mt_has_cap(s, "UIDPLUS") || nsrc == 0 || ntgt == 0)
+		return MT_OK;   /* nothing of ours is marked, or nothing safe can be done */
+	struct idents *copy = mt_xmalloc(sizeof *copy * ntgt);
+	int r = MT_OK, any = 0;
+	/* 1. the marked copies in every target (a missing target has none) */
+	for (size_t t = 0; t < ntgt && r == MT_OK; t++) {
+		if (select_again(s, targets[t], 0, 1, targets[t], e) != MT_OK)
+			continue;
+		r = marked_idents(s, &copy[t], e);
+		any |= copy[t].n > 0;
+	}
+	/* 2. every marked original: with a matching marked copy the move was
+	 * done up to the expunge, so finish it; without one the COPY never
+	 * happened (it is atomic), so only the mark goes and the run moves the
+	 * message afresh. \Deleted is left alone: we set it only after a COPY
+	 * succeeded, and it may be another client's. */
+	for (size_t i = 0; i < nsrc && r == MT_OK; i++) {
+		struct idents orig = { 0 };
+		char *wire = NULL;
+		if ((r = mt_mailbox_wire(s, sources[i], &wire, e)) != MT_OK)
+			break;
+		int sel = select_again(s, wire, 0, 1, sources[i], e);
+		free(wire);
+		if (sel != MT_OK)
+			continue;
+		r = marked_idents(s, &orig, e);
+		uint32_t *done = mt_xmalloc(sizeof *done * (orig.n + 1)), *undo = mt_xmalloc(sizeof *undo * (orig.n + 1));
+		size_t ndone = 0, nundo = 0;
+		for (size_t k = 0; k < orig.n; k++) {
+			int found = 0;
+			for (size_t t = 0; t < ntgt && !found; t++)
+				for (size_t c = 0; c < copy[t].n && !found; c++)
+					if (copy[t].uid[c] && strcmp(orig.v[k], copy[t].v[c]) == 0) {
+						copy[t].uid[c] = 0;   /* each copy pairs with one original */
+						found = 1;
+					}
+			if (found)
+				done[ndone++] = orig.uid[k];
+			else
+				undo[nundo++] = orig.uid[k];
+		}
+		if (r == MT_OK && ndone) {
+			qsort(done, ndone, sizeof *done, cmp_u32);
+			if ((r = mt_uid_store(s, done, ndone, 1, "\\Deleted", e)) == MT_OK) {
+				char *set = mt_uidset(done, ndone), *cmd = mt_xasprintf("UID EXPUNGE %s", set);
+				r = run_ok(s, cmd, "EXPUNGE", e);
+				free(cmd);
+				free(set);
+			}
+			if (r == MT_OK)
+				*finished += ndone;
+		}
+		if (r == MT_OK && nundo) {
+			qsort(undo, nundo, sizeof *undo, cmp_u32);
+			r = mt_uid_store(s, undo, nundo, 0, MOVING_KEYWORD, e);
+		}
+		free(done);
+		free(undo);
+		idents_free(&orig);
+	}
+	/* 3. no original is marked any more: clear every mark in the targets */
+	for (size_t t = 0; t < ntgt && r == MT_OK && any; t++) {
+		uint32_t *uids = NULL;
+		size_t n = 0;
+		if (copy[t].n == 0 || select_again(s, targets[t], 0, 1, targets[t], e) != MT_OK)
+			continue;
+		r = mt_uid_search(s, "KEYWORD " MOVING_KEYWORD, &uids, &n, e);
+		if (r == MT_OK && n)
+			r = mt_uid_store(s, uids, n, 0, MOVING_KEYWORD, e);
+		free(uids);
+	}
+	for (size_t t = 0; t < ntgt; t++)
+		idents_free(&copy[t]);
+	free(copy);
+	return r;
+}
+
 int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
 			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e)
 {

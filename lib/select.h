@@ -62,6 +62,16 @@ void mt_selection_release(struct mt_selection *sel);
 int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
 			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e);
 
+/* Finish what a killed COPY-fallback move left behind (servers without MOVE,
+ * see MOVING_KEYWORD in select.c): an original still marked in a source whose
+ * marked copy is in one of the targets is expunged (the move was done up to
+ * that); one without a copy only loses the mark, to be moved afresh; then
+ * no copy keeps the mark. Sources are folder names (UTF-8), targets wire
+ * names; a missing folder is skipped. *finished counts the moves completed.
+ * A no-op on servers with MOVE (nothing is marked there). */
+int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t nsrc,
+		     const char *const *targets, size_t ntgt, uint64_t *finished, struct mt_err *e);
+
 /* The folder with a special-use flag ("\\Trash"), or NULL. Owned by caller. */
 int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
 
