@@ -158,7 +158,7 @@ int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e)
 			 * response when the server sends no NAMESPACE data (found by
 			 * tests/fuzz/fuzz_response.c). The data is taken from the
 			 * extension results the parse left behind. */
-			int status, r;
+			int status = MT_RESP_BAD, r;
 			if ((r = mt_imap_run(s, "NAMESPACE", 0, NULL, &status, e)) != MT_OK)
 				return r;
 			if (status != MT_RESP_OK)

@@ -312,7 +312,7 @@ int mt_imap_caps(struct mt_session *s, enum mt_cap_phase phase, int force, struc
 	/* Not mailimap_capability(): libetpan 1.9 copies the capability list
 	 * without checking that the server sent one, and crashed on a plain
 	 * "tag OK" (found by tests/fuzz/fuzz_response.c). */
-	int status, r;
+	int status = MT_RESP_BAD, r;
 	forget_caps(s);
 	if ((r = mt_imap_run(s, "CAPABILITY", 0, NULL, &status, e)) != MT_OK)
 		return r;
