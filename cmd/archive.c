@@ -530,6 +530,42 @@ struct target {
 	struct mt_selection sel;   /* the messages going there; msgs owned */
 };
 
+/* Moves into archive folders a killed run left half done (servers without
+ * MOVE; mt_recover_moves): the targets are every existing folder the
+ * template can name, its strftime fields read as wildcards. */
+static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t nfolders)
+{
+	struct mt_mailboxes all;
+	char pat[512];
+	size_t o = 0;
+	if (mt_has_cap(ctx->s, "MOVE"))
+		return MT_OK;
+	for (const char *p = tmpl; *p && o + 2 < sizeof pat; p++) {
+		if (*p == '%' && p[1]) {
+			pat[o++] = '*';
+			p++;
+		} else {
+			pat[o++] = *p;
+		}
+	}
+	pat[o] = '\0';
+	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	const char **tgt = mt_xmalloc(sizeof *tgt * (all.n + 1));
+	size_t nt = 0;
+	uint64_t done = 0;
+	for (size_t i = 0; i < all.n; i++)
+		if (!(all.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) && mt_wildmatch(pat, all.v[i].name, 0))
+			tgt[nt++] = all.v[i].wire;
+	int r = mt_recover_moves(ctx->s, (const char *const *)folders, nfolders, tgt, nt, &done, &ctx->err);
+	if (r == MT_OK && done && ctx->verbose)
+		fprintf(stderr, "mailtool archive: finished %llu move(s) an interrupted run had left half done\n",
+			(unsigned long long)done);
+	free(tgt);
+	mt_mailboxes_release(&all);
+	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
+}
+
 static int archive_main(struct mt_ctx *ctx)
 {
 	const char *tmpl = mt_arg(&ctx->args, "to") ? mt_arg(&ctx->args, "to") : "Archive/%Y";
@@ -548,6 +584,10 @@ static int archive_main(struct mt_ctx *ctx)
 	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
 			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
+	if (!dry && (r = recover(ctx, tmpl, folders, nfolders)) != MT_OK) {
+		mt_free_folders(folders, nfolders);
+		return r;
+	}
 	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
 	uint64_t tot_n = 0, tot_b = 0;
 	for (size_t f = 0; f < nfolders && r == MT_OK; f++) {

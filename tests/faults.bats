@@ -355,3 +355,7 @@ RULE_COPY='rules = ( { name = "lists"; folder = "Lists/announce"; match = { subj
 @test "expunge --trash without MOVE converges from a SIGKILL after every command" {
 	kill_every_step "$(nomove_tunnel)" expunge --larger 20k --trash Lists/announce
 }
+
+@test "archive without MOVE converges from a SIGKILL after every command" {
+	kill_every_step "$(nomove_tunnel)" archive --older 400d --to 'Archive/%Y' Lists/announce
+}
