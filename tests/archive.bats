@@ -3,8 +3,12 @@
 # with flags intact; checked message by message with doveadm.
 load helpers
 
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
 setup() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	alice_restore
 }
 
 listing() { dadm -f tab fetch -u alice "mailbox uid flags" all | sed 's/ *\\Recent//' | sort; }

@@ -3,8 +3,12 @@
 # removal counted with doveadm, thresholds, target, lock, bad input.
 load helpers
 
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
 setup() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	alice_restore
 	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
 	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 }

@@ -10,7 +10,11 @@ setup() {
 	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 }
 
-reset_alice() { "$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null; }
+# alice's fixture: regenerated once, restored from a copy per cut point
+# (helpers.bash): a reset-user per point cost a second each
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+reset_alice() { alice_restore; }
 
 # what must survive: folder, Message-ID and size of every message (multiset)
 state() { dadm -f tab fetch -u alice "mailbox hdr.message-id size.virtual" all | tail -n +2 | sort; }

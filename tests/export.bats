@@ -5,8 +5,12 @@
 # verification that blocks deletion, interruption, bad archives.
 load helpers
 
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
 setup() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	alice_restore
 	X="$BATS_TEST_TMPDIR/x"
 	mkdir -p "$X"
 }

@@ -3,8 +3,12 @@
 # before and after with doveadm (an independent view of the server).
 load helpers
 
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
 setup() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	alice_restore
 }
 
 # every message of alice: folder, uid, flags (without \Recent, which any session changes)

@@ -18,29 +18,15 @@ KILLPROXY="$MT_REPO/tests/lib/killproxy.py"
 # Dovecot's capabilities less MOVE: a move is UID COPY + \Deleted + UID EXPUNGE
 NOMOVE_CAPS="IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE UIDPLUS QUOTA"
 
-# alice's fixture is regenerated once (reset-user takes ~1 s); each test
-# starts from a copy of it (~0.1 s), taken while none of her sessions runs
-setup_file() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
-	rm -rf "$BATS_FILE_TMPDIR/alice.snap"
-	cp -a "$MT_TEST_DIR/mail/alice" "$BATS_FILE_TMPDIR/alice.snap"
-}
-
-teardown_file() {
-	# leave the fixture as the other files expect it
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
-}
-
-restore_alice() {
-	rm -rf "$MT_TEST_DIR/mail/alice"
-	cp -a "$BATS_FILE_TMPDIR/alice.snap" "$MT_TEST_DIR/mail/alice"
-}
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+restore_alice() { alice_restore; }
 
 setup() {
 	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
 	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
 	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
-	dadm kick alice >/dev/null 2>&1 || true
 	restore_alice
 	R="$BATS_TEST_TMPDIR/rules.conf"
 }

@@ -4,8 +4,12 @@
 # match vs continue, dry run, --explain, incremental runs, bad rules.
 load helpers
 
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
 setup() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	alice_restore
 	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
 	R="$BATS_TEST_TMPDIR/rules.conf"
 	dadm mailbox create -u alice Test

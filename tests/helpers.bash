@@ -10,6 +10,14 @@ fi
 # never pick up a developer's own configuration or password
 unset MAILTOOL_PASSWORD
 export XDG_CONFIG_HOME="${BATS_SUITE_TMPDIR:-/tmp}/xdg-none"
+# state, cache and runtime files (filter state, folder-name cache, compact
+# locks, persist sockets) private to this BATS run, so make check's two
+# passes can run side by side; a test that needs its own sets them in setup
+if [ -n "${BATS_SUITE_TMPDIR:-}" ]; then
+	export XDG_STATE_HOME="$BATS_SUITE_TMPDIR/xdg-state" XDG_CACHE_HOME="$BATS_SUITE_TMPDIR/xdg-cache"
+	export XDG_RUNTIME_DIR="$BATS_SUITE_TMPDIR/xdg-run"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
+fi
 
 mt() { "$MT" "$@"; }
 
@@ -72,3 +80,26 @@ mt_fake() {
 # True when $MT is the AddressSanitizer build (which cannot run under an
 # address-space limit: its shadow memory alone is terabytes of reservation)
 mt_is_asan() { nm "$MT" 2>/dev/null | grep -q __asan_init; }
+
+# alice's fixture for files that reset it often: regenerated once
+# (alice_snapshot in setup_file; reset-user takes ~1 s) and put back from a
+# copy before each use (alice_restore, ~0.1 s). Call alice_reset in
+# teardown_file so later files find the fixture as reset-user leaves it.
+alice_snapshot() {
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	rm -rf "$BATS_FILE_TMPDIR/alice.snap"
+	cp -a "$MT_TEST_DIR/mail/alice" "$BATS_FILE_TMPDIR/alice.snap"
+}
+alice_restore() {
+	# as reset-user does: her sessions on both instances gone first (bounded)
+	$MT_DOVEADM kick alice >/dev/null 2>&1 || true
+	$MT_DOVEADM_NOTLS kick alice >/dev/null 2>&1 || true
+	for _ in $(seq 50); do
+		[ -z "$($MT_DOVEADM who alice 2>/dev/null | tail -n +2)" ] &&
+			[ -z "$($MT_DOVEADM_NOTLS who alice 2>/dev/null | tail -n +2)" ] && break
+		sleep 0.1
+	done
+	rm -rf "$MT_TEST_DIR/mail/alice"
+	cp -a "$BATS_FILE_TMPDIR/alice.snap" "$MT_TEST_DIR/mail/alice"
+}
+alice_reset() { "$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null; }

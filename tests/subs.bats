@@ -3,8 +3,12 @@
 # tool's back; subscriptions checked with doveadm's own view.
 load helpers
 
+# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
 setup() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
+	alice_restore
 }
 
 subscribed() { dadm mailbox list -u alice -s | sort; }
