@@ -633,13 +633,20 @@ static int archive_main(struct mt_ctx *ctx)
 				free(row);
 				continue;   /* already where it belongs */
 			}
-			if (!dry && r == MT_OK) {
+			if (!dry) {
 				char *wire = NULL;
-				if ((r = mt_create(ctx->s, tg[k].name, "\\Archive", &ctx->err)) == MT_OK &&
+				int moved = 0;   /* a target whose move never started moved nothing */
+				if (r == MT_OK && (r = mt_create(ctx->s, tg[k].name, "\\Archive", &ctx->err)) == MT_OK &&
 				    (r = mt_subscribe(ctx->s, tg[k].name, 1, &ctx->err)) == MT_OK &&
-				    (r = mt_mailbox_wire(ctx->s, tg[k].name, &wire, &ctx->err)) == MT_OK)
+				    (r = mt_mailbox_wire(ctx->s, tg[k].name, &wire, &ctx->err)) == MT_OK) {
 					r = mt_remove_selection(ctx->s, &tg[k].sel, wire, 0, &n, &b, &ctx->err);
+					moved = 1;
+				}
 				free(wire);
+				if (!moved) {
+					free(row);
+					continue;
+				}
 			}
 			mt_report_row(&t, row, dry ? "would move" : "moved", n, b);
 			tot_n += n;

@@ -70,11 +70,70 @@ static void size_ext_free(struct mailimap_extension_data *d)
 	}
 }
 
+/* ---- "* QUOTA root" with no resource list: Courier 5.0 answers so for a
+ * user without a quota, against RFC 2087/9208's grammar. libetpan's quota
+ * parser rejects the line and with it the whole response; libetpan tries
+ * registered extensions after its own, so this one takes exactly that form
+ * (QUOTA SP astring, then end of line) and stands for "no limits". */
+
+static int bare_quota_parse(int calling_parser, mailstream *fd, MMAPString *buffer,
+			    struct mailimap_parser_context *ctx, size_t *indx,
+			    struct mailimap_extension_data **result, size_t progr_rate,
+			    progress_function *progr_fun);
+static void bare_quota_free(struct mailimap_extension_data *d) { free(d); }
+
+static struct mailimap_extension_api bare_quota_ext = {
+	.ext_name = "QUOTA-without-resources",
+	.ext_id = -1,
+	.ext_parser = bare_quota_parse,
+	.ext_free = bare_quota_free,
+};
+
+/* Length of the quota root at p: a quoted string or an atom; 0 if neither. */
+static size_t bare_quota_root_len(const char *p, size_t len)
+{
+	size_t i = 0;
+	if (len && p[0] == '"') {
+		for (i = 1; i < len && p[i] != '"'; i++)
+			if (p[i] == '\\' && ++i >= len)
+				return 0;
+			else if (p[i] == '\r' || p[i] == '\n')
+				return 0;
+		return i < len ? i + 1 : 0;
+	}
+	while (i < len && (unsigned char)p[i] > ' ' && (unsigned char)p[i] < 0x7f && !strchr("(){%*\"\\", p[i]))
+		i++;
+	return i;
+}
+
+static int bare_quota_parse(int calling_parser, mailstream *fd, MMAPString *buffer,
+			    struct mailimap_parser_context *ctx, size_t *indx,
+			    struct mailimap_extension_data **result, size_t progr_rate,
+			    progress_function *progr_fun)
+{
+	(void)fd; (void)ctx; (void)progr_rate; (void)progr_fun;
+	if (calling_parser != MAILIMAP_EXTENDED_PARSER_MAILBOX_DATA || *indx >= buffer->len)
+		return MAILIMAP_ERROR_PARSE;
+	const char *p = buffer->str + *indx;
+	size_t left = buffer->len - *indx, n;
+	if (left < 7 || strncasecmp(p, "QUOTA ", 6) != 0)
+		return MAILIMAP_ERROR_PARSE;
+	n = bare_quota_root_len(p + 6, left - 6);
+	if (n == 0 || 6 + n >= left || (p[6 + n] != '\r' && p[6 + n] != '\n'))
+		return MAILIMAP_ERROR_PARSE;
+	*result = mailimap_extension_data_new(&bare_quota_ext, 0, NULL);
+	if (*result == NULL)
+		return MAILIMAP_ERROR_MEMORY;
+	*indx += 6 + n;
+	return MAILIMAP_NO_ERROR;
+}
+
 static void register_extensions(void)
 {
 	static int done;
 	if (!done) {
 		mailimap_extension_register(&size_ext);
+		mailimap_extension_register(&bare_quota_ext);
 		done = 1;
 	}
 }
@@ -176,6 +235,11 @@ int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e)
 			}
 			if (nd == NULL)
 				return mt_seterr(e, MT_EPROTO, "server answered NAMESPACE without namespaces");
+			if (nd->ns_personal && clist_begin(nd->ns_personal->ns_data_list)) {
+				struct mailimap_namespace_info *ni = clist_content(clist_begin(nd->ns_personal->ns_data_list));
+				if (ni && ni->ns_prefix && mt_mailbox_name_ok(ni->ns_prefix))
+					s->ns_personal = display_name(s, ni->ns_prefix);
+			}
 			ns_append(&s->ns_text, "personal", nd->ns_personal);
 			ns_append(&s->ns_text, "other users", nd->ns_other);
 			ns_append(&s->ns_text, "shared", nd->ns_shared);
@@ -186,11 +250,43 @@ int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e)
 	return MT_OK;
 }
 
+int mt_personal_prefix(struct mt_session *s, const char **prefix, struct mt_err *e)
+{
+	const char *text;
+	int r;
+	*prefix = "";
+	if (s->ns_text == NULL && (r = mt_namespace_text(s, &text, e)) != MT_OK)
+		return r;
+	if (s->ns_personal)
+		*prefix = s->ns_personal;
+	return MT_OK;
+}
+
+char *mt_prefixed_name(struct mt_session *s, const char *name)
+{
+	const char *prefix;
+	struct mt_err e;
+	size_t pl;
+	if (strcasecmp(name, "INBOX") == 0 || mt_personal_prefix(s, &prefix, &e) != MT_OK || *prefix == '\0')
+		return NULL;
+	pl = strlen(prefix);
+	/* "inbox.Sent" is already under "INBOX." (INBOX is case-insensitive) */
+	size_t ci = strncasecmp(prefix, "INBOX", 5) == 0 ? 5 : 0;
+	if (strlen(name) >= pl && strncasecmp(name, prefix, ci) == 0 && strncmp(name + ci, prefix + ci, pl - ci) == 0)
+		return NULL;
+	return mt_xasprintf("%s%s", prefix, name);
+}
+
 /* ---- LIST -------------------------------------------------------------- */
 
 static void add_flag(char **special, const char *f)
 {
 	char *old = *special;
+	size_t fl = strlen(f);
+	/* merged from two LISTs (Cyrus 3.6 sends special-use in both): once only */
+	for (const char *p = old; p && (p = strchr(p, '\\')) != NULL; p++)
+		if (strncmp(p + 1, f, fl) == 0 && (p[fl + 1] == '\0' || p[fl + 1] == ' '))
+			return;
 	*special = mt_xasprintf("%s%s\\%s", old && *old ? old : "", old && *old ? " " : "", f);
 	free(old);
 }
@@ -203,6 +299,39 @@ static struct mt_mailbox *find_box(struct mt_mailboxes *m, const char *wire)
 	return NULL;
 }
 
+static int has_noselect(const struct mailimap_mailbox_list *mb)
+{
+	const struct mailimap_mbx_list_flags *fl = mb->mb_flag;
+	if (fl == NULL)
+		return 0;
+	if (fl->mbf_type == MAILIMAP_MBX_LIST_FLAGS_SFLAG && fl->mbf_sflag == MAILIMAP_MBX_LIST_SFLAG_NOSELECT)
+		return 1;
+	MT_EACH(o, fl->mbf_oflags) {
+		const struct mailimap_mbx_list_oflag *of = clist_content(o);
+		if (of && of->of_type == MAILIMAP_MBX_LIST_OFLAG_FLAG_EXT && of->of_flag_ext &&
+		    strcasecmp(of->of_flag_ext + (of->of_flag_ext[0] == '\\'), "Noselect") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* RFC 3501 6.3.9: an LSUB name flagged \Noselect that is the parent of
+ * another LSUB name is not subscribed itself, only its children are
+ * (Courier 5.0 answers LSUB "" "*" with its unsubscribed parents so). */
+static int lsub_parent_only(const struct mailimap_mailbox_list *mb, clist *list)
+{
+	size_t l = strlen(mb->mb_name);
+	if (!has_noselect(mb) || mb->mb_delimiter == 0)
+		return 0;
+	MT_EACH(it, list) {
+		const struct mailimap_mailbox_list *o = clist_content(it);
+		if (o && o != mb && o->mb_name && strncmp(o->mb_name, mb->mb_name, l) == 0 &&
+		    o->mb_name[l] == mb->mb_delimiter)
+			return 1;
+	}
+	return 0;
+}
+
 /* Merge libetpan's LIST/LSUB results into m; lsub marks subscriptions. */
 static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list, int lsub)
 {
@@ -211,6 +340,8 @@ static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list
 		struct mailimap_mailbox_list *mb = clist_content(it);
 		if (mb == NULL || mb->mb_name == NULL || !mt_mailbox_name_ok(mb->mb_name))
 			continue;  /* never carry a name with CR/LF further */
+		if (lsub && lsub_parent_only(mb, list))
+			continue;
 		struct mt_mailbox *b = find_box(m, mb->mb_name);
 		int is_new = b == NULL;
 		if (is_new) {
@@ -325,6 +456,15 @@ int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out,
 	free(wire);
 	if (r != MT_OK)
 		mt_mailboxes_release(out);
+	/* nothing under that name: the same under the personal namespace's
+	 * prefix, as a mail client that hides "INBOX." would show it */
+	if (r == MT_OK && out->n == 0 && strcmp(pattern, "*") != 0 && strcmp(pattern, "%") != 0) {
+		char *pre = mt_prefixed_name(s, pattern);
+		if (pre) {
+			r = mt_list(s, pre, out, e);
+			free(pre);
+		}
+	}
 	return r;
 }
 
@@ -541,6 +681,7 @@ int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas 
 		return mt_seterr(e, MT_EUNAVAIL, "the server does not support QUOTA");
 	if ((r = mt_mailbox_wire(s, mailbox ? mailbox : "INBOX", &wire, e)) != MT_OK)
 		return r;
+	register_extensions();
 	r = mailimap_quota_getquotaroot(s->imap, wire, &qd);
 	free(wire);
 	if (r == MAILIMAP_ERROR_EXTENSION || (r != MAILIMAP_NO_ERROR && r != MAILIMAP_ERROR_STREAM &&
@@ -655,14 +796,19 @@ int mt_create(struct mt_session *s, const char *name, const char *special, struc
 		return r;
 	q = mt_imap_quote(wire);
 	free(wire);
-	/* RFC 6154: CREATE name (USE (\Archive)) */
-	if (special && mt_has_cap(s, "CREATE-SPECIAL-USE"))
-		cmd = mt_xasprintf("CREATE %s (USE (%s))", q, special);
-	else
-		cmd = mt_xasprintf("CREATE %s", q);
+	/* RFC 6154: CREATE name (USE (\Archive)). A server may refuse the use
+	 * (Cyrus 3.6: "NO SPECIAL-USE flag conflict" when another folder has it,
+	 * without [USEATTR]): the folder is then created without it. */
+	int with_use = special && mt_has_cap(s, "CREATE-SPECIAL-USE");
+	for (int pass = with_use ? 0 : 1; pass < 2; pass++) {
+		cmd = pass == 0 ? mt_xasprintf("CREATE %s (USE (%s))", q, special) : mt_xasprintf("CREATE %s", q);
+		r = mt_imap_run(s, cmd, 0, NULL, &status, e);
+		free(cmd);
+		if (r != MT_OK || status == MT_RESP_OK || strstr(mt_imap_last_text(s), "ALREADYEXISTS") != NULL ||
+		    strcasestr(mt_imap_last_text(s), "already exists") != NULL)
+			break;
+	}
 	free(q);
-	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
-	free(cmd);
 	if (r != MT_OK)
 		return r;
 	if (status != MT_RESP_OK && strstr(mt_imap_last_text(s), "ALREADYEXISTS") == NULL &&

@@ -779,6 +779,21 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 	return r;
 }
 
+/* The names mail clients give these folders where the server marks none
+ * (no SPECIAL-USE: Courier 5.0, older Cyrus; or special_use not set). */
+static const char *const *well_known_names(const char *use)
+{
+	static const char *const trash[] = { "Trash", "Deleted Items", "Deleted Messages", NULL };
+	static const char *const junk[] = { "Junk", "Spam", "Junk E-mail", "Junk Email", NULL };
+	static const char *const sent[] = { "Sent", "Sent Items", "Sent Messages", NULL };
+	static const char *const drafts[] = { "Drafts", NULL };
+	static const char *const archive[] = { "Archive", NULL };
+	static const char *const none[] = { NULL };
+	return strcmp(use, "\\Trash") == 0 ? trash : strcmp(use, "\\Junk") == 0 ? junk :
+	       strcmp(use, "\\Sent") == 0 ? sent : strcmp(use, "\\Drafts") == 0 ? drafts :
+	       strcmp(use, "\\Archive") == 0 ? archive : none;
+}
+
 int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e)
 {
 	struct mt_mailboxes m;
@@ -797,6 +812,24 @@ int mt_special_folder(struct mt_session *s, const char *use, char **folder, char
 				return MT_OK;
 			}
 	}
+	/* no folder is marked: the first well-known name at the top of the
+	 * personal namespace ("Trash", or "INBOX.Trash" under Courier's prefix) */
+	const char *prefix = "";
+	if ((r = mt_personal_prefix(s, &prefix, e)) != MT_OK) {
+		mt_mailboxes_release(&m);
+		return r;
+	}
+	size_t pl = strlen(prefix);
+	for (const char *const *n = well_known_names(use); *n && *folder == NULL; n++)
+		for (size_t i = 0; i < m.n && *folder == NULL; i++) {
+			const char *name = m.v[i].name;
+			if (m.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))
+				continue;
+			if (strcasecmp(name, *n) == 0 || (pl && strncmp(name, prefix, pl) == 0 && strcasecmp(name + pl, *n) == 0)) {
+				*folder = mt_xstrdup(name);
+				*wire = mt_xstrdup(m.v[i].wire);
+			}
+		}
 	mt_mailboxes_release(&m);
 	return MT_OK;
 }
@@ -885,8 +918,10 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 	}
 	for (size_t a = 0; a < nargs; a++) {
 		const char *arg = args[a];
+		char *pre = NULL;   /* arg under the personal namespace prefix, on a second pass */
 		int wild = strpbrk(arg, "*%") != NULL, found = 0;
 		struct mt_mailboxes m;
+	again:
 		if (wild) {
 			if ((r = mt_list(s, arg, &m, e)) != MT_OK) {
 				mt_mailboxes_release(&all);
@@ -928,12 +963,18 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 		}
 		if (wild)
 			mt_mailboxes_release(&m);
+		/* mt_list tries the prefix itself for patterns; names are matched here */
+		if (!found && !wild && pre == NULL && (pre = mt_prefixed_name(s, arg)) != NULL) {
+			arg = pre;
+			goto again;
+		}
+		free(pre);
 		if (!found) {
 			mt_mailboxes_release(&all);
 			mt_free_folders(*out, *nout);
 			*out = NULL;
 			*nout = 0;
-			return mt_seterr(e, MT_EDATA, "no folder '%s'", arg);
+			return mt_seterr(e, MT_EDATA, "no folder '%s'", args[a]);
 		}
 	}
 	mt_mailboxes_release(&all);

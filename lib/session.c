@@ -685,6 +685,7 @@ void mt_session_close(struct mt_session *s)
 	}
 	free(s->greeting);
 	free(s->ns_text);
+	free(s->ns_personal);
 	free(s);
 }
 

@@ -72,6 +72,15 @@ struct mt_mailboxes {
 int mt_delimiter(struct mt_session *s, char *delim, struct mt_err *e);
 /* Describe NAMESPACE as text: "personal: \"\" /; other: ...". Owned by s. */
 int mt_namespace_text(struct mt_session *s, const char **out, struct mt_err *e);
+/* The personal namespace's prefix ("INBOX." on Courier, "" on Dovecot and
+ * on servers without NAMESPACE), owned by s; one NAMESPACE, cached. */
+int mt_personal_prefix(struct mt_session *s, const char **prefix, struct mt_err *e);
+/* NAME as it stands under the personal namespace prefix, when the server has
+ * one and NAME is not INBOX, not already under it and not in another
+ * namespace: "Sent" -> "INBOX.Sent" on Courier. NULL when nothing applies;
+ * else owned by the caller. Users type names as their mail client shows
+ * them, and clients hide the prefix. */
+char *mt_prefixed_name(struct mt_session *s, const char *name);
 
 /* LIST (with subscription and special-use information) of a UTF-8 pattern. */
 int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out, struct mt_err *e);

@@ -31,6 +31,7 @@ struct mt_session {
 	char delim;                     /* cached, -1 unknown */
 	int delim_known;
 	char *ns_text;
+	char *ns_personal;              /* prefix of the first personal namespace (UTF-8), NULL until known */
 	double idle_timeout_s;
 	char *selected;                 /* wire name of the folder SELECTed read-write, or NULL */
 };

@@ -1,0 +1,296 @@
+#!/usr/bin/env bats
+# cyrus.bats — mailtool's applets against a private Cyrus IMAP 3.6 (tests/lib/cyrus.sh).
+#
+# Every figure is checked against the server's own view (tests/lib/cyrus-check.py,
+# python imaplib-style client over implicit TLS), never against mailtool itself.
+# Tests that change mail work on their own T-* folders (clones of fixture folders,
+# COPY keeps flags and INTERNALDATE) and teardown deletes them, so the fixture
+# stays as seeded and the tests are order-independent.
+#
+# Cyrus 3.6.1 (Debian 12) behaviour the tests rely on / ran into:
+#  * altnamespace + unixhierarchysep: alice sees INBOX, Sent, Lists/dev; the admin
+#    sees user/alice; quota root is INBOX for alice and user/alice for the admin.
+#  * the parents Lists and Projets are real selectable folders (\HasChildren, no
+#    \Noselect, EXAMINE works, 0 messages); cyrus.sh subscribes them.
+#  * specialusealways: special-use flags come in every LIST, also without
+#    RETURN (SPECIAL-USE); at most one folder per special-use flag per user:
+#    CREATE x (USE (\Archive)) when Archive exists is "NO SPECIAL-USE flag
+#    conflict" (no [USEATTR] response code).
+#  * DELETE keeps the folder's subscription.
+#  * LOGINDISABLED is still advertised in the capabilities after login.
+load helpers
+
+CHECK() { python3 "$MT_REPO/tests/lib/cyrus-check.py" "$@"; }
+cy() { "$MT" "$1" --config "$MT_CY_CONF" -a cy-alice "${@:2}"; }
+cy_admin() { "$MT" "$1" --config "$MT_CY_CONF" -a cy-admin "${@:2}"; }
+
+# MAILTOOL_TEST_SERVERS unset or empty, or naming cyrus: run (and a failed start
+# FAILS every test); set without cyrus: every test is skipped
+cy_wanted() {
+	case ${MAILTOOL_TEST_SERVERS:-cyrus} in *cyrus*) return 0 ;; esac
+	return 1
+}
+
+setup_file() {
+	cy_wanted || return 0
+	# Cyrus runs as user cyrus: its directory and all parents must be readable
+	# by it (BATS_FILE_TMPDIR is a mode-700 tree)
+	CY_TOP=$(mktemp -d /tmp/mailtool-cyrus.XXXXXX)
+	chmod 755 "$CY_TOP"
+	echo "$CY_TOP" >"$BATS_FILE_TMPDIR/cy-top"
+	if ! "$MT_REPO/tests/lib/cyrus.sh" start "$CY_TOP/cyrus" >"$BATS_FILE_TMPDIR/cyrus-start.log" 2>&1; then
+		cat "$BATS_FILE_TMPDIR/cyrus-start.log" >&2
+		return 1
+	fi
+	cat "$BATS_FILE_TMPDIR/cyrus-start.log" >&3
+}
+
+teardown_file() {
+	local top=
+	cy_wanted || return 0
+	if [ -f "$BATS_FILE_TMPDIR/cy-top" ]; then
+		top=$(cat "$BATS_FILE_TMPDIR/cy-top")
+	fi
+	if [ -n "$top" ] && [ -d "$top" ]; then
+		"$MT_REPO/tests/lib/cyrus.sh" stop "$top/cyrus"
+		rm -rf "$top"
+	fi
+}
+
+setup() {
+	cy_wanted || skip "MAILTOOL_TEST_SERVERS does not name cyrus"
+	local top
+	top=$(cat "$BATS_FILE_TMPDIR/cy-top")
+	. "$top/cyrus/env.sh"
+}
+
+teardown() {
+	cy_wanted || return 0
+	CHECK delete alice T-exp T-filter T-filter-re T-arch T-imp \
+		Archive/2022 Archive/2023 Archive/2024 Archive/2025 Archive/2026 >/dev/null 2>&1 || true
+	CHECK setquota user/alice "$MT_CY_QUOTA_LIMIT_KB" >/dev/null 2>&1 || true
+}
+
+# the server's "folder<TAB>messages<TAB>bytes" of every folder of alice, sorted
+server_status() { CHECK status "${1:-alice}" | LC_ALL=C sort; }
+
+# column N (by header name) of TSV text for the row whose first field is KEY
+tsv_field() { # TEXT KEY COLUMN
+	printf '%s\n' "$1" | awk -F'\t' -v k="$2" -v c="$3" '
+		NR == 1 { for (i = 1; i <= NF; i++) if ($i == c) col = i; next }
+		$1 == k { print $col; exit }'
+}
+
+@test "cyrus: the fixture is what the manifest says (server's view)" {
+	run -0 CHECK manifest alice
+	[ "$output" = "$(cat "$MT_CY_MANIFEST_ALICE")" ]
+	# a few large ones, some \Deleted, \Seen and \Flagged
+	run -0 awk -F'\t' 'NR > 1 { l += $7; d += $4; s += $5; f += $6 } END { print l, d, s, f }' "$MT_CY_MANIFEST_ALICE"
+	read -r large del seen flagged <<<"$output"
+	[ "$large" -ge 2 ] && [ "$del" -ge 5 ] && [ "$seen" -ge 50 ] && [ "$flagged" -ge 5 ]
+}
+
+@test "cyrus: info over STARTTLS verifies the certificate and shows Cyrus's capabilities" {
+	run -0 --separate-stderr cy info
+	[[ "$output" == *"transport:"*"STARTTLS"* ]]
+	[[ "$output" == *"Cyrus IMAP 3.6"* ]]
+	[[ "$output" == *"cert_pinned:       no (verified by CA and host name)"* ]]
+	[[ "$output" == *"user:              alice"* ]]
+	local info=$output
+	run -0 grep -E '^caps_greeting: .*STARTTLS.*LOGINDISABLED' <<<"$info"
+	run -0 grep -E '^caps_after_login: .*QUOTA.*SPECIAL-USE.*STATUS=SIZE' <<<"$info"
+	run -0 grep -E '^auth: +AUTHENTICATE PLAIN' <<<"$info"
+	run -0 --separate-stderr "$MT" info --config "$MT_CY_CONF" -a cy-alice-imaps
+	[[ "$output" == *"cert_pinned:       no (verified by CA and host name)"* ]]
+}
+
+@test "cyrus: info refuses a server certificate from another CA" {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+		-subj "/CN=other" -keyout "$BATS_TEST_TMPDIR/o.key" -out "$BATS_TEST_TMPDIR/o.pem" 2>/dev/null
+	sed "s|$MT_CY_CA|$BATS_TEST_TMPDIR/o.pem|g" "$MT_CY_CONF" >"$BATS_TEST_TMPDIR/other.conf"
+	run --separate-stderr "$MT" info --config "$BATS_TEST_TMPDIR/other.conf" -a cy-alice
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *certif* || "$stderr" == *verif* ]]
+}
+
+@test "cyrus: ls shows alice's folders as the server lists them, with special-use" {
+	run -0 --separate-stderr cy ls --tsv
+	local out=$output
+	run -0 CHECK folders alice
+	local srv=$output
+	run -0 awk -F'\t' '{ print $1 }' <<<"$srv"
+	local want=$output
+	run -0 awk -F'\t' 'NR > 1 { print $1 }' <<<"$out"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$(LC_ALL=C sort <<<"$want")" ]
+	[[ "$out" == *"Projets/Été"* ]]
+	local f
+	for f in Trash Junk Sent Archive Drafts; do
+		[ "$(tsv_field "$out" "$f" special_use)" = "\\$f" ]
+	done
+	[ "$(tsv_field "$out" INBOX special_use)" = "" ]
+	[ "$(tsv_field "$out" "Old Stuff" subscribed)" = yes ]
+}
+
+@test "cyrus: quota equals the admin's GETQUOTA user/alice" {
+	run -0 CHECK adminquota user/alice
+	local used limit
+	used=$(awk -F'\t' '$2 == "STORAGE" { print $3 * 1024 }' <<<"$output")
+	limit=$(awk -F'\t' '$2 == "STORAGE" { print $4 * 1024 }' <<<"$output")
+	[ "$limit" = $((MT_CY_QUOTA_LIMIT_KB * 1024)) ]
+	run -0 --separate-stderr cy quota --tsv
+	[ "$(tsv_field "$output" INBOX storage_used)" = "$used" ]
+	[ "$(tsv_field "$output" INBOX storage_limit)" = "$limit" ]
+	# the admin acting as alice (SASL PLAIN authzid) sees the same
+	run -0 --separate-stderr cy_admin quota --as alice --tsv
+	[ "$(tsv_field "$output" INBOX storage_used)" = "$used" ]
+	[ "$(tsv_field "$output" INBOX storage_limit)" = "$limit" ]
+}
+
+@test "cyrus: quota --set as the admin changes the limit, alice may not" {
+	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=2G
+	run -0 CHECK adminquota user/alice
+	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = 2097152 ]
+	run --separate-stderr cy quota --set INBOX STORAGE=4G
+	[ "$status" -ne 0 ]
+	run -0 CHECK adminquota user/alice
+	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = 2097152 ]
+	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=$((MT_CY_QUOTA_LIMIT_KB))K
+	run -0 CHECK adminquota user/alice
+	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = "$MT_CY_QUOTA_LIMIT_KB" ]
+}
+
+@test "cyrus: du per folder equals the server's FETCH RFC822.SIZE sums and the manifest" {
+	run -0 server_status alice
+	local srv=$output
+	run -0 awk -F'\t' 'NR > 1 { print $1 "\t" $2 "\t" $3 }' "$MT_CY_MANIFEST_ALICE"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$srv" ]
+	run -0 --separate-stderr cy du --tsv
+	local du=$output
+	run -0 awk -F'\t' 'NR > 1 && $1 != "(total)" { print $1 "\t" $2 "\t" $3 }' <<<"$du"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$srv" ]
+	run -0 awk -F'\t' '{ n += $2; b += $3 } END { print n "\t" b }' <<<"$srv"
+	[ "$(tsv_field "$du" "(total)" messages)	$(tsv_field "$du" "(total)" size)" = "$output" ]
+	# bob through the admin (--as): his own box
+	run -0 server_status bob
+	local bob=$output
+	run -0 --separate-stderr cy_admin du --as bob --tsv
+	run -0 awk -F'\t' 'NR > 1 && $1 != "(total)" { print $1 "\t" $2 "\t" $3 }' <<<"$output"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$bob" ]
+}
+
+@test "cyrus: expunge --deleted removes exactly the \\Deleted mail of one folder" {
+	CHECK clone alice INBOX T-exp
+	run -0 server_status alice
+	local before=$output
+	local n d
+	n=$(CHECK count alice T-exp)
+	d=$(CHECK count alice T-exp DELETED)
+	[ "$d" -ge 1 ]
+	run -0 --separate-stderr cy expunge --deleted --tsv T-exp
+	[ "$(tsv_field "$output" T-exp messages)" = "$d" ]
+	[ "$(CHECK count alice T-exp)" = $((n - d)) ]
+	[ "$(CHECK count alice T-exp DELETED)" = 0 ]
+	run -0 server_status alice
+	run -0 diff <(grep -v '^T-exp	' <<<"$before") <(grep -v '^T-exp	' <<<"$output")
+}
+
+@test "cyrus: expunge --older/--larger --dry-run reports the server's matches and changes nothing" {
+	run -0 server_status alice
+	local before=$output
+	local want
+	want=$(CHECK count alice INBOX NOT FLAGGED OLDER $((400 * 86400)) LARGER 10240)
+	[ "$want" -ge 1 ]
+	run -0 --separate-stderr cy expunge --older 400d --larger 10k --dry-run --tsv INBOX
+	[ "$(tsv_field "$output" INBOX messages)" = "$want" ]
+	[ "$(tsv_field "$output" INBOX action)" = "would remove" ]
+	run -0 server_status alice
+	[ "$output" = "$before" ]
+	[ "$(CHECK count alice INBOX DELETED)" = "$(awk -F'\t' '$1 == "INBOX" { print $4 }' "$MT_CY_MANIFEST_ALICE")" ]
+}
+
+@test "cyrus: compact --dry-run plans the \\Deleted step from the server's flags and changes nothing" {
+	run -0 server_status alice
+	local before=$output
+	run -0 --separate-stderr cy compact --dry-run --tsv
+	local plan=$output
+	run -0 awk -F'\t' '$1 == "deleted" { print $2 "\t" $4 }' <<<"$plan"
+	local got=$output
+	run -0 awk -F'\t' 'NR > 1 && $4 > 0 { print $1 "\t" $4 }' "$MT_CY_MANIFEST_ALICE"
+	[ "$(LC_ALL=C sort <<<"$got")" = "$(LC_ALL=C sort <<<"$output")" ]
+	run -0 server_status alice
+	[ "$output" = "$before" ]
+}
+
+@test "cyrus: filter moves by subject regex (counts before/after from the server)" {
+	CHECK clone alice Lists/dev T-filter
+	local n want
+	n=$(CHECK count alice T-filter)
+	# the generator's decoded subjects: "Re: ..." and not \Deleted
+	want=$(awk -F'\t' '$1 == "Lists/dev" && $8 ~ /^Re: / && $6 !~ /T/' "$MT_CY_DIR/gen/alice.index.tsv" | wc -l)
+	[ "$want" -ge 2 ]
+	cat >"$BATS_TEST_TMPDIR/rules.conf" <<'EOF'
+rules = (
+  { name = "replies"; folders = [ "T-filter" ]; match = { subject = "^Re: "; };
+    move = "T-filter-re"; create = true; }
+);
+EOF
+	run -0 --separate-stderr cy filter -f "$BATS_TEST_TMPDIR/rules.conf" --tsv
+	[ "$(CHECK count alice T-filter-re)" = "$want" ]
+	[ "$(CHECK count alice T-filter)" = $((n - want)) ]
+	[ "$(CHECK count alice T-filter-re NOT SUBJECT '"Re: "')" = 0 ]
+	[ "$(CHECK count alice T-filter-re DELETED)" = 0 ]
+}
+
+@test "cyrus: subs list, export and check agree with the server's LSUB" {
+	run -0 CHECK subscribed alice
+	local want=$output
+	run -0 --separate-stderr cy subs export
+	[ "$(LC_ALL=C sort <<<"$output")" = "$(LC_ALL=C sort <<<"$want")" ]
+	run -0 --separate-stderr cy subs list --tsv
+	run -0 awk -F'\t' 'NR > 1 && $2 == "ok" { print $1 }' <<<"$output"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$(LC_ALL=C sort <<<"$want")" ]
+	run -0 --separate-stderr cy subs check
+	CHECK unsubscribe alice "Old Stuff"
+	run -1 --separate-stderr cy subs check
+	[[ "$output" == *"Old Stuff"* ]]
+	CHECK subscribe alice "Old Stuff"
+	run -0 --separate-stderr cy subs check
+}
+
+@test "cyrus: archive --older moves into Archive/%Y by INTERNALDATE" {
+	CHECK clone alice Archive T-arch
+	local n old y
+	n=$(CHECK count alice T-arch)
+	old=$(CHECK count alice T-arch NOT FLAGGED OLDER $((400 * 86400)))
+	[ "$old" -ge 2 ]
+	run -0 --separate-stderr cy archive --older 400d T-arch
+	[ "$(CHECK count alice T-arch)" = $((n - old)) ]
+	# every moved message sits in the folder of its own year, flags kept
+	local total=0 c
+	for y in 2022 2023 2024 2025; do
+		c=$(CHECK count alice "Archive/$y" 2>/dev/null || echo 0)
+		total=$((total + c))
+		if [ "$c" -gt 0 ]; then
+			local e
+			for e in $(CHECK dates alice "Archive/$y"); do
+				[ "$(date -u -d "@$e" +%Y)" = "$y" ]
+			done
+		fi
+	done
+	[ "$total" = "$old" ]
+}
+
+@test "cyrus: archive --export to mbox and --import into a new folder round-trips" {
+	local n bytes del
+	n=$(CHECK count alice Lists/announce)
+	bytes=$(CHECK size alice Lists/announce)
+	del=$(CHECK count alice Lists/announce DELETED)
+	run -0 --separate-stderr cy archive --export "$BATS_TEST_TMPDIR/ann.mbox" --tsv Lists/announce
+	[ -s "$BATS_TEST_TMPDIR/ann.mbox" ]
+	[ "$(CHECK count alice Lists/announce)" = "$n" ]
+	run -0 --separate-stderr cy archive --import "$BATS_TEST_TMPDIR/ann.mbox" --into T-imp --tsv
+	[ "$(CHECK count alice T-imp)" = "$n" ]
+	[ "$(CHECK size alice T-imp)" = "$bytes" ]
+	[ "$(CHECK count alice T-imp DELETED)" = "$del" ]
+	[ "$(CHECK count alice T-imp SEEN)" = "$(CHECK count alice Lists/announce SEEN)" ]
+}
