@@ -10,6 +10,7 @@
 #   filter (invoices, big mail)  vs imapfilter (Debian package) and doveadm move
 #   filter --new after 10 new deliveries (fresh, and through --persist)
 #   archive --export of Sent (8,000 messages) vs doveadm fetch text; --import back
+#   quota 20 times fresh vs through --persist (x column: ratio to fresh)
 # and prints median wall time, ratio to doveadm, round trips and bytes on the
 # wire (from mailtool -v), and whether each result was right.
 set -u -o pipefail
@@ -286,6 +287,36 @@ imp_peak=$(peak_kib "$MT" archive -a carol --import "$dir/sent.mbox" --into Sent
 row "archive --import of that mbox into a new folder" "mailtool archive" "$imp_mt" "$irt" "$ibin" "$ibout" "$imp_ok" "$imp_mt"
 exp_line=$(awk -v b="$exp_bytes" -v t="$exp_mt" -v d="$exp_da" -v n="$exp_n" -v it="$imp_mt" -v p="$exp_peak" -v ip="$imp_peak" 'BEGIN {
 	printf "export: %.1f MB/s (doveadm fetch text on the server: %.1f MB/s), peak RSS %d KiB; import: %d messages/s, peak RSS %d KiB", b / t, b / d, p, n / (it / 1e6), ip }')
+
+# ---- session reuse (the everyday-use issue): quota fresh vs --persist ----
+# 20 one-liners each; the floor is starting the process at all
+t=()
+for i in $(seq 20); do
+	s=$(ms); "$MT" quota -a carol >/dev/null; t+=($(( ($(ms) - s) / 1000 )))
+done
+q_fresh=$(printf '%s\n' "${t[@]}" | median)
+"$MT" quota -a carol --persist 10m >/dev/null
+t=(); q_ok=yes
+for i in $(seq 20); do
+	s=$(ms); out=$("$MT" quota -a carol --persist 10m); t+=($(( ($(ms) - s) / 1000 )))
+	[ "$out" = "$("$MT" quota -a carol 2>/dev/null)" ] || q_ok=no
+done
+q_persist=$(printf '%s\n' "${t[@]}" | median)
+"$MT" persist --stop carol >/dev/null 2>&1
+t=()
+for i in $(seq 20); do
+	s=$(ms); "$MT" --version >/dev/null; t+=($(( ($(ms) - s) / 1000 )))
+done
+q_start=$(printf '%s\n' "${t[@]}" | median)
+t=()
+for i in $(seq 20); do
+	s=$(ms); /bin/true; t+=($(( ($(ms) - s) / 1000 )))
+done
+q_true=$(printf '%s\n' "${t[@]}" | median)
+row "quota, a fresh connect + TLS + login each time (20 runs)" "mailtool quota" "$q_fresh" "-" "-" "-" "yes" "$q_fresh"
+row "quota through the session --persist left (20 runs)" "mailtool quota --persist" "$q_persist" "-" "-" "-" "$q_ok" "$q_fresh"
+row "starting the process: mailtool --version" "mailtool" "$q_start" "-" "-" "-" "-" "$q_fresh"
+row "starting a process at all: /bin/true" "true" "$q_true" "-" "-" "-" "-" "$q_fresh"
 
 printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n\n' \
 	"$(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv")" "$((total_bytes / 1048576))" "$RUNS"
