@@ -207,3 +207,24 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	[ ! -e "$X/full.mbox.part" ]
 	[ "$(count INBOX)" -eq "$n" ]
 }
+
+@test "a full disk (a 1 MiB tmpfs, ENOSPC) fails the export cleanly: exit 74, no archive, server untouched" {
+	# root can mount one (CI and make check run as root); elsewhere the
+	# file-size-limit test above stands for it
+	[ "$(id -u)" = 0 ] || skip "mounting a tmpfs needs root"
+	local fs="$BATS_TEST_TMPDIR/small" n
+	mkdir -p "$fs"
+	mount -t tmpfs -o size=1m tmpfs "$fs"
+	n=$(count INBOX)
+	run --separate-stderr "$MT" archive --export "$fs/full.mbox" --include-flagged --delete-after-export INBOX
+	local files
+	files=$(ls -A "$fs")
+	umount "$fs"
+	echo "$stderr"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"full.mbox"* ]]
+	[[ "${stderr,,}" == *"no space left on device"* ]]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[ -z "$files" ]
+	[ "$(count INBOX)" -eq "$n" ]
+}
