@@ -557,7 +557,7 @@ static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t 
 	for (size_t i = 0; i < all.n; i++)
 		if (!(all.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) && mt_wildmatch(pat, all.v[i].name, 0))
 			tgt[nt++] = all.v[i].wire;
-	int r = mt_recover_moves(ctx->s, (const char *const *)folders, nfolders, tgt, nt, &done, &ctx->err);
+	int r = mt_recover_moves(ctx->s, (const char *const *)folders, nfolders, tgt, nt, 0, &done, &ctx->err);
 	if (r == MT_OK && done && ctx->verbose)
 		fprintf(stderr, "mailtool archive: finished %llu move(s) an interrupted run had left half done\n",
 			(unsigned long long)done);

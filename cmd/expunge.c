@@ -141,7 +141,7 @@ static int expunge_main(struct mt_ctx *ctx)
 		/* moves to the Trash a killed run left half done (servers without MOVE) */
 		uint64_t done = 0;
 		if (!dry && mt_recover_moves(ctx->s, (const char *const *)folders, nfolders,
-					     (const char *const *)&trash_wire, 1, &done, &ctx->err) != MT_OK) {
+					     (const char *const *)&trash_wire, 1, 0, &done, &ctx->err) != MT_OK) {
 			r = mt_fail_err(ctx, &ctx->err);
 			goto out;
 		}

@@ -402,6 +402,8 @@ static uint32_t *merge_sets(const uint32_t *a, size_t na, const uint32_t *b, siz
 }
 
 /* Run the rules in idx[0..n) over one folder. */
+static int recover(struct run *R, const char *const *folders, size_t nfolders, int even_with_move);
+
 static int run_folder(struct run *R, const char *folder, const size_t *idx, size_t n)
 {
 	struct mt_ctx *ctx = R->ctx;
@@ -444,6 +446,18 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 	}
 	if ((r = mt_open_folder(s, folder, R->dry, &wire, &st, &ctx->err)) != MT_OK)
 		goto out;
+	/* a run without MOVE (another server version, a trimmed tunnel) was
+	 * killed part-way through a move here: finish it first, then look again */
+	if (!R->dry && st.marked && mt_has_cap(s, "MOVE")) {
+		free(wire);
+		wire = NULL;
+		if ((r = recover(R, &folder, 1, 1)) != MT_OK) {
+			r = -r;
+			goto out;
+		}
+		if ((r = mt_open_folder(s, folder, R->dry, &wire, &st, &ctx->err)) != MT_OK)
+			goto out;
+	}
 	/* incremental: only what arrived since, and for flag rules what changed */
 	if (R->incremental) {
 		state_get(R->key, folder, &old);
@@ -688,8 +702,9 @@ static int finish_create(struct mt_ctx *ctx, const struct mt_mailboxes *all, con
 
 /* Moves a killed run left half done without MOVE (see mt_recover_moves):
  * finished or undone before anything is selected, over every source folder
- * and every move target of the rules. */
-static int recover(struct run *R, char **folders, size_t nfolders)
+ * and every move target of the rules. With MOVE, only for a folder whose
+ * FLAGS show the mark (run_folder). */
+static int recover(struct run *R, const char *const *folders, size_t nfolders, int even_with_move)
 {
 	struct mt_ctx *ctx = R->ctx;
 	const char **tgt = mt_xmalloc(sizeof *tgt * (rules.n + 2));
@@ -701,7 +716,7 @@ static int recover(struct run *R, char **folders, size_t nfolders)
 			tgt[nt++] = R->target_wire[i];
 	if (R->trash_wire)
 		tgt[nt++] = R->trash_wire;
-	r = mt_recover_moves(ctx->s, (const char *const *)folders, nfolders, tgt, nt, &done, &ctx->err);
+	r = mt_recover_moves(ctx->s, folders, nfolders, tgt, nt, even_with_move, &done, &ctx->err);
 	if (r == MT_OK && done && R->verbose)
 		fprintf(stderr, "mailtool filter: finished %llu move(s) an interrupted run had left half done\n",
 			(unsigned long long)done);
@@ -828,7 +843,7 @@ static int filter_main(struct mt_ctx *ctx)
 	mt_table_init(&R.res, result_cols, R_NCOLS, ctx->fmt, 0);
 	mt_table_init(&R.msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
 	if (!R.dry && r == MT_OK)
-		r = recover(&R, folders, nfolders);
+		r = recover(&R, (const char *const *)folders, nfolders, 0);
 	for (size_t j = 0; j < nfolders && r == MT_OK; j++) {
 		r = run_folder(&R, folders[j], fr[j], nfr[j]);
 		if (r > 0)

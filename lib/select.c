@@ -576,10 +576,11 @@ static int marked_idents(struct mt_session *s, struct idents *out, struct mt_err
 }
 
 int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t nsrc,
-		     const char *const *targets, size_t ntgt, uint64_t *finished, struct mt_err *e)
+		     const char *const *targets, size_t ntgt, int even_with_move, uint64_t *finished,
+		     struct mt_err *e)
 {
 	*finished = 0;
-	if (mt_has_cap(s, "MOVE") || !mt_has_cap(s, "UIDPLUS") || nsrc == 0 || ntgt == 0)
+	if ((mt_has_cap(s, "MOVE") && !even_with_move) || !mt_has_cap(s, "UIDPLUS") || nsrc == 0 || ntgt == 0)
 		return MT_OK;   /* nothing of ours is marked, or nothing safe can be done */
 	struct idents *copy = mt_xmalloc(sizeof *copy * ntgt);
 	int r = MT_OK, any = 0;
@@ -1073,6 +1074,13 @@ int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char 
 		st->uidvalidity = si->sel_uidvalidity;
 		st->uidnext = si->sel_uidnext;
 		st->exists = si->sel_has_exists ? si->sel_exists : 0;
+		/* FLAGS lists the keywords the folder knows: free to look at */
+		MT_EACH(it, si->sel_flags ? si->sel_flags->fl_list : NULL) {
+			const struct mailimap_flag *f = clist_content(it);
+			if (f && f->fl_type == MAILIMAP_FLAG_KEYWORD && f->fl_data.fl_keyword &&
+			    strcasecmp(f->fl_data.fl_keyword, MOVING_KEYWORD) == 0)
+				st->marked = 1;
+		}
 	}
 	st->highestmodseq = modseq;
 	return MT_OK;

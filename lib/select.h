@@ -68,9 +68,12 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
  * that); one without a copy only loses the mark, to be moved afresh; then
  * no copy keeps the mark. Sources are folder names (UTF-8), targets wire
  * names; a missing folder is skipped. *finished counts the moves completed.
- * A no-op on servers with MOVE (nothing is marked there). */
+ * A no-op on servers with MOVE (no run of ours marks anything there) unless
+ * `even_with_move`: a run without MOVE (another server version, a tunnel
+ * with other capabilities) may have left marks that one with MOVE meets. */
 int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t nsrc,
-		     const char *const *targets, size_t ntgt, uint64_t *finished, struct mt_err *e);
+		     const char *const *targets, size_t ntgt, int even_with_move, uint64_t *finished,
+		     struct mt_err *e);
 
 /* The folder with a special-use flag ("\\Trash"), or NULL. Owned by caller. */
 int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
@@ -116,6 +119,7 @@ void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int hum
 struct mt_folder_state {
 	uint32_t uidvalidity, uidnext, exists;
 	uint64_t highestmodseq;  /* 0 when the server has no CONDSTORE */
+	int marked;              /* FLAGS names the mark of a move without MOVE (mt_recover_moves) */
 };
 
 /* SELECT (or EXAMINE when readonly) a UTF-8 folder, with CONDSTORE when the

@@ -23,6 +23,7 @@ load helpers
 CHECK() { python3 "$MT_REPO/tests/lib/cyrus-check.py" "$@"; }
 cy() { "$MT" "$1" --config "$MT_CY_CONF" -a cy-alice "${@:2}"; }
 cy_admin() { "$MT" "$1" --config "$MT_CY_CONF" -a cy-admin "${@:2}"; }
+cy_bob() { "$MT" "$1" --config "$MT_CY_CONF" -a cy-bob "${@:2}"; }
 
 # MAILTOOL_TEST_SERVERS unset or empty, or naming cyrus: run (and a failed start
 # FAILS every test); set without cyrus: every test is skipped
@@ -66,8 +67,10 @@ setup() {
 
 teardown() {
 	cy_wanted || return 0
-	CHECK delete alice T-exp T-filter T-filter-re T-arch T-imp \
+	CHECK delete alice T-exp T-filter T-filter-re T-arch T-imp T-subs/a T-subs/b T-subs T-new T-new-re \
 		Archive/2022 Archive/2023 Archive/2024 Archive/2025 Archive/2026 >/dev/null 2>&1 || true
+	# bob has no Trash or Junk of his own: the tests that need them make them (special-use) and go
+	CHECK delete bob Trash Junk T-cin T-cdev T-etr >/dev/null 2>&1 || true
 	CHECK setquota user/alice "$MT_CY_QUOTA_LIMIT_KB" >/dev/null 2>&1 || true
 }
 
@@ -293,4 +296,254 @@ EOF
 	[ "$(CHECK size alice T-imp)" = "$bytes" ]
 	[ "$(CHECK count alice T-imp DELETED)" = "$del" ]
 	[ "$(CHECK count alice T-imp SEEN)" = "$(CHECK count alice Lists/announce SEEN)" ]
+}
+
+@test "cyrus: compact removes \\Deleted mail everywhere and old Trash/Junk, nothing else (bob)" {
+	# bob gets a \Trash and a \Junk (alice's, plus young mail that must stay) and
+	# two ordinary folders with \Deleted mail
+	CHECK xcopy alice Trash bob Trash '\Trash'
+	CHECK append bob Trash 3
+	CHECK append bob Trash 10 '\Flagged'
+	CHECK append bob Trash 5 '\Deleted'
+	CHECK xcopy alice Junk bob Junk '\Junk'
+	CHECK append bob Junk 1 '\Seen'
+	CHECK xcopy alice INBOX bob T-cin
+	CHECK xcopy alice Lists/dev bob T-cdev
+	run -0 server_status bob
+	local before=$output
+	local -A n d keep
+	local f m
+	run -0 CHECK manifest bob
+	m=$output
+	for f in T-cin T-cdev Trash Junk; do
+		n[$f]=$(awk -F'\t' -v f="$f" '$1 == f { print $2 }' <<<"$m")
+		d[$f]=$(awk -F'\t' -v f="$f" '$1 == f { print $4 }' <<<"$m")
+	done
+	[ "${n[Trash]}" -ge 3 ]
+	[ "${d[T-cin]}" -ge 1 ]
+	[ "${d[T-cdev]}" -ge 1 ]
+	# compact's defaults: \Trash and \Junk mail older than 30 days goes, flagged or not
+	for f in Trash Junk; do
+		keep[$f]=$(CHECK count bob "$f" YOUNGER $((30 * 86400)) NOT DELETED)
+		[ "${keep[$f]}" -ge 1 ]
+		[ "$(CHECK count bob "$f" OLDER $((30 * 86400)) NOT DELETED)" -ge 1 ]
+	done
+	run -0 --separate-stderr cy_bob compact --tsv
+	local out=$output
+	[ "$(tsv_field "$out" deleted messages)" != "" ]
+	run -0 awk -F'\t' '$1 == "deleted" { print $2 "\t" $4 }' <<<"$out"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$(printf 'T-cdev\t%s\nT-cin\t%s\nTrash\t%s' "${d[T-cdev]}" "${d[T-cin]}" "${d[Trash]}")" ]
+	run -0 awk -F'\t' '$1 == "trash" { print $2 "\t" $4 }' <<<"$out"
+	[ "$output" = "Trash	$((n[Trash] - d[Trash] - keep[Trash]))" ]
+	run -0 awk -F'\t' '$1 == "junk" { print $2 "\t" $4 }' <<<"$out"
+	[ "$output" = "Junk	$((n[Junk] - d[Junk] - keep[Junk]))" ]
+	# the server's counts after the run
+	run -0 CHECK manifest bob
+	m=$output
+	for f in T-cin T-cdev; do
+		[ "$(awk -F'\t' -v f="$f" '$1 == f { print $2 }' <<<"$m")" = $((n[$f] - d[$f])) ]
+		[ "$(awk -F'\t' -v f="$f" '$1 == f { print $4 }' <<<"$m")" = 0 ]
+	done
+	for f in Trash Junk; do
+		[ "$(CHECK count bob "$f")" = "${keep[$f]}" ]
+		[ "$(CHECK count bob "$f" OLDER $((30 * 86400)))" = 0 ]
+	done
+	# bob's own folders (no \Deleted mail in them) are untouched, byte for byte
+	run -0 server_status bob
+	local after=$output
+	[ "$(grep -c . <<<"$after")" = "$(grep -c . <<<"$before")" ]
+	run -0 diff <(grep -Ev '^(T-cin|T-cdev|Trash|Junk)	' <<<"$before") <(grep -Ev '^(T-cin|T-cdev|Trash|Junk)	' <<<"$after")
+}
+
+@test "cyrus: expunge --trash moves exactly the selection to \\Trash (MOVE), \\Flagged mail stays" {
+	CHECK create bob Trash '\Trash'
+	CHECK xcopy alice INBOX bob T-etr
+	# old flagged mail that --older would select without the \Flagged rule
+	CHECK append bob T-etr 500 '\Flagged'
+	CHECK append bob T-etr 600 '\Flagged' '\Seen'
+	local n want fl old=$((400 * 86400))
+	n=$(CHECK count bob T-etr)
+	want=$(CHECK count bob T-etr NOT FLAGGED OLDER $old)
+	fl=$(CHECK count bob T-etr FLAGGED)
+	[ "$want" -ge 2 ]
+	[ "$(CHECK count bob T-etr FLAGGED OLDER $old)" -ge 2 ]
+	[ "$(CHECK count bob Trash)" = 0 ]
+	run -0 --separate-stderr cy_bob expunge --older 400d --trash --tsv T-etr
+	[ "$(tsv_field "$output" T-etr messages)" = "$want" ]
+	[ "$(tsv_field "$output" T-etr action)" = moved ]
+	[ "$(CHECK count bob T-etr)" = $((n - want)) ]
+	[ "$(CHECK count bob Trash)" = "$want" ]
+	[ "$(CHECK count bob T-etr NOT FLAGGED OLDER $old)" = 0 ]
+	[ "$(CHECK count bob T-etr FLAGGED)" = "$fl" ]
+	[ "$(CHECK count bob Trash FLAGGED)" = 0 ]
+	[ "$(CHECK count bob Trash OLDER $old)" = "$want" ]
+	# bob's own folders untouched
+	run -0 server_status bob
+	[ "$(grep -E '^(INBOX|Bobs)	' <<<"$output")" = "$(awk -F'\t' 'NR > 1 { print $1 "\t" $2 "\t" $3 }' "$MT_CY_MANIFEST_BOB" | LC_ALL=C sort)" ]
+}
+
+@test "cyrus: subs add/remove by pattern, check exits 1 then 0, fix repairs a folder deleted behind its back" {
+	CHECK create alice T-subs
+	CHECK create alice T-subs/a
+	CHECK create alice T-subs/b
+	run -0 CHECK subscribed alice
+	local base=$output
+	[[ "$base" != *T-subs* ]]
+	run -1 --separate-stderr cy subs check --tsv
+	[ "$(tsv_field "$output" T-subs/a state)" = "not subscribed" ]
+	[ "$(tsv_field "$output" T-subs/b state)" = "not subscribed" ]
+	# add by pattern: '*' crosses the hierarchy
+	run -0 --separate-stderr cy subs add 'T-subs*' --tsv
+	[ "$(tsv_field "$output" T-subs/a state)" = subscribed ]
+	run -0 CHECK subscribed alice
+	[ "$output" = "$(printf '%s\nT-subs\nT-subs/a\nT-subs/b' "$base" | LC_ALL=C sort)" ]
+	run -0 --separate-stderr cy subs check
+	[[ "$output" == *"subscriptions are in order"* ]]
+	# remove by pattern
+	run -0 --separate-stderr cy subs remove 'T-subs/b' --tsv
+	[ "$(tsv_field "$output" T-subs/b state)" = unsubscribed ]
+	run -0 CHECK subscribed alice
+	[ "$output" = "$(printf '%s\nT-subs\nT-subs/a' "$base" | LC_ALL=C sort)" ]
+	run -1 --separate-stderr cy subs check --tsv
+	[ "$(tsv_field "$output" T-subs/b state)" = "not subscribed" ]
+	CHECK delete alice T-subs/b
+	run -0 --separate-stderr cy subs check
+	# T-subs/a deleted by another client: its subscription stays (Cyrus's LSUB hides
+	# it, LIST (SUBSCRIBED) shows it \NonExistent)
+	CHECK rmfolder alice T-subs/a
+	run -0 CHECK subscriptions alice
+	[[ "$output" == *"T-subs/a	gone"* ]]
+	local subs=$output
+	run -1 --separate-stderr cy subs check --tsv
+	[ "$(tsv_field "$output" T-subs/a state)" = "dangling subscription" ]
+	run -0 --separate-stderr cy subs fix --dry-run --tsv
+	[ "$(tsv_field "$output" T-subs/a state)" = "would unsubscribe" ]
+	run -0 CHECK subscriptions alice
+	[ "$output" = "$subs" ]
+	run -0 --separate-stderr cy subs fix --tsv
+	[ "$(tsv_field "$output" T-subs/a state)" = unsubscribed ]
+	run -0 CHECK subscriptions alice
+	[[ "$output" != *T-subs/a* ]]
+	[ "$output" = "$(grep -v '^T-subs/a	' <<<"$subs")" ]
+	run -0 CHECK subscribed alice
+	[ "$output" = "$(printf '%s\nT-subs' "$base" | LC_ALL=C sort)" ]
+	run -0 --separate-stderr cy subs check
+	[[ "$output" == *"subscriptions are in order"* ]]
+}
+
+@test "cyrus: quota --warn 85 --crit 95 is a monitoring plugin (OK, WARNING, CRITICAL from the admin's limits)" {
+	run -0 CHECK quota alice
+	local used_kb limit_kb
+	used_kb=$(awk -F'\t' '$1 == "INBOX" && $2 == "STORAGE" { print $3 }' <<<"$output")
+	limit_kb=$(awk -F'\t' '$1 == "INBOX" && $2 == "STORAGE" { print $4 }' <<<"$output")
+	[ "$limit_kb" = "$MT_CY_QUOTA_LIMIT_KB" ]
+	[ "$used_kb" -ge 1 ]
+	# near-empty: OK, perfdata in bytes with the thresholds converted
+	local lim=$((limit_kb * 1024))
+	run -0 --separate-stderr cy quota --warn 85 --crit 95
+	[[ "$output" == "QUOTA OK - "* ]]
+	[[ "$output" == *" | 'INBOX storage'=$((used_kb * 1024))B;$((lim * 85 / 100));$((lim * 95 / 100));0;$lim"* ]]
+	[ "$(grep -c . <<<"$output")" = 1 ]
+	# about 90 % used: WARNING (limit set with mailtool quota --set as the admin)
+	local warn_kb=$((used_kb * 100 / 90))
+	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=${warn_kb}K
+	run -0 CHECK adminquota user/alice
+	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = "$warn_kb" ]
+	run -1 --separate-stderr cy quota --warn 85 --crit 95
+	[[ "$output" == "QUOTA WARNING - "* ]]
+	[[ "$output" == *"'INBOX storage'=$((used_kb * 1024))B;"*";0;$((warn_kb * 1024))"* ]]
+	# over the limit: CRITICAL (limit set with the admin's own SETQUOTA)
+	CHECK setquota user/alice $((used_kb / 2))
+	run -2 --separate-stderr cy quota --warn 85 --crit 95
+	[[ "$output" == "QUOTA CRITICAL - "* ]]
+	[[ "$output" == *";0;$((used_kb / 2 * 1024))"* ]]
+	# back to the original limit
+	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=${MT_CY_QUOTA_LIMIT_KB}K
+	run -0 CHECK adminquota user/alice
+	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = "$MT_CY_QUOTA_LIMIT_KB" ]
+	run -0 --separate-stderr cy quota --warn 85 --crit 95
+	[[ "$output" == "QUOTA OK - "* ]]
+}
+
+@test "cyrus: filter --dry-run reports the server's matches and changes nothing at all" {
+	run -0 CHECK manifest alice
+	local before=$output
+	run -0 CHECK folders alice
+	local folders=$output
+	run -0 CHECK subscriptions alice
+	local subs=$output
+	local want_in want_dev want_big
+	want_in=$(awk -F'\t' '$1 == "INBOX" && $8 ~ /^Re: / && $6 !~ /T/' "$MT_CY_DIR/gen/alice.index.tsv" | wc -l)
+	want_dev=$(awk -F'\t' '$1 == "Lists/dev" && $8 ~ /^Re: / && $6 !~ /T/' "$MT_CY_DIR/gen/alice.index.tsv" | wc -l)
+	want_big=$(CHECK count alice Sent LARGER 102400 NOT DELETED)
+	[ "$want_in" -ge 1 ]
+	[ "$want_dev" -ge 1 ]
+	[ "$want_big" -ge 1 ]
+	cat >"$BATS_TEST_TMPDIR/rules.conf" <<'EOF2'
+rules = (
+  { name = "replies"; folders = [ "INBOX", "Lists/dev" ]; match = { subject = "^Re: "; };
+    move = "T-filter-re"; create = true; },
+  { name = "big"; folders = [ "Sent" ]; match = { larger = "100k"; }; flag = [ "\\Flagged", "\\Seen" ]; }
+);
+EOF2
+	run -0 --separate-stderr cy filter -f "$BATS_TEST_TMPDIR/rules.conf" --dry-run --tsv
+	local out=$output
+	run -0 awk -F'\t' 'NR > 1 { print $1 "\t" $2 "\t" $3 "\t" $4 }' <<<"$out"
+	[ "$output" = "$(printf 'replies\tINBOX\twould move\t%s\nreplies\tLists/dev\twould move\t%s\nbig\tSent\twould flag\t%s' \
+		"$want_in" "$want_dev" "$want_big")" ]
+	run -0 CHECK manifest alice
+	[ "$output" = "$before" ]
+	run -0 CHECK folders alice
+	[ "$output" = "$folders" ]
+	run -0 CHECK subscriptions alice
+	[ "$output" = "$subs" ]
+}
+
+@test "cyrus: filter --new examines nothing new on its second run, then only what arrived" {
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
+	CHECK clone alice Lists/dev T-new
+	local n want
+	n=$(CHECK count alice T-new)
+	want=$(awk -F'\t' '$1 == "Lists/dev" && $8 ~ /^Re: / && $6 !~ /T/' "$MT_CY_DIR/gen/alice.index.tsv" | wc -l)
+	[ "$want" -ge 1 ]
+	cat >"$BATS_TEST_TMPDIR/rules.conf" <<'EOF2'
+rules = (
+  { name = "replies"; folders = [ "T-new" ]; match = { subject = "^Re: "; };
+    move = "T-new-re"; create = true; }
+);
+EOF2
+	run -0 --separate-stderr cy filter -f "$BATS_TEST_TMPDIR/rules.conf" --new -v --tsv
+	[[ "$stderr" == *"T-new: examined $n of $n messages"* ]]
+	[ "$(tsv_field "$output" replies messages)" = "$want" ]
+	[ "$(CHECK count alice T-new-re)" = "$want" ]
+	[ "$(CHECK count alice T-new)" = $((n - want)) ]
+	run -0 --separate-stderr cy filter -f "$BATS_TEST_TMPDIR/rules.conf" --new -v --tsv
+	[[ "$stderr" == *"T-new: examined 0 of $((n - want)) messages"* ]]
+	[ "$(grep -c . <<<"$output")" = 1 ]
+	[ "$(CHECK count alice T-new-re)" = "$want" ]
+	[ "$(CHECK count alice T-new)" = $((n - want)) ]
+	# one new message (not a reply): examined, left where it is
+	CHECK append alice T-new 0
+	run -0 --separate-stderr cy filter -f "$BATS_TEST_TMPDIR/rules.conf" --new -v --tsv
+	[[ "$stderr" == *"T-new: examined 1 of $((n - want + 1)) messages"* ]]
+	[ "$(CHECK count alice T-new)" = $((n - want + 1)) ]
+	[ "$(CHECK count alice T-new-re)" = "$want" ]
+}
+
+@test "cyrus: ls --status messages, unseen and size equal the server's" {
+	run -0 --separate-stderr cy ls --status --tsv
+	local out=$output
+	run -0 server_status alice
+	local srv=$output
+	run -0 awk -F'\t' 'NR > 1 { print $1 "\t" $4 "\t" $6 }' <<<"$out"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$srv" ]
+	# unseen: the server's SEARCH UNSEEN per folder
+	run -0 CHECK unseen alice
+	local unseen=$output
+	[ "$(grep -c . <<<"$unseen")" = "$(grep -c . <<<"$srv")" ]
+	run -0 awk -F'\t' '{ n += $2 } END { print n }' <<<"$unseen"
+	[ "$output" -ge 1 ]
+	run -0 awk -F'\t' 'NR > 1 { print $1 "\t" $5 }' <<<"$out"
+	[ "$(LC_ALL=C sort <<<"$output")" = "$(LC_ALL=C sort <<<"$unseen")" ]
+	[ "$(tsv_field "$out" INBOX messages)" -ge 1 ]
 }

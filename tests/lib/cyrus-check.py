@@ -12,15 +12,24 @@ altnamespace + unixhierarchysep: "INBOX", "Lists/dev", "Projets/Été").
   cyrus-check.py status USER            folder messages bytes (every selectable folder)
   cyrus-check.py count USER FOLDER [SEARCH...]   number of messages (matching SEARCH)
   cyrus-check.py size USER FOLDER       sum of RFC822.SIZE
+  cyrus-check.py unseen USER            folder<TAB>SEARCH UNSEEN count, every selectable folder (sorted)
   cyrus-check.py folders USER           LIST "" "*": name<TAB>flags (sorted)
   cyrus-check.py subscribed USER        LSUB "" "*" names (sorted)
+  cyrus-check.py subscriptions USER     LIST (SUBSCRIBED) "" "*": name<TAB>ok|gone (sorted); Cyrus 3.6's
+                                        LSUB leaves out subscriptions whose folder is gone, this does not
   cyrus-check.py quota USER             ROOT<TAB>RESOURCE<TAB>USAGE<TAB>LIMIT from GETQUOTAROOT INBOX
   cyrus-check.py adminquota ROOT        the same from the admin's GETQUOTA ROOT
   cyrus-check.py setquota ROOT KB       admin SETQUOTA ROOT (STORAGE KB); KB '-' = none
   cyrus-check.py clone USER SRC DST     CREATE DST, COPY 1:* from SRC (flags, dates kept)
-  cyrus-check.py delete USER FOLDER...  DELETE (missing folders are fine)
+  cyrus-check.py delete USER FOLDER...  DELETE + UNSUBSCRIBE (missing folders are fine; special-use too)
   cyrus-check.py subscribe USER FOLDER... / unsubscribe USER FOLDER...
   cyrus-check.py dates USER FOLDER      INTERNALDATE of every message, one epoch a line
+  cyrus-check.py create USER FOLDER [USE]        CREATE (USE (\\Trash) etc. when USE is given)
+  cyrus-check.py rmfolder USER FOLDER...         DELETE only: the subscription stays (as a client's would)
+  cyrus-check.py xcopy SRCUSER SRC DSTUSER DST [USE]   CREATE DST for DSTUSER, APPEND every message
+                                        of SRC with its flags and INTERNALDATE (across users)
+  cyrus-check.py append USER FOLDER DAYS_AGO [FLAG...]  APPEND one small message, INTERNALDATE
+                                        DAYS_AGO days ago, with FLAGs (e.g. \\Flagged)
 """
 
 import calendar
@@ -133,6 +142,39 @@ class Imap:
         self.last = text
         self.s.sendall(("%s %s\r\n" % (t, text)).encode())
         return self.wait(t, ok)
+
+    def fetch_raw(self, seq):
+        """(flags string, internaldate string, message bytes) of message seq of the selected folder"""
+        t = self.tag()
+        self.last = "FETCH %d" % seq
+        self.s.sendall(("%s FETCH %d (FLAGS INTERNALDATE BODY.PEEK[])\r\n" % (t, seq)).encode())
+        flags = date = data = None
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise SystemExit("cyrus-check: connection closed")
+            if line.startswith(t.encode() + b" "):
+                if not line[len(t) + 1:].startswith(b"OK"):
+                    raise SystemExit("cyrus-check: %s -> %r" % (self.last, line))
+                return flags, date, data
+            head = line
+            m = re.search(rb"\{(\d+)\}\r\n$", line)
+            if m:
+                data = self.f.read(int(m.group(1)))
+                head = line + self.f.readline()
+            fl = re.search(rb"FLAGS \(([^)]*)\)", head)
+            if fl:
+                flags = fl.group(1).decode()
+            dt = re.search(rb'INTERNALDATE "([^"]+)"', head)
+            if dt:
+                date = dt.group(1).decode()
+
+    def append(self, folder, flags, date, data):
+        t = self.tag()
+        self.last = "APPEND " + folder
+        self.s.sendall(("%s APPEND %s (%s) %s {%d+}\r\n" % (t, qbox(folder), flags, quote(date), len(data))).encode()
+                       + data + b"\r\n")
+        self.wait(t)
 
     def login(self, user, pw):
         self.cmd("LOGIN %s %s" % (quote(user), quote(pw)))
@@ -326,6 +368,24 @@ def main(argv):
             c.cmd("SETQUOTA %s (%s)" % (qbox(a[0]), "" if a[1] == "-" else "STORAGE %d" % int(a[1])))
         c.close()
         return
+    if op == "xcopy":
+        src = session(a[0])
+        dst = session(a[2])
+        dst.cmd("CREATE %s%s" % (qbox(a[3]), " (USE (%s))" % a[4] if len(a) > 4 else ""))
+        _, un = src.cmd("EXAMINE %s" % qbox(a[1]))
+        exists = 0
+        for line in un:
+            m = re.match(r"^\* (\d+) EXISTS", line)
+            if m:
+                exists = int(m.group(1))
+        for i in range(1, exists + 1):
+            flags, date, data = src.fetch_raw(i)
+            flags = " ".join(f for f in (flags or "").split() if f.lower() != "\\recent")
+            dst.append(a[3], flags, date, data)
+        src.cmd("UNSELECT", ok=False)
+        src.close()
+        dst.close()
+        return
     c = session(a[0])
     if op == "manifest":
         print("\n".join(manifest_lines(c)))
@@ -342,6 +402,13 @@ def main(argv):
             if line.startswith("* SEARCH"):
                 n += len(line.split()) - 2
         print(n)
+    elif op == "unseen":
+        for f in selectable(c):
+            c.cmd("EXAMINE %s" % qbox(f))
+            _, un = c.cmd("SEARCH UNSEEN")
+            n = sum(len(x.split()) - 2 for x in un if x.startswith("* SEARCH"))
+            c.cmd("UNSELECT", ok=False)
+            print("%s\t%d" % (f, n))
     elif op == "size":
         print(sum(m[1] for m in fetch_meta(c, a[1])))
     elif op == "dates":
@@ -353,6 +420,9 @@ def main(argv):
     elif op == "subscribed":
         for n, fl in list_folders(c, 'LSUB "" "*"'):
             print(n)
+    elif op == "subscriptions":
+        for n, fl in list_folders(c, 'LIST (SUBSCRIBED) "" "*"'):
+            print("%s\t%s" % (n, "gone" if "\\nonexistent" in fl.lower() else "ok"))
     elif op == "quota":
         _, un = c.cmd("GETQUOTAROOT INBOX")
         print("\n".join(quota_lines(un)))
@@ -364,8 +434,24 @@ def main(argv):
         c.cmd("UNSELECT", ok=False)
     elif op == "delete":
         for f in a[1:]:   # Cyrus 3.6 keeps the subscription of a deleted folder
-            c.cmd("DELETE %s" % qbox(f), ok=False)
+            st, _ = c.cmd("DELETE %s" % qbox(f), ok=False)
+            if "SPECIAL-USE" in st:   # a special-use folder: take the flag off first
+                c.cmd("SETMETADATA %s (/private/specialuse NIL)" % qbox(f), ok=False)
+                c.cmd("DELETE %s" % qbox(f), ok=False)
             c.cmd("UNSUBSCRIBE %s" % qbox(f), ok=False)
+    elif op == "create":
+        c.cmd("CREATE %s%s" % (qbox(a[1]), " (USE (%s))" % a[2] if len(a) > 2 else ""))
+    elif op == "rmfolder":
+        for f in a[1:]:
+            c.cmd("DELETE %s" % qbox(f))
+    elif op == "append":
+        epoch = int(time.time()) - int(float(a[2]) * 86400)
+        body = ("From: checker <checker@example.org>\r\nTo: %s@example.org\r\n"
+                "Subject: appended %s days ago\r\nDate: %s\r\n"
+                "Message-ID: <check-%d-%d@example.org>\r\n\r\nappended by cyrus-check.py\r\n" % (
+                    a[0], a[2], time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(epoch)),
+                    epoch, os.getpid())).encode()
+        c.append(a[1], " ".join(a[3:]), idate(epoch), body)
     elif op in ("subscribe", "unsubscribe"):
         for f in a[1:]:
             c.cmd("%s %s" % (op.upper(), qbox(f)), ok=False)
