@@ -116,7 +116,7 @@ static ssize_t read_full(int fd, void *buf, size_t len)
 struct persisted {
 	char *path, *desc;
 	double idle_ms;
-	time_t last;
+	double last;           /* mt_now_ms() of the last request: idle time in ms, not whole seconds */
 };
 
 static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *fds)
@@ -155,13 +155,13 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 
 static void daemon_loop(struct persisted *d, int lfd)
 {
-	time(&d->last);
+	d->last = mt_now_ms();
 	for (;;) {
 		struct pollfd p = { .fd = lfd, .events = POLLIN };
-		double left = d->idle_ms - (double)(time(NULL) - d->last) * 1000.0;
+		double left = d->idle_ms - (mt_now_ms() - d->last);
 		if (left <= 0)
 			break;
-		int pr = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
+		int pr = poll(&p, 1, (int)(left > 60000 ? 60000 : left + 1));
 		if (pr < 0 && errno != EINTR)
 			break;
 		if (pr <= 0)
@@ -202,7 +202,7 @@ static void daemon_loop(struct persisted *d, int lfd)
 			continue;
 		}
 		buf[n] = '\0';
-		time(&d->last);
+		d->last = mt_now_ms();
 		if (strcmp(buf, "RUN") == 0 && nfds == 3)
 			serve_run(d, cfd, buf, n, fds);
 		else {
@@ -211,7 +211,7 @@ static void daemon_loop(struct persisted *d, int lfd)
 			if (strcmp(buf, "STATUS") == 0) {
 				char line[600];
 				int len = snprintf(line, sizeof line, "%s; idle exit in %.0f s\n", d->desc,
-						   d->idle_ms / 1000.0 - (double)(time(NULL) - d->last));
+						   (d->idle_ms - (mt_now_ms() - d->last)) / 1000.0);
 				if (write(cfd, line, (size_t)len) < 0) { /* ignore */ }
 			} else if (strcmp(buf, "STOP") == 0) {
 				if (write(cfd, "stopped\n", 8) < 0) { /* ignore */ }
