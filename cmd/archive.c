@@ -141,7 +141,15 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const cha
 {
 	static const char *const from_hdr[] = { "FROM", NULL };
 	struct exporter x = { .e = &ctx->err };
-	int r = mt_lm_open(&x.w, path, fmt, &ctx->err);
+	struct stat st;
+	/* A run killed after its archive was in place but before the removal
+	 * left the archive and the messages: the selection is streamed again
+	 * into a scratch archive only for its digests, and what of it is found
+	 * in the existing archive is removed. */
+	int resume = delete_after && lstat(path, &st) == 0;
+	char *wpath = resume ? mt_xasprintf("%s.recheck", path) : mt_xstrdup(path);
+	int r = mt_lm_open(&x.w, wpath, fmt, &ctx->err);
+	free(wpath);
 	*deleted = 0;
 	if (r != MT_OK)
 		return r;
@@ -184,6 +192,24 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const cha
 				      n - ((size_t)x.begun - before), n, sel->folder);
 	}
 	free(uids);
+	if (resume) {
+		size_t nd = 0;
+		const unsigned char *dig = mt_lm_digests(x.w, &nd);
+		unsigned char *want = mt_xmalloc(32 * (nd + 1));
+		memcpy(want, dig, 32 * nd);
+		mt_lm_abort(x.w);
+		if (r == MT_OK && !x.failed && (r = mt_lm_verify_subset(path, want, nd, &ctx->err)) != MT_OK) {
+			char m[sizeof ctx->err.msg];
+			snprintf(m, sizeof m, "%s", ctx->err.msg);
+			mt_seterr(&ctx->err, MT_EDATA, "%s; not overwriting it, nothing removed from the server", m);
+		}
+		free(want);
+		if (r == MT_OK && x.failed)
+			r = MT_EIO;
+		if (r == MT_OK)
+			r = mt_remove_selection(ctx->s, sel, NULL, 0, deleted, &(uint64_t){ 0 }, &ctx->err);
+		return r;
+	}
 	if (r == MT_OK && !x.failed)
 		r = mt_lm_commit(x.w, &ctx->err);
 	if (r != MT_OK) {

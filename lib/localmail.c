@@ -926,35 +926,79 @@ void mt_lm_reader_close(struct mt_lm_reader *r)
 	free(r);
 }
 
-int mt_lm_verify(const char *path, const unsigned char *digests, size_t n, struct mt_err *e)
+/* SHA-256 of every message of an archive, sorted; *got owned by the caller. */
+static int archive_digests(const char *path, unsigned char **got, size_t *k, struct mt_err *e)
 {
 	struct mt_lm_reader *r;
 	struct mt_lm_msg m;
-	int rc = mt_lm_reader_open(&r, path, e);
+	size_t cap = 64;
+	int more, rc = mt_lm_reader_open(&r, path, e);
+	*got = NULL;
+	*k = 0;
 	if (rc != MT_OK)
 		return rc;
-	unsigned char *got = mt_xmalloc(32 * (n + 1));
-	size_t k = 0;
-	int more;
+	*got = mt_xmalloc(32 * cap);
 	while ((more = mt_lm_next(r, &m, e)) == 1) {
-		if (k < n + 1)
-			mt_sha256(m.data, m.len, got + 32 * k);
-		k++;
+		if (*k == cap) {
+			cap *= 2;
+			*got = realloc(*got, 32 * cap);
+			if (*got == NULL)
+				abort();
+		}
+		mt_sha256(m.data, m.len, *got + 32 * (*k)++);
 		mt_lm_msg_release(&m);
 	}
 	mt_lm_reader_close(r);
-	if (more < 0 || (more != 0 && more != 1)) {
-		free(got);
+	if (more != 0) {
+		free(*got);
+		*got = NULL;
 		return more;
 	}
+	qsort(*got, *k, 32, cmp_digest);
+	return MT_OK;
+}
+
+int mt_lm_verify(const char *path, const unsigned char *digests, size_t n, struct mt_err *e)
+{
+	unsigned char *got;
+	size_t k;
+	int rc = archive_digests(path, &got, &k, e);
+	if (rc != MT_OK)
+		return rc;
 	if (k != n) {
 		free(got);
 		return mt_seterr(e, MT_EDATA, "verification of '%s' failed: %zu messages read back, %zu written", path, k, n);
 	}
-	qsort(got, k, 32, cmp_digest);
 	int same = n == 0 || memcmp(got, digests, 32 * n) == 0;
 	free(got);
 	if (!same)
 		return mt_seterr(e, MT_EDATA, "verification of '%s' failed: a message read back differs from what the server sent", path);
+	return MT_OK;
+}
+
+int mt_lm_verify_subset(const char *path, const unsigned char *digests, size_t n, struct mt_err *e)
+{
+	unsigned char *got, *want = mt_xmalloc(32 * (n + 1));
+	size_t k, j = 0, missing = 0;
+	int rc = archive_digests(path, &got, &k, e);
+	if (rc != MT_OK) {
+		free(want);
+		return rc;
+	}
+	memcpy(want, digests, 32 * n);
+	qsort(want, n, 32, cmp_digest);
+	/* both sorted: each wanted digest takes one equal archived one */
+	for (size_t i = 0; i < n; i++) {
+		while (j < k && memcmp(got + 32 * j, want + 32 * i, 32) < 0)
+			j++;
+		if (j < k && memcmp(got + 32 * j, want + 32 * i, 32) == 0)
+			j++;
+		else
+			missing++;
+	}
+	free(got);
+	free(want);
+	if (missing)
+		return mt_seterr(e, MT_EDATA, "'%s' exists but lacks %zu of the %zu messages selected", path, missing, n);
 	return MT_OK;
 }

@@ -69,6 +69,9 @@ void mt_lm_reader_close(struct mt_lm_reader *r);
 /* Re-read an archive and compare the SHA-256 of every message with the
  * writer's (as multisets): MT_OK, or MT_EDATA saying what differs. */
 int mt_lm_verify(const char *path, const unsigned char *digests, size_t n, struct mt_err *e);
+/* Every one of the n digests (a multiset, any order) is a message of the
+ * archive at path: MT_OK, or MT_EDATA saying how many are not. */
+int mt_lm_verify_subset(const char *path, const unsigned char *digests, size_t n, struct mt_err *e);
 
 /* SHA-256 of data. */
 void mt_sha256(const void *data, size_t len, unsigned char out[32]);

@@ -228,3 +228,24 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	[ -z "$files" ]
 	[ "$(count INBOX)" -eq "$n" ]
 }
+
+@test "an archive already in place: --delete-after-export removes only what it holds, else nothing (65)" {
+	n=$(count Lists/announce)
+	# a run killed between the rename and the removal leaves this behind
+	run -0 "$MT" archive --export "$X/ann.mbox" --include-flagged Lists/announce
+	run -0 --separate-stderr "$MT" archive --export "$X/ann.mbox" --include-flagged --delete-after-export Lists/announce
+	[ "$(count Lists/announce)" -eq 0 ]
+	[ "$(grep -c '^From ' "$X/ann.mbox")" -eq "$n" ]
+	[ ! -e "$X/ann.mbox.recheck" ] && [ ! -e "$X/ann.mbox.recheck.part" ]
+	# an archive that lacks some of the selection: nothing is removed
+	m=$(count Lists/dev)
+	run -0 "$MT" archive --export "$X/dev.mbox" --older 365d --include-flagged Lists/dev
+	run --separate-stderr "$MT" archive --export "$X/dev.mbox" --include-flagged --delete-after-export Lists/dev
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"lacks"*"nothing removed from the server"* ]]
+	[ "$(count Lists/dev)" -eq "$m" ]
+	# without --delete-after-export an existing archive is never overwritten
+	run --separate-stderr "$MT" archive --export "$X/dev.mbox" Lists/dev
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"already exists"* ]]
+}
