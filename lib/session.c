@@ -15,6 +15,10 @@ static ssize_t low_read(mailstream_low *low, void *buf, size_t len)
 {
 	struct mt_session *s = low->data;
 	ssize_t n = mt_conn_read(&s->conn, buf, len);
+	/* numbers libetpan would wrap, lines without end: refused before it
+	 * parses them (mt_imap_error then says why, exit 76) */
+	if (n > 0 && mt_numguard_feed(&s->guard, buf, (size_t)n) < 0)
+		return -1;
 	/* End of stream is an error for IMAP, and must be one for libetpan:
 	 * its literal reader takes 0 as "nothing yet" and spun for ever on a
 	 * server that closed inside a literal (found by
@@ -135,6 +139,8 @@ static void trace_logger(mailimap *imap, int log_type, const char *str, size_t s
 
 int mt_imap_error(struct mt_session *s, int r, const char *what, struct mt_err *e)
 {
+	if (s->guard.err[0])
+		return mt_seterr(e, MT_EPROTO, "%s: %s", what, s->guard.err);
 	/* whatever libetpan made of a half-read response, a connection that
 	 * ended under it is a lost connection: worth retrying */
 	if (s->conn.closed && r != MAILIMAP_NO_ERROR)
@@ -490,6 +496,7 @@ static int session_open(const struct mt_account *a, int trace, int rfd, int wfd,
 	const int tunnel = a->tunnel != NULL || rfd >= 0;
 
 	*out = NULL;
+	mt_numguard_init(&s->guard);
 	s->conn.fd = s->conn.wfd = -1;
 	s->trace = trace;
 	s->trace_bol[0] = s->trace_bol[1] = 1;

@@ -5,6 +5,7 @@
 
 #include "session.h"
 #include "transport.h"
+#include "numguard.h"
 
 #include <libetpan/libetpan.h>
 
@@ -34,6 +35,7 @@ struct mt_session {
 	char *ns_personal;              /* prefix of the first personal namespace (UTF-8), NULL until known */
 	double idle_timeout_s;
 	char *selected;                 /* wire name of the folder SELECTed read-write, or NULL */
+	struct mt_numguard guard;       /* every server byte passes it before libetpan (numguard.h) */
 };
 
 /* Remember which folder is selected read-write (NULL: none, or read-only):

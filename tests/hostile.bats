@@ -172,14 +172,15 @@ ON ^STATUS => {tag} NO [SERVERBUG] broken"
 }
 
 # A certificate for localhost made for one test: "expired" (signed by the
-# suite's CA, valid until yesterday) or "self-signed"; prints "CERT KEY".
+# suite's CA, valid until yesterday), "valid" (signed by the suite's CA, for
+# 30 days) or "self-signed"; prints "CERT KEY".
 make_cert() {
 	local c="$BATS_TEST_TMPDIR/$1" certs="$MT_TEST_DIR/certs"
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$c.key" \
 		-subj /CN=localhost -addext subjectAltName=DNS:localhost -out "$c.csr" 2>/dev/null
-	if [ "$1" = expired ]; then
+	if [ "$1" = expired ] || [ "$1" = valid ]; then
 		openssl x509 -req -in "$c.csr" -CA "$certs/ca.pem" -CAkey "$certs/ca.key" -CAcreateserial \
-			-CAserial "$c.srl" -days -1 -copy_extensions copy -out "$c.pem" 2>/dev/null
+			-CAserial "$c.srl" -days "$([ "$1" = valid ] && echo 30 || echo -1)" -copy_extensions copy -out "$c.pem" 2>/dev/null
 	else
 		openssl x509 -req -in "$c.csr" -signkey "$c.key" -days 30 -copy_extensions copy -out "$c.pem" 2>/dev/null
 	fi
@@ -219,3 +220,151 @@ CONF
 @test "an expired certificate is refused before authentication (STARTTLS)" { tls_refused expired starttls expired; }
 @test "a self-signed certificate is refused before authentication (implicit TLS)" { tls_refused self-signed implicit "self-signed"; }
 @test "a self-signed certificate is refused before authentication (STARTTLS)" { tls_refused self-signed starttls "self-signed"; }
+
+# ---------------------------------------------------------------------------
+# TLS that just stops, endless lines, numbers out of range, broken codes
+
+# tls_fake SCRIPT: the fake server over implicit TLS with a certificate the
+# suite's CA signed for localhost; writes $BATS_TEST_TMPDIR/tls.conf (account f)
+tls_fake() {
+	local files
+	files=$(make_cert valid)
+	[ -n "$files" ]
+	export FAKE_TLS_CERT=${files% *} FAKE_TLS_KEY=${files#* }
+	fake_server "$1"
+	unset FAKE_TLS_CERT FAKE_TLS_KEY
+	cat > "$BATS_TEST_TMPDIR/tls.conf" <<CONF
+accounts = { f = { host = "localhost"; port = $FAKE_PORT; tls = "implicit"; user = "alice"; ca_file = "$MT_CA"; timeout = 3; }; };
+CONF
+}
+
+@test "TLS: the TCP connection ends without close_notify in the middle of a response: exit 75 in time, one line" {
+	tls_fake "$logged_in
+ON ^LIST => * LIST () \"/\" INBOX\r\n* LIST () \"/\" Ar<TCPCLOSE>"
+	start=$SECONDS
+	run --separate-stderr timeout 20 env MAILTOOL_PASSWORD=fake-secret-pw "$MT" ls --config "$BATS_TEST_TMPDIR/tls.conf" -a f
+	echo "status $status ($((SECONDS - start)) s): $output / $stderr"
+	cat "$FAKE_LOG"
+	grep -q "TLS established" "$FAKE_LOG"
+	grep -q "TCP closed without close_notify" "$FAKE_LOG"
+	[ "$status" -eq 75 ]
+	[ $((SECONDS - start)) -le 5 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == *"connection"* ]]
+	# and in the middle of a literal (a message body)
+	tls_fake "$logged_in
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^STATUS => * STATUS INBOX (MESSAGES 1 SIZE 10)\r\n{tag} OK done
+ON ^(SELECT|EXAMINE) => * 1 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n{tag} OK [READ-WRITE] done
+ON ^UID SEARCH => * SEARCH 1\r\n{tag} OK done
+ON ^UID FETCH .*RFC822.SIZE => * 1 FETCH (UID 1 RFC822.SIZE 5000)\r\n{tag} OK done
+ON ^UID FETCH => * 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" BODY[HEADER.FIELDS (FROM)] {2}\r\n\r\n BODY[] {5000}\r\nFrom: a@b\r\n\r\nbody<TCPCLOSE>"
+	start=$SECONDS
+	run --separate-stderr timeout 20 env MAILTOOL_PASSWORD=fake-secret-pw "$MT" archive --export "$BATS_TEST_TMPDIR/x.mbox" INBOX \
+		--config "$BATS_TEST_TMPDIR/tls.conf" -a f
+	echo "status $status ($((SECONDS - start)) s): $output / $stderr"
+	cat "$FAKE_LOG"
+	[ "$status" -eq 75 ]
+	[ $((SECONDS - start)) -le 5 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[ ! -e "$BATS_TEST_TMPDIR/x.mbox" ]
+}
+
+@test "a 100 MB line without a line end: a clean error, bounded memory and time" {
+	fake_server "$logged_in
+ON ^LIST => * LIST () \"/\" <HUGE 104857600>" 30
+	local lim=()
+	# 64 MB of address space: the binary with its libraries peaks at ~12 MB
+	# (VmPeak); a client that keeps the whole line cannot fit it
+	mt_is_asan || lim=(prlimit --as=64000000 --)
+	start=$SECONDS
+	run --separate-stderr timeout 30 "${lim[@]}" env MAILTOOL_PASSWORD=fake-secret-pw "$MT" ls --config /dev/null \
+		-H 127.0.0.1 -p "$FAKE_PORT" -u alice --no-tls --timeout 3s
+	echo "status $status ($((SECONDS - start)) s): $output / $stderr"
+	# a protocol error (76), not out of memory (71), a crash or a hang
+	[ "$status" -eq 76 ]
+	[ $((SECONDS - start)) -le 15 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+}
+
+# a logged-in server (with UIDPLUS, so a real expunge goes ahead) with an
+# INBOX of 3 messages; SEARCH and FETCH answer as given
+expunge_server() {
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 LIST-EXTENDED UIDPLUS] in
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST (\\Subscribed) \"/\" INBOX\r\n{tag} OK done
+ON ^(SELECT|EXAMINE) => * FLAGS (\\Seen \\Deleted)\r\n${3:-* OK [PERMANENTFLAGS (\\Seen \\Deleted)] ok}\r\n* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n{tag} OK [READ-WRITE] done
+ON ^UID SEARCH UID => * SEARCH\r\n{tag} OK done
+ON ^UID SEARCH => $1\r\n{tag} OK done
+ON ^UID FETCH => $2\r\n{tag} OK done
+ON ^(UID )?(STORE|EXPUNGE|MOVE|COPY) => {tag} OK done
+ON ^NOOP => {tag} OK done"
+}
+
+# removal_refused SEARCH-ANSWER FETCH-ANSWER [SELECT-CODE-LINE]: expunge
+# --dry-run and a real expunge must both end in 76 with one error line, and
+# nothing is ever marked or removed. Both runs are made before judging, and
+# each bad one is listed (with the commands it sent)
+removal_refused() {
+	local args bad=0
+	for args in --dry-run --max=10; do
+		expunge_server "$1" "$2" "${3:-}"
+		run --separate-stderr mt_fake expunge --no-tls --timeout 1s --larger 1k $args INBOX
+		kill "$FAKE_PID" 2>/dev/null || true
+		wait "$FAKE_PID" 2>/dev/null || true
+		echo "expunge $args: exit $status: $stderr"
+		# every command it sent was in the script
+		[[ "$stderr" != *"BAD: unexpected"* ]] || return 1
+		if [ "$status" -ne 76 ] || [ "$(echo "$stderr" | wc -l)" -ne 1 ] ||
+			grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"; then
+			bad=$((bad + 1))
+			echo "expunge $args: exit $status (want 76): $(echo $output) / $stderr"
+			grep -vE 'AUTHENTICATE|LIST' "$FAKE_LOG" | sed 's/^/  C: /'
+		fi
+	done
+	[ "$bad" -eq 0 ]
+}
+
+@test "a SEARCH UID above 2^32 is refused, not wrapped into a real UID (76)" {
+	# 4294967297 = 2^32 + 1 would wrap to UID 1, which the server never chose
+	removal_refused '* SEARCH 4294967297' '* 1 FETCH (UID 1 RFC822.SIZE 5000)'
+}
+
+@test "a negative SEARCH UID is refused (76)" {
+	removal_refused '* SEARCH 2 -1' '* 2 FETCH (UID 2 RFC822.SIZE 5000)'
+}
+
+@test "a FETCH UID above 2^32 is refused, not wrapped into a real UID (76)" {
+	# asked for UID 2, answered for 2^32 + 2
+	removal_refused '* SEARCH 2' '* 2 FETCH (UID 4294967298 RFC822.SIZE 5000)'
+}
+
+@test "a negative or out-of-range RFC822.SIZE is refused (76)" {
+	local bad=0
+	removal_refused '* SEARCH 1' '* 1 FETCH (UID 1 RFC822.SIZE -5)' || bad=1
+	removal_refused '* SEARCH 1' '* 1 FETCH (UID 1 RFC822.SIZE 4294967297)' || bad=1
+	[ "$bad" -eq 0 ]
+}
+
+@test "a malformed QUOTA answer is a clean error, not a crash (76)" {
+	fake_server 'GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 QUOTA] in
+ON ^GETQUOTAROOT => * QUOTAROOT INBOX "x"\r\n* QUOTA "x" (STORAGE abc 10)\r\n{tag} OK done
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>'
+	run --separate-stderr mt_fake quota --no-tls
+	echo "status $status: $output / $stderr"
+	[ "$status" -eq 76 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[[ "$output" != *abc* ]]
+}
+
+@test "a malformed PERMANENTFLAGS on SELECT is a clean error, not a crash, and nothing is removed (76)" {
+	local pf bad=0
+	for pf in '* OK [PERMANENTFLAGS (\\Seen \\Deleted] ok' '* OK [PERMANENTFLAGS \\Seen)] ok' '* OK [PERMANENTFLAGS (\\Seen \\Del\"eted)] ok'; do
+		echo "# $pf"
+		removal_refused '* SEARCH 1' '* 1 FETCH (UID 1 RFC822.SIZE 5000)' "$pf" || bad=1
+	done
+	[ "$bad" -eq 0 ]
+}

@@ -18,6 +18,7 @@ setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 @test "unit: RFC 2047 header decoding and field lookup" { run "$UNIT" decode; [ "$status" -eq 0 ]; }
 @test "unit: decoded text of a message's text parts" { run "$UNIT" body; [ "$status" -eq 0 ]; }
 @test "unit: archive paths from folder names stay inside the export directory" { run "$UNIT" safepath; [ "$status" -eq 0 ]; }
+@test "unit: server numbers libetpan would wrap are refused, the rest passes (numguard)" { run "$UNIT" numguard; [ "$status" -eq 0 ]; }
 @test "unit: every group of the unit binary has a test here" {
 	run "$UNIT"
 	[ "$status" -eq 0 ]

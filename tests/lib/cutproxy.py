@@ -15,8 +15,14 @@ SECONDS (default 20). MODE:
   blackhole         accept, read, never forward anything
 Counts client lines in COUNTFILE (PORTFILE + ".count") at the end, so a
 test can learn how many commands a whole run sends.
+
+With CUTPROXY_DROP_CAPS (space-separated capability names, e.g. "MOVE") in
+the environment, those names are taken out of every CAPABILITY the server
+sends (greeting, LOGIN's OK, CAPABILITY answers): the cuts then run against
+the server's fallback paths (a move without MOVE is UID COPY + UID EXPUNGE).
 """
 import os
+import re
 import select
 import socket
 import sys
@@ -26,6 +32,17 @@ portfile, upstream, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 arg = int(sys.argv[4]) if len(sys.argv) > 4 and mode != "drip" and mode != "blackhole" else 0
 limit = float(sys.argv[5]) if len(sys.argv) > 5 else 20.0
 deadline = time.time() + limit
+drop_caps = [re.compile(rb"(?m)^([^\r\n]*CAPABILITY[^\r\n]*?) " + re.escape(c.encode()) + rb"(?=[ \]\r\n])", re.I)
+             for c in os.environ.get("CUTPROXY_DROP_CAPS", "").split()]
+
+
+def trim_caps(data):
+    for rx in drop_caps:
+        for _ in range(8):
+            data, n = rx.subn(rb"\1", data)
+            if not n:
+                break
+    return data
 
 srv = socket.socket()
 srv.bind(("127.0.0.1", 0))
@@ -64,6 +81,8 @@ while not cut and time.time() < deadline:
                     cut = True
                     break
         else:
+            if drop_caps:
+                data = trim_caps(data)
             if mode == "after-bytes" and from_server + len(data) >= arg:
                 cli.sendall(data[: max(0, arg - from_server)])
                 cut = True

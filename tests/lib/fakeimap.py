@@ -22,6 +22,8 @@ Markers inside a reply (alone or at its end):
   <DRIP>       send what precedes one byte every 0.2 s
   <HUGE n>     then send n bytes of 'x' without a line end
   <STARTTLS>   after sending what precedes, start TLS (server side)
+  <TCPCLOSE>   like <CLOSE>, but over TLS without a TLS shutdown: no
+               close_notify alert, the TCP connection just ends (FIN)
 Commands no rule matches get "{tag} BAD unexpected".
 
 TLS: with FAKE_TLS_CERT and FAKE_TLS_KEY (PEM files) in the environment the
@@ -98,9 +100,10 @@ def send(text, tag):
     if raw:
         text = text[: -len("<RAW>")]
     huge = re.search(r"<HUGE (\d+)>", text)
-    close, stall, drip = "<CLOSE>" in text, "<STALL>" in text, "<DRIP>" in text
+    tcpclose = "<TCPCLOSE>" in text
+    close, stall, drip = "<CLOSE>" in text or tcpclose, "<STALL>" in text, "<DRIP>" in text
     starttls = "<STARTTLS>" in text
-    body = re.sub(r"<(CLOSE|STALL|DRIP|STARTTLS|HUGE \d+)>", "", text)
+    body = re.sub(r"<(CLOSE|TCPCLOSE|STALL|DRIP|STARTTLS|HUGE \d+)>", "", text)
     data = body.encode("utf-8").decode("unicode_escape").encode("latin-1")
     if data and not raw and not (close or stall or huge):
         data += b"\r\n"
@@ -120,6 +123,16 @@ def send(text, tag):
                 conn.sendall(chunk[: min(left, len(chunk))])
                 left -= len(chunk)
     except OSError:
+        return False
+    if tcpclose:
+        # end the TCP stream under the TLS layer: no close_notify is sent
+        # (SSLSocket.close() sends none either, but this says so)
+        try:
+            socket.socket(fileno=os.dup(conn.fileno())).shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        log.write("<TCP closed without close_notify>\n")
+        log.flush()
         return False
     if stall:
         while time.time() < deadline:

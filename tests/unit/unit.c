@@ -4,6 +4,7 @@
 #include "../../lib/mt.h"
 #include "../../filters/rules.h"
 #include "../../lib/localmail.h"
+#include "../../lib/numguard.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -321,10 +322,89 @@ static void t_safepath(void)
 	CHECK(mt_lm_format_of("x") == MT_LM_MAILDIR);
 }
 
+/* one server text through a fresh guard, fed in pieces of `step` bytes */
+static int guard_ok(const char *text, size_t step)
+{
+	struct mt_numguard g;
+	size_t n = strlen(text);
+	mt_numguard_init(&g);
+	for (size_t i = 0; i < n; i += step)
+		if (mt_numguard_feed(&g, text + i, n - i < step ? n - i : step) < 0)
+			return 0;
+	return 1;
+}
+
+static void t_numguard(void)
+{
+	static const char *const good[] = {
+		"* OK [CAPABILITY IMAP4rev1 LITERAL+ COMPRESS=DEFLATE] Dovecot ready.\r\n",
+		"* OK [UIDVALIDITY 4294967295] UIDs valid\r\n* OK [HIGHESTMODSEQ 9223372036854775807] Highest\r\n",
+		"* SEARCH 1 2 4294967295 (MODSEQ 12345678901234)\r\nA1 OK Search completed (0.001 + 0.000 secs).\r\n",
+		"* 3 FETCH (UID 17 RFC822.SIZE 4000 FLAGS (\\Seen $Label-1 $Junk-2024) MODSEQ (98765432109876) "
+		"INTERNALDATE \"17-Jul-1996 02:44:25 -0700\")\r\n",
+		/* a literal's bytes are message text, whatever they look like */
+		"* 4 FETCH (UID 18 BODY[] {38}\r\n* SEARCH 99999999999 -1\r\nSubject: x\r\n)\r\n",
+		"* STATUS \"99999999999\" (MESSAGES 5 UIDNEXT 6 SIZE 9999999999999)\r\n",
+		"* STATUS 99999999999 (MESSAGES 5)\r\n",
+		"* LIST (\\HasNoChildren) \"/\" 12345678901234\r\n",
+		"* QUOTA \"User quota\" (STORAGE 325 51200)\r\n",
+		"* VANISHED (EARLIER) 300:310,405,411\r\n* ESEARCH (TAG \"A5\") UID MIN 7 MAX 3800 ALL 7:3800\r\n",
+		"A2 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n",
+		"A3 NO [OVERQUOTA] Quota exceeded [5000000000 bytes, -3 left\r\n",
+		"* BYE server shutting down in 99999999999 seconds\r\n",
+		NULL
+	};
+	static const char *const bad[] = {
+		"* SEARCH 4294967297\r\n",
+		"* SEARCH 2 -1\r\n",
+		"* SEARCH 1 (MODSEQ 99999999999999999999)\r\n",
+		"* 2 FETCH (UID 4294967298 RFC822.SIZE 5000)\r\n",
+		"* 1 FETCH (UID 1 RFC822.SIZE -5)\r\n",
+		"* 4294967296 FETCH (UID 1)\r\n",
+		"* 4294967296 EXISTS\r\n",
+		"* STATUS INBOX (MESSAGES 4294967296)\r\n",
+		"* QUOTA \"x\" (STORAGE 4294967296 10)\r\n",
+		"* OK [UIDNEXT 4294967296] Predicted next UID\r\n",
+		"A1 OK [COPYUID 1 2:3 4294967296:4294967297] Done\r\n",
+		"* VANISHED 1:99999999999\r\n",
+		"* 1 FETCH (BODY[] {4294967296}\r\n",
+		"* OK [PERMANENTFLAGS (\\Seen \\Deleted] ok\r\n",
+		"* OK [PERMANENTFLAGS \\Seen)] ok\r\n",
+		"* OK [PERMANENTFLAGS (\\Seen \\Del\"eted)] ok\r\n",
+		NULL
+	};
+	for (const char *const *t = good; *t; t++) {
+		int ok1 = guard_ok(*t, 1 << 20), ok2 = guard_ok(*t, 1);
+		if (!ok1 || !ok2)
+			fprintf(stderr, "refused: %s", *t);
+		CHECK(ok1 && ok2);
+	}
+	for (const char *const *t = bad; *t; t++) {
+		int ok1 = guard_ok(*t, 1 << 20), ok2 = guard_ok(*t, 3);
+		if (ok1 || ok2)
+			fprintf(stderr, "accepted: %s", *t);
+		CHECK(!ok1 && !ok2);
+	}
+	/* the message names what was wrong */
+	struct mt_numguard g;
+	mt_numguard_init(&g);
+	CHECK(mt_numguard_feed(&g, "* SEARCH 5 4294967297\r\n", 23) < 0);
+	CHECK(strstr(g.err, "'4294967297'") != NULL && strstr(g.err, "SEARCH") != NULL);
+	/* a line without end is cut off at MT_NUMGUARD_MAX_LINE, with no memory of its own */
+	static char chunk[1 << 16];
+	memset(chunk, 'x', sizeof chunk);
+	mt_numguard_init(&g);
+	int r = mt_numguard_feed(&g, "* LIST () \"/\" ", 15);
+	for (size_t sent = 0; r == 0 && sent <= MT_NUMGUARD_MAX_LINE; sent += sizeof chunk)
+		r = mt_numguard_feed(&g, chunk, sizeof chunk);
+	CHECK(r < 0 && strstr(g.err, "line") != NULL);
+}
+
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table },
 	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
+	{ "numguard", t_numguard },
 };
 
 int main(int argc, char **argv)
