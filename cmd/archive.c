@@ -206,8 +206,9 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const cha
 		free(want);
 		if (r == MT_OK && x.failed)
 			r = MT_EIO;
+		uint64_t freed = 0;
 		if (r == MT_OK)
-			r = mt_remove_selection(ctx->s, sel, NULL, 0, deleted, &(uint64_t){ 0 }, &ctx->err);
+			r = mt_remove_selection(ctx->s, sel, NULL, 0, deleted, &freed, &ctx->err);
 		return r;
 	}
 	if (r == MT_OK && !x.failed)

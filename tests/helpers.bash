@@ -103,3 +103,11 @@ alice_restore() {
 	cp -a "$BATS_FILE_TMPDIR/alice.snap" "$MT_TEST_DIR/mail/alice"
 }
 alice_reset() { "$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null; }
+
+# make check runs the suite twice side by side (MAILTOOL_TEST_PASS=plain, and
+# =sanitizer with the ASan+UBSan build); to keep the two about as long, the
+# files against Cyrus and Courier run in the sanitizer pass only and the
+# cut/kill-at-every-step ones in the plain pass only. A file run by hand (no
+# MAILTOOL_TEST_PASS) runs everything. mt_other_pass PASS: true when the
+# caller belongs to PASS and this is the other one.
+mt_other_pass() { [ -n "${MAILTOOL_TEST_PASS:-}" ] && [ "$MAILTOOL_TEST_PASS" != "$1" ]; }
