@@ -12,26 +12,14 @@ setup() {
 }
 
 # alice's fixture: regenerated once, restored from a copy per cut point
-# (helpers.bash): a reset-user per point cost a second each
-# A second, small snapshot for the tests that set CUT_SMALL: only
-# Lists/announce (15), Old Stuff (4), Trash (20) and Junk (30) keep their
-# mail, so that restoring and reading the state (full text) per cut point
-# stay cheap.
-setup_file() {
-	alice_snapshot
-	local f
-	for f in INBOX Archive Sent Drafts Lists/dev 'Projets/Été'; do
-		dadm expunge -u alice mailbox "$f" all
-	done
-	mkdir -p "$BATS_FILE_TMPDIR/small"
-	cp -a "$MT_TEST_DIR/mail/alice" "$BATS_FILE_TMPDIR/small/alice.snap"
-	alice_restore
-}
+# (helpers.bash): a reset-user per point cost a second each; the tests that
+# set CUT_SMALL use the small snapshot (alice_snapshots)
+setup_file() { alice_snapshots; }
 teardown_file() { alice_reset; }
 # filter's state (--new) and compact's lock go with the fixture
 reset_alice() {
 	if [ -n "${CUT_SMALL:-}" ]; then
-		BATS_FILE_TMPDIR="$BATS_FILE_TMPDIR/small" alice_restore
+		alice_restore_small
 	else
 		alice_restore
 	fi

@@ -18,24 +18,13 @@ KILLPROXY="$MT_REPO/tests/lib/killproxy.py"
 # Dovecot's capabilities less MOVE: a move is UID COPY + \Deleted + UID EXPUNGE
 NOMOVE_CAPS="IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE UIDPLUS QUOTA"
 
-# alice's fixture: regenerated once, restored from a copy per test (helpers.bash)
-# and a second, small one (KP_SMALL): only Lists/announce (15), Old Stuff
-# (4), Trash (20) and Junk (30) keep their mail, so that restoring and
-# reading the state (full text) per kill point stay cheap
-setup_file() {
-	alice_snapshot
-	local f
-	for f in INBOX Archive Sent Drafts Lists/dev 'Projets/Été'; do
-		dadm expunge -u alice mailbox "$f" all
-	done
-	mkdir -p "$BATS_FILE_TMPDIR/small"
-	cp -a "$MT_TEST_DIR/mail/alice" "$BATS_FILE_TMPDIR/small/alice.snap"
-	alice_restore
-}
+# alice's fixture: regenerated once, restored from a copy per test, and the
+# small snapshot for KP_SMALL (helpers.bash: alice_snapshots)
+setup_file() { alice_snapshots; }
 teardown_file() { alice_reset; }
 restore_alice() {
 	if [ -n "${KP_SMALL:-}" ]; then
-		BATS_FILE_TMPDIR="$BATS_FILE_TMPDIR/small" alice_restore
+		alice_restore_small
 		# compact's lock and filter's state go with the fixture
 		rm -rf "$XDG_STATE_HOME"
 	else

@@ -19,48 +19,13 @@ tests/courier.bats.  Never uses mailtool.
 FOLDER arguments are UTF-8 IMAP names (INBOX.Projets.Été).
 """
 import argparse
-import base64
 import email.header
 import imaplib
 import re
 import ssl
 import sys
 
-
-def mutf7_decode(s):
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "&":
-            j = s.index("-", i)
-            if j == i + 1:
-                out.append("&")
-            else:
-                b = s[i + 1:j].replace(",", "/")
-                b += "=" * (-len(b) % 4)
-                out.append(base64.b64decode(b).decode("utf-16-be"))
-            i = j + 1
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
-
-
-def mutf7_encode(s):
-    out, buf = [], []
-
-    def flush():
-        if buf:
-            b = base64.b64encode("".join(buf).encode("utf-16-be")).decode().rstrip("=")
-            out.append("&" + b.replace("/", ",") + "-")
-            buf.clear()
-    for ch in s:
-        if 0x20 <= ord(ch) <= 0x7e:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            buf.append(ch)
-    flush()
-    return "".join(out)
+from mutf7 import decode as mutf7_decode, encode as mutf7_encode  # tests/lib/mutf7.py
 
 
 def quote(name):

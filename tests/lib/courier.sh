@@ -58,10 +58,10 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 
-log() { printf 'courier.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+NAME=courier.sh
+. "$HERE/server-common.sh"
+
 usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-now_ms() { date +%s%3N; }
 
 co_env() { # run a cache binary with its libraries
     LD_LIBRARY_PATH=$ROOT/usr/lib:$ROOT/usr/lib/courier-authlib "$@"
@@ -138,21 +138,7 @@ cmd_install() {
 }
 
 # --------------------------------------------------------------------------
-# helpers (same as dovecot.sh)
-
-free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
+# helpers (the shared ones are in server-common.sh)
 
 wait_listening() { # SECONDS CA PLAINPORT TLS:PORT ; bounded wait for the "* OK" greeting
     # gives up at once when a pid of $WATCH_PIDS (the couriertcpds) has died
@@ -192,13 +178,6 @@ for spec in sys.argv[3:]:
 EOF
 }
 
-pid_alive() {
-    local st
-    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
 
 is_courier_pid() { # PID: a process running a binary from the cache tree
     local exe
@@ -227,53 +206,15 @@ kill_pids() { # PID... : TERM, wait <=3 s, KILL
     return 0
 }
 
-tail_log() {
-    local f
-    for f in "$@"; do
-        [ -s "$f" ] || continue
-        log "---- last lines of $f ----"
-        tail -n 25 "$f" >&2
-    done
-}
 
 # --------------------------------------------------------------------------
 # certificates (EC P-256); TLS_CERTFILE is key + cert, owned by courier
 
-gen_certs() { # CERTDIR
-    local c=$1 serial
-    mkdir -p "$c" || return 1
-    cat >"$c/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = placeholder
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid,issuer
-EOF
-    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes) tag
-    tag=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-    openssl req -x509 "${ec[@]}" -config "$c/openssl.cnf" -extensions v3_ca -days 3650 \
-        -subj "/O=mailtool tests/CN=mailtool courier test CA $tag" \
-        -keyout "$c/ca.key" -out "$c/ca.pem" 2>"$c/openssl.err" || return 1
-    openssl req -new "${ec[@]}" -config "$c/openssl.cnf" -subj "/O=mailtool tests/CN=localhost" \
-        -keyout "$c/server.key" -out "$c/server.csr" 2>>"$c/openssl.err" || return 1
-    serial=0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" \
-        -set_serial "$serial" -days 825 -extfile "$c/openssl.cnf" -extensions v3_server \
-        -out "$c/server.pem" 2>>"$c/openssl.err" || return 1
+courier_certs() { # CERTDIR: the common certificates, and key + cert for couriertls
+    local c=$1
+    gen_certs "$c" "DNS:localhost,IP:127.0.0.1" Courier || return 1
     cat "$c/server.key" "$c/server.pem" >"$c/imapd.pem" || return 1
-    chmod 0644 "$c"/ca.pem "$c"/server.pem
-    chmod 0600 "$c"/*.key "$c/imapd.pem"
+    chmod 0600 "$c/imapd.pem"
     chown courier:courier "$c/imapd.pem"
 }
 
@@ -518,7 +459,7 @@ cmd_start() {
     : >"$d/courier.log"
 
     local pids=() rc=0
-    gen_certs "$d/certs" & pids+=($!)
+    courier_certs "$d/certs" & pids+=($!)
     gen_user "$d" alice 1 "$ALICE_FOLDERS" 4 & pids+=($!)
     gen_user "$d" bob 2 "$BOB_FOLDERS" 0 & pids+=($!)
     for p in "${pids[@]}"; do wait "$p" || rc=1; done

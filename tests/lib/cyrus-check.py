@@ -38,7 +38,10 @@ import re
 import socket
 import ssl
 import sys
+
 import time
+
+from mutf7 import decode as mutf7_decode, encode as mutf7_encode  # tests/lib/mutf7.py
 
 HOST = "127.0.0.1"
 PASSWORDS = {"alice": "alice-secret-pw", "bob": "bob-secret-pw"}
@@ -46,39 +49,6 @@ LARGE = 1024 * 1024
 
 
 # ---------------------------------------------------------------- mUTF-7
-
-def mutf7_encode(s):
-    out, buf = [], []
-
-    def flush():
-        if buf:
-            b = "".join(buf).encode("utf-16-be")
-            import base64
-            out.append("&" + base64.b64encode(b).decode().rstrip("=").replace("/", ",") + "-")
-            buf.clear()
-    for ch in s:
-        o = ord(ch)
-        if 0x20 <= o <= 0x7e:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            buf.append(ch)
-    flush()
-    return "".join(out)
-
-
-def mutf7_decode(s):
-    import base64
-
-    def rep(m):
-        t = m.group(1)
-        if t == "":
-            return "&"
-        t = t.replace(",", "/")
-        t += "=" * (-len(t) % 4)
-        return base64.b64decode(t).decode("utf-16-be")
-    return re.sub(r"&([A-Za-z0-9+,]*)-", rep, s)
-
 
 def quote(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -39,10 +39,10 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 
-log() { printf 'cyrus.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+NAME=cyrus.sh
+. "$HERE/server-common.sh"
+
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
-now_ms() { date +%s%3N; }
 
 # --------------------------------------------------------------------------
 # install
@@ -115,19 +115,6 @@ do_install() {
 # --------------------------------------------------------------------------
 # helpers (as in dovecot.sh)
 
-free_ports() {
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
 
 wait_listening() { # SECONDS CA PLAINPORT TLSPORT: bounded wait for "* OK" on both (TLS verified)
     "$PYTHON" - "$@" <<'EOF'
@@ -153,13 +140,6 @@ for i, port in enumerate(map(int, sys.argv[3:])):
 EOF
 }
 
-pid_alive() {
-    local st
-    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
 
 is_cyrus_pid() {
     local exe
@@ -168,54 +148,7 @@ is_cyrus_pid() {
     return 1
 }
 
-tail_log() {
-    local f
-    for f in "$@"; do
-        if [ -s "$f" ]; then
-            log "---- last lines of $f ----"
-            tail -n 30 "$f" >&2
-            log "----"
-        fi
-    done
-}
 
-gen_certs() { # CERTDIR
-    local c=$1 serial tag
-    mkdir -p "$c" || return 1
-    cat >"$c/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = placeholder
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid,issuer
-EOF
-    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-    tag=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-    openssl req -x509 "${ec[@]}" -config "$c/openssl.cnf" -extensions v3_ca -days 3650 \
-        -subj "/O=mailtool tests/CN=mailtool Cyrus test CA $tag" \
-        -keyout "$c/ca.key" -out "$c/ca.pem" 2>"$c/openssl.err" || return 1
-    openssl req -new "${ec[@]}" -config "$c/openssl.cnf" -subj "/O=mailtool tests/CN=localhost" \
-        -keyout "$c/server.key" -out "$c/server.csr" 2>>"$c/openssl.err" || return 1
-    serial=0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" \
-        -set_serial "$serial" -days 825 -extfile "$c/openssl.cnf" -extensions v3_server \
-        -out "$c/server.pem" 2>>"$c/openssl.err" || return 1
-    openssl x509 -in "$c/server.pem" -outform DER -out "$c/server.der" 2>>"$c/openssl.err" || return 1
-    sha256sum "$c/server.der" | awk '{print "sha256:" $1}' >"$c/server.fp" || return 1
-    chmod 0644 "$c"/*.pem "$c"/server.fp
-    chmod 0600 "$c"/*.key
-}
 
 # alice: every folder the brief asks for, a few dozen messages each, 3 large ones
 ALICE_FOLDERS='INBOX=60,Sent=20,Drafts=4,Trash=15,Junk=15,Archive=30,Lists/dev=25,Lists/announce=12,Old Stuff=6,Projets/Été=8'
@@ -361,7 +294,7 @@ cmd_start() {
     : >"$DIR/cyrus-start.err"
 
     local pids=() rc=0
-    gen_certs "$DIR/certs" & pids+=($!)
+    gen_certs "$DIR/certs" "DNS:localhost, IP:127.0.0.1" Cyrus & pids+=($!)
     "$PYTHON" "$GENMAIL" --maildir "$DIR/gen/alice" --user alice --seed 1 --folders "$ALICE_FOLDERS" --large 3 \
         --manifest "$DIR/gen/alice.manifest.tsv" --index "$DIR/gen/alice.index.tsv" & pids+=($!)
     "$PYTHON" "$GENMAIL" --maildir "$DIR/gen/bob" --user bob --seed 2 --folders "$BOB_FOLDERS" --large 0 \

@@ -29,28 +29,15 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
 
-log() { printf 'dovecot.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+NAME=dovecot.sh
+. "$HERE/server-common.sh"
+
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-now_ms() { date +%s%3N; }
 
 # --------------------------------------------------------------------------
 # helpers
 
-free_ports() { # N -> N distinct free TCP ports on 127.0.0.1 (held together while picked)
-    "$PYTHON" - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-for s in socks:
-    s.close()
-EOF
-}
 
 wait_listening() { # SECONDS PLAINPORT... TLS:PORT... ; bounded wait for accept (+ "* OK" greeting on plain ports)
     "$PYTHON" - "$@" <<'EOF'
@@ -75,15 +62,6 @@ for spec in sys.argv[2:]:
 EOF
 }
 
-# alive and not a zombie (PID 1 of some containers reaps orphans slowly)
-pid_alive() {
-    local st
-    [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null || return 1
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [ "${st%% *}" != Z ]
-}
-
 # is PID (still) a dovecot process? guards against killing a recycled pid
 is_dovecot_pid() {
     local exe
@@ -92,14 +70,6 @@ is_dovecot_pid() {
     return 1
 }
 
-tail_log() {
-    local f=${1:-}
-    if [ -n "$f" ] && [ -f "$f" ]; then
-        log "---- last lines of $f ----"
-        tail -n 25 "$f" >&2
-        log "----"
-    fi
-}
 
 load_state() { # DIR
     [ -f "$1/.mt-state" ] || die "$1 has no .mt-state (not started with dovecot.sh start?)"
@@ -110,47 +80,6 @@ load_state() { # DIR
 # --------------------------------------------------------------------------
 # certificates (EC P-256: fast to generate)
 
-gen_certs() { # CERTDIR
-    local c=$1 serial
-    mkdir -p "$c" || return 1
-    cat >"$c/openssl.cnf" <<'EOF'
-[req]
-distinguished_name = dn
-prompt = no
-[dn]
-CN = placeholder
-[v3_ca]
-basicConstraints = critical,CA:TRUE
-keyUsage = critical,keyCertSign,cRLSign
-subjectKeyIdentifier = hash
-[v3_server]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid,issuer
-EOF
-    local ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
-    local tag
-    tag=$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
-    openssl req -x509 "${ec[@]}" -config "$c/openssl.cnf" -extensions v3_ca -days 3650 \
-        -subj "/O=mailtool tests/CN=mailtool test CA $tag" \
-        -keyout "$c/ca.key" -out "$c/ca.pem" 2>"$c/openssl.err" || return 1
-    openssl req -x509 "${ec[@]}" -config "$c/openssl.cnf" -extensions v3_ca -days 3650 \
-        -subj "/O=mailtool tests/CN=mailtool OTHER test CA $tag" \
-        -keyout "$c/other-ca.key" -out "$c/other-ca.pem" 2>>"$c/openssl.err" || return 1
-    openssl req -new "${ec[@]}" -config "$c/openssl.cnf" -subj "/O=mailtool tests/CN=localhost" \
-        -keyout "$c/server.key" -out "$c/server.csr" 2>>"$c/openssl.err" || return 1
-    serial=0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
-    openssl x509 -req -in "$c/server.csr" -CA "$c/ca.pem" -CAkey "$c/ca.key" \
-        -set_serial "$serial" -days 825 -extfile "$c/openssl.cnf" -extensions v3_server \
-        -out "$c/server.pem" 2>>"$c/openssl.err" || return 1
-    openssl x509 -in "$c/server.pem" -outform DER -out "$c/server.der" 2>>"$c/openssl.err" || return 1
-    sha256sum "$c/server.der" | awk '{print "sha256:" $1}' >"$c/server.fp" || return 1
-    chmod 0644 "$c"/*.pem "$c"/server.fp
-    chmod 0600 "$c"/*.key
-}
 
 # --------------------------------------------------------------------------
 # fixture
@@ -516,7 +445,7 @@ cmd_start() {
 
     # certs and mail generation run in parallel
     local pids=() rc=0 u
-    gen_certs "$DIR/certs" & pids+=($!)
+    gen_certs "$DIR/certs" "DNS:localhost" Dovecot & pids+=($!)
     for u in alice bob carol; do
         gen_user "$DIR" "$u" >/dev/null & pids+=($!)
     done

@@ -67,6 +67,8 @@ import os
 import random
 import sys
 
+from mutf7 import encode as mutf7  # tests/lib/mutf7.py
+
 PRESETS = {
     "standard": [("INBOX", 300), ("Sent", 80), ("Drafts", 5), ("Trash", 20),
                  ("Junk", 30), ("Archive", 100), ("Lists/dev", 40),
@@ -146,26 +148,6 @@ ATTACHMENTS = [("application/pdf", "report.pdf"), ("image/png", "screenshot.png"
                ("application/vnd.oasis.opendocument.text", "notes.odt")]
 
 FORBIDDEN = set(",=.~")
-
-
-def mutf7(name):
-    """Encode a mailbox name component in IMAP modified UTF-7 (RFC 3501)."""
-    out, buf = [], []
-
-    def flush():
-        if buf:
-            b = "".join(buf).encode("utf-16-be")
-            out.append("&" + base64.b64encode(b).decode().rstrip("=").replace("/", ",") + "-")
-            buf.clear()
-
-    for ch in name:
-        if 0x20 <= ord(ch) <= 0x7e:
-            flush()
-            out.append("&-" if ch == "&" else ch)
-        else:
-            buf.append(ch)
-    flush()
-    return "".join(out)
 
 
 def folder_dir(root, name):
