@@ -140,43 +140,6 @@ cmd_install() {
 # --------------------------------------------------------------------------
 # helpers (the shared ones are in server-common.sh)
 
-wait_listening() { # SECONDS CA PLAINPORT TLS:PORT ; bounded wait for the "* OK" greeting
-    # gives up at once when a pid of $WATCH_PIDS (the couriertcpds) has died
-    WATCH_PIDS=${WATCH_PIDS:-} "$PYTHON" - "$@" <<'EOF'
-import os, socket, ssl, sys, time
-deadline = time.time() + float(sys.argv[1])
-def dead():
-    for p in os.environ.get("WATCH_PIDS", "").split():
-        try:
-            st = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return p
-        if st == "Z":
-            return p
-    return None
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-for spec in sys.argv[3:]:
-    tls = spec.startswith("TLS:")
-    port = int(spec[4:] if tls else spec)
-    while True:
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=2)
-            if tls:
-                s = ctx.wrap_socket(s, server_hostname="localhost")
-            s.settimeout(max(0.5, deadline - time.time()))
-            g = s.recv(512)
-            if not g.startswith(b"* OK"):
-                raise OSError("bad greeting %r" % g)
-            s.close()
-            break
-        except OSError as e:
-            if dead():
-                sys.exit("couriertcpd %s exited (port %d)" % (dead(), port))
-            if time.time() > deadline:
-                sys.exit("port %d not ready: %s" % (port, e))
-            time.sleep(0.05)
-EOF
-}
 
 
 is_courier_pid() { # PID: a process running a binary from the cache tree

@@ -116,29 +116,6 @@ do_install() {
 # helpers (as in dovecot.sh)
 
 
-wait_listening() { # SECONDS CA PLAINPORT TLSPORT: bounded wait for "* OK" on both (TLS verified)
-    "$PYTHON" - "$@" <<'EOF'
-import socket, ssl, sys, time
-deadline = time.time() + float(sys.argv[1])
-ctx = ssl.create_default_context(cafile=sys.argv[2])
-for i, port in enumerate(map(int, sys.argv[3:])):
-    while True:
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=1)
-            s.settimeout(max(0.2, deadline - time.time()))
-            if i == 1:
-                s = ctx.wrap_socket(s, server_hostname="127.0.0.1")
-            g = s.recv(512)
-            if not g.startswith(b"* OK"):
-                raise OSError("bad greeting %r" % g)
-            s.close()
-            break
-        except OSError as e:
-            if time.time() > deadline:
-                sys.exit("port %d not ready: %s" % (port, e))
-            time.sleep(0.05)
-EOF
-}
 
 
 is_cyrus_pid() {
@@ -321,7 +298,7 @@ cmd_start() {
         read -r IMAP_PORT IMAPS_PORT < <(free_ports 2) || die "cannot pick free ports"
         [ -n "$IMAPS_PORT" ] || die "cannot pick free ports"
         write_config "$DIR"
-        if start_master "$DIR" && wait_listening 10 "$DIR/certs/ca.pem" "$IMAP_PORT" "$IMAPS_PORT" 2>>"$DIR/cyrus-start.err"; then
+        if start_master "$DIR" && wait_listening 10 "$DIR/certs/ca.pem" "$IMAP_PORT" "TLS:$IMAPS_PORT" 2>>"$DIR/cyrus-start.err"; then
             ok=1
             break
         fi

@@ -39,28 +39,6 @@ usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 # helpers
 
 
-wait_listening() { # SECONDS PLAINPORT... TLS:PORT... ; bounded wait for accept (+ "* OK" greeting on plain ports)
-    "$PYTHON" - "$@" <<'EOF'
-import socket, sys, time
-deadline = time.time() + float(sys.argv[1])
-for spec in sys.argv[2:]:
-    tls = spec.startswith("TLS:")
-    port = int(spec[4:] if tls else spec)
-    while True:
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=1)
-            if not tls:
-                s.settimeout(max(0.2, deadline - time.time()))
-                if not s.recv(512).startswith(b"* OK"):
-                    raise OSError("bad greeting")
-            s.close()
-            break
-        except OSError as e:
-            if time.time() > deadline:
-                sys.exit("port %d not ready: %s" % (port, e))
-            time.sleep(0.05)
-EOF
-}
 
 # is PID (still) a dovecot process? guards against killing a recycled pid
 is_dovecot_pid() {
@@ -476,7 +454,7 @@ EOF
         wait "$sp1" || r1=1
         wait "$sp2" || r2=1
         if [ "$r1$r2" = 00 ] &&
-            wait_listening 5 "$IMAP_PORT" "TLS:$IMAPS_PORT" "$NOTLS_PORT"; then
+            wait_listening 5 "$DIR/certs/ca.pem" "$IMAP_PORT" "TLS:$IMAPS_PORT" "$NOTLS_PORT"; then
             ok=1
             break
         fi
