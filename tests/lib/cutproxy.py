@@ -60,7 +60,8 @@ lines = 0
 from_server = 0
 pending = b""
 cut = False
-while not cut and time.time() < deadline:
+def relay():
+    global cut, lines, pending, from_server
     socks = [cli] + ([up] if up else [])
     r, _, _ = select.select(socks, [], [], 0.1)
     for s in r:
@@ -98,6 +99,13 @@ while not cut and time.time() < deadline:
                     time.sleep(0.002)
             else:
                 cli.sendall(data)
+# a peer that resets (RST) or a write to a closed socket ends the session
+# like a close: the count is written whatever happened
+while not cut and time.time() < deadline:
+    try:
+        relay()
+    except OSError:
+        cut = True
 for s in (cli, up):
     if s:
         try:
