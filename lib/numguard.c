@@ -20,7 +20,6 @@ enum { K_UNKNOWN, K_ALL, K_PARENS, K_BRACKETS, K_NONE };
 void mt_numguard_init(struct mt_numguard *g)
 {
 	memset(g, 0, sizeof *g);
-	g->bol = 1;
 	g->w_numeric = 1;
 }
 
@@ -35,7 +34,6 @@ static void word_reset(struct mt_numguard *g)
 
 static void line_reset(struct mt_numguard *g)
 {
-	g->bol = 1;
 	g->linelen = 0;
 	g->in_quote = g->quote_esc = 0;
 	g->kind = K_UNKNOWN;
@@ -185,7 +183,6 @@ int mt_numguard_feed(struct mt_numguard *g, const char *buf, size_t n)
 			continue;
 		}
 		char c = buf[i++];
-		g->bol = 0;
 		if (++g->linelen > MT_NUMGUARD_MAX_LINE) {
 			snprintf(g->err, sizeof g->err, "the server sent a line of more than %u MiB without a line end",
 				 MT_NUMGUARD_MAX_LINE >> 20);

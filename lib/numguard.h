@@ -10,7 +10,6 @@
 #include <stdint.h>
 
 struct mt_numguard {
-	int bol;                  /* at the beginning of a line */
 	uint64_t linelen;         /* bytes of the line so far, literals not counted */
 	uint64_t lit_left;        /* bytes of a literal still to pass over */
 	int in_quote, quote_esc;
