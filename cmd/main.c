@@ -258,7 +258,8 @@ static struct mt_session *cache_take(const char *key)
 			struct mt_session *s = cache[i].s;
 			free(cache[i].key);
 			cache[i] = cache[--ncache];
-			if (!mt_session_alive(s)) {
+			struct mt_err e = { 0 };
+			if (!mt_session_alive(s) || mt_session_deselect(s, &e) != MT_OK) {
 				/* the server dropped it: connect afresh, transparently */
 				mt_session_close(s);
 				return NULL;

@@ -718,6 +718,32 @@ int mt_session_alive(const struct mt_session *s)
 	return poll(&p, 1, 0) == 0;
 }
 
+/* Leave the selected state before a kept session serves another run (batch,
+ * --persist). A server answers STATUS of the folder a session has selected
+ * from that session's own view, which does not see what other clients did
+ * since its last command: Dovecot 2.3 reported no new mail to a persisted
+ * `filter --new` after ten deliveries. UNSELECT where offered; otherwise an
+ * EXAMINE of a name no server has fails, and a failed EXAMINE deselects
+ * (RFC 3501 6.3.2). Never CLOSE: it expunges. */
+int mt_session_deselect(struct mt_session *s, struct mt_err *e)
+{
+	int status = MT_RESP_NO, r = MT_OK;
+	if (s->imap == NULL || s->imap->imap_state != MAILIMAP_STATE_SELECTED)
+		return MT_OK;
+	if (mt_has_cap(s, "UNSELECT"))
+		r = mt_imap_run(s, "UNSELECT", 0, NULL, &status, e);
+	if (r == MT_OK && status != MT_RESP_OK) {
+		r = mt_imap_run(s, "EXAMINE \"mailtool-no-such-folder/deselect\"", 0, NULL, &status, e);
+		if (r == MT_OK && status == MT_RESP_OK)
+			return mt_seterr(e, MT_EPROTO, "the server has a folder 'mailtool-no-such-folder/deselect'");
+	}
+	if (r != MT_OK)
+		return r;
+	s->imap->imap_state = MAILIMAP_STATE_AUTHENTICATED;
+	mt_session_selected(s, NULL, 0);
+	return MT_OK;
+}
+
 void mt_session_stats(const struct mt_session *s, uint64_t *rt, uint64_t *in, uint64_t *out)
 {
 	*rt = s->conn.round_trips;

@@ -207,6 +207,37 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	[ "$(count Invoices)" -eq 4 ]
 }
 
+# A kept session (--persist, batch) must see what other clients did since its
+# last run: STATUS of the folder a session has selected answers from that
+# session's view, and Dovecot reported no new mail here until the session
+# left the selected state before serving the next run.
+persisted_new_run() {  # extra options (a tunnel) for every run
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	run "$MT" filter -f "$R" --new -v --persist 30s "$@"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Test: examined 9 of 9 messages (full run)"* ]]
+	for i in 21 22 23; do put $i "new $i" "" "x"; done
+	put 24 "another invoice" "" "x"
+	run "$MT" filter -f "$R" --new -v --persist 30s "$@"
+	"$MT" persist --stop >/dev/null 2>&1 || true
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"Test: examined 4 of 11 messages (new since the last run)"* ]]
+	[ "$(count Invoices)" -eq 3 ]
+}
+
+@test "--new through --persist: the kept session sees mail delivered since its last run" {
+	persisted_new_run
+}
+
+@test "--new through --persist without UNSELECT: a failing EXAMINE leaves the folder instead" {
+	persisted_new_run --trace --tunnel "$(mt_tunnel_caps "IMAP4rev1 LITERAL+ UIDPLUS MOVE CONDSTORE QRESYNC ESEARCH SPECIAL-USE LIST-EXTENDED NAMESPACE")"
+	[[ "$output" == *'EXAMINE "mailtool-no-such-folder/deselect"'* ]]
+	[[ "$output" != *UNSELECT* ]]
+}
+
 @test "--log appends one JSON line per message acted on" {
 	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
 	run "$MT" filter -f "$R" --log "$BATS_TEST_TMPDIR/audit.log"
