@@ -6,6 +6,7 @@
  * the exit status back. It exits after DURATION idle, or on `persist --stop`.
  * Also the `persist` applet (--status, --stop). */
 #include "applet.h"
+#include "../lib/transport.h"
 
 #include <errno.h>
 #include <dirent.h>
@@ -257,6 +258,12 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
 		_exit(0);   /* another run was quicker: its daemon serves */
 	chmod(path, 0600);
 	g_in_daemon = 1;
+	/* a tunnel this process opens writes its standard error to a file beside
+	 * the socket, never to the descriptors of the run that opened it */
+	size_t pl = strlen(path);
+	char *logpath = mt_xasprintf("%.*s.log", (int)(pl > 5 ? pl - 5 : pl), path);
+	int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	mt_conn_tunnel_stderr(logfd >= 0 ? logfd : 2);
 	struct persisted d = { .path = (char *)path, .idle_ms = idle_s * 1000.0 };
 	d.desc = mt_xasprintf("%s: %s%s%s%s%s (%s), pid %ld", ctx->acct.name,
 			      ctx->acct.user ? ctx->acct.user : "", ctx->acct.as_user ? " as " : "",
@@ -265,6 +272,8 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
 	mt_session_cache(1);
 	daemon_loop(&d, lfd);
 	unlink(path);
+	unlink(logpath);
+	free(logpath);
 	close(lfd);
 	mt_session_cache(0);
 	free(d.desc);
@@ -358,8 +367,9 @@ static int persist_main(struct mt_ctx *ctx)
 	struct dirent *de;
 	while (dh && (de = readdir(dh)) != NULL) {
 		char reply[700];
-		if (strncmp(de->d_name, "persist-", 8) != 0)
-			continue;
+		size_t nl = strlen(de->d_name);
+		if (strncmp(de->d_name, "persist-", 8) != 0 || nl < 5 || strcmp(de->d_name + nl - 5, ".sock") != 0)
+			continue;   /* a socket; not the log of a tunnel beside it */
 		char *path = mt_xasprintf("%s/%s", dir, de->d_name);
 		if (ask(path, "STATUS", reply, sizeof reply) < 0) {
 			unlink(path);   /* nobody behind it any more */

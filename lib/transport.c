@@ -132,6 +132,18 @@ int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms
 	return mt_seterr(e, MT_ETEMP, "cannot connect to %s port %d: %s", host, port, strerror(last_errno));
 }
 
+/* Where a tunnel command's standard error goes: -1, ours (the terminal of
+ * the run that opened the session). A --persist process sets a file of its
+ * own: a tunnel it opens outlives the run whose standard error it would
+ * otherwise keep open, and `out=$(mailtool ... --tunnel CMD --persist 10m)`
+ * waited the whole idle time for that descriptor to close. */
+static int tunnel_stderr = -1;
+
+void mt_conn_tunnel_stderr(int fd)
+{
+	tunnel_stderr = fd;
+}
+
 int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e)
 {
 	int in[2], out[2];
@@ -154,6 +166,8 @@ int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e)
 		unsetenv("MAILTOOL_PASSWORD");
 		dup2(in[0], 0);
 		dup2(out[1], 1);
+		if (tunnel_stderr >= 0)
+			dup2(tunnel_stderr, 2);
 		signal(SIGPIPE, SIG_DFL);
 		execle("/bin/sh", "sh", "-c", command, (char *)NULL, environ);
 		_exit(127);

@@ -46,6 +46,8 @@ int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms
 /* Spawn `command` via /bin/sh with pipes as its stdin/stdout (pipes, not a
  * socket: Dovecot's imap refuses a socket on stdin as "started from inetd"). */
 int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e);
+/* Give tunnel commands started from now on FD as standard error (-1: ours). */
+void mt_conn_tunnel_stderr(int fd);
 /* A server already connected on two descriptors (owned from now on), taken
  * like a tunnel: used by the fuzz target of server responses. */
 int mt_conn_fds(struct mt_conn *c, int rfd, int wfd);

@@ -95,3 +95,24 @@ sock() { ls "$XDG_RUNTIME_DIR"/mailtool/persist-*.sock 2>/dev/null | head -1; }
 	run "$MT" quota --persist 3x
 	[ "$status" -eq 64 ]
 }
+
+# A tunnel the background process opens outlives the run that opened it: it
+# must not keep that run's standard error, or `out=$(mailtool ...)` waits for
+# the whole idle time (it did: 30 s for --persist 30s).
+@test "--tunnel with --persist: the run returns at once, and the next run uses the same tunnel" {
+	n="$BATS_TEST_TMPDIR/starts"
+	t="echo started >> $n; exec $MT_TUNNEL_ALICE"
+	run timeout 15 bash -c 'out=$("$1" du --tsv --tunnel "$2" --persist 120s 2>&1) && printf "%s\n" "$out"' _ "$MT" "$t"
+	[ "$status" -eq 0 ]
+	first=$output
+	[[ "$first" == folder* ]]
+	run timeout 15 bash -c 'out=$("$1" du --tsv --tunnel "$2" --persist 120s 2>&1) && printf "%s\n" "$out"' _ "$MT" "$t"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$first" ]
+	[ "$(wc -l < "$n")" -eq 1 ]
+	# what the tunnel command says goes to a file beside the socket, gone with it
+	ls "$XDG_RUNTIME_DIR"/mailtool/persist-*.log
+	run "$MT" persist --stop
+	[[ "$output" == "stopped "*.sock ]]
+	[ -z "$(ls "$XDG_RUNTIME_DIR"/mailtool/)" ]
+}
