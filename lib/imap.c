@@ -393,6 +393,25 @@ static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list
 	}
 }
 
+struct list_pair {
+	struct mt_mailboxes *out;
+	int failed;             /* 1 or 2: which of the two LISTs said NO or BAD */
+	char *text;
+};
+
+static void list_pair_each(struct mt_session *s, int i, int status, void *arg)
+{
+	struct list_pair *lp = arg;
+	if (lp->failed)
+		return;
+	if (status != MT_RESP_OK) {
+		lp->failed = i + 1;
+		lp->text = mt_xstrdup(mt_imap_last_text(s));
+	} else if (s->imap->imap_response_info) {
+		merge_list(s, lp->out, s->imap->imap_response_info->rsp_mailbox_list, 0);
+	}
+}
+
 int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out, struct mt_err *e)
 {
 	char *wire = NULL;
@@ -410,31 +429,23 @@ int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out,
 		return mt_seterr(e, MT_EDATA, "bad folder pattern '%s': not valid UTF-8", pattern);
 
 	if (mt_has_cap(s, "LIST-EXTENDED")) {
-		/* one round trip: subscription state and special-use come with the list */
+		/* subscription state and special-use come with the list; RETURN
+		 * (SUBSCRIBED) leaves out subscriptions whose folder is gone, which
+		 * the SUBSCRIBED selection reports as \NonExistent: both in one
+		 * round trip */
 		char *q = mt_imap_quote(wire);
-		char *cmd = mt_xasprintf("LIST \"\" %s RETURN (SUBSCRIBED%s)", q,
-					 mt_has_cap(s, "SPECIAL-USE") ? " SPECIAL-USE" : "");
-		int status;
+		char *c1 = mt_xasprintf("LIST \"\" %s RETURN (SUBSCRIBED%s)", q,
+					mt_has_cap(s, "SPECIAL-USE") ? " SPECIAL-USE" : "");
+		char *c2 = mt_xasprintf("LIST (SUBSCRIBED) \"\" %s", q);
+		const char *cmds[2] = { c1, c2 };
+		struct list_pair lp = { .out = out };
 		free(q);
-		r = mt_imap_run(s, cmd, 0, NULL, &status, e);
-		free(cmd);
-		if (r == MT_OK && status != MT_RESP_OK)
-			r = mt_seterr(e, MT_EPROTO, "LIST failed: %s", mt_imap_last_text(s));
-		if (r == MT_OK && s->imap->imap_response_info)
-			merge_list(s, out, s->imap->imap_response_info->rsp_mailbox_list, 0);
-		if (r == MT_OK) {
-			/* RETURN (SUBSCRIBED) leaves out subscriptions whose folder is gone;
-			 * the SUBSCRIBED selection reports them as \NonExistent */
-			q = mt_imap_quote(wire);
-			cmd = mt_xasprintf("LIST (SUBSCRIBED) \"\" %s", q);
-			free(q);
-			r = mt_imap_run(s, cmd, 0, NULL, &status, e);
-			free(cmd);
-			if (r == MT_OK && status != MT_RESP_OK)
-				r = mt_seterr(e, MT_EPROTO, "LIST (SUBSCRIBED) failed: %s", mt_imap_last_text(s));
-			if (r == MT_OK && s->imap->imap_response_info)
-				merge_list(s, out, s->imap->imap_response_info->rsp_mailbox_list, 0);
-		}
+		r = mt_imap_run_pipelined(s, cmds, 2, list_pair_each, &lp, e);
+		free(c1);
+		free(c2);
+		if (r == MT_OK && lp.failed)
+			r = mt_seterr(e, MT_EPROTO, "%s failed: %s", lp.failed == 1 ? "LIST" : "LIST (SUBSCRIBED)", lp.text);
+		free(lp.text);
 	} else {
 		clist *list = NULL, *lsub = NULL;
 		r = mailimap_list(s->imap, "", wire, &list);

@@ -260,6 +260,39 @@ int mt_imap_run(struct mt_session *s, const char *cmd, int private_data,
 	return MT_OK;
 }
 
+int mt_imap_run_pipelined(struct mt_session *s, const char *const *cmds, int n,
+			  void (*each)(struct mt_session *s, int i, int status, void *arg), void *arg,
+			  struct mt_err *e)
+{
+	mailstream *ms = s->imap->imap_stream;
+	int tags[8], r = MAILIMAP_NO_ERROR, i;
+	char what[64];
+	if (n < 1 || n > 8)
+		return mt_seterr(e, MT_ESOFT, "internal: %d pipelined commands", n);
+	snprintf(what, sizeof what, "%.*s", (int)strcspn(cmds[0], " "), cmds[0]);
+	for (i = 0; i < n && r == MAILIMAP_NO_ERROR; i++) {
+		r = mailimap_send_current_tag(s->imap);
+		if (r == MAILIMAP_NO_ERROR &&
+		    (mailstream_write(ms, cmds[i], strlen(cmds[i])) < 0 || mailstream_write(ms, "\r\n", 2) < 0))
+			r = MAILIMAP_ERROR_STREAM;
+		tags[i] = s->imap->imap_tag;
+	}
+	if (r == MAILIMAP_NO_ERROR && mailstream_flush(ms) == -1)
+		r = MAILIMAP_ERROR_STREAM;
+	int last = s->imap->imap_tag;
+	for (i = 0; i < n && r == MAILIMAP_NO_ERROR; i++) {
+		int status;
+		s->imap->imap_tag = tags[i];   /* libetpan checks the tag of the response it parses */
+		r = read_response(s, NULL, &status);
+		if (r == MAILIMAP_NO_ERROR)
+			each(s, i, status, arg);
+	}
+	s->imap->imap_tag = last;
+	if (r != MAILIMAP_NO_ERROR)
+		return mt_imap_error(s, r, what, e);
+	return MT_OK;
+}
+
 int mt_session_command(struct mt_session *s, const char *cmd, int *status, struct mt_err *e)
 {
 	return mt_imap_run(s, cmd, 0, NULL, status, e);
@@ -734,8 +767,11 @@ int mt_session_deselect(struct mt_session *s, struct mt_err *e)
 		r = mt_imap_run(s, "UNSELECT", 0, NULL, &status, e);
 	if (r == MT_OK && status != MT_RESP_OK) {
 		r = mt_imap_run(s, "EXAMINE \"mailtool-no-such-folder/deselect\"", 0, NULL, &status, e);
+		/* only a NO deselects: a BAD (or a BYE) leaves the old folder selected */
 		if (r == MT_OK && status == MT_RESP_OK)
 			return mt_seterr(e, MT_EPROTO, "the server has a folder 'mailtool-no-such-folder/deselect'");
+		if (r == MT_OK && status != MT_RESP_NO)
+			return mt_seterr(e, MT_EPROTO, "the server refused to leave the selected folder: %s", mt_imap_last_text(s));
 	}
 	if (r != MT_OK)
 		return r;
