@@ -52,7 +52,9 @@ static uint32_t fnv(const char *s)
 static char *socket_path(const struct mt_ctx *ctx, const char *dir)
 {
 	const struct mt_account *a = &ctx->acct;
-	char *key = mt_xasprintf("%s|%s|%d|%d|%s|%s|%s|%s", a->name ? a->name : "", a->host ? a->host : "", a->port,
+	/* "2|": the request with the environment; a process of an older build
+	 * (which would run the arguments without it) has another socket */
+	char *key = mt_xasprintf("2|%s|%s|%d|%d|%s|%s|%s|%s", a->name ? a->name : "", a->host ? a->host : "", a->port,
 				 (int)a->tls, a->user ? a->user : "", a->as_user ? a->as_user : "",
 				 a->tunnel ? a->tunnel : "", a->config_file ? a->config_file : "");
 	char *p = mt_xasprintf("%s/persist-%08x.sock", dir, fnv(key));
@@ -122,12 +124,39 @@ struct persisted {
 
 static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *fds)
 {
-	/* buf: "RUN\0cwd\0applet\0arg\0..." */
-	char *argv[256];
-	int argc = 0;
-	for (char *p = buf + 4; p < buf + len && argc < 255; p += strlen(p) + 1)
-		argv[argc++] = p;
+	/* buf: "RUN\0cwd\0ARGC\0applet\0arg\0...\0NAME=VALUE\0...": the run's
+	 * arguments, then the client's whole environment, which the applet sees
+	 * instead of ours (XDG_STATE_HOME decides where filter --new keeps its
+	 * state, TZ the dates of archive folders: nothing may change for being
+	 * run here) */
+	char *argv[258], **envp = NULL;
+	int argc = 0, want = -1, nenv = 0;
+	for (char *p = buf + 4; p < buf + len; p += strlen(p) + 1) {
+		if (want < 0) {
+			if (argc == 1) {   /* after the directory: the count of what follows */
+				want = atoi(p) + 2;
+				if (want < 2 || want > 257)
+					break;
+				continue;
+			}
+			argv[argc++] = p;
+		} else if (argc < want) {
+			argv[argc++] = p;
+		} else {
+			envp = realloc(envp, sizeof *envp * (size_t)(nenv + 2));
+			if (envp == NULL)
+				abort();
+			envp[nenv++] = p;
+		}
+	}
 	argv[argc] = NULL;
+	if (envp)
+		envp[nenv] = NULL;
+	char **our_env = environ;
+	if (want >= 2 && argc == want && envp) {
+		environ = envp;
+		tzset();
+	}
 	int32_t rc = MT_EUSAGE;
 	const struct mt_applet *ap = argc >= 2 ? mt_applet_find(argv[1]) : NULL;
 	int saved[3] = { dup(0), dup(1), dup(2) };
@@ -136,10 +165,13 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	dup2(fds[0], 0);
 	dup2(fds[1], 1);
 	dup2(fds[2], 2);
-	if (ap && chdir(argv[0]) == 0)
+	if (ap && argc == want && chdir(argv[0]) == 0)
 		rc = mt_run_applet(ap, argc - 2, argv + 2);
 	fflush(stdout);
 	fflush(stderr);
+	environ = our_env;   /* (a setenv during the run made its own copy: a leak once per run at most) */
+	tzset();
+	free(envp);
 	for (int i = 0; i < 3; i++) {
 		dup2(saved[i], i);
 		close(saved[i]);
@@ -263,7 +295,8 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
 	size_t pl = strlen(path);
 	char *logpath = mt_xasprintf("%.*s.log", (int)(pl > 5 ? pl - 5 : pl), path);
 	int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-	mt_conn_tunnel_stderr(logfd >= 0 ? logfd : 2);
+	/* (never fd 2 as the fallback: during a run that is the client's) */
+	mt_conn_tunnel_stderr(logfd >= 0 ? logfd : open("/dev/null", O_WRONLY | O_CLOEXEC));
 	struct persisted d = { .path = (char *)path, .idle_ms = idle_s * 1000.0 };
 	d.desc = mt_xasprintf("%s: %s%s%s%s%s (%s), pid %ld", ctx->acct.name,
 			      ctx->acct.user ? ctx->acct.user : "", ctx->acct.as_user ? " as " : "",
@@ -271,8 +304,8 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
 			      ctx->acct.tunnel ? "" : ctx->acct.host ? ctx->acct.host : "", path, (long)getpid());
 	mt_session_cache(1);
 	daemon_loop(&d, lfd);
+	unlink(logpath);   /* first: once the socket is gone, a new process may open the same log */
 	unlink(path);
-	unlink(logpath);
 	free(logpath);
 	close(lfd);
 	mt_session_cache(0);
@@ -308,9 +341,13 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv)
 		free(path);
 		return -1;
 	}
-	size_t len = 4 + strlen(cwd) + 1 + strlen(ctx->ap->name) + 1;
+	char count[16];
+	snprintf(count, sizeof count, "%d", argc);
+	size_t len = 4 + strlen(cwd) + 1 + strlen(count) + 1 + strlen(ctx->ap->name) + 1;
 	for (int i = 0; i < argc; i++)
 		len += strlen(argv[i]) + 1;
+	for (char **v = environ; v && *v; v++)
+		len += strlen(*v) + 1;
 	if (len > MAXREQ) {
 		close(fd);
 		free(path);
@@ -320,9 +357,12 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv)
 	memcpy(o, "RUN", 4);
 	o += 4;
 	o = stpcpy(o, cwd) + 1;
+	o = stpcpy(o, count) + 1;
 	o = stpcpy(o, ctx->ap->name) + 1;
 	for (int i = 0; i < argc; i++)
 		o = stpcpy(o, argv[i]) + 1;
+	for (char **v = environ; v && *v; v++)
+		o = stpcpy(o, *v) + 1;
 	int fds[3] = { 0, 1, 2 };
 	fflush(stdout);
 	int32_t rc = -1;
@@ -372,8 +412,12 @@ static int persist_main(struct mt_ctx *ctx)
 			continue;   /* a socket; not the log of a tunnel beside it */
 		char *path = mt_xasprintf("%s/%s", dir, de->d_name);
 		if (ask(path, "STATUS", reply, sizeof reply) < 0) {
-			unlink(path);   /* nobody behind it any more */
-			printf("removed stale %s\n", path);
+			unlink(path);   /* nobody behind it any more, nor behind its log */
+			path[strlen(path) - 5] = '\0';
+			char *log = mt_xasprintf("%s.log", path);
+			unlink(log);
+			free(log);
+			printf("removed stale %s.sock\n", path);
 		} else if (only == NULL || strncmp(reply, only, strlen(only)) == 0) {
 			if (stop && ask(path, "STOP", reply, sizeof reply) == 0)
 				printf("stopped %s\n", path);

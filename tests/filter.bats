@@ -238,6 +238,24 @@ persisted_new_run() {  # extra options (a tunnel) for every run
 	[[ "$output" != *UNSELECT* ]]
 }
 
+@test "--persist: each run has its own environment (XDG_STATE_HOME), not the first run's" {
+	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	a="$BATS_TEST_TMPDIR/a" b="$BATS_TEST_TMPDIR/b"
+	before=$(grep -c 'Login: user=<alice>' "$MT_DOVECOT_LOG" || true)
+	XDG_STATE_HOME=$a run "$MT" filter -f "$R" --new -v --persist 30s
+	[[ "$output" == *"Test: examined 9 of 9 messages (full run)"* ]]
+	XDG_STATE_HOME=$b run "$MT" filter -f "$R" --new -v --persist 30s
+	[[ "$output" == *"Test: examined 7 of 7 messages (full run)"* ]]
+	[ -n "$(ls -A "$b/mailtool")" ]
+	XDG_STATE_HOME=$a run "$MT" filter -f "$R" --new -v --persist 30s
+	"$MT" persist --stop >/dev/null 2>&1 || true
+	[[ "$output" == *"Test: examined 0 of 7 messages"* ]]
+	# all three through the one kept session
+	[ "$(( $(grep -c 'Login: user=<alice>' "$MT_DOVECOT_LOG") - before ))" -eq 1 ]
+}
+
 @test "--log appends one JSON line per message acted on" {
 	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
 	run "$MT" filter -f "$R" --log "$BATS_TEST_TMPDIR/audit.log"
