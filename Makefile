@@ -26,11 +26,12 @@ PKG_LIBS := $(ETPAN_A) -lsasl2 -llockfile -Wl,-z,relro -Wl,-z,now \
 # --persist one-liner is little more than a start (mailtool --version under
 # posix_spawn: 2.3 ms -> 1.45 ms here, /bin/true 0.9 ms). Still a PIE, with
 # full RELRO; libc, libm and libsasl2 (whose archive wants LDAP and GSSAPI)
-# stay shared. MT_SHARED_LIBS=1 links the .so files of these.
+# stay shared. MT_SHARED_LIBS=1 links the .so files of these. (An OpenSSL
+# security update then needs a rebuild of mailtool, as with any static link.)
 STATIC_A := $(foreach l,liblockfile libconfig libpcre2-8 libssl libcrypto libz,\
 	$(wildcard $(shell pkg-config --variable=libdir libetpan 2>/dev/null)/$(l).a))
 ifeq ($(MT_SHARED_LIBS)$(words $(STATIC_A)),6)
-PKG_LIBS := $(ETPAN_A) $(STATIC_A) -lsasl2 -Wl,-z,relro -Wl,-z,now
+PKG_LIBS := $(ETPAN_A) $(STATIC_A) -lsasl2 -pthread -ldl -Wl,-z,relro -Wl,-z,now
 endif
 endif
 CFLAGS ?= -O2 -g

@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -35,11 +36,15 @@ int main(int argc, char **argv)
 		pid_t pid;
 		int st;
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		if (posix_spawn(&pid, argv[2], &fa, NULL, argv + 2, environ) != 0) {
-			perror(argv[2]);
+		int rc = posix_spawn(&pid, argv[2], &fa, NULL, argv + 2, environ);
+		if (rc != 0) {
+			fprintf(stderr, "%s: %s\n", argv[2], strerror(rc));
 			return 71;
 		}
-		waitpid(pid, &st, 0);
+		if (waitpid(pid, &st, 0) != pid) {
+			perror("waitpid");
+			return 71;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			failed++;
