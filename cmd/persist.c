@@ -134,9 +134,11 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	for (char *p = buf + 4; p < buf + len; p += strlen(p) + 1) {
 		if (want < 0) {
 			if (argc == 1) {   /* after the directory: the count of what follows */
-				want = atoi(p) + 2;
-				if (want < 2 || want > 257)
+				char *end;
+				long k = strtol(p, &end, 10);
+				if (*end != '\0' || k < 0 || k > 255)
 					break;
+				want = (int)k + 2;
 				continue;
 			}
 			argv[argc++] = p;
@@ -338,6 +340,11 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv)
 				usleep(20000);
 	}
 	if (fd < 0) {
+		free(path);
+		return -1;
+	}
+	if (argc > 255) {   /* more than the process takes: do the work here */
+		close(fd);
 		free(path);
 		return -1;
 	}
