@@ -56,21 +56,6 @@ state() {
 	fi
 }
 
-# a local mboxrd archive: one line per message, "Message-ID<TAB>SHA-256 of
-# its entry" (From line to the next one; Status lines and quoting are
-# deterministic), sorted; "none" when there is no file
-MBOX_TO_TSV='
-import hashlib, re, sys
-data = open(sys.argv[1], "rb").read()
-for e in re.split(rb"(?m)^(?=From )", data):
-    if not e:
-        continue
-    m = re.search(rb"(?mi)^Message-ID:[ \t]*(\S*)", e)
-    print("%s\t%s" % (m.group(1).decode() if m else "-", hashlib.sha256(e).hexdigest()))
-'
-archive_state() {
-	if [ -e "$1" ]; then "$PY" -c "$MBOX_TO_TSV" "$1" | sort; else echo none; fi
-}
 
 # start the proxy in MODE ARG; writes a config for it to $PROXY_CONF
 start_proxy() {

@@ -380,21 +380,6 @@ $(diff <(echo "$want_msgs") <(state) | grep '^[<>]' | sed 's/^</-/; s/^>/+/' | h
 }
 
 ids() { dadm -f tab fetch -u alice "mailbox hdr.message-id" all | tail -n +2 | sort; }
-# a local mboxrd archive: one line per message, "Message-ID<TAB>SHA-256 of
-# its entry" (From line to the next one; Status lines and quoting are
-# deterministic), sorted; "none" when there is no file
-MBOX_TO_TSV='
-import hashlib, re, sys
-data = open(sys.argv[1], "rb").read()
-for e in re.split(rb"(?m)^(?=From )", data):
-    if not e:
-        continue
-    m = re.search(rb"(?mi)^Message-ID:[ \t]*(\S*)", e)
-    print("%s\t%s" % (m.group(1).decode() if m else "-", hashlib.sha256(e).hexdigest()))
-'
-archive_state() {
-	if [ -e "$1" ]; then "$PY" -c "$MBOX_TO_TSV" "$1" | sort; else echo none; fi
-}
 
 RULE_MOVE='rules = ( { name = "lists"; folders = ("Lists/announce", "Old Stuff"); match = { subject = "(?i)re|the"; }; move = "Kept"; create = true; } );'
 RULE_COPY='rules = ( { name = "lists"; folder = "Lists/announce"; match = { subject = "(?i)re|the"; }; move = "Kept"; create = true; } );'

@@ -127,3 +127,19 @@ alice_restore_small() { BATS_FILE_TMPDIR="$BATS_FILE_TMPDIR/small" alice_restore
 # MAILTOOL_TEST_PASS) runs everything. mt_other_pass PASS: true when the
 # caller belongs to PASS and this is the other one.
 mt_other_pass() { [ -n "${MAILTOOL_TEST_PASS:-}" ] && [ "$MAILTOOL_TEST_PASS" != "$1" ]; }
+
+# a local mboxrd archive: one line per message, "Message-ID<TAB>SHA-256 of
+# its entry" (From line to the next one; Status lines and quoting are
+# deterministic), sorted; "none" when there is no file (cuts.bats, faults.bats)
+MBOX_TO_TSV='
+import hashlib, re, sys
+data = open(sys.argv[1], "rb").read()
+for e in re.split(rb"(?m)^(?=From )", data):
+    if not e:
+        continue
+    m = re.search(rb"(?mi)^Message-ID:[ \t]*(\S*)", e)
+    print("%s\t%s" % (m.group(1).decode() if m else "-", hashlib.sha256(e).hexdigest()))
+'
+archive_state() {
+	if [ -e "$1" ]; then "${PY:-python3}" -c "$MBOX_TO_TSV" "$1" | sort; else echo none; fi
+}
