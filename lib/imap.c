@@ -496,7 +496,7 @@ void mt_mailboxes_release(struct mt_mailboxes *m)
  * STATUS of a response, so LIST-STATUS (many STATUS in one response) cannot
  * be read through it; one STATUS per tag, many tags per round trip, gives the
  * same cost. Batches stay small so neither side's buffers fill up. */
-#define STATUS_BATCH 64
+#define STATUS_BATCH MT_PIPELINE_MAX
 
 /* libetpan 1.9 hands back the mailbox of a STATUS response still quoted when
  * the server quoted it ("Old Stuff"); compare it as the server meant it. */
@@ -591,12 +591,27 @@ static int fetch_sizes(struct mt_session *s, const char *wire, struct mt_status 
 	return MT_OK;
 }
 
+struct status_batch {
+	const struct mt_mailbox *boxes;
+	struct mt_status *out;
+	size_t which[STATUS_BATCH];   /* the box of each pipelined command */
+};
+
+static void status_each(struct mt_session *s, int i, int status, void *arg)
+{
+	struct status_batch *sb = arg;
+	size_t k = sb->which[i];
+	if (status != MT_RESP_OK)
+		sb->out[k].error = mt_xasprintf("STATUS failed: %s", mt_imap_last_text(s));
+	else
+		take_status(s, sb->boxes[k].wire, &sb->out[k]);
+}
+
 int mt_status_many(struct mt_session *s, const struct mt_mailbox *boxes, size_t n, unsigned want,
 		   struct mt_status *out, struct mt_err *e)
 {
 	char atts[96] = "";
 	int server_size = (want & MT_ST_SIZE) && mt_has_cap(s, "STATUS=SIZE");
-	int tags[STATUS_BATCH];
 
 	register_extensions();
 	memset(out, 0, sizeof *out * n);
@@ -610,54 +625,24 @@ int mt_status_many(struct mt_session *s, const struct mt_mailbox *boxes, size_t 
 		strcpy(atts, " MESSAGES");
 
 	for (size_t base = 0; base < n; base += STATUS_BATCH) {
-		size_t cnt = n - base < STATUS_BATCH ? n - base : STATUS_BATCH, sent = 0;
+		size_t cnt = n - base < STATUS_BATCH ? n - base : STATUS_BATCH;
+		char *cmds[STATUS_BATCH];
+		struct status_batch sb = { .boxes = boxes, .out = out };
+		int sent = 0;
 		for (size_t i = 0; i < cnt; i++) {
 			const struct mt_mailbox *b = &boxes[base + i];
-			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) {
-				tags[i] = -1;
+			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))
 				continue;
-			}
 			char *q = mt_imap_quote(b->wire);
-			char *cmd = mt_xasprintf("STATUS %s (%s)", q, atts + 1);
-			mailstream *ms = s->imap->imap_stream;
-			int r = mailimap_send_current_tag(s->imap);
-			if (r == MAILIMAP_NO_ERROR && (mailstream_write(ms, cmd, strlen(cmd)) < 0 || mailstream_write(ms, "\r\n", 2) < 0))
-				r = MAILIMAP_ERROR_STREAM;
+			cmds[sent] = mt_xasprintf("STATUS %s (%s)", q, atts + 1);
 			free(q);
-			free(cmd);
-			if (r != MAILIMAP_NO_ERROR)
-				return mt_imap_error(s, r, "STATUS", e);
-			tags[i] = s->imap->imap_tag;
-			sent++;
+			sb.which[sent++] = base + i;
 		}
-		if (sent && mailstream_flush(s->imap->imap_stream) == -1)
-			return mt_imap_error(s, MAILIMAP_ERROR_STREAM, "STATUS", e);
-		int last_tag = s->imap->imap_tag;
-		for (size_t i = 0; i < cnt; i++) {
-			struct mailimap_response *resp = NULL;
-			if (tags[i] < 0)
-				continue;
-			s->imap->imap_tag = tags[i];  /* libetpan checks the tag of the response it parses */
-			if (mailimap_read_line(s->imap) == NULL) {
-				s->imap->imap_tag = last_tag;
-				return mt_imap_error(s, MAILIMAP_ERROR_STREAM, "STATUS", e);
-			}
-			int r = mailimap_parse_response(s->imap, &resp);
-			if (r == MAILIMAP_ERROR_PROTOCOL) {
-				out[base + i].error = mt_xasprintf("STATUS failed: %s", mt_imap_last_text(s));
-				continue;
-			}
-			if (r != MAILIMAP_NO_ERROR) {
-				s->imap->imap_tag = last_tag;
-				return mt_imap_error(s, r, "STATUS", e);
-			}
-			if (resp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type != MAILIMAP_RESP_COND_STATE_OK)
-				out[base + i].error = mt_xasprintf("STATUS failed: %s", mt_imap_last_text(s));
-			else
-				take_status(s, boxes[base + i].wire, &out[base + i]);
-			mailimap_response_free(resp);
-		}
-		s->imap->imap_tag = last_tag;
+		int r = sent ? mt_imap_run_pipelined(s, (const char *const *)cmds, sent, status_each, &sb, e) : MT_OK;
+		for (int i = 0; i < sent; i++)
+			free(cmds[i]);
+		if (r != MT_OK)
+			return r;
 	}
 	if ((want & MT_ST_SIZE) && !server_size) {
 		for (size_t i = 0; i < n; i++) {

@@ -265,9 +265,9 @@ int mt_imap_run_pipelined(struct mt_session *s, const char *const *cmds, int n,
 			  struct mt_err *e)
 {
 	mailstream *ms = s->imap->imap_stream;
-	int tags[8], r = MAILIMAP_NO_ERROR, i;
+	int tags[MT_PIPELINE_MAX], r = MAILIMAP_NO_ERROR, i;
 	char what[64];
-	if (n < 1 || n > 8)
+	if (n < 1 || n > MT_PIPELINE_MAX)
 		return mt_seterr(e, MT_ESOFT, "internal: %d pipelined commands", n);
 	snprintf(what, sizeof what, "%.*s", (int)strcspn(cmds[0], " "), cmds[0]);
 	for (i = 0; i < n && r == MAILIMAP_NO_ERROR; i++) {

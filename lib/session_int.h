@@ -48,9 +48,12 @@ enum { MT_RESP_OK, MT_RESP_NO, MT_RESP_BAD };
 /* Send one command line (without tag and CRLF) and read its response.
  * *resp (may be NULL when not wanted) is freed with mailimap_response_free.
  * Returns MT_OK and sets *status to MT_RESP_*, or an error code (connection). */
-/* Up to 8 command lines (no secrets) sent in one round trip; each(i, status)
- * is called after the tagged response of cmds[i] was read, while
- * imap_response_info still holds what that response carried. */
+/* Up to MT_PIPELINE_MAX command lines (no secrets) sent in one round trip;
+ * each(i, status) is called after the tagged response of cmds[i] was read,
+ * while imap_response_info still holds what that response carried (a
+ * response libetpan cannot parse comes as MT_RESP_BAD). Kept small so
+ * neither side's buffers fill up. */
+#define MT_PIPELINE_MAX 64
 int mt_imap_run_pipelined(struct mt_session *s, const char *const *cmds, int n,
 			  void (*each)(struct mt_session *s, int i, int status, void *arg), void *arg,
 			  struct mt_err *e);
