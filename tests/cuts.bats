@@ -31,18 +31,6 @@ reset_alice() {
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-# doveadm's pager output (records split by a form feed line, "text:" last
-# and multi-line) as one tab-separated line per message, the full text
-# replaced by its SHA-256 (~0.2 s for alice's 23 MiB)
-PAGER_TO_TSV='
-import hashlib, sys
-for rec in sys.stdin.buffer.read().split(b"\f\n"):
-    if not rec.strip():
-        continue
-    head, _, text = rec.partition(b"\ntext:\n")
-    vals = [l.partition(b": ")[2] for l in head.split(b"\n")]
-    sys.stdout.buffer.write(b"\t".join(vals + [hashlib.sha256(text).hexdigest().encode()]) + b"\n")
-'
 # what must survive: folder, Message-ID and SHA-256 of the full text of every
 # message (multiset). On the full fixture (23 MiB; the tests without
 # CUT_SMALL) the size stands in for the text: reading it all costs ~0.15 s

@@ -43,18 +43,6 @@ setup() {
 count() { dadm search -u alice mailbox "$1" "${@:2}" | wc -l; }
 uids() { dadm search -u alice mailbox "$1" "${@:2}" | awk '{print $2}' | sort -n; }
 csv() { paste -sd, -; }
-# doveadm's pager output (records split by a form feed line, "text:" last
-# and multi-line) as one tab-separated line per message, the full text
-# replaced by its SHA-256
-PAGER_TO_TSV='
-import hashlib, sys
-for rec in sys.stdin.buffer.read().split(b"\f\n"):
-    if not rec.strip():
-        continue
-    head, _, text = rec.partition(b"\ntext:\n")
-    vals = [l.partition(b": ")[2] for l in head.split(b"\n")]
-    sys.stdout.buffer.write(b"\t".join(vals + [hashlib.sha256(text).hexdigest().encode()]) + b"\n")
-'
 # msgs FIELDS [SEARCH...]: one line per message of alice, FIELDS then the
 # SHA-256 of its full text. On the full fixture (23 MiB; the tests without
 # KP_SMALL) the size stands in for the text: reading it all costs ~0.15 s

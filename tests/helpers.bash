@@ -143,3 +143,16 @@ for e in re.split(rb"(?m)^(?=From )", data):
 archive_state() {
 	if [ -e "$1" ]; then "${PY:-python3}" -c "$MBOX_TO_TSV" "$1" | sort; else echo none; fi
 }
+
+# doveadm's pager output (records split by a form feed line, "text:" last
+# and multi-line) as one tab-separated line per message, the full text
+# replaced by its SHA-256 (~0.2 s for alice's 23 MiB; cuts.bats, faults.bats)
+PAGER_TO_TSV='
+import hashlib, sys
+for rec in sys.stdin.buffer.read().split(b"\f\n"):
+    if not rec.strip():
+        continue
+    head, _, text = rec.partition(b"\ntext:\n")
+    vals = [l.partition(b": ")[2] for l in head.split(b"\n")]
+    sys.stdout.buffer.write(b"\t".join(vals + [hashlib.sha256(text).hexdigest().encode()]) + b"\n")
+'
