@@ -62,6 +62,13 @@ static char *socket_path(const struct mt_ctx *ctx, const char *dir)
 	return p;
 }
 
+/* The log of a tunnel's standard error beside socket "….sock": "….log". */
+static char *log_path(const char *sock)
+{
+	size_t n = strlen(sock);
+	return mt_xasprintf("%.*s.log", (int)(n > 5 ? n - 5 : n), sock);
+}
+
 static int connect_to(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -129,7 +136,7 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	 * instead of ours (XDG_STATE_HOME decides where filter --new keeps its
 	 * state, TZ the dates of archive folders: nothing may change for being
 	 * run here) */
-	char *argv[258], **envp = NULL;
+	char *argv[258], **envp = mt_xmalloc(sizeof *envp);
 	int argc = 0, want = -1, nenv = 0;
 	for (char *p = buf + 4; p < buf + len; p += strlen(p) + 1) {
 		if (want < 0) {
@@ -152,10 +159,9 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 		}
 	}
 	argv[argc] = NULL;
-	if (envp)
-		envp[nenv] = NULL;
+	envp[nenv] = NULL;
 	char **our_env = environ;
-	if (want >= 2 && argc == want && envp) {
+	if (want >= 2 && argc == want) {
 		environ = envp;
 		tzset();
 	}
@@ -294,8 +300,7 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
 	g_in_daemon = 1;
 	/* a tunnel this process opens writes its standard error to a file beside
 	 * the socket, never to the descriptors of the run that opened it */
-	size_t pl = strlen(path);
-	char *logpath = mt_xasprintf("%.*s.log", (int)(pl > 5 ? pl - 5 : pl), path);
+	char *logpath = log_path(path);
 	int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	/* (never fd 2 as the fallback: during a run that is the client's) */
 	mt_conn_tunnel_stderr(logfd >= 0 ? logfd : open("/dev/null", O_WRONLY | O_CLOEXEC));
@@ -419,12 +424,11 @@ static int persist_main(struct mt_ctx *ctx)
 			continue;   /* a socket; not the log of a tunnel beside it */
 		char *path = mt_xasprintf("%s/%s", dir, de->d_name);
 		if (ask(path, "STATUS", reply, sizeof reply) < 0) {
+			char *log = log_path(path);
 			unlink(path);   /* nobody behind it any more, nor behind its log */
-			path[strlen(path) - 5] = '\0';
-			char *log = mt_xasprintf("%s.log", path);
 			unlink(log);
 			free(log);
-			printf("removed stale %s.sock\n", path);
+			printf("removed stale %s\n", path);
 		} else if (only == NULL || strncmp(reply, only, strlen(only)) == 0) {
 			if (stop && ask(path, "STOP", reply, sizeof reply) == 0)
 				printf("stopped %s\n", path);

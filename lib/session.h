@@ -37,7 +37,8 @@ int mt_session_compressed(const struct mt_session *s);
  * said something unasked while idle (a BYE before it hangs up): do not reuse it. */
 int mt_session_alive(const struct mt_session *s);
 /* Leave the selected state (UNSELECT, or a failing EXAMINE): before a kept
- * session serves the next run. MT_OK, or an error (connection). */
+ * session serves the next run. MT_OK, or an error (the connection, or a
+ * server that will not leave the folder): then the session is not to be reused. */
 int mt_session_deselect(struct mt_session *s, struct mt_err *e);
 void mt_session_stats(const struct mt_session *s, uint64_t *round_trips, uint64_t *bytes_in, uint64_t *bytes_out);
 

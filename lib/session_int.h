@@ -45,9 +45,6 @@ void mt_session_selected(struct mt_session *s, const char *wire, int rw);
 /* Tagged result of a command, with the parsed response for the caller to read. */
 enum { MT_RESP_OK, MT_RESP_NO, MT_RESP_BAD };
 
-/* Send one command line (without tag and CRLF) and read its response.
- * *resp (may be NULL when not wanted) is freed with mailimap_response_free.
- * Returns MT_OK and sets *status to MT_RESP_*, or an error code (connection). */
 /* Up to MT_PIPELINE_MAX command lines (no secrets) sent in one round trip;
  * each(i, status) is called after the tagged response of cmds[i] was read,
  * while imap_response_info still holds what that response carried (a
@@ -57,6 +54,9 @@ enum { MT_RESP_OK, MT_RESP_NO, MT_RESP_BAD };
 int mt_imap_run_pipelined(struct mt_session *s, const char *const *cmds, int n,
 			  void (*each)(struct mt_session *s, int i, int status, void *arg), void *arg,
 			  struct mt_err *e);
+/* Send one command line (without tag and CRLF) and read its response.
+ * *resp (may be NULL when not wanted) is freed with mailimap_response_free.
+ * Returns MT_OK and sets *status to MT_RESP_*, or an error code (connection). */
 int mt_imap_run(struct mt_session *s, const char *cmd, int private_data,
 		struct mailimap_response **resp, int *status, struct mt_err *e);
 /* Map a libetpan error to an exit code and message. */
