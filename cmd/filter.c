@@ -410,7 +410,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 	struct mt_session *s = ctx->s;
 	struct mt_folder_state st;
 	struct fstate old = { 0 };
-	char *wire = NULL, *scope_new = NULL, *scope_all = NULL;
+	char *wire = NULL;
 	uint32_t *taken = NULL, *fresh = NULL, *changed = NULL, *all = NULL;
 	size_t ntaken = 0, nfresh = 0, nchanged = 0, nall = 0;
 	struct rule_run *rr = mt_xmalloc(sizeof *rr * n);
@@ -463,29 +463,17 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 		state_get(R->key, folder, &old);
 		full = !old.known || old.hash != rules.hash || old.uidvalidity != st.uidvalidity || st.uidvalidity == 0 ||
 		       st.uidnext == 0 || (flag_rules && (st.highestmodseq == 0 || old.modseq == 0));
-		if (!full && st.uidnext > old.uidnext) {
-			char *q = mt_xasprintf("UID %u:*", old.uidnext);
-			r = mt_uid_search(s, q, &fresh, &nfresh, &ctx->err);
-			free(q);
-			/* "n:*" also names the highest UID when every new one is gone */
-			size_t keep = 0;
-			for (size_t i = 0; i < nfresh; i++)
-				if (fresh[i] >= old.uidnext)
-					fresh[keep++] = fresh[i];
-			nfresh = keep;
-		}
+		/* what arrived since the last run, up to what this SELECT saw: a
+		 * message arriving during the run is the next run's, once */
+		if (!full && st.uidnext > old.uidnext)
+			r = mt_uid_search_range(s, old.uidnext, 0, "ALL", &fresh, &nfresh, &ctx->err);
 		if (r == MT_OK && !full && flag_rules && st.highestmodseq != old.modseq)
 			r = mt_uid_changed_since(s, old.modseq, &changed, &nchanged, &ctx->err);
 		if (r != MT_OK)
 			goto out;
 		all = merge_sets(fresh, nfresh, changed, nchanged, &nall);
-		if (!full) {
+		if (!full)
 			examined = nall;
-			if (nfresh)
-				scope_new = mt_uidset(fresh, nfresh);
-			if (nall)
-				scope_all = mt_uidset(all, nall);
-		}
 	}
 	if (full)
 		examined = st.exists;
@@ -528,17 +516,18 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 	 * the first matching rule takes a message */
 	for (size_t k = 0; k < n && examined > 0 && (full || nall > 1000 || (any_body && nall * rules.body_limit > (16u << 20))); k++) {
 		const struct mt_rule *rule = &rules.v[idx[k]];
-		const char *scope = full ? NULL : sees_changes(rule) ? scope_all : scope_new;
-		if (!full && scope == NULL)
+		/* a full run: what the SELECT saw; an incremental one: the new (or changed) UIDs */
+		const uint32_t *scope = sees_changes(rule) ? all : fresh;
+		size_t nscope = sees_changes(rule) ? nall : nfresh;
+		if (!full && nscope == 0)
 			continue;
 		int exact;
 		char *crit = mt_rule_search(rule, mt_has_cap(s, "WITHIN"), R->now, &exact);
-		char *q = scope ? mt_xasprintf("UID %s %s", scope, crit) : mt_xstrdup(crit);
 		uint32_t *cand = NULL;
 		size_t nc = 0;
+		r = full ? mt_uid_search(s, crit, &cand, &nc, &ctx->err)
+			 : mt_uid_search_in(s, scope, nscope, crit, &cand, &nc, &ctx->err);
 		free(crit);
-		r = mt_uid_search(s, q, &cand, &nc, &ctx->err);
-		free(q);
 		if (r != MT_OK) {
 			free(cand);
 			goto out;
@@ -660,8 +649,6 @@ out:
 	free(fresh);
 	free(changed);
 	free(all);
-	free(scope_new);
-	free(scope_all);
 	free(wire);
 	return r;
 }

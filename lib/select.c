@@ -97,13 +97,61 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* UID SEARCH; results sorted. */
-int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
+static void sort_unique(uint32_t *v, size_t *n)
+{
+	size_t k = 0;
+	qsort(v, *n, sizeof *v, cmp_u32);
+	for (size_t i = 0; i < *n; i++)
+		if (k == 0 || v[k - 1] != v[i])
+			v[k++] = v[i];
+	*n = k;
+}
+
+/* UIDs a server answer may name: an explicit sorted set, or lo..hi (hi 0:
+ * no upper bound known). Anything outside is dropped, duplicates too: an
+ * answer never widens what was asked. */
+struct scope {
+	const uint32_t *set;
+	size_t n;
+	uint32_t lo, hi;
+	int empty;
+};
+
+static int in_scope(const struct scope *sc, uint32_t uid)
+{
+	if (sc->set)
+		return sc->n && bsearch(&uid, sc->set, sc->n, sizeof *sc->set, cmp_u32) != NULL;
+	return uid >= sc->lo && (sc->hi == 0 || uid <= sc->hi);
+}
+
+/* The scope of the selected folder: the UIDs below the UIDNEXT its SELECT
+ * or EXAMINE reported, narrowed to lo..hi when given. */
+static struct scope selected_scope(const struct mt_session *s, uint32_t lo, uint32_t hi)
+{
+	struct scope sc = { .lo = lo ? lo : 1, .hi = hi };
+	if (s->sel_uidnext == 1 || (hi && hi < sc.lo))
+		sc.empty = 1;   /* an empty folder (or range): nothing to ask */
+	else if (s->sel_uidnext > 1 && (sc.hi == 0 || sc.hi > s->sel_uidnext - 1))
+		sc.hi = s->sel_uidnext - 1;
+	if (sc.hi && sc.lo > sc.hi)
+		sc.empty = 1;
+	return sc;
+}
+
+static int uid_search_scoped(struct mt_session *s, const struct scope *sc, const char *criteria, uint32_t **uids,
+			     size_t *n, struct mt_err *e)
 {
 	int status, r;
-	char *cmd = mt_xasprintf("UID SEARCH %s", criteria);
 	*uids = NULL;
 	*n = 0;
+	if (sc->empty || (sc->set && sc->n == 0)) {
+		*uids = mt_xmalloc(sizeof **uids);
+		return MT_OK;   /* nothing can be in an empty scope: no round trip */
+	}
+	char *set = sc->set ? mt_uidset(sc->set, sc->n)
+			    : sc->hi ? mt_xasprintf("%u:%u", sc->lo, sc->hi) : mt_xasprintf("%u:*", sc->lo);
+	char *cmd = mt_xasprintf("UID SEARCH UID %s %s", set, criteria);
+	free(set);
 	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
 	free(cmd);
 	if (r != MT_OK)
@@ -113,10 +161,38 @@ int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, s
 	clist *res = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_search_result : NULL;
 	size_t cnt = res ? (size_t)clist_count(res) : 0;
 	*uids = mt_xmalloc(sizeof **uids * (cnt ? cnt : 1));
-	MT_EACH(it, res)
-		(*uids)[(*n)++] = *(uint32_t *)clist_content(it);
-	qsort(*uids, *n, sizeof **uids, cmp_u32);
+	MT_EACH(it, res) {
+		uint32_t u = *(uint32_t *)clist_content(it);
+		if (in_scope(sc, u))
+			(*uids)[(*n)++] = u;
+	}
+	sort_unique(*uids, n);
 	return MT_OK;
+}
+
+uint32_t mt_selected_uidnext(const struct mt_session *s)
+{
+	return s->sel_open ? s->sel_uidnext : 0;
+}
+
+int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
+{
+	struct scope sc = selected_scope(s, 1, 0);
+	return uid_search_scoped(s, &sc, criteria, uids, n, e);
+}
+
+int mt_uid_search_range(struct mt_session *s, uint32_t lo, uint32_t hi, const char *criteria, uint32_t **uids,
+			size_t *n, struct mt_err *e)
+{
+	struct scope sc = selected_scope(s, lo, hi);
+	return uid_search_scoped(s, &sc, criteria, uids, n, e);
+}
+
+int mt_uid_search_in(struct mt_session *s, const uint32_t *set, size_t nset, const char *criteria, uint32_t **uids,
+		     size_t *n, struct mt_err *e)
+{
+	struct scope sc = { .set = set, .n = nset };
+	return uid_search_scoped(s, &sc, criteria, uids, n, e);
 }
 
 char *mt_decode_header(const char *raw, size_t len)
@@ -464,6 +540,12 @@ struct idents {
 static int take_ident(const struct mt_fetched *m, void *arg)
 {
 	struct idents *id = arg;
+	/* only what really carries the mark: a SEARCH answer is not taken on trust */
+	int marked = 0;
+	for (size_t k = 0; m->keywords && m->keywords[k]; k++)
+		marked |= strcasecmp(m->keywords[k], MOVING_KEYWORD) == 0;
+	if (!marked)
+		return 0;
 	id->v = mt_xrealloc(id->v, sizeof *id->v * (id->n + 1));
 	id->uid = mt_xrealloc(id->uid, sizeof *id->uid * (id->n + 1));
 	id->v[id->n] = mt_xasprintf("%u|%.*s", m->size, (int)(m->header ? m->header_len : 0), m->header ? m->header : "");
@@ -486,14 +568,11 @@ static void idents_free(struct idents *id)
 static int already_copied(struct mt_session *s, struct mt_selection *sel, const char *to_wire, const uint32_t *uids,
 			  uint32_t **done, size_t *ndone, struct mt_err *e)
 {
-	char *set = mt_uidset(uids, sel->n), *q = mt_xasprintf("UID %s KEYWORD " MOVING_KEYWORD, set);
 	uint32_t *marked = NULL, *copies = NULL;
 	size_t nmarked = 0, ncopies = 0;
 	struct idents orig = { 0 }, copy = { 0 };
-	struct mt_fetch_spec spec = { .size = 1, .headers = ident_fields };
-	int r = mt_uid_search(s, q, &marked, &nmarked, e);
-	free(q);
-	free(set);
+	struct mt_fetch_spec spec = { .size = 1, .flags = 1, .headers = ident_fields };
+	int r = mt_uid_search_in(s, uids, sel->n, "KEYWORD " MOVING_KEYWORD, &marked, &nmarked, e);
 	*done = NULL;
 	*ndone = 0;
 	if (r != MT_OK || nmarked == 0) {
@@ -565,7 +644,7 @@ static void test_hook(const char *var, const char *folder)
 /* Marked messages of the selected folder, with their identities. */
 static int marked_idents(struct mt_session *s, struct idents *out, struct mt_err *e)
 {
-	struct mt_fetch_spec spec = { .size = 1, .headers = ident_fields };
+	struct mt_fetch_spec spec = { .size = 1, .flags = 1, .headers = ident_fields };
 	uint32_t *uids = NULL;
 	size_t n = 0;
 	int r = mt_uid_search(s, "KEYWORD " MOVING_KEYWORD, &uids, &n, e);
@@ -761,10 +840,9 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 		r = unmark_copies(s, sel, to_wire, e);
 	/* count exactly what is gone: the selected UIDs the server no longer has */
 	if (r == MT_OK) {
-		char *set = mt_uidset(uids, sel->n), *crit = mt_xasprintf("UID %s", set);
 		uint32_t *left = NULL;
 		size_t nleft = 0;
-		r = mt_uid_search(s, crit, &left, &nleft, e);
+		r = mt_uid_search_in(s, uids, sel->n, "ALL", &left, &nleft, e);
 		if (r == MT_OK) {
 			for (size_t i = 0; i < sel->n; i++)
 				if (nleft == 0 || !bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
@@ -773,8 +851,6 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 				}
 		}
 		free(left);
-		free(crit);
-		free(set);
 	}
 	free(uids);
 	return r;
@@ -1083,6 +1159,7 @@ int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char 
 		}
 	}
 	st->highestmodseq = modseq;
+	test_hook("MAILTOOL_TEST_HOOK_AFTER_SELECT", folder);
 	return MT_OK;
 }
 
@@ -1101,15 +1178,16 @@ int mt_uid_changed_since(struct mt_session *s, uint64_t modseq, uint32_t **uids,
 		return mt_imap_error(s, r, "FETCH CHANGEDSINCE", e);
 	size_t cnt = res ? (size_t)clist_count(res) : 0;
 	*uids = mt_xmalloc(sizeof **uids * (cnt ? cnt : 1));
+	struct scope sc = selected_scope(s, 1, 0);
 	MT_EACH(it, res) {
 		struct mt_msg m;
 		take_msg(clist_content(it), &m);
-		if (m.uid)
+		if (m.uid && !sc.empty && in_scope(&sc, m.uid))
 			(*uids)[(*n)++] = m.uid;
 		msg_free(&m);
 	}
 	mailimap_fetch_list_free(res);
-	qsort(*uids, *n, sizeof **uids, cmp_u32);
+	sort_unique(*uids, n);
 	return MT_OK;
 }
 

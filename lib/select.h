@@ -123,15 +123,30 @@ struct mt_folder_state {
 };
 
 /* SELECT (or EXAMINE when readonly) a UTF-8 folder, with CONDSTORE when the
- * server offers it; *wire (owned) is the name as sent. */
+ * server offers it; *wire (owned) is the name as sent. Test hook: the command
+ * in MAILTOOL_TEST_HOOK_AFTER_SELECT runs once the folder is open (so tests
+ * can deliver mail between the SELECT and what follows). */
 int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char **wire,
 		   struct mt_folder_state *st, struct mt_err *e);
 
-/* UID SEARCH in the selected folder; sorted results, owned by the caller. */
+/* UID SEARCH in the selected folder, sent as "UID SCOPE CRITERIA": sorted,
+ * without duplicates, owned by the caller. Whatever the answer names outside
+ * the scope is dropped, so no action ever reaches a UID that was not asked
+ * about. mt_uid_search's scope is what the folder's SELECT/EXAMINE saw (UIDs
+ * below the UIDNEXT it reported: mail arriving later is a later run's);
+ * _range narrows it to lo..hi (hi 0: up to that UIDNEXT); _in is an explicit
+ * sorted set. An empty scope costs no round trip. */
 int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e);
+int mt_uid_search_range(struct mt_session *s, uint32_t lo, uint32_t hi, const char *criteria, uint32_t **uids,
+			size_t *n, struct mt_err *e);
+int mt_uid_search_in(struct mt_session *s, const uint32_t *set, size_t nset, const char *criteria, uint32_t **uids,
+		     size_t *n, struct mt_err *e);
+/* The UIDNEXT the selected folder's SELECT/EXAMINE reported (0 unknown). */
+uint32_t mt_selected_uidnext(const struct mt_session *s);
 
 /* UIDs of messages whose flags changed after modseq (CONDSTORE: UID FETCH
- * 1:* (UID) (CHANGEDSINCE modseq)); sorted, owned by the caller. */
+ * 1:* (UID) (CHANGEDSINCE modseq)), within what the SELECT saw as
+ * mt_uid_search; sorted, owned by the caller. */
 int mt_uid_changed_since(struct mt_session *s, uint64_t modseq, uint32_t **uids, size_t *n, struct mt_err *e);
 
 enum { MT_F_SEEN = 1, MT_F_ANSWERED = 2, MT_F_FLAGGED = 4, MT_F_DELETED = 8, MT_F_DRAFT = 16 };

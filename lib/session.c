@@ -691,6 +691,10 @@ void mt_session_selected(struct mt_session *s, const char *wire, int rw)
 {
 	free(s->selected);
 	s->selected = wire && rw ? mt_xstrdup(wire) : NULL;
+	/* the UIDNEXT of this SELECT/EXAMINE bounds every later answer about the
+	 * folder: a message that arrives afterwards is the next run's (select.c) */
+	s->sel_open = wire != NULL;
+	s->sel_uidnext = wire && s->imap && s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidnext : 0;
 }
 
 void mt_session_close(struct mt_session *s)

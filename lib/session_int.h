@@ -35,6 +35,8 @@ struct mt_session {
 	char *ns_personal;              /* prefix of the first personal namespace (UTF-8), NULL until known */
 	double idle_timeout_s;
 	char *selected;                 /* wire name of the folder SELECTed read-write, or NULL */
+	int sel_open;                   /* a folder is selected (read-write or read-only) */
+	uint32_t sel_uidnext;           /* its UIDNEXT when it was selected; 0 unknown */
 	struct mt_numguard guard;       /* every server byte passes it before libetpan (numguard.h) */
 };
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env bats
+# Trust: what a run acts on is exactly what it asked about and decided, a
+# dry run or a failed validation changes nothing, one invocation's options
+# never reach the next, errors are never read as "no match", and what a
+# sender or a server wrote never reaches the terminal raw. Real Dovecot where
+# it can show the case; the scripted fake server for answers real servers
+# never give. Every case here failed on main before the fix (e163cc4).
+load helpers
+
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
+setup() {
+	alice_restore
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
+	R="$BATS_TEST_TMPDIR/rules.conf"
+}
+
+rules() { printf '%s\n' "$1" > "$R"; }
+count() { dadm search -u alice mailbox "$@" | wc -l; }
+# the server's whole view of alice: folders, subscriptions, and per message
+# folder, UID and flags (what a dry run must leave exactly as it was)
+server_state() {
+	dadm mailbox list -u alice | sort
+	echo "--- subscribed"
+	dadm mailbox list -u alice -s | sort
+	echo "--- messages"
+	dadm -f tab fetch -u alice "mailbox uid flags" all | sed 's/ *\\Recent//' | sort
+}
+put() {  # FOLDER SUBJECT: one small message
+	printf 'From: s@example.org\r\nSubject: %s\r\nMessage-ID: <%s@t>\r\n\r\nbody\r\n' "$2" "${2// /_}" |
+		dadm save -u alice -m "$1"
+}
+
+# ---- UIDs from a server answer are intersected with the set asked --------
+
+# a fake server whose INBOX has UIDNEXT $1 and EXISTS $2, whose fresh-mail
+# SEARCH answers $3 and whose rule SEARCH answers $4
+scoped_server() {
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS MOVE] in
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^LSUB => {tag} OK done
+ON ^STATUS => * STATUS INBOX (MESSAGES $2 UIDNEXT $1 UIDVALIDITY 7)\r\n{tag} OK done
+ON ^SELECT => * $2 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT $1] n\r\n{tag} OK [READ-WRITE] done
+ON ^UID SEARCH .*LARGER => * SEARCH $4\r\n{tag} OK done
+ON ^UID SEARCH => * SEARCH $3\r\n{tag} OK done
+ON ^(UID )?(STORE|EXPUNGE|MOVE|COPY) => {tag} OK done
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
+}
+
+@test "filter --new never acts on UIDs the server names outside the scope it was asked" {
+	rules 'rules = ( { name = "big"; folder = "INBOX"; match = { larger = "1k"; }; expunge = true; } );'
+	# a first run records UIDNEXT 5 (nothing matched)
+	scoped_server 5 4 "" ""
+	run --separate-stderr mt_fake filter -f "$R" --new --no-tls
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	# then 1001 new messages (5..1005): the path that decides by SEARCH alone;
+	# the rule's SEARCH over them is answered with old UIDs 1 2 3
+	scoped_server 1006 1005 "$(seq -s ' ' 5 1005)" "1 2 3"
+	# (the state is kept per account, and the account names the fake's new port)
+	sed -i "s/|127.0.0.1|[0-9]*|/|127.0.0.1|$FAKE_PORT|/" "$XDG_STATE_HOME/mailtool/filter.state"
+	run --separate-stderr mt_fake filter -f "$R" --new --no-tls
+	echo "$output / $stderr"
+	grep -v AUTHENTICATE "$FAKE_LOG" | cut -c1-120
+	[ "$status" -eq 0 ]
+	! grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"
+}
+
+@test "expunge never removes UIDs its SEARCH answer names beyond the folder's UIDNEXT" {
+	# EXAMINE says UIDNEXT 3: UIDs 7 and 9 cannot be in the folder the run looked at
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS] in
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^LSUB => {tag} OK done
+ON ^(EXAMINE|SELECT) => * 2 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 3] n\r\n{tag} OK done
+ON ^UID SEARCH => * SEARCH 7 9\r\n{tag} OK done
+ON ^UID FETCH => * 1 FETCH (UID 7 RFC822.SIZE 5000)\r\n* 2 FETCH (UID 9 RFC822.SIZE 5000)\r\n{tag} OK done
+ON ^(UID )?(STORE|EXPUNGE|MOVE|COPY) => {tag} OK done
+ON ^NOOP => {tag} OK done
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
+	run --separate-stderr mt_fake expunge --no-tls --larger 1k INBOX
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	! grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"
+}
+
+@test "filter --new: mail arriving between SELECT and a rule's SEARCH is acted on once, by the next run" {
+	dadm mailbox create -u alice Copies
+	# (the first rule's SEARCH is where the server tells the session of the new message)
+	rules 'rules = ( { name = "first"; folder = "INBOX"; match = { subject = "nothing has this"; }; flag = "$X"; },
+	  { name = "late"; folder = "INBOX"; match = { subject = "Late arrival"; }; copy = "Copies"; } );'
+	# the hook runs once the folder is open: the message arrives right then
+	hook="$BATS_TEST_TMPDIR/deliver"
+	printf '#!/bin/sh\n[ -e %s.done ] && exit 0\n: > %s.done\nprintf "From: s@example.org\\r\\nSubject: Late arrival\\r\\nMessage-ID: <late@t>\\r\\n\\r\\nx\\r\\n" | %s save -u alice -m INBOX\n' \
+		"$hook" "$hook" "$MT_DOVEADM" > "$hook"
+	chmod +x "$hook"
+	MAILTOOL_TEST_HOOK_AFTER_SELECT="$hook" run "$MT" filter -f "$R" --new
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(count INBOX subject 'Late arrival')" -eq 1 ]
+	run "$MT" filter -f "$R" --new
+	echo "$output"
+	[ "$status" -eq 0 ]
+	run "$MT" filter -f "$R" --new
+	[ "$status" -eq 0 ]
+	# copied exactly once over the three runs
+	[ "$(count Copies subject 'Late arrival')" -eq 1 ]
+}
