@@ -711,6 +711,26 @@ static int recover(struct run *R, const char *const *folders, size_t nfolders, i
 	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
 }
 
+/* --log FILE: appended to, never through a symbolic link, and only when it
+ * is a regular file (root's run must not write into whatever a link names). */
+static int open_log(struct mt_ctx *ctx, const char *path, FILE **out)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return mt_fail(ctx, MT_EIO, "--log '%s': %s", path,
+			       errno == ELOOP ? "is a symbolic link; not writing through it" : strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mt_fail(ctx, MT_EIO, "--log '%s': not a regular file", path);
+	}
+	if ((*out = fdopen(fd, "a")) == NULL) {
+		close(fd);
+		return mt_fail(ctx, MT_EOS, "--log '%s': %s", path, strerror(errno));
+	}
+	return MT_OK;
+}
+
 /* A rule's folders: plain names against the one LIST "*" of the run, patterns
  * through mt_expand_folders (the server's own LIST matching). */
 static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const struct mt_mailboxes *all,
@@ -796,19 +816,9 @@ static int filter_main(struct mt_ctx *ctx)
 			}
 		}
 		if (rule->target) {
-			int yes = listed(&all, rule->target);
-			if (!yes && !rule->create) {
+			if (!listed(&all, rule->target) && !rule->create) {
 				r = mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist (create = true; makes it)",
 					    rule->file, rule->line, rule->name, rule->target);
-				goto out;
-			}
-			if (!yes && !R.dry) {
-				if ((r = mt_create(ctx->s, rule->target, NULL, &ctx->err)) != MT_OK ||
-				    (r = mt_subscribe(ctx->s, rule->target, 1, &ctx->err)) != MT_OK) {
-					r = mt_fail_err(ctx, &ctx->err);
-					goto out;
-				}
-			} else if (yes && rule->create && !R.dry && (r = finish_create(ctx, &all, rule->target)) != MT_OK) {
 				goto out;
 			}
 			if ((r = mt_mailbox_wire(ctx->s, rule->target, &R.target_wire[i], &ctx->err)) != MT_OK) {
@@ -817,12 +827,20 @@ static int filter_main(struct mt_ctx *ctx)
 			}
 		}
 	}
-	if (logpath && !R.dry) {
-		int fd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0 || (R.log = fdopen(fd, "a")) == NULL) {
-			r = mt_fail(ctx, MT_EIO, "--log '%s': %s", logpath, strerror(errno));
-			if (fd >= 0)
-				close(fd);
+	if (logpath && !R.dry && (r = open_log(ctx, logpath, &R.log)) != MT_OK)
+		goto out;
+	/* every rule, folder, target and the log are good: only now does anything change */
+	for (size_t i = 0; i < rules.n && !R.dry; i++) {
+		const struct mt_rule *rule = &rules.v[i];
+		if (rule->target == NULL)
+			continue;
+		if (!listed(&all, rule->target)) {
+			if ((r = mt_create(ctx->s, rule->target, NULL, &ctx->err)) != MT_OK ||
+			    (r = mt_subscribe(ctx->s, rule->target, 1, &ctx->err)) != MT_OK) {
+				r = mt_fail_err(ctx, &ctx->err);
+				goto out;
+			}
+		} else if (rule->create && (r = finish_create(ctx, &all, rule->target)) != MT_OK) {
 			goto out;
 		}
 	}

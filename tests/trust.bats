@@ -110,3 +110,39 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	# copied exactly once over the three runs
 	[ "$(count Copies subject 'Late arrival')" -eq 1 ]
 }
+
+# ---- nothing changes before everything was checked -------------------------
+
+@test "filter: a rule that fails validation leaves the server as it was, even an earlier rule's create = true folder" {
+	rules 'rules = (
+	  { name = "one"; folder = "INBOX"; match = { larger = "1M"; }; move = "Made/By/Rule"; create = true; },
+	  { name = "two"; folder = "No such folder"; match = { larger = "1M"; }; move = "Archive"; } );'
+	before=$(server_state)
+	run --separate-stderr "$MT" filter -f "$R"
+	echo "$output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'two': no folder 'No such folder'"* ]]
+	[ "$(server_state)" = "$before" ]
+}
+
+@test "filter --log never writes through a symbolic link, nor into anything but a regular file" {
+	rules 'rules = ( { name = "big"; folder = "INBOX"; match = { larger = "2M"; }; flag = "$Big"; } );'
+	victim="$BATS_TEST_TMPDIR/victim"
+	echo "precious" > "$victim"
+	ln -s "$victim" "$BATS_TEST_TMPDIR/log.jsonl"
+	before=$(server_state)
+	run --separate-stderr "$MT" filter -f "$R" --log "$BATS_TEST_TMPDIR/log.jsonl"
+	echo "$output / $stderr"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"symbolic link"* ]]
+	[ "$(cat "$victim")" = "precious" ]
+	[ "$(server_state)" = "$before" ]
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	run --separate-stderr timeout 10 "$MT" filter -f "$R" --log "$BATS_TEST_TMPDIR/fifo"
+	[ "$status" -eq 74 ]
+	# a real file works, one JSON line per message flagged
+	run "$MT" filter -f "$R" --log "$BATS_TEST_TMPDIR/real.jsonl"
+	[ "$status" -eq 0 ]
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/real.jsonl")" -eq "$(count INBOX keyword '$Big')" ]
+	[ "$(count INBOX keyword '$Big')" -gt 0 ]
+}
