@@ -11,6 +11,7 @@ static const struct mt_opt subs_opts[] = {
 	{ .lng = "all", .kind = MT_FLAG,
 	  .help = "add: every existing folder; fix: also subscribe folders nobody subscribed to" },
 	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "change nothing; show what would change" },
+	{ .lng = "exact", .kind = MT_FLAG, .help = "import: also unsubscribe every folder the list does not name" },
 	MT_OPT_END,
 };
 
@@ -25,6 +26,20 @@ static const struct mt_col subs_cols[S_NCOLS] = {
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(((const struct mt_mailbox *)a)->name, ((const struct mt_mailbox *)b)->name);
+}
+
+static int by_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* INBOX is named in any case */
+static int listed_inbox(char *const *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(want[i], "INBOX") == 0)
+			return 1;
+	return 0;
 }
 
 static int exists(const struct mt_mailbox *b)
@@ -113,6 +128,8 @@ static int subs_check(struct mt_ctx *ctx)
 				return mt_fail(ctx, MT_EUSAGE, "subs %s takes no arguments", cmd);
 			if (!strcmp(cmd, "import") && nargs > 1)
 				return mt_fail(ctx, MT_EUSAGE, "subs import takes one FILE (or -)");
+			if (strcmp(cmd, "import") != 0 && mt_flag(&ctx->args, "exact"))
+				return mt_fail(ctx, MT_EUSAGE, "--exact goes with import");
 			return MT_OK;
 		}
 	return mt_fail(ctx, MT_EUSAGE, "unknown subcommand '%s' (list, add, remove, check, fix, export, import)", cmd);
@@ -127,6 +144,7 @@ static int subs_main(struct mt_ctx *ctx)
 	struct mt_table t;
 	char delim = 0;
 	int r = MT_OK, failed = 0, off = 0;
+	size_t missing = 0;
 
 	/* the import list is read first: a bad file changes nothing */
 	char **want = NULL;
@@ -198,25 +216,32 @@ static int subs_main(struct mt_ctx *ctx)
 				failed++;
 			}
 		}
-	} else {  /* import: afterwards exactly these are subscribed */
+	} else {
+		/* import: every listed folder that exists here is subscribed; one that
+		 * does not is reported and left alone (a dry run cannot know what a
+		 * server would make of it, so neither run tries); with --exact, what
+		 * the list does not name is unsubscribed, never without it */
+		qsort(want, nwant, sizeof *want, by_str);
 		for (size_t w = 0; w < nwant && r == MT_OK; w++) {
-			struct mt_mailbox *b = NULL;
-			for (size_t i = 0; i < m.n; i++)
-				if (strcmp(m.v[i].name, want[w]) == 0)
-					b = &m.v[i];
-			if (b && subscribed(b))
+			if (w && strcmp(want[w], want[w - 1]) == 0)
 				continue;
-			/* a folder missing here is still tried: some servers allow it, others say why not */
-			r = change(ctx, &t, want[w], 1, &failed);
+			struct mt_mailbox key = { .name = want[w] }, *b = bsearch(&key, m.v, m.n, sizeof *m.v, by_name);
+			if (b == NULL && strcasecmp(want[w], "INBOX") == 0)
+				for (size_t i = 0; i < m.n && b == NULL; i++)
+					if (strcmp(m.v[i].wire, "INBOX") == 0)
+						b = &m.v[i];
+			if (b == NULL || !exists(b)) {
+				row(&t, want[w], "no such folder here: not subscribed");
+				missing++;
+			} else if (!subscribed(b)) {
+				r = change(ctx, &t, b->name, 1, &failed);
+			}
 		}
-		for (size_t i = 0; i < m.n && r == MT_OK; i++) {
-			int keep = 0;
-			if (!subscribed(&m.v[i]))
-				continue;
-			for (size_t w = 0; w < nwant; w++)
-				keep |= strcmp(m.v[i].name, want[w]) == 0;
-			if (!keep)
-				r = change(ctx, &t, m.v[i].name, 0, &failed);
+		for (size_t i = 0; i < m.n && r == MT_OK && mt_flag(&ctx->args, "exact"); i++) {
+			const char *name = m.v[i].name;
+			if (subscribed(&m.v[i]) && bsearch(&name, want, nwant, sizeof *want, by_str) == NULL &&
+			    !(strcmp(m.v[i].wire, "INBOX") == 0 && listed_inbox(want, nwant)))
+				r = change(ctx, &t, name, 0, &failed);
 		}
 	}
 	if (t.rows)
@@ -227,6 +252,8 @@ static int subs_main(struct mt_ctx *ctx)
 	mt_mailboxes_release(&m);
 	if (r == MT_OK && failed)
 		r = MT_EUNAVAIL;
+	else if (r == MT_OK && missing)
+		r = mt_fail(ctx, MT_EDATA, "%zu listed folder%s not here; not subscribed", missing, missing == 1 ? " is" : "s are");
 	/* check: exit 1 when something is off, for help-desk scripts */
 	if (r == MT_OK && strcmp(cmd, "check") == 0 && off)
 		r = 1;
@@ -246,7 +273,8 @@ static const struct mt_applet subs_applet = {
 		       "folders (remove also against dangling subscriptions). check reports dangling\n"
 		       "subscriptions and folders nobody subscribed to, and exits 1 if there are any; fix\n"
 		       "removes the dangling ones (with --all also subscribes the rest). export prints one\n"
-		       "subscribed folder per line; import subscribes exactly the listed folders.",
+		       "subscribed folder per line; import subscribes the listed folders that exist here\n"
+		       "(--exact: and unsubscribes every folder the list does not name).",
 	.opts = subs_opts,
 	.complete_first = "list add remove check fix export import",
 	.complete_rest = "folder",

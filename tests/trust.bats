@@ -146,3 +146,27 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	[ "$(wc -l < "$BATS_TEST_TMPDIR/real.jsonl")" -eq "$(count INBOX keyword '$Big')" ]
 	[ "$(count INBOX keyword '$Big')" -gt 0 ]
 }
+
+# ---- a dry run says exactly what the real run does ------------------------
+
+@test "subs import: the dry run reports exactly what the real run does, and no subscription is dropped unasked" {
+	dadm mailbox create -u alice Kept
+	dadm mailbox subscribe -u alice Kept
+	printf 'Lists/dev\nNot here at all\nOld Stuff\n' > "$BATS_TEST_TMPDIR/list"
+	dadm mailbox unsubscribe -u alice Lists/dev
+	before=$(server_state)
+	run --separate-stderr "$MT" subs import --dry-run --tsv "$BATS_TEST_TMPDIR/list"
+	dry_status=$status dry=$output
+	echo "$dry / $stderr"
+	[ "$(server_state)" = "$before" ]
+	run --separate-stderr "$MT" subs import --tsv "$BATS_TEST_TMPDIR/list"
+	echo "$output / $stderr"
+	[ "$status" -eq "$dry_status" ]
+	[ "$status" -eq 65 ]
+	[ "${dry//would subscribe/subscribed}" = "$output" ]
+	[[ "$output" == *"Not here at all	no such folder here: not subscribed"* ]]
+	# what the user had subscribed and the list does not name is still subscribed
+	dadm mailbox list -u alice -s | grep -qx Kept
+	dadm mailbox list -u alice -s | grep -qx Lists/dev
+	! dadm mailbox list -u alice -s | grep -qx "Not here at all"
+}
