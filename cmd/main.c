@@ -4,6 +4,7 @@
 #include "applet.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -338,7 +339,7 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 {
 	struct mt_ctx ctx;
 	char *key = NULL;
-	int r;
+	int r, quiet_saved = -1;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.ap = ap;
@@ -370,11 +371,19 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 		return mt_fail(&ctx, MT_EUSAGE, "--json and --tsv exclude each other");
 	}
 	ctx.fmt = mt_flag(&ctx.args, "json") ? MT_FMT_JSON : mt_flag(&ctx.args, "tsv") ? MT_FMT_TSV : MT_FMT_HUMAN;
-	/* -q: nothing but errors; the exit status still says everything */
+	/* -q: nothing but errors, for this run only (a batch's next line, or the
+	 * next run a --persist process serves, prints again); the exit status
+	 * still says everything */
 	if ((ap->flags & MT_APPLET_SESSION) && mt_flag(&ctx.args, "quiet")) {
+		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		fflush(stdout);
-		if (freopen("/dev/null", "w", stdout) == NULL)
-			return mt_fail(&ctx, MT_EOS, "-q: cannot open /dev/null");
+		if (null < 0 || (quiet_saved = fcntl(1, F_DUPFD_CLOEXEC, 3)) < 0 || dup2(null, 1) < 0) {
+			if (null >= 0)
+				close(null);
+			r = mt_fail(&ctx, MT_EOS, "-q: cannot open /dev/null: %s", strerror(errno));
+			goto out;
+		}
+		close(null);
 	}
 
 	if (ap->check && (r = ap->check(&ctx)) != MT_OK)
@@ -410,6 +419,11 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 	}
 	r = run_with_session(&ctx, &key);
 out:
+	if (quiet_saved >= 0) {
+		fflush(stdout);
+		dup2(quiet_saved, 1);
+		close(quiet_saved);
+	}
 	if (key && ctx.s && mt_session_alive(ctx.s)) {
 		cache_put(key, ctx.s);   /* the next applet of the batch reuses it */
 		key = NULL;

@@ -170,3 +170,22 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	dadm mailbox list -u alice -s | grep -qx Lists/dev
 	! dadm mailbox list -u alice -s | grep -qx "Not here at all"
 }
+
+# ---- one invocation's options never reach the next ------------------------
+
+@test "batch: one line's -q does not silence the next line" {
+	run --separate-stderr "$MT" -e 'quota -q; du --tsv; quota -q'
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	# du's table, and nothing of either quota
+	[ "$(echo "$output" | head -n 1 | cut -f1)" = "folder" ]
+	[[ "$output" == *"INBOX	"* ]]
+	[[ "$output" != *STORAGE* ]]
+	# and a line's --json or -v stays that line's
+	run --separate-stderr "$MT" -e 'du --json INBOX; du --tsv INBOX; quota -v; quota'
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c '^{')" -eq 2 ]   # INBOX and the total, of du --json only
+	[ "$(echo "$output" | grep -c '^folder	messages')" -eq 1 ]
+	[ "$(echo "$stderr" | grep -c 'round trips')" -eq 1 ]
+}
