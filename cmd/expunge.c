@@ -5,7 +5,7 @@
 #include "applet.h"
 #include "../lib/select.h"
 
-#include <pcre2.h>
+#include "../filters/regex.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,39 +33,38 @@ static const struct mt_opt expunge_opts[] = {
 	MT_OPT_END,
 };
 
-static pcre2_code *compile(struct mt_ctx *ctx, const char *opt, const char *re, int *rc)
+static struct mt_re *compile(struct mt_ctx *ctx, const char *opt, const char *re, int *rc)
 {
-	int err;
-	PCRE2_SIZE off;
-	pcre2_code *c = pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
-	if (c == NULL) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(err, msg, sizeof msg);
-		*rc = mt_fail(ctx, MT_EDATA, "--%s '%s': bad regular expression at offset %zu: %s", opt, re, (size_t)off, msg);
-	}
+	char why[300];
+	struct mt_re *c = mt_re_compile(re, NULL, why, sizeof why);
+	if (c == NULL)
+		*rc = mt_fail(ctx, MT_EDATA, "--%s '%s': bad regular expression %s", opt, re, why);
 	return c;
 }
 
-static int re_match(pcre2_code *re, const char *s)
-{
-	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-	int r = pcre2_match(re, (PCRE2_SPTR)(s ? s : ""), PCRE2_ZERO_TERMINATED, 0, 0, md, NULL);
-	pcre2_match_data_free(md);
-	return r >= 0;
-}
-
 struct regex_filter {
-	pcre2_code *from, *subject;
+	struct mt_ctx *ctx;
+	struct mt_re *from, *subject;
+	const char *folder;      /* the folder being selected, for messages */
+	uint64_t undecided;      /* messages a regex could not decide: left alone */
 };
 
-static int regex_keep(const struct mt_msg *m, void *ctx)
+/* Keep a message when every regex matches; one a regex cannot decide (a
+ * PCRE2 limit) is left alone and said so, never taken for a non-match. */
+static int regex_keep(const struct mt_msg *m, void *arg)
 {
-	struct regex_filter *f = ctx;
-	if (f->from && !re_match(f->from, m->from))
-		return 0;
-	if (f->subject && !re_match(f->subject, m->subject))
-		return 0;
-	return 1;
+	struct regex_filter *f = arg;
+	const char *why = NULL;
+	int hit = 1;
+	if (f->from)
+		hit = mt_re_match(f->from, m->from, m->from ? strlen(m->from) : 0, &why);
+	if (hit > 0 && f->subject)
+		hit = mt_re_match(f->subject, m->subject, m->subject ? strlen(m->subject) : 0, &why);
+	if (hit < 0) {
+		f->undecided++;
+		mt_fail(f->ctx, MT_EDATA, "'%s' UID %u: %s; the message is left alone", f->folder, m->uid, why);
+	}
+	return hit > 0;
 }
 
 /* ---- the applet -------------------------------------------------------- */
@@ -74,7 +73,7 @@ static int regex_keep(const struct mt_msg *m, void *ctx)
 static int expunge_check(struct mt_ctx *ctx)
 {
 	struct mt_criteria c;
-	struct regex_filter rf = { 0 };
+	struct regex_filter rf = { .ctx = ctx };
 	int given, r = MT_OK;
 	const char *v;
 	if (ctx->args.argc == 0)
@@ -90,12 +89,12 @@ static int expunge_check(struct mt_ctx *ctx)
 	if ((v = mt_arg(&ctx->args, "from")) && (rf.from = compile(ctx, "from", v, &r)) == NULL)
 		return r;
 	if ((v = mt_arg(&ctx->args, "subject")) && (rf.subject = compile(ctx, "subject", v, &r)) == NULL) {
-		pcre2_code_free(rf.from);
+		mt_re_free(rf.from);
 		return r;
 	}
 	given += (rf.from != NULL) + (rf.subject != NULL);
-	pcre2_code_free(rf.from);
-	pcre2_code_free(rf.subject);
+	mt_re_free(rf.from);
+	mt_re_free(rf.subject);
 	if (given == 0)
 		return mt_fail(ctx, MT_EUSAGE, "give at least one criterion (--deleted, --older, --larger, ...): "
 			       "expunge never takes a whole folder by default");
@@ -105,7 +104,7 @@ static int expunge_check(struct mt_ctx *ctx)
 static int expunge_main(struct mt_ctx *ctx)
 {
 	struct mt_criteria c;
-	struct regex_filter rf = { 0 };
+	struct regex_filter rf = { .ctx = ctx };
 	int given, r = MT_OK, dry = mt_flag(&ctx->args, "dry-run"), to_trash = mt_flag(&ctx->args, "trash");
 	long max = -1;
 	const char *v;
@@ -154,6 +153,7 @@ static int expunge_main(struct mt_ctx *ctx)
 	mt_progress_start(&pg, "selecting (folders)", nfolders, nfolders > 1 && !mt_flag(&ctx->args, "quiet"));
 	for (size_t i = 0; i < nfolders; i++) {
 		mt_progress_step(&pg, i ? 1 : 0);
+		rf.folder = folders[i];
 		r = mt_select_messages(ctx->s, folders[i], &c, 1, (rf.from || rf.subject) ? regex_keep : NULL, &rf,
 				       &sels[i], &ctx->err);
 		if (r != MT_OK) {
@@ -208,6 +208,9 @@ static int expunge_main(struct mt_ctx *ctx)
 	mt_table_release(&t);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
+	else if (rf.undecided)
+		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
+			    (unsigned long long)rf.undecided, rf.undecided == 1 ? "" : "s", rf.undecided == 1 ? "it" : "them");
 out:
 	for (size_t i = 0; sels && i < nfolders; i++)
 		mt_selection_release(&sels[i]);
@@ -215,8 +218,8 @@ out:
 	mt_free_folders(folders, nfolders);
 	free(trash);
 	free(trash_wire);
-	pcre2_code_free(rf.from);
-	pcre2_code_free(rf.subject);
+	mt_re_free(rf.from);
+	mt_re_free(rf.subject);
 	return r;
 }
 

@@ -217,11 +217,13 @@ static void hits_free(struct rule_run *rr)
 	memset(rr, 0, sizeof *rr);
 }
 
+struct run;
+static void undecided(struct run *R, const struct mt_rule *rule, uint32_t uid, const char *why);
+
 struct decide {
+	struct run *R;
 	const struct mt_rule *rule;
 	struct rule_run *rr;
-	const uint32_t *taken;
-	size_t ntaken;
 	int exact, want_info;
 	time_t now;
 	uint64_t fetched;
@@ -238,10 +240,13 @@ static void add_hit(struct rule_run *rr, const struct mt_fetched *m, int want_in
 static int decide_one(const struct mt_fetched *m, void *arg)
 {
 	struct decide *d = arg;
+	const char *why = NULL;
 	d->fetched++;
-	if (!d->exact && !mt_rule_match(d->rule, m, d->now))
-		return 0;
-	add_hit(d->rr, m, d->want_info);
+	int hit = d->exact ? 1 : mt_rule_match(d->rule, m, d->now, &why);
+	if (hit < 0)
+		undecided(d->R, d->rule, m->uid, why);
+	else if (hit)
+		add_hit(d->rr, m, d->want_info);
 	return 0;
 }
 
@@ -314,7 +319,23 @@ struct run {
 	char **target_wire;       /* per rule */
 	struct mt_table res, msgs;
 	time_t now;
+	const char *folder;       /* the folder run_folder is deciding */
+	uint32_t *undec;          /* its messages a rule could not decide: left alone */
+	size_t nundec;
+	uint64_t undecided;       /* over the run: the exit status says so */
 };
+
+/* A regular expression could not be decided on a message (a PCRE2 limit or
+ * error): the message is left alone by every rule of this run, and said so. */
+static void undecided(struct run *R, const struct mt_rule *rule, uint32_t uid, const char *why)
+{
+	/* (no duplicates: an undecided message is in no later rule's scope) */
+	R->undec = mt_xrealloc(R->undec, sizeof *R->undec * (R->nundec + 1));
+	R->undec[R->nundec++] = uid;
+	R->undecided++;
+	mt_fail(R->ctx, MT_EDATA, "rule '%s': '%s' UID %u: %s; the message is left alone", rule->name, R->folder, uid,
+		why ? why : "undecided");
+}
 
 static const char *action_name(const struct mt_rule *r, int dry)
 {
@@ -360,9 +381,15 @@ static int decide_all(const struct mt_fetched *m, void *arg)
 	int want_info = A->R->log != NULL || (A->R->dry && A->R->verbose);
 	for (size_t k = 0; k < A->n; k++) {
 		const struct mt_rule *rule = &rules.v[A->idx[k]];
+		const char *why = NULL;
 		if (!sees_changes(rule) && !in_set(A->fresh, A->nfresh, m->uid))
 			continue;
-		if (!mt_rule_match(rule, m, A->R->now))
+		int hit = mt_rule_match(rule, m, A->R->now, &why);
+		if (hit < 0) {
+			undecided(A->R, rule, m->uid, why);
+			break;   /* no later rule may take what this one might have */
+		}
+		if (!hit)
 			continue;
 		add_hit(&A->rr[k], m, want_info);
 		if (!rule->cont)
@@ -417,6 +444,8 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 	int r, flag_rules = 0, full = 1, want_info = R->log != NULL || (R->dry && R->verbose);
 	uint64_t examined = 0;
 
+	R->folder = folder;
+	R->nundec = 0;
 	for (size_t k = 0; k < n; k++)
 		flag_rules |= sees_changes(&rules.v[idx[k]]);
 	/* incremental and no rule reads flags: STATUS says whether anything arrived,
@@ -538,7 +567,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 			if (!in_set(taken, ntaken, cand[i]))
 				cand[keep++] = cand[i];
 		nc = keep;
-		struct decide d = { .rule = rule, .rr = &rr[k], .exact = exact, .want_info = want_info, .now = R->now };
+		struct decide d = { .R = R, .rule = rule, .rr = &rr[k], .exact = exact, .want_info = want_info, .now = R->now };
 		if (nc > 0 && (!exact || want_info)) {
 			struct mt_rule_needs need = { 0 };
 			if (!exact)
@@ -567,11 +596,33 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 			}
 		}
 		free(cand);
-		if (!rule->cont && rr[k].n) {
-			taken = mt_xrealloc(taken, sizeof *taken * (ntaken + rr[k].n));
-			for (size_t i = 0; i < rr[k].n; i++)
+		/* what this rule took, and what no rule may take since this one could not decide it */
+		size_t add = (!rule->cont ? rr[k].n : 0) + R->nundec;
+		if (add) {
+			taken = mt_xrealloc(taken, sizeof *taken * (ntaken + add));
+			for (size_t i = 0; !rule->cont && i < rr[k].n; i++)
 				taken[ntaken++] = rr[k].v[i].uid;
+			for (size_t i = 0; i < R->nundec; i++)
+				taken[ntaken++] = R->undec[i];
 			qsort(taken, ntaken, sizeof *taken, cmp_u32);
+		}
+	}
+	/* a message some rule could not decide is no rule's: an earlier rule
+	 * (continue = true) may have matched it already */
+	if (R->nundec) {
+		qsort(R->undec, R->nundec, sizeof *R->undec, cmp_u32);
+		for (size_t k = 0; k < n; k++) {
+			size_t keep = 0;
+			for (size_t i = 0; i < rr[k].n; i++) {
+				if (in_set(R->undec, R->nundec, rr[k].v[i].uid)) {
+					free(rr[k].v[i].from);
+					free(rr[k].v[i].subject);
+					free(rr[k].v[i].msgid);
+				} else {
+					rr[k].v[keep++] = rr[k].v[i];
+				}
+			}
+			rr[k].n = keep;
 		}
 	}
 
@@ -856,6 +907,9 @@ static int filter_main(struct mt_ctx *ctx)
 	}
 	if (r < 0)
 		r = -r;
+	if (r == MT_OK && R.undecided)
+		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
+			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
 	if (R.msgs.rows)
 		mt_table_print(&R.msgs, stdout);
 	if (R.res.rows || ctx->verbose)
@@ -879,6 +933,7 @@ out:
 	free(nfr);
 	free(R.trash);
 	free(R.trash_wire);
+	free(R.undec);
 	free(R.key);
 	mt_mailboxes_release(&all);
 	mt_rules_release(&rules);

@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <libconfig.h>
-#include <pcre2.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 /* ---- reading ------------------------------------------------------------ */
 
 struct loader {
+	const struct mt_re_limits *limits;
 	const char *file;
 	const char *rule;        /* name of the rule being read, for messages */
 	struct mt_err *e;
@@ -44,7 +44,7 @@ static void cond_free(struct mt_cond *c)
 	free(c->header);
 	free(c->pattern);
 	free(c->keyword);
-	pcre2_code_free(c->re);
+	mt_re_free(c->re);
 	free(c);
 }
 
@@ -67,16 +67,11 @@ static int compile_re(struct loader *L, const config_setting_t *s, struct mt_con
 	const char *v = config_setting_get_string(s);
 	if (v == NULL)
 		return bad(L, s, "'%s' wants a regular expression in quotes", config_setting_name(s));
-	int err;
-	PCRE2_SIZE off;
+	char why[300];
 	c->pattern = mt_xstrdup(v);
-	c->re = pcre2_compile((PCRE2_SPTR)v, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &off, NULL);
-	if (c->re == NULL) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(err, msg, sizeof msg);
-		return bad(L, s, "%s: bad regular expression '%s' at offset %zu: %s", config_setting_name(s), v,
-			   (size_t)off, (char *)msg);
-	}
+	c->re = mt_re_compile(v, L->limits, why, sizeof why);
+	if (c->re == NULL)
+		return bad(L, s, "%s: bad regular expression '%s' %s", config_setting_name(s), v, why);
 	return MT_OK;
 }
 
@@ -428,6 +423,24 @@ static void rule_free(struct mt_rule *r)
 	free(r->unflag);
 }
 
+/* regex_match_limit = 1000000; regex_depth_limit = 100000; regex_heap_limit = "64M" */
+static int limit_value(struct loader *L, const config_setting_t *root, const char *key, uint32_t *out)
+{
+	const config_setting_t *s = config_setting_get_member(root, key);
+	uint64_t v;
+	int heap = strcmp(key, "regex_heap_limit") == 0;
+	if (s == NULL)
+		return MT_OK;
+	if (size_value(L, s, &v) != MT_OK)
+		return L->e->code;
+	if (heap)
+		v /= 1024;   /* PCRE2 counts KiB */
+	if (v == 0 || v > UINT32_MAX)
+		return bad(L, s, "%s: must be between 1 and %u%s", key, UINT32_MAX, heap ? " KiB" : "");
+	*out = (uint32_t)v;
+	return MT_OK;
+}
+
 static uint64_t file_hash(const char *path)
 {
 	uint64_t h = 1469598103934665603ULL;
@@ -448,6 +461,7 @@ int mt_rules_load(const char *path, struct mt_ruleset *rs, struct mt_err *e)
 	int r = MT_OK;
 	memset(rs, 0, sizeof *rs);
 	rs->body_limit = 256 * 1024;
+	rs->re_limits = (struct mt_re_limits)MT_RE_LIMITS_DEFAULT;
 	config_init(&cfg);
 	if (!config_read_file(&cfg, path)) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
@@ -462,6 +476,11 @@ int mt_rules_load(const char *path, struct mt_ruleset *rs, struct mt_err *e)
 	config_setting_t *bl = config_setting_get_member(root, "body_limit");
 	if (bl && (r = size_value(&L, bl, &rs->body_limit)) != MT_OK)
 		goto out;
+	if ((r = limit_value(&L, root, "regex_match_limit", &rs->re_limits.match)) != MT_OK ||
+	    (r = limit_value(&L, root, "regex_depth_limit", &rs->re_limits.depth)) != MT_OK ||
+	    (r = limit_value(&L, root, "regex_heap_limit", &rs->re_limits.heap_kib)) != MT_OK)
+		goto out;
+	L.limits = &rs->re_limits;
 	if (list == NULL) {
 		r = mt_seterr(e, MT_ECONFIG, "%s: no rules = ( ... ); list", path);
 		goto out;
@@ -882,26 +901,11 @@ void mt_rule_needs_release(struct mt_rule_needs *n)
 
 /* ---- deciding ------------------------------------------------------------ */
 
-static int re_match(void *re, const char *s, size_t len)
-{
-	pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
-	/* invalid UTF-8 (a broken message) is matched as far as PCRE2 allows, never crashes */
-	int r = pcre2_match(re, (PCRE2_SPTR)s, len, 0, 0, md, NULL);
-	if (r <= PCRE2_ERROR_UTF8_ERR1 && r >= PCRE2_ERROR_UTF8_ERR21) {
-		/* replace bytes that are not UTF-8 and try again */
-		char *clean = mt_xmalloc(len + 1);
-		for (size_t i = 0; i < len; i++)
-			clean[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-		r = pcre2_match(re, (PCRE2_SPTR)clean, len, 0, 0, md, NULL);
-		free(clean);
-	}
-	pcre2_match_data_free(md);
-	return r >= 0;
-}
-
 struct field_match {
 	const char *name;       /* NULL: every field, as "Name: value" */
-	void *re;
+	const struct mt_re *re;
+	const char **why;
+	int undecided;          /* a field could not be matched (a PCRE2 limit or error) */
 };
 
 static int field_re(const char *n, size_t nl, const char *v, size_t vl, void *ctx)
@@ -912,51 +916,63 @@ static int field_re(const char *n, size_t nl, const char *v, size_t vl, void *ct
 	char *dec = mt_decode_header(v, vl);
 	int hit;
 	if (f->name) {
-		hit = re_match(f->re, dec, strlen(dec));
+		hit = mt_re_match(f->re, dec, strlen(dec), f->why);
 	} else {
 		char *line = mt_xasprintf("%.*s: %s", (int)nl, n, dec);
-		hit = re_match(f->re, line, strlen(line));
+		hit = mt_re_match(f->re, line, strlen(line), f->why);
 		free(line);
 	}
 	free(dec);
-	return hit;
+	if (hit < 0)
+		f->undecided = 1;   /* a later field may still match: that decides */
+	return hit > 0;
 }
 
 struct view {
 	const struct mt_fetched *m;
 	char *body;
 	int body_done;
+	const char **why;
 };
 
+/* 1, 0, or -1 when a regex could not be decided and that could change the
+ * answer (Kleene's three values: all() is false if any part is false, any()
+ * true if any part is true, whatever the undecided parts) */
 static int cond_match(const struct mt_cond *c, struct view *v, time_t now)
 {
 	const struct mt_fetched *m = v->m;
 	switch (c->kind) {
 	case MT_C_ALL:
-		for (size_t i = 0; i < c->nkids; i++)
-			if (!cond_match(c->kids[i], v, now))
-				return 0;
-		return 1;
-	case MT_C_ANY:
-		for (size_t i = 0; i < c->nkids; i++)
-			if (cond_match(c->kids[i], v, now))
-				return 1;
-		return 0;
-	case MT_C_NOT:
-		return !cond_match(c->kids[0], v, now);
+	case MT_C_ANY: {
+		int any_true = c->kind == MT_C_ANY, undecided = 0;
+		for (size_t i = 0; i < c->nkids; i++) {
+			int k = cond_match(c->kids[i], v, now);
+			if (k < 0)
+				undecided = 1;
+			else if (k == any_true)
+				return any_true;
+		}
+		return undecided ? -1 : !any_true;
+	}
+	case MT_C_NOT: {
+		int k = cond_match(c->kids[0], v, now);
+		return k < 0 ? -1 : !k;
+	}
 	case MT_C_HEADER:
 	case MT_C_ANYHEADER: {
-		struct field_match f = { .name = c->kind == MT_C_HEADER ? c->header : NULL, .re = c->re };
+		struct field_match f = { .name = c->kind == MT_C_HEADER ? c->header : NULL, .re = c->re, .why = v->why };
 		const char *h = m->header ? m->header : m->body;
 		size_t hl = m->header ? m->header_len : m->body_len;
-		return h ? mt_header_fields(h, hl, field_re, &f) : 0;
+		if (h && mt_header_fields(h, hl, field_re, &f))
+			return 1;
+		return f.undecided ? -1 : 0;
 	}
 	case MT_C_BODY:
 		if (!v->body_done) {
 			v->body = m->body ? mt_body_text(m->body, m->body_len) : NULL;
 			v->body_done = 1;
 		}
-		return v->body ? re_match(c->re, v->body, strlen(v->body)) : 0;
+		return v->body ? mt_re_match(c->re, v->body, strlen(v->body), v->why) : 0;
 	case MT_C_LARGER: return m->size > c->size;
 	case MT_C_SMALLER: return m->size < c->size;
 	case MT_C_OLDER: return m->internaldate <= now - c->age;
@@ -975,12 +991,14 @@ static int cond_match(const struct mt_cond *c, struct view *v, time_t now)
 	return 0;
 }
 
-int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now)
+int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now, const char **why)
 {
-	struct view v = { .m = m };
+	const char *dummy = NULL;
+	struct view v = { .m = m, .why = why ? why : &dummy };
+	/* mail the user deleted is never the rule's unless it asks: decided first */
+	if (!mentions_deleted(r->cond) && (m->sysflags & MT_F_DELETED))
+		return 0;
 	int hit = cond_match(r->cond, &v, now);
-	if (hit && !mentions_deleted(r->cond) && (m->sysflags & MT_F_DELETED))
-		hit = 0;
 	free(v.body);
 	return hit;
 }

@@ -9,6 +9,7 @@
 
 #include "../lib/mt.h"
 #include "../lib/select.h"
+#include "regex.h"
 
 #include <stdint.h>
 #include <time.h>
@@ -28,7 +29,7 @@ struct mt_cond {
 	size_t nkids;
 	char *header;            /* MT_C_HEADER: lower-case field name */
 	char *pattern;
-	void *re;                /* pcre2_code * */
+	struct mt_re *re;        /* owned */
 	uint64_t size;
 	int64_t age;             /* seconds */
 	unsigned sysflag;        /* MT_F_* or 0 for a keyword */
@@ -56,6 +57,7 @@ struct mt_ruleset {
 	struct mt_rule *v;
 	size_t n;
 	uint64_t body_limit;     /* bytes of each message a body regex reads */
+	struct mt_re_limits re_limits;  /* regex_match_limit, regex_depth_limit, regex_heap_limit */
 	uint64_t hash;           /* of the rules' text: a changed rule set means a full run */
 };
 
@@ -81,8 +83,12 @@ void mt_rule_needs(const struct mt_rule *r, struct mt_rule_needs *n);
 void mt_rule_needs_add_header(struct mt_rule_needs *n, const char *name);
 void mt_rule_needs_release(struct mt_rule_needs *n);
 
-/* Decide a rule on one fetched message (header block and body prefix as fetched). */
-int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now);
+/* Decide a rule on one fetched message (header block and body prefix as
+ * fetched): 1 it matches, 0 it does not, -1 a regular expression could not
+ * be decided (a PCRE2 limit or error: *why says which) where that could
+ * change the answer. -1 is never "no match": the caller leaves the message
+ * alone, says so, and exits non-zero. */
+int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now, const char **why);
 
 /* The literal substrings one of which every match of `pattern` must contain
  * (a top-level alternation of literal runs), for a server-side pre-filter.

@@ -189,3 +189,70 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	[ "$(echo "$output" | grep -c '^folder	messages')" -eq 1 ]
 	[ "$(echo "$stderr" | grep -c 'round trips')" -eq 1 ]
 }
+
+# ---- an error is never "no match" -----------------------------------------
+
+# a subject on which '(a+)+c' backtracks beyond any limit
+evil_subject() { printf 'a%.0s' $(seq 40); printf 'x'; }
+
+@test "expunge --subject: a regex that hits PCRE2's limit leaves the message alone and exits 65" {
+	dadm mailbox create -u alice R
+	put R "$(evil_subject)"
+	put R "aac plain"
+	before=$(server_state)
+	run --separate-stderr "$MT" expunge --subject '(a+)+c|a+b' R
+	echo "$output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'R' UID 1: regular expression match limit reached"*"left alone"* ]]
+	# the one it could decide is gone, the other stays
+	[ "$(count R)" -eq 1 ]
+	[ "$(count R subject aaaaaaaaaa)" -eq 1 ]
+}
+
+@test "filter: not = { subject = ... } never moves a message whose subject the regex could not decide" {
+	dadm mailbox create -u alice R
+	put R "$(evil_subject)"
+	put R "harmless"
+	rules 'rules = ( { name = "notc"; folder = "R"; match = { not = { subject = "(a+)+c|a+b"; }; }; move = "Moved"; create = true; } );'
+	run --separate-stderr "$MT" filter -f "$R"
+	echo "$output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'notc': 'R' UID 1: regular expression match limit reached"* ]]
+	[ "$(count R subject aaaaaaaaaa)" -eq 1 ]
+	[ "$(count Moved subject harmless)" -eq 1 ]
+	# the limits are the rules file's to set: 20 a's need a few million steps,
+	# more than the default allows and well within a generous limit
+	dadm mailbox create -u alice R2
+	put R2 "aaaaaaaaaaaaaaaaaaaax"
+	rules 'rules = ( { name = "notc"; folder = "R2"; match = { not = { subject = "(a+)+c|a+b"; }; }; move = "Moved"; } );'
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 65 ]
+	[ "$(count R2)" -eq 1 ]
+	rules 'regex_match_limit = 100000000;
+rules = ( { name = "notc"; folder = "R2"; match = { not = { subject = "(a+)+c|a+b"; }; }; move = "Moved"; } );'
+	run --separate-stderr timeout 120 "$MT" filter -f "$R"
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(count R2)" -eq 0 ]
+	rules 'regex_match_limit = 0;
+rules = ( { name = "notc"; folder = "R2"; match = { subject = "x"; }; flag = "$X"; } );'
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"regex_match_limit: must be between 1 and"* ]]
+}
+
+@test "filter: one message with 50 crafted headers against an any-header rule is decided or refused in seconds" {
+	dadm mailbox create -u alice R
+	{
+		printf 'From: s@example.org\r\nSubject: many\r\nMessage-ID: <many@t>\r\n'
+		for i in $(seq 50); do printf 'X-H%d: %s\r\n' "$i" "$(evil_subject)$(evil_subject)"; done
+		printf '\r\nbody\r\n'
+	} | dadm save -u alice -m R
+	rules 'rules = ( { name = "ah"; folder = "R"; match = { any-header = "(a+)+c|a+b"; }; flag = "$Hit"; } );'
+	start=$SECONDS
+	run --separate-stderr timeout 60 "$MT" filter -f "$R"
+	echo "$output / $stderr ($((SECONDS - start)) s)"
+	[ "$status" -eq 65 ]
+	[ $((SECONDS - start)) -le 10 ]
+	[ "$(count R keyword '$Hit')" -eq 0 ]
+}
