@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -444,6 +446,13 @@ int main(int argc, char **argv)
 
 	/* a dead server must end in an error, not kill us */
 	signal(SIGPIPE, SIG_IGN);
+	/* every run may hold a password: no core dump (a crash's core held it
+	 * twice), no ptrace by other processes of the user, and the variable
+	 * out of the environment before anything could pass it on */
+	struct rlimit nocore = { 0, 0 };
+	setrlimit(RLIMIT_CORE, &nocore);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	mt_password_take_env();
 
 	if (strncmp(prog, "mailtool-", 9) == 0) {
 		ap = mt_applet_find(prog + 9);

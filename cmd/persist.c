@@ -164,6 +164,9 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	if (want >= 2 && argc == want) {
 		environ = envp;
 		tzset();
+		/* the client's password, for this run only: taken out of the request
+		 * (wiped there) and forgotten when the run is over */
+		mt_password_take_env();
 	}
 	int32_t rc = MT_EUSAGE;
 	const struct mt_applet *ap = argc >= 2 ? mt_applet_find(argv[1]) : NULL;
@@ -177,6 +180,7 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 		rc = mt_run_applet(ap, argc - 2, argv + 2);
 	fflush(stdout);
 	fflush(stderr);
+	mt_password_forget();
 	environ = our_env;   /* (a setenv during the run made its own copy: a leak once per run at most) */
 	tzset();
 	free(envp);
@@ -244,9 +248,10 @@ static void daemon_loop(struct persisted *d, int lfd)
 		}
 		buf[n] = '\0';
 		d->last = mt_now_ms();
-		if (strcmp(buf, "RUN") == 0 && nfds == 3)
+		if (strcmp(buf, "RUN") == 0 && nfds == 3) {
 			serve_run(d, cfd, buf, n, fds);
-		else {
+			explicit_bzero(buf, n);   /* it carried the client's environment */
+		} else {
 			for (int i = 0; i < nfds; i++)
 				close(fds[i]);
 			if (strcmp(buf, "STATUS") == 0) {
@@ -281,6 +286,8 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s)
 	if (fork() != 0)
 		_exit(0);
 	setsid();
+	/* it holds no password between runs: each run brings its own */
+	mt_password_forget();
 	signal(SIGHUP, SIG_IGN);
 	int null = open("/dev/null", O_RDWR);
 	if (null >= 0) {
@@ -360,6 +367,12 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv)
 		len += strlen(argv[i]) + 1;
 	for (char **v = environ; v && *v; v++)
 		len += strlen(*v) + 1;
+	/* MAILTOOL_PASSWORD left our environment when we started: the process
+	 * that runs for us gets it back for this run only (it may have to log
+	 * in again), over the socket only our user can connect to */
+	const char *pw = mt_password_env();
+	if (pw)
+		len += strlen("MAILTOOL_PASSWORD=") + strlen(pw) + 1;
 	if (len > MAXREQ) {
 		close(fd);
 		free(path);
@@ -375,10 +388,14 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv)
 		o = stpcpy(o, argv[i]) + 1;
 	for (char **v = environ; v && *v; v++)
 		o = stpcpy(o, *v) + 1;
+	if (pw)
+		o = stpcpy(stpcpy(o, "MAILTOOL_PASSWORD="), pw) + 1;
 	int fds[3] = { 0, 1, 2 };
 	fflush(stdout);
 	int32_t rc = -1;
-	if (send_req(fd, buf, len, fds, 3) == 0 && read_full(fd, &rc, sizeof rc) < 0)
+	int sent = send_req(fd, buf, len, fds, 3);
+	explicit_bzero(buf, len);
+	if (sent == 0 && read_full(fd, &rc, sizeof rc) < 0)
 		rc = mt_fail(ctx, MT_ETEMP, "the persisted session process went away during the run");
 	free(buf);
 	close(fd);

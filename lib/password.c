@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -26,48 +28,86 @@ static char *first_line(const char *buf, size_t n)
 	return p;
 }
 
-static int from_command(const char *cmd, char **out, struct mt_err *e)
+/* The helper writes the password and exits. It runs in its own process
+ * group, so a helper that does not finish within `limit_ms` is killed with
+ * all it started; a helper that exits leaving a child holding its standard
+ * output is not waited for past its own exit. */
+static int from_command(const char *cmd, double limit_ms, char **out, struct mt_err *e)
 {
 	int pfd[2];
 	char buf[4096];
 	size_t n = 0;
-	int st;
+	int st = 0, exited = 0, eof = 0;
 
-	if (pipe(pfd) < 0)
+	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return mt_seterr(e, MT_EOS, "pipe: %s", strerror(errno));
 	pid_t pid = fork();
-	if (pid < 0)
-		return mt_seterr(e, MT_EOS, "fork: %s", strerror(errno));
-	if (pid == 0) {
-		unsetenv("MAILTOOL_PASSWORD");
-		dup2(pfd[1], 1);
+	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
+		return mt_seterr(e, MT_EOS, "fork: %s", strerror(errno));
+	}
+	if (pid == 0) {
+		setpgid(0, 0);
+		unsetenv("MAILTOOL_PASSWORD");
+		dup2(pfd[1], 1);
 		signal(SIGPIPE, SIG_DFL);
 		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, environ);
 		_exit(127);
 	}
+	setpgid(pid, pid);   /* (both sides: whichever runs first) */
 	close(pfd[1]);
-	for (;;) {
-		ssize_t r = read(pfd[0], buf + n, sizeof buf - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
+	double end = mt_now_ms() + limit_ms;
+	/* read the first line (or to the end); the helper's exit also ends it */
+	while (!eof && !exited && !memchr(buf, '\n', n) && n < sizeof buf - 1) {
+		double left = end - mt_now_ms();
+		if (left <= 0)
 			break;
-		n += (size_t)r;
-		if (n >= sizeof buf - 1)
-			break;
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int pr = poll(&p, 1, left > 100 ? 100 : (int)left + 1);
+		if (pr > 0) {
+			ssize_t r = read(pfd[0], buf + n, sizeof buf - 1 - n);
+			if (r > 0)
+				n += (size_t)r;
+			else if (r == 0 || errno != EINTR)
+				eof = 1;
+		}
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			exited = 1;
+			/* what it wrote before exiting is in the pipe already */
+			ssize_t r;
+			while (n < sizeof buf - 1 && poll(&p, 1, 0) > 0 && (r = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
+				n += (size_t)r;
+		}
 	}
 	close(pfd[0]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	/* its exit status decides: wait for it, within the same limit */
+	while (!exited) {
+		pid_t w = waitpid(pid, &st, WNOHANG);
+		if (w == pid)
+			exited = 1;
+		else if (w < 0 && errno != EINTR)
+			break;
+		else if (mt_now_ms() >= end)
+			break;
+		else
+			usleep(10000);
+	}
+	if (!exited) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		explicit_bzero(buf, sizeof buf);
+		return mt_seterr(e, MT_ECONFIG, "password_command did not finish within %.0f s; killed", limit_ms / 1000);
+	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		memset(buf, 0, sizeof buf);
+		explicit_bzero(buf, sizeof buf);
 		return mt_seterr(e, MT_ECONFIG, "password_command failed (exit status %d)",
 				 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}
 	*out = first_line(buf, n);
-	memset(buf, 0, sizeof buf);
+	explicit_bzero(buf, sizeof buf);
 	if (**out == '\0') {
 		free(*out);
 		return mt_seterr(e, MT_ECONFIG, "password_command printed no password");
@@ -75,23 +115,35 @@ static int from_command(const char *cmd, char **out, struct mt_err *e)
 	return MT_OK;
 }
 
+/* An owner-only regular file of the user running mailtool (or of root),
+ * opened without following a link: a link could make root read another
+ * file's first line and send it to a server. */
 static int from_file(const char *path, char **out, struct mt_err *e)
 {
 	struct stat st;
 	char buf[4096];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
-		return mt_seterr(e, MT_ECONFIG, "cannot read password_file '%s': %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+		return mt_seterr(e, MT_ECONFIG, "cannot read password_file '%s': %s", path,
+				 errno == ELOOP ? "a symbolic link; name the file itself" : strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return mt_seterr(e, MT_ECONFIG, "password_file '%s' is not a regular file", path);
+	}
+	if (st.st_mode & 077) {
 		close(fd);
 		return mt_seterr(e, MT_ECONFIG, "password_file '%s' is readable by group or others; chmod 600 it", path);
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		close(fd);
+		return mt_seterr(e, MT_ECONFIG, "password_file '%s' belongs to another user (uid %u)", path, (unsigned)st.st_uid);
 	}
 	ssize_t n = read(fd, buf, sizeof buf - 1);
 	close(fd);
 	if (n <= 0)
 		return mt_seterr(e, MT_ECONFIG, "password_file '%s' is empty", path);
 	*out = first_line(buf, (size_t)n);
-	memset(buf, 0, sizeof buf);
+	explicit_bzero(buf, sizeof buf);
 	return MT_OK;
 }
 
@@ -126,19 +178,62 @@ static int from_tty(const struct mt_account *a, char **out, struct mt_err *e)
 	if (n <= 0)
 		return mt_seterr(e, MT_ECONFIG, "no password entered");
 	*out = first_line(buf, (size_t)n);
-	memset(buf, 0, sizeof buf);
+	explicit_bzero(buf, sizeof buf);
 	return MT_OK;
 }
 
-int mt_password_get(const struct mt_account *a, char **out, struct mt_err *e)
+/* ---- MAILTOOL_PASSWORD ---------------------------------------------------
+ * Taken out of the environment as the process starts (so no child, no
+ * /proc/PID/environ and no core sees it) into one buffer of its own, kept
+ * out of core dumps, and wiped when no longer needed. */
+
+static char *env_pw;      /* page-aligned, MADV_DONTDUMP; NULL when none */
+static size_t env_pw_len; /* the mapping's size */
+
+void mt_password_forget(void)
 {
-	const char *env = getenv("MAILTOOL_PASSWORD");
-	if (env && *env) {
-		*out = mt_xstrdup(env);
+	if (env_pw) {
+		explicit_bzero(env_pw, env_pw_len);
+		munmap(env_pw, env_pw_len);
+	}
+	env_pw = NULL;
+	env_pw_len = 0;
+}
+
+void mt_password_take_env(void)
+{
+	char *v = getenv("MAILTOOL_PASSWORD");
+	if (v == NULL)
+		return;
+	size_t n = strlen(v);
+	if (n > 0) {
+		mt_password_forget();
+		long pg = sysconf(_SC_PAGESIZE);
+		env_pw_len = ((n + 1 + (size_t)pg - 1) / (size_t)pg) * (size_t)pg;
+		env_pw = mmap(NULL, env_pw_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (env_pw == MAP_FAILED)
+			abort();
+		madvise(env_pw, env_pw_len, MADV_DONTDUMP);
+		mlock(env_pw, env_pw_len);   /* best effort: not swapped out either */
+		memcpy(env_pw, v, n + 1);
+	}
+	explicit_bzero(v, n);   /* the environment block itself, not only the variable */
+	unsetenv("MAILTOOL_PASSWORD");
+}
+
+const char *mt_password_env(void)
+{
+	return env_pw;
+}
+
+int mt_password_get(const struct mt_account *a, double limit_ms, char **out, struct mt_err *e)
+{
+	if (env_pw) {
+		*out = mt_xstrdup(env_pw);
 		return MT_OK;
 	}
 	if (a->password_command)
-		return from_command(a->password_command, out, e);
+		return from_command(a->password_command, limit_ms, out, e);
 	if (a->password_file)
 		return from_file(a->password_file, out, e);
 	return from_tty(a, out, e);

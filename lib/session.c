@@ -438,7 +438,11 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 		return mt_seterr(e, MT_EUNAVAIL, "the server offers no usable authentication (no AUTH=PLAIN%s)",
 				 login_ok ? "" : ", LOGINDISABLED");
 	}
-	if ((r = mt_password_get(a, &pw, e)) != MT_OK) {
+	/* a password_command gets the time a server answer may take, within the deadline */
+	double limit = s->idle_timeout_s * 1000.0;
+	if (s->conn.deadline > 0 && s->conn.deadline - mt_now_ms() < limit)
+		limit = s->conn.deadline - mt_now_ms() > 0 ? s->conn.deadline - mt_now_ms() : 1;
+	if ((r = mt_password_get(a, limit, &pw, e)) != MT_OK) {
 		free(login);
 		return r;
 	}
@@ -506,6 +510,16 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 	}
 	OPENSSL_cleanse(pw, strlen(pw));
 	free(pw);
+	/* the credentials were only needed (and only redacted) for this: the
+	 * copies go now, and so do the bytes libetpan's output buffer still holds */
+	for (int i = 0; i < 3; i++)
+		if (s->secrets[i]) {
+			OPENSSL_cleanse(s->secrets[i], strlen(s->secrets[i]));
+			free(s->secrets[i]);
+			s->secrets[i] = NULL;
+		}
+	if (s->imap->imap_stream && s->imap->imap_stream->write_buffer)
+		OPENSSL_cleanse(s->imap->imap_stream->write_buffer, s->imap->imap_stream->buffer_max_size);
 	if (r == MT_OK && status != MT_RESP_OK) {
 		r = mt_seterr(e, MT_EAUTH, "authentication as '%s'%s%s%s refused: %s", login,
 			      *authzid ? " for '" : "", authzid, *authzid ? "'" : "", mt_imap_last_text(s));

@@ -24,6 +24,16 @@ int mt_session_open(const struct mt_account *a, int trace, struct mt_session **o
 /* LOGOUT (best effort) and free. */
 void mt_session_close(struct mt_session *s);
 
+/* MAILTOOL_PASSWORD is taken out of the environment once, first thing in a
+ * process (the value in the environment block is wiped, the variable
+ * removed), into a buffer kept out of core dumps: no child, no
+ * /proc/PID/environ and no core sees it. mt_password_env is it (NULL when
+ * none), for a --persist client to hand to the process that runs for it;
+ * mt_password_forget wipes it. */
+void mt_password_take_env(void);
+const char *mt_password_env(void);
+void mt_password_forget(void);
+
 const char *mt_session_greeting(const struct mt_session *s);
 const char *mt_session_caps(const struct mt_session *s, enum mt_cap_phase phase); /* space separated */
 int mt_has_cap(const struct mt_session *s, const char *cap);

@@ -72,6 +72,9 @@ int mt_imap_caps(struct mt_session *s, enum mt_cap_phase phase, int force, struc
  * session), taken like a tunnel (PREAUTH accepted, no TLS). For
  * tests/fuzz/fuzz_response.c, which feeds it arbitrary server bytes. */
 int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_session **out, struct mt_err *e);
-int mt_password_get(const struct mt_account *a, char **out, struct mt_err *e);
+/* The password, from MAILTOOL_PASSWORD (as taken by mt_password_take_env),
+ * password_command (killed after limit_ms), password_file or the terminal;
+ * owned, to be wiped (OPENSSL_cleanse) and freed right after use. */
+int mt_password_get(const struct mt_account *a, double limit_ms, char **out, struct mt_err *e);
 
 #endif

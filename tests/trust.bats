@@ -256,3 +256,94 @@ rules = ( { name = "notc"; folder = "R2"; match = { subject = "x"; }; flag = "$X
 	[ $((SECONDS - start)) -le 10 ]
 	[ "$(count R keyword '$Hit')" -eq 0 ]
 }
+
+# ---- secrets: as few copies as possible, none in cores or children --------
+
+# occurrences of each argument in the readable memory of process $1 (read
+# through /proc as root; the process is not dumpable, ptrace rights are)
+mem_hits() {
+	python3 - "$@" <<'PY'
+import re, sys
+pid, needles = sys.argv[1], [n.encode() for n in sys.argv[2:]]
+hits = 0
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        a, perms = line.split()[:2]
+        if "r" not in perms or "[vvar]" in line or "[vsyscall]" in line:
+            continue
+        lo, hi = (int(x, 16) for x in a.split("-"))
+        try:
+            mem.seek(lo)
+            data = mem.read(hi - lo)
+        except OSError:
+            continue
+        hits += sum(data.count(n) for n in needles)
+print(hits)
+PY
+}
+
+@test "a --persist process holds no password between runs, in memory, environment or a core" {
+	[ "$(id -u)" -eq 0 ] || skip "reads another process's memory through /proc"
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	cat > "$BATS_TEST_TMPDIR/e.conf" <<CONF
+accounts = { e = { host = "localhost"; port = $MT_IMAPS_PORT; user = "alice"; ca_file = "$MT_CA"; }; };
+CONF
+	run env MAILTOOL_PASSWORD=alice-secret-pw "$MT" quota --config "$BATS_TEST_TMPDIR/e.conf" -a e --persist 30s
+	[ "$status" -eq 0 ]
+	run env MAILTOOL_PASSWORD=alice-secret-pw "$MT" du --config "$BATS_TEST_TMPDIR/e.conf" -a e --persist 30s INBOX
+	[ "$status" -eq 0 ]
+	run "$MT" persist --status
+	pid=$(echo "$output" | sed -n 's/.*pid \([0-9]*\).*/\1/p' | head -n 1)
+	[ -n "$pid" ]
+	# the AUTHENTICATE PLAIN blob of alice, and the password itself
+	blob=$(printf '\0alice\0alice-secret-pw' | base64 -w0)
+	[ "$(mem_hits "$pid" alice-secret-pw "$blob")" -eq 0 ]
+	! tr '\0' '\n' < "/proc/$pid/environ" | grep -q MAILTOOL_PASSWORD
+	grep -E '^Max core file size +0 +0 ' "/proc/$pid/limits"
+	"$MT" persist --stop >/dev/null
+}
+
+@test "password_command: killed after the timeout; not waited for past its own exit" {
+	cat > "$BATS_TEST_TMPDIR/slow.conf" <<CONF
+accounts = { x = { host = "localhost"; port = $MT_IMAPS_PORT; user = "alice"; ca_file = "$MT_CA";
+  password_command = "sleep 30; echo alice-secret-pw"; }; };
+CONF
+	start=$SECONDS
+	run --separate-stderr timeout 60 "$MT" info --config "$BATS_TEST_TMPDIR/slow.conf" -a x --timeout 2s
+	echo "$stderr ($((SECONDS - start)) s)"
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"password_command did not finish within 2 s"* ]]
+	[ $((SECONDS - start)) -le 8 ]
+	# no sleep of ours is left behind
+	! pgrep -f "sleep 30; echo alice-secret-pw" >/dev/null
+	# a helper that leaves a child holding its standard output
+	sed 's/sleep 30; echo alice-secret-pw/(sleep 30 \&) ; echo alice-secret-pw/' "$BATS_TEST_TMPDIR/slow.conf" > "$BATS_TEST_TMPDIR/bg.conf"
+	start=$SECONDS
+	run --separate-stderr timeout 60 "$MT" info --config "$BATS_TEST_TMPDIR/bg.conf" -a x
+	echo "$stderr ($((SECONDS - start)) s)"
+	[ "$status" -eq 0 ]
+	[ $((SECONDS - start)) -le 8 ]
+}
+
+@test "password_file: a symbolic link or another user's file is refused" {
+	cp "$MT_SUITE_DIR/alice.pw" "$BATS_TEST_TMPDIR/real.pw"
+	chmod 600 "$BATS_TEST_TMPDIR/real.pw"
+	ln -s "$BATS_TEST_TMPDIR/real.pw" "$BATS_TEST_TMPDIR/link.pw"
+	cat > "$BATS_TEST_TMPDIR/pf.conf" <<CONF
+accounts = { x = { host = "localhost"; port = $MT_IMAPS_PORT; user = "alice"; ca_file = "$MT_CA";
+  password_file = "$BATS_TEST_TMPDIR/link.pw"; }; };
+CONF
+	run --separate-stderr "$MT" info --config "$BATS_TEST_TMPDIR/pf.conf" -a x
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"symbolic link"* ]]
+	sed -i 's/link.pw/real.pw/' "$BATS_TEST_TMPDIR/pf.conf"
+	run "$MT" info --config "$BATS_TEST_TMPDIR/pf.conf" -a x
+	[ "$status" -eq 0 ]
+	if [ "$(id -u)" -eq 0 ]; then
+		chown nobody "$BATS_TEST_TMPDIR/real.pw"
+		run --separate-stderr "$MT" info --config "$BATS_TEST_TMPDIR/pf.conf" -a x
+		[ "$status" -eq 78 ]
+		[[ "$stderr" == *"belongs to another user"* ]]
+	fi
+}
