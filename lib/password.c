@@ -202,23 +202,36 @@ void mt_password_forget(void)
 
 void mt_password_take_env(void)
 {
-	char *v = getenv("MAILTOOL_PASSWORD");
-	if (v == NULL)
+	static const char name[] = "MAILTOOL_PASSWORD=";
+	const size_t nl = sizeof name - 1;
+	char **entries = NULL;
+	size_t n = 0;
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, name, nl) == 0) {
+			entries = mt_xrealloc(entries, sizeof *entries * (n + 1));
+			entries[n++] = *e;
+		}
+	if (n == 0)
 		return;
-	size_t n = strlen(v);
-	if (n > 0) {
+	const char *v = entries[0] + nl;   /* the one getenv() would give */
+	size_t len = strlen(v);
+	if (len > 0) {
 		mt_password_forget();
 		long pg = sysconf(_SC_PAGESIZE);
-		env_pw_len = ((n + 1 + (size_t)pg - 1) / (size_t)pg) * (size_t)pg;
+		env_pw_len = ((len + 1 + (size_t)pg - 1) / (size_t)pg) * (size_t)pg;
 		env_pw = mmap(NULL, env_pw_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (env_pw == MAP_FAILED)
 			abort();
 		madvise(env_pw, env_pw_len, MADV_DONTDUMP);
 		mlock(env_pw, env_pw_len);   /* best effort: not swapped out either */
-		memcpy(env_pw, v, n + 1);
+		memcpy(env_pw, v, len + 1);
 	}
-	explicit_bzero(v, n);   /* the environment block itself, not only the variable */
+	/* out of the environment, then every such entry wiped where it lies (the
+	 * environment block is what /proc/PID/environ shows) */
 	unsetenv("MAILTOOL_PASSWORD");
+	for (size_t i = 0; i < n; i++)
+		explicit_bzero(entries[i], strlen(entries[i]));
+	free(entries);
 }
 
 const char *mt_password_env(void)

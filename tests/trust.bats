@@ -17,6 +17,21 @@ setup() {
 }
 
 rules() { printf '%s\n' "$1" > "$R"; }
+# refute CMD...: fails (and says so) when CMD succeeds ("! CMD" does not fail a BATS test)
+refute() {
+	if "$@"; then
+		echo "refuted, yet true: $*"
+		return 1
+	fi
+}
+# lacks BYTES TEXT: fails when TEXT contains BYTES
+lacks() {
+	if printf '%s' "$2" | grep -q "$1"; then
+		echo "found $(printf '%s' "$1" | od -An -c) in the output"
+		return 1
+	fi
+}
+
 count() { dadm search -u alice mailbox "$@" | wc -l; }
 # the server's whole view of alice: folders, subscriptions, and per message
 # folder, UID and flags (what a dry run must leave exactly as it was)
@@ -66,7 +81,7 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	echo "$output / $stderr"
 	grep -v AUTHENTICATE "$FAKE_LOG" | cut -c1-120
 	[ "$status" -eq 0 ]
-	! grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"
+	refute grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"
 }
 
 @test "expunge never removes UIDs its SEARCH answer names beyond the folder's UIDNEXT" {
@@ -85,7 +100,7 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	run --separate-stderr mt_fake expunge --no-tls --larger 1k INBOX
 	echo "$output / $stderr"
 	[ "$status" -eq 0 ]
-	! grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"
+	refute grep -qiE '^[^ ]+ (UID )?(STORE|EXPUNGE|MOVE|COPY)' "$FAKE_LOG"
 }
 
 @test "filter --new: mail arriving between SELECT and a rule's SEARCH is acted on once, by the next run" {
@@ -168,7 +183,7 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	# what the user had subscribed and the list does not name is still subscribed
 	dadm mailbox list -u alice -s | grep -qx Kept
 	dadm mailbox list -u alice -s | grep -qx Lists/dev
-	! dadm mailbox list -u alice -s | grep -qx "Not here at all"
+	lacks "Not here at all" "$(dadm mailbox list -u alice -s)"
 }
 
 # ---- one invocation's options never reach the next ------------------------
@@ -299,7 +314,7 @@ CONF
 	# the AUTHENTICATE PLAIN blob of alice, and the password itself
 	blob=$(printf '\0alice\0alice-secret-pw' | base64 -w0)
 	[ "$(mem_hits "$pid" alice-secret-pw "$blob")" -eq 0 ]
-	! tr '\0' '\n' < "/proc/$pid/environ" | grep -q MAILTOOL_PASSWORD
+	lacks MAILTOOL_PASSWORD "$(tr '\0' '\n' < "/proc/$pid/environ")"
 	grep -E '^Max core file size +0 +0 ' "/proc/$pid/limits"
 	"$MT" persist --stop >/dev/null
 }
@@ -316,7 +331,7 @@ CONF
 	[[ "$stderr" == *"password_command did not finish within 2 s"* ]]
 	[ $((SECONDS - start)) -le 8 ]
 	# no sleep of ours is left behind
-	! pgrep -f "sleep 30; echo alice-secret-pw" >/dev/null
+	refute pgrep -f "sleep 30; echo alice-secret-pw"
 	# a helper that leaves a child holding its standard output
 	sed 's/sleep 30; echo alice-secret-pw/(sleep 30 \&) ; echo alice-secret-pw/' "$BATS_TEST_TMPDIR/slow.conf" > "$BATS_TEST_TMPDIR/bg.conf"
 	start=$SECONDS
@@ -346,4 +361,60 @@ CONF
 		[ "$status" -eq 78 ]
 		[[ "$stderr" == *"belongs to another user"* ]]
 	fi
+}
+
+# ---- what a server or a sender wrote never reaches the terminal raw --------
+
+@test "folder names and subjects that decode to terminal controls are shown escaped, in every human output" {
+	# ESC ] 0;pwned BEL (an OSC that retitles the terminal), a C1 CSI, a right-to-left override
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS QUOTA] in
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST () \"/\" \"&ABs-]0;pwned&AAc-Evil\"\r\n* LIST () \"/\" \"csi&AJs-31m\"\r\n* LIST () \"/\" \"rlo&IC4-exe.txt\"\r\n{tag} OK done
+ON ^LSUB => * LSUB () \"/\" \"&ABs-]0;pwned&AAc-Evil\"\r\n{tag} OK done
+ON ^STATUS \"&ABs- => * STATUS \"&ABs-]0;pwned&AAc-Evil\" (MESSAGES 1)\r\n{tag} OK done
+ON ^STATUS \"csi => * STATUS \"csi&AJs-31m\" (MESSAGES 1)\r\n{tag} OK done
+ON ^STATUS \"rlo => * STATUS \"rlo&IC4-exe.txt\" (MESSAGES 1)\r\n{tag} OK done
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>" 30
+	run --separate-stderr mt_fake ls --no-tls
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'\x1B]0;pwned\x07Evil'* ]]
+	[[ "$output" == *'csi\u009B31m'* ]]
+	[[ "$output" == *'rlo\u202Eexe.txt'* ]]
+	lacks $'\x1b' "$output$stderr"
+	lacks $'\xc2\x9b' "$output"
+	lacks $'\xe2\x80\xae' "$output"
+}
+
+@test "an error naming a hostile folder and a trace of it stay one plain line each" {
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS] in
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST () \"/\" \"&ABs-[2J&AAo-line\"\r\n{tag} OK done
+ON ^LSUB => {tag} OK done
+ON ^STATUS => {tag} NO [SERVERBUG] oops &ABs-[2J\r\n
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
+	run --separate-stderr mt_fake du --no-tls --trace
+	echo "$output / $stderr"
+	lacks $'\x1b' "$output$stderr"
+	[[ "$stderr" == *'\x1B[2J\x0Aline'* ]]
+}
+
+@test "a subject with terminal controls is escaped in expunge --dry-run -v listings" {
+	dadm mailbox create -u alice R
+	printf 'From: s@example.org\r\nSubject: =?UTF-8?B?%s?=\r\nMessage-ID: <esc@t>\r\n\r\nx\r\n' \
+		"$(printf 'hi \033]0;pwned\007 \xc2\x9b31m there' | base64 -w0)" | dadm save -u alice -m R
+	run --separate-stderr "$MT" expunge --dry-run -v --larger 1 R
+	echo "$output"
+	[ "$status" -eq 0 ]
+	lacks $'\x1b' "$output"
+	lacks $'\xc2\x9b' "$output"
+	run --separate-stderr "$MT" expunge --dry-run -v --larger 1 --tsv R
+	lacks $'\x1b' "$output"
+	# JSON keeps the text, escaped its own way, and stays valid JSON
+	run --separate-stderr "$MT" expunge --dry-run -v --larger 1 --json R
+	[[ "$output" == *'pwned'*'\u009b31m there'* ]]
+	lacks $'\xc2\x9b' "$output"
+	printf '%s\n' "$output" | python3 -c 'import json, sys; [json.loads(l) for l in sys.stdin]'
 }
