@@ -37,6 +37,8 @@ int mt_in_shard(const char *user, unsigned k, unsigned n);
 
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same line for a note or warning (-v figures, a skipped folder): no exit code. */
+void mt_warn(struct mt_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same for an mt_err. */
 int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
 

@@ -314,8 +314,7 @@ static int compact_main(struct mt_ctx *ctx)
 	/* cron manners: nothing to do is silent */
 	if ((p.if_over >= 0 && before.pct < p.if_over) || (p.if_larger && size_before < p.if_larger)) {
 		if (ctx->verbose)
-			fprintf(stderr, "mailtool compact: nothing to do (%s)\n",
-				p.if_larger ? "box below --if-larger" : "quota usage below --if-over");
+			mt_warn(ctx, "nothing to do (%s)", p.if_larger ? "box below --if-larger" : "quota usage below --if-over");
 		r = MT_OK;
 		goto out_lock;
 	}

@@ -116,7 +116,7 @@ static int du_main(struct mt_ctx *ctx)
 			if (depth == 0)
 				continue;  /* a \Noselect parent still gets a roll-up row below */
 		} else if (st[i].error) {
-			mt_fail(ctx, 0, "'%s': %s", b->name, st[i].error);
+			mt_warn(ctx, "'%s': %s", b->name, st[i].error);
 			failed = 1;
 			continue;
 		}

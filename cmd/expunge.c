@@ -163,7 +163,7 @@ static int expunge_main(struct mt_ctx *ctx)
 			goto out;
 		}
 		if (to_trash && strcmp(folders[i], trash) == 0) {
-			mt_fail(ctx, 0, "'%s' is the \\Trash folder; --trash leaves it alone", trash);
+			mt_warn(ctx, "'%s' is the \\Trash folder; --trash leaves it alone", trash);
 			for (size_t k = 0; k < sels[i].n; k++) {
 				free(sels[i].msgs[k].from);
 				free(sels[i].msgs[k].subject);

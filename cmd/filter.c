@@ -467,8 +467,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 				goto out;
 			if (same) {
 				if (R->verbose)
-					fprintf(stderr, "mailtool filter: %s: examined 0 of %u messages (nothing new since the last run)\n",
-						folder, msgs);
+					mt_warn(ctx, "%s: examined 0 of %u messages (nothing new since the last run)", folder, msgs);
 				goto out;
 			}
 		}
@@ -507,7 +506,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 	if (full)
 		examined = st.exists;
 	if (R->verbose)
-		fprintf(stderr, "mailtool filter: %s: examined %llu of %u messages (%s)\n", folder,
+		mt_warn(ctx, "%s: examined %llu of %u messages (%s)", folder,
 			(unsigned long long)examined, st.exists, full ? "full run" : "new since the last run");
 
 	int any_body = 0;
@@ -756,8 +755,7 @@ static int recover(struct run *R, const char *const *folders, size_t nfolders, i
 		tgt[nt++] = R->trash_wire;
 	r = mt_recover_moves(ctx->s, folders, nfolders, tgt, nt, even_with_move, &done, &ctx->err);
 	if (r == MT_OK && done && R->verbose)
-		fprintf(stderr, "mailtool filter: finished %llu move(s) an interrupted run had left half done\n",
-			(unsigned long long)done);
+		mt_warn(ctx, "finished %llu move(s) an interrupted run had left half done", (unsigned long long)done);
 	free(tgt);
 	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
 }

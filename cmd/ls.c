@@ -72,7 +72,7 @@ static int ls_main(struct mt_ctx *ctx)
 			if (st[i].have & MT_ST_SIZE) mt_table_num(&t, row, L_SIZE, (long long)st[i].size);
 		}
 		if (want_status && st[i].error) {
-			mt_fail(ctx, 0, "'%s': %s", b->name, st[i].error);
+			mt_warn(ctx, "'%s': %s", b->name, st[i].error);
 			failed = 1;
 		}
 	}

@@ -58,16 +58,36 @@ static const char *g_applet_name = "mailtool";
 static const char *g_user;   /* the user of this --users child, or NULL */
 static int run_applet(const struct mt_applet *ap, int argc, char **argv);
 
+/* "mailtool APPLET: message" on stderr, one line: folder names and server
+ * text in it may carry anything, so controls are escaped (mt_term_safe). */
+static void say(const char *fmt, va_list ap)
+{
+	char *msg = NULL, *safe;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	safe = mt_term_safe(msg ? msg : "(message lost: out of memory)");
+	fprintf(stderr, "mailtool %s: %s\n", g_applet_name, safe);
+	free(safe);
+	free(msg);
+}
+
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...)
 {
 	va_list ap;
 	(void)ctx;
-	fprintf(stderr, "mailtool %s: ", g_applet_name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
+}
+
+void mt_warn(struct mt_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	(void)ctx;
+	va_start(ap, fmt);
+	say(fmt, ap);
+	va_end(ap);
 }
 
 int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e)

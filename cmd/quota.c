@@ -98,6 +98,24 @@ static int quota_check(struct mt_ctx *ctx)
 	return MT_OK;
 }
 
+/* A quota root as a monitoring label: controls escaped, and the plugin
+ * syntax's own characters kept out ("'" doubled, '=' and '|' replaced), so
+ * a server's root name can neither end the text nor forge perfdata. */
+static char *plugin_safe(const char *s, int label)
+{
+	char *t = mt_term_safe(s), *out = mt_xmalloc(2 * strlen(t) + 1), *o = out;
+	for (const char *p = t; *p; p++) {
+		if (label && *p == '\'')
+			*o++ = '\'';
+		*o++ = *p == '|' ? '/' : label && *p == '=' ? '_' : *p;
+	}
+	*o = '\0';
+	free(t);
+	return out;
+}
+#define label_safe(s) plugin_safe(s, 1)
+#define text_safe(s) plugin_safe(s, 0)
+
 /* monitoring plugin line: "QUOTA OK - ... | perfdata"; exit 0/1/2/3 */
 static int monitor(struct mt_ctx *ctx, struct mt_quotas *q, double warn, double crit)
 {
@@ -115,19 +133,22 @@ static int monitor(struct mt_ctx *ctx, struct mt_quotas *q, double warn, double 
 			worst_what = x->resource;
 			worst_root = x->root;
 		}
-		const char *label = storage ? "storage" : strcmp(x->resource, "MESSAGE") == 0 ? "messages" : x->resource;
+		char *res = label_safe(x->resource), *root = label_safe(x->root);
+		const char *label = storage ? "storage" : strcmp(x->resource, "MESSAGE") == 0 ? "messages" : res;
 		if (x->limit)
 			po += (size_t)snprintf(perf + po, po < sizeof perf ? sizeof perf - po : 0,
-					       "%s'%s %s'=%llu%s;%llu;%llu;0;%llu", po ? " " : "", x->root, label,
+					       "%s'%s %s'=%llu%s;%llu;%llu;0;%llu", po ? " " : "", root, label,
 					       (unsigned long long)x->usage, storage ? "B" : "",
 					       (unsigned long long)((double)x->limit * warn / 100.0),
 					       (unsigned long long)((double)x->limit * crit / 100.0),
 					       (unsigned long long)x->limit);
 		else
 			po += (size_t)snprintf(perf + po, po < sizeof perf ? sizeof perf - po : 0, "%s'%s %s'=%llu%s",
-					       po ? " " : "", x->root, label, (unsigned long long)x->usage, storage ? "B" : "");
+					       po ? " " : "", root, label, (unsigned long long)x->usage, storage ? "B" : "");
 		if (po >= sizeof perf)
 			po = sizeof perf - 1;
+		free(res);
+		free(root);
 	}
 	if (worst < 0 || worst_what == NULL || worst_root == NULL) {
 		printf("QUOTA UNKNOWN - no quota limits set for %s | %s\n", ctx->acct.as_user ? ctx->acct.as_user : ctx->acct.user ? ctx->acct.user : "user", perf);
@@ -146,14 +167,18 @@ static int monitor(struct mt_ctx *ctx, struct mt_quotas *q, double warn, double 
 		}
 	int code = worst >= crit ? 2 : worst >= warn ? 1 : 0;
 	static const char *const names[] = { "OK", "WARNING", "CRITICAL" };
-	printf("QUOTA %s - %s | %s\n", names[code], text, perf);
+	char *safe = text_safe(text);
+	printf("QUOTA %s - %s | %s\n", names[code], safe, perf);
+	free(safe);
 	return code;
 }
 
 static int quota_session_failed(struct mt_ctx *ctx)
 {
 	if (mt_arg(&ctx->args, "warn") || mt_arg(&ctx->args, "crit")) {
-		printf("QUOTA UNKNOWN - %s\n", ctx->err.msg);
+		char *safe = text_safe(ctx->err.msg);
+		printf("QUOTA UNKNOWN - %s\n", safe);
+		free(safe);
 		return 3;
 	}
 	return mt_fail_err(ctx, &ctx->err);
@@ -188,7 +213,9 @@ static int quota_main(struct mt_ctx *ctx)
 	}
 	if (mt_getquotaroot(ctx->s, ctx->args.argc ? ctx->args.argv[0] : "INBOX", &q, &ctx->err) != MT_OK) {
 		if (monitoring) {
-			printf("QUOTA UNKNOWN - %s\n", ctx->err.msg);
+			char *safe = text_safe(ctx->err.msg);
+			printf("QUOTA UNKNOWN - %s\n", safe);
+			free(safe);
 			return 3;
 		}
 		return mt_fail_err(ctx, &ctx->err);

@@ -169,8 +169,13 @@ static int subs_main(struct mt_ctx *ctx)
 				row(&t, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");
 	} else if (strcmp(cmd, "export") == 0) {
 		for (size_t i = 0; i < m.n; i++)
-			if (subscribed(&m.v[i]))
-				printf("%s\n", m.v[i].name);
+			if (subscribed(&m.v[i])) {
+				/* one name a line: a name with a control character
+				 * (mUTF-7 can encode any) is shown escaped, never raw */
+				char *safe = mt_term_safe(m.v[i].name);
+				printf("%s\n", safe);
+				free(safe);
+			}
 	} else if (strcmp(cmd, "check") == 0 || strcmp(cmd, "fix") == 0) {
 		int fix = cmd[0] == 'f', all = mt_flag(&ctx->args, "all");
 		for (size_t i = 0; i < m.n && r == MT_OK; i++) {
@@ -212,7 +217,7 @@ static int subs_main(struct mt_ctx *ctx)
 					row(&t, b->name, on ? "already subscribed" : "already unsubscribed");
 			}
 			if (!matched && r == MT_OK) {
-				mt_fail(ctx, 0, "'%s' matches no %s", pats[k], on ? "folder" : "subscription");
+				mt_warn(ctx, "'%s' matches no %s", pats[k], on ? "folder" : "subscription");
 				failed++;
 			}
 		}

@@ -149,6 +149,10 @@ void mt_table_num(struct mt_table *t, int row, int col, long long n);
 void mt_table_print(struct mt_table *t, FILE *f);
 void mt_table_release(struct mt_table *t);
 
+/* Text for a terminal (human and TSV output, messages on stderr): C0 and C1
+ * controls, DEL and bidirectional overrides as \xHH or \uXXXX, bytes that
+ * are not UTF-8 as \xHH; everything else as it is. Owned by the caller. */
+char *mt_term_safe(const char *s);
 /* JSON string escaping into f (with quotes). */
 void mt_json_str(FILE *f, const char *s);
 /* Escape into buf; returns length needed (like snprintf). */

@@ -5,35 +5,101 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Length of the UTF-8 sequence at p (1-4), 0 when it is not one. */
+static int utf8_len(const unsigned char *p, uint32_t *cp)
+{
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+	if (n == 0)
+		return 0;
+	uint32_t c = p[0] & (0x7F >> n);
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* A code point a terminal would act on rather than show: C0 and C1
+ * controls, DEL, and the bidirectional overrides and isolates that reorder
+ * what follows them on the line. */
+static int unsafe_cp(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
 size_t mt_json_escape(char *buf, size_t len, const char *s)
 {
 	size_t n = 0;
 	const unsigned char *p = (const unsigned char *)s;
 #define PUT(c) do { if (n + 1 < len) buf[n] = (char)(c); n++; } while (0)
 	PUT('"');
-	for (; *p; p++) {
-		switch (*p) {
-		case '"': PUT('\\'); PUT('"'); break;
-		case '\\': PUT('\\'); PUT('\\'); break;
-		case '\n': PUT('\\'); PUT('n'); break;
-		case '\r': PUT('\\'); PUT('r'); break;
-		case '\t': PUT('\\'); PUT('t'); break;
-		default:
-			if (*p < 0x20 || *p == 0x7F) {
-				char tmp[8];
-				snprintf(tmp, sizeof tmp, "\\u%04x", *p);
-				for (char *t = tmp; *t; t++)
-					PUT(*t);
-			} else {
-				PUT(*p);
-			}
+	while (*p) {
+		uint32_t c = 0;
+		int k = utf8_len(p, &c);
+		if (k == 0) {
+			c = 0xFFFD;   /* not UTF-8: JSON cannot carry the byte; the replacement character */
+			k = 1;
 		}
+		if (c == '"' || c == '\\') {
+			PUT('\\');
+			PUT(c);
+		} else if (c == '\n') {
+			PUT('\\'); PUT('n');
+		} else if (c == '\r') {
+			PUT('\\'); PUT('r');
+		} else if (c == '\t') {
+			PUT('\\'); PUT('t');
+		} else if (unsafe_cp(c) || c == 0xFFFD) {
+			/* controls (C0, DEL, C1) and bidirectional overrides as \uXXXX:
+			 * JSON shown on a terminal is as safe as the human output */
+			char tmp[8];
+			snprintf(tmp, sizeof tmp, "\\u%04x", (unsigned)c);
+			for (char *t = tmp; *t; t++)
+				PUT(*t);
+		} else {
+			for (int i = 0; i < k; i++)
+				PUT(p[i]);
+		}
+		p += k;
 	}
 	PUT('"');
 #undef PUT
 	if (len)
 		buf[n < len ? n : len - 1] = '\0';
 	return n;
+}
+
+char *mt_term_safe(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), o = 0;
+	char *out = mt_xmalloc(n * 6 + 1);   /* at most \uXXXX (6) per byte */
+	while (*p) {
+		uint32_t c = 0;
+		int k = utf8_len(p, &c);
+		if (k == 0) {
+			o += (size_t)sprintf(out + o, "\\x%02X", *p);   /* not UTF-8 */
+			p++;
+		} else if (unsafe_cp(c)) {
+			o += (size_t)(c < 0x80 ? sprintf(out + o, "\\x%02X", (unsigned)c) : sprintf(out + o, "\\u%04X", (unsigned)c));
+			p += k;
+		} else {
+			memcpy(out + o, p, (size_t)k);
+			o += (size_t)k;
+			p += k;
+		}
+	}
+	out[o] = '\0';
+	return out;
 }
 
 void mt_json_str(FILE *f, const char *s)
@@ -129,6 +195,17 @@ void mt_table_print(struct mt_table *t, FILE *f)
 	char buf[64];
 	int r, c;
 
+	/* what a server or a sender wrote never reaches a terminal raw: every
+	 * text cell of human and TSV output is shown with its controls escaped
+	 * (JSON escapes its own) */
+	if (t->fmt != MT_FMT_JSON)
+		for (int i = 0; i < t->rows * t->ncols; i++)
+			if (t->cells[i].s) {
+				char *safe = mt_term_safe(t->cells[i].s);
+				free(t->cells[i].s);
+				t->cells[i].s = safe;
+			}
+
 	if (t->fmt == MT_FMT_JSON) {
 		for (r = 0; r < t->rows; r++) {
 			fputc('{', f);
@@ -168,9 +245,8 @@ void mt_table_print(struct mt_table *t, FILE *f)
 					s = buf;
 				} else
 					s = cell_text(t, x, t->cols[c].type, 0, buf, sizeof buf);
-				/* TSV cannot carry tabs or newlines inside a field */
-				for (const char *p = s; *p; p++)
-					fputc(*p == '\t' || *p == '\n' || *p == '\r' ? ' ' : *p, f);
+				/* (tabs and line ends in a field were escaped above) */
+				fputs(s, f);
 				fputc(c + 1 < t->ncols ? '\t' : '\n', f);
 			}
 		return;

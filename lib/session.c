@@ -79,6 +79,17 @@ static mailstream_low_driver mt_low_driver = {
 
 /* ---- trace ------------------------------------------------------------- */
 
+static void trace_flush(struct mt_session *s, int dir)
+{
+	if (s->trace_npend[dir] == 0)
+		return;
+	s->trace_pend[dir][s->trace_npend[dir]] = '\0';
+	char *safe = mt_term_safe(s->trace_pend[dir]);
+	fputs(safe, stderr);
+	free(safe);
+	s->trace_npend[dir] = 0;
+}
+
 static void trace_out(struct mt_session *s, int dir, const char *str, size_t size)
 {
 	static const char *const prefix[2] = { "S: ", "C: " };
@@ -88,7 +99,16 @@ static void trace_out(struct mt_session *s, int dir, const char *str, size_t siz
 			s->trace_bol[dir] = 0;
 			s->trace_linelen[dir] = 0;
 		}
-		char ch = str[i];
+		unsigned char ch = (unsigned char)str[i];
+		if (ch >= 0x80 && (ch & 0xC0) == 0x80 && s->trace_npend[dir] > 0 && s->trace_npend[dir] < 4) {
+			/* a continuation byte of the UTF-8 sequence being read */
+			s->trace_pend[dir][s->trace_npend[dir]++] = (char)ch;
+			int need = (unsigned char)s->trace_pend[dir][0] >= 0xF0 ? 4 : (unsigned char)s->trace_pend[dir][0] >= 0xE0 ? 3 : 2;
+			if (s->trace_npend[dir] == need)
+				trace_flush(s, dir);
+			continue;
+		}
+		trace_flush(s, dir);   /* an unfinished sequence ends here: shown escaped */
 		if (ch == '\n') {
 			fputc('\n', stderr);
 			s->trace_bol[dir] = 1;
@@ -100,7 +120,14 @@ static void trace_out(struct mt_session *s, int dir, const char *str, size_t siz
 			fputs(" [...]", stderr);
 		if (s->trace_linelen[dir] >= 400)
 			continue;
-		fputc(isprint((unsigned char)ch) || (unsigned char)ch >= 0x80 ? ch : '.', stderr);
+		if (ch >= 0xC0) {
+			/* a UTF-8 lead byte: shown once the sequence is whole and safe
+			 * (no C1 control or bidirectional override reaches the terminal) */
+			s->trace_pend[dir][0] = (char)ch;
+			s->trace_npend[dir] = 1;
+			continue;
+		}
+		fputc(isprint(ch) ? ch : '.', stderr);
 	}
 }
 

@@ -28,6 +28,8 @@ struct mt_session {
 	int trace;
 	int trace_bol[2];               /* at beginning of line, per direction */
 	int trace_linelen[2];
+	char trace_pend[2][5];          /* a UTF-8 sequence not yet whole, per direction */
+	int trace_npend[2];
 	char *secrets[3];               /* strings never to print, owned */
 	char delim;                     /* cached, -1 unknown */
 	int delim_known;
