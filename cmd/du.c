@@ -109,6 +109,7 @@ static int du_main(struct mt_ctx *ctx)
 
 	struct du_row *rows = mt_xmalloc(sizeof *rows * (m.n ? m.n : 1));
 	size_t nrows = 0;
+	struct mt_strindex *row_ix = mt_strindex_new();   /* row name -> index (keys owned by rows) */
 	uint64_t tot_msgs = 0, tot_size = 0;
 	for (size_t i = 0; i < m.n; i++) {
 		struct mt_mailbox *b = &m.v[i];
@@ -121,13 +122,12 @@ static int du_main(struct mt_ctx *ctx)
 			continue;
 		}
 		char *key = ancestor(b->name, b->delim, depth);
-		size_t j;
-		for (j = 0; j < nrows; j++)
-			if (strcmp(rows[j].name, key) == 0)
-				break;
+		long at = mt_strindex_get(row_ix, key);
+		size_t j = at >= 0 ? (size_t)at : nrows;
 		if (j == nrows) {
 			rows[nrows].name = key;
 			rows[nrows].messages = rows[nrows].size = 0;
+			mt_strindex_put(row_ix, key, nrows);
 			nrows++;
 		} else {
 			free(key);
@@ -139,6 +139,7 @@ static int du_main(struct mt_ctx *ctx)
 			tot_size += st[i].size;
 		}
 	}
+	mt_strindex_free(row_ix);
 	qsort(rows, nrows, sizeof *rows, cmp_rows);
 	if (top >= 0 && (size_t)top < nrows)
 		for (size_t i = (size_t)top; i < nrows; i++) {

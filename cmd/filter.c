@@ -810,14 +810,17 @@ static int filter_main(struct mt_ctx *ctx)
 	struct run R = { .ctx = ctx, .dry = mt_flag(&ctx->args, "dry-run"), .incremental = mt_flag(&ctx->args, "new"),
 			 .verbose = ctx->verbose, .now = time(NULL) };
 	char **folders = NULL;       /* union over rules, in order of appearance */
-	size_t nfolders = 0;
+	size_t nfolders = 0, cap = 0;
+	struct mt_strindex *folder_ix = mt_strindex_new();   /* name -> index in folders */
 	size_t **fr = NULL, *nfr = NULL;   /* rules per folder */
 	int r = MT_OK;
 	const char *logpath = mt_arg(&ctx->args, "log");
 	struct mt_mailboxes all = { 0 };
 
-	if (!rules_loaded && filter_check(ctx) != MT_OK)
+	if (!rules_loaded && filter_check(ctx) != MT_OK) {
+		mt_strindex_free(folder_ix);
 		return ctx->err.code ? ctx->err.code : MT_ECONFIG;
+	}
 	if (mt_flag(&ctx->args, "explain")) {
 		mt_rules_explain(&rules, mt_has_cap(ctx->s, "WITHIN"), stdout);
 		goto out;
@@ -837,16 +840,19 @@ static int filter_main(struct mt_ctx *ctx)
 			goto out;
 		}
 		for (size_t k = 0; k < nf; k++) {
-			size_t j = 0;
-			while (j < nfolders && strcmp(folders[j], f[k]) != 0)
-				j++;
+			long at = mt_strindex_get(folder_ix, f[k]);
+			size_t j = at >= 0 ? (size_t)at : nfolders;
 			if (j == nfolders) {
-				folders = mt_xrealloc(folders, sizeof *folders * (nfolders + 1));
-				fr = mt_xrealloc(fr, sizeof *fr * (nfolders + 1));
-				nfr = mt_xrealloc(nfr, sizeof *nfr * (nfolders + 1));
+				if (nfolders == cap) {
+					cap = cap ? 2 * cap : 16;
+					folders = mt_xrealloc(folders, sizeof *folders * cap);
+					fr = mt_xrealloc(fr, sizeof *fr * cap);
+					nfr = mt_xrealloc(nfr, sizeof *nfr * cap);
+				}
 				folders[nfolders] = mt_xstrdup(f[k]);
 				fr[nfolders] = NULL;
 				nfr[nfolders] = 0;
+				mt_strindex_put(folder_ix, folders[nfolders], nfolders);
 				nfolders++;
 			}
 			fr[j] = mt_xrealloc(fr[j], sizeof **fr * (nfr[j] + 1));
@@ -929,6 +935,7 @@ out:
 	free(folders);
 	free(fr);
 	free(nfr);
+	mt_strindex_free(folder_ix);
 	free(R.trash);
 	free(R.trash_wire);
 	free(R.undec);

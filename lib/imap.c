@@ -291,14 +291,6 @@ static void add_flag(char **special, const char *f)
 	free(old);
 }
 
-static struct mt_mailbox *find_box(struct mt_mailboxes *m, const char *wire)
-{
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->v[i].wire, wire) == 0)
-			return &m->v[i];
-	return NULL;
-}
-
 static int has_noselect(const struct mailimap_mailbox_list *mb)
 {
 	const struct mailimap_mbx_list_flags *fl = mb->mb_flag;
@@ -317,41 +309,63 @@ static int has_noselect(const struct mailimap_mailbox_list *mb)
 
 /* RFC 3501 6.3.9: an LSUB name flagged \Noselect that is the parent of
  * another LSUB name is not subscribed itself, only its children are
- * (Courier 5.0 answers LSUB "" "*" with its unsubscribed parents so). */
-static int lsub_parent_only(const struct mailimap_mailbox_list *mb, clist *list)
+ * (Courier 5.0 answers LSUB "" "*" with its unsubscribed parents so).
+ * names: the list's names, sorted (built on first need); a binary search
+ * for the first name at or after "NAME<delim>" tells. */
+static int by_strp(const void *a, const void *b)
 {
-	size_t l = strlen(mb->mb_name);
-	if (!has_noselect(mb) || mb->mb_delimiter == 0)
-		return 0;
-	MT_EACH(it, list) {
-		const struct mailimap_mailbox_list *o = clist_content(it);
-		if (o && o != mb && o->mb_name && strncmp(o->mb_name, mb->mb_name, l) == 0 &&
-		    o->mb_name[l] == mb->mb_delimiter)
-			return 1;
-	}
-	return 0;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Merge libetpan's LIST/LSUB results into m; lsub marks subscriptions. */
-static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list, int lsub)
+static int lsub_parent_only(const struct mailimap_mailbox_list *mb, clist *list, const char ***names, size_t *n)
+{
+	if (!has_noselect(mb) || mb->mb_delimiter == 0)
+		return 0;
+	if (*names == NULL) {
+		*names = mt_xmalloc(sizeof **names * ((size_t)clist_count(list) + 1));
+		MT_EACH(it, list) {
+			const struct mailimap_mailbox_list *o = clist_content(it);
+			if (o && o->mb_name)
+				(*names)[(*n)++] = o->mb_name;
+		}
+		qsort(*names, *n, sizeof **names, by_strp);
+	}
+	char *key = mt_xasprintf("%s%c", mb->mb_name, mb->mb_delimiter);
+	size_t lo = 0, hi = *n, kl = strlen(key);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp((*names)[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	int child = lo < *n && strncmp((*names)[lo], key, kl) == 0;
+	free(key);
+	return child;
+}
+
+/* Merge libetpan's LIST/LSUB results into m, whose wire names ix indexes;
+ * lsub marks subscriptions. */
+static void merge_list(struct mt_session *s, struct mt_mailboxes *m, struct mt_strindex *ix, clist *list, int lsub)
 {
 	static const char *const special_use[] = { "All", "Archive", "Drafts", "Flagged", "Junk", "Sent", "Trash", NULL };
+	const char **names = NULL;   /* sorted, for lsub_parent_only */
+	size_t nnames = 0;
 	MT_EACH(it, list) {
 		struct mailimap_mailbox_list *mb = clist_content(it);
 		if (mb == NULL || mb->mb_name == NULL || !mt_mailbox_name_ok(mb->mb_name))
 			continue;  /* never carry a name with CR/LF further */
-		if (lsub && lsub_parent_only(mb, list))
+		if (lsub && lsub_parent_only(mb, list, &names, &nnames))
 			continue;
-		struct mt_mailbox *b = find_box(m, mb->mb_name);
-		int is_new = b == NULL;
-		if (is_new) {
-			if (lsub) {
-				/* subscribed but not listed: the folder is gone (dangling subscription) */
+		long at = mt_strindex_get(ix, mb->mb_name);
+		struct mt_mailbox *b = at >= 0 ? &m->v[at] : NULL;
+		if (b == NULL) {
+			/* (from LSUB: subscribed but not listed, the folder is gone) */
+			if (m->n == m->cap) {
+				m->cap = m->cap ? 2 * m->cap : 64;
+				m->v = mt_xrealloc(m->v, sizeof *m->v * m->cap);
 			}
-			m->v = realloc(m->v, sizeof *m->v * (m->n + 1));
-			if (m->v == NULL)
-				abort();
-			b = &m->v[m->n++];
+			b = &m->v[m->n];
 			memset(b, 0, sizeof *b);
 			b->wire = mt_xstrdup(mb->mb_name);
 			b->name = display_name(s, mb->mb_name);
@@ -359,6 +373,7 @@ static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list
 			b->special = mt_xstrdup("");
 			if (lsub)
 				b->flags |= MT_MBX_NONEXISTENT;
+			mt_strindex_put(ix, b->wire, m->n++);
 		}
 		if (lsub) {
 			b->flags |= MT_MBX_SUBSCRIBED;
@@ -391,10 +406,12 @@ static void merge_list(struct mt_session *s, struct mt_mailboxes *m, clist *list
 						add_flag(&b->special, *su);
 		}
 	}
+	free(names);
 }
 
 struct list_pair {
 	struct mt_mailboxes *out;
+	struct mt_strindex *ix;
 	int failed;             /* 1 or 2: which of the two LISTs said NO or BAD */
 	char *text;
 };
@@ -408,7 +425,7 @@ static void list_pair_each(struct mt_session *s, int i, int status, void *arg)
 		lp->failed = i + 1;
 		lp->text = mt_xstrdup(mt_imap_last_text(s));
 	} else if (s->imap->imap_response_info) {
-		merge_list(s, lp->out, s->imap->imap_response_info->rsp_mailbox_list, 0);
+		merge_list(s, lp->out, lp->ix, s->imap->imap_response_info->rsp_mailbox_list, 0);
 	}
 }
 
@@ -428,6 +445,7 @@ int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out,
 	else if ((wire = mt_mutf7_encode(pattern)) == NULL)
 		return mt_seterr(e, MT_EDATA, "bad folder pattern '%s': not valid UTF-8", pattern);
 
+	struct mt_strindex *ix = mt_strindex_new();
 	if (mt_has_cap(s, "LIST-EXTENDED")) {
 		/* subscription state and special-use come with the list; RETURN
 		 * (SUBSCRIBED) leaves out subscriptions whose folder is gone, which
@@ -438,7 +456,7 @@ int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out,
 					mt_has_cap(s, "SPECIAL-USE") ? " SPECIAL-USE" : "");
 		char *c2 = mt_xasprintf("LIST (SUBSCRIBED) \"\" %s", q);
 		const char *cmds[2] = { c1, c2 };
-		struct list_pair lp = { .out = out };
+		struct list_pair lp = { .out = out, .ix = ix };
 		free(q);
 		r = mt_imap_run_pipelined(s, cmds, 2, list_pair_each, &lp, e);
 		free(c1);
@@ -452,19 +470,20 @@ int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out,
 		if (r != MAILIMAP_NO_ERROR) {
 			r = mt_imap_error(s, r, "LIST", e);
 		} else {
-			merge_list(s, out, list, 0);
+			merge_list(s, out, ix, list, 0);
 			mailimap_list_result_free(list);
 			r = mailimap_lsub(s->imap, "", wire, &lsub);
 			if (r != MAILIMAP_NO_ERROR)
 				r = mt_imap_error(s, r, "LSUB", e);
 			else {
-				merge_list(s, out, lsub, 1);
+				merge_list(s, out, ix, lsub, 1);
 				mailimap_list_result_free(lsub);
 				r = MT_OK;
 			}
 		}
 	}
 	free(wire);
+	mt_strindex_free(ix);
 	if (r != MT_OK)
 		mt_mailboxes_release(out);
 	/* nothing under that name: the same under the personal namespace's

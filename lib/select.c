@@ -534,7 +534,7 @@ static const char *const ident_fields[] = { "MESSAGE-ID", "DATE", "FROM", "SUBJE
 struct idents {
 	char **v;
 	uint32_t *uid;
-	size_t n;
+	size_t n, cap;
 };
 
 static int take_ident(const struct mt_fetched *m, void *arg)
@@ -546,11 +546,62 @@ static int take_ident(const struct mt_fetched *m, void *arg)
 		marked |= strcasecmp(m->keywords[k], MOVING_KEYWORD) == 0;
 	if (!marked)
 		return 0;
-	id->v = mt_xrealloc(id->v, sizeof *id->v * (id->n + 1));
-	id->uid = mt_xrealloc(id->uid, sizeof *id->uid * (id->n + 1));
+	if (id->n == id->cap) {
+		id->cap = id->cap ? 2 * id->cap : 64;
+		id->v = mt_xrealloc(id->v, sizeof *id->v * id->cap);
+		id->uid = mt_xrealloc(id->uid, sizeof *id->uid * id->cap);
+	}
 	id->v[id->n] = mt_xasprintf("%u|%.*s", m->size, (int)(m->header ? m->header_len : 0), m->header ? m->header : "");
 	id->uid[id->n++] = m->uid;
 	return 0;
+}
+
+/* The copies of one or more targets by identity, each to be paired with
+ * one original at most: a hash index to the first copy of an identity and
+ * a chain to the next, so pairing n originals with m copies is O(n + m),
+ * whatever a server answers. */
+struct copyset {
+	struct mt_strindex *ix;   /* identity -> first position */
+	size_t *head;             /* per first position: the next copy not yet paired */
+	size_t *next;             /* per position: the next of the same identity, or SIZE_MAX */
+};
+
+static void copyset_build(struct copyset *cs, const struct idents *sets, size_t nsets)
+{
+	size_t total = 0, g = 0;
+	for (size_t t = 0; t < nsets; t++)
+		total += sets[t].n;
+	cs->ix = mt_strindex_new();
+	cs->head = mt_xmalloc(sizeof *cs->head * (total + 1));
+	cs->next = mt_xmalloc(sizeof *cs->next * (total + 1));
+	size_t *last = mt_xmalloc(sizeof *last * (total + 1));
+	for (size_t t = 0; t < nsets; t++)
+		for (size_t c = 0; c < sets[t].n; c++, g++) {
+			size_t first = mt_strindex_put(cs->ix, sets[t].v[c], g);
+			cs->next[g] = SIZE_MAX;
+			if (first == g)
+				cs->head[g] = last[g] = g;
+			else
+				cs->next[last[first]] = g, last[first] = g;
+		}
+	free(last);
+}
+
+/* Pair ident with a copy not paired yet: 1 when there was one. */
+static int copyset_take(struct copyset *cs, const char *ident)
+{
+	long first = mt_strindex_get(cs->ix, ident);
+	if (first < 0 || cs->head[first] == SIZE_MAX)
+		return 0;
+	cs->head[first] = cs->next[cs->head[first]];
+	return 1;
+}
+
+static void copyset_free(struct copyset *cs)
+{
+	mt_strindex_free(cs->ix);
+	free(cs->head);
+	free(cs->next);
 }
 
 static void idents_free(struct idents *id)
@@ -590,17 +641,14 @@ static int already_copied(struct mt_session *s, struct mt_selection *sel, const 
 	if (r == MT_OK)
 		r = r2;
 	if (r == MT_OK && copy.n) {
-		uint32_t *d = mt_xmalloc(sizeof *d * orig.n);
-		int *used = mt_xmalloc(sizeof *used * copy.n);
+		uint32_t *d = mt_xmalloc(sizeof *d * (orig.n + 1));
+		struct copyset cs;
 		size_t nd = 0;
+		copyset_build(&cs, &copy, 1);
 		for (size_t i = 0; i < orig.n; i++)
-			for (size_t k = 0; k < copy.n; k++)
-				if (!used[k] && strcmp(orig.v[i], copy.v[k]) == 0) {
-					used[k] = 1;
-					d[nd++] = orig.uid[i];
-					break;
-				}
-		free(used);
+			if (copyset_take(&cs, orig.v[i]))
+				d[nd++] = orig.uid[i];
+		copyset_free(&cs);
 		qsort(d, nd, sizeof *d, cmp_u32);
 		*done = d;
 		*ndone = nd;
@@ -670,6 +718,8 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 		r = marked_idents(s, &copy[t], e);
 		any |= copy[t].n > 0;
 	}
+	struct copyset cs;
+	copyset_build(&cs, copy, ntgt);
 	/* 2. every marked original: with a matching marked copy the move was
 	 * done up to the expunge, so finish it; without one the COPY never
 	 * happened (it is atomic), so only the mark goes and the run moves the
@@ -687,15 +737,9 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 		r = marked_idents(s, &orig, e);
 		uint32_t *done = mt_xmalloc(sizeof *done * (orig.n + 1)), *undo = mt_xmalloc(sizeof *undo * (orig.n + 1));
 		size_t ndone = 0, nundo = 0;
+		/* each copy pairs with one original, over every source */
 		for (size_t k = 0; k < orig.n; k++) {
-			int found = 0;
-			for (size_t t = 0; t < ntgt && !found; t++)
-				for (size_t c = 0; c < copy[t].n && !found; c++)
-					if (copy[t].uid[c] && strcmp(orig.v[k], copy[t].v[c]) == 0) {
-						copy[t].uid[c] = 0;   /* each copy pairs with one original */
-						found = 1;
-					}
-			if (found)
+			if (copyset_take(&cs, orig.v[k]))
 				done[ndone++] = orig.uid[k];
 			else
 				undo[nundo++] = orig.uid[k];
@@ -730,6 +774,7 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 			r = mt_uid_store(s, uids, n, 0, MOVING_KEYWORD, e);
 		free(uids);
 	}
+	copyset_free(&cs);
 	for (size_t t = 0; t < ntgt; t++)
 		idents_free(&copy[t]);
 	free(copy);
@@ -985,6 +1030,7 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 	struct mt_mailboxes all;
 	char delim = 0;
 	int r;
+	size_t cap = 0;
 	*out = NULL;
 	*nout = 0;
 	if ((r = mt_list(s, "*", &all, e)) != MT_OK)
@@ -993,69 +1039,70 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 		mt_mailboxes_release(&all);
 		return r;
 	}
-	for (size_t a = 0; a < nargs; a++) {
+	/* hash indexes, not a scan per name: a Cyrus admin's '*' is 200,000 folders */
+	struct mt_strindex *taken = mt_strindex_new();
+	for (size_t a = 0; a < nargs && r == MT_OK; a++) {
 		const char *arg = args[a];
 		char *pre = NULL;   /* arg under the personal namespace prefix, on a second pass */
 		int wild = strpbrk(arg, "*%") != NULL, found = 0;
-		struct mt_mailboxes m;
+		struct mt_mailboxes m = { 0 };
+		struct mt_strindex *hits = NULL;
 	again:
 		if (wild) {
-			if ((r = mt_list(s, arg, &m, e)) != MT_OK) {
-				mt_mailboxes_release(&all);
-				mt_free_folders(*out, *nout);
-				*out = NULL;
-				*nout = 0;
-				return r;
-			}
-		} else {
-			memset(&m, 0, sizeof m);
+			if ((r = mt_list(s, arg, &m, e)) != MT_OK)
+				break;
+			hits = mt_strindex_new();
+			for (size_t k = 0; k < m.n; k++)
+				mt_strindex_put(hits, m.v[k].name, k);
 		}
+		size_t al = strlen(arg);
 		for (size_t i = 0; i < all.n; i++) {
 			struct mt_mailbox *b = &all.v[i];
-			size_t al = strlen(arg);
-			int hit = 0;
+			int hit;
 			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))
 				continue;
-			if (wild) {
-				for (size_t k = 0; k < m.n; k++)
-					hit |= strcmp(m.v[k].name, b->name) == 0;
-			} else {
+			if (wild)
+				hit = mt_strindex_get(hits, b->name) >= 0;
+			else
 				hit = strcmp(b->name, arg) == 0 || (strcasecmp(arg, "INBOX") == 0 && strcmp(b->wire, "INBOX") == 0);
-			}
 			/* --recursive: the folder's whole subtree */
 			if (!hit && recursive && delim && !wild)
 				hit = strncmp(b->name, arg, al) == 0 && b->name[al] == delim;
 			if (!hit)
 				continue;
 			found = 1;
-			int dup = 0;
-			for (size_t k = 0; k < *nout; k++)
-				dup |= strcmp((*out)[k], b->name) == 0;
-			if (!dup) {
-				*out = realloc(*out, sizeof **out * (*nout + 1));
-				if (*out == NULL)
-					abort();
-				(*out)[(*nout)++] = mt_xstrdup(b->name);
+			if (mt_strindex_get(taken, b->name) >= 0)
+				continue;
+			if (*nout == cap) {
+				cap = cap ? 2 * cap : 16;
+				*out = mt_xrealloc(*out, sizeof **out * cap);
 			}
+			(*out)[*nout] = mt_xstrdup(b->name);
+			mt_strindex_put(taken, (*out)[*nout], *nout);
+			(*nout)++;
 		}
-		if (wild)
+		if (wild) {
+			mt_strindex_free(hits);
+			hits = NULL;
 			mt_mailboxes_release(&m);
+		}
 		/* mt_list tries the prefix itself for patterns; names are matched here */
 		if (!found && !wild && pre == NULL && (pre = mt_prefixed_name(s, arg)) != NULL) {
 			arg = pre;
 			goto again;
 		}
 		free(pre);
-		if (!found) {
-			mt_mailboxes_release(&all);
-			mt_free_folders(*out, *nout);
-			*out = NULL;
-			*nout = 0;
-			return mt_seterr(e, MT_EDATA, "no folder '%s'", args[a]);
-		}
+		if (!found)
+			r = mt_seterr(e, MT_EDATA, "no folder '%s'", args[a]);
 	}
+	mt_strindex_free(taken);
 	mt_mailboxes_release(&all);
-	return MT_OK;
+	if (r != MT_OK) {
+		mt_free_folders(*out, *nout);
+		*out = NULL;
+		*nout = 0;
+	}
+	return r;
 }
 
 void mt_free_folders(char **v, size_t n)

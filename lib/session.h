@@ -79,7 +79,7 @@ struct mt_mailbox {
 
 struct mt_mailboxes {
 	struct mt_mailbox *v;
-	size_t n;
+	size_t n, cap;
 };
 
 /* The hierarchy delimiter of the personal namespace (LIST "" ""), cached. */

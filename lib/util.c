@@ -537,3 +537,79 @@ void mt_words_free(char **words)
 		free(*p);
 	free(words);
 }
+
+/* ---- string index ------------------------------------------------------- */
+
+uint64_t mt_fnv1a(uint64_t h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ULL;
+	return h;
+}
+
+struct mt_strindex {
+	const char **key;      /* open addressing, linear probing; NULL = empty */
+	size_t *val;
+	size_t cap, n;         /* cap a power of two, kept at most half full */
+};
+
+struct mt_strindex *mt_strindex_new(void)
+{
+	struct mt_strindex *ix = mt_xmalloc(sizeof *ix);
+	ix->cap = 64;
+	ix->key = mt_xmalloc(sizeof *ix->key * ix->cap);
+	ix->val = mt_xmalloc(sizeof *ix->val * ix->cap);
+	return ix;
+}
+
+void mt_strindex_free(struct mt_strindex *ix)
+{
+	if (ix == NULL)
+		return;
+	free(ix->key);
+	free(ix->val);
+	free(ix);
+}
+
+static size_t slot(const struct mt_strindex *ix, const char *key)
+{
+	size_t i = (size_t)mt_fnv1a(MT_FNV_INIT, key, strlen(key)) & (ix->cap - 1);
+	while (ix->key[i] && strcmp(ix->key[i], key) != 0)
+		i = (i + 1) & (ix->cap - 1);
+	return i;
+}
+
+long mt_strindex_get(const struct mt_strindex *ix, const char *key)
+{
+	size_t i = slot(ix, key);
+	return ix->key[i] ? (long)ix->val[i] : -1;
+}
+
+size_t mt_strindex_put(struct mt_strindex *ix, const char *key, size_t val)
+{
+	size_t i = slot(ix, key);
+	if (ix->key[i])
+		return ix->val[i];
+	if (2 * (ix->n + 1) > ix->cap) {
+		struct mt_strindex big = { .cap = ix->cap * 2 };
+		big.key = mt_xmalloc(sizeof *big.key * big.cap);
+		big.val = mt_xmalloc(sizeof *big.val * big.cap);
+		for (size_t k = 0; k < ix->cap; k++)
+			if (ix->key[k]) {
+				size_t j = slot(&big, ix->key[k]);
+				big.key[j] = ix->key[k];
+				big.val[j] = ix->val[k];
+			}
+		free(ix->key);
+		free(ix->val);
+		ix->key = big.key;
+		ix->val = big.val;
+		ix->cap = big.cap;
+		i = slot(ix, key);
+	}
+	ix->key[i] = key;
+	ix->val[i] = val;
+	ix->n++;
+	return val;
+}

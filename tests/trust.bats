@@ -418,3 +418,45 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
 	lacks $'\xc2\x9b' "$output"
 	printf '%s\n' "$output" | python3 -c 'import json, sys; [json.loads(l) for l in sys.stdin]'
 }
+
+# ---- no quadratic work on what a server lists ------------------------------
+
+@test "200,000 folders from a server (a Cyrus admin's '*') are listed and matched in seconds" {
+	# LIST: 1,000 \Noselect parents with 200 children each; LSUB: every child
+	# and every parent (Courier-style parent entries), so subscriptions are
+	# merged by name and parent-only entries recognised
+	python3 - "$BATS_TEST_TMPDIR/big.script" <<'PY'
+import sys
+lst, lsub = [], []
+for p in range(1000):
+    lst.append('* LIST (\\\\Noselect) "/" "p%d"' % p)
+    lsub.append('* LSUB (\\\\Noselect) "/" "p%d"' % p)
+    for c in range(200):
+        lst.append('* LIST () "/" "p%d/c%d"' % (p, c))
+        lsub.append('* LSUB () "/" "p%d/c%d"' % (p, c))
+with open(sys.argv[1], "w") as f:
+    f.write("GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake\n")
+    f.write("ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS] in\n")
+    f.write('ON ^LIST "" "" => * LIST () "/" ""\\r\\n{tag} OK done\n')
+    f.write("ON ^LIST => " + "\\r\\n".join(lst) + "\\r\\n{tag} OK done\n")
+    f.write("ON ^LSUB => " + "\\r\\n".join(lsub) + "\\r\\n{tag} OK done\n")
+    f.write("ON ^LOGOUT => * BYE\\r\\n{tag} OK bye<CLOSE>\n")
+PY
+	fake_server "$(cat "$BATS_TEST_TMPDIR/big.script")" 120
+	start=$SECONDS
+	MAILTOOL_PASSWORD=fake-secret-pw run --separate-stderr timeout 100 "$MT" ls --config /dev/null -H 127.0.0.1 -p "$FAKE_PORT" -u alice --no-tls --tsv '*' \
+		< /dev/null
+	echo "exit $status in $((SECONDS - start)) s: $stderr"
+	[ "$status" -eq 0 ]
+	# a header, 1,000 parents and 200,000 folders
+	[ "$(echo "$output" | wc -l)" -eq 201001 ]
+	[ $((SECONDS - start)) -le 30 ]
+	# matching patterns against them too (expunge resolves its folders the same way)
+	fake_server "$(cat "$BATS_TEST_TMPDIR/big.script")" 120
+	start=$SECONDS
+	MAILTOOL_PASSWORD=fake-secret-pw run --separate-stderr timeout 100 "$MT" subs check --config /dev/null -H 127.0.0.1 -p "$FAKE_PORT" -u alice --no-tls
+	echo "exit $status in $((SECONDS - start)) s"
+	# every child is subscribed, no parent is reported dangling
+	[ "$status" -eq 0 ]
+	[ $((SECONDS - start)) -le 30 ]
+}
