@@ -98,7 +98,8 @@ static char *account_key(struct mt_ctx *ctx)
 static void state_get(const char *key, const char *folder, struct fstate *st)
 {
 	char *dir = state_dir(), *path = mt_xasprintf("%s/filter.state", dir);
-	FILE *f = fopen(path, "r");
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	char *line = NULL;
 	size_t cap = 0;
 	memset(st, 0, sizeof *st);
@@ -143,12 +144,13 @@ static int state_put(struct mt_ctx *ctx, const char *key, const char *folder, co
 			*p = '/';
 		}
 	mkdir(dir, 0700);
-	if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 || flock(lfd, LOCK_EX) < 0) {
+	if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 || flock(lfd, LOCK_EX) < 0) {
 		r = mt_fail(ctx, MT_EIO, "state '%s': %s", lock, strerror(errno));
 		goto out;
 	}
 	int ofd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	FILE *in = fopen(path, "r"), *out = ofd >= 0 ? fdopen(ofd, "w") : NULL;
+	int ifd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	FILE *in = ifd >= 0 ? fdopen(ifd, "r") : NULL, *out = ofd >= 0 ? fdopen(ofd, "w") : NULL;
 	if (out == NULL) {
 		r = mt_fail(ctx, MT_EIO, "state '%s': %s", tmp, strerror(errno));
 		if (ofd >= 0)
@@ -489,8 +491,11 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 	/* incremental: only what arrived since, and for flag rules what changed */
 	if (R->incremental) {
 		state_get(R->key, folder, &old);
+		/* (a state ahead of the server, say a box restored from a backup,
+		 * would hide new mail until UIDNEXT caught up: it is not trusted) */
 		full = !old.known || old.hash != rules.hash || old.uidvalidity != st.uidvalidity || st.uidvalidity == 0 ||
-		       st.uidnext == 0 || (flag_rules && (st.highestmodseq == 0 || old.modseq == 0));
+		       st.uidnext == 0 || old.uidnext > st.uidnext ||
+		       (flag_rules && (st.highestmodseq == 0 || old.modseq == 0 || old.modseq > st.highestmodseq));
 		/* what arrived since the last run, up to what this SELECT saw: a
 		 * message arriving during the run is the next run's, once */
 		if (!full && st.uidnext > old.uidnext)

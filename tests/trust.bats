@@ -460,3 +460,18 @@ PY
 	[ "$status" -eq 0 ]
 	[ $((SECONDS - start)) -le 30 ]
 }
+
+@test "filter --new: a state ahead of the server (a box restored from a backup) is not trusted" {
+	dadm mailbox create -u alice R
+	rules 'rules = ( { name = "t"; folder = "R"; match = { subject = "^Restore test"; }; flag = "$Seen1"; } );'
+	run "$MT" filter -f "$R" --new
+	[ "$status" -eq 0 ]
+	# the recorded UIDNEXT (field 5) far beyond what the folder has
+	awk -F'\t' 'BEGIN { OFS = "\t" } $7 == "R" { $5 = 999999 } { print }' "$XDG_STATE_HOME/mailtool/filter.state" > "$BATS_TEST_TMPDIR/st"
+	cp "$BATS_TEST_TMPDIR/st" "$XDG_STATE_HOME/mailtool/filter.state"
+	put R "Restore test 1"
+	run "$MT" filter -f "$R" --new -v
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(count R keyword '$Seen1')" -eq 1 ]
+}
