@@ -233,7 +233,7 @@ static void plan_add(struct planned *f, const struct mt_selection *sel)
 	f->uids = mt_xrealloc(f->uids, sizeof *f->uids * (f->n + sel->n));
 	for (size_t i = 0; i < sel->n; i++)
 		f->uids[f->n++] = sel->msgs[i].uid;
-	qsort(f->uids, f->n, sizeof *f->uids, cmp_uid);
+	mt_sort(f->uids, f->n, sizeof *f->uids, cmp_uid);
 }
 
 static void plan_free(struct plan *pl)
@@ -248,7 +248,7 @@ static void plan_free(struct plan *pl)
 static int not_planned(const struct mt_msg *m, void *arg)
 {
 	const struct planned *f = arg;
-	return f->n == 0 || bsearch(&m->uid, f->uids, f->n, sizeof *f->uids, cmp_uid) == NULL;
+	return f->n == 0 || mt_bsearch(&m->uid, f->uids, f->n, sizeof *f->uids, cmp_uid) == NULL;
 }
 
 /* Run one step over its folders; adds report rows and the bytes freed. A dry

@@ -140,7 +140,7 @@ static int du_main(struct mt_ctx *ctx)
 		}
 	}
 	mt_strindex_free(row_ix);
-	qsort(rows, nrows, sizeof *rows, cmp_rows);
+	mt_sort(rows, nrows, sizeof *rows, cmp_rows);
 	if (top >= 0 && (size_t)top < nrows)
 		for (size_t i = (size_t)top; i < nrows; i++) {
 			free(rows[i].name);

@@ -363,7 +363,7 @@ static int sees_changes(const struct mt_rule *r)
 
 static int in_set(const uint32_t *v, size_t n, uint32_t uid)
 {
-	return n && bsearch(&uid, v, n, sizeof *v, cmp_u32) != NULL;
+	return n && mt_bsearch(&uid, v, n, sizeof *v, cmp_u32) != NULL;
 }
 
 /* A small incremental scope: one FETCH of what every rule needs, and every
@@ -541,7 +541,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 		mt_rule_needs_release(&need);
 		for (size_t k = 0; k < n; k++)
 			if (rr[k].n)
-				qsort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
+				mt_sort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
 		if (r != MT_OK)
 			goto out;
 	}
@@ -592,7 +592,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 				goto out;
 			}
 			if (rr[k].n)
-				qsort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
+				mt_sort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
 		} else {
 			for (size_t i = 0; i < nc; i++) {
 				struct mt_fetched m = { .uid = cand[i] };
@@ -608,13 +608,13 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 				taken[ntaken++] = rr[k].v[i].uid;
 			for (size_t i = 0; i < R->nundec; i++)
 				taken[ntaken++] = R->undec[i];
-			qsort(taken, ntaken, sizeof *taken, cmp_u32);
+			mt_sort(taken, ntaken, sizeof *taken, cmp_u32);
 		}
 	}
 	/* a message some rule could not decide is no rule's: an earlier rule
 	 * (continue = true) may have matched it already */
 	if (R->nundec) {
-		qsort(R->undec, R->nundec, sizeof *R->undec, cmp_u32);
+		mt_sort(R->undec, R->nundec, sizeof *R->undec, cmp_u32);
 		for (size_t k = 0; k < n; k++) {
 			size_t keep = 0;
 			for (size_t i = 0; i < rr[k].n; i++) {
@@ -846,9 +846,9 @@ static int filter_main(struct mt_ctx *ctx)
 		}
 		for (size_t k = 0; k < nf; k++) {
 			long at = mt_strindex_get(folder_ix, f[k]);
-			size_t j = at >= 0 ? (size_t)at : nfolders;
+			size_t j = at >= 0 && fr ? (size_t)at : nfolders;
 			if (j == nfolders) {
-				if (nfolders == cap) {
+				if (fr == NULL || nfolders == cap) {
 					cap = cap ? 2 * cap : 16;
 					folders = mt_xrealloc(folders, sizeof *folders * cap);
 					fr = mt_xrealloc(fr, sizeof *fr * cap);

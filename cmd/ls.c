@@ -46,7 +46,7 @@ static int ls_main(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool ls %s", ctx->ap->usage);
 	if ((r = mt_list(ctx->s, ctx->args.argc ? ctx->args.argv[0] : "*", &m, &ctx->err)) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
-	qsort(m.v, m.n, sizeof *m.v, by_name);
+	mt_sort(m.v, m.n, sizeof *m.v, by_name);
 	if (want_status) {
 		st = mt_xmalloc(sizeof *st * (m.n ? m.n : 1));
 		if ((r = mt_status_many(ctx->s, m.v, m.n, MT_ST_MESSAGES | MT_ST_UNSEEN | MT_ST_SIZE, st, &ctx->err)) != MT_OK) {

@@ -33,7 +33,7 @@ const struct mt_applet *const *mt_applets(size_t *n)
 		count = (size_t)(__stop_mt_applets - __start_mt_applets);
 		sorted = mt_xmalloc(sizeof *sorted * (count + 1));
 		memcpy(sorted, __start_mt_applets, sizeof *sorted * count);
-		qsort(sorted, count, sizeof *sorted, cmp_applet);
+		mt_sort(sorted, count, sizeof *sorted, cmp_applet);
 		for (size_t i = 1; i < count; i++)
 			if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
 				fprintf(stderr, "mailtool: applet '%s' registered twice\n", sorted[i]->name);

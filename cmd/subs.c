@@ -160,7 +160,7 @@ static int subs_main(struct mt_ctx *ctx)
 		r = mt_fail_err(ctx, &ctx->err);
 		goto out;
 	}
-	qsort(m.v, m.n, sizeof *m.v, by_name);
+	mt_sort(m.v, m.n, sizeof *m.v, by_name);
 	mt_table_init(&t, subs_cols, S_NCOLS, ctx->fmt, 0);
 
 	if (strcmp(cmd, "list") == 0) {
@@ -226,11 +226,12 @@ static int subs_main(struct mt_ctx *ctx)
 		 * does not is reported and left alone (a dry run cannot know what a
 		 * server would make of it, so neither run tries); with --exact, what
 		 * the list does not name is unsubscribed, never without it */
-		qsort(want, nwant, sizeof *want, by_str);
+		if (nwant)
+			mt_sort(want, nwant, sizeof *want, by_str);
 		for (size_t w = 0; w < nwant && r == MT_OK; w++) {
 			if (w && strcmp(want[w], want[w - 1]) == 0)
 				continue;
-			struct mt_mailbox key = { .name = want[w] }, *b = bsearch(&key, m.v, m.n, sizeof *m.v, by_name);
+			struct mt_mailbox key = { .name = want[w] }, *b = m.n ? mt_bsearch(&key, m.v, m.n, sizeof *m.v, by_name) : NULL;
 			if (b == NULL && strcasecmp(want[w], "INBOX") == 0)
 				for (size_t i = 0; i < m.n && b == NULL; i++)
 					if (strcmp(m.v[i].wire, "INBOX") == 0)
@@ -244,7 +245,7 @@ static int subs_main(struct mt_ctx *ctx)
 		}
 		for (size_t i = 0; i < m.n && r == MT_OK && mt_flag(&ctx->args, "exact"); i++) {
 			const char *name = m.v[i].name;
-			if (subscribed(&m.v[i]) && bsearch(&name, want, nwant, sizeof *want, by_str) == NULL &&
+			if (subscribed(&m.v[i]) && (nwant == 0 || mt_bsearch(&name, want, nwant, sizeof *want, by_str) == NULL) &&
 			    !(strcmp(m.v[i].wire, "INBOX") == 0 && listed_inbox(want, nwant)))
 				r = change(ctx, &t, name, 0, &failed);
 		}

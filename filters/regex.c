@@ -81,7 +81,7 @@ int mt_re_match(const struct mt_re *cre, const char *s, size_t len, const char *
 {
 	struct mt_re *re = (struct mt_re *)cre;   /* match data and the message are scratch */
 	int r = pcre2_match(re->code, (PCRE2_SPTR)(s ? s : ""), s ? len : 0, 0, 0, re->md, re->mc);
-	if (r <= PCRE2_ERROR_UTF8_ERR1 && r >= PCRE2_ERROR_UTF8_ERR21) {
+	if (s && r <= PCRE2_ERROR_UTF8_ERR1 && r >= PCRE2_ERROR_UTF8_ERR21) {
 		/* not UTF-8 (a broken message): those bytes become '?' and it is matched again */
 		char *clean = mt_xmalloc(len + 1);
 		for (size_t i = 0; i < len; i++)

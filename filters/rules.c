@@ -427,7 +427,7 @@ static void rule_free(struct mt_rule *r)
 static int limit_value(struct loader *L, const config_setting_t *root, const char *key, uint32_t *out)
 {
 	const config_setting_t *s = config_setting_get_member(root, key);
-	uint64_t v;
+	uint64_t v = 0;
 	int heap = strcmp(key, "regex_heap_limit") == 0;
 	if (s == NULL)
 		return MT_OK;
@@ -436,7 +436,7 @@ static int limit_value(struct loader *L, const config_setting_t *root, const cha
 	if (heap)
 		v /= 1024;   /* PCRE2 counts KiB */
 	if (v == 0 || v > UINT32_MAX)
-		return bad(L, s, "%s: must be between 1 and %u%s", key, UINT32_MAX, heap ? " KiB" : "");
+		return bad(L, s, "%s: must be between %s", key, heap ? "\"1k\" and \"4T\"" : "1 and 4294967295");
 	*out = (uint32_t)v;
 	return MT_OK;
 }

@@ -328,7 +328,7 @@ static int lsub_parent_only(const struct mailimap_mailbox_list *mb, clist *list,
 			if (o && o->mb_name)
 				(*names)[(*n)++] = o->mb_name;
 		}
-		qsort(*names, *n, sizeof **names, by_strp);
+		mt_sort(*names, *n, sizeof **names, by_strp);
 	}
 	char *key = mt_xasprintf("%s%c", mb->mb_name, mb->mb_delimiter);
 	size_t lo = 0, hi = *n, kl = strlen(key);
@@ -361,8 +361,8 @@ static void merge_list(struct mt_session *s, struct mt_mailboxes *m, struct mt_s
 		struct mt_mailbox *b = at >= 0 ? &m->v[at] : NULL;
 		if (b == NULL) {
 			/* (from LSUB: subscribed but not listed, the folder is gone) */
-			if (m->n == m->cap) {
-				m->cap = m->cap ? 2 * m->cap : 64;
+			if (m->v == NULL || m->n == m->cap) {
+				m->cap = m->v && m->cap ? 2 * m->cap : 64;
 				m->v = mt_xrealloc(m->v, sizeof *m->v * m->cap);
 			}
 			b = &m->v[m->n];

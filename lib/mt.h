@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sysexits.h>
 
 #define MT_VERSION "0.1.0"
@@ -224,6 +225,19 @@ void mt_progress_step(struct mt_progress *p, uint64_t n);
 void mt_progress_end(struct mt_progress *p);
 
 /* ---- misc ------------------------------------------------------------- */
+
+/* qsort and bsearch that take an empty array as it is: a NULL base with
+ * n = 0 is undefined behaviour for the C library's own (UBSan aborts). */
+static inline void mt_sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+static inline void *mt_bsearch(const void *key, const void *base, size_t n, size_t size,
+			       int (*cmp)(const void *, const void *))
+{
+	return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
 
 double mt_now_ms(void);        /* monotonic milliseconds */
 void *mt_xmalloc(size_t n) __attribute__((returns_nonnull, malloc));  /* zeroed; aborts on OOM */

@@ -100,7 +100,7 @@ static int cmp_u32(const void *a, const void *b)
 static void sort_unique(uint32_t *v, size_t *n)
 {
 	size_t k = 0;
-	qsort(v, *n, sizeof *v, cmp_u32);
+	mt_sort(v, *n, sizeof *v, cmp_u32);
 	for (size_t i = 0; i < *n; i++)
 		if (k == 0 || v[k - 1] != v[i])
 			v[k++] = v[i];
@@ -120,7 +120,7 @@ struct scope {
 static int in_scope(const struct scope *sc, uint32_t uid)
 {
 	if (sc->set)
-		return sc->n && bsearch(&uid, sc->set, sc->n, sizeof *sc->set, cmp_u32) != NULL;
+		return sc->n && mt_bsearch(&uid, sc->set, sc->n, sizeof *sc->set, cmp_u32) != NULL;
 	return uid >= sc->lo && (sc->hi == 0 || uid <= sc->hi);
 }
 
@@ -392,7 +392,7 @@ static int fetch_batch(struct mt_session *s, const uint32_t *uids, size_t n, int
 		struct mt_msg m;
 		take_msg(clist_content(it), &m);
 		/* keep only UIDs we asked for (a server may add unsolicited FETCHes) */
-		if (m.uid && bsearch(&m.uid, uids, n, sizeof *uids, cmp_u32) && *nout < n)
+		if (m.uid && mt_bsearch(&m.uid, uids, n, sizeof *uids, cmp_u32) && *nout < n)
 			out[(*nout)++] = m;
 		else
 			msg_free(&m);
@@ -470,7 +470,7 @@ int mt_select_messages(struct mt_session *s, const char *folder, const struct mt
 		free(batch);
 	}
 	free(uids);
-	qsort(out->msgs, out->n, sizeof *out->msgs, cmp_msg);
+	mt_sort(out->msgs, out->n, sizeof *out->msgs, cmp_msg);
 	return MT_OK;
 }
 
@@ -649,7 +649,7 @@ static int already_copied(struct mt_session *s, struct mt_selection *sel, const 
 			if (copyset_take(&cs, orig.v[i]))
 				d[nd++] = orig.uid[i];
 		copyset_free(&cs);
-		qsort(d, nd, sizeof *d, cmp_u32);
+		mt_sort(d, nd, sizeof *d, cmp_u32);
 		*done = d;
 		*ndone = nd;
 	}
@@ -745,7 +745,7 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 				undo[nundo++] = orig.uid[k];
 		}
 		if (r == MT_OK && ndone) {
-			qsort(done, ndone, sizeof *done, cmp_u32);
+			mt_sort(done, ndone, sizeof *done, cmp_u32);
 			if ((r = mt_uid_store(s, done, ndone, 1, "\\Deleted", e)) == MT_OK) {
 				char *set = mt_uidset(done, ndone), *cmd = mt_xasprintf("UID EXPUNGE %s", set);
 				r = run_ok(s, cmd, "EXPUNGE", e);
@@ -756,7 +756,7 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 				*finished += ndone;
 		}
 		if (r == MT_OK && nundo) {
-			qsort(undo, nundo, sizeof *undo, cmp_u32);
+			mt_sort(undo, nundo, sizeof *undo, cmp_u32);
 			r = mt_uid_store(s, undo, nundo, 0, MOVING_KEYWORD, e);
 		}
 		free(done);
@@ -842,7 +842,7 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 				uint32_t *tocopy = mt_xmalloc(sizeof *tocopy * cnt);
 				size_t ntocopy = 0;
 				for (size_t k = 0; k < cnt; k++)
-					if (!ncopied || !bsearch(&uids[i + k], copied, ncopied, sizeof *copied, cmp_u32))
+					if (!ncopied || !mt_bsearch(&uids[i + k], copied, ncopied, sizeof *copied, cmp_u32))
 						tocopy[ntocopy++] = uids[i + k];
 				if (ntocopy) {
 					char *cset = mt_uidset(tocopy, ntocopy);
@@ -890,7 +890,7 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 		r = mt_uid_search_in(s, uids, sel->n, "ALL", &left, &nleft, e);
 		if (r == MT_OK) {
 			for (size_t i = 0; i < sel->n; i++)
-				if (nleft == 0 || !bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
+				if (nleft == 0 || !mt_bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, cmp_u32)) {
 					(*removed)++;
 					*bytes += sel->msgs[i].size;
 				}
@@ -1349,7 +1349,7 @@ int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const st
 			}
 			m.keywords = kw;
 			/* only UIDs we asked for (a server may add unsolicited FETCHes) */
-			if (!stop && m.uid && bsearch(&m.uid, uids + i, cnt, sizeof *uids, cmp_u32))
+			if (!stop && m.uid && mt_bsearch(&m.uid, uids + i, cnt, sizeof *uids, cmp_u32))
 				stop = cb(&m, ctx);
 			free(kw);
 		}

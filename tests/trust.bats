@@ -475,3 +475,18 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$(count R keyword '$Seen1')" -eq 1 ]
 }
+
+@test "a server that lists no folder at all: ls, subs and du say so without undefined behaviour" {
+	local a
+	for a in "ls" "subs list" "subs check" "du"; do
+		fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 UIDPLUS] in
+ON ^LIST => {tag} OK done
+ON ^LSUB => {tag} OK done
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>"
+		# (the sanitizer build aborts on qsort or bsearch of an empty NULL array)
+		run --separate-stderr mt_fake $a --no-tls
+		echo "$a: exit $status: $output / $stderr"
+		[ "$status" -eq 0 ]
+	done
+}
