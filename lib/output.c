@@ -190,21 +190,37 @@ static int width(const char *s)
 	return w;
 }
 
+static void table_render(struct mt_table *t, FILE *f);
+
 void mt_table_print(struct mt_table *t, FILE *f)
+{
+	if (t->fmt == MT_FMT_JSON) {
+		table_render(t, f);   /* JSON escapes its own */
+		return;
+	}
+	/* what a server or a sender wrote never reaches a terminal raw: every
+	 * text cell of human and TSV output is shown with its controls escaped,
+	 * the table itself left as it was */
+	size_t n = (size_t)t->rows * (size_t)t->ncols;
+	char **raw = mt_xmalloc(sizeof *raw * (n ? n : 1));
+	for (size_t i = 0; i < n; i++) {
+		raw[i] = t->cells[i].s;
+		if (raw[i])
+			t->cells[i].s = mt_term_safe(raw[i]);
+	}
+	table_render(t, f);
+	for (size_t i = 0; i < n; i++)
+		if (raw[i]) {
+			free(t->cells[i].s);
+			t->cells[i].s = raw[i];
+		}
+	free(raw);
+}
+
+static void table_render(struct mt_table *t, FILE *f)
 {
 	char buf[64];
 	int r, c;
-
-	/* what a server or a sender wrote never reaches a terminal raw: every
-	 * text cell of human and TSV output is shown with its controls escaped
-	 * (JSON escapes its own) */
-	if (t->fmt != MT_FMT_JSON)
-		for (int i = 0; i < t->rows * t->ncols; i++)
-			if (t->cells[i].s) {
-				char *safe = mt_term_safe(t->cells[i].s);
-				free(t->cells[i].s);
-				t->cells[i].s = safe;
-			}
 
 	if (t->fmt == MT_FMT_JSON) {
 		for (r = 0; r < t->rows; r++) {

@@ -14,6 +14,7 @@ setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 @test "unit: shell-like word splitting for batch" { run "$UNIT" words; [ "$status" -eq 0 ]; }
 @test "unit: edit distance for suggestions" { run "$UNIT" edit; [ "$status" -eq 0 ]; }
 @test "unit: table output in TSV and JSON" { run "$UNIT" table; [ "$status" -eq 0 ]; }
+@test "unit: text for a terminal: controls, C1, bidi overrides and stray bytes escaped" { run "$UNIT" term; [ "$status" -eq 0 ]; }
 @test "unit: literals a regex match must contain (filter pre-filters)" { run "$UNIT" literals; [ "$status" -eq 0 ]; }
 @test "unit: RFC 2047 header decoding and field lookup" { run "$UNIT" decode; [ "$status" -eq 0 ]; }
 @test "unit: decoded text of a message's text parts" { run "$UNIT" body; [ "$status" -eq 0 ]; }

@@ -107,6 +107,9 @@ def send(text, tag):
     data = body.encode("utf-8").decode("unicode_escape").encode("latin-1")
     if data and not raw and not (close or stall or huge):
         data += b"\r\n"
+    # a slow client (the sanitizer build, a big reply) may take a while to
+    # read: sending waits up to the deadline, not the 0.2 s of a read poll
+    conn.settimeout(max(0.1, deadline - time.time()))
     try:
         if drip:
             for b in data:
@@ -124,6 +127,7 @@ def send(text, tag):
                 left -= len(chunk)
     except OSError:
         return False
+    conn.settimeout(0.2)
     if tcpclose:
         # end the TCP stream under the TLS layer: no close_notify is sent
         # (SSLSocket.close() sends none either, but this says so)

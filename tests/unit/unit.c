@@ -217,9 +217,35 @@ static void t_table(void)
 	t.fmt = MT_FMT_JSON;
 	mt_table_print(&t, f);
 	fclose(f);
-	CHECK_STR(buf, "folder\tsize\na b\t2048\n{\"folder\":\"a\\tb\",\"size\":2048}\n");
+	/* a tab (any control) in a TSV field is escaped; the table keeps the text for JSON */
+	CHECK_STR(buf, "folder\tsize\na\\x09b\t2048\n{\"folder\":\"a\\tb\",\"size\":2048}\n");
 	free(buf);
 	mt_table_release(&t);
+}
+
+/* text for a terminal: controls, C1, bidi overrides and non-UTF-8 bytes escaped */
+static void t_term(void)
+{
+	static const struct { const char *in, *want; } v[] = {
+		{ "plain Été 日本", "plain Été 日本" },
+		{ "\033]0;x\007", "\\x1B]0;x\\x07" },
+		{ "a\tb\r\n", "a\\x09b\\x0D\\x0A" },
+		{ "csi\xc2\x9b" "1m", "csi\\u009B1m" },
+		{ "rlo\xe2\x80\xae" "exe", "rlo\\u202Eexe" },
+		{ "bad\xff\xc3(", "bad\\xFF\\xC3(" },
+		{ "overlong\xc0\xaf", "overlong\\xC0\\xAF" },
+		{ "del\x7f", "del\\x7F" },
+		{ "", "" },
+	};
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+		char *got = mt_term_safe(v[i].in);
+		CHECK_STR(got, v[i].want);
+		free(got);
+	}
+	/* JSON: the same code points as \uXXXX, and U+FFFD for bytes that are not UTF-8 */
+	char buf[128];
+	mt_json_escape(buf, sizeof buf, "x\xc2\x9b" "y\xff" "z");
+	CHECK_STR(buf, "\"x\\u009by\\ufffdz\"");
 }
 
 /* literals every match must contain: a superset pre-filter must never lose a match */
@@ -402,7 +428,7 @@ static void t_numguard(void)
 
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
-	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table },
+	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table }, { "term", t_term },
 	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
 	{ "numguard", t_numguard },
 };
