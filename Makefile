@@ -39,11 +39,11 @@ WARN = -Wall -Wextra -Werror
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8
 LDLIBS = $(PKG_LIBS) -lm
 
-LIB_SRC = $(wildcard lib/*.c) $(wildcard filters/*.c)
+LIB_SRC = $(wildcard lib/*.c) $(wildcard mail/*.c) $(wildcard filters/*.c)
 CMD_SRC = $(wildcard cmd/*.c)
 LIB_OBJ = $(LIB_SRC:.c=.o)
 CMD_OBJ = $(CMD_SRC:.c=.o)
-HDRS = $(wildcard lib/*.h cmd/*.h filters/*.h)
+HDRS = $(wildcard lib/*.h mail/*.h cmd/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
 APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
@@ -114,7 +114,7 @@ deps:
 # Static analysis; every suppression is inline, next to its reason.
 lint: tidy
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib cmd filters tests/unit tests/fuzz
+		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib mail cmd filters tests/unit tests/fuzz
 
 # clang-tidy with the checks listed (and justified) in .clang-tidy; any
 # finding fails. One file per process, two at a time.

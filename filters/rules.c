@@ -1,6 +1,7 @@
 /* rules.c — reading, planning and deciding filter rules (see rules.h and
  * mailtool-rules(5)). */
 #include "rules.h"
+#include "../mail/mail.h"
 
 #include <ctype.h>
 #include <libconfig.h>

@@ -96,10 +96,6 @@ int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t no
  * of 3+ plain characters); *out is owned (mt_words_free). */
 int mt_regex_literals(const char *pattern, char ***out);
 
-/* The decoded text of a message's text parts (transfer encodings undone,
- * charsets converted to UTF-8), from a raw (possibly truncated) message; owned. */
-char *mt_body_text(const char *msg, size_t len);
-
 /* Print the plan of every rule (SEARCH, fetched fields, client checks). */
 void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f);
 

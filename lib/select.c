@@ -195,111 +195,9 @@ int mt_uid_search_in(struct mt_session *s, const uint32_t *set, size_t nset, con
 	return uid_search_scoped(s, &sc, criteria, uids, n, e);
 }
 
-char *mt_decode_header(const char *raw, size_t len)
-{
-	/* unfold: CRLF followed by white space becomes that white space */
-	char *unf = mt_xmalloc(len + 1), *o = unf;
-	for (size_t i = 0; i < len; i++) {
-		if (raw[i] == '\r' || raw[i] == '\n')
-			continue;
-		*o++ = raw[i];
-	}
-	*o = '\0';
-	char *dec = NULL;
-	size_t idx = 0;
-	if (mailmime_encoded_phrase_parse("iso-8859-1", unf, strlen(unf), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR && dec) {
-		free(unf);
-		unf = dec;
-	}
-	/* An encoded-word can carry any byte (=?utf-8?q?a=0Ab?=): control
-	 * characters become blanks, so a decoded subject is one line in every
-	 * output format and log (found by tests/fuzz/fuzz_header.c). */
-	for (unsigned char *c = (unsigned char *)unf; *c; c++)
-		if (*c < 0x20 || *c == 0x7f)
-			*c = ' ';
-	return unf;
-}
-
-/* Broken-down time with a zone like -0130 (as -130) to UTC seconds. */
-static time_t zoned_time(int year, int month, int day, int hour, int min, int sec, int zone)
-{
-	struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
-			 .tm_hour = hour, .tm_min = min, .tm_sec = sec };
-	int off = (abs(zone) / 100) * 3600 + (abs(zone) % 100) * 60;
-	return timegm(&tm) - (zone < 0 ? -off : off);
-}
-
 static time_t imap_time(const struct mailimap_date_time *d)
 {
-	return zoned_time(d->dt_year, d->dt_month, d->dt_day, d->dt_hour, d->dt_min, d->dt_sec, d->dt_zone);
-}
-
-static time_t header_date(const char *v, size_t len)
-{
-	struct mailimf_date_time *dt = NULL;
-	size_t idx = 0;
-	time_t t = 0;
-	if (mailimf_date_time_parse(v, len, &idx, &dt) == MAILIMF_NO_ERROR && dt) {
-		t = zoned_time(dt->dt_year, dt->dt_month, dt->dt_day, dt->dt_hour, dt->dt_min, dt->dt_sec, dt->dt_zone);
-		mailimf_date_time_free(dt);
-	}
-	return t;
-}
-
-int mt_header_fields(const char *h, size_t len,
-		     int (*cb)(const char *name, size_t nlen, const char *value, size_t vlen, void *ctx), void *ctx)
-{
-	const char *p = h, *end = h + len;
-	while (p < end) {
-		const char *line = p, *colon;
-		/* a field runs to a line end not followed by white space */
-		const char *q = p;
-		while (q < end) {
-			const char *nl = memchr(q, '\n', (size_t)(end - q));
-			if (nl == NULL) {
-				q = end;
-				break;
-			}
-			q = nl + 1;
-			if (q >= end || (*q != ' ' && *q != '\t'))
-				break;
-		}
-		p = q;
-		if (line[0] == '\r' || line[0] == '\n')
-			break;          /* the blank line that ends the header */
-		colon = memchr(line, ':', (size_t)(q - line));
-		if (colon == NULL)
-			continue;
-		const char *v = colon + 1;
-		while (v < q && (*v == ' ' || *v == '\t'))
-			v++;
-		int r = cb(line, (size_t)(colon - line), v, (size_t)(q - v), ctx);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
-struct first_field {
-	const char *name;
-	char *value;
-};
-
-static int first_field(const char *n, size_t nl, const char *v, size_t vl, void *ctx)
-{
-	struct first_field *f = ctx;
-	if (strlen(f->name) != nl || strncasecmp(f->name, n, nl) != 0)
-		return 0;
-	f->value = mt_decode_header(v, vl);
-	return 1;
-}
-
-char *mt_header_get(const char *block, size_t len, const char *name)
-{
-	struct first_field f = { .name = name };
-	if (block)
-		mt_header_fields(block, len, first_field, &f);
-	return f.value;
+	return mt_zoned_time(d->dt_year, d->dt_month, d->dt_day, d->dt_hour, d->dt_min, d->dt_sec, d->dt_zone);
 }
 
 /* From, Subject and Date of a fetched header block. */
@@ -311,7 +209,7 @@ static int take_field(const char *line, size_t nlen, const char *v, size_t vlen,
 	else if (nlen == 7 && strncasecmp(line, "subject", 7) == 0 && m->subject == NULL)
 		m->subject = mt_decode_header(v, vlen);
 	else if (nlen == 4 && strncasecmp(line, "date", 4) == 0 && m->date == 0)
-		m->date = header_date(v, vlen);
+		m->date = mt_header_date(v, vlen);
 	return 0;
 }
 

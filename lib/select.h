@@ -5,6 +5,7 @@
 #define MT_SELECT_H
 
 #include "session.h"
+#include "../mail/mail.h"
 
 #include <time.h>
 
@@ -77,19 +78,6 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 
 /* The folder with a special-use flag ("\\Trash"), or NULL. Owned by caller. */
 int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
-
-/* Walk the fields of a raw header block (folded lines joined, up to the
- * blank line): cb(name, name length, raw value, value length); a non-zero
- * return stops the walk and is returned. */
-int mt_header_fields(const char *h, size_t len,
-		     int (*cb)(const char *name, size_t nlen, const char *value, size_t vlen, void *ctx), void *ctx);
-
-/* The first value of header `name` in a raw header block (or a whole
- * message), decoded (RFC 2047) and unfolded; owned, NULL when absent. */
-char *mt_header_get(const char *block, size_t len, const char *name);
-
-/* Decode an RFC 2047 header value (unfolding first) to UTF-8; owned by caller. */
-char *mt_decode_header(const char *raw, size_t len);
 
 /* Test hook: when MAILTOOL_TEST_HOOK_BEFORE_REMOVE is set, its command runs
  * (with MAILTOOL_TEST_FOLDER and MAILTOOL_PID set) between selection and removal, so tests can

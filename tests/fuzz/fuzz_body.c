@@ -1,7 +1,7 @@
-/* The decoded text of a message's text parts (filters/message.c over
+/* The decoded text of a message's text parts (mail/mime.c over
  * libetpan's MIME parser): any bytes, any truncation. */
 #include "fuzz.h"
-#include "../../filters/rules.h"
+#include "../../mail/mail.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

@@ -1,6 +1,6 @@
-/* RFC 2047 decoding and unfolding of header values (lib/select.c). */
+/* RFC 2047 decoding and unfolding of header values (mail/header.c). */
 #include "fuzz.h"
-#include "../../lib/select.h"
+#include "../../mail/mail.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

@@ -1,8 +1,10 @@
-/* message.c — the text a body regex reads: the text (text/any) parts of a message
+/* mime.c — the text a body regex reads: the text (text/any) parts of a message
  * (possibly truncated at the body limit), transfer encodings undone and
  * charsets converted to UTF-8, using libetpan's MIME parser and charconv
  * (iconv). Non-text parts (attachments) are skipped. */
-#include "rules.h"
+#include "mail.h"
+
+#include "../lib/mt.h"
 
 #include <libetpan/libetpan.h>
 #include <stdlib.h>
