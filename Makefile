@@ -39,11 +39,18 @@ WARN = -Wall -Wextra -Werror
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8
 LDLIBS = $(PKG_LIBS) -lm
 
+# lib/ the IMAP library, mail/ pure message parsing, filters/ the condition
+# language; tool/ the command-line layer (dispatch in tool/main.c, the rest
+# in an archive so the unit and fuzz binaries take only what they call);
+# cmd/ one applet per file.
 LIB_SRC = $(wildcard lib/*.c) $(wildcard mail/*.c) $(wildcard filters/*.c)
-CMD_SRC = $(wildcard cmd/*.c)
+TOOL_SRC = $(filter-out tool/main.c,$(wildcard tool/*.c))
+CMD_SRC = $(wildcard cmd/*.c) tool/main.c
 LIB_OBJ = $(LIB_SRC:.c=.o)
+TOOL_OBJ = $(TOOL_SRC:.c=.o)
 CMD_OBJ = $(CMD_SRC:.c=.o)
-HDRS = $(wildcard lib/*.h mail/*.h cmd/*.h filters/*.h)
+TOOL_A = tool/libtool.a
+HDRS = $(wildcard lib/*.h mail/*.h tool/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
 APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
@@ -51,14 +58,17 @@ APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
 all: mailtool
 
-mailtool: $(CMD_OBJ) $(LIB_OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $(CMD_OBJ) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+mailtool: $(CMD_OBJ) $(TOOL_A) $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CMD_OBJ) $(TOOL_A) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+$(TOOL_A): $(TOOL_OBJ)
+	rm -f $@ && ar rcs $@ $(TOOL_OBJ)
 
 %.o: %.c $(HDRS)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-tests/unit/mt-unit: tests/unit/unit.c $(LIB_OBJ) $(HDRS)
-	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/unit.c $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+tests/unit/mt-unit: tests/unit/unit.c $(TOOL_A) $(LIB_OBJ) $(HDRS)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/unit/unit.c $(TOOL_A) $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 unit: tests/unit/mt-unit
 
@@ -67,24 +77,29 @@ unit: tests/unit/mt-unit
 ASAN_DIR = build-asan
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 ASAN_OBJ = $(patsubst %.c,$(ASAN_DIR)/%.o,$(LIB_SRC) $(CMD_SRC))
+ASAN_TOOL_A = $(ASAN_DIR)/tool/libtool.a
 
 $(ASAN_DIR)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -c -o $@ $<
 
-$(ASAN_DIR)/mailtool: $(ASAN_OBJ)
-	$(CC) $(SAN) -o $@ $(ASAN_OBJ) $(LDFLAGS) $(LDLIBS)
+$(ASAN_TOOL_A): $(patsubst %.c,$(ASAN_DIR)/%.o,$(TOOL_SRC))
+	rm -f $@ && ar rcs $@ $^
+
+$(ASAN_DIR)/mailtool: $(ASAN_OBJ) $(ASAN_TOOL_A)
+	$(CC) $(SAN) -o $@ $(filter-out $(ASAN_DIR)/lib/% $(ASAN_DIR)/mail/% $(ASAN_DIR)/filters/%,$(ASAN_OBJ)) \
+		$(ASAN_TOOL_A) $(filter $(ASAN_DIR)/lib/% $(ASAN_DIR)/mail/% $(ASAN_DIR)/filters/%,$(ASAN_OBJ)) $(LDFLAGS) $(LDLIBS)
 
 ASAN_LIB_OBJ = $(patsubst %.c,$(ASAN_DIR)/%.o,$(LIB_SRC))
-$(ASAN_DIR)/mt-unit: tests/unit/unit.c $(ASAN_LIB_OBJ) $(HDRS)
-	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -o $@ tests/unit/unit.c $(ASAN_LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+$(ASAN_DIR)/mt-unit: tests/unit/unit.c $(ASAN_TOOL_A) $(ASAN_LIB_OBJ) $(HDRS)
+	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -o $@ tests/unit/unit.c $(ASAN_TOOL_A) $(ASAN_LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 # The fuzz targets (tests/fuzz/fuzz_*.c) with a plain main() (replay.c) that
 # runs them over files: make check replays the seed corpus and every input a
 # fuzzer ever crashed on (tests/fuzz/regress/) under the sanitizers.
 FUZZ_TARGETS = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-$(ASAN_DIR)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(ASAN_LIB_OBJ) $(HDRS)
-	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -o $@ $< tests/fuzz/replay.c $(ASAN_LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+$(ASAN_DIR)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(ASAN_TOOL_A) $(ASAN_LIB_OBJ) $(HDRS)
+	$(CC) -std=gnu11 $(WARN) -O1 -g $(SAN) $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -o $@ $< tests/fuzz/replay.c $(ASAN_TOOL_A) $(ASAN_LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
 asan: $(ASAN_DIR)/mailtool $(ASAN_DIR)/mt-unit $(addprefix $(ASAN_DIR)/fuzz-,$(FUZZ_TARGETS))
 
@@ -93,7 +108,7 @@ asan: $(ASAN_DIR)/mailtool $(ASAN_DIR)/mt-unit $(addprefix $(ASAN_DIR)/fuzz-,$(F
 FUZZ_DIR = build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8
-FUZZ_OBJ = $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC))
+FUZZ_OBJ = $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC) $(TOOL_SRC))
 $(FUZZ_DIR)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
@@ -114,12 +129,12 @@ deps:
 # Static analysis; every suppression is inline, next to its reason.
 lint: tidy
 	cppcheck --quiet --enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
-		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib mail cmd filters tests/unit tests/fuzz
+		-D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 -I lib lib mail tool cmd filters tests/unit tests/fuzz
 
 # clang-tidy with the checks listed (and justified) in .clang-tidy; any
 # finding fails. One file per process, two at a time.
 tidy:
-	printf '%s\n' $(LIB_SRC) $(CMD_SRC) tests/fuzz/*.c | xargs -P 2 -n 1 sh -c \
+	printf '%s\n' $(LIB_SRC) $(TOOL_SRC) $(CMD_SRC) tests/fuzz/*.c | xargs -P 2 -n 1 sh -c \
 		'clang-tidy --quiet "$$0" -- -std=gnu11 $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8 2>/dev/null || exit 255'
 
 # The plain pass and the sanitizer pass are independent (each BATS run starts
@@ -168,5 +183,5 @@ install: mailtool
 	install -m 644 mailtool.conf $(DESTDIR)$(DOCDIR)/mailtool.conf.example
 
 clean:
-	rm -f mailtool $(LIB_OBJ) $(CMD_OBJ) tests/unit/mt-unit
+	rm -f mailtool $(LIB_OBJ) $(TOOL_OBJ) $(CMD_OBJ) $(TOOL_A) tests/unit/mt-unit
 	rm -rf $(ASAN_DIR) $(FUZZ_DIR)

@@ -1,7 +1,7 @@
 /* archive.c — old mail into dated server folders (Archive/%Y by default), one
  * run for every period, moved with the exact engine of lib/select.c (UID MOVE,
  * or COPY + UID EXPUNGE of exactly the copied UIDs), flags kept. */
-#include "applet.h"
+#include "../tool/tool.h"
 #include "../lib/localmail.h"
 #include "../lib/select.h"
 

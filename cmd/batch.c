@@ -1,7 +1,7 @@
 /* batch.c — many applet invocations on one session per account: one per
  * line of a file (or stdin), or ';'-separated with -e. Logging in is the slow
  * part of a short IMAP session; a help-desk script pays it once. */
-#include "applet.h"
+#include "../tool/tool.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* compact.c — the nightly cron job for oversized boxes: apply the policy's
  * steps in order (\Deleted everywhere, old \Trash, old \Junk, named folders)
  * until the box is below target. Removal is lib/select.c's exact engine. */
-#include "applet.h"
+#include "../tool/tool.h"
 #include "../lib/select.h"
 
 #include <ctype.h>

@@ -1,7 +1,7 @@
 /* du.c — messages and bytes per folder with a total; sorted, top N, subtree
  * roll-up. Sizes come from STATUS=SIZE when offered (pipelined STATUS), else
  * from FETCH RFC822.SIZE in batches — never one round trip per message. */
-#include "applet.h"
+#include "../tool/tool.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * exact client checks where needed, then UID STORE + UID EXPUNGE (or MOVE to
  * \Trash) of those UIDs only. The selection code is lib/select.c, shared with
  * compact. */
-#include "applet.h"
+#include "../tool/tool.h"
 #include "../lib/select.h"
 
 #include "../filters/regex.h"

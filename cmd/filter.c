@@ -5,7 +5,7 @@
  * lib/select.c (UID MOVE, or COPY + UID EXPUNGE of exactly those UIDs).
  * Incremental runs (--new) remember UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ
  * per folder and look only at what arrived (or, for flag rules, changed). */
-#include "applet.h"
+#include "../tool/tool.h"
 #include "../filters/rules.h"
 #include "../lib/select.h"
 

@@ -1,6 +1,6 @@
 /* info.c — the help-desk's first command: does the account work, and how
  * (greeting, TLS, capabilities before and after login, namespaces, timings). */
-#include "applet.h"
+#include "../tool/tool.h"
 #include "../lib/transport.h"
 
 #include <string.h>

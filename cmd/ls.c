@@ -1,6 +1,6 @@
 /* ls.c — folders with special-use flags and subscription state, and with
  * --status their message count, unseen count and size. */
-#include "applet.h"
+#include "../tool/tool.h"
 
 #include <stdlib.h>
 #include <string.h>

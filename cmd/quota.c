@@ -1,6 +1,6 @@
 /* quota.c — usage and limits per quota root, SETQUOTA for admins, and a
  * Nagios/Icinga plugin mode (--warn/--crit) with perfdata. */
-#include "applet.h"
+#include "../tool/tool.h"
 
 #include <ctype.h>
 #include <stdlib.h>

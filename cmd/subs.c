@@ -1,6 +1,6 @@
 /* subs.c — subscription lists: show, add, remove, check, fix, and carry a
  * user's view from one server or client to another (export/import). */
-#include "applet.h"
+#include "../tool/tool.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sysexits.h>
@@ -37,128 +38,6 @@ struct mt_err {
 int mt_seterr(struct mt_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* ---- option tables ---------------------------------------------------- */
-
-enum mt_opt_kind { MT_FLAG, MT_COUNT, MT_ARG, MT_MULTI };
-
-struct mt_opt {
-	const char *lng;      /* long name without dashes */
-	char shrt;            /* short letter or 0 */
-	enum mt_opt_kind kind;
-	const char *metavar;  /* for MT_ARG: e.g. "SIZE" */
-	const char *help;
-	const char *complete; /* completion hint: "folder", "account", "file", "cmd", or "w1 w2 ..." */
-};
-
-#define MT_OPT_END { .lng = NULL }
-#define MT_MAXOPTS 64
-
-/* Parsed values, indexed like the merged option list. */
-struct mt_args {
-	const struct mt_opt *opt[MT_MAXOPTS];
-	const char *val[MT_MAXOPTS];  /* last value (MT_ARG) */
-	int count[MT_MAXOPTS];        /* times given */
-	const char **multi[MT_MAXOPTS]; /* MT_MULTI values, NULL-terminated, owned */
-	int nopts;
-	int argc;                     /* positional arguments */
-	char **argv;
-};
-
-/* ---- applets ---------------------------------------------------------- */
-
-struct mt_session;
-struct mt_ctx;
-
-enum {
-	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
-};
-
-struct mt_applet {
-	const char *name;
-	const char *summary;         /* one line for `mailtool --help` */
-	const char *usage;           /* synopsis after the applet name */
-	const char *description;     /* a paragraph for --help */
-	const struct mt_opt *opts;
-	/* completion hints for positional arguments: the first, and the rest
-	 * ("folder", or a list of words); NULL = nothing to offer */
-	const char *complete_first;
-	const char *complete_rest;
-	int flags;
-	int (*main)(struct mt_ctx *ctx);
-	/* optional: validate arguments before any connection is made (bad input
-	 * must be refused before anything is sent to a server) */
-	int (*check)(struct mt_ctx *ctx);
-	/* optional: report a failed session open in the applet's own way (e.g. monitoring) */
-	int (*session_failed)(struct mt_ctx *ctx);
-};
-
-/* Each cmd/NAME.c registers itself; the dispatcher walks the linker section,
- * so there is no hand-kept central list of applets. */
-#define MT_APPLET(var) \
-	static const struct mt_applet *const var##_entry \
-	__attribute__((used, section("mt_applets"), aligned(sizeof(void *)))) = &var
-
-/* Sorted applet table (built once from the section). */
-const struct mt_applet *const *mt_applets(size_t *n);
-const struct mt_applet *mt_applet_find(const char *name);
-
-/* Options every applet that talks to a server accepts. */
-extern const struct mt_opt mt_common_opts[];
-
-int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char **argv,
-		  struct mt_err *e);
-void mt_args_release(struct mt_args *a);
-const char *mt_arg(const struct mt_args *a, const char *lng);  /* value or NULL */
-int mt_flag(const struct mt_args *a, const char *lng);         /* times given */
-const char *const *mt_args_multi(const struct mt_args *a, const char *lng);
-void mt_applet_help(FILE *f, const struct mt_applet *ap);
-void mt_applet_complete_options(FILE *f, const struct mt_applet *ap);
-/* "first<TAB>hint" and "rest<TAB>hint" lines for positional arguments. */
-void mt_applet_complete_args(FILE *f, const struct mt_applet *ap);
-
-/* ---- output ----------------------------------------------------------- */
-
-enum mt_fmt { MT_FMT_HUMAN, MT_FMT_JSON, MT_FMT_TSV };
-enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT };
-
-struct mt_col {
-	const char *name;     /* JSON/TSV field name and header */
-	enum mt_coltype type;
-};
-
-struct mt_cell {
-	char *s;              /* owned; NULL = absent/unknown */
-	long long n;
-	int has;
-};
-
-struct mt_table {
-	const struct mt_col *cols;
-	int ncols;
-	struct mt_cell *cells;  /* rows * ncols, owned */
-	int rows, cap;
-	enum mt_fmt fmt;
-	int human;              /* -h: sizes in KiB/MiB/GiB */
-	int no_header;
-	int vertical;           /* human format: "name: value" lines (one record) */
-};
-
-void mt_table_init(struct mt_table *t, const struct mt_col *cols, int ncols, enum mt_fmt fmt, int human);
-int mt_table_row(struct mt_table *t);               /* returns the new row index */
-void mt_table_str(struct mt_table *t, int row, int col, const char *s);
-void mt_table_num(struct mt_table *t, int row, int col, long long n);
-void mt_table_print(struct mt_table *t, FILE *f);
-void mt_table_release(struct mt_table *t);
-
-/* Text for a terminal (human and TSV output, messages on stderr): C0 and C1
- * controls, DEL and bidirectional overrides as \xHH or \uXXXX, bytes that
- * are not UTF-8 as \xHH; everything else as it is. Owned by the caller. */
-char *mt_term_safe(const char *s);
-/* JSON string escaping into f (with quotes). */
-void mt_json_str(FILE *f, const char *s);
-/* Escape into buf; returns length needed (like snprintf). */
-size_t mt_json_escape(char *buf, size_t len, const char *s);
-
 /* ---- pure parsing helpers (unit tested) -------------------------------- */
 
 /* "500k", "10M", "1.5G", "123" (bytes), binary units. */
@@ -167,6 +46,8 @@ int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e);
 int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e);
 /* "85" or "85%", 0..max; -1 when not a percentage. */
 int mt_parse_pct(const char *s, double max, double *out);
+/* "YYYY-MM-DD" as UTC midnight; -1 when it is not one. */
+int mt_parse_date(const char *s, time_t *out);
 /* human size: "1.5 MiB" */
 char *mt_human_size(char *buf, size_t len, uint64_t bytes);
 
@@ -204,25 +85,22 @@ size_t mt_strindex_put(struct mt_strindex *ix, const char *key, size_t val);
 #define MT_FNV_INIT 1469598103934665603ULL
 uint64_t mt_fnv1a(uint64_t h, const void *data, size_t n);
 
+/* Text for a terminal (human and TSV output, messages on stderr): C0 and C1
+ * controls, DEL and bidirectional overrides as \xHH or \uXXXX, bytes that
+ * are not UTF-8 as \xHH; everything else as it is. Owned by the caller. */
+char *mt_term_safe(const char *s);
+/* The UTF-8 sequence at p: its length (1-4) and code point, 0 when the bytes
+ * are not UTF-8 (overlong forms and surrogates included). */
+int mt_utf8_seq(const unsigned char *p, uint32_t *cp);
+/* A code point a terminal acts on rather than shows: C0 and C1 controls,
+ * DEL, bidirectional overrides and isolates. */
+int mt_term_unsafe(uint32_t c);
+
 /* IMAP LIST wildcard match: '*' anything, '%' anything but delim. */
 int mt_wildmatch(const char *pattern, const char *name, char delim);
 
 /* Nearest applet name by edit distance. */
 int mt_edit_distance(const char *a, const char *b);
-
-/* ---- progress on a terminal ------------------------------------------- */
-
-struct mt_progress {
-	const char *what;
-	uint64_t total, done;
-	double t0, last;
-	int on, shown;
-};
-
-/* enabled: the caller's say (not -q); the line appears only on a terminal. */
-void mt_progress_start(struct mt_progress *p, const char *what, uint64_t total, int enabled);
-void mt_progress_step(struct mt_progress *p, uint64_t n);
-void mt_progress_end(struct mt_progress *p);
 
 /* ---- misc ------------------------------------------------------------- */
 
@@ -240,6 +118,9 @@ static inline void *mt_bsearch(const void *key, const void *base, size_t n, size
 }
 
 double mt_now_ms(void);        /* monotonic milliseconds */
+/* Memory that cannot be had ends the process (abort), after fn (set once
+ * by the tool, which says so on stderr). */
+void mt_on_oom(void (*fn)(void));
 void *mt_xmalloc(size_t n) __attribute__((returns_nonnull, malloc));  /* zeroed; aborts on OOM */
 void *mt_xrealloc(void *p, size_t n) __attribute__((returns_nonnull)); /* not zeroed; aborts on OOM */
 char *mt_xstrdup(const char *s) __attribute__((returns_nonnull, nonnull));

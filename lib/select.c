@@ -854,72 +854,6 @@ int mt_special_folder(struct mt_session *s, const char *use, char **folder, char
 	return MT_OK;
 }
 
-int mt_parse_date(const char *s, time_t *out)
-{
-	struct tm tm = { 0 };
-	char *end = strptime(s, "%Y-%m-%d", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	*out = timegm(&tm);
-	return 0;
-}
-
-/* "--older: bad duration ..." from the parser's own message */
-static int prefixed(struct mt_err *e, const char *opt)
-{
-	char m[sizeof e->msg];
-	snprintf(m, sizeof m, "%s", e->msg);
-	return mt_seterr(e, MT_EDATA, "--%s: %s", opt, m);
-}
-
-int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e)
-{
-	const char *v;
-	uint64_t x;
-	memset(c, 0, sizeof *c);
-	c->older = c->newer = -1;
-	c->seen = -1;
-	*given = 0;
-	c->deleted = mt_flag(a, "deleted");
-	c->include_flagged = mt_flag(a, "include-flagged");
-	c->by_date_header = mt_flag(a, "by-date-header");
-	*given += c->deleted;
-	if ((v = mt_arg(a, "older"))) {
-		if (mt_parse_duration(v, &x, e) != MT_OK)
-			return prefixed(e, "older");
-		c->older = (int64_t)x;
-		(*given)++;
-	}
-	if ((v = mt_arg(a, "newer"))) {
-		if (mt_parse_duration(v, &x, e) != MT_OK)
-			return prefixed(e, "newer");
-		c->newer = (int64_t)x;
-		(*given)++;
-	}
-	if ((v = mt_arg(a, "before"))) {
-		if (mt_parse_date(v, &c->before) < 0)
-			return mt_seterr(e, MT_EDATA, "--before: bad date '%s': expected YYYY-MM-DD", v);
-		(*given)++;
-	}
-	if ((v = mt_arg(a, "larger"))) {
-		if (mt_parse_size(v, &c->larger, e) != MT_OK)
-			return prefixed(e, "larger");
-		(*given)++;
-	}
-	if ((v = mt_arg(a, "smaller"))) {
-		if (mt_parse_size(v, &c->smaller, e) != MT_OK)
-			return prefixed(e, "smaller");
-		if (c->smaller == 0)
-			return mt_seterr(e, MT_EDATA, "--smaller 0: no message is smaller than 0 bytes");
-		(*given)++;
-	}
-	if (mt_flag(a, "seen") && mt_flag(a, "unseen"))
-		return mt_seterr(e, MT_EUSAGE, "--seen and --unseen exclude each other");
-	if (mt_flag(a, "seen")) { c->seen = 1; (*given)++; }
-	if (mt_flag(a, "unseen")) { c->seen = 0; (*given)++; }
-	return MT_OK;
-}
-
 /* ---- folder arguments and reports, shared by the applets that remove ---- */
 
 int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
@@ -1009,64 +943,6 @@ void mt_free_folders(char **v, size_t n)
 		free(v[i]);
 	free(v);
 }
-
-/* ---- shared with compact: report -------------------------------------- */
-
-enum { R_FOLDER, R_ACTION, R_MESSAGES, R_SIZE, R_NCOLS };
-static const struct mt_col report_cols[R_NCOLS] = {
-	[R_FOLDER] = { "folder", MT_COL_STR },
-	[R_ACTION] = { "action", MT_COL_STR },
-	[R_MESSAGES] = { "messages", MT_COL_NUM },
-	[R_SIZE] = { "size", MT_COL_SIZE },
-};
-
-void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human)
-{
-	mt_table_init(t, report_cols, R_NCOLS, fmt, human);
-}
-
-void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes)
-{
-	int row = mt_table_row(t);
-	mt_table_str(t, row, R_FOLDER, folder);
-	mt_table_str(t, row, R_ACTION, action);
-	mt_table_num(t, row, R_MESSAGES, (long long)n);
-	mt_table_num(t, row, R_SIZE, (long long)bytes);
-}
-
-enum { M_FOLDER, M_UID, M_DATE, M_SIZE, M_FROM, M_SUBJECT, M_NCOLS };
-static const struct mt_col msg_cols[M_NCOLS] = {
-	[M_FOLDER] = { "folder", MT_COL_STR },
-	[M_UID] = { "uid", MT_COL_NUM },
-	[M_DATE] = { "date", MT_COL_STR },
-	[M_SIZE] = { "size", MT_COL_SIZE },
-	[M_FROM] = { "from", MT_COL_STR },
-	[M_SUBJECT] = { "subject", MT_COL_STR },
-};
-
-void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f)
-{
-	struct mt_table t;
-	char date[32];
-	mt_table_init(&t, msg_cols, M_NCOLS, fmt, human);
-	for (size_t i = 0; i < sel->n; i++) {
-		const struct mt_msg *m = &sel->msgs[i];
-		struct tm tm;
-		int row = mt_table_row(&t);
-		gmtime_r(&m->internaldate, &tm);
-		strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
-		mt_table_str(&t, row, M_FOLDER, sel->folder);
-		mt_table_num(&t, row, M_UID, m->uid);
-		mt_table_str(&t, row, M_DATE, date);
-		mt_table_num(&t, row, M_SIZE, m->size);
-		mt_table_str(&t, row, M_FROM, m->from ? m->from : "");
-		mt_table_str(&t, row, M_SUBJECT, m->subject ? m->subject : "");
-	}
-	if (t.rows)
-		mt_table_print(&t, f);
-	mt_table_release(&t);
-}
-
 
 /* ---- lower-level pieces for the rule engine ------------------------------ */
 

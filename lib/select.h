@@ -84,23 +84,11 @@ int mt_special_folder(struct mt_session *s, const char *use, char **folder, char
  * change the folder under a run (e.g. delete and recreate it). */
 void mt_test_hook_before_remove(const char *folder);
 
-/* Criteria from the common removal options (--deleted, --older, ...);
- * *given counts the criteria named. */
-int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e);
-/* "YYYY-MM-DD" as UTC midnight. */
-int mt_parse_date(const char *s, time_t *out);
-
 /* Folder arguments (names or LIST patterns; with recursive their subtrees) to
  * selectable folder names. An argument matching nothing is an error. */
 int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
 		      char ***out, size_t *nout, struct mt_err *e);
 void mt_free_folders(char **v, size_t n);
-
-/* The result table of removing applets: folder, action, messages, size. */
-void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
-void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
-/* One line per selected message: folder, uid, date, size, from, subject. */
-void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f);
 
 /* ---- lower-level pieces for the rule engine (cmd/filter.c) ---------------- */
 

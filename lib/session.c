@@ -85,7 +85,7 @@ static void trace_flush(struct mt_session *s, int dir)
 		return;
 	s->trace_pend[dir][s->trace_npend[dir]] = '\0';
 	char *safe = mt_term_safe(s->trace_pend[dir]);
-	fputs(safe, stderr);
+	fputs(safe, s->trace);
 	free(safe);
 	s->trace_npend[dir] = 0;
 }
@@ -95,7 +95,7 @@ static void trace_out(struct mt_session *s, int dir, const char *str, size_t siz
 	static const char *const prefix[2] = { "S: ", "C: " };
 	for (size_t i = 0; i < size; i++) {
 		if (s->trace_bol[dir]) {
-			fputs(prefix[dir], stderr);
+			fputs(prefix[dir], s->trace);
 			s->trace_bol[dir] = 0;
 			s->trace_linelen[dir] = 0;
 		}
@@ -110,14 +110,14 @@ static void trace_out(struct mt_session *s, int dir, const char *str, size_t siz
 		}
 		trace_flush(s, dir);   /* an unfinished sequence ends here: shown escaped */
 		if (ch == '\n') {
-			fputc('\n', stderr);
+			fputc('\n', s->trace);
 			s->trace_bol[dir] = 1;
 			continue;
 		}
 		if (ch == '\r')
 			continue;
 		if (++s->trace_linelen[dir] == 400)
-			fputs(" [...]", stderr);
+			fputs(" [...]", s->trace);
 		if (s->trace_linelen[dir] >= 400)
 			continue;
 		if (ch >= 0xC0) {
@@ -127,7 +127,7 @@ static void trace_out(struct mt_session *s, int dir, const char *str, size_t siz
 			s->trace_npend[dir] = 1;
 			continue;
 		}
-		fputc(isprint(ch) ? ch : '.', stderr);
+		fputc(isprint(ch) ? ch : '.', s->trace);
 	}
 }
 
@@ -159,7 +159,7 @@ static void trace_logger(mailimap *imap, int log_type, const char *str, size_t s
 	default:
 		break;
 	}
-	fflush(stderr);
+	fflush(s->trace);
 }
 
 /* ---- errors and raw commands ------------------------------------------ */
@@ -559,7 +559,7 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 
 /* rfd/wfd >= 0: the server is already on these descriptors and is treated
  * like a tunnel (see mt_session_open_fds); else connect as `a` says. */
-static int session_open(const struct mt_account *a, int trace, int rfd, int wfd,
+static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wfd,
 			struct mt_session **out, struct mt_err *e)
 {
 	struct mt_session *s = mt_xmalloc(sizeof *s);
@@ -718,14 +718,14 @@ fail:
 	return r ? r : MT_ESOFT;
 }
 
-int mt_session_open(const struct mt_account *a, int trace, struct mt_session **out, struct mt_err *e)
+int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session **out, struct mt_err *e)
 {
 	return session_open(a, trace, -1, -1, out, e);
 }
 
 int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_session **out, struct mt_err *e)
 {
-	return session_open(a, 0, rfd, wfd, out, e);
+	return session_open(a, NULL, rfd, wfd, out, e);
 }
 
 void mt_session_selected(struct mt_session *s, const char *wire, int rw)
@@ -830,4 +830,20 @@ void mt_session_stats(const struct mt_session *s, uint64_t *rt, uint64_t *in, ui
 	*rt = s->conn.round_trips;
 	*in = s->conn.bytes_in;
 	*out = s->conn.bytes_out;
+}
+
+void mt_account_release(struct mt_account *a)
+{
+	free(a->name);
+	free(a->host);
+	free(a->tunnel);
+	free(a->user);
+	free(a->as_user);
+	free(a->master_separator);
+	free(a->ca_file);
+	free(a->fingerprint);
+	free(a->password_command);
+	free(a->password_file);
+	free(a->config_file);
+	memset(a, 0, sizeof *a);
 }

@@ -3,7 +3,7 @@
 #ifndef MT_SESSION_H
 #define MT_SESSION_H
 
-#include "config.h"
+#include "account.h"
 #include "mt.h"
 
 #include <time.h>
@@ -19,8 +19,8 @@ struct mt_tls_info;
 enum mt_cap_phase { MT_CAPS_GREETING, MT_CAPS_PRELOGIN, MT_CAPS_POSTLOGIN };
 
 /* Connect, secure, authenticate. On error *out is NULL and e says why.
- * trace: write the conversation (credentials redacted) to stderr. */
-int mt_session_open(const struct mt_account *a, int trace, struct mt_session **out, struct mt_err *e);
+ * trace: where to write the conversation (credentials redacted), or NULL. */
+int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session **out, struct mt_err *e);
 /* LOGOUT (best effort) and free. */
 void mt_session_close(struct mt_session *s);
 

@@ -25,7 +25,7 @@ struct mt_session {
 	const char *auth_method;
 	struct mt_timings t;
 	double t0;
-	int trace;
+	FILE *trace;                    /* the conversation goes here, or NULL */
 	int trace_bol[2];               /* at beginning of line, per direction */
 	int trace_linelen[2];
 	char trace_pend[2][5];          /* a UTF-8 sequence not yet whole, per direction */

@@ -22,23 +22,33 @@ int mt_seterr(struct mt_err *e, int code, const char *fmt, ...)
 	return code;
 }
 
+static void (*oom_hook)(void);
+
+void mt_on_oom(void (*fn)(void))
+{
+	oom_hook = fn;
+}
+
+static void out_of_memory(void)
+{
+	if (oom_hook)
+		oom_hook();   /* the tool says so; the library never prints */
+	abort();
+}
+
 void *mt_xmalloc(size_t n)
 {
 	void *p = calloc(1, n ? n : 1);
-	if (p == NULL) {
-		fputs("mailtool: out of memory\n", stderr);
-		abort();
-	}
+	if (p == NULL)
+		out_of_memory();
 	return p;
 }
 
 void *mt_xrealloc(void *old, size_t n)
 {
 	void *p = realloc(old, n ? n : 1);
-	if (p == NULL) {
-		fputs("mailtool: out of memory\n", stderr);
-		abort();
-	}
+	if (p == NULL)
+		out_of_memory();
 	return p;
 }
 
@@ -612,4 +622,71 @@ size_t mt_strindex_put(struct mt_strindex *ix, const char *key, size_t val)
 	ix->val[i] = val;
 	ix->n++;
 	return val;
+}
+
+/* ---- text for a terminal ------------------------------------------------ */
+
+/* Length of the UTF-8 sequence at p (1-4), 0 when it is not one. */
+int mt_utf8_seq(const unsigned char *p, uint32_t *cp)
+{
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
+	if (n == 0)
+		return 0;
+	uint32_t c = p[0] & (0x7F >> n);
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		c = (c << 6) | (p[i] & 0x3F);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* A code point a terminal would act on rather than show: C0 and C1
+ * controls, DEL, and the bidirectional overrides and isolates that reorder
+ * what follows them on the line. */
+int mt_term_unsafe(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
+}
+
+char *mt_term_safe(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), o = 0;
+	char *out = mt_xmalloc(n * 6 + 1);   /* at most \uXXXX (6) per byte */
+	while (*p) {
+		uint32_t c = 0;
+		int k = mt_utf8_seq(p, &c);
+		if (k == 0) {
+			o += (size_t)sprintf(out + o, "\\x%02X", *p);   /* not UTF-8 */
+			p++;
+		} else if (mt_term_unsafe(c)) {
+			o += (size_t)(c < 0x80 ? sprintf(out + o, "\\x%02X", (unsigned)c) : sprintf(out + o, "\\u%04X", (unsigned)c));
+			p += k;
+		} else {
+			memcpy(out + o, p, (size_t)k);
+			o += (size_t)k;
+			p += k;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int mt_parse_date(const char *s, time_t *out)
+{
+	struct tm tm = { 0 };
+	char *end = strptime(s, "%Y-%m-%d", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	*out = timegm(&tm);
+	return 0;
 }

@@ -9,7 +9,7 @@
 #include "fuzz.h"
 #include "../../lib/session.h"
 #include "../../lib/select.h"
-#include "../../lib/config.h"
+#include "../../tool/config.h"
 
 #include <fcntl.h>
 #include <strings.h>

@@ -3,7 +3,7 @@
  * message, never a crash. The input is the file. */
 #include "fuzz.h"
 #include "../../filters/rules.h"
-#include "../../lib/config.h"
+#include "../../tool/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {

@@ -2,6 +2,7 @@
  * UTF-7, UID sets, JSON escaping). `mt-unit NAME` runs one group, `mt-unit`
  * lists them; tests/unit.bats runs each group as a BATS test. */
 #include "../../lib/mt.h"
+#include "../../tool/tool.h"
 #include "../../filters/rules.h"
 #include "../../lib/localmail.h"
 #include "../../lib/numguard.h"

@@ -1,174 +1,13 @@
-/* main.c — the multi-call dispatcher: `mailtool APPLET ...` or a symlink named
- * `mailtool-APPLET`. Applets register themselves in the "mt_applets" linker
- * section (see MT_APPLET), so this file holds no list of them. */
-#include "applet.h"
+/* run.c — one applet invocation as the dispatcher, batch, a --users child
+ * and a --persist process run it: options, account, session (reused from
+ * the cache while a batch or a persist process has it on), the applet. */
+#include "tool.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-extern const struct mt_applet *const __start_mt_applets[];
-extern const struct mt_applet *const __stop_mt_applets[];
-
-static int cmp_applet(const void *a, const void *b)
-{
-	return strcmp((*(const struct mt_applet *const *)a)->name, (*(const struct mt_applet *const *)b)->name);
-}
-
-const struct mt_applet *const *mt_applets(size_t *n)
-{
-	static const struct mt_applet **sorted;
-	static size_t count;
-	if (sorted == NULL) {
-		/* the linker puts both symbols at the ends of the one "mt_applets" section */
-		// cppcheck-suppress comparePointers
-		count = (size_t)(__stop_mt_applets - __start_mt_applets);
-		sorted = mt_xmalloc(sizeof *sorted * (count + 1));
-		memcpy(sorted, __start_mt_applets, sizeof *sorted * count);
-		mt_sort(sorted, count, sizeof *sorted, cmp_applet);
-		for (size_t i = 1; i < count; i++)
-			if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
-				fprintf(stderr, "mailtool: applet '%s' registered twice\n", sorted[i]->name);
-				abort();
-			}
-	}
-	*n = count;
-	return sorted;
-}
-
-const struct mt_applet *mt_applet_find(const char *name)
-{
-	size_t n;
-	const struct mt_applet *const *v = mt_applets(&n);
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i]->name, name) == 0)
-			return v[i];
-	return NULL;
-}
-
-static const char *g_applet_name = "mailtool";
-static const char *g_user;   /* the user of this --users child, or NULL */
-static int run_applet(const struct mt_applet *ap, int argc, char **argv);
-
-/* "mailtool APPLET: message" on stderr, one line: folder names and server
- * text in it may carry anything, so controls are escaped (mt_term_safe). */
-static void say(const char *fmt, va_list ap)
-{
-	char *msg = NULL, *safe;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	safe = mt_term_safe(msg ? msg : "(message lost: out of memory)");
-	fprintf(stderr, "mailtool %s: %s\n", g_applet_name, safe);
-	free(safe);
-	free(msg);
-}
-
-int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...)
-{
-	va_list ap;
-	(void)ctx;
-	va_start(ap, fmt);
-	say(fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-void mt_warn(struct mt_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	(void)ctx;
-	va_start(ap, fmt);
-	say(fmt, ap);
-	va_end(ap);
-}
-
-int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e)
-{
-	return mt_fail(ctx, e->code ? e->code : MT_ESOFT, "%s", e->msg[0] ? e->msg : "failed");
-}
-
-static void usage_all(FILE *f)
-{
-	size_t n;
-	const struct mt_applet *const *v = mt_applets(&n);
-	fputs("usage: mailtool APPLET [options] [args]\n"
-	      "       mailtool-APPLET [options] [args]\n"
-	      "       mailtool -e 'APPLET ARGS; APPLET ARGS...' (see mailtool-batch)\n"
-	      "       mailtool help APPLET | --help | --version | --install [-s] DIR\n\n"
-	      "IMAP mailbox maintenance for mail server admins.\n\napplets:\n", f);
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  %-10s %s\n", v[i]->name, v[i]->summary);
-	fputs("\nRun 'mailtool APPLET --help' for an applet's options; see mailtool(1).\n", f);
-}
-
-static int unknown_applet(const char *name)
-{
-	size_t n;
-	const struct mt_applet *const *v = mt_applets(&n);
-	const char *best = NULL;
-	int bd = 4;
-	for (size_t i = 0; i < n; i++) {
-		int d = mt_edit_distance(name, v[i]->name);
-		if (d < bd) {
-			bd = d;
-			best = v[i]->name;
-		}
-	}
-	if (best)
-		fprintf(stderr, "mailtool: unknown applet '%s' (did you mean '%s'?)\n", name, best);
-	else
-		fprintf(stderr, "mailtool: unknown applet '%s'; 'mailtool --help' lists them\n", name);
-	return MT_ENOAPPLET;
-}
-
-/* mailtool --install [-s] DIR: one mailtool-APPLET link per applet */
-static int install_links(int argc, char **argv)
-{
-	int sym = 0;
-	const char *dir = NULL;
-	char self[PATH_MAX];
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-s") == 0)
-			sym = 1;
-		else if (dir == NULL)
-			dir = argv[i];
-		else {
-			fputs("mailtool: usage: mailtool --install [-s] DIR\n", stderr);
-			return MT_EUSAGE;
-		}
-	}
-	if (dir == NULL) {
-		fputs("mailtool: usage: mailtool --install [-s] DIR\n", stderr);
-		return MT_EUSAGE;
-	}
-	ssize_t l = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (l < 0) {
-		fprintf(stderr, "mailtool: cannot find my own path: %s\n", strerror(errno));
-		return MT_EOS;
-	}
-	self[l] = '\0';
-	size_t n;
-	const struct mt_applet *const *v = mt_applets(&n);
-	for (size_t i = 0; i < n; i++) {
-		char *path = mt_xasprintf("%s/mailtool-%s", dir, v[i]->name);
-		unlink(path);
-		if ((sym ? symlink(self, path) : link(self, path)) < 0) {
-			fprintf(stderr, "mailtool: cannot create '%s': %s\n", path, strerror(errno));
-			free(path);
-			return MT_EIO;
-		}
-		free(path);
-	}
-	return MT_OK;
-}
 
 static int parse_port(const char *s, int *port)
 {
@@ -203,7 +42,7 @@ static int setup_account(struct mt_ctx *ctx)
 	const char *v;
 	if ((v = mt_arg(a, "host"))) { free(ac->host); ac->host = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "user"))) { free(ac->user); ac->user = mt_xstrdup(v); }
-	if ((v = g_user ? g_user : mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
+	if ((v = ctx->user ? ctx->user : mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "tunnel"))) { free(ac->tunnel); ac->tunnel = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "port")) && parse_port(v, &ac->port) < 0)
 		return mt_seterr(e, MT_EUSAGE, "bad port '%s': expected 1-65535", v);
@@ -301,14 +140,6 @@ static void cache_put(char *key, struct mt_session *s)
 	cache[ncache++].s = s;
 }
 
-int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
-{
-	const char *saved = g_applet_name;
-	int r = run_applet(ap, argc, argv);
-	g_applet_name = saved;
-	return r;
-}
-
 /* Open (or reuse) the session, run the applet, report -v figures. */
 static int run_with_session(struct mt_ctx *ctx, char **key)
 {
@@ -321,7 +152,7 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 			ctx->s = cache_take(*key);
 		}
 		if (r == MT_OK && ctx->s == NULL)
-			r = mt_session_open(&ctx->acct, mt_flag(&ctx->args, "trace"), &ctx->s, &ctx->err);
+			r = mt_session_open(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &ctx->s, &ctx->err);
 		if (r != MT_OK) {
 			if (ap->session_failed)
 				r = ap->session_failed(ctx);
@@ -348,7 +179,7 @@ static int run_for_user(struct mt_ctx *ctx, const char *user)
 {
 	char *key = NULL;
 	int r;
-	g_user = user;
+	ctx->user = user;
 	mt_session_close(ctx->s);
 	ctx->s = NULL;
 	r = run_with_session(ctx, &key);
@@ -357,7 +188,11 @@ static int run_for_user(struct mt_ctx *ctx, const char *user)
 	return r;
 }
 
-static int run_applet(const struct mt_applet *ap, int argc, char **argv)
+static const struct mt_runner runner = { .applet = mt_run_applet, .cache = mt_session_cache };
+
+/* One invocation: everything it sets up (options, output mode, -q, the
+ * account, the session) is its own and gone when it returns. */
+int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 {
 	struct mt_ctx ctx;
 	char *key = NULL;
@@ -365,7 +200,6 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.ap = ap;
-	g_applet_name = ap->name;
 	if (mt_args_parse(&ctx.args, ap, argc, argv, &ctx.err) != MT_OK) {
 		mt_fail_err(&ctx, &ctx.err);
 		fprintf(stderr, "usage: mailtool %s %s\n", ap->name, ap->usage);
@@ -410,7 +244,7 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 
 	if (ap->check && (r = ap->check(&ctx)) != MT_OK)
 		goto out;
-	if (mt_arg(&ctx.args, "users") && !g_user) {
+	if (mt_arg(&ctx.args, "users")) {
 		if (mt_arg(&ctx.args, "as"))
 			r = mt_fail(&ctx, MT_EUSAGE, "--users and --as exclude each other");
 		else
@@ -433,7 +267,7 @@ static int run_applet(const struct mt_applet *ap, int argc, char **argv)
 			goto out;
 		}
 		double idle = pv ? (double)secs : ctx.acct.persist;
-		int pr = idle > 0 ? mt_persist_run(&ctx, idle, argc, argv) : -1;
+		int pr = idle > 0 ? mt_persist_run(&ctx, idle, argc, argv, &runner) : -1;
 		if (pr >= 0) {
 			r = pr;
 			goto out;
@@ -457,87 +291,4 @@ out:
 	mt_config_release(&ctx.cfg);
 	mt_args_release(&ctx.args);
 	return r;
-}
-
-int main(int argc, char **argv)
-{
-	char *prog = basename(argv[0]);
-	const struct mt_applet *ap;
-
-	/* a dead server must end in an error, not kill us */
-	signal(SIGPIPE, SIG_IGN);
-	/* every run may hold a password: no core dump (a crash's core held it
-	 * twice), no ptrace by other processes of the user, and the variable
-	 * out of the environment before anything could pass it on */
-	struct rlimit nocore = { 0, 0 };
-	setrlimit(RLIMIT_CORE, &nocore);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-	mt_password_take_env();
-
-	if (strncmp(prog, "mailtool-", 9) == 0) {
-		ap = mt_applet_find(prog + 9);
-		if (ap == NULL)
-			return unknown_applet(prog + 9);
-		return run_applet(ap, argc - 1, argv + 1);
-	}
-	if (argc < 2) {
-		usage_all(stderr);
-		return MT_EUSAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-		usage_all(stdout);
-		return MT_OK;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("mailtool %s\n", MT_VERSION);
-		return MT_OK;
-	}
-	if (strcmp(argv[1], "-e") == 0) {
-		/* mailtool -e 'quota; du -h' [batch options]: a batch from the command line */
-		ap = mt_applet_find("batch");
-		if (ap == NULL)
-			return unknown_applet("batch");
-		return run_applet(ap, argc - 1, argv + 1);
-	}
-	if (strcmp(argv[1], "--install") == 0)
-		return install_links(argc - 2, argv + 2);
-	if (strcmp(argv[1], "--list") == 0) {
-		/* plain applet names, for completion and scripts */
-		size_t n;
-		const struct mt_applet *const *v = mt_applets(&n);
-		for (size_t i = 0; i < n; i++)
-			puts(v[i]->name);
-		return MT_OK;
-	}
-	if (strcmp(argv[1], "--complete-accounts") == 0) {
-		/* account names of the configuration, for completion: [--config FILE] */
-		struct mt_config cfg;
-		struct mt_err e;
-		const char *path = argc > 3 && strcmp(argv[2], "--config") == 0 ? argv[3] : NULL;
-		if (mt_config_load(&cfg, path, &e) != MT_OK)
-			return e.code;
-		mt_config_list_accounts(&cfg, stdout);
-		mt_config_release(&cfg);
-		return MT_OK;
-	}
-	if (strcmp(argv[1], "help") == 0) {
-		if (argc < 3) {
-			usage_all(stdout);
-			return MT_OK;
-		}
-		ap = mt_applet_find(argv[2]);
-		if (ap == NULL)
-			return unknown_applet(argv[2]);
-		mt_applet_help(stdout, ap);
-		return MT_OK;
-	}
-	if (argv[1][0] == '-') {
-		fprintf(stderr, "mailtool: unknown option '%s'\n", argv[1]);
-		usage_all(stderr);
-		return MT_EUSAGE;
-	}
-	ap = mt_applet_find(argv[1]);
-	if (ap == NULL)
-		return unknown_applet(argv[1]);
-	return run_applet(ap, argc - 2, argv + 2);
 }

@@ -273,21 +273,6 @@ int mt_config_account(struct mt_config *c, const char *name, struct mt_account *
 	return r;
 }
 
-void mt_account_release(struct mt_account *a)
-{
-	free(a->name);
-	free(a->host);
-	free(a->tunnel);
-	free(a->user);
-	free(a->as_user);
-	free(a->master_separator);
-	free(a->ca_file);
-	free(a->fingerprint);
-	free(a->password_command);
-	free(a->password_file);
-	free(a->config_file);
-	memset(a, 0, sizeof *a);
-}
 
 /* ---- compact policy ----------------------------------------------------- */
 

@@ -1,40 +1,9 @@
 /* output.c — one table type rendered three ways: aligned columns for people,
  * JSON lines and TSV for scripts. Field names are the column names. */
-#include "mt.h"
+#include "tool.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* Length of the UTF-8 sequence at p (1-4), 0 when it is not one. */
-static int utf8_len(const unsigned char *p, uint32_t *cp)
-{
-	if (p[0] < 0x80) {
-		*cp = p[0];
-		return 1;
-	}
-	int n = p[0] >= 0xC2 && p[0] <= 0xDF ? 2 : p[0] >= 0xE0 && p[0] <= 0xEF ? 3 : p[0] >= 0xF0 && p[0] <= 0xF4 ? 4 : 0;
-	if (n == 0)
-		return 0;
-	uint32_t c = p[0] & (0x7F >> n);
-	for (int i = 1; i < n; i++) {
-		if ((p[i] & 0xC0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3F);
-	}
-	/* overlong forms, surrogates, beyond U+10FFFF */
-	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10FFFF)) || (c >= 0xD800 && c <= 0xDFFF))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* A code point a terminal would act on rather than show: C0 and C1
- * controls, DEL, and the bidirectional overrides and isolates that reorder
- * what follows them on the line. */
-static int unsafe_cp(uint32_t c)
-{
-	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069);
-}
 
 size_t mt_json_escape(char *buf, size_t len, const char *s)
 {
@@ -44,7 +13,7 @@ size_t mt_json_escape(char *buf, size_t len, const char *s)
 	PUT('"');
 	while (*p) {
 		uint32_t c = 0;
-		int k = utf8_len(p, &c);
+		int k = mt_utf8_seq(p, &c);
 		if (k == 0) {
 			c = 0xFFFD;   /* not UTF-8: JSON cannot carry the byte; the replacement character */
 			k = 1;
@@ -58,7 +27,7 @@ size_t mt_json_escape(char *buf, size_t len, const char *s)
 			PUT('\\'); PUT('r');
 		} else if (c == '\t') {
 			PUT('\\'); PUT('t');
-		} else if (unsafe_cp(c) || c == 0xFFFD) {
+		} else if (mt_term_unsafe(c) || c == 0xFFFD) {
 			/* controls (C0, DEL, C1) and bidirectional overrides as \uXXXX:
 			 * JSON shown on a terminal is as safe as the human output */
 			char tmp[8];
@@ -76,30 +45,6 @@ size_t mt_json_escape(char *buf, size_t len, const char *s)
 	if (len)
 		buf[n < len ? n : len - 1] = '\0';
 	return n;
-}
-
-char *mt_term_safe(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	size_t n = strlen((const char *)p), o = 0;
-	char *out = mt_xmalloc(n * 6 + 1);   /* at most \uXXXX (6) per byte */
-	while (*p) {
-		uint32_t c = 0;
-		int k = utf8_len(p, &c);
-		if (k == 0) {
-			o += (size_t)sprintf(out + o, "\\x%02X", *p);   /* not UTF-8 */
-			p++;
-		} else if (unsafe_cp(c)) {
-			o += (size_t)(c < 0x80 ? sprintf(out + o, "\\x%02X", (unsigned)c) : sprintf(out + o, "\\u%04X", (unsigned)c));
-			p += k;
-		} else {
-			memcpy(out + o, p, (size_t)k);
-			o += (size_t)k;
-			p += k;
-		}
-	}
-	out[o] = '\0';
-	return out;
 }
 
 void mt_json_str(FILE *f, const char *s)

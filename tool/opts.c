@@ -1,6 +1,6 @@
 /* opts.c — one option table per applet drives parsing, --help and completion,
  * so usage text cannot drift from what the parser accepts. */
-#include "mt.h"
+#include "tool.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * account's admin credentials (--as semantics), -j N at a time, optionally
  * only this machine's --shard K/N; one result per user and a summary.
  * Part of the dispatcher, not an applet. */
-#include "applet.h"
+#include "tool.h"
 
 #include <errno.h>
 #include <poll.h>

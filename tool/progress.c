@@ -1,6 +1,6 @@
 /* progress.c — a progress line on stderr for long runs (count/total, rate,
  * ETA), only when stderr is a terminal; redrawn at most five times a second. */
-#include "mt.h"
+#include "tool.h"
 
 #include <string.h>
 #include <unistd.h>

@@ -1,0 +1,39 @@
+/* account.h — what a session needs to know about an account: where the
+ * server is, how to secure and authenticate, the time limits. Filled in by
+ * the command-line layer (tool/config.c) from mailtool.conf and the options. */
+#ifndef MT_ACCOUNT_H
+#define MT_ACCOUNT_H
+
+enum mt_tls { MT_TLS_UNSET, MT_TLS_IMPLICIT, MT_TLS_STARTTLS, MT_TLS_NONE };
+enum mt_auth { MT_AUTH_AUTO, MT_AUTH_PLAIN, MT_AUTH_LOGIN };
+enum mt_imp { MT_IMP_AUTHZID, MT_IMP_MASTER_LOGIN };
+
+struct mt_account {
+	char *name;             /* account name, or "command line" */
+	char *host;
+	int port;               /* 0 = default for the TLS mode */
+	enum mt_tls tls;
+	char *tunnel;           /* command, or NULL */
+	char *user;
+	char *as_user;          /* --as: act as this user (impersonation) */
+	enum mt_auth auth;
+	enum mt_imp impersonation;
+	char *master_separator; /* for MT_IMP_MASTER_LOGIN, default "*" */
+	char *ca_file;
+	char *fingerprint;      /* "sha256:<hex>" */
+	char *password_command;
+	char *password_file;
+	int allow_plaintext_auth;
+	int compress;           /* 1 = use COMPRESS=DEFLATE when offered, 0 = never,
+				 * -1 = auto: not to loopback peers or tunnels, where
+				 * deflating costs the server more than it saves */
+	double connect_timeout; /* seconds */
+	double idle_timeout;    /* seconds without any byte from the server */
+	double deadline;        /* seconds for the whole run, 0 = none */
+	double persist;         /* keep the session this long for later runs, 0 = no */
+	char *config_file;      /* where it came from, or NULL */
+};
+
+void mt_account_release(struct mt_account *a);
+
+#endif

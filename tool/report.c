@@ -1,0 +1,64 @@
+/* report.c — the result table of the applets that remove or move mail
+ * (folder, action, messages, size) and the one-line-per-message listing. */
+#include "tool.h"
+
+#include "../lib/select.h"
+
+#include <time.h>
+
+enum { R_FOLDER, R_ACTION, R_MESSAGES, R_SIZE, R_NCOLS };
+static const struct mt_col report_cols[R_NCOLS] = {
+	[R_FOLDER] = { "folder", MT_COL_STR },
+	[R_ACTION] = { "action", MT_COL_STR },
+	[R_MESSAGES] = { "messages", MT_COL_NUM },
+	[R_SIZE] = { "size", MT_COL_SIZE },
+};
+
+void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human)
+{
+	mt_table_init(t, report_cols, R_NCOLS, fmt, human);
+}
+
+void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes)
+{
+	int row = mt_table_row(t);
+	mt_table_str(t, row, R_FOLDER, folder);
+	mt_table_str(t, row, R_ACTION, action);
+	mt_table_num(t, row, R_MESSAGES, (long long)n);
+	mt_table_num(t, row, R_SIZE, (long long)bytes);
+}
+
+enum { M_FOLDER, M_UID, M_DATE, M_SIZE, M_FROM, M_SUBJECT, M_NCOLS };
+static const struct mt_col msg_cols[M_NCOLS] = {
+	[M_FOLDER] = { "folder", MT_COL_STR },
+	[M_UID] = { "uid", MT_COL_NUM },
+	[M_DATE] = { "date", MT_COL_STR },
+	[M_SIZE] = { "size", MT_COL_SIZE },
+	[M_FROM] = { "from", MT_COL_STR },
+	[M_SUBJECT] = { "subject", MT_COL_STR },
+};
+
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f)
+{
+	struct mt_table t;
+	char date[32];
+	mt_table_init(&t, msg_cols, M_NCOLS, fmt, human);
+	for (size_t i = 0; i < sel->n; i++) {
+		const struct mt_msg *m = &sel->msgs[i];
+		struct tm tm;
+		int row = mt_table_row(&t);
+		gmtime_r(&m->internaldate, &tm);
+		strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+		mt_table_str(&t, row, M_FOLDER, sel->folder);
+		mt_table_num(&t, row, M_UID, m->uid);
+		mt_table_str(&t, row, M_DATE, date);
+		mt_table_num(&t, row, M_SIZE, m->size);
+		mt_table_str(&t, row, M_FROM, m->from ? m->from : "");
+		mt_table_str(&t, row, M_SUBJECT, m->subject ? m->subject : "");
+	}
+	if (t.rows)
+		mt_table_print(&t, f);
+	mt_table_release(&t);
+}
+
+

@@ -1,0 +1,200 @@
+/* tool.h — the command-line layer, and what the dispatcher hands every applet: parsed options, the
+ * resolved account and, for session applets, an authenticated session. */
+#ifndef MT_TOOL_H
+#define MT_TOOL_H
+
+#include "../lib/mt.h"
+#include "../lib/select.h"
+#include "../lib/session.h"
+#include "config.h"
+
+/* ---- option tables ---------------------------------------------------- */
+
+enum mt_opt_kind { MT_FLAG, MT_COUNT, MT_ARG, MT_MULTI };
+
+struct mt_opt {
+	const char *lng;      /* long name without dashes */
+	char shrt;            /* short letter or 0 */
+	enum mt_opt_kind kind;
+	const char *metavar;  /* for MT_ARG: e.g. "SIZE" */
+	const char *help;
+	const char *complete; /* completion hint: "folder", "account", "file", "cmd", or "w1 w2 ..." */
+};
+
+#define MT_OPT_END { .lng = NULL }
+#define MT_MAXOPTS 64
+
+/* Parsed values, indexed like the merged option list. */
+struct mt_args {
+	const struct mt_opt *opt[MT_MAXOPTS];
+	const char *val[MT_MAXOPTS];  /* last value (MT_ARG) */
+	int count[MT_MAXOPTS];        /* times given */
+	const char **multi[MT_MAXOPTS]; /* MT_MULTI values, NULL-terminated, owned */
+	int nopts;
+	int argc;                     /* positional arguments */
+	char **argv;
+};
+
+/* ---- applets ---------------------------------------------------------- */
+
+struct mt_session;
+struct mt_ctx;
+
+enum {
+	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
+};
+
+struct mt_applet {
+	const char *name;
+	const char *summary;         /* one line for `mailtool --help` */
+	const char *usage;           /* synopsis after the applet name */
+	const char *description;     /* a paragraph for --help */
+	const struct mt_opt *opts;
+	/* completion hints for positional arguments: the first, and the rest
+	 * ("folder", or a list of words); NULL = nothing to offer */
+	const char *complete_first;
+	const char *complete_rest;
+	int flags;
+	int (*main)(struct mt_ctx *ctx);
+	/* optional: validate arguments before any connection is made (bad input
+	 * must be refused before anything is sent to a server) */
+	int (*check)(struct mt_ctx *ctx);
+	/* optional: report a failed session open in the applet's own way (e.g. monitoring) */
+	int (*session_failed)(struct mt_ctx *ctx);
+};
+
+/* Each cmd/NAME.c registers itself; the dispatcher walks the linker section,
+ * so there is no hand-kept central list of applets. */
+#define MT_APPLET(var) \
+	static const struct mt_applet *const var##_entry \
+	__attribute__((used, section("mt_applets"), aligned(sizeof(void *)))) = &var
+
+/* Sorted applet table (built once from the section). */
+const struct mt_applet *const *mt_applets(size_t *n);
+const struct mt_applet *mt_applet_find(const char *name);
+
+/* Options every applet that talks to a server accepts. */
+extern const struct mt_opt mt_common_opts[];
+
+int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char **argv,
+		  struct mt_err *e);
+void mt_args_release(struct mt_args *a);
+const char *mt_arg(const struct mt_args *a, const char *lng);  /* value or NULL */
+int mt_flag(const struct mt_args *a, const char *lng);         /* times given */
+const char *const *mt_args_multi(const struct mt_args *a, const char *lng);
+void mt_applet_help(FILE *f, const struct mt_applet *ap);
+void mt_applet_complete_options(FILE *f, const struct mt_applet *ap);
+/* "first<TAB>hint" and "rest<TAB>hint" lines for positional arguments. */
+void mt_applet_complete_args(FILE *f, const struct mt_applet *ap);
+
+/* ---- output ----------------------------------------------------------- */
+
+enum mt_fmt { MT_FMT_HUMAN, MT_FMT_JSON, MT_FMT_TSV };
+enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT };
+
+struct mt_col {
+	const char *name;     /* JSON/TSV field name and header */
+	enum mt_coltype type;
+};
+
+struct mt_cell {
+	char *s;              /* owned; NULL = absent/unknown */
+	long long n;
+	int has;
+};
+
+struct mt_table {
+	const struct mt_col *cols;
+	int ncols;
+	struct mt_cell *cells;  /* rows * ncols, owned */
+	int rows, cap;
+	enum mt_fmt fmt;
+	int human;              /* -h: sizes in KiB/MiB/GiB */
+	int no_header;
+	int vertical;           /* human format: "name: value" lines (one record) */
+};
+
+void mt_table_init(struct mt_table *t, const struct mt_col *cols, int ncols, enum mt_fmt fmt, int human);
+int mt_table_row(struct mt_table *t);               /* returns the new row index */
+void mt_table_str(struct mt_table *t, int row, int col, const char *s);
+void mt_table_num(struct mt_table *t, int row, int col, long long n);
+void mt_table_print(struct mt_table *t, FILE *f);
+void mt_table_release(struct mt_table *t);
+
+/* JSON string escaping into f (with quotes). */
+void mt_json_str(FILE *f, const char *s);
+/* Escape into buf; returns length needed (like snprintf). */
+size_t mt_json_escape(char *buf, size_t len, const char *s);
+
+/* ---- progress on a terminal ------------------------------------------- */
+
+struct mt_progress {
+	const char *what;
+	uint64_t total, done;
+	double t0, last;
+	int on, shown;
+};
+
+/* enabled: the caller's say (not -q); the line appears only on a terminal. */
+void mt_progress_start(struct mt_progress *p, const char *what, uint64_t total, int enabled);
+void mt_progress_step(struct mt_progress *p, uint64_t n);
+void mt_progress_end(struct mt_progress *p);
+
+
+struct mt_ctx {
+	const struct mt_applet *ap;
+	struct mt_args args;
+	struct mt_config cfg;
+	struct mt_account acct;
+	struct mt_session *s;       /* NULL unless the applet has MT_APPLET_SESSION */
+	enum mt_fmt fmt;
+	int verbose;
+	struct mt_err err;          /* why the session could not be opened (see session_failed) */
+	const char *user;           /* in a --users child: the user it runs for (as --as) */
+};
+
+/* Run an applet as the dispatcher does (batch runs many this way). */
+int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
+/* While on, sessions stay open after an applet and are reused by the next
+ * applet with the same account (batch mode); off closes them all. */
+void mt_session_cache(int on);
+
+/* --persist: hand this run to the background process holding the account's
+ * session (starting it if needed); -1 when it must run here after all. */
+struct mt_runner {
+	int (*applet)(const struct mt_applet *ap, int argc, char **argv);   /* mt_run_applet */
+	void (*cache)(int on);                                              /* mt_session_cache */
+};
+int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, const struct mt_runner *run);
+/* Where the sockets are (a 0700 directory of the user's, made if needed), a
+ * socket's log beside it, and one question to a process (STATUS, STOP):
+ * 0 and its answer, or -1 when nobody answers. */
+char *mt_persist_dir(struct mt_err *e);
+char *mt_persist_log_path(const char *sock);
+int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
+
+/* --users FILE: run `one` for each user (in child processes, -j at a time,
+ * --shard K/N), print one result per user and a summary. */
+int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user));
+/* --shard K/N parsing and membership (FNV-1a of the user name, mod N). */
+int mt_parse_shard(const char *s, unsigned *k, unsigned *n);
+int mt_in_shard(const char *user, unsigned k, unsigned n);
+
+/* Print "mailtool APPLET: message" on stderr and return code. */
+int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same line for a note or warning (-v figures, a skipped folder): no exit code. */
+void mt_warn(struct mt_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Same for an mt_err. */
+int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
+
+/* Criteria from the common removal options (--deleted, --older, ...);
+ * *given counts the criteria named. */
+int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e);
+
+/* The result table of removing applets: folder, action, messages, size. */
+void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
+void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
+/* One line per selected message: folder, uid, date, size, from, subject. */
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f);
+
+#endif
