@@ -219,7 +219,7 @@ static void ssl_errors(char *buf, size_t len)
  * Building an SSL_CTX costs more than the handshake it serves (OpenSSL 3.0
  * fetches every cipher and digest through its providers), and the system
  * trust store cost most of all: SSL_CTX_set_default_verify_paths() parses
- * the whole bundle (about 140 certificates, 45 ms of CPU) for every context.
+ * the whole bundle (about 140 certificates, 30-45 ms of CPU) for every context.
  * So a context is kept for the process and shared by every session that
  * trusts the same source (batch, persist, both accounts of a move); --users
  * builds it before its children fork (mt_tls_prepare), and they inherit it.
