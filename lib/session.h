@@ -23,6 +23,10 @@ enum mt_cap_phase { MT_CAPS_GREETING, MT_CAPS_PRELOGIN, MT_CAPS_POSTLOGIN };
 int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session **out, struct mt_err *e);
 /* LOGOUT (best effort) and free. */
 void mt_session_close(struct mt_session *s);
+/* Build the TLS context (trust store included) that sessions trusting
+ * ca_file (NULL: the system store) would build, once for this process and
+ * the children it forks after; best effort (lib/transport.c). */
+void mt_tls_prepare(const char *ca_file, const char *fingerprint);
 
 /* MAILTOOL_PASSWORD is taken out of the environment once, first thing in a
  * process (the value in the environment block is wiped, the variable

@@ -4,6 +4,7 @@
 #include "transport.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -212,22 +214,257 @@ static void ssl_errors(char *buf, size_t len)
 	ERR_clear_error();
 }
 
+/* ---- TLS contexts: built once per process, per trust source ------------
+ *
+ * Building an SSL_CTX costs more than the handshake it serves (OpenSSL 3.0
+ * fetches every cipher and digest through its providers), and the system
+ * trust store cost most of all: SSL_CTX_set_default_verify_paths() parses
+ * the whole bundle (about 140 certificates, 30-45 ms of CPU) for every context.
+ * So a context is kept for the process and shared by every session that
+ * trusts the same source (batch, persist, both accounts of a move); --users
+ * builds it before its children fork (mt_tls_prepare), and they inherit it.
+ *
+ * The system store is what SSL_CTX_set_default_verify_paths() sets up (the
+ * same three lookups in the same order: the file, the hashed directories,
+ * the directory as an OSSL_STORE URI; SSL_CERT_FILE and SSL_CERT_DIR read by
+ * OpenSSL itself), with one difference: the default bundle is not parsed
+ * when OpenSSL's default directory, hashed, is among the directories.
+ * update-ca-certificates builds both from the same certificates, so the
+ * directory's lazy lookup (the issuer's hash, one small file) finds what the
+ * bundle would have. Another file in SSL_CERT_FILE, or a default directory
+ * without hash links (Fedora's, a broken one), gets the file loaded as before. */
+
+struct tls_ctx_slot {
+	char *key;              /* owned: which trust source, see ctx_key() */
+	char *stamp;            /* owned: the trust files' state when built */
+	SSL_CTX *ctx;           /* one reference, owned */
+};
+static struct tls_ctx_slot *tls_ctxs;
+static size_t n_tls_ctxs;
+
+/* The environment as OpenSSL reads it (not at all in a set-uid program). */
+static const char *cert_env(const char *name)
+{
+	return secure_getenv(name);
+}
+
+/* Append one path's identity and times to a stamp: a file replaced (the
+ * bundle is renamed into place), a directory whose links changed or a
+ * ca_file edited makes a different stamp, and the context is built anew. */
+static void stamp_path(char **stamp, const char *path)
+{
+	struct stat st;
+	char *old = *stamp, *add;
+	if (stat(path, &st) == 0)
+		add = mt_xasprintf("%s|%s:%llu:%llu:%lld:%lld.%09ld:%lld.%09ld", old, path,
+				   (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, (long long)st.st_size,
+				   (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec,
+				   (long long)st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
+	else
+		add = mt_xasprintf("%s|%s:-", old, path);
+	free(old);
+	*stamp = add;
+}
+
+/* The state of every file and directory the trust source reads; owned by caller. */
+static char *ctx_stamp(const char *ca_file, int pinned)
+{
+	char *stamp = mt_xstrdup("");
+	if (ca_file) {
+		stamp_path(&stamp, ca_file);
+		return stamp;
+	}
+	if (pinned)
+		return stamp;
+	const char *file = cert_env(X509_get_default_cert_file_env());
+	const char *dirs = cert_env(X509_get_default_cert_dir_env());
+	stamp_path(&stamp, file ? file : X509_get_default_cert_file());
+	char *list = mt_xstrdup(dirs ? dirs : X509_get_default_cert_dir()), *save = NULL;
+	for (char *d = strtok_r(list, ":", &save); d; d = strtok_r(NULL, ":", &save))
+		stamp_path(&stamp, d);
+	free(list);
+	return stamp;
+}
+
+/* "file\nPATH", "pin", or "system\n" and the two variables (set or not): a
+ * persist process runs each request under its client's environment. */
+static char *ctx_key(const char *ca_file, int pinned)
+{
+	if (ca_file)
+		return mt_xasprintf("file\n%s", ca_file);
+	if (pinned)
+		return mt_xstrdup("pin");
+	const char *file = cert_env(X509_get_default_cert_file_env());
+	const char *dirs = cert_env(X509_get_default_cert_dir_env());
+	return mt_xasprintf("system\n%c%s\n%c%s", file ? '+' : '-', file ? file : "", dirs ? '+' : '-', dirs ? dirs : "");
+}
+
+/* A name "%08lx.N": what openssl rehash (run by update-ca-certificates) makes. */
+static int hash_link_name(const char *n)
+{
+	size_t i;
+	for (i = 0; i < 8; i++)
+		if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+			return 0;
+	if (n[i++] != '.' || n[i] < '0' || n[i] > '9')
+		return 0;
+	while (n[i] >= '0' && n[i] <= '9')
+		i++;
+	return n[i] == '\0';
+}
+
+/* Both paths name one file or directory (symbolic links followed). */
+static int same_inode(const char *a, const char *b, int want_dir)
+{
+	struct stat sa, sb;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino &&
+	       !S_ISDIR(sa.st_mode) == !want_dir;
+}
+
+/* May the bundle go unparsed? Only OpenSSL's default bundle (named by
+ * SSL_CERT_FILE or not), and only when OpenSSL's default directory is among
+ * the lookup directories (with directories of one's own in SSL_CERT_DIR,
+ * OpenSSL trusts the default bundle beside them, not the default directory)
+ * and holds hash links at all. */
+static int bundle_covered_by_dir(void)
+{
+	const char *file = cert_env(X509_get_default_cert_file_env());
+	const char *dirs = cert_env(X509_get_default_cert_dir_env());
+	const char *def = X509_get_default_cert_dir();
+	int listed = dirs == NULL, hashed = 0;
+
+	if (file && !same_inode(file, X509_get_default_cert_file(), 0))
+		return 0;
+	if (dirs) {
+		char *list = mt_xstrdup(dirs), *save = NULL;
+		for (char *d = strtok_r(list, ":", &save); d && !listed; d = strtok_r(NULL, ":", &save))
+			listed = same_inode(d, def, 1);
+		free(list);
+	}
+	if (!listed)
+		return 0;
+	DIR *dir = opendir(def);
+	if (dir == NULL)
+		return 0;
+	const struct dirent *de;
+	for (int n = 0; !hashed && n < 100000 && (de = readdir(dir)) != NULL; n++)
+		hashed = hash_link_name(de->d_name);
+	closedir(dir);
+	return hashed;
+}
+
+/* SSL_CTX_set_default_verify_paths(), but see above for the bundle. */
+static int load_system_store(SSL_CTX *ctx)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	X509_LOOKUP *lu;
+
+	if (!bundle_covered_by_dir()) {
+		if ((lu = X509_STORE_add_lookup(store, X509_LOOKUP_file())) == NULL)
+			return -1;
+		X509_LOOKUP_load_file(lu, NULL, X509_FILETYPE_DEFAULT);
+	}
+	if ((lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir())) == NULL)
+		return -1;
+	X509_LOOKUP_add_dir(lu, NULL, X509_FILETYPE_DEFAULT);
+	if ((lu = X509_STORE_add_lookup(store, X509_LOOKUP_store())) == NULL)
+		return -1;
+	X509_LOOKUP_add_store(lu, NULL);
+	/* a missing file or directory is no error here: a store that knows no CA refuses every certificate */
+	ERR_clear_error();
+	return 0;
+}
+
+static int new_ctx(const char *ca_file, int pinned, SSL_CTX **out, struct mt_err *e)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	*out = NULL;
+	if (ctx == NULL)
+		return mt_seterr(e, MT_ESOFT, "cannot create TLS context");
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	/* A ca_file is loaded even under a pin (a bad one is an error, as it
+	 * always was); a pin without one needs no store at all: the fingerprint
+	 * decides, and an empty store costs nothing to search. */
+	if (ca_file) {
+		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+			SSL_CTX_free(ctx);
+			ERR_clear_error();
+			return mt_seterr(e, MT_ECONFIG, "cannot load CA file '%s'", ca_file);
+		}
+	} else if (!pinned && load_system_store(ctx) != 0) {
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return mt_seterr(e, MT_ECONFIG, "cannot load the system trust store");
+	}
+	*out = ctx;
+	return MT_OK;
+}
+
+/* A reference to the process's context for this trust source, built when
+ * there is none yet or when its files changed since (a CA added or removed
+ * with update-ca-certificates counts from the next session on, as when
+ * every session built its own). */
+static int tls_ctx_get(const char *ca_file, int pinned, SSL_CTX **out, struct mt_err *e)
+{
+	char *key = ctx_key(ca_file, pinned), *stamp = ctx_stamp(ca_file, pinned);
+	struct tls_ctx_slot *slot = NULL;
+	int r;
+
+	*out = NULL;
+	for (size_t i = 0; i < n_tls_ctxs; i++)
+		if (strcmp(tls_ctxs[i].key, key) == 0)
+			slot = &tls_ctxs[i];
+	if (slot && strcmp(slot->stamp, stamp) == 0) {
+		free(key);
+		free(stamp);
+		SSL_CTX_up_ref(slot->ctx);
+		*out = slot->ctx;
+		return MT_OK;
+	}
+	SSL_CTX *ctx;
+	if ((r = new_ctx(ca_file, pinned, &ctx, e)) != MT_OK) {
+		free(key);
+		free(stamp);
+		return r;
+	}
+	if (slot == NULL) {
+		struct tls_ctx_slot *v = realloc(tls_ctxs, sizeof *v * (n_tls_ctxs + 1));
+		if (v == NULL)
+			abort();
+		tls_ctxs = v;
+		slot = &tls_ctxs[n_tls_ctxs++];
+		slot->key = key;
+	} else {
+		/* sessions still using the old one keep it alive until they close */
+		SSL_CTX_free(slot->ctx);
+		free(slot->stamp);
+		free(key);
+	}
+	slot->stamp = stamp;
+	slot->ctx = ctx;
+	SSL_CTX_up_ref(ctx);
+	*out = ctx;
+	return MT_OK;
+}
+
+void mt_tls_prepare(const char *ca_file, const char *fingerprint)
+{
+	SSL_CTX *ctx;
+	struct mt_err e;
+	/* best effort: a context that cannot be built is the sessions' error to report */
+	if (tls_ctx_get(ca_file, fingerprint != NULL, &ctx, &e) == MT_OK)
+		SSL_CTX_free(ctx);   /* the process keeps its own reference */
+}
+
 int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const char *fingerprint,
 		struct mt_tls_info *info, struct mt_err *e)
 {
 	unsigned char addr[16];
 	int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+	int r = tls_ctx_get(ca_file, fingerprint != NULL, &c->ctx, e);
 
-	c->ctx = SSL_CTX_new(TLS_client_method());
-	if (c->ctx == NULL)
-		return mt_seterr(e, MT_ESOFT, "cannot create TLS context");
-	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
-	if (ca_file) {
-		if (SSL_CTX_load_verify_locations(c->ctx, ca_file, NULL) != 1)
-			return mt_seterr(e, MT_ECONFIG, "cannot load CA file '%s'", ca_file);
-	} else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
-		return mt_seterr(e, MT_ECONFIG, "cannot load the system trust store");
-	}
+	if (r != MT_OK)
+		return r;
 	c->ssl = SSL_new(c->ctx);
 	if (c->ssl == NULL)
 		return mt_seterr(e, MT_ESOFT, "cannot create TLS session");
@@ -248,10 +485,10 @@ int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const 
 	}
 
 	for (int tries = 0; tries < 10000; tries++) {
-		int r = SSL_connect(c->ssl);
-		if (r == 1)
+		int rc = SSL_connect(c->ssl);
+		if (rc == 1)
 			break;
-		int err = SSL_get_error(c->ssl, r);
+		int err = SSL_get_error(c->ssl, rc);
 		int w;
 		if (err == SSL_ERROR_WANT_READ)
 			w = wait_fd(c, POLLIN);

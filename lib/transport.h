@@ -23,7 +23,7 @@ struct mt_conn {
 	int fd;                 /* socket, or the tunnel's stdout pipe (read side) */
 	int wfd;                /* same as fd for sockets; the tunnel's stdin pipe */
 	pid_t child;            /* tunnel command, or 0 */
-	SSL_CTX *ctx;           /* owned */
+	SSL_CTX *ctx;           /* one reference; the process keeps the context (mt_tls_prepare) */
 	SSL *ssl;               /* owned; NULL until TLS is up */
 	int compress;
 	z_stream zin, zout;
@@ -51,7 +51,9 @@ void mt_conn_tunnel_stderr(int fd);
 /* A server already connected on two descriptors (owned from now on), taken
  * like a tunnel: used by the fuzz target of server responses. */
 int mt_conn_fds(struct mt_conn *c, int rfd, int wfd);
-/* TLS handshake with verification; ca_file/fingerprint may be NULL. */
+/* TLS handshake with verification; ca_file/fingerprint may be NULL. The
+ * context (trust store included) is the process's, shared with every other
+ * session trusting the same source; it is built anew when that source changes. */
 int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const char *fingerprint,
 		struct mt_tls_info *info, struct mt_err *e);
 /* Bytes already waiting on the socket (STARTTLS injection check). */

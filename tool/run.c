@@ -174,6 +174,19 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 	return r;
 }
 
+/* --users: build the account's TLS context here, before the children fork,
+ * so each inherits it instead of building its own. Errors are left to the
+ * children, which report them per user as before. */
+static void users_prepare_tls(struct mt_ctx *ctx)
+{
+	if ((ctx->ap->flags & MT_APPLET_SESSION) && setup_account(ctx) == MT_OK && !ctx->acct.tunnel &&
+	    ctx->acct.tls != MT_TLS_NONE)
+		mt_tls_prepare(ctx->acct.ca_file, ctx->acct.fingerprint);
+	mt_account_release(&ctx->acct);
+	mt_config_release(&ctx->cfg);
+	memset(&ctx->err, 0, sizeof ctx->err);
+}
+
 /* One user of --users, in its own process: --as USER, then as usual. */
 static int run_for_user(struct mt_ctx *ctx, const char *user)
 {
@@ -247,8 +260,10 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 	if (mt_arg(&ctx.args, "users")) {
 		if (mt_arg(&ctx.args, "as"))
 			r = mt_fail(&ctx, MT_EUSAGE, "--users and --as exclude each other");
-		else
+		else {
+			users_prepare_tls(&ctx);
 			r = mt_run_users(&ctx, run_for_user);
+		}
 		goto out;
 	}
 	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard")) && !mt_arg(&ctx.args, "users")) {

@@ -3,7 +3,7 @@
 # the size the field complains about. Not a test: it prints figures.
 #
 # BENCH_INBOX=N makes a smaller INBOX (a quick check of the script itself);
-# BENCH_PARTS=filter,quota runs only those parts (du expunge filter archive quota).
+# BENCH_PARTS=filter,quota runs only those parts (du expunge filter archive quota tls).
 # Builds (deterministically, tests/lib/genmail.py) carol's box: INBOX 70,000,
 # Trash 5,000, Junk 3,000, Sent 8,000 and two list folders, in a private
 # Dovecot on loopback; then, each RUNS times from a reset box, times
@@ -20,6 +20,14 @@
 #   quota fresh vs through --persist, started by posix_spawn (spawn.c), with
 #                                the cost of a process start beside it
 #                                (x column: ratio to fresh)
+#   tls: a fresh quota (STARTTLS, alice's small box) trusting the system store
+#                                vs ca_file naming the one CA, and vs a bundle
+#                                that must be parsed (how the system store cost
+#                                every run before); du --users over 120 users
+#                                with -j 1, client CPU per user, the same three
+#                                ways; runs interleaved; whether Dovecot resumes
+#                                TLS sessions (needs root: the suite's CA goes
+#                                into the system store for the part, and out)
 # and prints median wall time, ratio to doveadm, round trips and bytes on the
 # wire (from mailtool -v), and whether each result was right.
 set -u -o pipefail
@@ -27,13 +35,18 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-3}
 RUNS_NEW=${RUNS_NEW:-5}
 # BENCH_PARTS: which parts to run (a comma-separated subset of the default)
-BENCH_PARTS=${BENCH_PARTS:-du,expunge,filter,archive,quota}
+BENCH_PARTS=${BENCH_PARTS:-du,expunge,filter,archive,quota,tls}
 part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
 MT="$repo/mailtool"
 [ -x "$MT" ] || { echo "build first: make mailtool" >&2; exit 1; }
 dir=$(mktemp -d /tmp/mailtool-bench.XXXXXX)
 chmod 755 "$dir"
+sysca=""   # the name of the CA the tls part put into the system store
 cleanup() {
+	if [ -n "$sysca" ]; then
+		rm -f "/usr/local/share/ca-certificates/$sysca.crt"
+		update-ca-certificates --fresh >/dev/null 2>&1
+	fi
 	"$repo/tests/lib/dovecot.sh" stop "$dir/dovecot" --kill >/dev/null 2>&1
 	rm -rf "$dir"
 }
@@ -61,10 +74,14 @@ export MAILTOOL_CONFIG="$dir/mailtool.conf"
 DA="$MT_DOVEADM"
 maildir="$MT_TEST_DIR/mail/carol/Maildir"
 
+owner=$(stat -c %u:%g "$MT_TEST_DIR/mail/alice/Maildir")
+# carol's box: every part but tls
+need_carol=""
+for p in du expunge filter archive quota; do part "$p" && need_carol=yes; done
+if [ -n "$need_carol" ]; then
 say "generating carol's box (about 89,000 messages) ..."
 t0=$(ms)
 $DA kick carol >/dev/null 2>&1
-owner=$(stat -c %u:%g "$MT_TEST_DIR/mail/alice/Maildir")
 rm -rf "$maildir"
 /usr/bin/python3 "$repo/tests/lib/genmail.py" --maildir "$maildir" --user carol --seed 7 \
 	--folders "INBOX=${BENCH_INBOX:-70000},Trash=5000,Junk=3000,Sent=8000,Lists/dev=2000,Lists/announce=1000" \
@@ -78,6 +95,7 @@ say "generated and indexed in ${gen_ms} ms: $(awk -F'\t' 'NR>1 {m+=$2} END {prin
 cp -a "$maildir/.Trash" "$dir/trash.pristine"
 mkdir -p "$dir/inbox.pristine"
 cp -a "$maildir/cur" "$maildir/new" "$dir/inbox.pristine/"
+fi
 
 reset_trash() {
 	$DA kick carol >/dev/null 2>&1
@@ -149,7 +167,7 @@ fi
 
 # ---- filter: "Subject (?i)invoice|facture -> Invoices; larger than 1 MiB -> Big"
 # Expected from the generator's index: undeleted INBOX mail, first rule first.
-read -r want_inv want_big < <(awk -F'\t' 'NR>1 && $1=="INBOX" && $6 !~ /T/ {
+[ -n "$need_carol" ] && read -r want_inv want_big < <(awk -F'\t' 'NR>1 && $1=="INBOX" && $6 !~ /T/ {
 	s=tolower($8); if (s ~ /invoice|facture/) i++; else if ($4 > 1048576) b++ } END {print i+0, b+0}' "$dir/carol.index.tsv")
 # Every timed run starts from a reset box; the reset copies about 1 GB, and
 # its writeback used to run during the next timing (runs of the same tool
@@ -405,25 +423,136 @@ fi
 if part quota; then
 q_line=""
 for qa in alice carol; do
-	read -r q_fresh q_fmin q_fp90 q_ffail < <("$dir/spawn" 30 "$MT" quota -a "$qa")
+	read -r q_fresh q_fmin q_fp90 q_ffail _ < <("$dir/spawn" 30 "$MT" quota -a "$qa")
 	"$MT" quota -a "$qa" --persist 10m >/dev/null
 	q_ok=yes
 	[ "$("$MT" quota -a "$qa" --persist 10m)" = "$("$MT" quota -a "$qa" 2>/dev/null)" ] || q_ok=no
-	read -r q_persist q_pmin q_pp90 q_pfail < <("$dir/spawn" 200 "$MT" quota -a "$qa" --persist 10m)
+	read -r q_persist q_pmin q_pp90 q_pfail _ < <("$dir/spawn" 200 "$MT" quota -a "$qa" --persist 10m)
 	"$MT" persist --stop "$qa" >/dev/null 2>&1
 	[ "$q_pfail" = 0 ] || q_ok="no ($q_pfail runs failed)"
 	row "quota -a $qa, a fresh connect + TLS + login each time (30 runs)" "mailtool quota" "$q_fresh" "-" "-" "-" "$([ "$q_ffail" = 0 ] && echo yes || echo "no ($q_ffail failed)")" "$q_fresh"
 	row "quota -a $qa through the session --persist left (200 runs)" "mailtool quota --persist" "$q_persist" "-" "-" "-" "$q_ok" "$q_fresh"
 	q_line="$q_line${q_line:+; }quota -a $qa (µs): fresh median $q_fresh, min $q_fmin, p90 $q_fp90; --persist median $q_persist, min $q_pmin, p90 $q_pp90"
 done
-read -r q_start _ _ _ < <("$dir/spawn" 200 "$MT" --version)
-read -r q_true _ _ _ < <("$dir/spawn" 200 /bin/true)
+read -r q_start _ _ _ _ < <("$dir/spawn" 200 "$MT" --version)
+read -r q_true _ _ _ _ < <("$dir/spawn" 200 /bin/true)
 row "starting the process: mailtool --version (200 runs)" "mailtool" "$q_start" "-" "-" "-" "-" "$q_fresh"
 row "starting a process at all: /bin/true (200 runs)" "true" "$q_true" "-" "-" "-" "-" "$q_fresh"
 fi
 
-printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n\n' \
+# ---- TLS: the system trust store against ca_file (issue #22) -------------
+# The same fresh quota (STARTTLS, alice's 600 messages) three ways, started
+# in turn by posix_spawn: trusting the system store (SSL_CERT_FILE and
+# SSL_CERT_DIR unset: OpenSSL's defaults, whatever this shell has), trusting
+# ca_file naming the one CA, and trusting a copy of the system bundle in
+# SSL_CERT_FILE, which must be parsed whole, as the system store was for
+# every session before. Then du over 120 empty boxes with --users -j 1 the
+# same three ways (CPU of the whole tree: the children too). The suite's CA
+# goes into the system store for this part, under the lock tests/tls.bats
+# takes, and out again (also by the EXIT trap).
+if part tls; then
+if [ "$(id -u)" != 0 ] || ! command -v update-ca-certificates >/dev/null; then
+	say "tls: skipped (needs root, to add the suite's CA with update-ca-certificates)"
+else
+	say "tls: the suite's CA into the system store ..."
+	exec 8>/run/lock/mailtool-system-ca.lock
+	flock -w 600 8 || { say "tls: cannot take /run/lock/mailtool-system-ca.lock"; exit 1; }
+	if compgen -G "/usr/local/share/ca-certificates/mailtool-test-ca-*.crt" >/dev/null; then
+		rm -f /usr/local/share/ca-certificates/mailtool-test-ca-*.crt   # left by a run that died
+		update-ca-certificates --fresh >/dev/null 2>&1
+	fi
+	sysca="mailtool-test-ca-bench-$$"
+	cp "$MT_CA" "/usr/local/share/ca-certificates/$sysca.crt"
+	update-ca-certificates >/dev/null 2>&1
+	cp /etc/ssl/certs/ca-certificates.crt "$dir/bundle-copy.pem"
+	nbundle=$(grep -c 'BEGIN CERTIFICATE' "$dir/bundle-copy.pem")
+	# 120 users, empty boxes; Dovecot rereads passwd-file when its mtime changes
+	cp "$MT_TEST_DIR/users" "$MT_TEST_DIR/users.new"
+	for i in $(seq -w 1 120); do
+		echo "fleet$i:{PLAIN}fleet-pw::::::" >> "$MT_TEST_DIR/users.new"
+		echo "fleet$i" >> "$dir/fleet.txt"
+		mkdir -p "$MT_TEST_DIR/mail/fleet$i/Maildir"
+	done
+	chown -R "$owner" "$MT_TEST_DIR"/mail/fleet*
+	touch -d "@$(( $(date +%s) + 2 ))" "$MT_TEST_DIR/users.new"
+	chmod --reference="$MT_TEST_DIR/users" "$MT_TEST_DIR/users.new"
+	mv "$MT_TEST_DIR/users.new" "$MT_TEST_DIR/users"
+	for _ in $(seq 100); do $DA user fleet120 >/dev/null 2>&1 && break; sleep 0.1; done
+	sed -i "s|^accounts = {|accounts = {\n  tls_sys = { host = \"localhost\"; port = $MT_IMAP_PORT; tls = \"starttls\"; user = \"alice\"; password_file = \"$dir/alice.pw\"; timeout = 30; };\n  tls_sys_admin = { host = \"localhost\"; port = $MT_IMAP_PORT; tls = \"starttls\"; user = \"admin\"; password_file = \"$dir/admin.pw\"; timeout = 30; };\n  tls_ca = { host = \"localhost\"; port = $MT_IMAP_PORT; tls = \"starttls\"; user = \"alice\"; ca_file = \"$MT_CA\"; password_file = \"$dir/alice.pw\"; timeout = 30; };\n  tls_ca_admin = { host = \"localhost\"; port = $MT_IMAP_PORT; tls = \"starttls\"; user = \"admin\"; ca_file = \"$MT_CA\"; password_file = \"$dir/admin.pw\"; timeout = 30; };|" "$dir/mailtool.conf"
+	tls_ok=yes
+	[ "$(env -u SSL_CERT_FILE -u SSL_CERT_DIR "$MT" quota -a tls_sys)" = "$("$MT" quota -a tls_ca)" ] || tls_ok=no
+	# ways: system store, ca_file, the bundle parsed
+	tls_run() {  # WAY ACCOUNT-SUFFIX ARGS...: one run by posix_spawn; prints "wall cpu failed" (µs)
+		local way=$1 acct=$2 w c f
+		shift 2
+		case $way in
+		sys) read -r w _ _ f c < <(env -u SSL_CERT_FILE -u SSL_CERT_DIR "$dir/spawn" 1 "$MT" "$@" -a "tls_sys$acct" 2>>"$dir/tls.err") ;;
+		ca) read -r w _ _ f c < <("$dir/spawn" 1 "$MT" "$@" -a "tls_ca$acct" 2>>"$dir/tls.err") ;;
+		parse) read -r w _ _ f c < <(env -u SSL_CERT_DIR SSL_CERT_FILE="$dir/bundle-copy.pem" "$dir/spawn" 1 "$MT" "$@" -a "tls_sys$acct" 2>>"$dir/tls.err") ;;
+		esac
+		echo "$w $c $f"
+	}
+	TLS_RUNS=${TLS_RUNS:-31}
+	declare -A tw tc tf
+	for way in sys ca parse; do tw[$way]=""; tc[$way]=""; tf[$way]=0; done
+	say "tls: quota, $TLS_RUNS runs each way, in turn ..."
+	for i in $(seq "$TLS_RUNS"); do
+		for way in sys ca parse; do
+			read -r w c f < <(tls_run "$way" "" quota)
+			tw[$way]+="$w "; tc[$way]+="$c "; tf[$way]=$(( tf[$way] + f ))
+		done
+	done
+	declare -A qw qc
+	for way in sys ca parse; do
+		qw[$way]=$(printf '%s\n' ${tw[$way]} | median); qc[$way]=$(printf '%s\n' ${tc[$way]} | median)
+	done
+	ok_of() { [ "${tf[$1]}" = 0 ] && echo "$tls_ok" || echo "no (${tf[$1]} failed)"; }
+	row "quota -a alice, STARTTLS, fresh: system store ($TLS_RUNS runs)" "mailtool quota" "${qw[sys]}" "-" "-" "-" "$(ok_of sys)" "${qw[ca]}"
+	row "quota -a alice, STARTTLS, fresh: ca_file, the one CA" "mailtool quota" "${qw[ca]}" "-" "-" "-" "$(ok_of ca)" "${qw[ca]}"
+	row "quota -a alice, STARTTLS, fresh: bundle parsed ($nbundle certs)" "mailtool quota" "${qw[parse]}" "-" "-" "-" "$(ok_of parse)" "${qw[ca]}"
+	USERS_RUNS=${USERS_RUNS:-5}
+	for way in sys ca parse; do tw[$way]=""; tc[$way]=""; tf[$way]=0; done
+	say "tls: du --users over 120 users -j 1, $USERS_RUNS runs each way, in turn ..."
+	for i in $(seq "$USERS_RUNS"); do
+		for way in sys ca parse; do
+			read -r w c f < <(tls_run "$way" _admin du --users "$dir/fleet.txt" -j 1)
+			tw[$way]+="$w "; tc[$way]+="$c "; tf[$way]=$(( tf[$way] + f ))
+		done
+	done
+	declare -A uw uc
+	for way in sys ca parse; do
+		uw[$way]=$(printf '%s\n' ${tw[$way]} | median); uc[$way]=$(printf '%s\n' ${tc[$way]} | median)
+	done
+	grep -q '120 users, 120 ok, 0 failed' "$dir/tls.err" || tls_ok=no
+	row "du --users (120 users, -j 1): system store ($USERS_RUNS runs)" "mailtool du" "${uw[sys]}" "-" "-" "-" "$(ok_of sys)" "${uw[ca]}"
+	row "du --users (120 users, -j 1): ca_file" "mailtool du" "${uw[ca]}" "-" "-" "-" "$(ok_of ca)" "${uw[ca]}"
+	row "du --users (120 users, -j 1): bundle parsed" "mailtool du" "${uw[parse]}" "-" "-" "-" "$(ok_of parse)" "${uw[ca]}"
+	# TLS session resumption: a ticket from one connection offered on the next
+	rm -f "$dir/tls.sess"
+	printf 'a LOGOUT\r\n' | timeout 10 openssl s_client -quiet -connect "127.0.0.1:$MT_IMAPS_PORT" -servername localhost \
+		-CAfile "$MT_CA" -sess_out "$dir/tls.sess" >/dev/null 2>&1
+	resumed=0
+	for i in 1 2 3 4 5; do
+		printf 'a LOGOUT\r\n' | timeout 10 openssl s_client -connect "127.0.0.1:$MT_IMAPS_PORT" -servername localhost \
+			-CAfile "$MT_CA" -sess_in "$dir/tls.sess" 2>/dev/null | grep -q '^Reused' && resumed=$((resumed + 1))
+	done
+	tls_line=$(awk -v sw="${qw[sys]}" -v sc="${qc[sys]}" -v cw="${qw[ca]}" -v cc="${qc[ca]}" -v pw="${qw[parse]}" -v pc="${qc[parse]}" \
+		-v us="${uc[sys]}" -v uca="${uc[ca]}" -v up="${uc[parse]}" -v r="$resumed" -v n="$nbundle" 'BEGIN {
+		printf "tls (medians): fresh quota wall/CPU ms: system store %.1f/%.1f, ca_file %.1f/%.1f, bundle of %d parsed %.1f/%.1f; ", sw/1000, sc/1000, cw/1000, cc/1000, n, pw/1000, pc/1000
+		printf "system store / ca_file: wall %.2fx, CPU %.2fx. ", sw/cw, sc/cc
+		printf "du --users 120 users -j 1, client CPU per user: system store %.1f ms, ca_file %.1f ms, bundle parsed %.1f ms. ", us/120000, uca/120000, up/120000
+		printf "TLS session resumption against this Dovecot (one login process per connection): %d of 5 resumed", r }')
+	rm -f "/usr/local/share/ca-certificates/$sysca.crt"
+	update-ca-certificates --fresh >/dev/null 2>&1
+	sysca=""
+	flock -u 8
+	exec 8>&-
+fi
+fi
+
+[ -n "$need_carol" ] && printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n' \
 	"$(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv")" "$((total_bytes / 1048576))" "$RUNS"
+echo
 printf '%-62s %-24s %9s %8s %11s %10s %10s %8s\n' operation tool "ms" "x doveadm" "round trips" "bytes in" "bytes out" correct
 for r in "${rows[@]}"; do
 	IFS=$'\t' read -r op tool msv rtv binv boutv okv base <<<"$r"
@@ -436,4 +565,4 @@ if part filter; then
 	printf 'server-side bytes of the last cold filter run (Dovecot in/out): mailtool %s%s\n' "$f_mt_srv" "${iin:+, imapfilter $iin/$iout}"
 	printf 'bytes in/out above are what mailtool read/wrote on the wire (after COMPRESS=DEFLATE); imapfilter: Dovecot'"'"'s out/in\n'
 fi
-printf '%s\n' ${exp_line:+"$exp_line"} ${q_line:+"$q_line"}
+printf '%s\n' ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
