@@ -516,21 +516,21 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 
 	int any_body = 0;
 	for (size_t k = 0; k < n; k++) {
-		struct mt_rule_needs need = { 0 };
+		struct mt_needs need = { 0 };
 		mt_rule_needs(&rules.v[idx[k]], &need);
 		any_body |= need.body;
-		mt_rule_needs_release(&need);
+		mt_needs_release(&need);
 	}
 	if (!full && nall > 0 && nall <= 1000 && (!any_body || nall * rules.body_limit <= (16u << 20))) {
 		/* a few new messages: fetch once, decide every rule here */
-		struct mt_rule_needs need = { 0 };
+		struct mt_needs need = { 0 };
 		for (size_t k = 0; k < n; k++)
 			mt_rule_needs(&rules.v[idx[k]], &need);
 		if (want_info) {
 			need.size = 1;
-			mt_rule_needs_add_header(&need, "From");
-			mt_rule_needs_add_header(&need, "Subject");
-			mt_rule_needs_add_header(&need, "Message-ID");
+			mt_needs_add_header(&need, "From");
+			mt_needs_add_header(&need, "Subject");
+			mt_needs_add_header(&need, "Message-ID");
 		}
 		need.size = 1;  /* sizes are reported and logged */
 		struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = 1,
@@ -538,7 +538,7 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 					      .body_prefix = need.body ? rules.body_limit : 0 };
 		struct all_rules A = { .R = R, .idx = idx, .n = n, .rr = rr, .fresh = fresh, .nfresh = nfresh };
 		r = mt_fetch_each(s, all, nall, &spec, decide_all, &A, &ctx->err);
-		mt_rule_needs_release(&need);
+		mt_needs_release(&need);
 		for (size_t k = 0; k < n; k++)
 			if (rr[k].n)
 				mt_sort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
@@ -554,13 +554,14 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 		size_t nscope = sees_changes(rule) ? nall : nfresh;
 		if (!full && nscope == 0)
 			continue;
-		int exact;
-		char *crit = mt_rule_search(rule, mt_has_cap(s, "WITHIN"), R->now, &exact);
+		struct mt_query qy;
+		mt_rule_query(rule, mt_has_cap(s, "WITHIN"), R->now, &qy);
+		int exact = qy.exact;
 		uint32_t *cand = NULL;
 		size_t nc = 0;
-		r = full ? mt_uid_search(s, crit, &cand, &nc, &ctx->err)
-			 : mt_uid_search_in(s, scope, nscope, crit, &cand, &nc, &ctx->err);
-		free(crit);
+		r = full ? mt_uid_search(s, qy.search, &cand, &nc, &ctx->err)
+			 : mt_uid_search_in(s, scope, nscope, qy.search, &cand, &nc, &ctx->err);
+		mt_query_release(&qy);
 		if (r != MT_OK) {
 			free(cand);
 			goto out;
@@ -573,20 +574,20 @@ static int run_folder(struct run *R, const char *folder, const size_t *idx, size
 		nc = keep;
 		struct decide d = { .R = R, .rule = rule, .rr = &rr[k], .exact = exact, .want_info = want_info, .now = R->now };
 		if (nc > 0 && (!exact || want_info)) {
-			struct mt_rule_needs need = { 0 };
+			struct mt_needs need = { 0 };
 			if (!exact)
 				mt_rule_needs(rule, &need);
 			if (want_info) {
 				need.size = 1;
-				mt_rule_needs_add_header(&need, "From");
-				mt_rule_needs_add_header(&need, "Subject");
-				mt_rule_needs_add_header(&need, "Message-ID");
+				mt_needs_add_header(&need, "From");
+				mt_needs_add_header(&need, "Subject");
+				mt_needs_add_header(&need, "Message-ID");
 			}
 			struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = need.flags,
 						      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
 						      .body_prefix = need.body ? rules.body_limit : 0 };
 			r = mt_fetch_each(s, cand, nc, &spec, decide_one, &d, &ctx->err);
-			mt_rule_needs_release(&need);
+			mt_needs_release(&need);
 			if (r != MT_OK) {
 				free(cand);
 				goto out;

@@ -35,34 +35,6 @@ static int bad(struct loader *L, const config_setting_t *at, const char *fmt, ..
 	return mt_seterr(L->e, MT_ECONFIG, "%s:%d: %s", L->file, line, msg);
 }
 
-static void cond_free(struct mt_cond *c)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < c->nkids; i++)
-		cond_free(c->kids[i]);
-	free(c->kids);
-	free(c->header);
-	free(c->pattern);
-	free(c->keyword);
-	mt_re_free(c->re);
-	free(c);
-}
-
-static struct mt_cond *cond_new(enum mt_cond_kind k)
-{
-	struct mt_cond *c = mt_xmalloc(sizeof *c);
-	c->kind = k;
-	c->want = 1;
-	return c;
-}
-
-static void cond_add(struct mt_cond *parent, struct mt_cond *kid)
-{
-	parent->kids = mt_xrealloc(parent->kids, sizeof *parent->kids * (parent->nkids + 1));
-	parent->kids[parent->nkids++] = kid;
-}
-
 static int compile_re(struct loader *L, const config_setting_t *s, struct mt_cond *c)
 {
 	const char *v = config_setting_get_string(s);
@@ -135,18 +107,18 @@ static int parse_cond_list(struct loader *L, const config_setting_t *s, enum mt_
 {
 	if (!config_setting_is_aggregate(s) || config_setting_is_group(s))
 		return bad(L, s, "'%s' wants a list of conditions: ( { ... }, { ... } )", config_setting_name(s));
-	struct mt_cond *c = cond_new(k);
+	struct mt_cond *c = mt_cond_new(k);
 	for (int i = 0; i < config_setting_length(s); i++) {
 		struct mt_cond *kid = NULL;
 		int r = parse_cond(L, config_setting_get_elem(s, (unsigned)i), depth + 1, &kid);
 		if (r != MT_OK) {
-			cond_free(c);
+			mt_cond_free(c);
 			return r;
 		}
-		cond_add(c, kid);
+		mt_cond_add(c, kid);
 	}
 	if (c->nkids == 0) {
-		cond_free(c);
+		mt_cond_free(c);
 		return bad(L, s, "'%s' is empty", config_setting_name(s));
 	}
 	*out = c;
@@ -161,7 +133,7 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 		return bad(L, g, "conditions nested more than 32 deep");
 	if (!config_setting_is_group(g))
 		return bad(L, g, "a condition is a group: { subject = \"...\"; larger = \"1M\"; }");
-	struct mt_cond *all = cond_new(MT_C_ALL);
+	struct mt_cond *all = mt_cond_new(MT_C_ALL);
 	int r = MT_OK;
 	for (int i = 0; i < config_setting_length(g) && r == MT_OK; i++) {
 		config_setting_t *s = config_setting_get_elem(g, (unsigned)i);
@@ -170,7 +142,7 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 		int known = 0;
 		for (size_t h = 0; header_keys[h]; h++)
 			if (strcmp(k, header_keys[h]) == 0) {
-				c = cond_new(MT_C_HEADER);
+				c = mt_cond_new(MT_C_HEADER);
 				c->header = mt_xstrdup(k);
 				r = compile_re(L, s, c);
 				known = 1;
@@ -182,7 +154,7 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 					r = bad(L, s, "'%s' wants true or false", k);
 					break;
 				}
-				c = cond_new(MT_C_FLAG);
+				c = mt_cond_new(MT_C_FLAG);
 				c->sysflag = sysflags[f].flag;
 				c->want = config_setting_get_bool(s);
 			}
@@ -197,20 +169,20 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 			else if (!keyword_ok(name) || strchr(name, ':'))
 				r = bad(L, s, "header: '%s' is not a header field name", name);
 			else {
-				c = cond_new(MT_C_HEADER);
+				c = mt_cond_new(MT_C_HEADER);
 				c->header = mt_xstrdup(name);
 				for (char *p = c->header; *p; p++)
 					*p = (char)tolower((unsigned char)*p);
 				r = compile_re(L, config_setting_get_member(s, "regex"), c);
 			}
 		} else if (strcmp(k, "any-header") == 0) {
-			c = cond_new(MT_C_ANYHEADER);
+			c = mt_cond_new(MT_C_ANYHEADER);
 			r = compile_re(L, s, c);
 		} else if (strcmp(k, "body") == 0) {
-			c = cond_new(MT_C_BODY);
+			c = mt_cond_new(MT_C_BODY);
 			r = compile_re(L, s, c);
 		} else if (strcmp(k, "larger") == 0 || strcmp(k, "smaller") == 0) {
-			c = cond_new(k[0] == 'l' ? MT_C_LARGER : MT_C_SMALLER);
+			c = mt_cond_new(k[0] == 'l' ? MT_C_LARGER : MT_C_SMALLER);
 			r = size_value(L, s, &c->size);
 			if (r == MT_OK && c->kind == MT_C_SMALLER && c->size == 0)
 				r = bad(L, s, "smaller: no message is smaller than 0 bytes");
@@ -218,14 +190,14 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 				r = bad(L, s, "%s: %llu bytes is beyond any message size IMAP can state (4 GiB)", k,
 					(unsigned long long)c->size);
 		} else if (strcmp(k, "older") == 0 || strcmp(k, "newer") == 0) {
-			c = cond_new(k[0] == 'o' ? MT_C_OLDER : MT_C_NEWER);
+			c = mt_cond_new(k[0] == 'o' ? MT_C_OLDER : MT_C_NEWER);
 			r = age_value(L, s, &c->age);
 		} else if (strcmp(k, "keyword") == 0) {
 			const char *v = config_setting_get_string(s);
 			if (v == NULL || !keyword_ok(v) || v[0] == '\\')
 				r = bad(L, s, "keyword wants a keyword name such as \"$Invoice\"");
 			else {
-				c = cond_new(MT_C_FLAG);
+				c = mt_cond_new(MT_C_FLAG);
 				c->keyword = mt_xstrdup(v);
 			}
 		} else if (strcmp(k, "all") == 0 || strcmp(k, "any") == 0) {
@@ -234,41 +206,29 @@ static int parse_cond(struct loader *L, const config_setting_t *g, int depth, st
 			struct mt_cond *kid = NULL;
 			r = parse_cond(L, s, depth + 1, &kid);
 			if (r == MT_OK) {
-				c = cond_new(MT_C_NOT);
-				cond_add(c, kid);
+				c = mt_cond_new(MT_C_NOT);
+				mt_cond_add(c, kid);
 			}
 		} else {
 			r = bad(L, s, "unknown condition '%s' (see mailtool-rules(5))", k);
 		}
 		if (c)
-			cond_add(all, c);
+			mt_cond_add(all, c);
 	}
 	if (r == MT_OK && all->nkids == 0)
 		r = bad(L, g, "an empty condition; to match every message say so: { larger = 0; }");
 	if (r != MT_OK) {
-		cond_free(all);
+		mt_cond_free(all);
 		return r;
 	}
 	if (all->nkids == 1) {
 		*out = all->kids[0];
 		all->nkids = 0;
-		cond_free(all);
+		mt_cond_free(all);
 	} else {
 		*out = all;
 	}
 	return MT_OK;
-}
-
-static int uses_flags(const struct mt_cond *c)
-{
-	if (c == NULL)
-		return 0;
-	if (c->kind == MT_C_FLAG)
-		return 1;
-	for (size_t i = 0; i < c->nkids; i++)
-		if (uses_flags(c->kids[i]))
-			return 1;
-	return 0;
 }
 
 /* flag = "\\Flagged" or [ "\\Flagged", "$Invoice" ] -> "\\Flagged $Invoice" */
@@ -361,7 +321,7 @@ static int parse_rule(struct loader *L, const config_setting_t *g, struct mt_rul
 	int rc = parse_cond(L, m, 0, &r->cond);
 	if (rc != MT_OK)
 		return rc;
-	r->uses_flags = uses_flags(r->cond);
+	r->uses_flags = mt_cond_uses_flags(r->cond);
 	/* action: at most one of move/copy/trash/expunge/stop, plus flag/unflag */
 	static const struct { const char *key; enum mt_action a; } acts[] = {
 		{ "move", MT_A_MOVE }, { "copy", MT_A_COPY }, { "trash", MT_A_TRASH }, { "expunge", MT_A_EXPUNGE },
@@ -418,7 +378,7 @@ static void rule_free(struct mt_rule *r)
 	for (size_t i = 0; r->folders && r->folders[i]; i++)
 		free(r->folders[i]);
 	free(r->folders);
-	cond_free(r->cond);
+	mt_cond_free(r->cond);
 	free(r->target);
 	free(r->flag);
 	free(r->unflag);
@@ -521,522 +481,36 @@ void mt_rules_release(struct mt_ruleset *rs)
 	rs->n = 0;
 }
 
-/* ---- literals a regex match must contain --------------------------------- */
-
-/* characters a literal may carry to the server: plain ASCII that no IMAP
- * server folds, normalizes or tokenizes differently */
-static int plain(int c)
+void mt_rule_query(const struct mt_rule *r, int within, time_t now, struct mt_query *q)
 {
-	return isalnum(c) || c == '@' || c == '.' || c == '_' || c == '-';
+	mt_query_compile(r->cond, within, now, q);
+	/* mail the user already deleted is left alone unless a rule asks for it:
+	 * the server leaves it out, and a check here reads FLAGS to be sure */
+	if (!mt_cond_mentions_deleted(r->cond)) {
+		char *k = strcmp(q->search, "ALL") == 0 ? mt_xstrdup("UNDELETED") : mt_xasprintf("UNDELETED %s", q->search);
+		free(q->search);
+		q->search = k;
+		if (!q->exact)
+			q->needs.flags = 1;
+	}
 }
 
-/* Longest required run of plain literal characters in one branch [p, end);
- * 0 when the branch cannot be read safely. */
-static size_t branch_literal(const char *p, const char *end, char *best, size_t bestcap)
+void mt_rule_needs(const struct mt_rule *r, struct mt_needs *n)
 {
-	char run[256];
-	size_t n = 0, bn = 0;
-#define FLUSH() do { if (n > bn && n < bestcap) { memcpy(best, run, n); bn = n; } n = 0; } while (0)
-	while (p < end) {
-		int lit = -1;       /* a literal character, or -1 for another atom */
-		char c = *p;
-		if (c == '\\') {
-			if (p + 1 >= end)
-				return 0;
-			char d = p[1];
-			if (d == 'Q' || d == 'E' || d == 'x' || d == 'o' || d == 'c' || d == 'N' || d == 'p' || d == 'P' ||
-			    d == 'g' || d == 'k')
-				return 0;   /* forms not worth reading: give up on the branch */
-			if (!isalnum((unsigned char)d))
-				lit = (unsigned char)d;
-			p += 2;
-		} else if (c == '[') {
-			const char *q = p + 1;
-			if (q < end && *q == '^')
-				q++;
-			if (q < end && *q == ']')
-				q++;
-			while (q < end && *q != ']') {
-				if (*q == '\\')
-					q++;
-				q++;
-			}
-			if (q >= end)
-				return 0;
-			p = q + 1;
-		} else if (c == '(') {
-			int depth = 0;
-			const char *q = p;
-			for (; q < end; q++) {
-				if (*q == '\\') {
-					q++;
-					continue;
-				}
-				if (*q == '(')
-					depth++;
-				else if (*q == ')' && --depth == 0)
-					break;
-			}
-			if (q >= end)
-				return 0;
-			p = q + 1;
-		} else if (c == '*' || c == '+' || c == '?' || c == '{' || c == ')') {
-			return 0;   /* a quantifier with nothing before it: not a pattern we read */
-		} else {
-			if (c != '.' && c != '^' && c != '$')
-				lit = (unsigned char)c;
-			p++;
-		}
-		/* a quantifier on this atom? */
-		int optional = 0, quantified = 0;
-		if (p < end && (*p == '*' || *p == '?')) {
-			optional = quantified = 1;
-			p++;
-		} else if (p < end && *p == '+') {
-			quantified = 1;
-			p++;
-		} else if (p < end && *p == '{' && p + 1 < end && isdigit((unsigned char)p[1])) {
-			quantified = 1;
-			optional = p[1] == '0' && (p + 2 >= end || !isdigit((unsigned char)p[2]));
-			while (p < end && *p != '}')
-				p++;
-			if (p < end)
-				p++;
-		}
-		if (quantified && p < end && (*p == '?' || *p == '+'))
-			p++;    /* lazy or possessive */
-		if (lit >= 0 && !optional && plain(lit) && n + 1 < sizeof run)
-			run[n++] = (char)lit;
-		if (lit < 0 || optional || !plain(lit) || quantified)
-			FLUSH();
-	}
-	FLUSH();
-#undef FLUSH
-	return bn;
-}
-
-int mt_regex_literals(const char *pattern, char ***out)
-{
-	const char *p = pattern;
-	*out = NULL;
-	/* Extended mode ((?x), (?xx), also inline as (?ix) or (?x:...)) gives
-	 * blanks and '#' other meanings, so no literal can be read from such a
-	 * pattern: give up wherever an option group sets it (found by
-	 * tests/fuzz/fuzz_literals.c: "(?ix)#in voice" matched everything yet
-	 * yielded "voice"). Being conservative costs only the pre-filter. */
-	for (const char *q = pattern; (q = strstr(q, "(?")) != NULL; q += 2)
-		for (const char *o = q + 2; *o && (isalpha((unsigned char)*o) || *o == '^' || *o == '-'); o++)
-			if (*o == 'x')
-				return 0;
-	if (strstr(p, "(*"))
-		return 0;
-	/* leading option settings such as (?i) or (?im) */
-	while (p[0] == '(' && p[1] == '?') {
-		const char *q = p + 2;
-		while (*q && strchr("imsnuUJ-^", *q))
-			q++;
-		if (*q != ')')
-			break;
-		p = q + 1;
-	}
-	/* split at top-level '|' */
-	size_t nb = 0;
-	char **v = mt_xmalloc(sizeof *v * (strlen(p) / 2 + 2));
-	const char *start = p;
-	int depth = 0, in_class = 0;
-	for (const char *q = p;; q++) {
-		if (*q == '\\' && q[1]) {
-			q++;
-			continue;
-		}
-		if (in_class) {
-			if (*q == ']')
-				in_class = 0;
-			if (*q)
-				continue;
-		}
-		if (*q == '[') {
-			in_class = 1;
-			if (q[1] == '^')
-				q++;
-			if (q[1] == ']')
-				q++;
-			continue;
-		}
-		if (*q == '(')
-			depth++;
-		else if (*q == ')')
-			depth--;
-		if (*q == '\0' || (*q == '|' && depth == 0)) {
-			char best[256];
-			size_t n = branch_literal(start, q, best, sizeof best);
-			if (n < 3 || depth != 0 || in_class) {
-				for (size_t i = 0; i < nb; i++)
-					free(v[i]);
-				free(v);
-				return 0;
-			}
-			v[nb++] = mt_xasprintf("%.*s", (int)n, best);
-			if (*q == '\0')
-				break;
-			start = q + 1;
-		}
-	}
-	v[nb] = NULL;
-	*out = v;
-	return (int)nb;
-}
-
-/* ---- planning ------------------------------------------------------------ */
-
-static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-				      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-
-static char *imap_date(time_t t)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	return mt_xasprintf("%d-%s-%d", tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900);
-}
-
-/* IMAP SEARCH keys naming a header field */
-static char *header_key(const char *header, const char *lit)
-{
-	if (strcmp(header, "subject") == 0 || strcmp(header, "from") == 0 || strcmp(header, "to") == 0 ||
-	    strcmp(header, "cc") == 0 || strcmp(header, "bcc") == 0) {
-		char up[8];
-		size_t i = 0;
-		for (; header[i] && i + 1 < sizeof up; i++)
-			up[i] = (char)toupper((unsigned char)header[i]);
-		up[i] = '\0';
-		return mt_xasprintf("%s \"%s\"", up, lit);
-	}
-	return mt_xasprintf("HEADER %s \"%s\"", header, lit);
-}
-
-/* OR over n keys: OR a (OR b c) */
-static char *or_keys(char **k, size_t n)
-{
-	if (n == 1)
-		return mt_xstrdup(k[0]);
-	char *rest = or_keys(k + 1, n - 1);
-	char *s = mt_xasprintf("OR (%s) (%s)", k[0], rest);
-	free(rest);
-	return s;
-}
-
-/* Server keys for a condition: NULL when the server can narrow nothing. */
-static char *cond_search(const struct mt_cond *c, int within, time_t now, int *exact)
-{
-	char *q = NULL;
-	*exact = 1;
-	switch (c->kind) {
-	case MT_C_LARGER:
-		return mt_xasprintf("LARGER %llu", (unsigned long long)c->size);
-	case MT_C_SMALLER:
-		return mt_xasprintf("SMALLER %llu", (unsigned long long)c->size);
-	case MT_C_OLDER:
-	case MT_C_NEWER: {
-		if (within)
-			return mt_xasprintf("%s %lld", c->kind == MT_C_OLDER ? "OLDER" : "YOUNGER",
-					    (long long)(c->age > 0 ? c->age : 1));
-		/* day granularity in the server's zone: a superset, checked here */
-		*exact = 0;
-		char *d = imap_date(c->kind == MT_C_OLDER ? now - c->age + 2 * 86400 : now - c->age - 86400);
-		q = mt_xasprintf("%s %s", c->kind == MT_C_OLDER ? "BEFORE" : "SINCE", d);
-		free(d);
-		return q;
-	}
-	case MT_C_FLAG: {
-		if (c->keyword)
-			return mt_xasprintf("%s %s", c->want ? "KEYWORD" : "UNKEYWORD", c->keyword);
-		static const struct { unsigned f; const char *on, *off; } k[] = {
-			{ MT_F_SEEN, "SEEN", "UNSEEN" }, { MT_F_ANSWERED, "ANSWERED", "UNANSWERED" },
-			{ MT_F_FLAGGED, "FLAGGED", "UNFLAGGED" }, { MT_F_DELETED, "DELETED", "UNDELETED" },
-			{ MT_F_DRAFT, "DRAFT", "UNDRAFT" },
-		};
-		for (size_t i = 0; i < sizeof k / sizeof *k; i++)
-			if (k[i].f == c->sysflag)
-				return mt_xstrdup(c->want ? k[i].on : k[i].off);
-		*exact = 0;
-		return NULL;
-	}
-	case MT_C_HEADER:
-	case MT_C_BODY: {
-		char **lits = NULL;
-		int n = mt_regex_literals(c->pattern, &lits);
-		*exact = 0;
-		if (n <= 0)
-			return NULL;
-		char **keys = mt_xmalloc(sizeof *keys * (size_t)n);
-		for (int i = 0; i < n; i++)
-			keys[i] = c->kind == MT_C_BODY ? mt_xasprintf("BODY \"%s\"", lits[i]) : header_key(c->header, lits[i]);
-		q = or_keys(keys, (size_t)n);
-		for (int i = 0; i < n; i++)
-			free(keys[i]);
-		free(keys);
-		mt_words_free(lits);
-		return q;
-	}
-	case MT_C_ANYHEADER:
-		*exact = 0;
-		return NULL;
-	case MT_C_ALL: {
-		for (size_t i = 0; i < c->nkids; i++) {
-			int ex;
-			char *k = cond_search(c->kids[i], within, now, &ex);
-			if (!ex)
-				*exact = 0;
-			if (k == NULL)
-				continue;
-			char *next = mt_xasprintf("%s%s(%s)", q ? q : "", q ? " " : "", k);
-			free(q);
-			free(k);
-			q = next;
-		}
-		return q;
-	}
-	case MT_C_ANY: {
-		char **keys = mt_xmalloc(sizeof *keys * c->nkids);
-		size_t n = 0;
-		for (size_t i = 0; i < c->nkids; i++) {
-			int ex;
-			char *k = cond_search(c->kids[i], within, now, &ex);
-			if (!ex)
-				*exact = 0;
-			if (k == NULL) {
-				/* one branch the server cannot narrow: the whole OR cannot be */
-				for (size_t j = 0; j < n; j++)
-					free(keys[j]);
-				free(keys);
-				*exact = 0;
-				return NULL;
-			}
-			keys[n++] = k;
-		}
-		q = or_keys(keys, n);
-		for (size_t j = 0; j < n; j++)
-			free(keys[j]);
-		free(keys);
-		return q;
-	}
-	case MT_C_NOT: {
-		int ex;
-		char *k = cond_search(c->kids[0], within, now, &ex);
-		if (k == NULL || !ex) {
-			/* NOT of a superset is not a superset of NOT */
-			free(k);
-			*exact = 0;
-			return NULL;
-		}
-		q = mt_xasprintf("NOT (%s)", k);
-		free(k);
-		return q;
-	}
-	}
-	*exact = 0;
-	return NULL;
-}
-
-static int mentions_deleted(const struct mt_cond *c)
-{
-	if (c->kind == MT_C_FLAG && c->sysflag == MT_F_DELETED)
-		return 1;
-	for (size_t i = 0; i < c->nkids; i++)
-		if (mentions_deleted(c->kids[i]))
-			return 1;
-	return 0;
-}
-
-char *mt_rule_search(const struct mt_rule *r, int within, time_t now, int *exact)
-{
-	char *k = cond_search(r->cond, within, now, exact);
-	/* mail the user already deleted is left alone unless a rule asks for it */
-	if (!mentions_deleted(r->cond)) {
-		char *q = mt_xasprintf("UNDELETED%s%s", k ? " " : "", k ? k : "");
-		free(k);
-		return q;
-	}
-	return k ? k : mt_xstrdup("ALL");
-}
-
-void mt_rule_needs_add_header(struct mt_rule_needs *n, const char *name)
-{
-	for (size_t i = 0; i < n->nhdrs; i++)
-		if (strcasecmp(n->hdrs[i], name) == 0)
-			return;
-	n->hdrs = mt_xrealloc(n->hdrs, sizeof *n->hdrs * (n->nhdrs + 2));
-	n->hdrs[n->nhdrs++] = mt_xstrdup(name);
-	n->hdrs[n->nhdrs] = NULL;
-}
-
-static void cond_needs(const struct mt_cond *c, struct mt_rule_needs *n)
-{
-	switch (c->kind) {
-	case MT_C_HEADER: mt_rule_needs_add_header(n, c->header); break;
-	case MT_C_ANYHEADER: n->all_headers = 1; break;
-	case MT_C_BODY: n->body = 1; break;
-	case MT_C_LARGER: case MT_C_SMALLER: n->size = 1; break;
-	case MT_C_OLDER: case MT_C_NEWER: n->date = 1; break;
-	case MT_C_FLAG: n->flags = 1; break;
-	default: break;
-	}
-	for (size_t i = 0; i < c->nkids; i++)
-		cond_needs(c->kids[i], n);
-}
-
-void mt_rule_needs(const struct mt_rule *r, struct mt_rule_needs *n)
-{
-	cond_needs(r->cond, n);
-	if (!mentions_deleted(r->cond))
+	mt_cond_needs(r->cond, n);
+	if (!mt_cond_mentions_deleted(r->cond))
 		n->flags = 1;
-}
-
-void mt_rule_needs_release(struct mt_rule_needs *n)
-{
-	for (size_t i = 0; i < n->nhdrs; i++)
-		free(n->hdrs[i]);
-	free(n->hdrs);
-	memset(n, 0, sizeof *n);
-}
-
-/* ---- deciding ------------------------------------------------------------ */
-
-struct field_match {
-	const char *name;       /* NULL: every field, as "Name: value" */
-	const struct mt_re *re;
-	const char **why;
-	int undecided;          /* a field could not be matched (a PCRE2 limit or error) */
-};
-
-static int field_re(const char *n, size_t nl, const char *v, size_t vl, void *ctx)
-{
-	struct field_match *f = ctx;
-	if (f->name && (strlen(f->name) != nl || strncasecmp(f->name, n, nl) != 0))
-		return 0;
-	char *dec = mt_decode_header(v, vl);
-	int hit;
-	if (f->name) {
-		hit = mt_re_match(f->re, dec, strlen(dec), f->why);
-	} else {
-		char *line = mt_xasprintf("%.*s: %s", (int)nl, n, dec);
-		hit = mt_re_match(f->re, line, strlen(line), f->why);
-		free(line);
-	}
-	free(dec);
-	if (hit < 0)
-		f->undecided = 1;   /* a later field may still match: that decides */
-	return hit > 0;
-}
-
-struct view {
-	const struct mt_fetched *m;
-	char *body;
-	int body_done;
-	const char **why;
-};
-
-/* 1, 0, or -1 when a regex could not be decided and that could change the
- * answer (Kleene's three values: all() is false if any part is false, any()
- * true if any part is true, whatever the undecided parts) */
-static int cond_match(const struct mt_cond *c, struct view *v, time_t now)
-{
-	const struct mt_fetched *m = v->m;
-	switch (c->kind) {
-	case MT_C_ALL:
-	case MT_C_ANY: {
-		int any_true = c->kind == MT_C_ANY, undecided = 0;
-		for (size_t i = 0; i < c->nkids; i++) {
-			int k = cond_match(c->kids[i], v, now);
-			if (k < 0)
-				undecided = 1;
-			else if (k == any_true)
-				return any_true;
-		}
-		return undecided ? -1 : !any_true;
-	}
-	case MT_C_NOT: {
-		int k = cond_match(c->kids[0], v, now);
-		return k < 0 ? -1 : !k;
-	}
-	case MT_C_HEADER:
-	case MT_C_ANYHEADER: {
-		struct field_match f = { .name = c->kind == MT_C_HEADER ? c->header : NULL, .re = c->re, .why = v->why };
-		const char *h = m->header ? m->header : m->body;
-		size_t hl = m->header ? m->header_len : m->body_len;
-		if (h && mt_header_fields(h, hl, field_re, &f))
-			return 1;
-		return f.undecided ? -1 : 0;
-	}
-	case MT_C_BODY:
-		if (!v->body_done) {
-			v->body = m->body ? mt_body_text(m->body, m->body_len) : NULL;
-			v->body_done = 1;
-		}
-		return v->body ? mt_re_match(c->re, v->body, strlen(v->body), v->why) : 0;
-	case MT_C_LARGER: return m->size > c->size;
-	case MT_C_SMALLER: return m->size < c->size;
-	case MT_C_OLDER: return m->internaldate <= now - c->age;
-	case MT_C_NEWER: return m->internaldate > now - c->age;
-	case MT_C_FLAG: {
-		int set = 0;
-		if (c->keyword) {
-			for (size_t i = 0; m->keywords && m->keywords[i]; i++)
-				set |= strcasecmp(m->keywords[i], c->keyword) == 0;
-		} else {
-			set = (m->sysflags & c->sysflag) != 0;
-		}
-		return set == c->want;
-	}
-	}
-	return 0;
 }
 
 int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now, const char **why)
 {
-	const char *dummy = NULL;
-	struct view v = { .m = m, .why = why ? why : &dummy };
 	/* mail the user deleted is never the rule's unless it asks: decided first */
-	if (!mentions_deleted(r->cond) && (m->sysflags & MT_F_DELETED))
+	if (!mt_cond_mentions_deleted(r->cond) && (m->sysflags & MT_F_DELETED))
 		return 0;
-	int hit = cond_match(r->cond, &v, now);
-	free(v.body);
-	return hit;
+	return mt_cond_match(r->cond, m, now, why);
 }
 
 /* ---- explaining ---------------------------------------------------------- */
-
-static void cond_text(const struct mt_cond *c, FILE *f)
-{
-	switch (c->kind) {
-	case MT_C_ALL:
-	case MT_C_ANY:
-		fputs(c->kind == MT_C_ALL ? "all(" : "any(", f);
-		for (size_t i = 0; i < c->nkids; i++) {
-			if (i)
-				fputs(", ", f);
-			cond_text(c->kids[i], f);
-		}
-		fputc(')', f);
-		break;
-	case MT_C_NOT: fputs("not(", f); cond_text(c->kids[0], f); fputc(')', f); break;
-	case MT_C_HEADER: fprintf(f, "%s =~ /%s/", c->header, c->pattern); break;
-	case MT_C_ANYHEADER: fprintf(f, "any header =~ /%s/", c->pattern); break;
-	case MT_C_BODY: fprintf(f, "body text =~ /%s/", c->pattern); break;
-	case MT_C_LARGER: fprintf(f, "size > %llu", (unsigned long long)c->size); break;
-	case MT_C_SMALLER: fprintf(f, "size < %llu", (unsigned long long)c->size); break;
-	case MT_C_OLDER: fprintf(f, "age >= %llds", (long long)c->age); break;
-	case MT_C_NEWER: fprintf(f, "age < %llds", (long long)c->age); break;
-	case MT_C_FLAG:
-		if (c->keyword)
-			fprintf(f, "%skeyword %s", c->want ? "" : "no ", c->keyword);
-		else
-			for (size_t i = 0; i < sizeof sysflags / sizeof *sysflags; i++)
-				if (sysflags[i].flag == c->sysflag)
-					fprintf(f, "%s%s", c->want ? "" : "not ", sysflags[i].key);
-		break;
-	}
-}
 
 void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f)
 {
@@ -1044,15 +518,14 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f)
 	time_t now = time(NULL);
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct mt_rule *r = &rs->v[i];
-		int exact;
-		char *q = mt_rule_search(r, within, now, &exact);
-		struct mt_rule_needs n = { 0 };
-		mt_rule_needs(r, &n);
+		struct mt_query qy;
+		mt_rule_query(r, within, now, &qy);
+		const struct mt_needs n = qy.needs;
 		fprintf(f, "rule '%s' (%s:%d)\n  folders:", r->name, r->file, r->line);
 		for (size_t k = 0; r->folders[k]; k++)
 			fprintf(f, " %s", r->folders[k]);
-		fprintf(f, "\n  server:  UID SEARCH %s\n", q);
-		if (exact) {
+		fprintf(f, "\n  server:  UID SEARCH %s\n", qy.search);
+		if (qy.exact) {
 			fputs("  fetch:   nothing (the server decides exactly)\n  client:  no check\n", f);
 		} else {
 			fputs("  fetch:   UID", f);
@@ -1073,7 +546,7 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f)
 			if (n.body)
 				fprintf(f, " BODY.PEEK[]<0.%llu>", (unsigned long long)rs->body_limit);
 			fputs(" of the candidates, in UID batches\n  client:  ", f);
-			cond_text(r->cond, f);
+			mt_cond_text(r->cond, f);
 			fputc('\n', f);
 		}
 		fprintf(f, "  action:  %s%s%s", act[r->action], r->target ? " " : "", r->target ? r->target : "");
@@ -1082,7 +555,6 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f)
 		if (r->unflag)
 			fprintf(f, "; unflag %s", r->unflag);
 		fprintf(f, "%s\n", r->cont ? "; continue" : "");
-		mt_rule_needs_release(&n);
-		free(q);
+		mt_query_release(&qy);
 	}
 }

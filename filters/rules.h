@@ -9,33 +9,11 @@
 
 #include "../lib/mt.h"
 #include "../lib/select.h"
+#include "query.h"
 #include "regex.h"
 
 #include <stdint.h>
 #include <time.h>
-
-enum mt_cond_kind {
-	MT_C_ALL, MT_C_ANY, MT_C_NOT,
-	MT_C_HEADER,     /* regex on a named header (decoded, unfolded) */
-	MT_C_ANYHEADER,  /* regex on every header line "Name: value" (decoded) */
-	MT_C_BODY,       /* regex on the decoded text parts */
-	MT_C_LARGER, MT_C_SMALLER, MT_C_OLDER, MT_C_NEWER,
-	MT_C_FLAG,       /* a system flag (MT_F_*) or keyword is set (want=1) or not */
-};
-
-struct mt_cond {
-	enum mt_cond_kind kind;
-	struct mt_cond **kids;   /* all/any/not */
-	size_t nkids;
-	char *header;            /* MT_C_HEADER: lower-case field name */
-	char *pattern;
-	struct mt_re *re;        /* owned */
-	uint64_t size;
-	int64_t age;             /* seconds */
-	unsigned sysflag;        /* MT_F_* or 0 for a keyword */
-	char *keyword;
-	int want;
-};
 
 enum mt_action { MT_A_NONE, MT_A_MOVE, MT_A_COPY, MT_A_TRASH, MT_A_EXPUNGE, MT_A_STOP };
 
@@ -67,21 +45,13 @@ struct mt_ruleset {
 int mt_rules_load(const char *path, struct mt_ruleset *rs, struct mt_err *e);
 void mt_rules_release(struct mt_ruleset *rs);
 
-/* The server side of a rule: SEARCH criteria (owned; "ALL" when the server
- * can decide nothing) and whether the result is already exact (no client
- * check needed). within: the server has WITHIN (OLDER/YOUNGER in seconds). */
-char *mt_rule_search(const struct mt_rule *r, int within, time_t now, int *exact);
+/* A rule's compiled condition (query.h), with the rule language's own
+ * policy: mail flagged \Deleted is left alone unless the rule names it. */
+void mt_rule_query(const struct mt_rule *r, int within, time_t now, struct mt_query *q);
 
-/* What must be fetched to decide a rule on the client. Header names are
- * added to *hdrs (a NULL-terminated owned array, without duplicates). */
-struct mt_rule_needs {
-	int size, date, flags, all_headers, body;
-	char **hdrs;
-	size_t nhdrs;
-};
-void mt_rule_needs(const struct mt_rule *r, struct mt_rule_needs *n);
-void mt_rule_needs_add_header(struct mt_rule_needs *n, const char *name);
-void mt_rule_needs_release(struct mt_rule_needs *n);
+/* Add what deciding the rule wholly here reads (a small incremental scope
+ * is decided here for every rule at once, exact ones too). */
+void mt_rule_needs(const struct mt_rule *r, struct mt_needs *n);
 
 /* Decide a rule on one fetched message (header block and body prefix as
  * fetched): 1 it matches, 0 it does not, -1 a regular expression could not
@@ -89,12 +59,6 @@ void mt_rule_needs_release(struct mt_rule_needs *n);
  * change the answer. -1 is never "no match": the caller leaves the message
  * alone, says so, and exits non-zero. */
 int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now, const char **why);
-
-/* The literal substrings one of which every match of `pattern` must contain
- * (a top-level alternation of literal runs), for a server-side pre-filter.
- * Returns the count (0: none usable, e.g. ".*" or a branch without a literal
- * of 3+ plain characters); *out is owned (mt_words_free). */
-int mt_regex_literals(const char *pattern, char ***out);
 
 /* Print the plan of every rule (SEARCH, fetched fields, client checks). */
 void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f);

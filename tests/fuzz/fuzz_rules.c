@@ -1,4 +1,4 @@
-/* Rule files and mailtool.conf (filters/rules.c, lib/config.c): whatever
+/* Rule files and mailtool.conf (filters/rules.c, filters/query.c, tool/config.c): whatever
  * libconfig accepts is checked by our code; a bad file is an error with a
  * message, never a crash. The input is the file. */
 #include "fuzz.h"
@@ -14,14 +14,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	if (mt_rules_load(path, &rs, &e) == 0) {
 		FILE *devnull = fopen("/dev/null", "w");
 		for (size_t i = 0; i < rs.n; i++) {
-			int exact;
-			char *q = mt_rule_search(&rs.v[i], i & 1, 1700000000, &exact);
-			FUZZ_ASSERT(q != NULL && strpbrk(q, "\r\n") == NULL);
-			free(q);
-			struct mt_rule_needs nd;
+			struct mt_query q;
+			mt_rule_query(&rs.v[i], i & 1, 1700000000, &q);
+			FUZZ_ASSERT(q.search != NULL && strpbrk(q.search, "\r\n") == NULL);
+			mt_query_release(&q);
+			struct mt_needs nd;
 			memset(&nd, 0, sizeof nd);   /* mt_rule_needs adds to what is there */
 			mt_rule_needs(&rs.v[i], &nd);
-			mt_rule_needs_release(&nd);
+			mt_needs_release(&nd);
 		}
 		if (devnull) {
 			mt_rules_explain(&rs, 1, devnull);
