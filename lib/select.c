@@ -1211,6 +1211,7 @@ int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const st
 					} else {
 						m.body = bs->sec_body_part;
 						m.body_len = bs->sec_length;
+						m.body_origin = bs->sec_origin_octet;
 					}
 					break;
 				}

@@ -154,8 +154,9 @@ struct mt_fetched {
 	const char *const *keywords; /* NULL-terminated */
 	const char *header;          /* raw header block, may be NULL */
 	size_t header_len;
-	const char *body;            /* raw message prefix, may be NULL */
+	const char *body;            /* raw message prefix, may be NULL (NIL, or not sent) */
 	size_t body_len;
+	uint32_t body_origin;        /* where the server says the body text starts (BODY[]<N>; 0 when it gave none) */
 };
 
 /* FETCH uids (sorted) in batches (smaller ones when bodies are fetched, so
