@@ -855,7 +855,10 @@ int mt_lm_commit(struct mt_lm_writer *w, struct mt_err *e)
 				    : io_err(e, "renaming to", w->shown);
 	if (r == MT_OK) {
 		w->committed = 1;
-		fsync(w->pfd);
+		/* the rename is durable only once its directory is: until then
+		 * nothing may be removed from the server on the archive's word */
+		if (fsync(w->pfd) < 0)
+			r = io_err(e, "flushing the directory of", w->shown);
 	}
 	return r;
 }
@@ -1037,16 +1040,20 @@ static int cmp_entry(const void *a, const void *b)
 	return x->dir != y->dir ? x->dir - y->dir : strcmp(x->name, y->name);
 }
 
-/* The names in directory dfd (not opened: a name is only a name until
- * read_entry opens it without following links). */
-static void add_files(struct mt_lm_reader *r, int idx, const char *suffix)
+/* The names in directory dfd[idx] (not opened: a name is only a name
+ * until read_entry opens it without following links). A directory that
+ * cannot be read to its end is an error, not fewer messages. */
+static int add_files(struct mt_lm_reader *r, int idx, const char *suffix, struct mt_err *e)
 {
 	int fd = fcntl(r->dfd[idx], F_DUPFD_CLOEXEC, 0);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
-	if (d == NULL && fd >= 0)
-		close(fd);
-	while (d && (de = readdir(d)) != NULL) {
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
+	}
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
 		size_t n = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
 		if (de->d_name[0] == '.' || (suffix && (n <= sl || strcmp(de->d_name + n - sl, suffix) != 0)))
 			continue;
@@ -1054,8 +1061,11 @@ static void add_files(struct mt_lm_reader *r, int idx, const char *suffix)
 		r->files[r->nfiles].dir = idx;
 		r->files[r->nfiles++].name = mt_xstrdup(de->d_name);
 	}
-	if (d)
-		closedir(d);
+	int err = errno;
+	closedir(d);
+	if (err)
+		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(err));
+	return MT_OK;
 }
 
 /* A regular file at name below dfd, never through a symbolic link, opened
@@ -1128,7 +1138,10 @@ static int read_keywords(struct mt_lm_reader *r, int root, struct mt_err *e)
 		r->kw[idx] = mt_xstrdup(sp + 1);
 	}
 	free(line);
+	int bad = ferror(f);
 	fclose(f);
+	if (bad)
+		return mt_seterr(e, MT_EIO, "cannot read '%s/dovecot-keywords'", r->path);
 	return MT_OK;
 }
 
@@ -1150,7 +1163,8 @@ static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)
 	if (cur < 0) {
 		r->kind = R_EML;
 		r->dfd[0] = fd;
-		add_files(r, 0, ".eml");
+		if (add_files(r, 0, ".eml", e) != MT_OK)
+			return e->code;
 	} else {
 		r->kind = R_MAILDIR;
 		r->dfd[0] = cur;
@@ -1164,11 +1178,12 @@ static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)
 		}
 		int rr = read_keywords(r, fd, e);
 		close(fd);
+		if (rr == MT_OK)
+			rr = add_files(r, 0, NULL, e);
+		if (rr == MT_OK && r->dfd[1] >= 0)
+			rr = add_files(r, 1, NULL, e);
 		if (rr != MT_OK)
 			return rr;
-		add_files(r, 0, NULL);
-		if (r->dfd[1] >= 0)
-			add_files(r, 1, NULL);
 	}
 	if (r->nfiles)
 		qsort(r->files, r->nfiles, sizeof *r->files, cmp_entry);
