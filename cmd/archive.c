@@ -6,11 +6,15 @@
 #include "../lib/select.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static const struct mt_opt archive_opts[] = {
 	{ .lng = "older", .kind = MT_ARG, .metavar = "DURATION",
@@ -22,7 +26,8 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "seen", .kind = MT_FLAG, .help = "only messages marked \\Seen" },
 	{ .lng = "include-flagged", .kind = MT_FLAG, .help = "also archive \\Flagged messages" },
 	{ .lng = "recursive", .shrt = 'r', .kind = MT_FLAG, .help = "also every subfolder of each FOLDER" },
-	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "change nothing; show per target folder what would move" },
+	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG,
+	  .help = "change nothing, write nothing; show what would move, be exported, removed or appended" },
 	{ .lng = "export", .kind = MT_ARG, .metavar = "PATH",
 	  .help = "write the mail to a local archive: PATH.mbox, PATH.mbox.gz or a Maildir", .complete = "file" },
 	{ .lng = "format", .kind = MT_ARG, .metavar = "FORMAT",
@@ -34,6 +39,8 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "into", .kind = MT_ARG, .metavar = "FOLDER", .help = "the folder --import appends to", .complete = "folder" },
 	{ .lng = "skip-existing", .kind = MT_FLAG, .help = "--import: skip messages whose Message-ID the folder has" },
 	{ .lng = "stop-on-error", .kind = MT_FLAG, .help = "--import: stop at the first message the server refuses" },
+	{ .lng = "trust-status-headers", .kind = MT_FLAG,
+	  .help = "--import: flags from Status/X-Status/X-Keywords fields of a foreign mbox's messages" },
 	{ .lng = "human", .shrt = 'h', .kind = MT_FLAG, .help = "sizes in KiB/MiB/GiB" },
 	MT_OPT_END,
 };
@@ -65,8 +72,9 @@ static int archive_check(struct mt_ctx *ctx)
 			return mt_fail(ctx, MT_EDATA, "--into: not a usable folder name");
 		return MT_OK;
 	}
-	if (mt_arg(&ctx->args, "into") || mt_flag(&ctx->args, "skip-existing") || mt_flag(&ctx->args, "stop-on-error"))
-		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing and --stop-on-error go with --import");
+	if (mt_arg(&ctx->args, "into") || mt_flag(&ctx->args, "skip-existing") || mt_flag(&ctx->args, "stop-on-error") ||
+	    mt_flag(&ctx->args, "trust-status-headers"))
+		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing, --stop-on-error and --trust-status-headers go with --import");
 	if (ctx->args.argc == 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive %s", ctx->ap->usage);
 	if (fmt && mt_lm_format_parse(fmt) < 0)
@@ -75,8 +83,8 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--format and --delete-after-export go with --export");
 	if (!exp && mt_arg(&ctx->args, "older") == NULL)
 		return mt_fail(ctx, MT_EUSAGE, "--older DURATION is required: archive never takes a whole folder");
-	if (exp && (to || mt_flag(&ctx->args, "dry-run")))
-		return mt_fail(ctx, MT_EUSAGE, "--to and --dry-run are for archiving on the server, not --export");
+	if (exp && to)
+		return mt_fail(ctx, MT_EUSAGE, "--to is for archiving on the server, not --export");
 	if (mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
 	if (to && !template_ok(to))
@@ -88,24 +96,80 @@ static int archive_check(struct mt_ctx *ctx)
 
 #define BIG_MESSAGE (1u << 20)     /* larger ones are fetched in pieces of this size */
 #define BATCH_BYTES (8u << 20)     /* at most this much message text per FETCH */
+#define MAX_DOUBTS_SHOWN 10        /* per folder, on stderr */
+
+/* A message whose copy does not match what the server said of it: the
+ * server keeps it. */
+struct doubt {
+	uint32_t uid;
+	char *why;
+};
 
 struct exporter {
 	struct mt_lm_writer *w;
 	struct mt_err *e;
-	int begun, failed;
-	uint32_t uid;
+	const struct mt_selection *sel;
+	int failed;                  /* the archive could not be written */
+	uint64_t bytes;              /* message bytes written */
+	/* a batch of whole messages: per UID, answered at all, body written */
+	const uint32_t *uids;
+	size_t n;
+	unsigned char *answered, *done;
+	/* one big message, in pieces */
+	uint32_t uid, fetched_size;
+	uint64_t off, got;
+	size_t piece_len;
+	int begun, piece_answered, piece_body, piece_bad;
+	struct doubt *doubts;
+	size_t ndoubts;
 };
+
+static void doubt(struct exporter *x, uint32_t uid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void doubt(struct exporter *x, uint32_t uid, const char *fmt, ...)
+{
+	va_list ap;
+	char *why = NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&why, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	x->doubts = mt_xrealloc(x->doubts, sizeof *x->doubts * (x->ndoubts + 1));
+	x->doubts[x->ndoubts].uid = uid;
+	x->doubts[x->ndoubts++].why = why;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* RFC822.SIZE of uid as the selection read it. */
+static uint32_t selected_size(const struct mt_selection *sel, uint32_t uid)
+{
+	size_t lo = 0, hi = sel->n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (sel->msgs[mid].uid == uid)
+			return sel->msgs[mid].size;
+		if (sel->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
 
 /* The address of a From header, for the mbox separator line. */
 static char *sender_of(const char *header, size_t len)
 {
-	char *from = header ? mt_header_get(header, len, "from") : NULL, *addr = NULL;
+	char *from = header ? mt_header_get(header, len, "from") : NULL, *addr = NULL, *save = NULL;
 	if (from) {
 		char *lt = strrchr(from, '<'), *gt = lt ? strchr(lt, '>') : NULL;
 		if (lt && gt)
 			addr = mt_xasprintf("%.*s", (int)(gt - lt - 1), lt + 1);
 		else
-			for (char *t = strtok(from, " \t,"); t && !addr; t = strtok(NULL, " \t,"))
+			for (char *t = strtok_r(from, " \t,", &save); t && !addr; t = strtok_r(NULL, " \t,", &save))
 				if (strchr(t, '@'))
 					addr = mt_xstrdup(t);
 		free(from);
@@ -113,145 +177,433 @@ static char *sender_of(const char *header, size_t len)
 	return addr;
 }
 
-static int export_chunk(const struct mt_fetched *m, void *arg)
+static int begin_message(struct exporter *x, const struct mt_fetched *m)
 {
-	struct exporter *x = arg;
-	int r = MT_OK;
-	if (x->uid && m->uid != x->uid)
-		return 0;
-	if (!x->begun || !x->uid) {
-		char *sender = sender_of(m->header, m->header_len);
-		r = mt_lm_begin(x->w, m->uid, sender, m->internaldate, m->sysflags, m->keywords, x->e);
-		free(sender);
-		x->begun++;
-	}
-	if (r == MT_OK && m->body)
-		r = mt_lm_write(x->w, m->body, m->body_len, x->e);
-	if (r == MT_OK && !x->uid)
-		r = mt_lm_end(x->w, x->e);
-	if (r != MT_OK)
-		x->failed = 1;
+	char *sender = sender_of(m->header, m->header_len);
+	int r = mt_lm_begin(x->w, m->uid, sender, m->internaldate, m->sysflags, m->keywords, x->e);
+	free(sender);
 	return r;
 }
 
-/* Stream the selection into a new archive, verify it, and (optionally)
- * remove exactly those messages from the server. */
-static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const char *path, enum mt_lm_fmt fmt,
-			 int delete_after, uint64_t *deleted)
+/* One answer to a FETCH of whole messages. A body that is missing (NIL, or
+ * an answer without it), empty, or of another length than RFC822.SIZE says
+ * makes the message doubtful; one that arrives is archived as it came. */
+static int export_whole(const struct mt_fetched *m, void *arg)
+{
+	struct exporter *x = arg;
+	const uint32_t *p = bsearch(&m->uid, x->uids, x->n, sizeof *x->uids, cmp_u32);
+	if (p == NULL)
+		return 0;
+	size_t i = (size_t)(p - x->uids);
+	x->answered[i] = 1;
+	if (x->done[i] || m->body == NULL)
+		return 0;   /* said twice; or no body here (judged once the batch is in) */
+	x->done[i] = 1;
+	uint32_t want = selected_size(x->sel, m->uid);
+	if (m->body_len == 0) {
+		doubt(x, m->uid, "the server sent an empty BODY[] (RFC822.SIZE %u); nothing archived", want);
+		return 0;
+	}
+	int r = begin_message(x, m);
+	if (r == MT_OK)
+		r = mt_lm_write(x->w, m->body, m->body_len, x->e);
+	if (r == MT_OK)
+		r = mt_lm_end(x->w, x->e);
+	if (r != MT_OK) {
+		x->failed = 1;
+		return r;
+	}
+	x->bytes += m->body_len;
+	if (m->body_len != want || m->size != want)
+		doubt(x, m->uid, "%zu bytes of BODY[] arrived, RFC822.SIZE says %u%s", m->body_len, m->size ? m->size : want,
+		      m->size && m->size != want ? " (and earlier said otherwise)" : "");
+	return 0;
+}
+
+/* One answer to a FETCH of a piece of a big message. */
+static int export_piece(const struct mt_fetched *m, void *arg)
+{
+	struct exporter *x = arg;
+	if (m->uid != x->uid)
+		return 0;
+	x->piece_answered = 1;
+	if (x->piece_body || m->body == NULL)
+		return 0;
+	x->piece_body = 1;
+	if (m->body_origin != x->off || m->body_len > BIG_MESSAGE) {
+		doubt(x, m->uid, "asked for %u bytes at %llu, the server sent %zu at %u", BIG_MESSAGE,
+		      (unsigned long long)x->off, m->body_len, m->body_origin);
+		x->piece_bad = 1;
+		return 0;
+	}
+	int r = MT_OK;
+	if (x->off == 0) {
+		x->fetched_size = m->size;
+		r = begin_message(x, m);
+		x->begun = r == MT_OK;
+	}
+	if (r == MT_OK)
+		r = mt_lm_write(x->w, m->body, m->body_len, x->e);
+	if (r != MT_OK) {
+		x->failed = 1;
+		return r;
+	}
+	x->got += m->body_len;
+	x->bytes += m->body_len;
+	x->piece_len = m->body_len;
+	return 0;
+}
+
+/* A big message, piece by piece until the server sends one shorter than
+ * asked: never trusting RFC822.SIZE for where it ends (a server that
+ * under-reports it would otherwise have its message cut), then comparing. */
+static int export_big(struct mt_ctx *ctx, struct exporter *x, uint32_t uid)
 {
 	static const char *const from_hdr[] = { "FROM", NULL };
-	struct exporter x = { .e = &ctx->err };
-	struct stat st;
-	/* A run killed after its archive was in place but before the removal
-	 * left the archive and the messages: the selection is streamed again
-	 * into a scratch archive only for its digests, and what of it is found
-	 * in the existing archive is removed. */
-	int resume = delete_after && lstat(path, &st) == 0;
-	char *wpath = resume ? mt_xasprintf("%s.recheck", path) : mt_xstrdup(path);
-	int r = mt_lm_open(&x.w, wpath, fmt, &ctx->err);
-	free(wpath);
-	*deleted = 0;
+	uint32_t want = selected_size(x->sel, uid);
+	int r = MT_OK;
+	x->uid = uid;
+	x->off = x->got = 0;
+	x->begun = 0;
+	x->fetched_size = 0;
+	size_t before = x->ndoubts;
+	for (;;) {
+		struct mt_fetch_spec sp = { .body_prefix = BIG_MESSAGE, .body_offset = x->off };
+		if (x->off == 0) {
+			sp.flags = sp.date = sp.size = 1;
+			sp.headers = from_hdr;
+		}
+		x->piece_answered = x->piece_body = x->piece_bad = 0;
+		x->piece_len = 0;
+		if ((r = mt_fetch_each(ctx->s, &uid, 1, &sp, export_piece, x, &ctx->err)) != MT_OK)
+			break;
+		if (!x->piece_answered && x->off == 0)
+			return mt_seterr(&ctx->err, MT_ETEMP, "message UID %u of '%s' went away during the export", uid,
+					 x->sel->folder);
+		if (!x->piece_answered || !x->piece_body) {
+			doubt(x, uid, "the server sent no BODY[] (NIL) for the piece at %llu", (unsigned long long)x->off);
+			break;
+		}
+		if (x->piece_bad || x->piece_len < BIG_MESSAGE)
+			break;
+		x->off += BIG_MESSAGE;
+		if (x->off > UINT32_MAX) {
+			doubt(x, uid, "the server sends more than 4 GiB");
+			break;
+		}
+	}
+	if (r == MT_OK && x->begun)
+		r = mt_lm_end(x->w, &ctx->err);
 	if (r != MT_OK)
-		return r;
+		x->failed = 1;
+	else if (x->ndoubts == before && (x->got != want || x->fetched_size != want))
+		doubt(x, uid, "%llu bytes of BODY[] arrived, RFC822.SIZE says %u%s", (unsigned long long)x->got,
+		      x->fetched_size ? x->fetched_size : want,
+		      x->fetched_size && x->fetched_size != want ? " (and earlier said otherwise)" : "");
+	return r;
+}
+
+/* Small messages, as many as fit in one FETCH; the ones the server did not
+ * answer at all went away (another client expunged them): a temporary
+ * failure. */
+static int export_batch(struct mt_ctx *ctx, struct exporter *x, const uint32_t *uids, size_t n)
+{
+	static const char *const from_hdr[] = { "FROM", NULL };
+	struct mt_fetch_spec sp = { .flags = 1, .date = 1, .size = 1, .headers = from_hdr, .body_whole = 1 };
+	x->uids = uids;
+	x->n = n;
+	x->answered = mt_xmalloc(n);
+	x->done = mt_xmalloc(n);
+	int r = mt_fetch_each(ctx->s, uids, n, &sp, export_whole, x, &ctx->err);
+	size_t gone = 0;
+	for (size_t i = 0; r == MT_OK && i < n; i++)
+		if (!x->answered[i])
+			gone++;
+		else if (!x->done[i])
+			doubt(x, uids[i], "the server sent no BODY[] (NIL); nothing archived");
+	if (r == MT_OK && gone)
+		r = mt_seterr(&ctx->err, MT_ETEMP, "%zu of %zu messages of '%s' went away during the export; nothing kept",
+			      gone, n, x->sel->folder);
+	free(x->answered);
+	free(x->done);
+	return r;
+}
+
+/* Every selected message into x->w. */
+static int export_all(struct mt_ctx *ctx, struct exporter *x, const struct mt_selection *sel)
+{
 	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n ? sel->n : 1));
-	for (size_t i = 0; i < sel->n && r == MT_OK;) {
+	int r = MT_OK;
+	for (size_t i = 0; i < sel->n && r == MT_OK && !x->failed;) {
 		if (sel->msgs[i].size > BIG_MESSAGE) {
-			/* one big message, in pieces: never whole in memory */
-			uint32_t uid = sel->msgs[i].uid, size = sel->msgs[i].size;
-			x.uid = uid;
-			x.begun = 0;
-			for (uint64_t off = 0; r == MT_OK && off < size; off += BIG_MESSAGE) {
-				struct mt_fetch_spec sp = { .body_prefix = BIG_MESSAGE, .body_offset = off };
-				if (off == 0) {
-					sp.flags = sp.date = 1;
-					sp.headers = from_hdr;
-				}
-				int before = x.begun;
-				r = mt_fetch_each(ctx->s, &uid, 1, &sp, export_chunk, &x, &ctx->err);
-				if (r == MT_OK && off == 0 && x.begun == before)
-					r = mt_seterr(&ctx->err, MT_ETEMP, "message UID %u of '%s' went away during the export", uid, sel->folder);
-			}
-			if (r == MT_OK)
-				r = mt_lm_end(x.w, &ctx->err);
-			i++;
+			r = export_big(ctx, x, sel->msgs[i++].uid);
 			continue;
 		}
-		/* small messages: as many as fit in one FETCH */
 		size_t n = 0;
 		uint64_t bytes = 0;
 		while (i < sel->n && sel->msgs[i].size <= BIG_MESSAGE && (n == 0 || bytes + sel->msgs[i].size <= BATCH_BYTES)) {
 			bytes += sel->msgs[i].size;
 			uids[n++] = sel->msgs[i++].uid;
 		}
-		struct mt_fetch_spec sp = { .flags = 1, .date = 1, .headers = from_hdr, .body_whole = 1 };
-		size_t before = x.begun;
-		x.uid = 0;
-		r = mt_fetch_each(ctx->s, uids, n, &sp, export_chunk, &x, &ctx->err);
-		if (r == MT_OK && (size_t)x.begun - before != n)
-			r = mt_seterr(&ctx->err, MT_ETEMP, "%zu of %zu messages of '%s' went away during the export; nothing kept",
-				      n - ((size_t)x.begun - before), n, sel->folder);
+		r = export_batch(ctx, x, uids, n);
 	}
 	free(uids);
-	if (resume) {
+	if (r == MT_OK && x->failed)
+		r = ctx->err.code ? ctx->err.code : MT_EIO;
+	return r;
+}
+
+/* Where a folder's archive goes: rel below the directory dirfd. */
+struct place {
+	int dirfd;
+	const char *shown;       /* dirfd's name in messages (NULL: the current directory) */
+	const char *rel;
+	enum mt_lm_fmt fmt;
+};
+
+/* What happened to one folder, for the summary. */
+struct outcome {
+	uint64_t exported, exported_bytes, removed, removed_bytes, doubtful, doubtful_bytes, kw_msgs;
+};
+
+static void say_doubts(struct mt_ctx *ctx, const struct mt_selection *sel, const struct exporter *x, struct outcome *o)
+{
+	for (size_t i = 0; i < x->ndoubts; i++) {
+		if (i < MAX_DOUBTS_SHOWN)
+			mt_fail(ctx, 0, "'%s' UID %u: %s; kept on the server", sel->folder, x->doubts[i].uid, x->doubts[i].why);
+		o->doubtful++;
+		o->doubtful_bytes += selected_size(sel, x->doubts[i].uid);
+	}
+	if (x->ndoubts > MAX_DOUBTS_SHOWN)
+		mt_fail(ctx, 0, "'%s': %zu more such messages", sel->folder, x->ndoubts - MAX_DOUBTS_SHOWN);
+}
+
+static void free_doubts(struct exporter *x)
+{
+	for (size_t i = 0; i < x->ndoubts; i++)
+		free(x->doubts[i].why);
+	free(x->doubts);
+}
+
+static void say_lost_keywords(struct mt_ctx *ctx, const struct mt_selection *sel, const struct mt_lm_writer *w,
+			      struct outcome *o)
+{
+	const char *const *names;
+	o->kw_msgs = mt_lm_keywords_lost(w, &names);
+	if (o->kw_msgs == 0)
+		return;
+	size_t n = 0, len = 0;
+	while (names[n])
+		len += strlen(names[n++]) + 1;
+	char *list = mt_xmalloc(len + 1), *p = list;
+	for (size_t i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? " " : "", names[i]);
+	mt_fail(ctx, 0, "'%s': %zu keyword(s) on %llu message(s) could not be kept in the archive (a Maildir names 26 per "
+		"folder, a keyword must be an IMAP atom): %s", sel->folder, n, (unsigned long long)o->kw_msgs, list);
+	free(list);
+}
+
+/* Remove the selection from the server (or, dry, count what would go). */
+static int remove_exported(struct mt_ctx *ctx, struct mt_selection *sel, int dry, struct outcome *o)
+{
+	if (dry) {
+		o->removed = sel->n;
+		o->removed_bytes = sel->bytes;
+		return MT_OK;
+	}
+	int r = mt_remove_selection(ctx->s, sel, NULL, 0, &o->removed, &o->removed_bytes, &ctx->err);
+	o->removed_bytes = r == MT_OK ? sel->bytes : 0;
+	return r;
+}
+
+static int nothing_removed(struct mt_ctx *ctx, int code, const char *also)
+{
+	char m[sizeof ctx->err.msg];
+	snprintf(m, sizeof m, "%s", ctx->err.msg);
+	return mt_seterr(&ctx->err, code, "%s; %snothing removed from the server", m, also);
+}
+
+/* An archive already in place (a run killed between putting it there and
+ * removing the messages): the selection is streamed again, only for its
+ * digests (nothing is written), and removed if every message of it is in
+ * the archive. */
+static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const struct place *pl, int dry, struct outcome *o)
+{
+	struct exporter x = { .e = &ctx->err, .sel = sel };
+	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, MT_LM_DIGEST_ONLY, &ctx->err);
+	if (r == MT_OK)
+		r = export_all(ctx, &x, sel);
+	if (r == MT_OK) {
 		size_t nd = 0;
 		const unsigned char *dig = mt_lm_digests(x.w, &nd);
-		unsigned char *want = mt_xmalloc(32 * (nd + 1));
-		memcpy(want, dig, 32 * nd);
-		mt_lm_abort(x.w);
-		if (r == MT_OK && !x.failed && (r = mt_lm_verify_subset(path, want, nd, &ctx->err)) != MT_OK) {
-			char m[sizeof ctx->err.msg];
-			snprintf(m, sizeof m, "%s", ctx->err.msg);
-			mt_seterr(&ctx->err, MT_EDATA, "%s; not overwriting it, nothing removed from the server", m);
-		}
-		free(want);
-		if (r == MT_OK && x.failed)
-			r = MT_EIO;
-		uint64_t freed = 0;
-		if (r == MT_OK)
-			r = mt_remove_selection(ctx->s, sel, NULL, 0, deleted, &freed, &ctx->err);
-		return r;
+		if ((r = mt_lm_verify_subset(pl->dirfd, pl->shown, pl->rel, dig, nd, &ctx->err)) != MT_OK)
+			r = nothing_removed(ctx, MT_EDATA, "not overwriting it, ");
 	}
-	if (r == MT_OK && !x.failed)
+	mt_lm_abort(x.w);
+	say_doubts(ctx, sel, &x, o);
+	if (r == MT_OK && x.ndoubts)
+		r = mt_seterr(&ctx->err, MT_EDATA, "%zu message(s) of '%s' could not be verified; nothing of '%s' removed from the server",
+			      x.ndoubts, sel->folder, sel->folder);
+	free_doubts(&x);
+	if (r == MT_OK)
+		r = remove_exported(ctx, sel, dry, o);
+	return r;
+}
+
+/* Stream the selection into a new archive, verify it, and (optionally)
+ * remove exactly those messages from the server: none of them if any
+ * message's copy is doubtful. */
+static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const struct place *pl, int delete_after,
+			 struct outcome *o)
+{
+	struct exporter x = { .e = &ctx->err, .sel = sel };
+	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, 0, &ctx->err);
+	if (r != MT_OK)
+		return r;
+	r = export_all(ctx, &x, sel);
+	if (r == MT_OK)
 		r = mt_lm_commit(x.w, &ctx->err);
 	if (r != MT_OK) {
 		mt_lm_abort(x.w);
+		free_doubts(&x);
 		return r;
 	}
 	/* the test suite's way to damage an archive between writing and checking */
 	const char *hook = getenv("MAILTOOL_TEST_HOOK_AFTER_EXPORT");
 	if (hook && *hook) {
-		setenv("MAILTOOL_EXPORT_PATH", path, 1);
+		char *full = pl->shown ? mt_xasprintf("%s/%s", pl->shown, pl->rel) : mt_xstrdup(pl->rel);
+		setenv("MAILTOOL_EXPORT_PATH", full, 1);
+		free(full);
 		if (system(hook) != 0) {
 			/* the hook's business */
 		}
 	}
 	size_t nd;
 	const unsigned char *dig = mt_lm_digests(x.w, &nd);
-	r = mt_lm_verify(path, dig, nd, &ctx->err);
+	r = mt_lm_verify(pl->dirfd, pl->shown, pl->rel, dig, nd, &ctx->err);
+	o->exported = nd;
+	o->exported_bytes = x.bytes;
+	say_doubts(ctx, sel, &x, o);
+	say_lost_keywords(ctx, sel, x.w, o);
 	mt_lm_free(x.w);
-	if (r != MT_OK) {
-		if (delete_after) {
-			char m[sizeof ctx->err.msg];
-			snprintf(m, sizeof m, "%s", ctx->err.msg);
-			mt_seterr(&ctx->err, MT_EDATA, "%s; nothing removed from the server", m);
-		}
-		return r;
-	}
-	if (delete_after) {
-		uint64_t b = 0;
-		r = mt_remove_selection(ctx->s, sel, NULL, 0, deleted, &b, &ctx->err);
-	}
+	if (r != MT_OK && delete_after)
+		r = nothing_removed(ctx, r, "");
+	else if (r == MT_OK && x.ndoubts)
+		r = mt_seterr(&ctx->err, MT_EDATA, "%zu of the %zu messages of '%s' could not be verified (the archive keeps "
+			      "what arrived)%s", x.ndoubts, sel->n, sel->folder,
+			      delete_after ? "; nothing of it removed from the server" : "");
+	else if (r == MT_OK && delete_after)
+		r = remove_exported(ctx, sel, 0, o);
+	free_doubts(&x);
 	return r;
+}
+
+/* Every folder's place: with one folder PATH is its archive (PATH's
+ * directory taken as the user named it); with several, PATH is a directory
+ * of archives named after the folders, never outside it, never two on one
+ * name. */
+struct places {
+	int dirfd;               /* -1: nothing there yet (a dry run) */
+	char *shown;
+	char **rel;
+	size_t n;
+	enum mt_lm_fmt fmt;
+};
+
+static struct place place_of(const struct places *P, size_t f)
+{
+	return (struct place){ .dirfd = P->dirfd, .shown = P->shown, .rel = P->rel[f], .fmt = P->fmt };
+}
+
+static void places_release(struct places *P)
+{
+	if (P->dirfd >= 0)
+		close(P->dirfd);
+	for (size_t f = 0; f < P->n; f++)
+		free(P->rel[f]);
+	free(P->rel);
+	free(P->shown);
+}
+
+static int places_init(struct mt_ctx *ctx, struct places *P, const char *path, char **folders, size_t n, char delim,
+		       int many, enum mt_lm_fmt fmt)
+{
+	int dry = mt_flag(&ctx->args, "dry-run");
+	const char *dir = path;
+	P->fmt = fmt;
+	P->n = n;
+	P->rel = mt_xmalloc(sizeof *P->rel * (n ? n : 1));
+	if (many) {
+		P->shown = mt_xstrdup(path);
+		for (size_t f = 0; f < n; f++) {
+			char *rel = mt_lm_safe_path(folders[f], delim, fmt == MT_LM_MAILDIR);
+			P->rel[f] = mt_xasprintf("%s%s", rel, mt_lm_format_ext(fmt));
+			free(rel);
+		}
+		if (!dry && mkdir(path, 0700) < 0 && errno != EEXIST)
+			return mt_fail(ctx, MT_EIO, "cannot create '%s': %s", path, strerror(errno));
+	} else {
+		const char *sl = strrchr(path, '/');
+		P->shown = sl ? mt_xasprintf("%.*s", (int)(sl == path ? 1 : sl - path), path) : NULL;
+		P->rel[0] = mt_xstrdup(sl ? sl + 1 : path);
+		dir = P->shown ? P->shown : ".";
+	}
+	P->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (P->dirfd < 0 && !(dry && errno == ENOENT))
+		return mt_fail(ctx, MT_EIO, "cannot open '%s': %s", dir, strerror(errno));
+	return MT_OK;
+}
+
+/* Before anything is written or removed: no two folders on one name, every
+ * path below PATH free of symbolic links, and each archive either not there
+ * yet or (with --delete-after-export) one to check the selection against.
+ * Temporaries an interrupted run left are named, never touched. */
+static int places_check(struct mt_ctx *ctx, const struct places *P, char **folders, int del, int *exists)
+{
+	for (size_t f = 0; f < P->n; f++)
+		for (size_t g = 0; g < f; g++)
+			if (strcmp(P->rel[f], P->rel[g]) == 0)
+				return mt_fail(ctx, MT_EDATA, "folders '%s' and '%s' would both be archived as '%s'; nothing done",
+					       folders[g], folders[f], P->rel[f]);
+	for (size_t f = 0; f < P->n; f++) {
+		char **stale;
+		exists[f] = 0;
+		if (P->dirfd < 0)
+			continue;
+		if (mt_lm_probe(P->dirfd, P->shown, P->rel[f], P->fmt, &exists[f], &ctx->err) != MT_OK)
+			return mt_fail(ctx, ctx->err.code, "%s; nothing done", ctx->err.msg);
+		if (exists[f] && !del)
+			return mt_fail(ctx, MT_EUSAGE, "'%s%s%s' already exists; not overwriting an archive", P->shown ? P->shown : "",
+				       P->shown ? "/" : "", P->rel[f]);
+		size_t ns = mt_lm_stale(P->dirfd, P->rel[f], &stale);
+		for (size_t i = 0; i < ns; i++) {
+			mt_fail(ctx, 0, "'%s%s%s' was left by an interrupted run; it is not used or removed: check it and remove it",
+				P->shown ? P->shown : "", P->shown ? "/" : "", stale[i]);
+			free(stale[i]);
+		}
+		free(stale);
+	}
+	return MT_OK;
+}
+
+/* "shown/rel" as the user would write it; owned. */
+static char *place_name(const struct place *pl)
+{
+	if (pl->shown == NULL)
+		return mt_xstrdup(pl->rel);
+	size_t n = strlen(pl->shown);
+	return mt_xasprintf("%s%s%s", pl->shown, n && pl->shown[n - 1] == '/' ? "" : "/", pl->rel);
 }
 
 static int export_main(struct mt_ctx *ctx)
 {
 	const char *path = mt_arg(&ctx->args, "export"), *fv = mt_arg(&ctx->args, "format");
-	int r = MT_OK, given, del = mt_flag(&ctx->args, "delete-after-export");
+	int r = MT_OK, worst = MT_OK, given, del = mt_flag(&ctx->args, "delete-after-export"), dry = mt_flag(&ctx->args, "dry-run");
 	struct mt_criteria c;
 	char **folders = NULL, delim = 0;
 	size_t nfolders = 0;
 	struct mt_table t;
+	struct places P = { .dirfd = -1 };
 	enum mt_lm_fmt fmt = fv ? (enum mt_lm_fmt)mt_lm_format_parse(fv) : mt_lm_format_of(path);
 
 	mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err);
@@ -261,53 +613,65 @@ static int export_main(struct mt_ctx *ctx)
 		mt_free_folders(folders, nfolders);
 		return mt_fail_err(ctx, &ctx->err);
 	}
-	/* one folder: PATH is the archive; several: PATH is a directory of them,
-	 * named after the folders but never outside it */
 	int many = nfolders > 1 || mt_flag(&ctx->args, "recursive") || strpbrk(ctx->args.argv[0], "*%");
-	if (many && mkdir(path, 0700) < 0 && errno != EEXIST) {
+	int *exists = mt_xmalloc(sizeof *exists * (nfolders ? nfolders : 1));
+	if ((r = places_init(ctx, &P, path, folders, nfolders, delim, many, fmt)) != MT_OK ||
+	    (r = places_check(ctx, &P, folders, del, exists)) != MT_OK) {
+		places_release(&P);
+		free(exists);
 		mt_free_folders(folders, nfolders);
-		return mt_fail(ctx, MT_EIO, "cannot create '%s': %s", path, strerror(errno));
+		return r;
 	}
 	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
 	uint64_t tot_n = 0, tot_b = 0;
 	for (size_t f = 0; f < nfolders && r == MT_OK; f++) {
 		struct mt_selection sel;
-		char *target;
-		if (many) {
-			char *rel = mt_lm_safe_path(folders[f], delim);
-			target = mt_xasprintf("%s/%s%s", path, rel, mt_lm_format_ext(fmt));
-			/* the folder's parent directories, inside PATH */
-			for (char *p = target + strlen(path) + 1; (p = strchr(p, '/')) != NULL; p++) {
-				*p = '\0';
-				mkdir(target, 0700);
-				*p = '/';
-			}
-			free(rel);
-		} else {
-			target = mt_xstrdup(path);
-		}
-		r = mt_select_messages(ctx->s, folders[f], &c, !del, NULL, NULL, &sel, &ctx->err);
-		uint64_t deleted = 0;
-		if (r == MT_OK)
-			r = export_folder(ctx, &sel, target, fmt, del, &deleted);
-		char *row = mt_xasprintf("%s -> %s", folders[f], target);
-		if (r == MT_OK) {
-			mt_report_row(&t, row, "exported", sel.n, sel.bytes);
+		struct outcome o = { 0 };
+		struct place pl = place_of(&P, f);
+		char *target = place_name(&pl), *row = mt_xasprintf("%s -> %s", folders[f], target);
+		r = mt_select_messages(ctx->s, folders[f], &c, dry || !del, NULL, NULL, &sel, &ctx->err);
+		if (r == MT_OK && exists[f]) {
+			r = export_resume(ctx, &sel, &pl, dry, &o);
+		} else if (r == MT_OK && dry) {
+			o.exported = sel.n;
+			o.exported_bytes = sel.bytes;
 			if (del)
-				mt_report_row(&t, folders[f], "removed", deleted, sel.bytes);
-			tot_n += sel.n;
-			tot_b += sel.bytes;
+				remove_exported(ctx, &sel, 1, &o);
+		} else if (r == MT_OK) {
+			r = export_folder(ctx, &sel, &pl, del, &o);
+		}
+		if (exists[f] && (r == MT_OK || o.doubtful))
+			mt_report_row(&t, row, "already there", sel.n, sel.bytes);
+		else if (r == MT_OK || o.doubtful)
+			mt_report_row(&t, row, dry ? "would export" : "exported", o.exported, o.exported_bytes);
+		if (o.doubtful)
+			mt_report_row(&t, folders[f], "unverifiable, kept", o.doubtful, o.doubtful_bytes);
+		if (o.kw_msgs)
+			mt_report_row(&t, row, "keywords not kept", o.kw_msgs, 0);
+		if (del && r == MT_OK)
+			mt_report_row(&t, folders[f], dry ? "would remove" : "removed", o.removed, o.removed_bytes);
+		tot_n += o.exported;
+		tot_b += o.exported_bytes;
+		/* a folder whose copies could not all be verified keeps its mail;
+		 * the others go on */
+		if (r == MT_EDATA && o.doubtful) {
+			worst = mt_fail_err(ctx, &ctx->err);
+			r = MT_OK;
 		}
 		free(row);
 		free(target);
 		mt_selection_release(&sel);
 	}
 	if (nfolders > 1)
-		mt_report_row(&t, "(total)", "exported", tot_n, tot_b);
+		mt_report_row(&t, "(total)", dry ? "would export" : "exported", tot_n, tot_b);
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
+	places_release(&P);
+	free(exists);
 	mt_free_folders(folders, nfolders);
-	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
+	if (r != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	return worst;
 }
 
 /* ---- import ------------------------------------------------------------ */
@@ -315,42 +679,50 @@ static int export_main(struct mt_ctx *ctx)
 static const char *const months3[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
 				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
-/* "(\\Seen $Kw) \"22-Nov-2026 10:00:00 +0000\" " for APPEND */
-static char *append_args(const struct mt_lm_msg *m)
+/* "(\\Seen $Kw) \"22-Nov-2026 10:00:00 +0000\"" for APPEND, into f (a
+ * memory stream: as long as what is written, whatever the keywords) */
+static void append_args(FILE *f, const struct mt_lm_msg *m)
 {
 	static const struct { unsigned f; const char *n; } sys[] = {
 		{ MT_F_SEEN, "\\Seen" }, { MT_F_ANSWERED, "\\Answered" }, { MT_F_FLAGGED, "\\Flagged" },
 		{ MT_F_DELETED, "\\Deleted" }, { MT_F_DRAFT, "\\Draft" },
 	};
-	char *fl = mt_xstrdup("");
+	const char *sep = "";
+	fputc('(', f);
 	for (size_t i = 0; i < sizeof sys / sizeof *sys; i++)
 		if (m->sysflags & sys[i].f) {
-			char *n = mt_xasprintf("%s%s%s", fl, *fl ? " " : "", sys[i].n);
-			free(fl);
-			fl = n;
+			fprintf(f, "%s%s", sep, sys[i].n);
+			sep = " ";
 		}
 	for (size_t i = 0; m->keywords && m->keywords[i]; i++) {
-		const char *k = m->keywords[i];
-		int ok = *k != '\0';
-		for (const char *p = k; *p; p++)
-			if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f || strchr("(){%*\"\\]", *p))
-				ok = 0;
-		if (!ok)
-			continue;
-		char *n = mt_xasprintf("%s%s%s", fl, *fl ? " " : "", k);
-		free(fl);
-		fl = n;
+		fprintf(f, "%s%s", sep, m->keywords[i]);
+		sep = " ";
 	}
-	char date[64] = "";
+	fputc(')', f);
 	if (m->internaldate > 0) {
 		struct tm tm;
 		gmtime_r(&m->internaldate, &tm);
-		snprintf(date, sizeof date, " \"%02d-%s-%d %02d:%02d:%02d +0000\"", tm.tm_mday, months3[tm.tm_mon],
-			 tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		fprintf(f, " \"%02d-%s-%d %02d:%02d:%02d +0000\"", tm.tm_mday, months3[tm.tm_mon], tm.tm_year + 1900,
+			tm.tm_hour, tm.tm_min, tm.tm_sec);
 	}
-	char *s = mt_xasprintf("(%s)%s", fl, date);
-	free(fl);
-	return s;
+}
+
+/* Keywords that are not IMAP atoms cannot be APPENDed (and must never reach
+ * a command line): taken off, and counted. */
+static size_t drop_bad_keywords(struct mt_lm_msg *m)
+{
+	size_t k = 0, dropped = 0;
+	for (size_t i = 0; m->keywords && m->keywords[i]; i++) {
+		if (mt_lm_keyword_ok(m->keywords[i])) {
+			m->keywords[k++] = m->keywords[i];
+		} else {
+			free(m->keywords[i]);
+			dropped++;
+		}
+	}
+	if (m->keywords)
+		m->keywords[k] = NULL;
+	return dropped;
 }
 
 struct msgids {
@@ -387,169 +759,233 @@ static int append_batch(struct mt_ctx *ctx, const char *wire, struct mt_lm_msg *
 				      v[i].data, v[i].len, status, &ctx->err);
 		return r;
 	}
-	char *q = mt_imap_quote(wire);
-	size_t len = strlen(q) + 16;
-	for (size_t i = 0; i < n; i++)
-		len += v[i].len + 128;
-	char *cmd = mt_xmalloc(len), *o = cmd;
-	o += sprintf(o, "APPEND %s", q);
+	char *q = mt_imap_quote(wire), *cmd = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&cmd, &len);
+	if (f == NULL)
+		abort();
+	fprintf(f, "APPEND %s", q);
 	for (size_t i = 0; i < n; i++) {
-		char *args = append_args(&v[i]);
-		o += sprintf(o, " %s {%zu+}\r\n", args, v[i].len);
-		memcpy(o, v[i].data, v[i].len);
-		o += v[i].len;
-		free(args);
+		fputc(' ', f);
+		append_args(f, &v[i]);
+		fprintf(f, " {%zu+}\r\n", v[i].len);
+		fwrite(v[i].data, 1, v[i].len, f);
 	}
-	*o = '\0';
+	if (fclose(f) != 0)
+		abort();
 	int r = mt_session_command(ctx->s, cmd, status, &ctx->err);
 	free(cmd);
 	free(q);
 	return r;
 }
 
-static int import_main(struct mt_ctx *ctx)
-{
-	const char *path = mt_arg(&ctx->args, "import"), *into = mt_arg(&ctx->args, "into");
-	int r, stop = mt_flag(&ctx->args, "stop-on-error"), multi = mt_has_cap(ctx->s, "MULTIAPPEND");
-	struct mt_lm_reader *rd = NULL;
-	struct msgids ids = { 0 };
-	char *wire = NULL;
-	uint64_t appended = 0, skipped = 0, failed = 0, bytes = 0;
-	double t0 = mt_now_ms();
+/* What an archive holds and what of it is not appended, and why. */
+struct import_count {
+	uint64_t appended, bytes, existing, unreadable, nul, refused, untrusted, kw_msgs, kw;
+};
 
-	if ((r = mt_lm_reader_open(&rd, path, &ctx->err)) != MT_OK)
-		return mt_fail_err(ctx, &ctx->err);
-	/* several messages per APPEND only with MULTIAPPEND and LITERAL+ */
-	multi = multi && mt_has_cap(ctx->s, "LITERAL+");
-	if ((r = mt_create(ctx->s, into, NULL, &ctx->err)) != MT_OK || (r = mt_subscribe(ctx->s, into, 1, &ctx->err)) != MT_OK ||
-	    (r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err)) != MT_OK) {
-		mt_lm_reader_close(rd);
-		free(wire);
-		return mt_fail_err(ctx, &ctx->err);
-	}
-	if (mt_flag(&ctx->args, "skip-existing")) {
-		/* the Message-IDs already there, fetched once */
-		struct mt_folder_state st;
-		char *w2 = NULL;
-		uint32_t *all = NULL;
-		size_t nall = 0;
-		static const char *const hdr[] = { "MESSAGE-ID", NULL };
-		struct mt_fetch_spec sp = { .headers = hdr };
-		r = mt_open_folder(ctx->s, into, 1, &w2, &st, &ctx->err);
-		if (r == MT_OK)
-			r = mt_uid_search(ctx->s, "ALL", &all, &nall, &ctx->err);
-		if (r == MT_OK && nall)
-			r = mt_fetch_each(ctx->s, all, nall, &sp, take_msgid, &ids, &ctx->err);
-		free(all);
-		free(w2);
-		if (r != MT_OK) {
-			mt_lm_reader_close(rd);
-			free(wire);
-			return mt_fail_err(ctx, &ctx->err);
-		}
-		if (ids.n)
-			qsort(ids.v, ids.n, sizeof *ids.v, cmp_strp);
-	}
-	/* batches of up to 100 messages / 4 MiB in one MULTIAPPEND; a refused batch
-	 * is retried message by message so the one the server refuses is named */
+struct importer {
+	struct mt_ctx *ctx;
+	const char *path, *wire;     /* wire NULL: only count */
+	int quiet, stop, multi;
+	const struct msgids *ids;
+	struct import_count c;
 	struct mt_lm_msg batch[100];
-	size_t nb = 0, bb = 0;
-	int more = 1, fatal = 0;
-	while (!fatal && (more || nb)) {
-		struct mt_lm_msg m;
-		if (more) {
-			more = mt_lm_next(rd, &m, &ctx->err);
-			if (more != 0 && more != 1) {
-				r = more;
-				fatal = 1;
-				break;
-			}
-		}
-		if (more == 1) {
-			char *id = mt_header_get(m.data, m.len, "message-id");
-			int skip = id && ids.n && bsearch(&id, ids.v, ids.n, sizeof *ids.v, cmp_strp);
-			free(id);
-			if (skip || memchr(m.data, '\0', m.len)) {
-				if (skip)
-					skipped++;
-				else {
-					fprintf(stderr, "mailtool archive: message %ld of '%s': contains a NUL byte; not appended\n",
-						m.position, path);
-					failed++;
-				}
-				mt_lm_msg_release(&m);
-				continue;
-			}
-			batch[nb++] = m;
-			bb += m.len;
-		}
-		if (nb == 0 || (more == 1 && nb < (multi ? sizeof batch / sizeof *batch : 1) && bb < (4u << 20)))
-			continue;
-		int status = 0;
-		r = append_batch(ctx, wire, batch, nb, &status);
-		if (r == MT_OK && status != 0 && nb > 1) {
-			/* which one? one by one */
-			for (size_t i = 0; i < nb && r == MT_OK; i++) {
-				int st1 = 0;
-				r = append_batch(ctx, wire, &batch[i], 1, &st1);
-				if (r == MT_OK && st1 != 0) {
-					fprintf(stderr, "mailtool archive: message %ld of '%s': the server refused it: %s\n",
-						batch[i].position, path, mt_session_last_text(ctx->s));
-					failed++;
-					if (stop)
-						fatal = 1, r = MT_EDATA;
-				} else if (r == MT_OK) {
-					appended++;
-					bytes += batch[i].len;
-				}
-				if (fatal)
-					break;
-			}
-		} else if (r == MT_OK && status != 0) {
-			fprintf(stderr, "mailtool archive: message %ld of '%s': the server refused it: %s\n",
-				batch[0].position, path, mt_session_last_text(ctx->s));
-			failed++;
-			if (stop)
-				fatal = 1, r = MT_EDATA;
-		} else if (r == MT_OK) {
-			appended += nb;
-			for (size_t i = 0; i < nb; i++)
-				bytes += batch[i].len;
+	size_t nb, bb;
+};
+
+/* Send the batch; a refused batch is retried message by message so the one
+ * the server refuses is named. MT_OK, or the error that ends the import. */
+static int flush_batch(struct importer *im)
+{
+	struct mt_ctx *ctx = im->ctx;
+	int status = 0, r = MT_OK;
+	size_t nb = im->nb;
+	if (nb)
+		r = append_batch(ctx, im->wire, im->batch, nb, &status);
+	for (size_t i = 0; r == MT_OK && i < nb; i++) {
+		int st1 = status;
+		if (status != 0 && nb > 1 && (r = append_batch(ctx, im->wire, &im->batch[i], 1, &st1)) != MT_OK)
+			break;
+		if (st1 != 0) {
+			mt_fail(ctx, 0, "message %ld of '%s': the server refused it: %s", im->batch[i].position, im->path,
+				mt_session_last_text(ctx->s));
+			im->c.refused++;
+			if (im->stop)
+				r = mt_seterr(&ctx->err, MT_EDATA, "stopped at the first message the server refused (--stop-on-error)");
 		} else {
-			fatal = 1;
+			im->c.appended++;
+			im->c.bytes += im->batch[i].len;
 		}
-		for (size_t i = 0; i < nb; i++)
-			mt_lm_msg_release(&batch[i]);
-		nb = bb = 0;
 	}
 	for (size_t i = 0; i < nb; i++)
-		mt_lm_msg_release(&batch[i]);
+		mt_lm_msg_release(&im->batch[i]);
+	im->nb = im->bb = 0;
+	return r;
+}
+
+/* One message read: skipped (and why), counted, or batched for APPEND. */
+static int import_one(struct importer *im, struct mt_lm_msg *m)
+{
+	char *id = mt_header_get(m->data, m->len, "message-id");
+	int existing = id && im->ids->n && bsearch(&id, im->ids->v, im->ids->n, sizeof *im->ids->v, cmp_strp);
+	size_t bad_kw = drop_bad_keywords(m);
+	free(id);
+	im->c.kw += bad_kw;
+	im->c.kw_msgs += bad_kw > 0;
+	im->c.untrusted += m->untrusted_flags;
+	if (existing) {
+		im->c.existing++;
+	} else if (memchr(m->data, '\0', m->len)) {
+		if (!im->quiet)
+			mt_fail(im->ctx, 0, "message %ld of '%s': contains a NUL byte; not appended", m->position, im->path);
+		im->c.nul++;
+	} else if (im->wire == NULL) {
+		im->c.appended++;
+		im->c.bytes += m->len;
+	} else {
+		im->batch[im->nb++] = *m;
+		im->bb += m->len;
+		if (im->nb < (im->multi ? sizeof im->batch / sizeof *im->batch : 1) && im->bb < (4u << 20))
+			return MT_OK;
+		return flush_batch(im);
+	}
+	mt_lm_msg_release(m);
+	return MT_OK;
+}
+
+/* Read the whole archive once: counting (wire NULL), or appending. */
+static int import_pass(struct importer *im, const struct mt_lm_ropts *ro)
+{
+	struct mt_lm_reader *rd;
+	struct mt_ctx *ctx = im->ctx;
+	int r = mt_lm_reader_open(&rd, im->path, ro, &ctx->err), more;
+	struct mt_lm_msg m;
+	while (r == MT_OK && (more = mt_lm_next(rd, &m, &ctx->err)) != 0) {
+		if (more == MT_LM_SKIP) {
+			if (!im->quiet)
+				mt_fail_err(ctx, &ctx->err);
+			im->c.unreadable++;
+		} else if (more != 1) {
+			r = more;
+		} else {
+			r = import_one(im, &m);
+		}
+	}
+	if (r == MT_OK)
+		r = flush_batch(im);
+	for (size_t i = 0; i < im->nb; i++)
+		mt_lm_msg_release(&im->batch[i]);
+	im->nb = 0;
 	mt_lm_reader_close(rd);
-	for (size_t i = 0; i < ids.n; i++)
-		free(ids.v[i]);
-	free(ids.v);
-	free(wire);
-	double secs = (mt_now_ms() - t0) / 1000;
-	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_N };
+	return r;
+}
+
+/* The Message-IDs --into already has (none when it does not exist yet). */
+static int existing_ids(struct mt_ctx *ctx, const char *into, struct msgids *ids)
+{
+	struct mt_mailboxes mb;
+	int there = 0, r = mt_list(ctx->s, into, &mb, &ctx->err);
+	for (size_t i = 0; r == MT_OK && i < mb.n; i++)
+		there |= strcmp(mb.v[i].name, into) == 0 && !(mb.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT));
+	if (r == MT_OK)
+		mt_mailboxes_release(&mb);
+	if (r != MT_OK || !there)
+		return r;
+	struct mt_folder_state st;
+	char *w2 = NULL;
+	uint32_t *all = NULL;
+	size_t nall = 0;
+	static const char *const hdr[] = { "MESSAGE-ID", NULL };
+	struct mt_fetch_spec sp = { .headers = hdr };
+	r = mt_open_folder(ctx->s, into, 1, &w2, &st, &ctx->err);
+	if (r == MT_OK)
+		r = mt_uid_search(ctx->s, "ALL", &all, &nall, &ctx->err);
+	if (r == MT_OK && nall)
+		r = mt_fetch_each(ctx->s, all, nall, &sp, take_msgid, ids, &ctx->err);
+	free(all);
+	free(w2);
+	if (r == MT_OK && ids->n)
+		qsort(ids->v, ids->n, sizeof *ids->v, cmp_strp);
+	return r;
+}
+
+static void import_report(struct mt_ctx *ctx, const char *into, const struct import_count *c, int dry, double secs)
+{
+	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_EXISTING, I_UNREADABLE, I_NUL, I_N };
 	static const struct mt_col cols[I_N] = {
 		[I_FOLDER] = { "folder", MT_COL_STR }, [I_APPENDED] = { "appended", MT_COL_NUM },
 		[I_SKIPPED] = { "skipped", MT_COL_NUM }, [I_FAILED] = { "failed", MT_COL_NUM },
 		[I_SIZE] = { "size", MT_COL_SIZE }, [I_RATE] = { "per_second", MT_COL_NUM },
+		[I_EXISTING] = { "skipped_existing", MT_COL_NUM },
+		[I_UNREADABLE] = { "skipped_not_regular_file", MT_COL_NUM }, [I_NUL] = { "skipped_nul_byte", MT_COL_NUM },
 	};
+	struct mt_col dcols[I_N];
+	memcpy(dcols, cols, sizeof cols);
+	dcols[I_APPENDED].name = "would_append";
 	struct mt_table t;
-	mt_table_init(&t, cols, I_N, ctx->fmt, mt_flag(&ctx->args, "human"));
+	mt_table_init(&t, dry ? dcols : cols, I_N, ctx->fmt, mt_flag(&ctx->args, "human"));
 	int row = mt_table_row(&t);
 	mt_table_str(&t, row, I_FOLDER, into);
-	mt_table_num(&t, row, I_APPENDED, (long long)appended);
+	mt_table_num(&t, row, I_APPENDED, (long long)c->appended);
+	uint64_t skipped = c->existing + c->unreadable + c->nul;
 	mt_table_num(&t, row, I_SKIPPED, (long long)skipped);
-	mt_table_num(&t, row, I_FAILED, (long long)failed);
-	mt_table_num(&t, row, I_SIZE, (long long)bytes);
-	mt_table_num(&t, row, I_RATE, secs > 0 ? (long long)(appended / secs) : (long long)appended);
+	mt_table_num(&t, row, I_EXISTING, (long long)c->existing);
+	mt_table_num(&t, row, I_UNREADABLE, (long long)c->unreadable);
+	mt_table_num(&t, row, I_NUL, (long long)c->nul);
+	mt_table_num(&t, row, I_FAILED, (long long)c->refused);
+	mt_table_num(&t, row, I_SIZE, (long long)c->bytes);
+	mt_table_num(&t, row, I_RATE, dry ? 0 : secs > 0 ? (long long)(c->appended / secs) : (long long)c->appended);
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
+}
+
+static int import_main(struct mt_ctx *ctx)
+{
+	const char *path = mt_arg(&ctx->args, "import"), *into = mt_arg(&ctx->args, "into");
+	int r, dry = mt_flag(&ctx->args, "dry-run");
+	struct mt_lm_ropts ro = { .trust_status_headers = mt_flag(&ctx->args, "trust-status-headers") };
+	struct msgids ids = { 0 };
+	char *wire = NULL;
+	double t0 = mt_now_ms();
+	struct importer im = {
+		.ctx = ctx, .path = path, .ids = &ids, .stop = mt_flag(&ctx->args, "stop-on-error"),
+		/* several messages per APPEND only with MULTIAPPEND and LITERAL+ */
+		.multi = mt_has_cap(ctx->s, "MULTIAPPEND") && mt_has_cap(ctx->s, "LITERAL+"),
+	};
+
+	/* the whole archive is read (and with --skip-existing the folder's
+	 * Message-IDs) before anything changes: a bad archive changes nothing,
+	 * and a dry run says exactly this */
+	r = mt_flag(&ctx->args, "skip-existing") ? existing_ids(ctx, into, &ids) : MT_OK;
+	im.quiet = !dry;
+	if (r == MT_OK)
+		r = import_pass(&im, &ro);
+	if (r == MT_OK && !dry) {
+		memset(&im.c, 0, sizeof im.c);
+		im.quiet = 0;
+		if ((r = mt_create(ctx->s, into, NULL, &ctx->err)) == MT_OK && (r = mt_subscribe(ctx->s, into, 1, &ctx->err)) == MT_OK &&
+		    (r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err)) == MT_OK) {
+			im.wire = wire;
+			r = import_pass(&im, &ro);
+		}
+	}
+	for (size_t i = 0; i < ids.n; i++)
+		free(ids.v[i]);
+	free(ids.v);
+	free(wire);
+	if (im.c.untrusted)
+		mt_fail(ctx, 0, "'%s': %llu message(s) begin with Status/X-Status/X-Keywords lines of another export or "
+			"of their own; not read as flags (kept in the message)%s", path, (unsigned long long)im.c.untrusted,
+			ro.trust_status_headers ? "" : " (see --trust-status-headers)");
+	if (im.c.kw)
+		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) are not IMAP keywords; not appended", path,
+			(unsigned long long)im.c.kw, (unsigned long long)im.c.kw_msgs);
+	if (r == MT_OK || im.c.appended)
+		import_report(ctx, into, &im.c, dry, (mt_now_ms() - t0) / 1000);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
-	return failed ? MT_EDATA : MT_OK;
+	return im.c.refused || im.c.unreadable || im.c.nul ? MT_EDATA : MT_OK;
 }
 
 struct target {
@@ -563,11 +999,12 @@ struct target {
 static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t nfolders)
 {
 	struct mt_mailboxes all;
-	char pat[512];
 	size_t o = 0;
 	if (mt_has_cap(ctx->s, "MOVE"))
 		return MT_OK;
-	for (const char *p = tmpl; *p && o + 2 < sizeof pat; p++) {
+	/* never longer than the template */
+	char *pat = mt_xmalloc(strlen(tmpl) + 1);
+	for (const char *p = tmpl; *p; p++) {
 		if (*p == '%' && p[1]) {
 			pat[o++] = '*';
 			p++;
@@ -576,8 +1013,10 @@ static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t 
 		}
 	}
 	pat[o] = '\0';
-	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK)
+	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK) {
+		free(pat);
 		return mt_fail_err(ctx, &ctx->err);
+	}
 	const char **tgt = mt_xmalloc(sizeof *tgt * (all.n + 1));
 	size_t nt = 0;
 	uint64_t done = 0;
@@ -589,6 +1028,7 @@ static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t 
 		fprintf(stderr, "mailtool archive: finished %llu move(s) an interrupted run had left half done\n",
 			(unsigned long long)done);
 	free(tgt);
+	free(pat);
 	mt_mailboxes_release(&all);
 	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
 }
@@ -627,12 +1067,14 @@ static int archive_main(struct mt_ctx *ctx)
 		}
 		/* group by target folder: one move per target, whatever the number of periods */
 		for (size_t i = 0; i < sel.n; i++) {
-			char name[512];
+			/* a field of two characters becomes at most 11 (%Y of any
+			 * int year): a fixed size would drop messages */
+			size_t nl = 6 * strlen(tmpl) + 1;
+			char *name = mt_xmalloc(nl);
 			time_t when = c.by_date_header && sel.msgs[i].date ? sel.msgs[i].date : sel.msgs[i].internaldate;
 			struct tm tm;
 			gmtime_r(&when, &tm);
-			if (strftime(name, sizeof name, tmpl, &tm) == 0)
-				continue;
+			strftime(name, nl, tmpl, &tm);
 			size_t k;
 			for (k = 0; k < ntg; k++)
 				if (strcmp(tg[k].name, name) == 0)
@@ -649,6 +1091,7 @@ static int archive_main(struct mt_ctx *ctx)
 				tg[ntg].sel.msgs = mt_xmalloc(sizeof *sel.msgs * sel.n);
 				ntg++;
 			}
+			free(name);
 			tg[k].sel.msgs[tg[k].sel.n++] = sel.msgs[i];
 			tg[k].sel.bytes += sel.msgs[i].size;
 			memset(&sel.msgs[i], 0, sizeof sel.msgs[i]);   /* now owned by the target */

@@ -9,36 +9,8 @@ load helpers
 setup_file() { alice_snapshot; }
 teardown_file() { alice_reset; }
 
-setup() {
-	alice_restore
-	X="$BATS_TEST_TMPDIR/x"
-	mkdir -p "$X"
-}
+setup() { alice_restore_x; }
 
-# uid-independent view of a folder through Python's imaplib: one line per
-# message "sha256 flags internaldate(epoch)", sorted
-view() {
-	python3 - "$1" <<'EOF'
-import hashlib, imaplib, os, re, ssl, sys, email.utils, time
-ctx = ssl.create_default_context(cafile=os.environ["MT_CA"])
-m = imaplib.IMAP4_SSL("localhost", int(os.environ["MT_IMAPS_PORT"]), ssl_context=ctx)
-m.login("alice", "alice-secret-pw")
-typ, _ = m.select('"%s"' % sys.argv[1], readonly=True)
-assert typ == "OK", sys.argv[1]
-typ, data = m.uid("FETCH", "1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
-out = []
-for item in data:
-    if not isinstance(item, tuple):
-        continue
-    meta, body = item[0].decode(), item[1]
-    flags = sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split() if f != "\\Recent")
-    t = imaplib.Internaldate2tuple(item[0])
-    out.append("%s %s %d" % (hashlib.sha256(body).hexdigest(), ",".join(flags), time.mktime(t)))
-print("\n".join(sorted(out)))
-m.logout()
-EOF
-}
-count() { dadm search -u alice mailbox "$@" | wc -l; }
 
 @test "export to mbox, mbox.gz and Maildir, import each into a new folder: identical messages, flags and dates" {
 	want=$(view Lists/dev)
@@ -47,14 +19,14 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 		run "$MT" archive --export "$X/dev.$ext" --include-flagged Lists/dev
 		echo "$output"
 		[ "$status" -eq 0 ]
-		[ ! -e "$X/dev.$ext.part" ]
+		[ -z "$(ls -A "$X" | grep -F '%tmp.')" ]   # no temporary left
 		run "$MT" archive --import "$X/dev.$ext" --into "Back/${ext//./-}"
 		echo "$output"
 		[ "$status" -eq 0 ]
 		[ "$(view "Back/${ext//./-}")" = "$want" ]
 	done
 	# the export took nothing from the server
-	[ "$(count Lists/dev)" -eq 40 ]
+	[ "$(alice_count Lists/dev)" -eq 40 ]
 	# the gzip file really is one, and the Maildir has its flags in the names
 	gzip -t "$X/dev.mbox.gz"
 	ls "$X/dev.d/cur" | grep -q ':2,.*S'
@@ -86,41 +58,47 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 }
 
 @test "--delete-after-export removes exactly the exported messages, and nothing when verification fails" {
-	n=$(count Lists/announce)
+	n=$(alice_count Lists/announce)
 	old=$(dadm search -u alice mailbox Lists/announce before 365d unflagged | wc -l)
 	[ "$old" -gt 0 ]
 	MAILTOOL_TEST_HOOK_AFTER_EXPORT='printf "X" >> "$MAILTOOL_EXPORT_PATH/cur/$(ls "$MAILTOOL_EXPORT_PATH/cur" | head -1)"' \
 		run --separate-stderr "$MT" archive --export "$X/bad.d" --older 365d --delete-after-export Lists/announce
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"verification"*"nothing removed from the server"* ]]
-	[ "$(count Lists/announce)" -eq "$n" ]
+	[ "$(alice_count Lists/announce)" -eq "$n" ]
 	run "$MT" archive --export "$X/ann.mbox.gz" --older 365d --delete-after-export Lists/announce
 	[ "$status" -eq 0 ]
-	[ "$(count Lists/announce)" -eq $((n - old)) ]
+	[ "$(alice_count Lists/announce)" -eq $((n - old)) ]
 	[ "$(dadm search -u alice mailbox Lists/announce before 365d unflagged | wc -l)" -eq 0 ]
 	[ "$(zcat "$X/ann.mbox.gz" | grep -c '^From ')" -eq "$old" ]
 }
 
 @test "a killed export leaves the server untouched and no file under the final name; a rerun completes it" {
-	n=$(count INBOX)
+	n=$(alice_count INBOX)
 	MAILTOOL_TEST_HOOK_AFTER_EXPORT='kill -9 $PPID' run "$MT" archive --export "$X/in.mbox" --include-flagged --delete-after-export INBOX
 	[ "$status" -ne 0 ]
-	[ "$(count INBOX)" -eq "$n" ]
+	[ "$(alice_count INBOX)" -eq "$n" ]
 	# killed after the rename but before verification: the file is complete; a
-	# kill while writing leaves only the .part file
+	# kill while writing leaves only its temporary (in2.mbox%tmp.XXXXXX)
 	[ "$(grep -c '^From ' "$X/in.mbox")" -eq "$n" ]   # renamed complete, then killed
-	# killed while writing: only the .part file, and the server untouched
+	# killed while writing: only the temporary, and the server untouched
 	timeout -s KILL 0.3 "$MT" archive --export "$X/in2.mbox" --include-flagged --delete-after-export INBOX || true
 	if [ -e "$X/in2.mbox" ]; then
 		[ "$(grep -c '^From ' "$X/in2.mbox")" -eq "$n" ]   # (a fast machine finished first)
 		rm -f "$X/in2.mbox"
 	else
-		[ "$(count INBOX)" -eq "$n" ]
+		[ "$(alice_count INBOX)" -eq "$n" ]
 	fi
-	n=$(count INBOX)
+	n=$(alice_count INBOX)
+	left=$(ls -A "$X" | grep -F 'in2.mbox%tmp.' || true)
 	run "$MT" archive --export "$X/in2.mbox" --include-flagged INBOX
 	[ "$status" -eq 0 ]
-	[ ! -e "$X/in2.mbox.part" ]
+	[ -z "$(ls -A "$X" | grep -F 'in2.mbox%tmp.' | grep -vxFf <(echo "$left"))" ]
+	# the killed run's temporary is named, and left alone
+	if [ -n "$left" ]; then
+		[ -e "$X/$left" ]
+		[[ "$output" == *"$left"*"interrupted run"* ]]
+	fi
 	[ "$(grep -c '^From ' "$X/in2.mbox")" -eq "$n" ]
 }
 
@@ -133,7 +111,7 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	run "$MT" archive --import "$X/sent.mbox" --into S2 --skip-existing --json
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'"appended":0,"skipped":80,"failed":0'* ]]
-	[ "$(count S2)" -eq 80 ]
+	[ "$(alice_count S2)" -eq 80 ]
 }
 
 @test "several folders export into a directory, one archive per folder, all inside it" {
@@ -142,8 +120,8 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	run "$MT" archive --export "$X/all" --format mbox.gz --include-flagged 'Lists/*' 'Projets/*'
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[ "$(zcat "$X/all/Lists/dev.mbox.gz" | grep -c '^From ')" -eq "$(count Lists/dev)" ]
-	[ "$(zcat "$X/all/Lists/announce.mbox.gz" | grep -c '^From ')" -eq "$(count Lists/announce)" ]
+	[ "$(zcat "$X/all/Lists/dev.mbox.gz" | grep -c '^From ')" -eq "$(alice_count Lists/dev)" ]
+	[ "$(zcat "$X/all/Lists/announce.mbox.gz" | grep -c '^From ')" -eq "$(alice_count Lists/announce)" ]
 	[ -f "$X/all/Projets/Été.mbox.gz" ]
 	# nothing new anywhere but under $X/all (hostile names: see unit safepath)
 	[ -z "$(find "$BATS_TEST_TMPDIR" -newer "$BATS_TEST_TMPDIR/marker" -type f | grep -v "^$X/all/")" ]
@@ -157,8 +135,8 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	done
 	run "$MT" archive --import "$X/eml" --into Eml
 	[ "$status" -eq 0 ]
-	[ "$(count Eml)" -eq 3 ]
-	[ "$(count Eml before 2020-02-01)" -eq 1 ]
+	[ "$(alice_count Eml)" -eq 3 ]
+	[ "$(alice_count Eml before 2020-02-01)" -eq 1 ]
 }
 
 @test "bad archives: not an mbox, truncated gzip, a message the server refuses; clear errors" {
@@ -179,7 +157,7 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	[[ "$output" == *'"appended":2,'* ]]
 	[[ "$stderr" == *"message 2 of"*"refused"* ]]
 	[ "$status" -eq 65 ]
-	[ "$(count Mixed)" -eq 2 ]
+	[ "$(alice_count Mixed)" -eq 2 ]
 	run "$MT" archive --export "$X/dev.mbox" Lists/dev
 	run --separate-stderr "$MT" archive --export "$X/dev.mbox" Lists/dev
 	[ "$status" -eq 64 ]
@@ -199,13 +177,12 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 }
 
 @test "a full disk (file size limit) fails the export cleanly: exit 74, no archive, server untouched" {
-	n=$(count INBOX)
+	n=$(alice_count INBOX)
 	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 200; exec \"\$0\" archive --export \"\$1\" --include-flagged --delete-after-export INBOX" "$MT" "$X/full.mbox"
 	[ "$status" -eq 74 ]
-	[[ "$stderr" == *"full.mbox.part"* ]]
-	[ ! -e "$X/full.mbox" ]
-	[ ! -e "$X/full.mbox.part" ]
-	[ "$(count INBOX)" -eq "$n" ]
+	[[ "$stderr" == *"full.mbox"* ]]
+	[ -z "$(ls -A "$X")" ]   # neither the archive nor its temporary
+	[ "$(alice_count INBOX)" -eq "$n" ]
 }
 
 @test "a full disk (a 1 MiB tmpfs, ENOSPC) fails the export cleanly: exit 74, no archive, server untouched" {
@@ -215,7 +192,7 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	local fs="$BATS_TEST_TMPDIR/small" n
 	mkdir -p "$fs"
 	mount -t tmpfs -o size=1m tmpfs "$fs"
-	n=$(count INBOX)
+	n=$(alice_count INBOX)
 	run --separate-stderr "$MT" archive --export "$fs/full.mbox" --include-flagged --delete-after-export INBOX
 	local files
 	files=$(ls -A "$fs")
@@ -226,24 +203,24 @@ count() { dadm search -u alice mailbox "$@" | wc -l; }
 	[[ "${stderr,,}" == *"no space left on device"* ]]
 	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
 	[ -z "$files" ]
-	[ "$(count INBOX)" -eq "$n" ]
+	[ "$(alice_count INBOX)" -eq "$n" ]
 }
 
 @test "an archive already in place: --delete-after-export removes only what it holds, else nothing (65)" {
-	n=$(count Lists/announce)
+	n=$(alice_count Lists/announce)
 	# a run killed between the rename and the removal leaves this behind
 	run -0 "$MT" archive --export "$X/ann.mbox" --include-flagged Lists/announce
 	run -0 --separate-stderr "$MT" archive --export "$X/ann.mbox" --include-flagged --delete-after-export Lists/announce
-	[ "$(count Lists/announce)" -eq 0 ]
+	[ "$(alice_count Lists/announce)" -eq 0 ]
 	[ "$(grep -c '^From ' "$X/ann.mbox")" -eq "$n" ]
-	[ ! -e "$X/ann.mbox.recheck" ] && [ ! -e "$X/ann.mbox.recheck.part" ]
+	[ "$(ls -A "$X")" = ann.mbox ]   # the check against it wrote nothing
 	# an archive that lacks some of the selection: nothing is removed
-	m=$(count Lists/dev)
+	m=$(alice_count Lists/dev)
 	run -0 "$MT" archive --export "$X/dev.mbox" --older 365d --include-flagged Lists/dev
 	run --separate-stderr "$MT" archive --export "$X/dev.mbox" --include-flagged --delete-after-export Lists/dev
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"lacks"*"nothing removed from the server"* ]]
-	[ "$(count Lists/dev)" -eq "$m" ]
+	[ "$(alice_count Lists/dev)" -eq "$m" ]
 	# without --delete-after-export an existing archive is never overwritten
 	run --separate-stderr "$MT" archive --export "$X/dev.mbox" Lists/dev
 	[ "$status" -eq 64 ]

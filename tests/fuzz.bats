@@ -28,7 +28,10 @@ replay() {
 @test "fuzz corpus: modified UTF-7 round trips" { replay mutf7; }
 @test "fuzz corpus: sizes, durations, dates, UID sets, batch lines" { replay values; }
 @test "fuzz corpus: MIME body text" { replay body; }
-@test "fuzz corpus: mbox reading" { replay mbox; }
+@test "fuzz corpus: mbox reading (flags only from mailtool's own lines)" { replay mbox; }
+@test "fuzz corpus: Maildir reading (flags, keywords, links, FIFOs)" { replay maildir; }
+@test "fuzz corpus: local paths for server folder names" { replay paths; }
+@test "fuzz corpus: archives written and read back (mbox, mbox.gz, Maildir)" { replay roundtrip; }
 @test "fuzz corpus: rule files and mailtool.conf" { replay rules; }
 @test "fuzz corpus: regex literals are a sound pre-filter (incl. the (?ix)# find)" { replay literals; }
 @test "fuzz corpus: server responses on a session" { replay response; }

@@ -103,6 +103,12 @@ alice_restore() {
 	cp -a "$BATS_FILE_TMPDIR/alice.snap" "$MT_TEST_DIR/mail/alice"
 }
 alice_reset() { "$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null; }
+# alice_restore, and an empty directory $X for the test's archives
+alice_restore_x() {
+	alice_restore
+	X="$BATS_TEST_TMPDIR/x"
+	mkdir -p "$X"
+}
 # alice_snapshot, and a second, small snapshot beside it: only Lists/announce
 # (15), Old Stuff (4), Trash (20) and Junk (30) keep their mail, so that
 # restoring and reading the state per cut or kill point stay cheap. Restore
@@ -130,7 +136,8 @@ mt_other_pass() { [ -n "${MAILTOOL_TEST_PASS:-}" ] && [ "$MAILTOOL_TEST_PASS" !=
 
 # a local mboxrd archive: one line per message, "Message-ID<TAB>SHA-256 of
 # its entry" (From line to the next one; Status lines and quoting are
-# deterministic), sorted; "none" when there is no file (cuts.bats, faults.bats)
+# deterministic, the X-Mailtool line's token is drawn per archive and left
+# out), sorted; "none" when there is no file (cuts.bats, faults.bats)
 MBOX_TO_TSV='
 import hashlib, re, sys
 data = open(sys.argv[1], "rb").read()
@@ -138,6 +145,7 @@ for e in re.split(rb"(?m)^(?=From )", data):
     if not e:
         continue
     m = re.search(rb"(?mi)^Message-ID:[ \t]*(\S*)", e)
+    e = re.sub(rb"(?m)^X-Mailtool: mboxrd [a-z0-9]{16}\n", b"", e, count=1)
     print("%s\t%s" % (m.group(1).decode() if m else "-", hashlib.sha256(e).hexdigest()))
 '
 archive_state() {
@@ -156,3 +164,31 @@ for rec in sys.stdin.buffer.read().split(b"\f\n"):
     vals = [l.partition(b": ")[2] for l in head.split(b"\n")]
     sys.stdout.buffer.write(b"\t".join(vals + [hashlib.sha256(text).hexdigest().encode()]) + b"\n")
 '
+
+# alice's folder $1 through Python's imaplib, an independent client: one
+# line per message "sha256 flags internaldate(epoch)", sorted (uid-independent)
+view() {
+	python3 - "$1" <<'EOF'
+import hashlib, imaplib, os, re, ssl, sys, email.utils, time
+sys.path.insert(0, os.path.join(os.environ["MT_REPO"], "tests", "lib"))
+import mutf7
+ctx = ssl.create_default_context(cafile=os.environ["MT_CA"])
+m = imaplib.IMAP4_SSL("localhost", int(os.environ["MT_IMAPS_PORT"]), ssl_context=ctx)
+m.login("alice", "alice-secret-pw")
+typ, _ = m.select('"%s"' % mutf7.encode(sys.argv[1]), readonly=True)
+assert typ == "OK", sys.argv[1]
+typ, data = m.uid("FETCH", "1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
+out = []
+for item in data:
+    if not isinstance(item, tuple):
+        continue
+    meta, body = item[0].decode(), item[1]
+    flags = sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split() if f != "\\Recent")
+    t = imaplib.Internaldate2tuple(item[0])
+    out.append("%s %s %d" % (hashlib.sha256(body).hexdigest(), ",".join(flags), time.mktime(t)))
+print("\n".join(sorted(out)))
+m.logout()
+EOF
+}
+# how many of alice's messages a doveadm search finds: alice_count FOLDER [SEARCH...]
+alice_count() { dadm search -u alice mailbox "$@" | wc -l; }

@@ -257,8 +257,8 @@ ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
 ON ^STATUS => * STATUS INBOX (MESSAGES 1 SIZE 10)\r\n{tag} OK done
 ON ^(SELECT|EXAMINE) => * 1 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n{tag} OK [READ-WRITE] done
 ON ^UID SEARCH => * SEARCH 1\r\n{tag} OK done
-ON ^UID FETCH .*RFC822.SIZE => * 1 FETCH (UID 1 RFC822.SIZE 5000)\r\n{tag} OK done
-ON ^UID FETCH => * 1 FETCH (UID 1 FLAGS () INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" BODY[HEADER.FIELDS (FROM)] {2}\r\n\r\n BODY[] {5000}\r\nFrom: a@b\r\n\r\nbody<TCPCLOSE>"
+ON ^UID FETCH .*BODY.PEEK\[\] => * 1 FETCH (UID 1 RFC822.SIZE 5000 FLAGS () INTERNALDATE \"01-Jan-2024 00:00:00 +0000\" BODY[HEADER.FIELDS (FROM)] {2}\r\n\r\n BODY[] {5000}\r\nFrom: a@b\r\n\r\nbody<TCPCLOSE>
+ON ^UID FETCH => * 1 FETCH (UID 1 RFC822.SIZE 5000)\r\n{tag} OK done"
 	start=$SECONDS
 	run --separate-stderr timeout 20 env MAILTOOL_PASSWORD=fake-secret-pw "$MT" archive --export "$BATS_TEST_TMPDIR/x.mbox" INBOX \
 		--config "$BATS_TEST_TMPDIR/tls.conf" -a f

@@ -5,6 +5,7 @@
  * crash ever found run in make check as regression tests. */
 #ifndef MT_FUZZ_H
 #define MT_FUZZ_H
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,30 @@ static inline const char *fuzz_file(const uint8_t *d, size_t n, const char *suff
 	if (f == NULL || (n && fwrite(d, 1, n, f) != n) || fclose(f) != 0)
 		abort();
 	return path;
+}
+
+/* Remove everything below dir, not dir itself (the scratch trees of the
+ * targets that write files). */
+static inline void fuzz_empty_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		size_t n = strlen(dir) + strlen(de->d_name) + 2;
+		char *p = malloc(n);
+		if (p == NULL)
+			abort();
+		snprintf(p, n, "%s/%s", dir, de->d_name);
+		if (unlink(p) != 0) {
+			fuzz_empty_dir(p);
+			rmdir(p);
+		}
+		free(p);
+	}
+	if (d)
+		closedir(d);
 }
 
 /* A property of the code under test does not hold: crash so the fuzzer keeps the input. */

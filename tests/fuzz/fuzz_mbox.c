@@ -1,26 +1,50 @@
 /* Reading mbox archives for import (lib/localmail.c): mboxo/mboxrd, "From "
- * quoting, Status/X-Status/X-Keywords. The input is the mbox file. */
+ * quoting, the flag lines mailtool writes, Status/X-Status/X-Keywords of a
+ * foreign file. The input is the mbox file. */
 #include "fuzz.h"
 #include "../../lib/localmail.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
+/* Read every message; returns how many carried flags or keywords. */
+static int read_all(const char *path, size_t n, int trust)
 {
-	const char *path = fuzz_file(d, n, ".mbox");
+	struct mt_lm_ropts o = { .trust_status_headers = trust };
 	struct mt_lm_reader *r;
 	struct mt_err e;
-	if (mt_lm_reader_open(&r, path, &e) != 0)
+	if (mt_lm_reader_open(&r, path, &o, &e) != 0)
 		return 0;
 	struct mt_lm_msg m;
-	int more, count = 0;
+	int more, count = 0, flagged = 0;
 	size_t total = 0;
 	while ((more = mt_lm_next(r, &m, &e)) == 1) {
 		FUZZ_ASSERT(m.data != NULL || m.len == 0);
 		total += m.len;
+		flagged += m.sysflags != 0 || m.keywords != NULL;
+		for (size_t i = 0; m.keywords && m.keywords[i]; i++) {
+			FUZZ_ASSERT(m.keywords[i][0] != '\0');
+			/* keywords mailtool wrote are atoms; a foreign header's are
+			 * only split at blanks and commas (archive.c drops the rest) */
+			FUZZ_ASSERT(trust || mt_lm_keyword_ok(m.keywords[i]));
+		}
 		mt_lm_msg_release(&m);
 		FUZZ_ASSERT(++count <= (int)n + 1);
 	}
 	/* CRLF conversion at most doubles the bytes */
 	FUZZ_ASSERT(total <= 2 * n + 2);
 	mt_lm_reader_close(r);
+	return flagged;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
+{
+	const char *path = fuzz_file(d, n, ".mbox");
+	int flagged = read_all(path, n, 0);
+	/* flags only from the lines mailtool writes at the top of a message, and
+	 * only when the file's first message has them: a file whose first
+	 * message does not start with "Status: " never yields any */
+	const uint8_t *nl = memchr(d, '\n', n);
+	size_t off = nl ? (size_t)(nl - d) + 1 : n;
+	if (n - off < 8 || memcmp(d + off, "Status: ", 8) != 0)
+		FUZZ_ASSERT(flagged == 0);
+	read_all(path, n, 1);
 	return 0;
 }

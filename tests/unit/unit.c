@@ -338,15 +338,33 @@ static void t_body(void)
 static void t_safepath(void)
 {
 	char *p;
-	CHECK_STR(p = mt_lm_safe_path("Lists/dev", '/'), "Lists/dev"); free(p);
-	CHECK_STR(p = mt_lm_safe_path("../../etc/passwd", '/'), "%2E%2E/%2E%2E/etc/passwd"); free(p);
-	CHECK_STR(p = mt_lm_safe_path("/abs//x/.", '/'), "%00/abs/%00/x/%2E"); free(p);
-	CHECK_STR(p = mt_lm_safe_path("a.b/c", '.'), "a/b%2Fc"); free(p);
-	CHECK_STR(p = mt_lm_safe_path("50%", '/'), "50%25"); free(p);
-	CHECK_STR(p = mt_lm_safe_path("..", 0), "%2E%2E"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("Lists/dev", '/', 0), "Lists/dev"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("../../etc/passwd", '/', 0), "%2E%2E/%2E%2E/etc/passwd"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("/abs//x/.", '/', 0), "%00/abs/%00/x/%2E"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("a.b/c", '.', 0), "a/b%2Fc"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("50%", '/', 0), "50%25"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("..", 0, 0), "%2E%2E"); free(p);
+	/* every '/' an empty component: 4 bytes out for 1 in (it overflowed 3n+8) */
+	char slashes[201];
+	memset(slashes, '/', 200);
+	slashes[200] = '\0';
+	p = mt_lm_safe_path(slashes, '/', 0);
+	CHECK(p != NULL && strlen(p) == 201 * 3 + 200);
+	CHECK(p != NULL && strncmp(p, "%00/%00/", 8) == 0);
+	free(p);
+	/* names a Maildir keeps for itself, as child folders in a Maildir tree */
+	CHECK_STR(p = mt_lm_safe_path("Lists/cur", '/', 1), "Lists/%63ur"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("tmp/new/x", '/', 1), "%74mp/%6Eew/x"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("A/dovecot-keywords", '/', 1), "A/%64ovecot-keywords"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("Lists/cur", '/', 0), "Lists/cur"); free(p);
+	CHECK_STR(p = mt_lm_safe_path("curl/x.part", '/', 1), "curl/x.part"); free(p);
+	/* no folder maps to a temporary name (NAME%tmp.XXXXXX) */
+	CHECK_STR(p = mt_lm_safe_path("Proj%tmp.abcdef", '/', 1), "Proj%25tmp.abcdef"); free(p);
 	CHECK(mt_lm_format_of("x.mbox") == MT_LM_MBOX);
 	CHECK(mt_lm_format_of("x.mbox.gz") == MT_LM_MBOXGZ);
 	CHECK(mt_lm_format_of("x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_keyword_ok("$Label1") && !mt_lm_keyword_ok("a b") && !mt_lm_keyword_ok("") &&
+	      !mt_lm_keyword_ok("\\Seen") && !mt_lm_keyword_ok("x)") && !mt_lm_keyword_ok("\xc3\xa9"));
 }
 
 /* one server text through a fresh guard, fed in pieces of `step` bytes */

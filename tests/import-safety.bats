@@ -1,0 +1,234 @@
+#!/usr/bin/env bats
+# archive --import reads files other people wrote, often as root: flags come
+# only from what mailtool itself wrote (or an explicit option), no link is
+# followed and only regular files are read, a keyword never overflows
+# anything, and --dry-run (import and export) changes nothing on the server
+# and writes nothing. Checked with doveadm and an imaplib client.
+load helpers
+
+setup_file() { alice_snapshot; }
+teardown_file() { alice_reset; }
+
+setup() { alice_restore_x; }
+
+# everything of alice's a dry run must not change: folders, subscriptions,
+# UIDVALIDITY/UIDNEXT/messages per folder, and every message's UID and flags
+server_state() {
+	echo "folders: $(dadm mailbox list -u alice | sort | paste -sd,)"
+	echo "subscribed: $(dadm mailbox list -u alice -s | sort | paste -sd,)"
+	dadm -f tab mailbox status -u alice "messages uidnext uidvalidity" '*' | tail -n +2 | sort
+	dadm -f tab fetch -u alice "mailbox uid flags" all | tail -n +2 | sed 's/ *\\Recent//' | sort
+}
+
+# message $1 (a Message-ID) of folder $2: its flags as the server has them, sorted
+flags_of() {
+	dadm -f tab fetch -u alice flags mailbox "$2" header message-id "$1" | tail -n +2 | tr ' ' '\n' |
+		grep -vx '\\Recent' | grep . | LC_ALL=C sort | paste -sd' '
+}
+
+@test "flags never come from a message's own Status/X-Status/X-Keywords lines: an export round trip keeps them as text" {
+	dadm mailbox create -u alice Hdr
+	# a sender's message that starts as an older mailtool export's flag lines
+	# do, and one with them further down; both unseen, unflagged on the server
+	printf 'Status: RO\r\nX-Status: DF\r\nX-Keywords: $Evil\r\nFrom: a@example.org\r\nSubject: top\r\nMessage-ID: <top@x>\r\n\r\nbody\r\n' |
+		dadm save -u alice -m Hdr
+	printf 'From: b@example.org\r\nX-Status: DF\r\nStatus: RO\r\nX-Keywords: $Evil\r\nSubject: inside\r\nMessage-ID: <inside@x>\r\n\r\nbody\r\n' |
+		dadm save -u alice -m Hdr
+	dadm flags add -u alice '$Real' mailbox Hdr header message-id '<inside@x>'
+	want=$(view Hdr)
+	for a in h.mbox h.mbox.gz; do
+		run -0 "$MT" archive --export "$X/$a" --include-flagged Hdr
+		run -0 --separate-stderr "$MT" archive --import "$X/$a" --into "Back-${a//./-}"
+		# byte for byte, and the server's flags, not the header's
+		[ "$(view "Back-${a//./-}")" = "$want" ]
+		[ "$(flags_of '<top@x>' "Back-${a//./-}")" = "" ]
+		[ "$(flags_of '<inside@x>' "Back-${a//./-}")" = '$Real' ]
+	done
+	# nothing a later compact would take
+	[ "$(dadm search -u alice mailbox 'Back-*' deleted | wc -l)" -eq 0 ]
+}
+
+@test "a foreign mbox: flags from its Status lines only with --trust-status-headers" {
+	printf 'From a@example.org Sun Nov 22 10:00:00 2026\nFrom: a@example.org\nStatus: RO\nX-Status: AF\nX-Keywords: $Work\nSubject: one\nMessage-ID: <f1@x>\n\nbody\n\nFrom b@example.org Sun Nov 22 11:00:00 2026\nFrom: b@example.org\nX-Status: D\nSubject: two\nMessage-ID: <f2@x>\n\nbody\n' > "$X/f.mbox"
+	run -0 --separate-stderr "$MT" archive --import "$X/f.mbox" --into Plain
+	[ "$(flags_of '<f1@x>' Plain)" = "" ]
+	[ "$(flags_of '<f2@x>' Plain)" = "" ]
+	# the lines stay in the messages
+	[ "$(dadm fetch -u alice hdr.x-status mailbox Plain all | grep -c 'x-status: [AFD]')" -eq 2 ]
+	run -0 --separate-stderr "$MT" archive --import "$X/f.mbox" --into Trusted --trust-status-headers
+	[ "$(flags_of '<f1@x>' Trusted)" = '$Work \Answered \Flagged \Seen' ]
+	[ "$(flags_of '<f2@x>' Trusted)" = '\Deleted' ]
+	run --separate-stderr "$MT" archive --older 1y --trust-status-headers INBOX
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"go with --import"* ]]
+}
+
+@test "an export made by an older mailtool (three flag lines at the top) still imports its flags" {
+	# exactly what mailtool wrote before exports carried their X-Mailtool line
+	printf 'From a@example.org Sun Nov 22 10:00:00 2026\nStatus: RO\nX-Status: AF\nX-Keywords: $Work $Home\nFrom: a@example.org\nSubject: old one\nMessage-ID: <o1@x>\n\nbody\n\nFrom MAILER-DAEMON Sun Nov 22 11:00:00 2026\nStatus: O\nX-Status: \nX-Keywords:\nFrom: b@example.org\nX-Status: D\nSubject: old two\nMessage-ID: <o2@x>\n\nbody\n\n' > "$X/old.mbox"
+	run -0 --separate-stderr "$MT" archive --import "$X/old.mbox" --into Old
+	[ "$(flags_of '<o1@x>' Old)" = '$Home $Work \Answered \Flagged \Seen' ]
+	[ "$(flags_of '<o2@x>' Old)" = "" ]
+	# the block is taken off, the message's own X-Status stays
+	printf 'From: b@example.org\r\nX-Status: D\r\nSubject: old two\r\nMessage-ID: <o2@x>\r\n\r\nbody\r\n' | sha256sum | cut -d' ' -f1 > "$X/want"
+	view Old | grep -q "^$(cat "$X/want") "
+}
+
+@test "two exports joined into one file: the second one's flag lines are not trusted, and that is said" {
+	run -0 "$MT" archive --export "$X/a.mbox" --include-flagged 'Old Stuff'
+	run -0 "$MT" archive --export "$X/b.mbox" --include-flagged 'Lists/announce'
+	cat "$X/a.mbox" "$X/b.mbox" > "$X/ab.mbox"
+	run --separate-stderr "$MT" archive --import "$X/ab.mbox" --into AB
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"15 message(s) begin with Status/X-Status/X-Keywords lines of another export"* ]]
+	run -0 "$MT" archive --import "$X/b.mbox" --into B
+	[ "$(view B)" = "$(view Lists/announce)" ]
+}
+
+# a Maildir of N messages under $1, with keywords file lines from stdin
+make_maildir() {
+	mkdir -p "$1"/{cur,new,tmp}
+	local i
+	for i in $(seq 1 "$2"); do
+		printf 'From: m@example.org\r\nSubject: md %s\r\nMessage-ID: <md%s@x>\r\n\r\nbody %s\r\n' "$i" "$i" "$i" > "$1/cur/$((1700000000 + i)).M${i}P1.host:2,S"
+	done
+}
+
+@test "a message with 26 long keywords (Maildir) or 300 (--trust-status-headers) is appended whole, with all of them" {
+	make_maildir "$X/md" 2
+	# 46 characters each (Dovecot takes up to 50): 1.2 kB of flags for a 90-byte message
+	for i in $(seq 0 25); do printf '%d $kw%02d-%s\n' "$i" "$i" "$(printf 'x%.0s' $(seq 40))"; done > "$X/md/dovecot-keywords"
+	mv "$X/md/cur/1700000001.M1P1.host:2,S" "$X/md/cur/1700000001.M1P1.host:2,Sabcdefghijklmnopqrstuvwxyz"
+	run -0 --separate-stderr "$MT" archive --import "$X/md" --into KwMd
+	echo "$stderr"
+	[ "$(flags_of '<md1@x>' KwMd | tr ' ' '\n' | grep -c '^\$kw[0-9][0-9]-x\{40\}$')" -eq 26 ]
+	[ "$(alice_count KwMd all)" -eq 2 ]
+	kw=$(seq -f '$kw%03g' 1 300 | paste -sd' ')
+	printf 'From a@example.org Sun Nov 22 10:00:00 2026\nX-Keywords: %s\nFrom: a@example.org\nSubject: many\nMessage-ID: <k300@x>\n\nbody\n' "$kw" > "$X/k.mbox"
+	run -0 --separate-stderr "$MT" archive --import "$X/k.mbox" --into Kw300 --trust-status-headers
+	[ "$(flags_of '<k300@x>' Kw300 | tr ' ' '\n' | grep -c '^\$kw')" -eq 300 ]
+}
+
+@test "Maildir and .eml import never follow a symbolic link nor read what is not a regular file" {
+	echo "root:secret-hash-of-the-shadow-file" > "$BATS_TEST_TMPDIR/shadow"
+	make_maildir "$X/md" 3
+	ln -s "$BATS_TEST_TMPDIR/shadow" "$X/md/cur/1700000010.M10P1.host:2,S"
+	mkfifo "$X/md/new/1700000011.M11P1.host"
+	mkdir "$X/md/cur/1700000012.M12P1.host:2,"
+	run --separate-stderr timeout 20 "$MT" archive --import "$X/md" --into Md --json
+	echo "$output / $stderr"
+	[ "$status" -eq 65 ]
+	[ "$(alice_count Md all)" -eq 3 ]
+	[ "$(alice_count Md body secret-hash)" -eq 0 ]
+	[[ "$stderr" == *"'$X/md/cur/1700000010.M10P1.host:2,S' is a symbolic link; not followed"* ]]
+	[[ "$stderr" == *"'$X/md/new/1700000011.M11P1.host' is not a regular file; not read"* ]]
+	[[ "$output" == *'"appended":3,"skipped":3,'*'"skipped_not_regular_file":3'* ]]
+	# a directory of .eml files
+	mkdir "$X/eml"
+	printf 'From: e@example.org\r\nSubject: eml\r\nMessage-ID: <e1@x>\r\n\r\nbody\r\n' > "$X/eml/1.eml"
+	ln -s "$BATS_TEST_TMPDIR/shadow" "$X/eml/2.eml"
+	run --separate-stderr "$MT" archive --import "$X/eml" --into Eml
+	[ "$status" -eq 65 ]
+	[ "$(alice_count Eml all)" -eq 1 ]
+	[ "$(alice_count Eml body secret-hash)" -eq 0 ]
+}
+
+@test "a linked Maildir part, keywords file or archive is refused before anything changes (65)" {
+	make_maildir "$X/src" 2
+	before=$(server_state)
+	# cur/ itself a link
+	mkdir -p "$X/a"/{new,tmp}
+	ln -s "$X/src/cur" "$X/a/cur"
+	run --separate-stderr "$MT" archive --import "$X/a" --into A
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == "mailtool archive: '$X/a/cur' is a symbolic link or not a directory; not followed" ]]
+	# dovecot-keywords a link
+	make_maildir "$X/b" 1
+	ln -s "$BATS_TEST_TMPDIR/nothing" "$X/b/dovecot-keywords"
+	run --separate-stderr "$MT" archive --import "$X/b" --into B
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'$X/b/dovecot-keywords' is a symbolic link; not followed"* ]]
+	# PATH itself a link (to a Maildir, to an mbox)
+	ln -s "$X/src" "$X/c"
+	run --separate-stderr "$MT" archive --import "$X/c" --into C
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'$X/c' is a symbolic link; not followed"* ]]
+	printf 'From a@b Sun Nov 22 10:00:00 2026\nSubject: x\n\nbody\n' > "$X/m.mbox"
+	ln -s "$X/m.mbox" "$X/l.mbox"
+	run --separate-stderr "$MT" archive --import "$X/l.mbox" --into L
+	[ "$status" -eq 65 ]
+	mkfifo "$X/p.mbox"
+	run --separate-stderr timeout 20 "$MT" archive --import "$X/p.mbox" --into P
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"not a regular file or a directory"* ]]
+	[ "$(server_state)" = "$before" ]
+}
+
+@test "a bad archive changes nothing: no folder, no subscription, no message (65)" {
+	run -0 "$MT" archive --export "$X/t.mbox.gz" --include-flagged Sent
+	head -c 20000 "$X/t.mbox.gz" > "$X/cut.mbox.gz"
+	before=$(server_state)
+	run --separate-stderr "$MT" archive --import "$X/cut.mbox.gz" --into Cut
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"truncated or corrupt gzip"* ]]
+	[ "$(server_state)" = "$before" ]
+}
+
+@test "import --dry-run changes nothing, and the real run does what it said" {
+	run -0 "$MT" archive --export "$X/dev.mbox" --include-flagged Lists/dev
+	run -0 "$MT" archive --import "$X/dev.mbox" --into Half --stop-on-error
+	dadm expunge -u alice mailbox Half uid 1:10
+	make_maildir "$X/md" 2
+	ln -s /etc/hostname "$X/md/cur/1700000009.M9P1.host:2,"
+	before=$(server_state)
+	for args in "--import $X/dev.mbox --into New" "--import $X/dev.mbox --into Half --skip-existing" "--import $X/md --into Md"; do
+		run --separate-stderr "$MT" archive $args --dry-run --json
+		echo "$args: $status $output / $stderr"
+		[ "$(server_state)" = "$before" ]
+		printf '%s\n' "$output" > "$X/dry"
+		run --separate-stderr "$MT" archive $args --json
+		echo "real: $status $output / $stderr"
+		# the same figures, under the dry run's names
+		[ "$(sed 's/"would_append"/"appended"/; s/"per_second":[0-9]*//' "$X/dry")" = "$(echo "$output" | sed 's/"per_second":[0-9]*//')" ]
+		before=$(server_state)
+	done
+	[ "$(alice_count New all)" -eq 40 ]
+	[ "$(alice_count Half all)" -eq 40 ]
+	[ "$(alice_count Md all)" -eq 2 ]
+	[[ "$(cat "$X/dry")" == *'"would_append":2,"skipped":1,'* ]]
+}
+
+# export_dry_then_real ARGS...: the dry run changes nothing on the server,
+# writes nothing under $X, and prints what the real run then prints
+export_dry_then_real() {
+	local before files
+	before=$(server_state)
+	files=$(ls -A "$X")
+	run --separate-stderr "$MT" archive "$@" --dry-run --json
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(ls -A "$X")" = "$files" ]
+	[ "$(server_state)" = "$before" ]
+	printf '%s\n' "$output" > "$BATS_TEST_TMPDIR/dry"
+	run --separate-stderr "$MT" archive "$@" --json
+	echo "$output / $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(sed 's/"would export"/"exported"/; s/"would remove"/"removed"/' "$BATS_TEST_TMPDIR/dry")" = "$output" ]
+}
+
+@test "export --dry-run (also with --delete-after-export) writes nothing, changes nothing, and says what the real run does" {
+	export_dry_then_real --export "$X/dev.mbox" --older 365d --delete-after-export Lists/dev
+	[[ "$(cat "$BATS_TEST_TMPDIR/dry")" == *'"action":"would remove"'* ]]
+	export_dry_then_real --export "$X/all" --format maildir --older 365d --delete-after-export 'Lists/%' 'Old Stuff'
+	[ "$(grep -c '"would export"' "$BATS_TEST_TMPDIR/dry")" -eq 4 ]   # three folders and the total
+	export_dry_then_real --export "$X/one.mbox.gz" --include-flagged Drafts
+	# an archive already in place: what would be removed is what it holds
+	run -0 "$MT" archive --export "$X/ann.mbox" --include-flagged Lists/announce
+	n=$(alice_count Lists/announce all)
+	before=$(server_state)
+	run --separate-stderr "$MT" archive --export "$X/ann.mbox" --include-flagged --delete-after-export --dry-run --json Lists/announce
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"action":"would remove","messages":'"$n,"* ]]
+	[ "$(server_state)" = "$before" ]
+	[ "$(ls -A "$X" | sort | paste -sd,)" = "all,ann.mbox,dev.mbox,one.mbox.gz" ]
+}
