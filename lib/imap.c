@@ -1,8 +1,7 @@
 /* imap.c — mailbox operations on an open session: LIST, STATUS (pipelined),
  * sizes, NAMESPACE, QUOTA. Where libetpan 1.9 lacks something it is extended
  * here through its extension API or a raw command, and said so. */
-#include "select.h"
-#include "session_int.h"
+#include "select_int.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -564,47 +563,39 @@ static void take_status(struct mt_session *s, const char *wire, struct mt_status
 	}
 }
 
-/* Sum RFC822.SIZE of a mailbox by FETCH in sequence batches (servers without STATUS=SIZE). */
-#define FETCH_BATCH 5000
+/* Sum RFC822.SIZE of a mailbox (servers without STATUS=SIZE): EXAMINE,
+ * the UIDs, and their sizes through the one fetch engine, in its batches. */
+static int add_size(const struct mt_fetched *m, void *arg)
+{
+	*(uint64_t *)arg += m->size;
+	return 0;
+}
 
 static int fetch_sizes(struct mt_session *s, const char *wire, struct mt_status *st, struct mt_err *e)
 {
-	int r = mailimap_examine(s->imap, wire);
-	mt_session_selected(s, NULL, 0);
-	if (r != MAILIMAP_NO_ERROR) {
-		if (r == MAILIMAP_ERROR_EXAMINE) {
-			st->error = mt_xasprintf("EXAMINE failed: %s", mt_imap_last_text(s));
-			return MT_OK;
-		}
-		return mt_imap_error(s, r, "EXAMINE", e);
+	struct mt_folder_state fs;
+	int refused, r = mt_open_wire(s, wire, wire, 0, 0, &fs, &refused, e);
+	if (r != MT_OK) {
+		if (!refused)
+			return r;
+		st->error = mt_xasprintf("EXAMINE failed: %s", mt_imap_last_text(s));
+		return MT_OK;
 	}
-	uint32_t exists = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_exists : 0;
+	uint32_t *uids = NULL;
+	size_t n = 0;
 	uint64_t total = 0;
-	for (uint32_t lo = 1; exists > 0 && lo <= exists; lo += FETCH_BATCH) {
-		uint32_t hi = exists - lo < FETCH_BATCH - 1 ? exists : lo + FETCH_BATCH - 1;
-		struct mailimap_set *set = mailimap_set_new_interval(lo, hi);
-		struct mailimap_fetch_type *ft = mailimap_fetch_type_new_fetch_att(mailimap_fetch_att_new_rfc822_size());
-		clist *res = NULL;
-		r = mailimap_fetch(s->imap, set, ft, &res);
-		mailimap_set_free(set);
-		mailimap_fetch_type_free(ft);
-		if (r != MAILIMAP_NO_ERROR)
-			return mt_imap_error(s, r, "FETCH", e);
-		MT_EACH(it, res) {
-			struct mailimap_msg_att *ma = clist_content(it);
-			MT_EACH(j, ma->att_list) {
-				struct mailimap_msg_att_item *item = clist_content(j);
-				if (item->att_type == MAILIMAP_MSG_ATT_ITEM_STATIC &&
-				    item->att_data.att_static->att_type == MAILIMAP_MSG_ATT_RFC822_SIZE)
-					total += item->att_data.att_static->att_data.att_rfc822_size;
-			}
-		}
-		mailimap_fetch_list_free(res);
-	}
+	struct mt_fetch_spec spec = { .size = 1 };
+	r = mt_uid_search(s, "ALL", &uids, &n, e);
+	if (r == MT_OK && n)
+		r = mt_fetch_each(s, uids, n, &spec, add_size, &total, e);
+	free(uids);
+	mt_session_selected(s, NULL, 0);
+	if (r != MT_OK)
+		return r;
 	st->size = total;
 	st->have |= MT_ST_SIZE;
 	if (!(st->have & MT_ST_MESSAGES)) {
-		st->messages = exists;
+		st->messages = (uint32_t)n;
 		st->have |= MT_ST_MESSAGES;
 	}
 	return MT_OK;

@@ -1,6 +1,9 @@
-/* select.h — choose messages in a folder (server-side SEARCH first, then
- * client-side checks on the few fields fetched) and remove or move exactly
- * those UIDs. Shared by every applet that deletes or moves mail. */
+/* select.h — the library's side of choosing and changing messages: open a
+ * folder (folder.c), ask it which UIDs match, always within what was asked
+ * (SEARCH), fetch what a decision or a report reads (fetch.c), pick the
+ * messages of one folder by a compiled condition (select.c), and remove,
+ * move, copy or flag exactly those UIDs (exec.c). What to ask is compiled
+ * above the library (filters/query.h); the library only runs it. */
 #ifndef MT_SELECT_H
 #define MT_SELECT_H
 
@@ -9,88 +12,9 @@
 
 #include <time.h>
 
-/* What SEARCH can decide on the server. Unset fields are 0 / -1. */
-struct mt_criteria {
-	int deleted;            /* only \Deleted */
-	int undeleted;          /* only mail not flagged \Deleted */
-	int include_flagged;    /* else NOT FLAGGED */
-	int seen;               /* -1 any, 0 unseen, 1 seen */
-	int64_t older;          /* seconds, -1 unset */
-	int64_t newer;          /* seconds, -1 unset */
-	time_t before;          /* 0 unset: date before (UTC midnight) */
-	uint64_t larger;        /* 0 unset: strictly larger than */
-	uint64_t smaller;       /* 0 unset: strictly smaller than */
-	int by_date_header;     /* ages/dates by the Date header instead of INTERNALDATE */
-	int want_headers;       /* fetch From and Subject (decoded) */
-	int want_dates;         /* fetch INTERNALDATE (and with by_date_header, Date) */
-};
+enum { MT_F_SEEN = 1, MT_F_ANSWERED = 2, MT_F_FLAGGED = 4, MT_F_DELETED = 8, MT_F_DRAFT = 16 };
 
-struct mt_msg {
-	uint32_t uid;
-	uint32_t size;
-	time_t internaldate;
-	time_t date;            /* Date header, 0 when absent or unparsable */
-	char *from;             /* decoded UTF-8, owned, may be NULL */
-	char *subject;          /* decoded UTF-8, owned, may be NULL */
-};
-
-/* Optional client-side check on each candidate; return 1 to keep it. */
-typedef int (*mt_msg_filter)(const struct mt_msg *m, void *ctx);
-
-struct mt_selection {
-	char *folder;           /* UTF-8, owned */
-	char *wire;             /* owned */
-	uint32_t uidvalidity;
-	struct mt_msg *msgs;    /* owned, sorted by UID */
-	size_t n;
-	uint64_t bytes;
-	int searched_on_server; /* how the candidates were found (for -v) */
-	char *search;           /* the SEARCH criteria sent, owned */
-};
-
-/* Open `folder` (EXAMINE when readonly, else SELECT), SEARCH, FETCH what the
- * decision needs in UID batches, apply `filter`. Never sets \Seen. */
-int mt_select_messages(struct mt_session *s, const char *folder, const struct mt_criteria *c,
-		       int readonly, mt_msg_filter filter, void *fctx, struct mt_selection *out,
-		       struct mt_err *e);
-void mt_selection_release(struct mt_selection *sel);
-
-/* Remove exactly sel's UIDs: re-SELECT and compare UIDVALIDITY (nothing is
- * removed if it changed), then UID STORE +FLAGS.SILENT (\Deleted) and UID
- * EXPUNGE of those UIDs (UIDPLUS), or with `to_wire` UID MOVE (or UID COPY +
- * the same exact expunge). Without UIDPLUS it refuses unless allow_unsafe.
- * *removed: messages the server reported expunged. */
-int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
-			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e);
-
-/* Finish what a killed COPY-fallback move left behind (servers without MOVE,
- * see MOVING_KEYWORD in select.c): an original still marked in a source whose
- * marked copy is in one of the targets is expunged (the move was done up to
- * that); one without a copy only loses the mark, to be moved afresh; then
- * no copy keeps the mark. Sources are folder names (UTF-8), targets wire
- * names; a missing folder is skipped. *finished counts the moves completed.
- * A no-op on servers with MOVE (no run of ours marks anything there) unless
- * `even_with_move`: a run without MOVE (another server version, a tunnel
- * with other capabilities) may have left marks that one with MOVE meets. */
-int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t nsrc,
-		     const char *const *targets, size_t ntgt, int even_with_move, uint64_t *finished,
-		     struct mt_err *e);
-
-/* The folder with a special-use flag ("\\Trash"), or NULL. Owned by caller. */
-int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
-
-/* Test hook: when MAILTOOL_TEST_HOOK_BEFORE_REMOVE is set, its command runs
- * (with MAILTOOL_TEST_FOLDER and MAILTOOL_PID set) between selection and removal, so tests can
- * change the folder under a run (e.g. delete and recreate it). */
-void mt_test_hook_before_remove(const char *folder);
-
-/* Folder arguments (names or LIST patterns; with recursive their subtrees) to
- * selectable folder names. An argument matching nothing is an error. */
-int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
-		      char ***out, size_t *nout, struct mt_err *e);
-void mt_free_folders(char **v, size_t n);
-
-/* ---- lower-level pieces for the rule engine (cmd/filter.c) ---------------- */
+/* ---- folders -------------------------------------------------------------- */
 
 struct mt_folder_state {
 	uint32_t uidvalidity, uidnext, exists;
@@ -104,6 +28,18 @@ struct mt_folder_state {
  * can deliver mail between the SELECT and what follows). */
 int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char **wire,
 		   struct mt_folder_state *st, struct mt_err *e);
+
+/* Folder arguments (names or LIST patterns; with recursive their subtrees) to
+ * selectable folder names. An argument matching nothing is an error. */
+int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+		      char ***out, size_t *nout, struct mt_err *e);
+void mt_free_folders(char **v, size_t n);
+
+/* The folder with a special-use flag ("\\Trash"), or by its well-known name
+ * where the server marks none; NULL when there is none. Owned by caller. */
+int mt_special_folder(struct mt_session *s, const char *use, char **folder, char **wire, struct mt_err *e);
+
+/* ---- asking which UIDs ------------------------------------------------------ */
 
 /* UID SEARCH in the selected folder, sent as "UID SCOPE CRITERIA": sorted,
  * without duplicates, owned by the caller. Whatever the answer names outside
@@ -125,7 +61,7 @@ uint32_t mt_selected_uidnext(const struct mt_session *s);
  * mt_uid_search; sorted, owned by the caller. */
 int mt_uid_changed_since(struct mt_session *s, uint64_t modseq, uint32_t **uids, size_t *n, struct mt_err *e);
 
-enum { MT_F_SEEN = 1, MT_F_ANSWERED = 2, MT_F_FLAGGED = 4, MT_F_DELETED = 8, MT_F_DRAFT = 16 };
+/* ---- fetching ----------------------------------------------------------------- */
 
 /* What to FETCH for each message (UID always). */
 struct mt_fetch_spec {
@@ -135,6 +71,7 @@ struct mt_fetch_spec {
 	uint64_t body_prefix;        /* BODY.PEEK[]<body_offset.N> when > 0 */
 	uint64_t body_offset;
 	int body_whole;              /* BODY.PEEK[] (the caller keeps batches small) */
+	uint64_t changed_since;      /* > 0: only messages whose flags changed after this MODSEQ (CONDSTORE) */
 };
 
 /* One fetched message; everything is borrowed for the callback's duration. */
@@ -152,13 +89,81 @@ struct mt_fetched {
 
 /* FETCH uids (sorted) in batches (smaller ones when bodies are fetched, so
  * memory stays bounded), calling cb for each message the server returns
- * that was asked for. Never sets \Seen. A non-zero cb return stops with it. */
+ * that was asked for. uids NULL: every message the folder's SELECT saw
+ * (1:*, within its UIDNEXT), in one command: for changed_since. Never sets
+ * \Seen. A non-zero cb return stops with it. */
 int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
 		  int (*cb)(const struct mt_fetched *m, void *ctx), void *ctx, struct mt_err *e);
+
+/* ---- picking the messages of a folder -------------------------------------------- */
+
+struct mt_msg {
+	uint32_t uid;
+	uint32_t size;          /* 0 unless fetched */
+	time_t internaldate;    /* 0 unless fetched */
+	time_t date;            /* Date header, 0 when absent, unparsable or not fetched */
+	char *from;             /* decoded UTF-8, owned, may be NULL */
+	char *subject;          /* decoded UTF-8, owned, may be NULL */
+};
+
+struct mt_selection {
+	char *folder;           /* UTF-8, owned */
+	char *wire;             /* owned */
+	uint32_t uidvalidity;
+	struct mt_msg *msgs;    /* owned, sorted by UID */
+	size_t n;
+	uint64_t bytes;         /* of what was fetched with its size */
+	int searched_on_server; /* how the candidates were found (for -v) */
+	char *search;           /* the SEARCH criteria sent, owned */
+};
+
+/* A compiled condition as the library runs it: the SEARCH, then (unless
+ * fetch_none) a FETCH of the candidates and the caller's check on each. */
+struct mt_pick {
+	const char *search;
+	int fetch_none;          /* the SEARCH answer is the selection */
+	struct mt_fetch_spec fetch;
+	/* 1 take it, 0 (or -1: undecided, the caller has said so) leave it */
+	int (*decide)(const struct mt_fetched *m, void *ctx);
+	void *ctx;
+};
+
+/* Open `folder` (EXAMINE when readonly, else SELECT), then pick. Never sets \Seen. */
+int mt_select(struct mt_session *s, const char *folder, int readonly, const struct mt_pick *p,
+	      struct mt_selection *out, struct mt_err *e);
+void mt_selection_release(struct mt_selection *sel);
+
+/* ---- changing exactly those -------------------------------------------------------- */
+
+/* Remove exactly sel's UIDs: re-SELECT and compare UIDVALIDITY (nothing is
+ * removed if it changed), then UID STORE +FLAGS.SILENT (\Deleted) and UID
+ * EXPUNGE of those UIDs (UIDPLUS), or with `to_wire` UID MOVE (or UID COPY +
+ * the same exact expunge). Without UIDPLUS it refuses unless allow_unsafe.
+ * *removed: messages the server reported expunged. */
+int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
+			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e);
+
+/* Finish what a killed COPY-fallback move left behind (servers without MOVE,
+ * see MOVING_KEYWORD in select_int.h): an original still marked in a source whose
+ * marked copy is in one of the targets is expunged (the move was done up to
+ * that); one without a copy only loses the mark, to be moved afresh; then
+ * no copy keeps the mark. Sources are folder names (UTF-8), targets wire
+ * names; a missing folder is skipped. *finished counts the moves completed.
+ * A no-op on servers with MOVE (no run of ours marks anything there) unless
+ * `even_with_move`: a run without MOVE (another server version, a tunnel
+ * with other capabilities) may have left marks that one with MOVE meets. */
+int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t nsrc,
+		     const char *const *targets, size_t ntgt, int even_with_move, uint64_t *finished,
+		     struct mt_err *e);
 
 /* UID STORE +FLAGS.SILENT (add) or -FLAGS.SILENT of a flag list such as
  * "\\Flagged $Invoice", and UID COPY to a folder, in UID batches. */
 int mt_uid_store(struct mt_session *s, const uint32_t *uids, size_t n, int add, const char *flags, struct mt_err *e);
 int mt_uid_copy(struct mt_session *s, const uint32_t *uids, size_t n, const char *to_wire, struct mt_err *e);
+
+/* Test hook: when MAILTOOL_TEST_HOOK_BEFORE_REMOVE is set, its command runs
+ * (with MAILTOOL_TEST_FOLDER and MAILTOOL_PID set) between selection and removal, so tests can
+ * change the folder under a run (e.g. delete and recreate it). */
+void mt_test_hook_before_remove(const char *folder);
 
 #endif

@@ -187,9 +187,54 @@ void mt_warn(struct mt_ctx *ctx, const char *fmt, ...) __attribute__((format(pri
 /* Same for an mt_err. */
 int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
 
+/* ---- choosing messages ----------------------------------------------------- */
+
+struct mt_cond;
+
+/* What an applet asks of one folder: the condition (NULL: every message),
+ * and what its report or a later step reads of each chosen message. */
+struct mt_choice {
+	const struct mt_cond *cond;
+	int readonly;
+	int size;               /* RFC822.SIZE of each (reports in bytes) */
+	int dates;              /* INTERNALDATE (with by_date_header, the Date field too) */
+	int by_date_header;
+	int from_subject;       /* From, Subject, Date and INTERNALDATE (listings) */
+	uint64_t body_limit;    /* bytes of the body a body condition reads */
+	int (*keep)(uint32_t uid, void *arg);   /* a further say, or NULL */
+	void *arg;
+	uint64_t undecided;     /* out: messages a regex could not decide (left alone, named) */
+};
+/* Compile the condition for this server and pick the folder's messages. */
+int mt_choose(struct mt_ctx *ctx, struct mt_session *s, const char *folder, struct mt_choice *ch,
+	      struct mt_selection *out, struct mt_err *e);
+
+/* The removal options as archive still reads them (a flat struct). Unset
+ * fields are 0 / -1. */
+struct mt_criteria {
+	int deleted;            /* only \Deleted */
+	int undeleted;          /* only mail not flagged \Deleted */
+	int include_flagged;    /* else NOT FLAGGED */
+	int seen;               /* -1 any, 0 unseen, 1 seen */
+	int64_t older;          /* seconds, -1 unset */
+	int64_t newer;          /* seconds, -1 unset */
+	time_t before;          /* 0 unset: date before (UTC midnight) */
+	uint64_t larger;        /* 0 unset: strictly larger than */
+	uint64_t smaller;       /* 0 unset: strictly smaller than */
+	int by_date_header;     /* ages/dates by the Date header instead of INTERNALDATE */
+	int want_headers;       /* fetch From and Subject (decoded) */
+	int want_dates;         /* fetch INTERNALDATE (and with by_date_header, Date) */
+};
 /* Criteria from the common removal options (--deleted, --older, ...);
  * *given counts the criteria named. */
 int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e);
+/* The same as a condition tree (owned; NULL: every message). */
+struct mt_cond *mt_criteria_cond(const struct mt_criteria *c);
+/* Choose by criteria, every chosen message's size fetched; filter (or NULL)
+ * has the last say on each. */
+typedef int (*mt_msg_filter)(const struct mt_msg *m, void *ctx);
+int mt_select_messages(struct mt_session *s, const char *folder, const struct mt_criteria *c, int readonly,
+		       mt_msg_filter filter, void *fctx, struct mt_selection *out, struct mt_err *e);
 
 /* The result table of removing applets: folder, action, messages, size. */
 void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
