@@ -2,7 +2,8 @@
  * steps in order (\Deleted everywhere, old \Trash, old \Junk, named folders)
  * until the box is below target. Removal is lib/select.c's exact engine. */
 #include "../tool/tool.h"
-#include "../lib/select.h"
+#include "../filters/query.h"
+#include "../lib/plan.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -81,11 +82,25 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 	return MT_OK;
 }
 
+struct compact {
+	struct mt_compact_policy p;
+	int dry, human;
+};
+
+static void compact_release(void *state)
+{
+	struct compact *x = state;
+	mt_compact_policy_release(&x->p);
+	free(x);
+}
+
 static int compact_check(struct mt_ctx *ctx)
 {
-	struct mt_compact_policy p;
-	int r = load_policy(ctx, &p);
-	mt_compact_policy_release(&p);
+	struct compact *x = mt_xmalloc(sizeof *x);
+	ctx->state = x;
+	x->dry = mt_flag(&ctx->args, "dry-run");
+	x->human = mt_flag(&ctx->args, "human");
+	int r = load_policy(ctx, &x->p);
 	if (r == MT_OK && ctx->args.argc > 0)
 		return mt_fail(ctx, MT_EUSAGE, "compact takes no folder arguments; name folders with --step");
 	return r;
@@ -178,16 +193,6 @@ static int box_size(struct mt_ctx *ctx, uint64_t *bytes)
 	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
 }
 
-/* Usage after a step: measured again, or in a dry run estimated from what would go. */
-static int update_usage(struct mt_ctx *ctx, int dry, const struct usage *before, uint64_t freed, struct usage *now)
-{
-	if (!dry)
-		return measure(ctx, now);
-	now->used = before->used > freed ? before->used - freed : 0;
-	now->pct = now->limit ? 100.0 * (double)now->used / (double)now->limit : 0;
-	return MT_OK;
-}
-
 enum { C_STEP, C_FOLDER, C_ACTION, C_MESSAGES, C_SIZE, C_NCOLS };
 static const struct mt_col compact_cols[C_NCOLS] = {
 	[C_STEP] = { "step", MT_COL_STR },
@@ -197,17 +202,23 @@ static const struct mt_col compact_cols[C_NCOLS] = {
 	[C_SIZE] = { "size", MT_COL_SIZE },
 };
 
-/* A dry run removes nothing, so a later step would see (and count again) what
- * an earlier step already planned to take: remember, per folder, the UIDs
- * planned so far and leave them out of later steps. */
+/* The plan takes each message once, in the first step that would: per
+ * folder, the UIDs planned so far are left out of later steps. */
 struct planned {
 	char *folder;
 	uint32_t *uids;         /* sorted */
 	size_t n;
 };
-struct plan {
-	struct planned *v;
-	size_t n;
+
+struct planning {
+	struct mt_ctx *ctx;
+	struct mt_plan plan;
+	struct planned *f;      /* per folder */
+	size_t nf;
+	/* one row per step and folder looked at (zero rows only with -v) */
+	struct row { char *step, *folder; size_t op; int has_op; } *rows;
+	size_t nrows;
+	uint64_t freed, removed, undecided;
 };
 
 static int cmp_uid(const void *a, const void *b)
@@ -216,189 +227,234 @@ static int cmp_uid(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static struct planned *plan_folder(struct plan *pl, const char *folder)
+static struct planned *planned_of(struct planning *pl, const char *folder)
 {
-	for (size_t i = 0; i < pl->n; i++)
-		if (strcmp(pl->v[i].folder, folder) == 0)
-			return &pl->v[i];
-	pl->v = mt_xrealloc(pl->v, sizeof *pl->v * (pl->n + 1));
-	pl->v[pl->n] = (struct planned){ .folder = mt_xstrdup(folder) };
-	return &pl->v[pl->n++];
+	for (size_t i = 0; i < pl->nf; i++)
+		if (strcmp(pl->f[i].folder, folder) == 0)
+			return &pl->f[i];
+	pl->f = mt_xrealloc(pl->f, sizeof *pl->f * (pl->nf + 1));
+	pl->f[pl->nf] = (struct planned){ .folder = mt_xstrdup(folder) };
+	return &pl->f[pl->nf++];
 }
 
-static void plan_add(struct planned *f, const struct mt_selection *sel)
-{
-	if (sel->n == 0)
-		return;
-	f->uids = mt_xrealloc(f->uids, sizeof *f->uids * (f->n + sel->n));
-	for (size_t i = 0; i < sel->n; i++)
-		f->uids[f->n++] = sel->msgs[i].uid;
-	mt_sort(f->uids, f->n, sizeof *f->uids, cmp_uid);
-}
-
-static void plan_free(struct plan *pl)
-{
-	for (size_t i = 0; i < pl->n; i++) {
-		free(pl->v[i].folder);
-		free(pl->v[i].uids);
-	}
-	free(pl->v);
-}
-
-static int not_planned(const struct mt_msg *m, void *arg)
+static int not_planned(uint32_t uid, void *arg)
 {
 	const struct planned *f = arg;
-	return f->n == 0 || mt_bsearch(&m->uid, f->uids, f->n, sizeof *f->uids, cmp_uid) == NULL;
+	return mt_bsearch(&uid, f->uids, f->n, sizeof *f->uids, cmp_uid) == NULL;
 }
 
-/* Run one step over its folders; adds report rows and the bytes freed. A dry
- * run counts each message once, in the first step that would take it. */
-static int run_step(struct mt_ctx *ctx, const char *name, const char *const *folders, size_t nf,
-		    const struct mt_criteria *c, struct plan *dry, struct mt_table *t, uint64_t *freed, uint64_t *nmsgs)
+/* Plan one step over its folders: choose, leave out what an earlier step
+ * took, add an exact removal per folder. */
+static int plan_step(struct planning *pl, const char *name, const char *const *folders, size_t nf,
+		     const struct mt_cond *cond)
 {
+	struct mt_ctx *ctx = pl->ctx;
 	for (size_t i = 0; i < nf; i++) {
 		struct mt_selection sel;
-		uint64_t n = 0, b = 0;
-		struct planned *pf = dry ? plan_folder(dry, folders[i]) : NULL;
-		int r = mt_select_messages(ctx->s, folders[i], c, 1, dry ? not_planned : NULL, pf, &sel, &ctx->err);
-		if (r == MT_OK && !dry)
-			r = mt_remove_selection(ctx->s, &sel, NULL, 0, &n, &b, &ctx->err);
-		if (dry) {
-			n = sel.n;
-			b = sel.bytes;
-			plan_add(pf, &sel);
-		}
-		if ((r == MT_OK && (n > 0 || ctx->verbose)) || n > 0) {
-			int row = mt_table_row(t);
-			mt_table_str(t, row, C_STEP, name);
-			mt_table_str(t, row, C_FOLDER, folders[i]);
-			mt_table_str(t, row, C_ACTION, dry ? "would remove" : "removed");
-			mt_table_num(t, row, C_MESSAGES, (long long)n);
-			mt_table_num(t, row, C_SIZE, (long long)b);
-		}
-		*freed += b;
-		*nmsgs += n;
-		mt_selection_release(&sel);
-		if (r != MT_OK)
+		struct planned *pf = planned_of(pl, folders[i]);
+		struct mt_choice ch = { .cond = cond, .readonly = 1, .size = 1, .keep = pf->n ? not_planned : NULL, .arg = pf };
+		int r = mt_choose(ctx, ctx->s, folders[i], &ch, &sel, &ctx->err);
+		pl->undecided += ch.undecided;
+		if (r != MT_OK) {
+			mt_selection_release(&sel);
 			return mt_fail_err(ctx, &ctx->err);
+		}
+		struct row rw = { .step = mt_xstrdup(name), .folder = mt_xstrdup(folders[i]) };
+		if (sel.n) {
+			uint32_t *uids = mt_xmalloc(sizeof *uids * sel.n), *sizes = mt_xmalloc(sizeof *sizes * sel.n);
+			for (size_t k = 0; k < sel.n; k++) {
+				uids[k] = sel.msgs[k].uid;
+				sizes[k] = sel.msgs[k].size;
+			}
+			struct mt_op *op = mt_plan_add_uids(&pl->plan, MT_OP_EXPUNGE, sel.folder, sel.wire, sel.uidvalidity, uids,
+							    sizes, sel.n);
+			op->label = mt_xstrdup(name);
+			rw.op = pl->plan.n - 1;
+			rw.has_op = 1;
+			pl->freed += op->bytes;
+			pl->removed += op->n;
+			pf->uids = mt_xrealloc(pf->uids, sizeof *pf->uids * (pf->n + sel.n));
+			memcpy(pf->uids + pf->n, uids, sizeof *uids * sel.n);
+			pf->n += sel.n;
+			mt_sort(pf->uids, pf->n, sizeof *pf->uids, cmp_uid);
+			free(uids);
+			free(sizes);
+		}
+		pl->rows = mt_xrealloc(pl->rows, sizeof *pl->rows * (pl->nrows + 1));
+		pl->rows[pl->nrows++] = rw;
+		mt_selection_release(&sel);
 	}
 	return MT_OK;
 }
 
+static void planning_release(struct planning *pl)
+{
+	for (size_t i = 0; i < pl->nf; i++) {
+		free(pl->f[i].folder);
+		free(pl->f[i].uids);
+	}
+	for (size_t i = 0; i < pl->nrows; i++) {
+		free(pl->rows[i].step);
+		free(pl->rows[i].folder);
+	}
+	free(pl->f);
+	free(pl->rows);
+	mt_plan_release(&pl->plan);
+}
+
+/* Usage the plan so far leaves: the quota's usage less what it removes
+ * (the server's own figure is measured again after a real run). */
+static double usage_after(const struct usage *before, uint64_t freed)
+{
+	uint64_t used = before->used > freed ? before->used - freed : 0;
+	return before->limit ? 100.0 * (double)used / (double)before->limit : 0;
+}
+
 static int compact_main(struct mt_ctx *ctx)
 {
-	struct mt_compact_policy p;
+	struct compact *x = ctx->state;
+	const struct mt_compact_policy *p = &x->p;
 	struct usage before, now;
-	uint64_t size_before = 0, freed = 0, removed = 0;
-	int dry = mt_flag(&ctx->args, "dry-run"), lock = -1, r;
-	struct mt_table t;
-	struct plan plan = { 0 };
-	struct plan *dp = dry ? &plan : NULL;
+	uint64_t size_before = 0;
+	int dry = x->dry, lock = -1, r;
+	struct planning pl = { .ctx = ctx };
 
-	memset(&p, 0, sizeof p);
-	if ((r = load_policy(ctx, &p)) != MT_OK) {
-		mt_compact_policy_release(&p);
-		return r;
-	}
 	if ((r = take_lock(ctx, &lock)) != MT_OK)
-		goto out_policy;
+		return r;
 	if ((r = measure(ctx, &before)) != MT_OK)
-		goto out_lock;
-	if ((p.if_over >= 0 || p.target >= 0) && !before.known) {
+		goto out;
+	if ((p->if_over >= 0 || p->target >= 0) && !before.known) {
 		r = mt_fail(ctx, MT_EUNAVAIL, "--if-over/--target need a STORAGE quota, which the server does not report "
 			    "(use --if-larger SIZE)");
-		goto out_lock;
+		goto out;
 	}
-	if (p.if_larger && (r = box_size(ctx, &size_before)) != MT_OK)
-		goto out_lock;
+	if (p->if_larger && (r = box_size(ctx, &size_before)) != MT_OK)
+		goto out;
 	/* cron manners: nothing to do is silent */
-	if ((p.if_over >= 0 && before.pct < p.if_over) || (p.if_larger && size_before < p.if_larger)) {
+	if ((p->if_over >= 0 && before.pct < p->if_over) || (p->if_larger && size_before < p->if_larger)) {
 		if (ctx->verbose)
-			mt_warn(ctx, "nothing to do (%s)", p.if_larger ? "box below --if-larger" : "quota usage below --if-over");
-		r = MT_OK;
-		goto out_lock;
+			mt_warn(ctx, "nothing to do (%s)", p->if_larger ? "box below --if-larger" : "quota usage below --if-over");
+		goto out;
 	}
 
-	mt_table_init(&t, compact_cols, C_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
-	now = before;
-	int reached = 0;
-#define BELOW_TARGET() (p.target >= 0 && now.known && now.pct < p.target)
+	/* the plan: step by step until the usage it leaves is below the target */
+#define BELOW_TARGET() (p->target >= 0 && before.known && usage_after(&before, pl.freed) < p->target)
 	/* step 1: mail already flagged \Deleted, in every folder (flagged or not: the user deleted it) */
-	if (p.deleted && !BELOW_TARGET()) {
-		struct mt_criteria c = { .deleted = 1, .include_flagged = 1, .seen = -1, .older = -1, .newer = -1 };
+	if (p->deleted && !BELOW_TARGET()) {
+		struct mt_cond *c = mt_cond_flag(MT_F_DELETED, NULL, 1);
 		char **f = NULL;
 		size_t nf = 0;
 		const char *all = "*";
-		if (mt_expand_folders(ctx->s, &all, 1, 0, &f, &nf, &ctx->err) != MT_OK) {
+		if (mt_expand_folders(ctx->s, &all, 1, 0, &f, &nf, &ctx->err) != MT_OK)
 			r = mt_fail_err(ctx, &ctx->err);
-			goto out_table;
-		}
-		r = run_step(ctx, "deleted", (const char *const *)f, nf, &c, dp, &t, &freed, &removed);
+		else
+			r = plan_step(&pl, "deleted", (const char *const *)f, nf, c);
 		mt_free_folders(f, nf);
+		mt_cond_free(c);
 		if (r != MT_OK)
-			goto out_table;
-		if ((r = update_usage(ctx, dry, &before, freed, &now)) != MT_OK)
-			goto out_table;
+			goto out;
 	}
-	/* steps 2 and 3: old mail in \Trash and \Junk */
+	/* steps 2 and 3: old mail in \Trash and \Junk (what step 1 takes is left to it) */
 	static const char *const uses[2] = { "\\Trash", "\\Junk" };
-	for (int k = 0; k < 2; k++) {
-		int64_t older = k == 0 ? p.trash_older : p.junk_older;
+	for (int k = 0; k < 2 && r == MT_OK; k++) {
+		int64_t older = k == 0 ? p->trash_older : p->junk_older;
 		char *folder = NULL, *wire = NULL;
 		if (older < 0 || BELOW_TARGET())
 			continue;
-		if (mt_special_folder(ctx->s, uses[k], &folder, &wire, &ctx->err) != MT_OK) {
+		if (mt_special_folder(ctx->s, uses[k], &folder, &wire, &ctx->err) != MT_OK)
 			r = mt_fail_err(ctx, &ctx->err);
-			goto out_table;
-		}
-		if (folder) {
-			/* in a dry run, leave out what step 1 would already have taken */
-			struct mt_criteria c = { .include_flagged = 1, .seen = -1, .older = older, .newer = -1,
-						 .undeleted = dry && p.deleted };
-			r = run_step(ctx, k == 0 ? "trash" : "junk", (const char *const *)&folder, 1, &c, dp, &t, &freed, &removed);
+		else if (folder) {
+			struct mt_cond *c = mt_cond_age(MT_C_OLDER, older, 0);
+			if (p->deleted)
+				c = mt_cond_and(c, mt_cond_flag(MT_F_DELETED, NULL, 0));
+			r = plan_step(&pl, k == 0 ? "trash" : "junk", (const char *const *)&folder, 1, c);
+			mt_cond_free(c);
 		}
 		free(folder);
 		free(wire);
-		if (r != MT_OK)
-			goto out_table;
-		if ((r = update_usage(ctx, dry, &before, freed, &now)) != MT_OK)
-			goto out_table;
 	}
 	/* step 4: the admin's own steps, in order; \Flagged mail stays */
-	for (size_t k = 0; k < p.nsteps; k++) {
+	for (size_t k = 0; k < p->nsteps && r == MT_OK; k++) {
 		if (BELOW_TARGET())
 			break;
-		struct mt_criteria c = { .seen = -1, .older = p.steps[k].older, .newer = -1, .larger = p.steps[k].larger,
-					 .undeleted = dry && p.deleted };
+		struct mt_cond *c = mt_cond_flag(MT_F_FLAGGED, NULL, 0);
+		if (p->steps[k].older >= 0)
+			c = mt_cond_and(c, mt_cond_age(MT_C_OLDER, p->steps[k].older, 0));
+		if (p->steps[k].larger)
+			c = mt_cond_and(c, mt_cond_size(MT_C_LARGER, p->steps[k].larger));
+		if (p->deleted)
+			c = mt_cond_and(c, mt_cond_flag(MT_F_DELETED, NULL, 0));
 		char **f = NULL;
 		size_t nf = 0;
-		const char *arg = p.steps[k].folder;
+		const char *arg = p->steps[k].folder;
 		if (mt_expand_folders(ctx->s, &arg, 1, 0, &f, &nf, &ctx->err) != MT_OK) {
 			r = mt_fail_err(ctx, &ctx->err);
-			goto out_table;
+		} else {
+			char *name = mt_xasprintf("step %zu", k + 1);
+			r = plan_step(&pl, name, (const char *const *)f, nf, c);
+			free(name);
 		}
-		char *name = mt_xasprintf("step %zu", k + 1);
-		r = run_step(ctx, name, (const char *const *)f, nf, &c, dp, &t, &freed, &removed);
-		free(name);
 		mt_free_folders(f, nf);
-		if (r != MT_OK)
-			goto out_table;
-		if ((r = update_usage(ctx, dry, &before, freed, &now)) != MT_OK)
-			goto out_table;
+		mt_cond_free(c);
 	}
-	reached = BELOW_TARGET();
+	if (r != MT_OK)
+		goto out;
+	int reached = BELOW_TARGET();
 #undef BELOW_TARGET
+	if ((r = mt_plan_check(ctx->s, &pl.plan, &ctx->err)) != MT_OK) {
+		r = mt_fail_err(ctx, &ctx->err);
+		goto out;
+	}
 
+	/* act: exactly the plan */
+	uint64_t freed = pl.freed, removed = pl.removed;
+	now = before;
+	if (!dry) {
+		r = mt_plan_run(ctx->s, &pl.plan, &ctx->err);
+		freed = removed = 0;
+		for (size_t i = 0; i < pl.plan.n; i++) {
+			freed += pl.plan.v[i].done_bytes;
+			removed += pl.plan.v[i].done;
+		}
+		int mr = measure(ctx, &now);
+		if (r == MT_OK)
+			r = mr == MT_OK ? MT_OK : mr;
+		else
+			r = mt_fail_err(ctx, &ctx->err);
+		if (before.known && p->target >= 0)
+			reached = now.known && now.pct < p->target;
+	} else {
+		now.pct = usage_after(&before, freed);
+	}
 	if (removed == 0 && !dry && !ctx->verbose)
-		goto out_table;   /* nothing needed removing: silent for cron */
+		goto out;   /* nothing needed removing: silent for cron */
+
+	struct mt_table t;
+	mt_table_init(&t, compact_cols, C_NCOLS, ctx->fmt, x->human);
+	for (size_t i = 0; i < pl.nrows; i++) {
+		const struct row *rw = &pl.rows[i];
+		const struct mt_op *op = rw->has_op ? &pl.plan.v[rw->op] : NULL;
+		uint64_t n = op ? (dry ? op->n : op->done) : 0, b = op ? (dry ? op->bytes : op->done_bytes) : 0;
+		if (n == 0 && !ctx->verbose)
+			continue;
+		if (!dry && op && !op->ran && op->done == 0 && r != MT_OK)
+			continue;   /* never reached: the run stopped before */
+		int row = mt_table_row(&t);
+		mt_table_str(&t, row, C_STEP, rw->step);
+		mt_table_str(&t, row, C_FOLDER, rw->folder);
+		mt_table_str(&t, row, C_ACTION, dry ? "would remove" : "removed");
+		mt_table_num(&t, row, C_MESSAGES, (long long)n);
+		mt_table_num(&t, row, C_SIZE, (long long)b);
+	}
 	mt_table_print(&t, stdout);
+	mt_table_release(&t);
 	if (ctx->fmt == MT_FMT_JSON) {
 		printf("{\"summary\":true,\"dry_run\":%s,\"messages\":%llu,\"freed\":%llu", dry ? "true" : "false",
 		       (unsigned long long)removed, (unsigned long long)freed);
 		if (before.known)
 			printf(",\"usage_before_pct\":%.1f,\"usage_after_pct\":%.1f,\"limit\":%llu", before.pct, now.pct,
 			       (unsigned long long)before.limit);
-		if (p.target >= 0)
+		if (p->target >= 0)
 			printf(",\"target_reached\":%s", reached ? "true" : "false");
 		puts("}");
 	} else if (ctx->fmt == MT_FMT_HUMAN) {
@@ -407,18 +463,17 @@ static int compact_main(struct mt_ctx *ctx)
 		       mt_human_size(b1, sizeof b1, freed));
 		if (before.known)
 			printf("; quota usage %.1f%% -> %.1f%%%s", before.pct, now.pct, dry ? " (estimated)" : "");
-		if (p.target >= 0)
-			printf("; target %g%% %s", p.target, reached ? "reached" : "not reached");
+		if (p->target >= 0)
+			printf("; target %g%% %s", p->target, reached ? "reached" : "not reached");
 		putchar('\n');
 	}
-out_table:
-	mt_table_release(&t);
-	plan_free(&plan);
-out_lock:
+	if (r == MT_OK && pl.undecided)
+		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided",
+			    (unsigned long long)pl.undecided, pl.undecided == 1 ? "" : "s");
+out:
+	planning_release(&pl);
 	if (lock >= 0)
 		close(lock);
-out_policy:
-	mt_compact_policy_release(&p);
 	return r;
 }
 
@@ -435,5 +490,6 @@ static const struct mt_applet compact_applet = {
 	.flags = MT_APPLET_SESSION,
 	.main = compact_main,
 	.check = compact_check,
+	.release = compact_release,
 };
 MT_APPLET(compact_applet);

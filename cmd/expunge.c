@@ -1,14 +1,13 @@
-/* expunge.c — remove exactly the messages that match: SEARCH on the server,
- * exact client checks where needed, then UID STORE + UID EXPUNGE (or MOVE to
- * \Trash) of those UIDs only. The selection code is lib/select.c, shared with
- * compact. */
+/* expunge.c — remove exactly the messages that match: one condition tree
+ * (the removal options, --from and --subject regexes) chosen through
+ * tool/choose.c, one plan of exact removals (or moves to \Trash) checked
+ * whole, printed by a dry run, carried out by the library's executor. */
 #include "../tool/tool.h"
-#include "../lib/select.h"
+#include "../filters/query.h"
+#include "../lib/plan.h"
 
-#include "../filters/regex.h"
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 static const struct mt_opt expunge_opts[] = {
 	{ .lng = "deleted", .kind = MT_FLAG, .help = "only messages already flagged \\Deleted" },
@@ -33,102 +32,112 @@ static const struct mt_opt expunge_opts[] = {
 	MT_OPT_END,
 };
 
-static struct mt_re *compile(struct mt_ctx *ctx, const char *opt, const char *re, int *rc)
-{
-	char why[300];
-	struct mt_re *c = mt_re_compile(re, NULL, why, sizeof why);
-	if (c == NULL)
-		*rc = mt_fail(ctx, MT_EDATA, "--%s '%s': bad regular expression %s", opt, re, why);
-	return c;
-}
-
-struct regex_filter {
-	struct mt_ctx *ctx;
-	struct mt_re *from, *subject;
-	const char *folder;      /* the folder being selected, for messages */
-	uint64_t undecided;      /* messages a regex could not decide: left alone */
+/* The options, parsed once by check for main. */
+struct expunge {
+	struct mt_cond *cond;     /* what goes */
+	long max;                 /* -1: no --max */
+	int dry, to_trash, recursive, allow_unsafe, human;
+	int by_date_header;
 };
 
-/* Keep a message when every regex matches; one a regex cannot decide (a
- * PCRE2 limit) is left alone and said so, never taken for a non-match. */
-static int regex_keep(const struct mt_msg *m, void *arg)
+static void expunge_release(void *state)
 {
-	struct regex_filter *f = arg;
-	const char *why = NULL;
-	int hit = 1;
-	if (f->from)
-		hit = mt_re_match(f->from, m->from, m->from ? strlen(m->from) : 0, &why);
-	if (hit > 0 && f->subject)
-		hit = mt_re_match(f->subject, m->subject, m->subject ? strlen(m->subject) : 0, &why);
-	if (hit < 0) {
-		f->undecided++;
-		mt_fail(f->ctx, MT_EDATA, "'%s' UID %u: %s; the message is left alone", f->folder, m->uid, why);
-	}
-	return hit > 0;
+	struct expunge *x = state;
+	mt_cond_free(x->cond);
+	free(x);
 }
 
-/* ---- the applet -------------------------------------------------------- */
+/* --from/--subject: a header condition (decoded, any occurrence of the field) */
+static int regex_opt(struct mt_ctx *ctx, struct expunge *x, const char *opt, int *given)
+{
+	const char *v = mt_arg(&ctx->args, opt);
+	char why[300];
+	if (v == NULL)
+		return MT_OK;
+	struct mt_cond *c = mt_cond_regex(MT_C_HEADER, opt, v, NULL, why, sizeof why);
+	if (c == NULL)
+		return mt_fail(ctx, MT_EDATA, "--%s '%s': bad regular expression %s", opt, v, why);
+	x->cond = mt_cond_and(x->cond, c);
+	(*given)++;
+	return MT_OK;
+}
 
 /* Everything that can be wrong with the arguments, before connecting. */
 static int expunge_check(struct mt_ctx *ctx)
 {
 	struct mt_criteria c;
-	struct regex_filter rf = { .ctx = ctx };
-	int given, r = MT_OK;
+	struct expunge *x = mt_xmalloc(sizeof *x);
+	int given, r;
 	const char *v;
+	ctx->state = x;
+	x->max = -1;
+	x->dry = mt_flag(&ctx->args, "dry-run");
+	x->to_trash = mt_flag(&ctx->args, "trash");
+	x->recursive = mt_flag(&ctx->args, "recursive");
+	x->allow_unsafe = mt_flag(&ctx->args, "allow-unsafe-expunge");
+	x->human = mt_flag(&ctx->args, "human");
 	if (ctx->args.argc == 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool expunge %s", ctx->ap->usage);
 	if (mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
+	x->cond = mt_criteria_cond(&c);
+	x->by_date_header = c.by_date_header;
 	if ((v = mt_arg(&ctx->args, "max"))) {
 		char *end;
-		long max = strtol(v, &end, 10);
-		if (*v == '\0' || *end != '\0' || max < 0)
+		x->max = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || x->max < 0)
 			return mt_fail(ctx, MT_EUSAGE, "bad --max '%s': expected a whole number", v);
 	}
-	if ((v = mt_arg(&ctx->args, "from")) && (rf.from = compile(ctx, "from", v, &r)) == NULL)
+	if ((r = regex_opt(ctx, x, "from", &given)) != MT_OK || (r = regex_opt(ctx, x, "subject", &given)) != MT_OK)
 		return r;
-	if ((v = mt_arg(&ctx->args, "subject")) && (rf.subject = compile(ctx, "subject", v, &r)) == NULL) {
-		mt_re_free(rf.from);
-		return r;
-	}
-	given += (rf.from != NULL) + (rf.subject != NULL);
-	mt_re_free(rf.from);
-	mt_re_free(rf.subject);
 	if (given == 0)
 		return mt_fail(ctx, MT_EUSAGE, "give at least one criterion (--deleted, --older, --larger, ...): "
 			       "expunge never takes a whole folder by default");
 	return MT_OK;
 }
 
+/* The report: a row per folder of what the plan does (would do, in a dry run). */
+static void report(struct mt_ctx *ctx, const struct expunge *x, const struct mt_plan *p, char **folders, size_t nf)
+{
+	struct mt_table t;
+	uint64_t tot_n = 0, tot_b = 0;
+	const char *act = x->dry ? (x->to_trash ? "would move" : "would remove") : (x->to_trash ? "moved" : "removed");
+	mt_report_init(&t, ctx->fmt, x->human);
+	int stopped = 0;
+	for (size_t f = 0, k = 0; f < nf && !stopped; f++) {
+		uint64_t n = 0, b = 0;
+		/* the plan has at most one op per folder, in folder order */
+		if (k < p->n && strcmp(p->v[k].folder, folders[f]) == 0) {
+			const struct mt_op *op = &p->v[k++];
+			n = x->dry ? op->n : op->done;
+			b = x->dry ? op->bytes : op->done_bytes;
+			stopped = !x->dry && !op->ran;   /* the run stopped here: the error says why */
+		}
+		mt_report_row(&t, folders[f], act, n, b);
+		tot_n += n;
+		tot_b += b;
+	}
+	if (nf > 1)
+		mt_report_row(&t, "(total)", act, tot_n, tot_b);
+	mt_table_print(&t, stdout);
+	mt_table_release(&t);
+}
+
 static int expunge_main(struct mt_ctx *ctx)
 {
-	struct mt_criteria c;
-	struct regex_filter rf = { .ctx = ctx };
-	int given, r = MT_OK, dry = mt_flag(&ctx->args, "dry-run"), to_trash = mt_flag(&ctx->args, "trash");
-	long max = -1;
-	const char *v;
+	const struct expunge *x = ctx->state;
+	int r = MT_OK;
 	char **folders = NULL, *trash = NULL, *trash_wire = NULL;
 	size_t nfolders = 0;
-	struct mt_selection *sels = NULL;
+	uint64_t undecided = 0, total = 0;
+	struct mt_plan plan = { .allow_unsafe = x->allow_unsafe };
 
-	/* expunge_check has validated everything below */
-	mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err);
-	if ((v = mt_arg(&ctx->args, "max")))
-		max = strtol(v, NULL, 10);
-	if ((v = mt_arg(&ctx->args, "from")))
-		rf.from = compile(ctx, "from", v, &r);
-	if ((v = mt_arg(&ctx->args, "subject")))
-		rf.subject = compile(ctx, "subject", v, &r);
-	/* -v lists what a dry run would take; a real run's -v is timings and traffic only */
-	c.want_headers = rf.from || rf.subject || (ctx->verbose && dry);
-
-	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
-			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK) {
+	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc, x->recursive,
+			      &folders, &nfolders, &ctx->err) != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);
 		goto out;
 	}
-	if (to_trash) {
+	if (x->to_trash) {
 		if ((r = mt_special_folder(ctx->s, "\\Trash", &trash, &trash_wire, &ctx->err)) != MT_OK) {
 			r = mt_fail_err(ctx, &ctx->err);
 			goto out;
@@ -139,87 +148,72 @@ static int expunge_main(struct mt_ctx *ctx)
 		}
 		/* moves to the Trash a killed run left half done (servers without MOVE) */
 		uint64_t done = 0;
-		if (!dry && mt_recover_moves(ctx->s, (const char *const *)folders, nfolders,
-					     (const char *const *)&trash_wire, 1, 0, &done, &ctx->err) != MT_OK) {
+		if (!x->dry && mt_recover_moves(ctx->s, (const char *const *)folders, nfolders,
+						(const char *const *)&trash_wire, 1, 0, &done, &ctx->err) != MT_OK) {
 			r = mt_fail_err(ctx, &ctx->err);
 			goto out;
 		}
 	}
 
-	/* select everywhere first (read-only): nothing changes before every folder was understood */
-	sels = mt_xmalloc(sizeof *sels * (nfolders ? nfolders : 1));
-	uint64_t total = 0;
+	/* choose everywhere first (read-only) and plan: nothing changes before
+	 * every folder was understood and the whole plan checked */
 	struct mt_progress pg;
 	mt_progress_start(&pg, "selecting (folders)", nfolders, nfolders > 1 && !mt_flag(&ctx->args, "quiet"));
-	for (size_t i = 0; i < nfolders; i++) {
+	for (size_t i = 0; i < nfolders && r == MT_OK; i++) {
+		struct mt_selection sel;
+		/* -v lists what a dry run would take; a real run's -v is timings and traffic only */
+		struct mt_choice ch = { .cond = x->cond, .readonly = 1, .size = 1, .by_date_header = x->by_date_header,
+					.from_subject = ctx->verbose && x->dry };
 		mt_progress_step(&pg, i ? 1 : 0);
-		rf.folder = folders[i];
-		r = mt_select_messages(ctx->s, folders[i], &c, 1, (rf.from || rf.subject) ? regex_keep : NULL, &rf,
-				       &sels[i], &ctx->err);
-		if (r != MT_OK) {
-			mt_progress_end(&pg);
-			r = mt_fail_err(ctx, &ctx->err);
-			nfolders = i + 1;
-			goto out;
-		}
-		if (to_trash && strcmp(folders[i], trash) == 0) {
+		r = mt_choose(ctx, ctx->s, folders[i], &ch, &sel, &ctx->err);
+		undecided += ch.undecided;
+		if (r == MT_OK && x->to_trash && strcmp(folders[i], trash) == 0) {
 			mt_warn(ctx, "'%s' is the \\Trash folder; --trash leaves it alone", trash);
-			for (size_t k = 0; k < sels[i].n; k++) {
-				free(sels[i].msgs[k].from);
-				free(sels[i].msgs[k].subject);
+		} else if (r == MT_OK && sel.n) {
+			uint32_t *uids = mt_xmalloc(sizeof *uids * sel.n), *sizes = mt_xmalloc(sizeof *sizes * sel.n);
+			for (size_t k = 0; k < sel.n; k++) {
+				uids[k] = sel.msgs[k].uid;
+				sizes[k] = sel.msgs[k].size;
 			}
-			sels[i].n = 0;
-			sels[i].bytes = 0;
+			struct mt_op *op = mt_plan_add_uids(&plan, x->to_trash ? MT_OP_MOVE : MT_OP_EXPUNGE, sel.folder, sel.wire,
+							    sel.uidvalidity, uids, sizes, sel.n);
+			if (x->to_trash)
+				op->target = mt_xstrdup(trash);
+			total += sel.n;
+			free(uids);
+			free(sizes);
+			if (ctx->verbose && x->dry)
+				mt_report_messages(&sel, ctx->fmt, x->human, stdout);
 		}
-		total += sels[i].n;
+		mt_selection_release(&sel);
 	}
 	mt_progress_end(&pg);
-	if (max >= 0 && total > (uint64_t)max) {
-		r = mt_fail(ctx, MT_EDATA, "%llu messages match, more than --max %ld; nothing removed",
-			    (unsigned long long)total, max);
+	if (r != MT_OK) {
+		r = mt_fail_err(ctx, &ctx->err);
 		goto out;
 	}
-
-	struct mt_table t;
-	uint64_t tot_n = 0, tot_b = 0;
-	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
-	for (size_t i = 0; i < nfolders; i++) {
-		if (ctx->verbose && dry)
-			mt_report_messages(&sels[i], ctx->fmt, mt_flag(&ctx->args, "human"), stdout);
-		if (dry) {
-			mt_report_row(&t, sels[i].folder, to_trash ? "would move" : "would remove", sels[i].n, sels[i].bytes);
-			tot_n += sels[i].n;
-			tot_b += sels[i].bytes;
-			continue;
-		}
-		uint64_t n = 0, b = 0;
-		r = mt_remove_selection(ctx->s, &sels[i], to_trash ? trash_wire : NULL,
-					mt_flag(&ctx->args, "allow-unsafe-expunge"), &n, &b, &ctx->err);
-		mt_report_row(&t, sels[i].folder, to_trash ? "moved" : "removed", n, b);
-		tot_n += n;
-		tot_b += b;
-		if (r != MT_OK)
-			break;
+	if (x->max >= 0 && total > (uint64_t)x->max) {
+		r = mt_fail(ctx, MT_EDATA, "%llu messages match, more than --max %ld; nothing removed",
+			    (unsigned long long)total, x->max);
+		goto out;
 	}
-	if (nfolders > 1)
-		mt_report_row(&t, "(total)", dry ? (to_trash ? "would move" : "would remove") : (to_trash ? "moved" : "removed"),
-			      tot_n, tot_b);
-	mt_table_print(&t, stdout);
-	mt_table_release(&t);
+	if ((r = mt_plan_check(ctx->s, &plan, &ctx->err)) != MT_OK) {
+		r = mt_fail_err(ctx, &ctx->err);
+		goto out;
+	}
+	if (!x->dry)
+		r = mt_plan_run(ctx->s, &plan, &ctx->err);
+	report(ctx, x, &plan, folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
-	else if (rf.undecided)
+	else if (undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
-			    (unsigned long long)rf.undecided, rf.undecided == 1 ? "" : "s", rf.undecided == 1 ? "it" : "them");
+			    (unsigned long long)undecided, undecided == 1 ? "" : "s", undecided == 1 ? "it" : "them");
 out:
-	for (size_t i = 0; sels && i < nfolders; i++)
-		mt_selection_release(&sels[i]);
-	free(sels);
+	mt_plan_release(&plan);
 	mt_free_folders(folders, nfolders);
 	free(trash);
 	free(trash_wire);
-	mt_re_free(rf.from);
-	mt_re_free(rf.subject);
 	return r;
 }
 
@@ -238,5 +232,6 @@ static const struct mt_applet expunge_applet = {
 	.flags = MT_APPLET_SESSION,
 	.main = expunge_main,
 	.check = expunge_check,
+	.release = expunge_release,
 };
 MT_APPLET(expunge_applet);

@@ -7,7 +7,7 @@
  * per folder and look only at what arrived (or, for flag rules, changed). */
 #include "../tool/tool.h"
 #include "../filters/rules.h"
-#include "../lib/select.h"
+#include "../lib/plan.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,20 +31,31 @@ static const struct mt_opt filter_opts[] = {
 	MT_OPT_END,
 };
 
-static struct mt_ruleset rules;   /* read by check, before any connection */
-static int rules_loaded;
+/* The rules, read and compiled once by check (before any connection:
+ * nothing is sent before the rules are good), for main. */
+struct filter {
+	struct mt_ruleset rules;
+	int dry, incremental;
+};
+
+static void filter_release(void *state)
+{
+	struct filter *F = state;
+	mt_rules_release(&F->rules);
+	free(F);
+}
 
 static int filter_check(struct mt_ctx *ctx)
 {
 	const char *v;
+	struct filter *F = mt_xmalloc(sizeof *F);
+	ctx->state = F;
+	F->dry = mt_flag(&ctx->args, "dry-run");
+	F->incremental = mt_flag(&ctx->args, "new");
 	if (ctx->args.argc > 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool filter %s", ctx->ap->usage);
-	if (rules_loaded) {
-		mt_rules_release(&rules);
-		rules_loaded = 0;
-	}
 	/* -f FILE, else the configuration file (read here: check runs before
-	 * the dispatcher loads it, and nothing may be sent before the rules are good) */
+	 * the dispatcher loads it) */
 	const char *path = mt_arg(&ctx->args, "rules");
 	struct mt_config cfg = { 0 };
 	if (path == NULL) {
@@ -54,15 +65,14 @@ static int filter_check(struct mt_ctx *ctx)
 		if (path == NULL)
 			return mt_fail(ctx, MT_ECONFIG, "no rules: give -f FILE, or a rules list in mailtool.conf");
 	}
-	int r = mt_rules_load(path, &rules, &ctx->err);
+	int r = mt_rules_load(path, &F->rules, &ctx->err);
 	mt_config_release(&cfg);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
-	rules_loaded = 1;
 	if ((v = mt_arg(&ctx->args, "body-limit"))) {
 		struct mt_err pe;
-		if (mt_parse_size(v, &rules.body_limit, &pe) != MT_OK || rules.body_limit == 0)
-			return mt_fail(ctx, MT_EUSAGE, "--body-limit: %s", rules.body_limit == 0 ? "must be above 0" : pe.msg);
+		if (mt_parse_size(v, &F->rules.body_limit, &pe) != MT_OK || F->rules.body_limit == 0)
+			return mt_fail(ctx, MT_EUSAGE, "--body-limit: %s", F->rules.body_limit == 0 ? "must be above 0" : pe.msg);
 	}
 	return MT_OK;
 }
@@ -195,17 +205,19 @@ out:
 	return r;
 }
 
-/* ---- one folder ---------------------------------------------------------- */
+/* ---- deciding one folder ------------------------------------------------- */
 
 struct hit {
 	uint32_t uid, size;
 	char *from, *subject, *msgid;
 };
 
+/* What one rule took in one folder. */
 struct rule_run {
 	struct hit *v;
 	size_t n, cap;
-	uint64_t done;          /* messages the action took */
+	size_t op;               /* its plan op that reports (the action, or the flag op) */
+	int has_op;
 };
 
 static void hits_free(struct rule_run *rr)
@@ -219,16 +231,34 @@ static void hits_free(struct rule_run *rr)
 	memset(rr, 0, sizeof *rr);
 }
 
-struct run;
-static void undecided(struct run *R, const struct mt_rule *rule, uint32_t uid, const char *why);
+/* One folder of the run: the rules it has, what they took, the state to
+ * record once its part of the plan is done. */
+struct fplan {
+	const char *folder;
+	const size_t *idx;       /* its rules, in order */
+	size_t n;
+	struct rule_run *rr;     /* per rule */
+	int skipped;             /* nothing new since the last run: not opened */
+	int planned;             /* decided (and so, in a real run, its state is recorded once done) */
+	size_t op_lo, op_hi;     /* its ops in the plan */
+	uint32_t uidvalidity, uidnext;
+	uint64_t modseq;
+};
 
-struct decide {
-	struct run *R;
-	const struct mt_rule *rule;
-	struct rule_run *rr;
-	int exact, want_info;
+struct run {
+	struct mt_ctx *ctx;
+	const struct mt_ruleset *rules;
+	int dry, incremental, verbose, want_info;
+	FILE *log;
+	char *key;
+	char *trash, *trash_wire;
+	char **target_wire;       /* per rule */
 	time_t now;
-	uint64_t fetched;
+	struct mt_plan plan;
+	const char *folder;       /* the folder being decided */
+	uint32_t *undec;          /* its messages a rule could not decide: left alone */
+	size_t nundec;
+	uint64_t undecided;       /* over the run: the exit status says so */
 };
 
 static int cmp_u32(const void *a, const void *b)
@@ -237,26 +267,399 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static void add_hit(struct rule_run *rr, const struct mt_fetched *m, int want_info);
-
-static int decide_one(const struct mt_fetched *m, void *arg)
-{
-	struct decide *d = arg;
-	const char *why = NULL;
-	d->fetched++;
-	int hit = d->exact ? 1 : mt_rule_match(d->rule, m, d->now, &why);
-	if (hit < 0)
-		undecided(d->R, d->rule, m->uid, why);
-	else if (hit)
-		add_hit(d->rr, m, d->want_info);
-	return 0;
-}
-
 static int cmp_hit(const void *a, const void *b)
 {
 	const struct hit *x = a, *y = b;
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
+
+static int in_set(const uint32_t *v, size_t n, uint32_t uid)
+{
+	return mt_bsearch(&uid, v, n, sizeof *v, cmp_u32) != NULL;
+}
+
+/* A regular expression could not be decided on a message (a PCRE2 limit or
+ * error): the message is left alone by every rule of this run, and said so. */
+static void undecided(struct run *R, const struct mt_rule *rule, uint32_t uid, const char *why)
+{
+	/* (no duplicates: an undecided message is in no later rule's scope) */
+	R->undec = mt_xrealloc(R->undec, sizeof *R->undec * (R->nundec + 1));
+	R->undec[R->nundec++] = uid;
+	R->undecided++;
+	mt_fail(R->ctx, MT_EDATA, "rule '%s': '%s' UID %u: %s; the message is left alone", rule->name, R->folder, uid,
+		why ? why : "undecided");
+}
+
+static void add_hit(struct rule_run *rr, const struct mt_fetched *m, int want_info)
+{
+	if (rr->n == rr->cap) {
+		rr->cap = rr->cap ? rr->cap * 2 : 64;
+		rr->v = mt_xrealloc(rr->v, sizeof *rr->v * rr->cap);
+	}
+	struct hit *h = &rr->v[rr->n++];
+	memset(h, 0, sizeof *h);
+	h->uid = m->uid;
+	h->size = m->size;
+	if (want_info && m->header) {
+		h->from = mt_header_get(m->header, m->header_len, "from");
+		h->subject = mt_header_get(m->header, m->header_len, "subject");
+		h->msgid = mt_header_get(m->header, m->header_len, "message-id");
+	}
+}
+
+/* Incremental runs: a rule sees what arrived since the last run and, when it
+ * reads flags, what changed since — except copy rules, which would copy a
+ * changed message a second time. */
+static int sees_changes(const struct mt_rule *r)
+{
+	return r->uses_flags && r->action != MT_A_COPY;
+}
+
+/* One rule over its SEARCH candidates. */
+struct decide {
+	struct run *R;
+	const struct mt_rule *rule;
+	struct rule_run *rr;
+	int exact;
+};
+
+static int decide_one(const struct mt_fetched *m, void *arg)
+{
+	struct decide *d = arg;
+	const char *why = NULL;
+	int hit = d->exact ? 1 : mt_rule_match(d->rule, m, d->R->now, &why);
+	if (hit < 0)
+		undecided(d->R, d->rule, m->uid, why);
+	else if (hit)
+		add_hit(d->rr, m, d->R->want_info);
+	return 0;
+}
+
+/* A small incremental scope: one FETCH of what every rule needs, and every
+ * rule decided here in order, instead of a SEARCH and a FETCH per rule. */
+struct all_rules {
+	struct run *R;
+	struct fplan *fp;
+	const uint32_t *fresh;     /* new since the last run (sorted) */
+	size_t nfresh;
+};
+
+static int decide_all(const struct mt_fetched *m, void *arg)
+{
+	struct all_rules *A = arg;
+	for (size_t k = 0; k < A->fp->n; k++) {
+		const struct mt_rule *rule = &A->R->rules->v[A->fp->idx[k]];
+		const char *why = NULL;
+		if (!sees_changes(rule) && !in_set(A->fresh, A->nfresh, m->uid))
+			continue;
+		int hit = mt_rule_match(rule, m, A->R->now, &why);
+		if (hit < 0) {
+			undecided(A->R, rule, m->uid, why);
+			break;   /* no later rule may take what this one might have */
+		}
+		if (!hit)
+			continue;
+		add_hit(&A->fp->rr[k], m, A->R->want_info);
+		if (!rule->cont)
+			break;
+	}
+	return 0;
+}
+
+static uint32_t *merge_sets(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, size_t *n)
+{
+	uint32_t *v = mt_xmalloc(sizeof *v * (na + nb + 1));
+	size_t u = 0;
+	for (size_t i = 0, j = 0; i < na || j < nb;) {
+		uint32_t x = j >= nb || (i < na && a[i] <= b[j]) ? a[i++] : b[j++];
+		if (u == 0 || v[u - 1] != x)
+			v[u++] = x;
+	}
+	*n = u;
+	return v;
+}
+
+/* What a small incremental scope's one FETCH reads: every rule's needs. */
+static void all_needs(struct run *R, const struct fplan *fp, struct mt_needs *need)
+{
+	for (size_t k = 0; k < fp->n; k++)
+		mt_rule_needs(&R->rules->v[fp->idx[k]], need);
+	if (R->want_info) {
+		mt_needs_add_header(need, "From");
+		mt_needs_add_header(need, "Subject");
+		mt_needs_add_header(need, "Message-ID");
+	}
+	need->size = 1;   /* sizes are reported and logged */
+}
+
+/* Decide a few new messages here, every rule at once. */
+static int decide_small(struct run *R, struct fplan *fp, const uint32_t *all, size_t nall, const uint32_t *fresh,
+			size_t nfresh)
+{
+	struct mt_needs need = { 0 };
+	all_needs(R, fp, &need);
+	struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = 1,
+				      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
+				      .body_prefix = need.body ? R->rules->body_limit : 0 };
+	struct all_rules A = { .R = R, .fp = fp, .fresh = fresh, .nfresh = nfresh };
+	int r = mt_fetch_each(R->ctx->s, all, nall, &spec, decide_all, &A, &R->ctx->err);
+	mt_needs_release(&need);
+	for (size_t k = 0; k < fp->n; k++)
+		mt_sort(fp->rr[k].v, fp->rr[k].n, sizeof *fp->rr[k].v, cmp_hit);
+	return r;
+}
+
+/* One SEARCH per rule (full runs, and large incremental scopes); the first
+ * matching rule takes a message (unless it says continue). */
+static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint32_t *all, size_t nall,
+			   const uint32_t *fresh, size_t nfresh)
+{
+	struct mt_session *s = R->ctx->s;
+	uint32_t *taken = NULL;
+	size_t ntaken = 0;
+	int r = MT_OK;
+	for (size_t k = 0; k < fp->n && r == MT_OK; k++) {
+		const struct mt_rule *rule = &R->rules->v[fp->idx[k]];
+		/* a full run: what the SELECT saw; an incremental one: the new (or changed) UIDs */
+		const uint32_t *scope = sees_changes(rule) ? all : fresh;
+		size_t nscope = sees_changes(rule) ? nall : nfresh;
+		if (!full && nscope == 0)
+			continue;
+		struct mt_query qy;
+		mt_rule_query(rule, mt_has_cap(s, "WITHIN"), R->now, &qy);
+		uint32_t *cand = NULL;
+		size_t nc = 0;
+		r = full ? mt_uid_search(s, qy.search, &cand, &nc, &R->ctx->err)
+			 : mt_uid_search_in(s, scope, nscope, qy.search, &cand, &nc, &R->ctx->err);
+		/* what an earlier rule took is not this rule's */
+		size_t keep = 0;
+		for (size_t i = 0; r == MT_OK && i < nc; i++)
+			if (!in_set(taken, ntaken, cand[i]))
+				cand[keep++] = cand[i];
+		nc = keep;
+		struct decide d = { .R = R, .rule = rule, .rr = &fp->rr[k], .exact = qy.exact };
+		if (r == MT_OK && nc > 0 && (!qy.exact || R->want_info)) {
+			struct mt_needs need = { 0 };
+			if (!qy.exact)
+				mt_rule_needs(rule, &need);
+			if (R->want_info) {
+				mt_needs_add_header(&need, "From");
+				mt_needs_add_header(&need, "Subject");
+				mt_needs_add_header(&need, "Message-ID");
+			}
+			need.size = 1;
+			struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = need.flags,
+						      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
+						      .body_prefix = need.body ? R->rules->body_limit : 0 };
+			r = mt_fetch_each(s, cand, nc, &spec, decide_one, &d, &R->ctx->err);
+			mt_needs_release(&need);
+			mt_sort(fp->rr[k].v, fp->rr[k].n, sizeof *fp->rr[k].v, cmp_hit);
+		} else if (r == MT_OK) {
+			/* the server decided exactly and nothing is listed or logged: no FETCH */
+			for (size_t i = 0; i < nc; i++) {
+				struct mt_fetched m = { .uid = cand[i] };
+				decide_one(&m, &d);
+			}
+		}
+		mt_query_release(&qy);
+		free(cand);
+		/* what this rule took, and what no rule may take since this one could not decide it */
+		size_t add = (!rule->cont ? fp->rr[k].n : 0) + R->nundec;
+		if (add) {
+			taken = mt_xrealloc(taken, sizeof *taken * (ntaken + add));
+			for (size_t i = 0; !rule->cont && i < fp->rr[k].n; i++)
+				taken[ntaken++] = fp->rr[k].v[i].uid;
+			for (size_t i = 0; i < R->nundec; i++)
+				taken[ntaken++] = R->undec[i];
+			mt_sort(taken, ntaken, sizeof *taken, cmp_u32);
+		}
+	}
+	free(taken);
+	return r;
+}
+
+/* A message some rule could not decide is no rule's: an earlier rule
+ * (continue = true) may have matched it already. */
+static void drop_undecided(struct run *R, struct fplan *fp)
+{
+	mt_sort(R->undec, R->nundec, sizeof *R->undec, cmp_u32);
+	for (size_t k = 0; R->nundec && k < fp->n; k++) {
+		struct rule_run *rr = &fp->rr[k];
+		size_t keep = 0;
+		for (size_t i = 0; i < rr->n; i++) {
+			if (in_set(R->undec, R->nundec, rr->v[i].uid)) {
+				free(rr->v[i].from);
+				free(rr->v[i].subject);
+				free(rr->v[i].msgid);
+			} else {
+				rr->v[keep++] = rr->v[i];
+			}
+		}
+		rr->n = keep;
+	}
+}
+
+/* The folder's part of the plan, in rule order: flags first (so a moved
+ * message carries them), then the copy, move, trash or expunge. */
+static void plan_actions(struct run *R, struct fplan *fp, const char *wire, uint32_t uidvalidity)
+{
+	fp->op_lo = R->plan.n;
+	for (size_t k = 0; k < fp->n; k++) {
+		const struct mt_rule *rule = &R->rules->v[fp->idx[k]];
+		struct rule_run *rr = &fp->rr[k];
+		if (rr->n == 0)
+			continue;
+		uint32_t *uids = mt_xmalloc(sizeof *uids * rr->n), *sizes = mt_xmalloc(sizeof *sizes * rr->n);
+		for (size_t i = 0; i < rr->n; i++) {
+			uids[i] = rr->v[i].uid;
+			sizes[i] = rr->v[i].size;
+		}
+		struct { enum mt_op_kind kind; const char *flags, *target; int on; } act[4];
+		int na = 0;
+		if (rule->flag)
+			act[na++] = (typeof(act[0])){ MT_OP_FLAG, rule->flag, NULL, 1 };
+		if (rule->unflag)
+			act[na++] = (typeof(act[0])){ MT_OP_UNFLAG, rule->unflag, NULL, 1 };
+		if (rule->action == MT_A_COPY)
+			act[na++] = (typeof(act[0])){ MT_OP_COPY, NULL, rule->target, 1 };
+		else if (rule->action == MT_A_MOVE)
+			act[na++] = (typeof(act[0])){ MT_OP_MOVE, NULL, rule->target, 1 };
+		else if (rule->action == MT_A_TRASH)
+			act[na++] = (typeof(act[0])){ MT_OP_MOVE, NULL, R->trash, 1 };
+		else if (rule->action == MT_A_EXPUNGE)
+			act[na++] = (typeof(act[0])){ MT_OP_EXPUNGE, NULL, NULL, 1 };
+		for (int a = 0; a < na; a++) {
+			struct mt_op *op = mt_plan_add_uids(&R->plan, act[a].kind, fp->folder, wire, uidvalidity, uids, sizes, rr->n);
+			op->label = mt_xstrdup(rule->name);
+			op->flags = act[a].flags ? mt_xstrdup(act[a].flags) : NULL;
+			op->target = act[a].target ? mt_xstrdup(act[a].target) : NULL;
+			rr->op = R->plan.n - 1;   /* the last one reports: the action, or the flag op */
+			rr->has_op = 1;
+		}
+		free(uids);
+		free(sizes);
+	}
+	fp->op_hi = R->plan.n;
+}
+
+static int recover(struct run *R, const char *const *folders, size_t nfolders, int even_with_move);
+
+/* Decide one folder: open it, look at what the run must (all of it, or
+ * what is new), decide every rule, and add its part to the plan. */
+static int plan_folder(struct run *R, struct fplan *fp)
+{
+	struct mt_ctx *ctx = R->ctx;
+	struct mt_session *s = ctx->s;
+	const char *folder = fp->folder;
+	struct mt_folder_state st;
+	struct fstate old = { 0 };
+	char *wire = NULL;
+	uint32_t *fresh = NULL, *changed = NULL, *all = NULL;
+	size_t nfresh = 0, nchanged = 0, nall = 0;
+	int r, flag_rules = 0, full = 1;
+	uint64_t examined = 0;
+
+	R->folder = folder;
+	R->nundec = 0;
+	fp->rr = mt_xmalloc(sizeof *fp->rr * (fp->n ? fp->n : 1));
+	for (size_t k = 0; k < fp->n; k++)
+		flag_rules |= sees_changes(&R->rules->v[fp->idx[k]]);
+	/* incremental and no rule reads flags: STATUS says whether anything arrived,
+	 * without opening the folder (opening a 70,000-message INBOX costs the server
+	 * far more than a STATUS) */
+	if (R->incremental && !flag_rules) {
+		state_get(R->key, folder, &old);
+		if (old.known && old.hash == R->rules->hash) {
+			struct mt_mailbox box = { .name = (char *)folder };
+			struct mt_status sst = { 0 };
+			if ((r = mt_mailbox_wire(s, folder, &box.wire, &ctx->err)) == MT_OK)
+				r = mt_status_many(s, &box, 1, MT_ST_UIDNEXT | MT_ST_UIDVALIDITY | MT_ST_MESSAGES, &sst, &ctx->err);
+			free(box.wire);
+			int same = r == MT_OK && sst.error == NULL && (sst.have & MT_ST_UIDNEXT) && (sst.have & MT_ST_UIDVALIDITY) &&
+				   sst.uidvalidity == old.uidvalidity && sst.uidnext == old.uidnext;
+			uint32_t msgs = sst.messages;
+			mt_status_release(&sst, 1);
+			if (r != MT_OK)
+				return r;
+			if (same) {
+				if (R->verbose)
+					mt_warn(ctx, "%s: examined 0 of %u messages (nothing new since the last run)", folder, msgs);
+				fp->skipped = 1;
+				return MT_OK;
+			}
+		}
+	}
+	if ((r = mt_open_folder(s, folder, R->dry, &wire, &st, &ctx->err)) != MT_OK)
+		goto out;
+	/* a run without MOVE (another server version, a trimmed tunnel) was
+	 * killed part-way through a move here: finish it first, then look again */
+	if (!R->dry && st.marked && mt_has_cap(s, "MOVE")) {
+		free(wire);
+		wire = NULL;
+		if ((r = recover(R, &folder, 1, 1)) != MT_OK) {
+			r = -r;
+			goto out;
+		}
+		if ((r = mt_open_folder(s, folder, R->dry, &wire, &st, &ctx->err)) != MT_OK)
+			goto out;
+	}
+	/* incremental: only what arrived since, and for flag rules what changed */
+	if (R->incremental) {
+		state_get(R->key, folder, &old);
+		/* (a state ahead of the server, say a box restored from a backup,
+		 * would hide new mail until UIDNEXT caught up: it is not trusted) */
+		full = !old.known || old.hash != R->rules->hash || old.uidvalidity != st.uidvalidity || st.uidvalidity == 0 ||
+		       st.uidnext == 0 || old.uidnext > st.uidnext ||
+		       (flag_rules && (st.highestmodseq == 0 || old.modseq == 0 || old.modseq > st.highestmodseq));
+		/* what arrived since the last run, up to what this SELECT saw: a
+		 * message arriving during the run is the next run's, once */
+		if (!full && st.uidnext > old.uidnext)
+			r = mt_uid_search_range(s, old.uidnext, 0, "ALL", &fresh, &nfresh, &ctx->err);
+		if (r == MT_OK && !full && flag_rules && st.highestmodseq != old.modseq)
+			r = mt_uid_changed_since(s, old.modseq, &changed, &nchanged, &ctx->err);
+		if (r != MT_OK)
+			goto out;
+		all = merge_sets(fresh, nfresh, changed, nchanged, &nall);
+		if (!full)
+			examined = nall;
+	}
+	if (full)
+		examined = st.exists;
+	if (R->verbose)
+		mt_warn(ctx, "%s: examined %llu of %u messages (%s)", folder,
+			(unsigned long long)examined, st.exists, full ? "full run" : "new since the last run");
+
+	int any_body = 0;
+	for (size_t k = 0; k < fp->n; k++) {
+		struct mt_needs need = { 0 };
+		mt_rule_needs(&R->rules->v[fp->idx[k]], &need);
+		any_body |= need.body;
+		mt_needs_release(&need);
+	}
+	int small = !full && nall <= 1000 && (!any_body || nall * R->rules->body_limit <= (16u << 20));
+	if (small && nall > 0)
+		r = decide_small(R, fp, all, nall, fresh, nfresh);
+	else if (!small && examined > 0)
+		r = decide_per_rule(R, fp, full, all, nall, fresh, nfresh);
+	if (r != MT_OK)
+		goto out;
+	drop_undecided(R, fp);
+	plan_actions(R, fp, wire, st.uidvalidity);
+	/* what the state will say once this folder's part is done (values from
+	 * the SELECT: what arrives after it is the next run's) */
+	fp->planned = 1;
+	fp->uidvalidity = st.uidvalidity;
+	fp->uidnext = st.uidnext;
+	fp->modseq = st.highestmodseq;
+out:
+	free(fresh);
+	free(changed);
+	free(all);
+	free(wire);
+	return r;
+}
+
+/* ---- reports, the log, the state ------------------------------------------ */
 
 static void log_hits(FILE *log, struct mt_ctx *ctx, const struct mt_rule *r, const char *folder, const char *action,
 		     const char *target, const struct rule_run *rr)
@@ -312,33 +715,6 @@ static const struct mt_col msg_cols[M_NCOLS] = {
 	[M_TARGET] = { "target", MT_COL_STR },
 };
 
-struct run {
-	struct mt_ctx *ctx;
-	int dry, incremental, verbose;
-	FILE *log;
-	char *key;
-	char *trash, *trash_wire;
-	char **target_wire;       /* per rule */
-	struct mt_table res, msgs;
-	time_t now;
-	const char *folder;       /* the folder run_folder is deciding */
-	uint32_t *undec;          /* its messages a rule could not decide: left alone */
-	size_t nundec;
-	uint64_t undecided;       /* over the run: the exit status says so */
-};
-
-/* A regular expression could not be decided on a message (a PCRE2 limit or
- * error): the message is left alone by every rule of this run, and said so. */
-static void undecided(struct run *R, const struct mt_rule *rule, uint32_t uid, const char *why)
-{
-	/* (no duplicates: an undecided message is in no later rule's scope) */
-	R->undec = mt_xrealloc(R->undec, sizeof *R->undec * (R->nundec + 1));
-	R->undec[R->nundec++] = uid;
-	R->undecided++;
-	mt_fail(R->ctx, MT_EDATA, "rule '%s': '%s' UID %u: %s; the message is left alone", rule->name, R->folder, uid,
-		why ? why : "undecided");
-}
-
 static const char *action_name(const struct mt_rule *r, int dry)
 {
 	switch (r->action) {
@@ -353,360 +729,52 @@ static const char *action_name(const struct mt_rule *r, int dry)
 	       : r->flag ? (dry ? "would flag" : "flagged") : (dry ? "would unflag" : "unflagged");
 }
 
-/* Incremental runs: a rule sees what arrived since the last run and, when it
- * reads flags, what changed since — except copy rules, which would copy a
- * changed message a second time. */
-static int sees_changes(const struct mt_rule *r)
+/* After the plan (or, in a dry run, instead of it): a row per rule and
+ * folder, the log, the listing of -v, and the state of --new. The rows of
+ * a dry run are the plan; those of a real run the same rows with what was
+ * done. Returns non-zero when the state could not be written. */
+static int conclude(struct run *R, struct fplan *fp, struct mt_table *res, struct mt_table *msgs)
 {
-	return r->uses_flags && r->action != MT_A_COPY;
-}
-
-static int in_set(const uint32_t *v, size_t n, uint32_t uid)
-{
-	return n && mt_bsearch(&uid, v, n, sizeof *v, cmp_u32) != NULL;
-}
-
-/* A small incremental scope: one FETCH of what every rule needs, and every
- * rule decided here in order, instead of a SEARCH and a FETCH per rule. */
-struct all_rules {
-	struct run *R;
-	const size_t *idx;
-	size_t n;
-	struct rule_run *rr;
-	const uint32_t *fresh;     /* new since the last run (sorted) */
-	size_t nfresh;
-};
-
-static int decide_all(const struct mt_fetched *m, void *arg)
-{
-	struct all_rules *A = arg;
-	int want_info = A->R->log != NULL || (A->R->dry && A->R->verbose);
-	for (size_t k = 0; k < A->n; k++) {
-		const struct mt_rule *rule = &rules.v[A->idx[k]];
-		const char *why = NULL;
-		if (!sees_changes(rule) && !in_set(A->fresh, A->nfresh, m->uid))
-			continue;
-		int hit = mt_rule_match(rule, m, A->R->now, &why);
-		if (hit < 0) {
-			undecided(A->R, rule, m->uid, why);
-			break;   /* no later rule may take what this one might have */
-		}
-		if (!hit)
-			continue;
-		add_hit(&A->rr[k], m, want_info);
-		if (!rule->cont)
-			break;
-	}
-	return 0;
-}
-
-static void add_hit(struct rule_run *rr, const struct mt_fetched *m, int want_info)
-{
-	if (rr->n == rr->cap) {
-		rr->cap = rr->cap ? rr->cap * 2 : 64;
-		rr->v = mt_xrealloc(rr->v, sizeof *rr->v * rr->cap);
-	}
-	struct hit *h = &rr->v[rr->n++];
-	memset(h, 0, sizeof *h);
-	h->uid = m->uid;
-	h->size = m->size;
-	if (want_info && m->header) {
-		h->from = mt_header_get(m->header, m->header_len, "from");
-		h->subject = mt_header_get(m->header, m->header_len, "subject");
-		h->msgid = mt_header_get(m->header, m->header_len, "message-id");
-	}
-}
-
-static uint32_t *merge_sets(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, size_t *n)
-{
-	uint32_t *v = mt_xmalloc(sizeof *v * (na + nb + 1));
-	size_t u = 0;
-	for (size_t i = 0, j = 0; i < na || j < nb;) {
-		uint32_t x = j >= nb || (i < na && a[i] <= b[j]) ? a[i++] : b[j++];
-		if (u == 0 || v[u - 1] != x)
-			v[u++] = x;
-	}
-	*n = u;
-	return v;
-}
-
-/* Run the rules in idx[0..n) over one folder. */
-static int recover(struct run *R, const char *const *folders, size_t nfolders, int even_with_move);
-
-static int run_folder(struct run *R, const char *folder, const size_t *idx, size_t n)
-{
-	struct mt_ctx *ctx = R->ctx;
-	struct mt_session *s = ctx->s;
-	struct mt_folder_state st;
-	struct fstate old = { 0 };
-	char *wire = NULL;
-	uint32_t *taken = NULL, *fresh = NULL, *changed = NULL, *all = NULL;
-	size_t ntaken = 0, nfresh = 0, nchanged = 0, nall = 0;
-	struct rule_run *rr = mt_xmalloc(sizeof *rr * n);
-	int r, flag_rules = 0, full = 1, want_info = R->log != NULL || (R->dry && R->verbose);
-	uint64_t examined = 0;
-
-	R->folder = folder;
-	R->nundec = 0;
-	for (size_t k = 0; k < n; k++)
-		flag_rules |= sees_changes(&rules.v[idx[k]]);
-	/* incremental and no rule reads flags: STATUS says whether anything arrived,
-	 * without opening the folder (opening a 70,000-message INBOX costs the server
-	 * far more than a STATUS) */
-	if (R->incremental && !flag_rules) {
-		state_get(R->key, folder, &old);
-		if (old.known && old.hash == rules.hash) {
-			struct mt_mailbox box = { .name = (char *)folder };
-			struct mt_status sst = { 0 };
-			if ((r = mt_mailbox_wire(s, folder, &box.wire, &ctx->err)) == MT_OK)
-				r = mt_status_many(s, &box, 1, MT_ST_UIDNEXT | MT_ST_UIDVALIDITY | MT_ST_MESSAGES, &sst, &ctx->err);
-			free(box.wire);
-			int same = r == MT_OK && sst.error == NULL && (sst.have & MT_ST_UIDNEXT) && (sst.have & MT_ST_UIDVALIDITY) &&
-				   sst.uidvalidity == old.uidvalidity && sst.uidnext == old.uidnext;
-			uint32_t msgs = sst.messages;
-			mt_status_release(&sst, 1);
-			if (r != MT_OK)
-				goto out;
-			if (same) {
-				if (R->verbose)
-					mt_warn(ctx, "%s: examined 0 of %u messages (nothing new since the last run)", folder, msgs);
-				goto out;
-			}
-		}
-	}
-	if ((r = mt_open_folder(s, folder, R->dry, &wire, &st, &ctx->err)) != MT_OK)
-		goto out;
-	/* a run without MOVE (another server version, a trimmed tunnel) was
-	 * killed part-way through a move here: finish it first, then look again */
-	if (!R->dry && st.marked && mt_has_cap(s, "MOVE")) {
-		free(wire);
-		wire = NULL;
-		if ((r = recover(R, &folder, 1, 1)) != MT_OK) {
-			r = -r;
-			goto out;
-		}
-		if ((r = mt_open_folder(s, folder, R->dry, &wire, &st, &ctx->err)) != MT_OK)
-			goto out;
-	}
-	/* incremental: only what arrived since, and for flag rules what changed */
-	if (R->incremental) {
-		state_get(R->key, folder, &old);
-		/* (a state ahead of the server, say a box restored from a backup,
-		 * would hide new mail until UIDNEXT caught up: it is not trusted) */
-		full = !old.known || old.hash != rules.hash || old.uidvalidity != st.uidvalidity || st.uidvalidity == 0 ||
-		       st.uidnext == 0 || old.uidnext > st.uidnext ||
-		       (flag_rules && (st.highestmodseq == 0 || old.modseq == 0 || old.modseq > st.highestmodseq));
-		/* what arrived since the last run, up to what this SELECT saw: a
-		 * message arriving during the run is the next run's, once */
-		if (!full && st.uidnext > old.uidnext)
-			r = mt_uid_search_range(s, old.uidnext, 0, "ALL", &fresh, &nfresh, &ctx->err);
-		if (r == MT_OK && !full && flag_rules && st.highestmodseq != old.modseq)
-			r = mt_uid_changed_since(s, old.modseq, &changed, &nchanged, &ctx->err);
-		if (r != MT_OK)
-			goto out;
-		all = merge_sets(fresh, nfresh, changed, nchanged, &nall);
-		if (!full)
-			examined = nall;
-	}
-	if (full)
-		examined = st.exists;
-	if (R->verbose)
-		mt_warn(ctx, "%s: examined %llu of %u messages (%s)", folder,
-			(unsigned long long)examined, st.exists, full ? "full run" : "new since the last run");
-
-	int any_body = 0;
-	for (size_t k = 0; k < n; k++) {
-		struct mt_needs need = { 0 };
-		mt_rule_needs(&rules.v[idx[k]], &need);
-		any_body |= need.body;
-		mt_needs_release(&need);
-	}
-	if (!full && nall > 0 && nall <= 1000 && (!any_body || nall * rules.body_limit <= (16u << 20))) {
-		/* a few new messages: fetch once, decide every rule here */
-		struct mt_needs need = { 0 };
-		for (size_t k = 0; k < n; k++)
-			mt_rule_needs(&rules.v[idx[k]], &need);
-		if (want_info) {
-			need.size = 1;
-			mt_needs_add_header(&need, "From");
-			mt_needs_add_header(&need, "Subject");
-			mt_needs_add_header(&need, "Message-ID");
-		}
-		need.size = 1;  /* sizes are reported and logged */
-		struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = 1,
-					      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
-					      .body_prefix = need.body ? rules.body_limit : 0 };
-		struct all_rules A = { .R = R, .idx = idx, .n = n, .rr = rr, .fresh = fresh, .nfresh = nfresh };
-		r = mt_fetch_each(s, all, nall, &spec, decide_all, &A, &ctx->err);
-		mt_needs_release(&need);
-		for (size_t k = 0; k < n; k++)
-			if (rr[k].n)
-				mt_sort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
-		if (r != MT_OK)
-			goto out;
-	}
-	/* otherwise one SEARCH per rule; nothing changes before every rule is decided;
-	 * the first matching rule takes a message */
-	for (size_t k = 0; k < n && examined > 0 && (full || nall > 1000 || (any_body && nall * rules.body_limit > (16u << 20))); k++) {
-		const struct mt_rule *rule = &rules.v[idx[k]];
-		/* a full run: what the SELECT saw; an incremental one: the new (or changed) UIDs */
-		const uint32_t *scope = sees_changes(rule) ? all : fresh;
-		size_t nscope = sees_changes(rule) ? nall : nfresh;
-		if (!full && nscope == 0)
-			continue;
-		struct mt_query qy;
-		mt_rule_query(rule, mt_has_cap(s, "WITHIN"), R->now, &qy);
-		int exact = qy.exact;
-		uint32_t *cand = NULL;
-		size_t nc = 0;
-		r = full ? mt_uid_search(s, qy.search, &cand, &nc, &ctx->err)
-			 : mt_uid_search_in(s, scope, nscope, qy.search, &cand, &nc, &ctx->err);
-		mt_query_release(&qy);
-		if (r != MT_OK) {
-			free(cand);
-			goto out;
-		}
-		/* what an earlier rule took is not this rule's */
-		size_t keep = 0;
-		for (size_t i = 0; i < nc; i++)
-			if (!in_set(taken, ntaken, cand[i]))
-				cand[keep++] = cand[i];
-		nc = keep;
-		struct decide d = { .R = R, .rule = rule, .rr = &rr[k], .exact = exact, .want_info = want_info, .now = R->now };
-		if (nc > 0 && (!exact || want_info)) {
-			struct mt_needs need = { 0 };
-			if (!exact)
-				mt_rule_needs(rule, &need);
-			if (want_info) {
-				need.size = 1;
-				mt_needs_add_header(&need, "From");
-				mt_needs_add_header(&need, "Subject");
-				mt_needs_add_header(&need, "Message-ID");
-			}
-			struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = need.flags,
-						      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
-						      .body_prefix = need.body ? rules.body_limit : 0 };
-			r = mt_fetch_each(s, cand, nc, &spec, decide_one, &d, &ctx->err);
-			mt_needs_release(&need);
-			if (r != MT_OK) {
-				free(cand);
-				goto out;
-			}
-			if (rr[k].n)
-				mt_sort(rr[k].v, rr[k].n, sizeof *rr[k].v, cmp_hit);
-		} else {
-			for (size_t i = 0; i < nc; i++) {
-				struct mt_fetched m = { .uid = cand[i] };
-				decide_one(&m, &d);
-			}
-		}
-		free(cand);
-		/* what this rule took, and what no rule may take since this one could not decide it */
-		size_t add = (!rule->cont ? rr[k].n : 0) + R->nundec;
-		if (add) {
-			taken = mt_xrealloc(taken, sizeof *taken * (ntaken + add));
-			for (size_t i = 0; !rule->cont && i < rr[k].n; i++)
-				taken[ntaken++] = rr[k].v[i].uid;
-			for (size_t i = 0; i < R->nundec; i++)
-				taken[ntaken++] = R->undec[i];
-			mt_sort(taken, ntaken, sizeof *taken, cmp_u32);
-		}
-	}
-	/* a message some rule could not decide is no rule's: an earlier rule
-	 * (continue = true) may have matched it already */
-	if (R->nundec) {
-		mt_sort(R->undec, R->nundec, sizeof *R->undec, cmp_u32);
-		for (size_t k = 0; k < n; k++) {
-			size_t keep = 0;
-			for (size_t i = 0; i < rr[k].n; i++) {
-				if (in_set(R->undec, R->nundec, rr[k].v[i].uid)) {
-					free(rr[k].v[i].from);
-					free(rr[k].v[i].subject);
-					free(rr[k].v[i].msgid);
-				} else {
-					rr[k].v[keep++] = rr[k].v[i];
-				}
-			}
-			rr[k].n = keep;
-		}
-	}
-
-	/* act, in rule order */
-	for (size_t k = 0; k < n && r == MT_OK; k++) {
-		const struct mt_rule *rule = &rules.v[idx[k]];
-		struct rule_run *x = &rr[k];
+	int all_ran = 1;
+	for (size_t i = fp->op_lo; i < fp->op_hi; i++)
+		all_ran &= R->plan.v[i].ran;
+	for (size_t k = 0; k < fp->n && fp->rr; k++) {
+		const struct mt_rule *rule = &R->rules->v[fp->idx[k]];
+		const struct rule_run *x = &fp->rr[k];
 		const char *target = rule->action == MT_A_TRASH ? R->trash : rule->target;
 		if (x->n == 0)
 			continue;
-		uint32_t *uids = mt_xmalloc(sizeof *uids * x->n);
-		for (size_t i = 0; i < x->n; i++)
-			uids[i] = x->v[i].uid;
-		if (R->dry) {
-			x->done = x->n;
-		} else {
-			if (rule->flag)
-				r = mt_uid_store(s, uids, x->n, 1, rule->flag, &ctx->err);
-			if (r == MT_OK && rule->unflag)
-				r = mt_uid_store(s, uids, x->n, 0, rule->unflag, &ctx->err);
-			if (r == MT_OK && rule->action == MT_A_COPY)
-				r = mt_uid_copy(s, uids, x->n, R->target_wire[idx[k]], &ctx->err);
-			if (r == MT_OK && (rule->action == MT_A_MOVE || rule->action == MT_A_TRASH || rule->action == MT_A_EXPUNGE)) {
-				struct mt_selection sel = { .folder = (char *)folder, .wire = wire, .uidvalidity = st.uidvalidity,
-							    .n = x->n };
-				uint64_t gone = 0, bytes = 0;
-				sel.msgs = mt_xmalloc(sizeof *sel.msgs * x->n);
-				for (size_t i = 0; i < x->n; i++) {
-					sel.msgs[i].uid = x->v[i].uid;
-					sel.msgs[i].size = x->v[i].size;
-				}
-				r = mt_remove_selection(s, &sel, rule->action == MT_A_MOVE ? R->target_wire[idx[k]]
-								  : rule->action == MT_A_TRASH ? R->trash_wire : NULL,
-							0, &gone, &bytes, &ctx->err);
-				free(sel.msgs);
-				x->done = gone;
-			} else if (r == MT_OK) {
-				x->done = x->n;
-			}
-			if (r == MT_OK)
-				log_hits(R->log, ctx, rule, folder, rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag")
-						 : action_name(rule, 0), target, x);
-		}
-		free(uids);
-		int row = mt_table_row(&R->res);
-		mt_table_str(&R->res, row, R_RULE, rule->name);
-		mt_table_str(&R->res, row, R_FOLDER, folder);
-		mt_table_str(&R->res, row, R_ACTION, action_name(rule, R->dry));
-		mt_table_num(&R->res, row, R_MESSAGES, (long long)x->done);
+		const struct mt_op *op = x->has_op ? &R->plan.v[x->op] : NULL;
+		uint64_t n = R->dry || op == NULL ? x->n : op->done;
+		if (!R->dry && op && !op->ran)
+			continue;   /* the run stopped before: the error says so */
+		if (!R->dry && op)
+			log_hits(R->log, R->ctx, rule, fp->folder,
+				 rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag") : action_name(rule, 0), target, x);
+		int row = mt_table_row(res);
+		mt_table_str(res, row, R_RULE, rule->name);
+		mt_table_str(res, row, R_FOLDER, fp->folder);
+		mt_table_str(res, row, R_ACTION, action_name(rule, R->dry));
+		mt_table_num(res, row, R_MESSAGES, (long long)n);
 		if (R->dry && R->verbose)
 			for (size_t i = 0; i < x->n; i++) {
-				int mr = mt_table_row(&R->msgs);
-				mt_table_str(&R->msgs, mr, M_RULE, rule->name);
-				mt_table_str(&R->msgs, mr, M_FOLDER, folder);
-				mt_table_num(&R->msgs, mr, M_UID, x->v[i].uid);
-				mt_table_num(&R->msgs, mr, M_SIZE, x->v[i].size);
-				mt_table_str(&R->msgs, mr, M_FROM, x->v[i].from ? x->v[i].from : "");
-				mt_table_str(&R->msgs, mr, M_SUBJECT, x->v[i].subject ? x->v[i].subject : "");
-				mt_table_str(&R->msgs, mr, M_TARGET, target ? target : action_name(rule, 1));
+				int mr = mt_table_row(msgs);
+				mt_table_str(msgs, mr, M_RULE, rule->name);
+				mt_table_str(msgs, mr, M_FOLDER, fp->folder);
+				mt_table_num(msgs, mr, M_UID, x->v[i].uid);
+				mt_table_num(msgs, mr, M_SIZE, x->v[i].size);
+				mt_table_str(msgs, mr, M_FROM, x->v[i].from ? x->v[i].from : "");
+				mt_table_str(msgs, mr, M_SUBJECT, x->v[i].subject ? x->v[i].subject : "");
+				mt_table_str(msgs, mr, M_TARGET, target ? target : action_name(rule, 1));
 			}
 	}
-	/* remember where this run stopped looking (values from before it acted) */
-	if (r == MT_OK && !R->dry) {
-		struct fstate now = { .hash = rules.hash, .uidvalidity = st.uidvalidity, .uidnext = st.uidnext,
-				      .modseq = st.highestmodseq, .known = 1 };
-		r = state_put(ctx, R->key, folder, &now);
-		if (r != MT_OK)
-			r = -r;   /* already reported */
+	/* remember where this run stopped looking, once the folder's part is done */
+	if (!R->dry && fp->planned && all_ran) {
+		struct fstate now = { .hash = R->rules->hash, .uidvalidity = fp->uidvalidity, .uidnext = fp->uidnext,
+				      .modseq = fp->modseq, .known = 1 };
+		return state_put(R->ctx, R->key, fp->folder, &now);
 	}
-out:
-	for (size_t k = 0; k < n; k++)
-		hits_free(&rr[k]);
-	free(rr);
-	free(taken);
-	free(fresh);
-	free(changed);
-	free(all);
-	free(wire);
-	return r;
+	return MT_OK;
 }
 
 /* ---- the applet ---------------------------------------------------------- */
@@ -725,37 +793,36 @@ static int listed(const struct mt_mailboxes *all, const char *name)
 /* A run killed between CREATE and SUBSCRIBE left the target existing but
  * unsubscribed (servers refuse to subscribe a name before it exists). With
  * create = true an existing, unsubscribed and still empty target is taken
- * for that and subscribed; one holding mail is the user's choice and left. */
-static int finish_create(struct mt_ctx *ctx, const struct mt_mailboxes *all, const char *name)
+ * for that: the plan subscribes it. One holding mail is the user's choice. */
+static int unfinished_create(struct mt_ctx *ctx, const struct mt_mailboxes *all, const char *name, int *yes)
 {
+	*yes = 0;
 	for (size_t i = 0; i < all->n; i++) {
 		const struct mt_mailbox *b = &all->v[i];
 		if (strcmp(b->name, name) != 0 || (b->flags & MT_MBX_SUBSCRIBED))
 			continue;
 		struct mt_status st = { 0 };
 		int r = mt_status_many(ctx->s, b, 1, MT_ST_MESSAGES, &st, &ctx->err);
-		int empty = r == MT_OK && st.error == NULL && (st.have & MT_ST_MESSAGES) && st.messages == 0;
+		*yes = r == MT_OK && st.error == NULL && (st.have & MT_ST_MESSAGES) && st.messages == 0;
 		mt_status_release(&st, 1);
-		if (r == MT_OK && empty)
-			r = mt_subscribe(ctx->s, name, 1, &ctx->err);
-		return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
+		return r;
 	}
 	return MT_OK;
 }
 
 /* Moves a killed run left half done without MOVE (see mt_recover_moves):
- * finished or undone before anything is selected, over every source folder
+ * finished or undone before anything is decided, over every source folder
  * and every move target of the rules. With MOVE, only for a folder whose
- * FLAGS show the mark (run_folder). */
+ * FLAGS show the mark (plan_folder). */
 static int recover(struct run *R, const char *const *folders, size_t nfolders, int even_with_move)
 {
 	struct mt_ctx *ctx = R->ctx;
-	const char **tgt = mt_xmalloc(sizeof *tgt * (rules.n + 2));
+	const char **tgt = mt_xmalloc(sizeof *tgt * (R->rules->n + 2));
 	size_t nt = 0;
 	uint64_t done = 0;
 	int r = MT_OK;
-	for (size_t i = 0; i < rules.n; i++)
-		if (R->target_wire[i] && rules.v[i].action == MT_A_MOVE)
+	for (size_t i = 0; i < R->rules->n; i++)
+		if (R->target_wire[i] && R->rules->v[i].action == MT_A_MOVE)
 			tgt[nt++] = R->target_wire[i];
 	if (R->trash_wire)
 		tgt[nt++] = R->trash_wire;
@@ -811,144 +878,168 @@ static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const st
 	return MT_OK;
 }
 
+/* The folders the rules read (in order of appearance), each with its rules:
+ * every rule's folders, targets and \Trash checked; the plan begins with
+ * the targets to create or to subscribe. Nothing changes here. */
+static int validate(struct run *R, const struct mt_mailboxes *all, char ***folders, size_t *nfolders, size_t ***fr,
+		    size_t **nfr)
+{
+	struct mt_ctx *ctx = R->ctx;
+	struct mt_strindex *ix = mt_strindex_new();   /* folder name -> index */
+	size_t cap = 0;
+	int r = MT_OK;
+	for (size_t i = 0; i < R->rules->n && r == MT_OK; i++) {
+		const struct mt_rule *rule = &R->rules->v[i];
+		char **f = NULL;
+		size_t nf = 0;
+		if (rule_folders(ctx, rule, all, &f, &nf) != MT_OK) {
+			r = mt_fail(ctx, ctx->err.code, "%s:%d: rule '%s': %s", rule->file, rule->line, rule->name, ctx->err.msg);
+			break;
+		}
+		for (size_t k = 0; k < nf; k++) {
+			long at = mt_strindex_get(ix, f[k]);
+			size_t j = at >= 0 && *fr ? (size_t)at : *nfolders;
+			if (j == *nfolders) {
+				if (*fr == NULL || *nfolders == cap) {
+					cap = cap ? 2 * cap : 16;
+					*folders = mt_xrealloc(*folders, sizeof **folders * cap);
+					*fr = mt_xrealloc(*fr, sizeof **fr * cap);
+					*nfr = mt_xrealloc(*nfr, sizeof **nfr * cap);
+				}
+				(*folders)[j] = mt_xstrdup(f[k]);
+				(*fr)[j] = NULL;
+				(*nfr)[j] = 0;
+				mt_strindex_put(ix, (*folders)[j], j);
+				(*nfolders)++;
+			}
+			(*fr)[j] = mt_xrealloc((*fr)[j], sizeof ***fr * ((*nfr)[j] + 1));
+			(*fr)[j][(*nfr)[j]++] = i;
+		}
+		mt_free_folders(f, nf);
+		if (rule->action == MT_A_TRASH && R->trash == NULL) {
+			if ((r = mt_special_folder(ctx->s, "\\Trash", &R->trash, &R->trash_wire, &ctx->err)) != MT_OK) {
+				r = mt_fail_err(ctx, &ctx->err);
+				break;
+			}
+			if (R->trash == NULL) {
+				r = mt_fail(ctx, MT_EUNAVAIL, "%s:%d: rule '%s': trash: the server names no \\Trash folder (SPECIAL-USE)",
+					    rule->file, rule->line, rule->name);
+				break;
+			}
+		}
+		if (rule->target == NULL)
+			continue;
+		int exists = listed(all, rule->target), unfinished = 0;
+		if (!exists && !rule->create) {
+			r = mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist (create = true; makes it)",
+				    rule->file, rule->line, rule->name, rule->target);
+			break;
+		}
+		if ((r = mt_mailbox_wire(ctx->s, rule->target, &R->target_wire[i], &ctx->err)) != MT_OK ||
+		    (exists && rule->create && (r = unfinished_create(ctx, all, rule->target, &unfinished)) != MT_OK)) {
+			r = mt_fail_err(ctx, &ctx->err);
+			break;
+		}
+		/* a target two rules name is created once */
+		int planned = 0;
+		for (size_t o = 0; o < R->plan.n; o++)
+			planned |= strcmp(R->plan.v[o].folder, rule->target) == 0;
+		if (!planned && (!exists || unfinished))
+			mt_plan_add(&R->plan, exists ? MT_OP_SUBSCRIBE : MT_OP_CREATE)->folder = mt_xstrdup(rule->target);
+	}
+	mt_strindex_free(ix);
+	return r;
+}
+
 static int filter_main(struct mt_ctx *ctx)
 {
-	struct run R = { .ctx = ctx, .dry = mt_flag(&ctx->args, "dry-run"), .incremental = mt_flag(&ctx->args, "new"),
+	struct filter *F = ctx->state;
+	struct run R = { .ctx = ctx, .rules = &F->rules, .dry = F->dry, .incremental = F->incremental,
 			 .verbose = ctx->verbose, .now = time(NULL) };
 	char **folders = NULL;       /* union over rules, in order of appearance */
-	size_t nfolders = 0, cap = 0;
-	struct mt_strindex *folder_ix = mt_strindex_new();   /* name -> index in folders */
-	size_t **fr = NULL, *nfr = NULL;   /* rules per folder */
+	size_t nfolders = 0, **fr = NULL, *nfr = NULL;   /* rules per folder */
+	struct fplan *fp = NULL;
 	int r = MT_OK;
 	const char *logpath = mt_arg(&ctx->args, "log");
 	struct mt_mailboxes all = { 0 };
+	struct mt_table res, msgs;
 
-	if (!rules_loaded && filter_check(ctx) != MT_OK) {
-		mt_strindex_free(folder_ix);
-		return ctx->err.code ? ctx->err.code : MT_ECONFIG;
-	}
 	if (mt_flag(&ctx->args, "explain")) {
-		mt_rules_explain(&rules, mt_has_cap(ctx->s, "WITHIN"), stdout);
-		goto out;
+		mt_rules_explain(R.rules, mt_has_cap(ctx->s, "WITHIN"), stdout);
+		return MT_OK;
 	}
-	R.target_wire = mt_xmalloc(sizeof *R.target_wire * rules.n);
+	mt_table_init(&res, result_cols, R_NCOLS, ctx->fmt, 0);
+	mt_table_init(&msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
+	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);
+	/* everything is checked before anything changes: folders, targets, \Trash, the log */
 	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);
 		goto out;
 	}
-	/* everything is checked before anything changes: folders, targets, \Trash */
-	for (size_t i = 0; i < rules.n; i++) {
-		const struct mt_rule *rule = &rules.v[i];
-		char **f = NULL;
-		size_t nf = 0;
-		if (rule_folders(ctx, rule, &all, &f, &nf) != MT_OK) {
-			r = mt_fail(ctx, ctx->err.code, "%s:%d: rule '%s': %s", rule->file, rule->line, rule->name, ctx->err.msg);
-			goto out;
-		}
-		for (size_t k = 0; k < nf; k++) {
-			long at = mt_strindex_get(folder_ix, f[k]);
-			size_t j = at >= 0 && fr ? (size_t)at : nfolders;
-			if (j == nfolders) {
-				if (fr == NULL || nfolders == cap) {
-					cap = cap ? 2 * cap : 16;
-					folders = mt_xrealloc(folders, sizeof *folders * cap);
-					fr = mt_xrealloc(fr, sizeof *fr * cap);
-					nfr = mt_xrealloc(nfr, sizeof *nfr * cap);
-				}
-				folders[nfolders] = mt_xstrdup(f[k]);
-				fr[nfolders] = NULL;
-				nfr[nfolders] = 0;
-				mt_strindex_put(folder_ix, folders[nfolders], nfolders);
-				nfolders++;
-			}
-			fr[j] = mt_xrealloc(fr[j], sizeof **fr * (nfr[j] + 1));
-			fr[j][nfr[j]++] = i;
-		}
-		mt_free_folders(f, nf);
-		if (rule->action == MT_A_TRASH && R.trash == NULL) {
-			if ((r = mt_special_folder(ctx->s, "\\Trash", &R.trash, &R.trash_wire, &ctx->err)) != MT_OK) {
-				r = mt_fail_err(ctx, &ctx->err);
-				goto out;
-			}
-			if (R.trash == NULL) {
-				r = mt_fail(ctx, MT_EUNAVAIL, "%s:%d: rule '%s': trash: the server names no \\Trash folder (SPECIAL-USE)",
-					    rule->file, rule->line, rule->name);
-				goto out;
-			}
-		}
-		if (rule->target) {
-			if (!listed(&all, rule->target) && !rule->create) {
-				r = mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist (create = true; makes it)",
-					    rule->file, rule->line, rule->name, rule->target);
-				goto out;
-			}
-			if ((r = mt_mailbox_wire(ctx->s, rule->target, &R.target_wire[i], &ctx->err)) != MT_OK) {
-				r = mt_fail_err(ctx, &ctx->err);
-				goto out;
-			}
-		}
-	}
+	if ((r = validate(&R, &all, &folders, &nfolders, &fr, &nfr)) != MT_OK)
+		goto out;
 	if (logpath && !R.dry && (r = open_log(ctx, logpath, &R.log)) != MT_OK)
 		goto out;
-	/* every rule, folder, target and the log are good: only now does anything change */
-	for (size_t i = 0; i < rules.n && !R.dry; i++) {
-		const struct mt_rule *rule = &rules.v[i];
-		if (rule->target == NULL)
-			continue;
-		if (!listed(&all, rule->target)) {
-			if ((r = mt_create(ctx->s, rule->target, NULL, &ctx->err)) != MT_OK ||
-			    (r = mt_subscribe(ctx->s, rule->target, 1, &ctx->err)) != MT_OK) {
-				r = mt_fail_err(ctx, &ctx->err);
-				goto out;
-			}
-		} else if (rule->create && (r = finish_create(ctx, &all, rule->target)) != MT_OK) {
-			goto out;
-		}
-	}
+	R.want_info = R.log != NULL || (R.dry && R.verbose);
 	R.key = account_key(ctx);
-	mt_table_init(&R.res, result_cols, R_NCOLS, ctx->fmt, 0);
-	mt_table_init(&R.msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
-	if (!R.dry && r == MT_OK)
-		r = recover(&R, (const char *const *)folders, nfolders, 0);
+	/* moves an interrupted run left half done are finished before deciding */
+	if (!R.dry && (r = recover(&R, (const char *const *)folders, nfolders, 0)) != MT_OK)
+		goto out;
+	/* the plan: every folder decided, nothing changed yet */
+	fp = mt_xmalloc(sizeof *fp * (nfolders ? nfolders : 1));
 	for (size_t j = 0; j < nfolders && r == MT_OK; j++) {
-		r = run_folder(&R, folders[j], fr[j], nfr[j]);
+		fp[j] = (struct fplan){ .folder = folders[j], .idx = fr[j], .n = nfr[j] };
+		r = plan_folder(&R, &fp[j]);
 		if (r > 0)
 			r = mt_fail_err(ctx, &ctx->err);
+	}
+	if (r == MT_OK && (r = mt_plan_check(ctx->s, &R.plan, &ctx->err)) != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	/* then act, in rule order, and say what was done */
+	if (r == MT_OK && !R.dry && (r = mt_plan_run(ctx->s, &R.plan, &ctx->err)) != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	for (size_t j = 0; fp && j < nfolders; j++) {
+		int sr = conclude(&R, &fp[j], &res, &msgs);
+		if (r == MT_OK && sr != MT_OK)
+			r = sr;
 	}
 	if (r < 0)
 		r = -r;
 	if (r == MT_OK && R.undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
-	if (R.msgs.rows)
-		mt_table_print(&R.msgs, stdout);
-	if (R.res.rows || ctx->verbose)
-		mt_table_print(&R.res, stdout);
-	mt_table_release(&R.res);
-	mt_table_release(&R.msgs);
+	if (msgs.rows)
+		mt_table_print(&msgs, stdout);
+	if (res.rows || ctx->verbose)
+		mt_table_print(&res, stdout);
 out:
+	mt_table_release(&res);
+	mt_table_release(&msgs);
 	if (R.log) {
 		fsync(fileno(R.log));
 		fclose(R.log);
 	}
-	for (size_t i = 0; R.target_wire && i < rules.n; i++)
+	for (size_t i = 0; R.target_wire && i < R.rules->n; i++)
 		free(R.target_wire[i]);
 	free(R.target_wire);
 	for (size_t j = 0; j < nfolders; j++) {
+		for (size_t k = 0; fp && fp[j].rr && k < fp[j].n; k++)
+			hits_free(&fp[j].rr[k]);
+		if (fp)
+			free(fp[j].rr);
 		free(folders[j]);
 		free(fr[j]);
 	}
+	free(fp);
 	free(folders);
 	free(fr);
 	free(nfr);
-	mt_strindex_free(folder_ix);
 	free(R.trash);
 	free(R.trash_wire);
 	free(R.undec);
 	free(R.key);
+	mt_plan_release(&R.plan);
 	mt_mailboxes_release(&all);
-	mt_rules_release(&rules);
-	rules_loaded = 0;
 	return r;
 }
 
@@ -966,5 +1057,6 @@ static const struct mt_applet filter_applet = {
 	.flags = MT_APPLET_SESSION,
 	.main = filter_main,
 	.check = filter_check,
+	.release = filter_release,
 };
 MT_APPLET(filter_applet);

@@ -2,6 +2,7 @@
  * \\Deleted + UID EXPUNGE of those UIDs), moves (UID MOVE, or a guarded COPY
  * then that expunge), the recovery of moves a killed run left half done,
  * and flag stores and copies in UID batches. */
+#include "plan.h"
 #include "select_int.h"
 
 #include <stdlib.h>
@@ -134,14 +135,14 @@ static void idents_free(struct idents *id)
  * marked here, with a marked copy in the target of the same size and
  * Message-ID, Date, From and Subject (so marks from some other interrupted
  * move are never taken for ours). Leaves the source selected again. */
-static int already_copied(struct mt_session *s, struct mt_selection *sel, const char *to_wire, const uint32_t *uids,
-			  uint32_t **done, size_t *ndone, struct mt_err *e)
+static int already_copied(struct mt_session *s, const struct mt_op *op, const char *to_wire, uint32_t **done,
+			  size_t *ndone, struct mt_err *e)
 {
 	uint32_t *marked = NULL, *copies = NULL;
 	size_t nmarked = 0, ncopies = 0;
 	struct idents orig = { 0 }, copy = { 0 };
 	struct mt_fetch_spec spec = { .size = 1, .flags = 1, .headers = ident_fields };
-	int r = mt_uid_search_in(s, uids, sel->n, "KEYWORD " MOVING_KEYWORD, &marked, &nmarked, e);
+	int r = mt_uid_search_in(s, op->uids, op->n, "KEYWORD " MOVING_KEYWORD, &marked, &nmarked, e);
 	*done = NULL;
 	*ndone = 0;
 	if (r != MT_OK || nmarked == 0) {
@@ -155,7 +156,7 @@ static int already_copied(struct mt_session *s, struct mt_selection *sel, const 
 		r = mt_uid_search(s, "KEYWORD " MOVING_KEYWORD, &copies, &ncopies, e);
 	if (r == MT_OK && ncopies)
 		r = mt_fetch_each(s, copies, ncopies, &spec, take_ident, &copy, e);
-	int r2 = select_again(s, sel->wire, sel->uidvalidity, 1, sel->folder, e);
+	int r2 = select_again(s, op->wire, op->uidvalidity, 1, op->folder, e);
 	if (r == MT_OK)
 		r = r2;
 	if (r == MT_OK && copy.n) {
@@ -179,7 +180,7 @@ static int already_copied(struct mt_session *s, struct mt_selection *sel, const 
 }
 
 /* Clear the mark from the copies in the target; the source is selected again after. */
-static int unmark_copies(struct mt_session *s, struct mt_selection *sel, const char *to_wire, struct mt_err *e)
+static int unmark_copies(struct mt_session *s, const struct mt_op *op, const char *to_wire, struct mt_err *e)
 {
 	uint32_t *copies = NULL;
 	size_t ncopies = 0;
@@ -189,7 +190,7 @@ static int unmark_copies(struct mt_session *s, struct mt_selection *sel, const c
 	if (r == MT_OK && ncopies)
 		r = mt_uid_store(s, copies, ncopies, 0, MOVING_KEYWORD, e);
 	free(copies);
-	int r2 = select_again(s, sel->wire, sel->uidvalidity, 1, sel->folder, e);
+	int r2 = select_again(s, op->wire, op->uidvalidity, 1, op->folder, e);
 	return r == MT_OK ? r2 : r;
 }
 
@@ -285,52 +286,57 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 	return r;
 }
 
-int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
-			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e)
+/* The folder an op was planned on, selected read-write and still the same
+ * folder: SELECT it again (a large folder costs the server a while), or when
+ * this session has it selected read-write already, a NOOP brings any news
+ * (a new UIDVALIDITY, or the BYE of a folder deleted under us). */
+static int ensure_selected(struct mt_session *s, const struct mt_op *op, struct mt_err *e)
+{
+	int r, removal = op->kind == MT_OP_EXPUNGE || op->kind == MT_OP_MOVE;
+	if (s->selected && strcmp(s->selected, op->wire) == 0) {
+		int status;
+		if ((r = mt_imap_run(s, "NOOP", 0, NULL, &status, e)) != MT_OK)
+			return r;
+	} else {
+		int refused;
+		r = mt_open_wire(s, op->wire, op->folder, 1, 0, NULL, &refused, e);
+		if (r != MT_OK)
+			return refused ? mt_seterr(e, MT_ETEMP, "folder '%s' went away before %s; nothing %s", op->folder,
+						   removal ? "removal" : "the change", removal ? "removed" : "changed there") : r;
+	}
+	uint32_t v = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
+	if (v != op->uidvalidity)
+		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; nothing %s",
+				 op->folder, op->uidvalidity, v, removal ? "removed" : "changed there");
+	return MT_OK;
+}
+
+/* Remove exactly op's UIDs (or move them to to_wire). */
+static int remove_uids(struct mt_session *s, struct mt_op *op, const char *to_wire, int allow_unsafe,
+		       struct mt_err *e)
 {
 	int uidplus = mt_has_cap(s, "UIDPLUS"), move = mt_has_cap(s, "MOVE");
 	int r;
-	*removed = *bytes = 0;
-	if (sel->n == 0)
+	if (op->n == 0)
 		return MT_OK;
 	if (!uidplus && !(to_wire && move) && !allow_unsafe)
 		return mt_seterr(e, MT_EUNAVAIL, "the server lacks UIDPLUS, so '%s' cannot be expunged without also "
 				 "taking messages other clients flagged \\Deleted; nothing removed "
-				 "(--allow-unsafe-expunge overrides)", sel->folder);
+				 "(--allow-unsafe-expunge overrides)", op->folder);
 
-	mt_test_hook_before_remove(sel->folder);
+	mt_test_hook_before_remove(op->folder);
+	if ((r = ensure_selected(s, op, e)) != MT_OK)
+		return r;
 
-	/* the folder we chose from must still be the same folder: SELECT it again
-	 * (a large folder costs the server a while), or when this session has it
-	 * selected read-write already, a NOOP brings any news (a new UIDVALIDITY,
-	 * or the BYE of a folder deleted under us) */
-	if (s->selected && strcmp(s->selected, sel->wire) == 0) {
-		int status;
-		r = mt_imap_run(s, "NOOP", 0, NULL, &status, e);
-		if (r != MT_OK)
-			return r;
-	} else {
-		int refused;
-		r = mt_open_wire(s, sel->wire, sel->folder, 1, 0, NULL, &refused, e);
-		if (r != MT_OK)
-			return refused ? mt_seterr(e, MT_ETEMP, "folder '%s' went away before removal; nothing removed",
-						   sel->folder) : r;
-	}
-	uint32_t v = s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidvalidity : 0;
-	if (v != sel->uidvalidity)
-		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; nothing removed",
-				 sel->folder, sel->uidvalidity, v);
-
-	uint32_t *uids = mt_xmalloc(sizeof *uids * sel->n), *copied = NULL;
+	const uint32_t *uids = op->uids;
+	uint32_t *copied = NULL;
 	size_t ncopied = 0;
-	for (size_t i = 0; i < sel->n; i++)
-		uids[i] = sel->msgs[i].uid;
 	char *q = to_wire ? mt_imap_quote(to_wire) : NULL;
 	int guard = to_wire && !move;
 	if (guard)
-		r = already_copied(s, sel, to_wire, uids, &copied, &ncopied, e);
-	for (size_t i = 0; i < sel->n && r == MT_OK; i += UID_BATCH) {
-		size_t cnt = sel->n - i < UID_BATCH ? sel->n - i : UID_BATCH;
+		r = already_copied(s, op, to_wire, &copied, &ncopied, e);
+	for (size_t i = 0; i < op->n && r == MT_OK; i += UID_BATCH) {
+		size_t cnt = op->n - i < UID_BATCH ? op->n - i : UID_BATCH;
 		char *set = mt_uidset(uids + i, cnt), *cmd;
 		r = MT_OK;
 		if (to_wire && move) {
@@ -344,7 +350,7 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 				uint32_t *tocopy = mt_xmalloc(sizeof *tocopy * cnt);
 				size_t ntocopy = 0;
 				for (size_t k = 0; k < cnt; k++)
-					if (!ncopied || !mt_bsearch(&uids[i + k], copied, ncopied, sizeof *copied, mt_cmp_u32))
+					if (!mt_bsearch(&uids[i + k], copied, ncopied, sizeof *copied, mt_cmp_u32))
 						tocopy[ntocopy++] = uids[i + k];
 				if (ntocopy) {
 					char *cset = mt_uidset(tocopy, ntocopy);
@@ -366,7 +372,7 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 				}
 				free(tocopy);
 				if (r == MT_OK)
-					mt_test_hook("MAILTOOL_TEST_HOOK_AFTER_COPY", sel->folder);
+					mt_test_hook("MAILTOOL_TEST_HOOK_AFTER_COPY", op->folder);
 			}
 			if (r == MT_OK) {
 				cmd = mt_xasprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
@@ -384,22 +390,194 @@ int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const ch
 	free(q);
 	free(copied);
 	if (r == MT_OK && guard)
-		r = unmark_copies(s, sel, to_wire, e);
-	/* count exactly what is gone: the selected UIDs the server no longer has */
+		r = unmark_copies(s, op, to_wire, e);
+	/* count exactly what is gone: the planned UIDs the server no longer has */
 	if (r == MT_OK) {
 		uint32_t *left = NULL;
 		size_t nleft = 0;
-		r = mt_uid_search_in(s, uids, sel->n, "ALL", &left, &nleft, e);
-		if (r == MT_OK) {
-			for (size_t i = 0; i < sel->n; i++)
-				if (nleft == 0 || !mt_bsearch(&sel->msgs[i].uid, left, nleft, sizeof *left, mt_cmp_u32)) {
-					(*removed)++;
-					*bytes += sel->msgs[i].size;
+		r = mt_uid_search_in(s, uids, op->n, "ALL", &left, &nleft, e);
+		if (r == MT_OK)
+			for (size_t i = 0; i < op->n; i++)
+				if (!mt_bsearch(&uids[i], left, nleft, sizeof *left, mt_cmp_u32)) {
+					op->done++;
+					op->done_bytes += op->sizes ? op->sizes[i] : 0;
 				}
-		}
 		free(left);
 	}
+	return r;
+}
+
+int mt_remove_selection(struct mt_session *s, struct mt_selection *sel, const char *to_wire,
+			int allow_unsafe, uint64_t *removed, uint64_t *bytes, struct mt_err *e)
+{
+	struct mt_plan p = { .allow_unsafe = allow_unsafe };
+	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n + 1)), *sizes = mt_xmalloc(sizeof *sizes * (sel->n + 1));
+	for (size_t i = 0; i < sel->n; i++) {
+		uids[i] = sel->msgs[i].uid;
+		sizes[i] = sel->msgs[i].size;
+	}
+	struct mt_op *op = mt_plan_add_uids(&p, MT_OP_EXPUNGE, sel->folder, sel->wire, sel->uidvalidity, uids, sizes,
+					    sel->n);
 	free(uids);
+	free(sizes);
+	int r = remove_uids(s, op, to_wire, allow_unsafe, e);
+	*removed = op->done;
+	*bytes = op->done_bytes;
+	mt_plan_release(&p);
+	return r;
+}
+
+/* ---- plans ------------------------------------------------------------------ */
+
+struct mt_op *mt_plan_add(struct mt_plan *p, enum mt_op_kind kind)
+{
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 16;
+		p->v = mt_xrealloc(p->v, sizeof *p->v * p->cap);
+	}
+	struct mt_op *op = &p->v[p->n++];
+	memset(op, 0, sizeof *op);
+	op->kind = kind;
+	return op;
+}
+
+struct mt_op *mt_plan_add_uids(struct mt_plan *p, enum mt_op_kind kind, const char *folder, const char *wire,
+			       uint32_t uidvalidity, const uint32_t *uids, const uint32_t *sizes, size_t n)
+{
+	struct mt_op *op = mt_plan_add(p, kind);
+	op->folder = mt_xstrdup(folder);
+	op->wire = mt_xstrdup(wire);
+	op->uidvalidity = uidvalidity;
+	op->n = n;
+	op->uids = mt_xmalloc(sizeof *op->uids * (n + 1));
+	memcpy(op->uids, uids, sizeof *op->uids * n);
+	if (sizes) {
+		op->sizes = mt_xmalloc(sizeof *op->sizes * (n + 1));
+		memcpy(op->sizes, sizes, sizeof *op->sizes * n);
+		for (size_t i = 0; i < n; i++)
+			op->bytes += sizes[i];
+	}
+	return op;
+}
+
+void mt_plan_release(struct mt_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		struct mt_op *op = &p->v[i];
+		free(op->label);
+		free(op->folder);
+		free(op->wire);
+		free(op->uids);
+		free(op->sizes);
+		free(op->target);
+		free(op->flags);
+	}
+	free(p->v);
+	memset(p, 0, sizeof *p);
+}
+
+static int is_msg_op(enum mt_op_kind k)
+{
+	return k == MT_OP_FLAG || k == MT_OP_UNFLAG || k == MT_OP_COPY || k == MT_OP_MOVE || k == MT_OP_EXPUNGE;
+}
+
+int mt_plan_check(struct mt_session *s, const struct mt_plan *p, struct mt_err *e)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct mt_op *op = &p->v[i];
+		char *w = NULL;
+		int r = mt_mailbox_wire(s, op->folder ? op->folder : "", &w, e);
+		free(w);
+		w = NULL;
+		if (r != MT_OK)
+			return r;
+		if (op->kind == MT_OP_COPY || op->kind == MT_OP_MOVE) {
+			if (op->target == NULL)
+				return mt_seterr(e, MT_ESOFT, "internal: a copy or move without a target");
+			r = mt_mailbox_wire(s, op->target, &w, e);
+			free(w);
+			if (r != MT_OK)
+				return r;
+		}
+		if (is_msg_op(op->kind) && (op->wire == NULL || op->uidvalidity == 0) && op->n)
+			return mt_seterr(e, MT_ESOFT, "internal: a change to '%s' planned without its selection", op->folder);
+		if (op->kind == MT_OP_EXPUNGE && op->n && !mt_has_cap(s, "UIDPLUS") && !p->allow_unsafe)
+			return mt_seterr(e, MT_EUNAVAIL, "the server lacks UIDPLUS, so '%s' cannot be expunged without also "
+					 "taking messages other clients flagged \\Deleted; nothing removed "
+					 "(--allow-unsafe-expunge overrides)", op->folder);
+		if (op->kind == MT_OP_MOVE && op->n && !mt_has_cap(s, "MOVE") && !mt_has_cap(s, "UIDPLUS") && !p->allow_unsafe)
+			return mt_seterr(e, MT_EUNAVAIL, "the server has neither MOVE nor UIDPLUS: '%s' cannot be moved "
+					 "exactly; nothing moved", op->folder);
+	}
+	return MT_OK;
+}
+
+static int set_quota(struct mt_session *s, struct mt_op *op, struct mt_err *e)
+{
+	/* "STORAGE 1048576 MESSAGE 5000" */
+	char *copy = mt_xstrdup(op->flags ? op->flags : ""), *save = NULL;
+	const char *res[16];
+	uint64_t val[16];
+	size_t n = 0;
+	int r = MT_OK;
+	for (char *t = strtok_r(copy, " ", &save); t && r == MT_OK; t = strtok_r(NULL, " ", &save)) {
+		char *v = strtok_r(NULL, " ", &save), *end;
+		if (v == NULL || n == 16)
+			r = mt_seterr(e, MT_ESOFT, "internal: a quota change planned as '%s'", op->flags);
+		else {
+			res[n] = t;
+			val[n++] = strtoull(v, &end, 10);
+		}
+	}
+	if (r == MT_OK)
+		r = mt_setquota(s, op->folder, res, val, n, e);
+	free(copy);
+	return r;
+}
+
+int mt_plan_run(struct mt_session *s, struct mt_plan *p, struct mt_err *e)
+{
+	int r = MT_OK;
+	for (size_t i = 0; i < p->n && r == MT_OK; i++) {
+		struct mt_op *op = &p->v[i];
+		char *tw = NULL;
+		if (op->target && (r = mt_mailbox_wire(s, op->target, &tw, e)) != MT_OK)
+			break;
+		switch (op->kind) {
+		case MT_OP_CREATE:
+			if ((r = mt_create(s, op->folder, op->flags, e)) == MT_OK)
+				r = mt_subscribe(s, op->folder, 1, e);
+			break;
+		case MT_OP_SUBSCRIBE:
+		case MT_OP_UNSUBSCRIBE:
+			r = mt_subscribe(s, op->folder, op->kind == MT_OP_SUBSCRIBE, e);
+			break;
+		case MT_OP_FLAG:
+		case MT_OP_UNFLAG:
+		case MT_OP_COPY:
+			if (op->n == 0)
+				break;
+			if ((r = ensure_selected(s, op, e)) != MT_OK)
+				break;
+			r = op->kind == MT_OP_COPY ? mt_uid_copy(s, op->uids, op->n, tw, e)
+						   : mt_uid_store(s, op->uids, op->n, op->kind == MT_OP_FLAG, op->flags, e);
+			if (r == MT_OK) {
+				op->done = op->n;
+				op->done_bytes = op->bytes;
+			}
+			break;
+		case MT_OP_MOVE:
+		case MT_OP_EXPUNGE:
+			r = remove_uids(s, op, op->kind == MT_OP_MOVE ? tw : NULL, p->allow_unsafe, e);
+			break;
+		case MT_OP_SETQUOTA:
+			r = set_quota(s, op, e);
+			break;
+		}
+		free(tw);
+		if (r == MT_OK)
+			op->ran = 1;
+	}
 	return r;
 }
 

@@ -302,6 +302,8 @@ out:
 		mt_session_close(ctx.s);
 	}
 	free(key);
+	if (ap->release && ctx.state)
+		ap->release(ctx.state);
 	mt_account_release(&ctx.acct);
 	mt_config_release(&ctx.cfg);
 	mt_args_release(&ctx.args);

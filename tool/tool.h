@@ -59,6 +59,9 @@ struct mt_applet {
 	/* optional: validate arguments before any connection is made (bad input
 	 * must be refused before anything is sent to a server) */
 	int (*check)(struct mt_ctx *ctx);
+	/* optional: free what check left in ctx->state (the applet's options,
+	 * parsed once, typed) when the run ends */
+	void (*release)(void *state);
 	/* optional: report a failed session open in the applet's own way (e.g. monitoring) */
 	int (*session_failed)(struct mt_ctx *ctx);
 };
@@ -151,6 +154,7 @@ struct mt_ctx {
 	int verbose;
 	struct mt_err err;          /* why the session could not be opened (see session_failed) */
 	const char *user;           /* in a --users child: the user it runs for (as --as) */
+	void *state;                /* what check parsed for main (ap->release frees it) */
 };
 
 /* Run an applet as the dispatcher does (batch runs many this way). */
