@@ -1,6 +1,7 @@
 /* quota.c — usage and limits per quota root, SETQUOTA for admins, and a
  * Nagios/Icinga plugin mode (--warn/--crit) with perfdata. */
 #include "../tool/tool.h"
+#include "../lib/plan.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@ static const struct mt_opt quota_opts[] = {
 	  .help = "set limits of quota ROOT from RESOURCE=VALUE arguments (STORAGE=SIZE, MESSAGE=N)" },
 	{ .lng = "warn", .kind = MT_ARG, .metavar = "PCT", .help = "monitoring: warning at PCT percent used (default 80)" },
 	{ .lng = "crit", .kind = MT_ARG, .metavar = "PCT", .help = "monitoring: critical at PCT percent used (default 90)" },
+	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "with --set: change nothing; show the limits that would be set" },
 	MT_OPT_END,
 };
 
@@ -70,14 +72,59 @@ static void free_names(char **names, size_t n)
 		free(names[i]);
 }
 
+enum { S_ROOT, S_RESOURCE, S_ACTION, S_LIMIT, S_NCOLS };
+static const struct mt_col set_cols[S_NCOLS] = {
+	[S_ROOT] = { "root", MT_COL_STR },
+	[S_RESOURCE] = { "resource", MT_COL_STR },
+	[S_ACTION] = { "action", MT_COL_STR },
+	[S_LIMIT] = { "limit", MT_COL_NUM },
+};
+
+/* --set: a plan of one SETQUOTA, printed by a dry run, carried out by the
+ * executor; a row per resource either way (STORAGE in bytes, as shown). */
 static int do_set(struct mt_ctx *ctx, const char *root)
 {
 	char *names[8];
 	uint64_t vals[8];
 	size_t n;
+	int dry = mt_flag(&ctx->args, "dry-run");
+	struct mt_plan plan = { 0 };
 	int r = parse_set(ctx, names, vals, &n);
-	if (r == MT_OK && mt_setquota(ctx->s, root, (const char *const *)names, vals, n, &ctx->err) != MT_OK)
+	if (r != MT_OK) {
+		free_names(names, n);
+		return r;
+	}
+	struct mt_op *op = mt_plan_add(&plan, MT_OP_SETQUOTA);
+	op->folder = mt_xstrdup(root);
+	op->flags = mt_xstrdup("");
+	for (size_t i = 0; i < n; i++) {
+		char *f = mt_xasprintf("%s%s%s %llu", op->flags, i ? " " : "", names[i], (unsigned long long)vals[i]);
+		free(op->flags);
+		op->flags = f;
+	}
+	if (!mt_has_cap(ctx->s, "QUOTA"))
+		r = mt_seterr(&ctx->err, MT_EUNAVAIL, "the server does not support QUOTA");
+	else
+		r = mt_plan_check(ctx->s, &plan, &ctx->err);
+	if (r == MT_OK && !dry)
+		r = mt_plan_run(ctx->s, &plan, &ctx->err);
+	if (r == MT_OK) {
+		struct mt_table t;
+		mt_table_init(&t, set_cols, S_NCOLS, ctx->fmt, 0);
+		for (size_t i = 0; i < n; i++) {
+			int row = mt_table_row(&t);
+			int storage = strcmp(names[i], "STORAGE") == 0;
+			mt_table_str(&t, row, S_ROOT, root);
+			mt_table_str(&t, row, S_RESOURCE, names[i]);
+			mt_table_str(&t, row, S_ACTION, dry ? "would set" : "set");
+			mt_table_num(&t, row, S_LIMIT, (long long)(storage ? vals[i] * 1024 : vals[i]));
+		}
+		mt_table_print(&t, stdout);
+		mt_table_release(&t);
+	} else {
 		r = mt_fail_err(ctx, &ctx->err);
+	}
+	mt_plan_release(&plan);
 	free_names(names, n);
 	return r;
 }

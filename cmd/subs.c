@@ -1,6 +1,7 @@
 /* subs.c — subscription lists: show, add, remove, check, fix, and carry a
  * user's view from one server or client to another (export/import). */
 #include "../tool/tool.h"
+#include "../lib/plan.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -59,19 +60,63 @@ static void row(struct mt_table *t, const char *folder, const char *state)
 	mt_table_str(t, r, S_STATE, state);
 }
 
-/* Change one subscription (or say what would change); counts failures. */
-static int change(struct mt_ctx *ctx, struct mt_table *t, const char *name, int on, int *failed)
+/* The rows of a run: a state to show, or a planned (un)subscription whose
+ * row says what the executor did with it (what it would do, in a dry run). */
+struct srow {
+	char *folder;
+	const char *state;       /* NULL: see the op */
+	size_t op;
+};
+
+struct subs_run {
+	struct srow *v;
+	size_t n, cap;
+	struct mt_plan plan;
+};
+
+static void note(struct subs_run *S, const char *folder, const char *state)
 {
-	int dry = mt_flag(&ctx->args, "dry-run");
-	if (!dry && mt_subscribe(ctx->s, name, on, &ctx->err) != MT_OK) {
-		if (ctx->err.code == MT_ETEMP || ctx->err.code == MT_EPROTO)
-			return mt_fail_err(ctx, &ctx->err);   /* the session is gone */
-		mt_fail_err(ctx, &ctx->err);
-		(*failed)++;
-		return MT_OK;
+	if (S->n == S->cap) {
+		S->cap = S->cap ? 2 * S->cap : 32;
+		S->v = mt_xrealloc(S->v, sizeof *S->v * S->cap);
 	}
-	row(t, name, on ? (dry ? "would subscribe" : "subscribed") : (dry ? "would unsubscribe" : "unsubscribed"));
-	return MT_OK;
+	S->v[S->n++] = (struct srow){ .folder = mt_xstrdup(folder), .state = state };
+}
+
+static void plan_change(struct subs_run *S, const char *folder, int on)
+{
+	mt_plan_add(&S->plan, on ? MT_OP_SUBSCRIBE : MT_OP_UNSUBSCRIBE)->folder = mt_xstrdup(folder);
+	note(S, folder, NULL);
+	S->v[S->n - 1].op = S->plan.n - 1;
+}
+
+/* The table: what was done (or would be); a change the server refused is
+ * named on stderr and counted. */
+static void render(struct mt_ctx *ctx, struct subs_run *S, int dry, struct mt_table *t, int *failed)
+{
+	for (size_t i = 0; i < S->n; i++) {
+		const struct srow *rw = &S->v[i];
+		if (rw->state) {
+			row(t, rw->folder, rw->state);
+			continue;
+		}
+		const struct mt_op *op = &S->plan.v[rw->op];
+		int on = op->kind == MT_OP_SUBSCRIBE;
+		if (op->refused) {
+			mt_warn(ctx, "%s", op->refused);
+			(*failed)++;
+		} else if (dry || op->ran) {
+			row(t, rw->folder, on ? (dry ? "would subscribe" : "subscribed") : (dry ? "would unsubscribe" : "unsubscribed"));
+		}
+	}
+}
+
+static void subs_run_release(struct subs_run *S)
+{
+	for (size_t i = 0; i < S->n; i++)
+		free(S->v[i].folder);
+	free(S->v);
+	mt_plan_release(&S->plan);
 }
 
 /* Names from FILE or stdin, one per line; blank lines and CR ignored. */
@@ -143,8 +188,10 @@ static int subs_main(struct mt_ctx *ctx)
 	struct mt_mailboxes m;
 	struct mt_table t;
 	char delim = 0;
-	int r = MT_OK, failed = 0, off = 0;
+	int r = MT_OK, failed = 0, off = 0, dry = mt_flag(&ctx->args, "dry-run");
 	size_t missing = 0;
+	/* a refused (un)subscription is named and the rest still done */
+	struct subs_run S = { .plan = { .keep_going = 1 } };
 
 	/* the import list is read first: a bad file changes nothing */
 	char **want = NULL;
@@ -166,7 +213,7 @@ static int subs_main(struct mt_ctx *ctx)
 	if (strcmp(cmd, "list") == 0) {
 		for (size_t i = 0; i < m.n; i++)
 			if (subscribed(&m.v[i]))
-				row(&t, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");
+				note(&S, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");
 	} else if (strcmp(cmd, "export") == 0) {
 		for (size_t i = 0; i < m.n; i++)
 			if (subscribed(&m.v[i])) {
@@ -182,13 +229,16 @@ static int subs_main(struct mt_ctx *ctx)
 			struct mt_mailbox *b = &m.v[i];
 			if (subscribed(b) && (b->flags & MT_MBX_NONEXISTENT)) {
 				off++;
-				r = fix ? change(ctx, &t, b->name, 0, &failed) : (row(&t, b->name, "dangling subscription"), MT_OK);
+				if (fix)
+					plan_change(&S, b->name, 0);
+				else
+					note(&S, b->name, "dangling subscription");
 			} else if (!subscribed(b) && exists(b)) {
 				off++;
 				if (!fix)
-					row(&t, b->name, "not subscribed");
+					note(&S, b->name, "not subscribed");
 				else if (all)
-					r = change(ctx, &t, b->name, 1, &failed);
+					plan_change(&S, b->name, 1);
 			}
 		}
 	} else if (strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0) {
@@ -212,9 +262,9 @@ static int subs_main(struct mt_ctx *ctx)
 					continue;
 				matched = 1;
 				if (on != subscribed(b))
-					r = change(ctx, &t, b->name, on, &failed);
+					plan_change(&S, b->name, on);
 				else
-					row(&t, b->name, on ? "already subscribed" : "already unsubscribed");
+					note(&S, b->name, on ? "already subscribed" : "already unsubscribed");
 			}
 			if (!matched && r == MT_OK) {
 				mt_warn(ctx, "'%s' matches no %s", pats[k], on ? "folder" : "subscription");
@@ -237,19 +287,25 @@ static int subs_main(struct mt_ctx *ctx)
 					if (strcmp(m.v[i].wire, "INBOX") == 0)
 						b = &m.v[i];
 			if (b == NULL || !exists(b)) {
-				row(&t, want[w], "no such folder here: not subscribed");
+				note(&S, want[w], "no such folder here: not subscribed");
 				missing++;
 			} else if (!subscribed(b)) {
-				r = change(ctx, &t, b->name, 1, &failed);
+				plan_change(&S, b->name, 1);
 			}
 		}
 		for (size_t i = 0; i < m.n && r == MT_OK && mt_flag(&ctx->args, "exact"); i++) {
 			const char *name = m.v[i].name;
 			if (subscribed(&m.v[i]) && (nwant == 0 || mt_bsearch(&name, want, nwant, sizeof *want, by_str) == NULL) &&
 			    !(strcmp(m.v[i].wire, "INBOX") == 0 && listed_inbox(want, nwant)))
-				r = change(ctx, &t, name, 0, &failed);
+				plan_change(&S, name, 0);
 		}
 	}
+	/* the whole change is known: checked, then made */
+	if ((r = mt_plan_check(ctx->s, &S.plan, &ctx->err)) == MT_OK && !dry)
+		r = mt_plan_run(ctx->s, &S.plan, &ctx->err);
+	if (r != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	render(ctx, &S, dry, &t, &failed);
 	if (t.rows)
 		mt_table_print(&t, stdout);
 	else if (strcmp(cmd, "check") == 0 && ctx->fmt == MT_FMT_HUMAN)
@@ -264,6 +320,7 @@ static int subs_main(struct mt_ctx *ctx)
 	if (r == MT_OK && strcmp(cmd, "check") == 0 && off)
 		r = 1;
 out:
+	subs_run_release(&S);
 	for (size_t i = 0; i < nwant; i++)
 		free(want[i]);
 	free(want);

@@ -471,6 +471,7 @@ void mt_plan_release(struct mt_plan *p)
 		free(op->sizes);
 		free(op->target);
 		free(op->flags);
+		free(op->refused);
 	}
 	free(p->v);
 	memset(p, 0, sizeof *p);
@@ -575,8 +576,12 @@ int mt_plan_run(struct mt_session *s, struct mt_plan *p, struct mt_err *e)
 			break;
 		}
 		free(tw);
-		if (r == MT_OK)
+		if (r == MT_OK) {
 			op->ran = 1;
+		} else if (p->keep_going && r == MT_EUNAVAIL) {
+			op->refused = mt_xstrdup(e->msg);
+			r = MT_OK;
+		}
 	}
 	return r;
 }

@@ -37,6 +37,7 @@ struct mt_op {
 				  * setquota: "RESOURCE VALUE ..."; owned */
 	/* what the executor did */
 	int ran;                 /* carried out (to the end) */
+	char *refused;           /* with keep_going: why the server refused this one; owned */
 	uint64_t done;           /* messages the server reports done (expunged, moved; stored and copied: n) */
 	uint64_t done_bytes;
 };
@@ -45,6 +46,7 @@ struct mt_plan {
 	struct mt_op *v;
 	size_t n, cap;
 	int allow_unsafe;        /* without UIDPLUS, expunge anyway (takes others' \Deleted mail too) */
+	int keep_going;          /* an op the server refuses (a NO: MT_EUNAVAIL) is marked and the rest run */
 };
 
 /* A new op at the end (zeroed, kind set); the plan owns what it points to. */
@@ -62,7 +64,8 @@ void mt_plan_release(struct mt_plan *p);
 int mt_plan_check(struct mt_session *s, const struct mt_plan *p, struct mt_err *e);
 
 /* Carry the plan out in order; stops at the first error (later ops keep ran
- * = 0). Op by op, ran/done/done_bytes say what happened. */
+ * = 0), but with keep_going only at one that is not the server refusing
+ * that op. Op by op, ran/done/done_bytes/refused say what happened. */
 int mt_plan_run(struct mt_session *s, struct mt_plan *p, struct mt_err *e);
 
 #endif
