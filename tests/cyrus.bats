@@ -151,7 +151,14 @@ tsv_field() { # TEXT KEY COLUMN
 }
 
 @test "cyrus: quota --set as the admin changes the limit, alice may not" {
-	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=2G
+	# a dry run changes nothing and prints what the real run then reports
+	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=2G MESSAGE=5000 --dry-run --tsv
+	dry=$output
+	[ "$dry" = "$(printf 'root\tresource\taction\tlimit\nuser/alice\tSTORAGE\twould set\t2147483648\nuser/alice\tMESSAGE\twould set\t5000')" ]
+	run -0 CHECK adminquota user/alice
+	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = "$MT_CY_QUOTA_LIMIT_KB" ]
+	run -0 --separate-stderr cy_admin quota --set user/alice STORAGE=2G --tsv
+	[ "$output" = "$(printf 'root\tresource\taction\tlimit\nuser/alice\tSTORAGE\tset\t2147483648')" ]
 	run -0 CHECK adminquota user/alice
 	[ "$(awk -F'\t' '$2 == "STORAGE" { print $4 }' <<<"$output")" = 2097152 ]
 	run --separate-stderr cy quota --set INBOX STORAGE=4G

@@ -192,3 +192,49 @@ EOF
 }
 # how many of alice's messages a doveadm search finds: alice_count FOLDER [SEARCH...]
 alice_count() { dadm search -u alice mailbox "$@" | wc -l; }
+
+# the server's whole view of a user (default alice): folders, subscriptions,
+# and per message folder, UID and flags (what a dry run must leave exactly
+# as it was)
+server_state() {
+	local u=${1:-alice}
+	dadm mailbox list -u "$u" | sort
+	echo "--- subscribed"
+	dadm mailbox list -u "$u" -s | sort
+	echo "--- messages"
+	dadm -f tab fetch -u "$u" "mailbox uid flags" all | sed 's/ *\\Recent//' | sort
+}
+
+# A dry run's report with its "would ..." turned into what a real run says
+# it did ("would move" -> "moved"): the plan a dry run prints must be the
+# outcome the real run reports.
+DRY_TO_DONE='
+import re, sys
+done = {"remove": "removed", "move": "moved", "copy": "copied", "trash": "trashed", "expunge": "expunged",
+        "flag": "flagged", "unflag": "unflagged", "flag/unflag": "flagged/unflagged", "stop": "stopped",
+        "subscribe": "subscribed", "unsubscribe": "unsubscribed", "set": "set", "free": "freed",
+        "export": "exported", "append": "appended", "import": "imported"}
+for line in sys.stdin:
+    sys.stdout.write(re.sub(r"would ([a-z/]+)", lambda m: done.get(m.group(1), m.group(0)), line))
+'
+
+# plan_is_outcome ARGS...: mailtool ARGS --dry-run --tsv leaves the server
+# exactly as it was (server_state), and the real run (mailtool ARGS --tsv)
+# exits as the dry run did and reports what the dry run said it would do.
+# PLAN_USER names another user whose box is compared (default alice).
+plan_is_outcome() {
+	local before dry dry_status
+	before=$(server_state "${PLAN_USER:-alice}")
+	run --separate-stderr "$MT" "$@" --dry-run --tsv
+	dry_status=$status
+	dry=$(printf '%s\n' "$output" | python3 -c "$DRY_TO_DONE")
+	echo "dry run: exit $dry_status"
+	echo "$output"
+	[ "$(server_state "${PLAN_USER:-alice}")" = "$before" ] || { echo "the dry run changed the server"; return 1; }
+	run --separate-stderr "$MT" "$@" --tsv
+	echo "real run: exit $status: $stderr"
+	echo "$output"
+	[ "$status" -eq "$dry_status" ] || { echo "exit $status, the dry run said $dry_status"; return 1; }
+	[ "$output" = "$dry" ] || { echo "the outcome is not the plan:"; diff <(echo "$dry") <(echo "$output"); return 1; }
+	[ "$(server_state "${PLAN_USER:-alice}")" != "$before" ] || { echo "the real run changed nothing"; return 1; }
+}

@@ -33,15 +33,6 @@ lacks() {
 }
 
 count() { dadm search -u alice mailbox "$@" | wc -l; }
-# the server's whole view of alice: folders, subscriptions, and per message
-# folder, UID and flags (what a dry run must leave exactly as it was)
-server_state() {
-	dadm mailbox list -u alice | sort
-	echo "--- subscribed"
-	dadm mailbox list -u alice -s | sort
-	echo "--- messages"
-	dadm -f tab fetch -u alice "mailbox uid flags" all | sed 's/ *\\Recent//' | sort
-}
 put() {  # FOLDER SUBJECT: one small message
 	printf 'From: s@example.org\r\nSubject: %s\r\nMessage-ID: <%s@t>\r\n\r\nbody\r\n' "$2" "${2// /_}" |
 		dadm save -u alice -m "$1"
