@@ -70,9 +70,7 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 				return mt_fail(ctx, MT_EUSAGE, "bad --step '%s': expected FOLDER:DURATION", *steps);
 			if (mt_parse_duration(colon + 1, &x, &ctx->err) != MT_OK)
 				return mt_fail(ctx, MT_EDATA, "--step '%s': %s", *steps, ctx->err.msg);
-			p->steps = realloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
-			if (p->steps == NULL)
-				abort();
+			p->steps = mt_xrealloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
 			p->steps[p->nsteps].folder = mt_xasprintf("%.*s", (int)(colon - *steps), *steps);
 			p->steps[p->nsteps].older = (int64_t)x;
 			p->steps[p->nsteps].larger = 0;
@@ -109,26 +107,19 @@ static int compact_check(struct mt_ctx *ctx)
 /* One lock per account (and impersonated user): overlapping cron runs do not collide. */
 static int take_lock(struct mt_ctx *ctx, int *fd)
 {
-	const char *rt = getenv("XDG_RUNTIME_DIR");
-	char *dir = rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
-	char *key = mt_xasprintf("%s%s%s%s%s", ctx->acct.tunnel ? "tunnel" : ctx->acct.host ? ctx->acct.host : "",
-				 "-", ctx->acct.user ? ctx->acct.user : "", ctx->acct.as_user ? "-" : "",
-				 ctx->acct.as_user ? ctx->acct.as_user : "");
-	if (strcmp(ctx->acct.name, "command line") != 0) {
-		free(key);
-		key = mt_xasprintf("%s%s%s", ctx->acct.name, ctx->acct.as_user ? "-" : "", ctx->acct.as_user ? ctx->acct.as_user : "");
-	}
+	char *dir = mt_runtime_dir(&ctx->err);
+	if (dir == NULL)
+		return mt_fail_err(ctx, &ctx->err);
+	/* named after the account (and the user acted as), so an admin can tell
+	 * whose run holds it */
+	const struct mt_account *a = &ctx->acct;
+	char *key = strcmp(a->name, "command line") != 0
+			    ? mt_xasprintf("%s%s%s", a->name, a->as_user ? "-" : "", a->as_user ? a->as_user : "")
+			    : mt_xasprintf("%s-%s%s%s", a->tunnel ? "tunnel" : a->host ? a->host : "", a->user ? a->user : "",
+					   a->as_user ? "-" : "", a->as_user ? a->as_user : "");
 	for (char *c = key; *c; c++)
 		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.' && *c != '@')
 			*c = '_';
-	mkdir(dir, 0700);   /* an XDG_RUNTIME_DIR that does not exist is an error below */
-	struct stat st;
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid()) {
-		int r = mt_fail(ctx, MT_EIO, "lock directory '%s' is missing or not mine", dir);
-		free(dir);
-		free(key);
-		return r;
-	}
 	char *path = mt_xasprintf("%s/compact-%s.lock", dir, key);
 	free(dir);
 	free(key);
@@ -221,12 +212,6 @@ struct planning {
 	uint64_t freed, removed, undecided;
 };
 
-static int cmp_uid(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static struct planned *planned_of(struct planning *pl, const char *folder)
 {
 	for (size_t i = 0; i < pl->nf; i++)
@@ -240,7 +225,7 @@ static struct planned *planned_of(struct planning *pl, const char *folder)
 static int not_planned(uint32_t uid, void *arg)
 {
 	const struct planned *f = arg;
-	return mt_bsearch(&uid, f->uids, f->n, sizeof *f->uids, cmp_uid) == NULL;
+	return mt_bsearch(&uid, f->uids, f->n, sizeof *f->uids, mt_cmp_u32) == NULL;
 }
 
 /* Plan one step over its folders: choose, leave out what an earlier step
@@ -276,7 +261,7 @@ static int plan_step(struct planning *pl, const char *name, const char *const *f
 			pf->uids = mt_xrealloc(pf->uids, sizeof *pf->uids * (pf->n + sel.n));
 			memcpy(pf->uids + pf->n, uids, sizeof *uids * sel.n);
 			pf->n += sel.n;
-			mt_sort(pf->uids, pf->n, sizeof *pf->uids, cmp_uid);
+			mt_sort(pf->uids, pf->n, sizeof *pf->uids, mt_cmp_u32);
 			free(uids);
 			free(sizes);
 		}

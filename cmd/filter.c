@@ -85,75 +85,90 @@ struct fstate {
 	int known;
 };
 
-static char *state_dir(void)
-{
-	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	if (x && *x == '/')
-		return mt_xasprintf("%s/mailtool", x);
-	return mt_xasprintf("%s/.local/state/mailtool", home && *home ? home : ".");
-}
+/* The account's key in the state file (mt_account_key), and the key of the
+ * releases before it: a state written then is still read, once, so that an
+ * upgrade is no full run (which would copy again what copy rules copied). */
+struct skey {
+	char *key, *legacy;
+};
 
-static char *account_key(struct mt_ctx *ctx)
+static void skey_init(struct skey *k, const struct mt_ctx *ctx)
 {
-	char *k = mt_xasprintf("%s|%s|%s|%d|%s", ctx->acct.name, ctx->acct.user ? ctx->acct.user : "",
-			       ctx->acct.tunnel ? ctx->acct.tunnel : ctx->acct.host ? ctx->acct.host : "", ctx->acct.port,
-			       ctx->acct.as_user ? ctx->acct.as_user : "");
-	for (char *c = k; *c; c++)
+	const struct mt_account *a = &ctx->acct;
+	k->key = mt_account_key(a);
+	k->legacy = mt_xasprintf("%s|%s|%s|%d|%s", a->name, a->user ? a->user : "", a->tunnel ? a->tunnel : a->host ? a->host : "",
+				 a->port, a->as_user ? a->as_user : "");
+	for (char *c = k->legacy; *c; c++)
 		if (*c == '\t' || *c == '\n' || *c == '\r')
 			*c = ' ';
-	return k;
 }
 
-/* Lines: "v1 TAB key TAB hash TAB uidvalidity TAB uidnext TAB modseq TAB folder". */
-static void state_get(const char *key, const char *folder, struct fstate *st)
+static void skey_release(struct skey *k)
 {
-	char *dir = state_dir(), *path = mt_xasprintf("%s/filter.state", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	free(k->key);
+	free(k->legacy);
+}
+
+/* Lines: "v1 TAB key TAB hash TAB uidvalidity TAB uidnext TAB modseq TAB folder".
+ * Split into its 7 fields (in place); 0 when the line is not one. */
+static int state_fields(char *line, char *fields[7])
+{
+	int n = 0;
+	line[strcspn(line, "\n")] = '\0';
+	for (char *p = line; n < 7 && p; n++) {
+		fields[n] = p;
+		p = n < 6 ? strchr(p, '\t') : NULL;
+		if (p)
+			*p++ = '\0';
+	}
+	return n == 7 && strcmp(fields[0], "v1") == 0;
+}
+
+static void state_get(const struct skey *key, const char *folder, struct fstate *st)
+{
+	struct mt_err e;
+	char *dir = mt_state_dir(&e), *path = dir ? mt_xasprintf("%s/filter.state", dir) : NULL;
+	int fd = path ? open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK) : -1;
 	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-	char *line = NULL;
+	char *line = NULL, *fields[7];
 	size_t cap = 0;
+	int current = 0;   /* found under the key of this release */
+	/* (no state directory: nothing known, a full run, which says why it cannot record) */
 	memset(st, 0, sizeof *st);
 	while (f && getline(&line, &cap, f) > 0) {
-		line[strcspn(line, "\n")] = '\0';
-		char *fields[7];
-		int n = 0;
-		for (char *p = line; n < 7 && p; n++) {
-			fields[n] = p;
-			p = n < 6 ? strchr(p, '\t') : NULL;
-			if (p)
-				*p++ = '\0';
-		}
-		if (n == 7 && strcmp(fields[0], "v1") == 0 && strcmp(fields[1], key) == 0 && strcmp(fields[6], folder) == 0) {
-			st->hash = strtoull(fields[2], NULL, 16);
-			st->uidvalidity = (uint32_t)strtoul(fields[3], NULL, 10);
-			st->uidnext = (uint32_t)strtoul(fields[4], NULL, 10);
-			st->modseq = strtoull(fields[5], NULL, 10);
-			st->known = 1;
-		}
+		if (!state_fields(line, fields) || strcmp(fields[6], folder) != 0)
+			continue;
+		int now = strcmp(fields[1], key->key) == 0;
+		if (!now && (current || strcmp(fields[1], key->legacy) != 0))
+			continue;
+		current |= now;
+		st->hash = strtoull(fields[2], NULL, 16);
+		st->uidvalidity = (uint32_t)strtoul(fields[3], NULL, 10);
+		st->uidnext = (uint32_t)strtoul(fields[4], NULL, 10);
+		st->modseq = strtoull(fields[5], NULL, 10);
+		st->known = 1;
 	}
 	free(line);
 	if (f)
 		fclose(f);
+	else if (fd >= 0)
+		close(fd);
 	free(path);
 	free(dir);
 }
 
-/* Replace this account's line for folder; under a lock, written to a
- * temporary file, flushed and renamed so a crash leaves the old state. */
-static int state_put(struct mt_ctx *ctx, const char *key, const char *folder, const struct fstate *st)
+/* Replace this account's line for folder (and a line of an earlier
+ * release's key); under a lock, written to a temporary file, flushed and
+ * renamed so a crash leaves the old state. */
+static int state_put(struct mt_ctx *ctx, const struct skey *key, const char *folder, const struct fstate *st)
 {
-	char *dir = state_dir(), *path = mt_xasprintf("%s/filter.state", dir), *tmp = mt_xasprintf("%s.tmp", path);
-	char *lock = mt_xasprintf("%s.lock", path);
+	char *dir = mt_state_dir(&ctx->err);
+	if (dir == NULL)
+		return mt_fail_err(ctx, &ctx->err);
+	char *path = mt_xasprintf("%s/filter.state", dir), *tmp = mt_xasprintf("%s.tmp", path);
+	char *lock = mt_xasprintf("%s.lock", path), *line = NULL, *fields[7];
+	size_t cap = 0;
 	int r = MT_OK, lfd = -1;
-	char *parent = mt_xstrdup(dir);
-	/* mkdir -p, each level private */
-	for (char *p = parent + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			mkdir(parent, 0700);
-			*p = '/';
-		}
-	mkdir(dir, 0700);
 	if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0 || flock(lfd, LOCK_EX) < 0) {
 		r = mt_fail(ctx, MT_EIO, "state '%s': %s", lock, strerror(errno));
 		goto out;
@@ -169,22 +184,19 @@ static int state_put(struct mt_ctx *ctx, const char *key, const char *folder, co
 			fclose(in);
 		goto out;
 	}
-	char *line = NULL;
-	size_t cap = 0;
-	char *mine = mt_xasprintf("v1\t%s\t", key);
 	while (in && getline(&line, &cap, in) > 0) {
-		const char *tab = strrchr(line, '\t');
-		size_t fl = strcspn(tab ? tab + 1 : "", "\n");
-		if (strncmp(line, mine, strlen(mine)) == 0 && tab && fl == strlen(folder) && strncmp(tab + 1, folder, fl) == 0)
-			continue;
-		fputs(line, out);
+		char *copy = mt_xstrdup(line);
+		int ours = state_fields(copy, fields) && strcmp(fields[6], folder) == 0 &&
+			   (strcmp(fields[1], key->key) == 0 || strcmp(fields[1], key->legacy) == 0);
+		free(copy);
+		if (!ours)
+			fputs(line, out);
 	}
 	free(line);
-	free(mine);
 	if (in)
 		fclose(in);
-	fprintf(out, "v1\t%s\t%llx\t%u\t%u\t%llu\t%s\n", key, (unsigned long long)st->hash, st->uidvalidity, st->uidnext,
-		(unsigned long long)st->modseq, folder);
+	fprintf(out, "v1\t%s\t%llx\t%u\t%u\t%llu\t%s\n", key->key, (unsigned long long)st->hash, st->uidvalidity,
+		st->uidnext, (unsigned long long)st->modseq, folder);
 	if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
 		r = mt_fail(ctx, MT_EIO, "state '%s': %s", tmp, strerror(errno));
 		fclose(out);
@@ -197,7 +209,6 @@ static int state_put(struct mt_ctx *ctx, const char *key, const char *folder, co
 out:
 	if (lfd >= 0)
 		close(lfd);
-	free(parent);
 	free(lock);
 	free(tmp);
 	free(path);
@@ -250,7 +261,7 @@ struct run {
 	const struct mt_ruleset *rules;
 	int dry, incremental, verbose, want_info;
 	FILE *log;
-	char *key;
+	struct skey key;
 	char *trash, *trash_wire;
 	char **target_wire;       /* per rule */
 	time_t now;
@@ -261,12 +272,6 @@ struct run {
 	uint64_t undecided;       /* over the run: the exit status says so */
 };
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_hit(const void *a, const void *b)
 {
 	const struct hit *x = a, *y = b;
@@ -275,7 +280,7 @@ static int cmp_hit(const void *a, const void *b)
 
 static int in_set(const uint32_t *v, size_t n, uint32_t uid)
 {
-	return mt_bsearch(&uid, v, n, sizeof *v, cmp_u32) != NULL;
+	return mt_bsearch(&uid, v, n, sizeof *v, mt_cmp_u32) != NULL;
 }
 
 /* A regular expression could not be decided on a message (a PCRE2 limit or
@@ -471,7 +476,7 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 				taken[ntaken++] = fp->rr[k].v[i].uid;
 			for (size_t i = 0; i < R->nundec; i++)
 				taken[ntaken++] = R->undec[i];
-			mt_sort(taken, ntaken, sizeof *taken, cmp_u32);
+			mt_sort(taken, ntaken, sizeof *taken, mt_cmp_u32);
 		}
 	}
 	free(taken);
@@ -482,7 +487,7 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
  * (continue = true) may have matched it already. */
 static void drop_undecided(struct run *R, struct fplan *fp)
 {
-	mt_sort(R->undec, R->nundec, sizeof *R->undec, cmp_u32);
+	mt_sort(R->undec, R->nundec, sizeof *R->undec, mt_cmp_u32);
 	for (size_t k = 0; R->nundec && k < fp->n; k++) {
 		struct rule_run *rr = &fp->rr[k];
 		size_t keep = 0;
@@ -568,7 +573,7 @@ static int plan_folder(struct run *R, struct fplan *fp)
 	 * without opening the folder (opening a 70,000-message INBOX costs the server
 	 * far more than a STATUS) */
 	if (R->incremental && !flag_rules) {
-		state_get(R->key, folder, &old);
+		state_get(&R->key, folder, &old);
 		if (old.known && old.hash == R->rules->hash) {
 			struct mt_mailbox box = { .name = (char *)folder };
 			struct mt_status sst = { 0 };
@@ -605,7 +610,7 @@ static int plan_folder(struct run *R, struct fplan *fp)
 	}
 	/* incremental: only what arrived since, and for flag rules what changed */
 	if (R->incremental) {
-		state_get(R->key, folder, &old);
+		state_get(&R->key, folder, &old);
 		/* (a state ahead of the server, say a box restored from a backup,
 		 * would hide new mail until UIDNEXT caught up: it is not trusted) */
 		full = !old.known || old.hash != R->rules->hash || old.uidvalidity != st.uidvalidity || st.uidvalidity == 0 ||
@@ -772,7 +777,7 @@ static int conclude(struct run *R, struct fplan *fp, struct mt_table *res, struc
 	if (!R->dry && fp->planned && all_ran) {
 		struct fstate now = { .hash = R->rules->hash, .uidvalidity = fp->uidvalidity, .uidnext = fp->uidnext,
 				      .modseq = fp->modseq, .known = 1 };
-		return state_put(R->ctx, R->key, fp->folder, &now);
+		return state_put(R->ctx, &R->key, fp->folder, &now);
 	}
 	return MT_OK;
 }
@@ -981,7 +986,7 @@ static int filter_main(struct mt_ctx *ctx)
 	if (logpath && !R.dry && (r = open_log(ctx, logpath, &R.log)) != MT_OK)
 		goto out;
 	R.want_info = R.log != NULL || (R.dry && R.verbose);
-	R.key = account_key(ctx);
+	skey_init(&R.key, ctx);
 	/* moves an interrupted run left half done are finished before deciding */
 	if (!R.dry && (r = recover(&R, (const char *const *)folders, nfolders, 0)) != MT_OK)
 		goto out;
@@ -1037,7 +1042,7 @@ out:
 	free(R.trash);
 	free(R.trash_wire);
 	free(R.undec);
-	free(R.key);
+	skey_release(&R.key);
 	mt_plan_release(&R.plan);
 	mt_mailboxes_release(&all);
 	return r;

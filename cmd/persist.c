@@ -18,7 +18,7 @@ static int persist_main(struct mt_ctx *ctx)
 {
 	const char *only = ctx->args.argc ? ctx->args.argv[0] : NULL;
 	int stop = mt_flag(&ctx->args, "stop"), n = 0;
-	char *dir = mt_persist_dir(&ctx->err);
+	char *dir = mt_runtime_dir(&ctx->err);
 	if (dir == NULL)
 		return mt_fail_err(ctx, &ctx->err);
 	DIR *dh = opendir(dir);

@@ -148,9 +148,7 @@ static int read_names(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 				fclose(f);
 			return mt_fail(ctx, MT_EDATA, "%s:%ld: a folder name with CR or NUL", path, lineno);
 		}
-		*out = realloc(*out, sizeof **out * (*n + 1));
-		if (*out == NULL)
-			abort();
+		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
 		(*out)[(*n)++] = mt_xstrdup(line);
 	}
 	free(line);

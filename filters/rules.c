@@ -404,13 +404,14 @@ static int limit_value(struct loader *L, const config_setting_t *root, const cha
 
 static uint64_t file_hash(const char *path)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = MT_FNV_INIT;
+	char buf[8192];
+	size_t n;
 	FILE *f = fopen(path, "rb");
-	int c;
 	if (f == NULL)
 		return 0;
-	while ((c = getc(f)) != EOF)
-		h = (h ^ (unsigned char)c) * 1099511628211ULL;
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+		h = mt_fnv1a(h, buf, n);
 	fclose(f);
 	return h;
 }

@@ -8,12 +8,6 @@
 #include <strings.h>
 #include <unistd.h>
 
-int mt_cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 void mt_sort_unique_u32(uint32_t *v, size_t *n)
 {
 	size_t k = 0;

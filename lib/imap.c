@@ -700,18 +700,14 @@ int mt_getquotaroot(struct mt_session *s, const char *mailbox, struct mt_quotas 
 			const char *root = clist_content(it);
 			if (root == NULL)
 				continue;
-			out->roots = realloc(out->roots, sizeof *out->roots * (out->nroots + 1));
-			if (out->roots == NULL)
-				abort();
+			out->roots = mt_xrealloc(out->roots, sizeof *out->roots * (out->nroots + 1));
 			out->roots[out->nroots++] = mt_xstrdup(root);
 		}
 	MT_EACH(it, qd->quota_list) {
 		struct mailimap_quota_quota_data *q = clist_content(it);
 		MT_EACH(j, q->quota_list) {
 			struct mailimap_quota_quota_resource *res = clist_content(j);
-			out->v = realloc(out->v, sizeof *out->v * (out->n + 1));
-			if (out->v == NULL)
-				abort();
+			out->v = mt_xrealloc(out->v, sizeof *out->v * (out->n + 1));
 			struct mt_quota *x = &out->v[out->n++];
 			x->root = mt_xstrdup(q->quotaroot);
 			x->resource = mt_xstrdup(res->resource_name);

@@ -84,6 +84,11 @@ size_t mt_strindex_put(struct mt_strindex *ix, const char *key, size_t val);
 /* 64-bit FNV-1a of n bytes, continuing from h (start with MT_FNV_INIT). */
 #define MT_FNV_INIT 1469598103934665603ULL
 uint64_t mt_fnv1a(uint64_t h, const void *data, size_t n);
+/* 32-bit FNV-1a of a string: stable across machines and releases (shards,
+ * socket names). */
+uint32_t mt_fnv1a32(const char *s);
+/* Order of two uint32_t (qsort, bsearch). */
+int mt_cmp_u32(const void *a, const void *b);
 
 /* Text for a terminal (human and TSV output, messages on stderr): C0 and C1
  * controls, DEL and bidirectional overrides as \xHH or \uXXXX, bytes that

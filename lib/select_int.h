@@ -13,7 +13,6 @@
  * originals; this keyword marks what such a move has in hand (exec.c). */
 #define MOVING_KEYWORD "$MailtoolMoving"
 
-int mt_cmp_u32(const void *a, const void *b);
 void mt_sort_unique_u32(uint32_t *v, size_t *n);
 
 /* UIDs a server answer may name: an explicit sorted set, or lo..hi (hi 0:

@@ -428,9 +428,7 @@ static int tls_ctx_get(const char *ca_file, int pinned, SSL_CTX **out, struct mt
 		return r;
 	}
 	if (slot == NULL) {
-		struct tls_ctx_slot *v = realloc(tls_ctxs, sizeof *v * (n_tls_ctxs + 1));
-		if (v == NULL)
-			abort();
+		struct tls_ctx_slot *v = mt_xrealloc(tls_ctxs, sizeof *v * (n_tls_ctxs + 1));
 		tls_ctxs = v;
 		slot = &tls_ctxs[n_tls_ctxs++];
 		slot->key = key;

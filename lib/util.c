@@ -521,9 +521,7 @@ int mt_split_words(const char *line, int semis, char ***words, const char **rest
 		}
 		if (n + 2 > cap) {
 			cap *= 2;
-			w = realloc(w, sizeof *w * cap);
-			if (w == NULL)
-				abort();
+			w = mt_xrealloc(w, sizeof *w * cap);
 		}
 		w[n] = mt_xmalloc(b + 1);
 		memcpy(w[n], buf, b);
@@ -546,6 +544,22 @@ void mt_words_free(char **words)
 	for (char **p = words; p && *p; p++)
 		free(*p);
 	free(words);
+}
+
+/* ---- numbers and hashes ------------------------------------------------- */
+
+int mt_cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint32_t mt_fnv1a32(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
 }
 
 /* ---- string index ------------------------------------------------------- */

@@ -378,3 +378,28 @@ EOF
 	# no mark left behind
 	[ "$(dadm search -u alice keyword '$MailtoolMoving' | wc -l)" -eq 0 ]
 }
+
+@test "--new reads a state written by the release before (its account key), so an upgrade is no full run" {
+	rules 'rules = ( { name = "c"; folder = "Test"; match = { larger = "1"; }; copy = "Copies"; create = true; } );'
+	run "$MT" filter -f "$R" --new
+	[ "$status" -eq 0 ]
+	copies=$(count Copies)
+	[ "$copies" -gt 0 ]
+	# the line as the previous release wrote it: key "name|user|host|port|as"
+	st="$XDG_STATE_HOME/mailtool/filter.state"
+	awk -F'\t' -v OFS='\t' -v k="alice|alice|localhost|$MT_IMAPS_PORT|" '{ $2 = k; print }' "$st" > "$st.old"
+	mv "$st.old" "$st"
+	run "$MT" filter -f "$R" --new -v
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# nothing copied twice: the old line was read as this account's
+	[ "$(count Copies)" -eq "$copies" ]
+	[[ "$output" == *"examined 0 of"* ]]
+	# once something arrives, the line is rewritten under today's key
+	put 10 "new one" "" "hello"
+	run "$MT" filter -f "$R" --new
+	[ "$status" -eq 0 ]
+	[ "$(count Copies)" -eq $((copies + 1)) ]
+	[ "$(grep -c 'alice|alice|localhost' "$st")" -eq 0 ]
+	[ "$(wc -l < "$st")" -eq 1 ]
+}

@@ -360,9 +360,7 @@ int mt_config_compact(struct mt_config *c, struct mt_compact_policy *p, struct m
 					free(step.folder);
 					break;
 				}
-				p->steps = realloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
-				if (p->steps == NULL)
-					abort();
+				p->steps = mt_xrealloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
 				p->steps[p->nsteps++] = step;
 			}
 		} else

@@ -83,9 +83,7 @@ static void store(struct mt_args *a, int i, const char *val)
 		int n = 0;
 		while (a->multi[i] && a->multi[i][n])
 			n++;
-		const char **m = realloc(a->multi[i], sizeof *m * (size_t)(n + 2));
-		if (m == NULL)
-			abort();
+		const char **m = mt_xrealloc(a->multi[i], sizeof *m * (size_t)(n + 2));
 		m[n] = val;
 		m[n + 1] = NULL;
 		a->multi[i] = m;

@@ -69,9 +69,7 @@ int mt_table_row(struct mt_table *t)
 {
 	if (t->rows == t->cap) {
 		int ncap = t->cap ? t->cap * 2 : 16;
-		struct mt_cell *c = realloc(t->cells, sizeof *c * (size_t)ncap * (size_t)t->ncols);
-		if (c == NULL)
-			abort();
+		struct mt_cell *c = mt_xrealloc(t->cells, sizeof *c * (size_t)ncap * (size_t)t->ncols);
 		memset(c + (size_t)t->cap * (size_t)t->ncols, 0,
 		       sizeof *c * (size_t)(ncap - t->cap) * (size_t)t->ncols);
 		t->cells = c;

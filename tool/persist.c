@@ -26,38 +26,14 @@
 
 static int g_in_daemon;
 
-char *mt_persist_dir(struct mt_err *e)
-{
-	const char *rt = getenv("XDG_RUNTIME_DIR");
-	char *dir = rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
-	struct stat st;
-	mkdir(dir, 0700);
-	if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
-		mt_seterr(e, MT_EIO, "'%s' must be a directory of mine, mode 0700", dir);
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
-static uint32_t fnv(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
-
 /* One socket per account + user + server (+ --as user). */
 static char *socket_path(const struct mt_ctx *ctx, const char *dir)
 {
-	const struct mt_account *a = &ctx->acct;
-	/* "2|": the request with the environment; a process of an older build
-	 * (which would run the arguments without it) has another socket */
-	char *key = mt_xasprintf("2|%s|%s|%d|%d|%s|%s|%s|%s", a->name ? a->name : "", a->host ? a->host : "", a->port,
-				 (int)a->tls, a->user ? a->user : "", a->as_user ? a->as_user : "",
-				 a->tunnel ? a->tunnel : "", a->config_file ? a->config_file : "");
-	char *p = mt_xasprintf("%s/persist-%08x.sock", dir, fnv(key));
+	/* "3|": the request carries the password for its run; a process of an
+	 * older build (which would not take it) has another socket */
+	char *acct = mt_account_key(&ctx->acct), *key = mt_xasprintf("3|%s", acct);
+	char *p = mt_xasprintf("%s/persist-%08x.sock", dir, mt_fnv1a32(key));
+	free(acct);
 	free(key);
 	return p;
 }
@@ -153,9 +129,7 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 		} else if (argc < want) {
 			argv[argc++] = p;
 		} else {
-			envp = realloc(envp, sizeof *envp * (size_t)(nenv + 2));
-			if (envp == NULL)
-				abort();
+			envp = mt_xrealloc(envp, sizeof *envp * (size_t)(nenv + 2));
 			envp[nenv++] = p;
 		}
 	}
@@ -339,7 +313,7 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, con
 
 	if (g_in_daemon || idle_s <= 0 || getcwd(cwd, sizeof cwd) == NULL)
 		return -1;
-	if ((dir = mt_persist_dir(&ctx->err)) == NULL)
+	if ((dir = mt_runtime_dir(&ctx->err)) == NULL)
 		return -1;
 	path = socket_path(ctx, dir);
 	free(dir);

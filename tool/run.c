@@ -92,11 +92,9 @@ static int cache_on;
 
 static char *account_key(const struct mt_ctx *ctx)
 {
-	const struct mt_account *a = &ctx->acct;
-	return mt_xasprintf("%s|%s|%d|%d|%s|%s|%s|%s|%s", a->name ? a->name : "", a->host ? a->host : "", a->port,
-			    (int)a->tls, a->user ? a->user : "", a->as_user ? a->as_user : "",
-			    a->tunnel ? a->tunnel : "", a->config_file ? a->config_file : "",
-			    mt_flag(&ctx->args, "trace") ? "trace" : "");
+	char *a = mt_account_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
+	free(a);
+	return k;
 }
 
 void mt_session_cache(int on)
@@ -133,9 +131,7 @@ static struct mt_session *cache_take(const char *key)
 
 static void cache_put(char *key, struct mt_session *s)
 {
-	cache = realloc(cache, sizeof *cache * (ncache + 1));
-	if (cache == NULL)
-		abort();
+	cache = mt_xrealloc(cache, sizeof *cache * (ncache + 1));
 	cache[ncache].key = key;
 	cache[ncache++].s = s;
 }

@@ -170,10 +170,8 @@ struct mt_runner {
 	void (*cache)(int on);                                              /* mt_session_cache */
 };
 int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, const struct mt_runner *run);
-/* Where the sockets are (a 0700 directory of the user's, made if needed), a
- * socket's log beside it, and one question to a process (STATUS, STOP):
- * 0 and its answer, or -1 when nobody answers. */
-char *mt_persist_dir(struct mt_err *e);
+/* A socket's log beside it (in mt_runtime_dir), and one question to a
+ * process (STATUS, STOP): 0 and its answer, or -1 when nobody answers. */
 char *mt_persist_log_path(const char *sock);
 int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
 
@@ -183,6 +181,17 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 /* --shard K/N parsing and membership (FNV-1a of the user name, mod N). */
 int mt_parse_shard(const char *s, unsigned *k, unsigned *n);
 int mt_in_shard(const char *user, unsigned k, unsigned n);
+
+/* The one key that names an account (host, port, TLS, user, --as, tunnel,
+ * configuration file): session cache, persist sockets, --new state, locks.
+ * Owned; one line. */
+char *mt_account_key(const struct mt_account *a);
+/* The user's private directories (made 0700 if need be, and refused unless
+ * they are the user's own and 0700): $XDG_STATE_HOME/mailtool (or
+ * ~/.local/state/mailtool) for state between runs, $XDG_RUNTIME_DIR/mailtool
+ * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
+char *mt_state_dir(struct mt_err *e);
+char *mt_runtime_dir(struct mt_err *e);
 
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -12,17 +12,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* FNV-1a: stable across machines and releases, so shards never move. */
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 int mt_parse_shard(const char *s, unsigned *k, unsigned *n)
 {
 	char *end;
@@ -39,7 +28,7 @@ int mt_parse_shard(const char *s, unsigned *k, unsigned *n)
 
 int mt_in_shard(const char *user, unsigned k, unsigned n)
 {
-	return fnv1a(user) % n == k - 1;
+	return mt_fnv1a32(user) % n == k - 1;
 }
 
 struct job {
@@ -136,9 +125,7 @@ static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 		if (e == s || *s == '#')
 			continue;
 		*e = '\0';
-		*out = realloc(*out, sizeof **out * (*n + 1));
-		if (*out == NULL)
-			abort();
+		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
 		(*out)[(*n)++] = mt_xstrdup(s);
 	}
 	free(line);
