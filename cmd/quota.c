@@ -84,8 +84,8 @@ static const struct mt_col set_cols[S_NCOLS] = {
  * executor; a row per resource either way (STORAGE in bytes, as shown). */
 static int do_set(struct mt_ctx *ctx, const char *root)
 {
-	char *names[8];
-	uint64_t vals[8];
+	char *names[8] = { 0 };
+	uint64_t vals[8] = { 0 };
 	size_t n;
 	int dry = mt_flag(&ctx->args, "dry-run");
 	struct mt_plan plan = { 0 };
@@ -132,8 +132,8 @@ static int do_set(struct mt_ctx *ctx, const char *root)
 /* Arguments are checked before connecting. */
 static int quota_check(struct mt_ctx *ctx)
 {
-	char *names[8];
-	uint64_t vals[8];
+	char *names[8] = { 0 };
+	uint64_t vals[8] = { 0 };
 	size_t n;
 	if (mt_arg(&ctx->args, "set")) {
 		if (mt_arg(&ctx->args, "warn") || mt_arg(&ctx->args, "crit"))
