@@ -287,20 +287,24 @@ int mt_recover_moves(struct mt_session *s, const char *const *sources, size_t ns
 }
 
 /* The folder an op was planned on, selected read-write and still the same
- * folder: SELECT it again (a large folder costs the server a while), or when
- * this session has it selected read-write already, a NOOP brings any news
- * (a new UIDVALIDITY, or the BYE of a folder deleted under us). */
+ * folder: SELECT it again (a large folder costs the server a while), unless
+ * this session holds it selected read-write already (then a NOOP). A held
+ * folder that was deleted under us (and maybe created anew) refuses the next
+ * command; then recheck() tells why. */
 static int ensure_selected(struct mt_session *s, const struct mt_op *op, struct mt_err *e)
 {
 	int r, removal = op->kind == MT_OP_EXPUNGE || op->kind == MT_OP_MOVE;
 	if (s->selected && strcmp(s->selected, op->wire) == 0) {
+		/* before a COPY or MOVE, a NOOP hears of what other clients
+		 * expunged meanwhile (Dovecot refuses UID COPY/MOVE naming a message
+		 * expunged unannounced; UID STORE and UID EXPUNGE skip it) */
 		int status;
-		if ((r = mt_imap_run(s, "NOOP", 0, NULL, &status, e)) != MT_OK)
-			return r;
+		if (op->kind == MT_OP_MOVE || op->kind == MT_OP_COPY)
+			if ((r = mt_imap_run(s, "NOOP", 0, NULL, &status, e)) != MT_OK)
+				return r;
 	} else {
 		int refused;
-		r = mt_open_wire(s, op->wire, op->folder, 1, 0, NULL, &refused, e);
-		if (r != MT_OK)
+		if ((r = mt_open_wire(s, op->wire, op->folder, 1, 0, NULL, &refused, e)) != MT_OK)
 			return refused ? mt_seterr(e, MT_ETEMP, "folder '%s' went away before %s; nothing %s", op->folder,
 						   removal ? "removal" : "the change", removal ? "removed" : "changed there") : r;
 	}
@@ -309,6 +313,28 @@ static int ensure_selected(struct mt_session *s, const struct mt_op *op, struct 
 		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; nothing %s",
 				 op->folder, op->uidvalidity, v, removal ? "removed" : "changed there");
 	return MT_OK;
+}
+
+/* The server refused a command on op's folder (r, e): when the folder went
+ * away or was created anew meanwhile, say so (MT_ETEMP: a rerun plans
+ * afresh); else the refusal stands. first: nothing was changed yet. */
+static int recheck(struct mt_session *s, const struct mt_op *op, int first, int r, struct mt_err *e)
+{
+	struct mt_err e2 = { 0 };
+	struct mt_folder_state st;
+	int refused;
+	const char *what = first ? "nothing removed" : "stopped";
+	if (mt_open_wire(s, op->wire, op->folder, 1, 0, &st, &refused, &e2) != MT_OK) {
+		if (!refused) {
+			*e = e2;
+			return e2.code;
+		}
+		return mt_seterr(e, MT_ETEMP, "folder '%s' went away during removal; %s", op->folder, what);
+	}
+	if (st.uidvalidity != op->uidvalidity)
+		return mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; %s", op->folder,
+				 op->uidvalidity, st.uidvalidity, what);
+	return r;
 }
 
 /* Remove exactly op's UIDs (or move them to to_wire). */
@@ -335,7 +361,8 @@ static int remove_uids(struct mt_session *s, struct mt_op *op, const char *to_wi
 	int guard = to_wire && !move;
 	if (guard)
 		r = already_copied(s, op, to_wire, &copied, &ncopied, e);
-	for (size_t i = 0; i < op->n && r == MT_OK; i += UID_BATCH) {
+	size_t i;
+	for (i = 0; i < op->n && r == MT_OK; i += UID_BATCH) {
 		size_t cnt = op->n - i < UID_BATCH ? op->n - i : UID_BATCH;
 		char *set = mt_uidset(uids + i, cnt), *cmd;
 		r = MT_OK;
@@ -386,6 +413,8 @@ static int remove_uids(struct mt_session *s, struct mt_op *op, const char *to_wi
 			}
 		}
 		free(set);
+		if (r == MT_EUNAVAIL)
+			r = recheck(s, op, i == 0, r, e);
 	}
 	free(q);
 	free(copied);
