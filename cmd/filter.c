@@ -25,7 +25,8 @@ static const struct mt_opt filter_opts[] = {
 	  .help = "rules from FILE (default: the rules list of mailtool.conf)", .complete = "file" },
 	{ .lng = "new", .kind = MT_FLAG, .help = "incremental: only mail that arrived (or, for flag rules, changed) since the last run" },
 	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "change nothing; show per rule what would happen (-v: each message)" },
-	{ .lng = "explain", .kind = MT_FLAG, .help = "print each rule's plan: SEARCH sent, fields fetched, client checks" },
+	{ .lng = "explain", .kind = MT_FLAG, .help = "print each rule's plan (SEARCH sent, fields fetched, client checks) without logging in" },
+	{ .lng = "connect", .kind = MT_FLAG, .help = "with --explain: log in and use the server's capabilities and folders" },
 	{ .lng = "log", .kind = MT_ARG, .metavar = "FILE", .help = "append one JSON line per message acted on", .complete = "file" },
 	{ .lng = "body-limit", .kind = MT_ARG, .metavar = "SIZE", .help = "bytes of each message a body regex reads (default 256k)" },
 	MT_OPT_END,
@@ -52,6 +53,10 @@ static int filter_check(struct mt_ctx *ctx)
 	ctx->state = F;
 	F->dry = mt_flag(&ctx->args, "dry-run");
 	F->incremental = mt_flag(&ctx->args, "new");
+	if (mt_flag(&ctx->args, "connect") && !mt_flag(&ctx->args, "explain"))
+		return mt_fail(ctx, MT_EUSAGE, "--connect goes with --explain");
+	/* --explain alone needs no server: it states what it assumes */
+	ctx->offline = mt_flag(&ctx->args, "explain") && !mt_flag(&ctx->args, "connect");
 	if (ctx->args.argc > 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool filter %s", ctx->ap->usage);
 	/* -f FILE, else the configuration file (read here: check runs before
@@ -956,6 +961,48 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 	return r;
 }
 
+/* --explain: offline, what is assumed is said; with a session (--connect)
+ * the server's WITHIN and each rule's folders as the server lists them. */
+static int explain(struct mt_ctx *ctx, const struct mt_ruleset *rs)
+{
+	if (ctx->s == NULL) {
+		printf("assumed (not logged in; --connect asks the server): the server offers WITHIN; "
+		       "folder patterns as written, not looked up\n");
+		mt_rules_explain(rs, 1, NULL, NULL, stdout);
+		return MT_OK;
+	}
+	int within = mt_has_cap(ctx->s, "WITHIN"), r = MT_OK;
+	char ***folders = mt_xmalloc(sizeof *folders * (rs->n ? rs->n : 1));
+	size_t *nfolders = mt_xmalloc(sizeof *nfolders * (rs->n ? rs->n : 1));
+	size_t done = 0;
+	for (; done < rs->n && r == MT_OK; done++) {
+		const struct mt_rule *rule = &rs->v[done];
+		size_t nargs = 0;
+		while (rule->folders[nargs])
+			nargs++;
+		folders[done] = NULL;
+		nfolders[done] = 0;
+		r = mt_expand_folders(ctx->s, (const char *const *)rule->folders, nargs, 0, &folders[done], &nfolders[done],
+				      &ctx->err);
+		if (r == MT_EDATA) {   /* no such folder: the explanation says so */
+			folders[done] = NULL;
+			nfolders[done] = 0;
+			r = MT_OK;
+		}
+	}
+	if (r == MT_OK) {
+		printf("server: %s WITHIN; folders as the server lists them\n", within ? "offers" : "lacks");
+		mt_rules_explain(rs, within, folders, nfolders, stdout);
+	} else {
+		r = mt_fail_err(ctx, &ctx->err);
+	}
+	for (size_t i = 0; i < done; i++)
+		mt_free_folders(folders[i], nfolders[i]);
+	free(folders);
+	free(nfolders);
+	return r;
+}
+
 static int filter_main(struct mt_ctx *ctx)
 {
 	struct filter *F = ctx->state;
@@ -969,10 +1016,8 @@ static int filter_main(struct mt_ctx *ctx)
 	struct mt_mailboxes all = { 0 };
 	struct mt_table res, msgs;
 
-	if (mt_flag(&ctx->args, "explain")) {
-		mt_rules_explain(R.rules, mt_has_cap(ctx->s, "WITHIN"), stdout);
-		return MT_OK;
-	}
+	if (mt_flag(&ctx->args, "explain"))
+		return explain(ctx, R.rules);
 	mt_table_init(&res, result_cols, R_NCOLS, ctx->fmt, 0);
 	mt_table_init(&msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
 	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);

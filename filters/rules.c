@@ -513,7 +513,8 @@ int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t no
 
 /* ---- explaining ---------------------------------------------------------- */
 
-void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f)
+void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *folders, const size_t *nfolders,
+		      FILE *f)
 {
 	static const char *const act[] = { "(flags only)", "move to", "copy to", "move to \\Trash", "expunge", "stop" };
 	time_t now = time(NULL);
@@ -523,8 +524,14 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, FILE *f)
 		mt_rule_query(r, within, now, &qy);
 		const struct mt_needs n = qy.needs;
 		fprintf(f, "rule '%s' (%s:%d)\n  folders:", r->name, r->file, r->line);
-		for (size_t k = 0; r->folders[k]; k++)
-			fprintf(f, " %s", r->folders[k]);
+		if (folders == NULL)
+			for (size_t k = 0; r->folders[k]; k++)
+				fprintf(f, " %s", r->folders[k]);
+		else if (nfolders[i] == 0)
+			fputs(" (none on the server)", f);
+		else
+			for (size_t k = 0; k < nfolders[i]; k++)
+				fprintf(f, " %s", folders[i][k]);
 		fprintf(f, "\n  server:  UID SEARCH %s\n", qy.search);
 		if (qy.exact) {
 			fputs("  fetch:   nothing (the server decides exactly)\n  client:  no check\n", f);

@@ -184,6 +184,32 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	[[ "$output" == *'UID SEARCH UNDELETED LARGER 1048576'*'nothing (the server decides exactly)'* ]]
 }
 
+@test "--explain needs no server and says what it assumes; --connect uses the server's folders" {
+	rules 'rules = (
+	  { name = "t"; folders = ["Te*"]; match = { larger = "1k"; }; flag = "$A"; },
+	  { name = "gone"; folder = "Nowhere"; match = { larger = "1k"; }; flag = "$B"; } );'
+	# an account no server answers for: --explain alone never connects
+	printf 'default = "dead";\naccounts = { dead = { host = "127.0.0.1"; port = 1; tls = "implicit"; user = "x"; connect_timeout = 2; }; };\n' > "$BATS_TEST_TMPDIR/dead.conf"
+	run --separate-stderr "$MT" filter -f "$R" --explain --config "$BATS_TEST_TMPDIR/dead.conf"
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[[ "$output" == "assumed (not logged in"*"WITHIN"*"not looked up"* ]]
+	echo "$output" | grep -qx '  folders: Te\*'
+	echo "$output" | grep -qx '  folders: Nowhere'
+	# with a session: the patterns as the server resolves them
+	run --separate-stderr "$MT" filter -f "$R" --explain --connect
+	[ "$status" -eq 0 ]
+	[[ "$output" == "server: offers WITHIN"* ]]
+	echo "$output" | grep -qx '  folders: Test'
+	echo "$output" | grep -qx '  folders: (none on the server)'
+	# and it could not reach a dead server
+	run --separate-stderr "$MT" filter -f "$R" --explain --connect --config "$BATS_TEST_TMPDIR/dead.conf"
+	[ "$status" -ne 0 ]
+	run --separate-stderr "$MT" filter -f "$R" --connect
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"--connect goes with --explain"* ]]
+}
+
 @test "--new: a second run after N deliveries examines exactly N; a UIDVALIDITY change means a full run" {
 	rules 'rules = ( { name = "inv"; folder = "Test"; match = { subject = "(?i)invoice|facture"; }; move = "Invoices"; create = true; } );'
 	run "$MT" filter -f "$R" --new -v

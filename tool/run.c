@@ -253,6 +253,10 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 
 	if (ap->check && (r = ap->check(&ctx)) != MT_OK)
 		goto out;
+	if (ctx.offline) {   /* nothing to ask a server: no account, no session, no --users */
+		r = ap->main(&ctx);
+		goto out;
+	}
 	if (mt_arg(&ctx.args, "users")) {
 		if (mt_arg(&ctx.args, "as"))
 			r = mt_fail(&ctx, MT_EUSAGE, "--users and --as exclude each other");

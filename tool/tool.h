@@ -155,6 +155,7 @@ struct mt_ctx {
 	struct mt_err err;          /* why the session could not be opened (see session_failed) */
 	const char *user;           /* in a --users child: the user it runs for (as --as) */
 	void *state;                /* what check parsed for main (ap->release frees it) */
+	int offline;                /* set by check: this run needs no session (s stays NULL) */
 };
 
 /* Run an applet as the dispatcher does (batch runs many this way). */
