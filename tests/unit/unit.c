@@ -4,11 +4,13 @@
 #include "../../lib/mt.h"
 #include "../../tool/tool.h"
 #include "../../filters/rules.h"
+#include "../../filters/query.h"
 #include "../../lib/localmail.h"
 #include "../../lib/numguard.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int failures;
 
@@ -445,11 +447,254 @@ static void t_numguard(void)
 	CHECK(r < 0 && strstr(g.err, "line") != NULL);
 }
 
+/* ---- the one compiler and matcher, on canned data (no server) ------------ */
+
+static struct mt_cond *re_cond(enum mt_cond_kind k, const char *hdr, const char *pat, const struct mt_re_limits *lim)
+{
+	char why[256];
+	struct mt_cond *c = mt_cond_regex(k, hdr, pat, lim, why, sizeof why);
+	if (c == NULL) {
+		fprintf(stderr, "/%s/ refused: %s\n", pat, why);
+		failures++;
+		exit(1);
+	}
+	return c;
+}
+
+static struct mt_cond *all2(struct mt_cond *a, struct mt_cond *b)
+{
+	struct mt_cond *c = mt_cond_new(MT_C_ALL);
+	mt_cond_add(c, a);
+	mt_cond_add(c, b);
+	return c;
+}
+
+static struct mt_cond *any2(struct mt_cond *a, struct mt_cond *b)
+{
+	struct mt_cond *c = mt_cond_new(MT_C_ANY);
+	mt_cond_add(c, a);
+	mt_cond_add(c, b);
+	return c;
+}
+
+static struct mt_cond *not1(struct mt_cond *a)
+{
+	struct mt_cond *c = mt_cond_new(MT_C_NOT);
+	mt_cond_add(c, a);
+	return c;
+}
+
+/* compile c (freed here): the SEARCH, whether it is exact, and what is fetched */
+static void compiles(struct mt_cond *c, int within, const char *search, int exact, const char *needs)
+{
+	struct mt_query q;
+	time_t now = 1700000000;   /* 2023-11-14 22:13:20 UTC */
+	mt_query_compile(c, within, now, &q);
+	CHECK_STR(q.search, search);
+	if (q.exact != exact) {
+		fprintf(stderr, "SEARCH %s: exact %d, want %d\n", q.search, q.exact, exact);
+		failures++;
+	}
+	char got[256] = "";
+	if (q.needs.size) strcat(got, "size ");
+	if (q.needs.date) strcat(got, "date ");
+	if (q.needs.flags) strcat(got, "flags ");
+	if (q.needs.all_headers) strcat(got, "headers ");
+	if (q.needs.body) strcat(got, "body ");
+	for (size_t i = 0; i < q.needs.nhdrs; i++) {
+		strncat(got, q.needs.hdrs[i], sizeof got - strlen(got) - 2);
+		strcat(got, " ");
+	}
+	CHECK_STR(got, needs);
+	mt_query_release(&q);
+	mt_cond_free(c);
+}
+
+static void t_query(void)
+{
+	/* what the server decides exactly fetches nothing */
+	compiles(mt_cond_size(MT_C_LARGER, 1000), 1, "LARGER 1000", 1, "");
+	compiles(all2(mt_cond_size(MT_C_SMALLER, 5), mt_cond_flag(MT_F_FLAGGED, NULL, 0)), 0,
+		 "(SMALLER 5) (UNFLAGGED)", 1, "");
+	compiles(mt_cond_flag(0, "$Junk", 1), 0, "KEYWORD $Junk", 1, "");
+	compiles(mt_cond_age(MT_C_OLDER, 30 * 86400, 0), 1, "OLDER 2592000", 1, "");
+	compiles(mt_cond_before(1700006400 - 86400 * 3, 0), 0, "BEFORE 12-Nov-2023", 1, "");
+	compiles(not1(mt_cond_size(MT_C_LARGER, 7)), 1, "NOT (LARGER 7)", 1, "");
+	compiles(any2(mt_cond_size(MT_C_LARGER, 7), mt_cond_flag(MT_F_SEEN, NULL, 1)), 1, "OR (LARGER 7) (SEEN)", 1, "");
+	/* without WITHIN an age is a day-wide superset (two days for the zone), checked here */
+	compiles(mt_cond_age(MT_C_OLDER, 30 * 86400, 0), 0, "BEFORE 17-Oct-2023", 0, "date ");
+	compiles(mt_cond_age(MT_C_NEWER, 86400, 0), 0, "SINCE 12-Nov-2023", 0, "date ");
+	/* by the Date field: SENTBEFORE reads it in its own zone, a day later is the superset */
+	compiles(mt_cond_before(1700006400 - 86400 * 3, 1), 1, "SENTBEFORE 13-Nov-2023", 0, "Date ");
+	/* a regex: its literals narrow, the check reads the field */
+	compiles(re_cond(MT_C_HEADER, "subject", "(?i)invoice|facture", NULL), 1,
+		 "OR (SUBJECT \"invoice\") (SUBJECT \"facture\")", 0, "subject ");
+	compiles(re_cond(MT_C_HEADER, "list-id", "dev\\.lists", NULL), 1, "HEADER list-id \"dev.lists\"", 0, "list-id ");
+	compiles(re_cond(MT_C_BODY, NULL, "secret plan", NULL), 1, "BODY \"secret\"", 0, "body ");   /* a blank ends a run */
+	/* no literal: nothing narrows; one such branch widens a whole OR */
+	compiles(re_cond(MT_C_HEADER, "subject", "^.{3}[0-9]+$", NULL), 1, "ALL", 0, "subject ");
+	compiles(any2(mt_cond_size(MT_C_LARGER, 7), re_cond(MT_C_HEADER, "from", "^a.$", NULL)), 1, "ALL", 0,
+		 "size from ");
+	/* NOT of a superset is not a superset of NOT: the server is not asked */
+	compiles(not1(re_cond(MT_C_HEADER, "subject", "invoice", NULL)), 1, "ALL", 0, "subject ");
+	/* an AND keeps what is exact beside the superset */
+	compiles(all2(mt_cond_size(MT_C_LARGER, 7), re_cond(MT_C_HEADER, "subject", "invoice", NULL)), 1,
+		 "(LARGER 7) (SUBJECT \"invoice\")", 0, "size subject ");
+	/* a quote or backslash ends a literal: nothing needs quoting in SEARCH */
+	compiles(re_cond(MT_C_HEADER, "subject", "say \"hello\" now", NULL), 1, "SUBJECT \"hello\"", 0, "subject ");
+	compiles(re_cond(MT_C_HEADER, "subject", "ab\\\\cdef", NULL), 1, "SUBJECT \"cdef\"", 0, "subject ");
+}
+
+static int decide(const struct mt_cond *c, const struct mt_fetched *m, time_t now)
+{
+	const char *why = NULL;
+	int r = mt_cond_match(c, m, now, &why);
+	if (r < 0 && (why == NULL || *why == '\0')) {
+		fprintf(stderr, "undecided without a reason\n");
+		failures++;
+	}
+	return r;
+}
+
+static void t_match(void)
+{
+	static const char hdr[] = "From: =?ISO-8859-1?Q?Ren=E9?= <r@example.org>\r\n"
+				  "Subject: =?UTF-8?B?RmFjdHVyZSBuwrAx?=\r\n"
+				  "Date: Mon, 13 Nov 2023 10:00:00 +0100\r\n"
+				  "X-Spam-Flag: YES\r\n\r\n";
+	static const char body[] = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+				   "UsOpdW5pb24gc2VjcsOodGU=\r\n";
+	const char *kw[] = { "$Junk", NULL };
+	time_t now = 1700000000;
+	struct mt_fetched m = { .uid = 7, .size = 4096, .internaldate = now - 10 * 86400, .sysflags = MT_F_SEEN,
+				.keywords = kw, .header = hdr, .header_len = sizeof hdr - 1, .body = body,
+				.body_len = sizeof body - 1 };
+	struct mt_cond *c;
+#define DECIDES(cond, want) do { c = (cond); int got_ = decide(c, &m, now); \
+	if (got_ != (want)) { fprintf(stderr, "%s:%d: decided %d, want %d\n", __FILE__, __LINE__, got_, (want)); failures++; } \
+	mt_cond_free(c); } while (0)
+	/* decoded headers, Unicode-aware */
+	DECIDES(re_cond(MT_C_HEADER, "subject", "^Facture n°1$", NULL), 1);
+	DECIDES(re_cond(MT_C_HEADER, "subject", "(?i)^FACTURE N°1$", NULL), 1);
+	DECIDES(re_cond(MT_C_HEADER, "from", "^René ", NULL), 1);
+	DECIDES(re_cond(MT_C_HEADER, "from", "^\\w{4} ", NULL), 1);     /* é is a word character (UCP) */
+	DECIDES(re_cond(MT_C_HEADER, "x-spam-flag", "^YES$", NULL), 1);
+	DECIDES(re_cond(MT_C_HEADER, "reply-to", ".*", NULL), 0);      /* no such field: no match */
+	DECIDES(re_cond(MT_C_ANYHEADER, NULL, "^X-Spam-Flag: YES$", NULL), 1);
+	DECIDES(re_cond(MT_C_BODY, NULL, "Réunion secrète", NULL), 1);
+	DECIDES(re_cond(MT_C_BODY, NULL, "UsOp", NULL), 0);             /* decoded, not raw base64 */
+	/* sizes, ages, days, flags */
+	DECIDES(mt_cond_size(MT_C_LARGER, 4095), 1);
+	DECIDES(mt_cond_size(MT_C_LARGER, 4096), 0);
+	DECIDES(mt_cond_size(MT_C_SMALLER, 4097), 1);
+	DECIDES(mt_cond_age(MT_C_OLDER, 9 * 86400, 0), 1);
+	DECIDES(mt_cond_age(MT_C_OLDER, 11 * 86400, 0), 0);
+	DECIDES(mt_cond_age(MT_C_NEWER, 11 * 86400, 0), 1);
+	/* by the Date field: 13 Nov 2023 09:00 UTC is a day and 13 hours before now */
+	DECIDES(mt_cond_age(MT_C_OLDER, 86400, 1), 1);
+	DECIDES(mt_cond_age(MT_C_OLDER, 2 * 86400, 1), 0);
+	DECIDES(mt_cond_before(1699833600 + 86400, 1), 1);   /* before 14 Nov 00:00 UTC */
+	DECIDES(mt_cond_before(1699833600, 1), 0);           /* not before 13 Nov 00:00 UTC */
+	DECIDES(mt_cond_flag(MT_F_SEEN, NULL, 1), 1);
+	DECIDES(mt_cond_flag(MT_F_FLAGGED, NULL, 1), 0);
+	DECIDES(mt_cond_flag(0, "$junk", 1), 1);             /* keywords compare case-insensitively */
+	DECIDES(mt_cond_flag(0, "$Label1", 0), 1);
+	/* trees */
+	DECIDES(all2(mt_cond_size(MT_C_LARGER, 1), re_cond(MT_C_HEADER, "subject", "Facture", NULL)), 1);
+	DECIDES(all2(mt_cond_size(MT_C_LARGER, 1 << 20), re_cond(MT_C_HEADER, "subject", "Facture", NULL)), 0);
+	DECIDES(any2(mt_cond_size(MT_C_LARGER, 1 << 20), re_cond(MT_C_HEADER, "subject", "Facture", NULL)), 1);
+	DECIDES(not1(re_cond(MT_C_HEADER, "subject", "Facture", NULL)), 0);
+	/* a regex PCRE2 cannot decide under its limits is undecided, never "no",
+	 * through NOT too; an OR already true, or an AND already false, is decided */
+	static const char evil_hdr[] = "Subject: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\r\n\r\n";
+	struct mt_fetched e = { .uid = 8, .size = 10, .header = evil_hdr, .header_len = sizeof evil_hdr - 1 };
+	struct mt_re_limits lim = { 1000, 1000, 1024 };
+	const char *why = NULL;
+	c = re_cond(MT_C_HEADER, "subject", "^(a|aa)+$", &lim);
+	CHECK(mt_cond_match(c, &e, now, &why) == -1 && why && strstr(why, "limit"));
+	mt_cond_free(c);
+	c = not1(re_cond(MT_C_HEADER, "subject", "^(a|aa)+$", &lim));
+	CHECK(mt_cond_match(c, &e, now, &why) == -1);
+	mt_cond_free(c);
+	c = any2(mt_cond_size(MT_C_SMALLER, 100), re_cond(MT_C_HEADER, "subject", "^(a|aa)+$", &lim));
+	CHECK(mt_cond_match(c, &e, now, &why) == 1);
+	mt_cond_free(c);
+	c = all2(mt_cond_size(MT_C_LARGER, 100), re_cond(MT_C_HEADER, "subject", "^(a|aa)+$", &lim));
+	CHECK(mt_cond_match(c, &e, now, &why) == 0);
+	mt_cond_free(c);
+	c = all2(mt_cond_size(MT_C_SMALLER, 100), re_cond(MT_C_HEADER, "subject", "^(a|aa)+$", &lim));
+	CHECK(mt_cond_match(c, &e, now, &why) == -1);
+	mt_cond_free(c);
+#undef DECIDES
+}
+
+/* The literal pre-filter is sound: whatever a regex matches contains one of
+ * its literals, compared as IMAP SEARCH compares (ASCII case-insensitively),
+ * over many subjects built from the literals' pieces, other letters, case
+ * changes and non-ASCII text (a fixed pseudo-random sequence). */
+static void t_prefilter(void)
+{
+	static const char *const res[] = {
+		"(?i)invoice|facture", "invoice", "^Re: invoice #[0-9]+$", "colou?r scheme", "abc*def", "abcd+ef",
+		"x{0,3}yyyy", "[iI]nvoice", "Café meeting", "foo(bar|baz)qux", "dev\\.lists\\.example\\.org",
+		"(?i)rechnung f(ü|ue)r", "a\\|b|ccc", "^\\[ops\\] .*deploy", "(?i)urgent!!+", "x*yyy?zzzz", NULL,
+	};
+	static const char *const pieces[] = {
+		"invoice", "INVOICE", "Invoice", "fact", "facture", "FACTURE", "Re: ", "#", "12", "colo", "colour",
+		"color", "u", "r", " ", "scheme", "SCHEME", "ab", "abc", "c", "def", "abcd", "dd", "ef", "x", "xx",
+		"yyyy", "yyy", "i", "I", "nvoice", "Café", "cafe", " meeting", "meeting", "foo", "bar", "baz", "qux",
+		"dev.lists.example.org", "dev", ".", "lists", "rechnung f", "ür", "uer", "RECHNUNG F", "a|b", "ccc",
+		"[ops] ", "deploy", "urgent!", "!", "URGENT", "zzzz", "zz", "é", "ß", "日本", "\t", "y",
+		/* whole matches, so that every expression matches often */
+		"color scheme", "abdef", "abcddef", "Re: invoice #7", "foobarqux", "Rechnung fuer", "urgent!!", "yyyzzzz",
+		"xxyyyy", "ccc", "[ops] x deploy",
+	};
+	const size_t npieces = sizeof pieces / sizeof *pieces;
+	uint32_t seed = 12345;
+	size_t checked = 0, matched = 0;
+	for (const char *const *re = res; *re; re++) {
+		char why[256];
+		struct mt_re *x = mt_re_compile(*re, NULL, why, sizeof why);
+		CHECK(x != NULL);
+		if (x == NULL)
+			continue;
+		char **lits = NULL;
+		int n = mt_regex_literals(*re, &lits);
+		for (int round = 0; round < 4000; round++) {
+			char subj[256] = "";
+			int k = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+			for (int j = 0; j < k; j++) {
+				seed = seed * 1103515245u + 12345u;
+				strncat(subj, pieces[(seed >> 16) % npieces], sizeof subj - strlen(subj) - 1);
+			}
+			const char *w = NULL;
+			int r = mt_re_match(x, subj, strlen(subj), &w);
+			CHECK(r >= 0);
+			checked++;
+			if (r != 1 || n <= 0)
+				continue;
+			matched++;
+			int found = 0;
+			for (int i = 0; i < n && !found; i++)
+				found = strcasestr(subj, lits[i]) != NULL;
+			if (!found) {
+				fprintf(stderr, "/%s/ matches '%s', which holds none of its literals\n", *re, subj);
+				failures++;
+			}
+		}
+		if (n > 0)
+			mt_words_free(lits);
+		mt_re_free(x);
+	}
+	/* the sequence must reach matches, or it proves nothing */
+	CHECK(checked > 0 && matched > 200);
+}
+
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table }, { "term", t_term },
 	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
-	{ "numguard", t_numguard },
+	{ "numguard", t_numguard }, { "query", t_query }, { "match", t_match }, { "prefilter", t_prefilter },
 };
 
 int main(int argc, char **argv)
