@@ -4,6 +4,7 @@
 # to completion; the final server state must equal that of an uninterrupted
 # run: nothing lost, nothing duplicated.
 load helpers
+load lib/converge
 
 setup() {
 	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt" XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
@@ -35,7 +36,6 @@ PY=/usr/bin/python3
 # message (multiset). On the full fixture (23 MiB; the tests without
 # CUT_SMALL) the size stands in for the text: reading it all costs ~0.15 s
 # per cut point, ~8 s over those loops
-ids() { dadm -f tab fetch -u alice "mailbox hdr.message-id" all | tail -n +2 | sort; }
 state() {
 	if [ -n "${CUT_SMALL:-}" ]; then
 		dadm -f pager fetch -u alice "mailbox hdr.message-id text" all | "$PY" -c "$PAGER_TO_TSV" | sort
@@ -60,90 +60,44 @@ CONF
 }
 proxy_commands() { wait "$PROXY_PID" 2>/dev/null || true; cat "$BATS_TEST_TMPDIR/proxy.port.count"; }
 
-# cut_every_step ARGS...: the whole procedure for one mailtool command line.
-# Every cut point is tried (a failure does not stop the loop, the time does:
-# 150 s); each bad one is listed with what differs. With CUTPROXY_DROP_CAPS
+# cut_every_step ARGS...: the whole procedure for one mailtool command line,
+# by the shared driver (tests/lib/converge.bash). With CUTPROXY_DROP_CAPS
 # set (see cutproxy.py) the reruns go through the proxy too, so that they see
-# the same capabilities. With CUT_ARCHIVE set (the --export PATH of ARGS, an
-# mbox) the local archive is checked too: removed before each run; after a
-# cut, a file under that name is complete (what the uninterrupted run wrote)
-# and must exist as soon as a message is gone from the server; after the
-# rerun, it holds every exported message exactly once.
+# the same capabilities. CUT_ARCHIVE: the --export PATH of ARGS (an mbox),
+# checked as converge.bash says.
 cut_every_step() {
 	# about a minute per pass: run in make check's plain pass only; the
 	# sanitizer pass runs the same code paths in the other tests
 	if mt_is_asan; then
 		skip "cut-at-every-step runs in the plain pass"
 	fi
-	local k n t0=$SECONDS bad=0 tried=0 why before want want_arch="" got lost
-	reset_alice
-	before=$(state)
-	[ -z "${CUT_ARCHIVE:-}" ] || rm -rf "$CUT_ARCHIVE" "$CUT_ARCHIVE"%tmp.*
-	start_proxy after-command 100000
+	CV_WHAT=cut CV_ARCHIVE=${CUT_ARCHIVE:-} converge_every_step "$@"
+}
+cv_reset() { reset_alice; }
+cv_run() {  # K ARGS...: through the proxy, the connection cut after command K (0: never)
+	local k=$1
+	shift
+	start_proxy after-command "$([ "$k" -eq 0 ] && echo 100000 || echo "$k")"
 	run "$MT" "$@" --config "$PROXY_CONF" -a p
-	[ "$status" -eq 0 ] || { echo "uninterrupted run: exit $status: $output"; return 1; }
-	n=$(proxy_commands)
-	want=$(state)
-	[ "$n" -gt 3 ]
-	[ "$want" != "$before" ]
-	if [ -n "${CUT_ARCHIVE:-}" ]; then
-		want_arch=$(archive_state "$CUT_ARCHIVE")
-		# the archive holds exactly what left the server, each message once
-		diff <(comm -23 <(echo "$before") <(echo "$want") | cut -f2 | sort) <(echo "$want_arch" | cut -f1)
-		[ -z "$(echo "$want_arch" | cut -f1 | uniq -d)" ]
+	CV_N=$(proxy_commands)
+}
+cv_count() { echo "$CV_N"; }
+cv_interrupted() {  # cut before the end: a clear temporary failure, never a crash
+	if [ "$1" -lt "$2" ] && [ "$status" -ne 75 ]; then
+		echo " cut run exit $status (want 75): $output"
 	fi
-	for k in $(seq 1 "$n"); do
-		if [ $((SECONDS - t0)) -gt 150 ]; then
-			echo "over the loop's time bound (150 s) at k=$k of $n"
-			return 1
-		fi
-		reset_alice
-		[ -z "${CUT_ARCHIVE:-}" ] || rm -rf "$CUT_ARCHIVE" "$CUT_ARCHIVE"%tmp.*
-		start_proxy after-command "$k"
+}
+cv_rerun() {
+	if [ -n "${CUTPROXY_DROP_CAPS:-}" ]; then
+		start_proxy after-command 100000
 		run "$MT" "$@" --config "$PROXY_CONF" -a p
 		proxy_commands >/dev/null
-		why=""
-		# cut before the end: a clear temporary failure, never a crash
-		if [ "$k" -lt "$n" ] && [ "$status" -ne 75 ]; then
-			why=" cut run exit $status (want 75): $output"
-		fi
-		if [ -n "${CUT_ARCHIVE:-}" ]; then
-			got=$(archive_state "$CUT_ARCHIVE")
-			lost=$(comm -23 <(echo "$before" | cut -f1,2 | sort) <(ids) | wc -l)
-			if [ "$got" != none ] && [ "$got" != "$want_arch" ]; then
-				why="$why an incomplete archive under the final name after the cut ($(echo "$got" | wc -l) of $(echo "$want_arch" | wc -l) messages)"
-			elif [ "$lost" -gt 0 ] && [ "$got" = none ]; then
-				why="$why $lost messages gone from the server and no archive"
-			fi
-		fi
-		if [ -n "${CUTPROXY_DROP_CAPS:-}" ]; then
-			start_proxy after-command 100000
-			run "$MT" "$@" --config "$PROXY_CONF" -a p
-			proxy_commands >/dev/null
-		else
-			run "$MT" "$@"
-		fi
-		[ "$status" -eq 0 ] || why="$why rerun exit $status: $output"
-		got=$(state)
-		if [ "$got" != "$want" ]; then
-			why="$why messages differ: $(comm -13 <(echo "$want") <(echo "$got") | wc -l) extra, $(comm -23 <(echo "$want") <(echo "$got") | wc -l) missing, e.g.
-$(diff <(echo "$want") <(echo "$got") | grep '^[<>]' | sed 's/^</-/; s/^>/+/' | head -3)"
-		fi
-		[ "$(dadm search -u alice keyword '$MailtoolMoving' | wc -l)" -eq 0 ] || why="$why \$MailtoolMoving left on messages"
-		if [ -n "${CUT_ARCHIVE:-}" ]; then
-			got=$(archive_state "$CUT_ARCHIVE")
-			[ "$got" = "$want_arch" ] ||
-				why="$why archive after the rerun: $(echo "$got" | wc -l) entries, $(echo "$got" | cut -f1 | sort -u | wc -l) distinct, want $(echo "$want_arch" | wc -l)"
-		fi
-		if [ -n "$why" ]; then
-			bad=$((bad + 1))
-			echo "cut after command $k of $n:$why"
-		fi
-		tried=$((tried + 1))
-	done
-	echo "# ${*//$BATS_TEST_TMPDIR\//} : $tried cut points tried, $bad bad, $((SECONDS - t0)) s" >&3
-	[ "$bad" -eq 0 ]
+	else
+		run "$MT" "$@"
+	fi
 }
+cv_state() { state; }
+cv_msgs() { state; }
 
 @test "expunge --deleted over several folders converges from a cut at every command" {
 	cut_every_step expunge --deleted --include-flagged 'Lists/*'

@@ -9,6 +9,7 @@
 #    again to completion: the final state must be an uninterrupted run's.
 # Loopback and tunnels only; every loop is bounded in count and time.
 load helpers
+load lib/converge
 
 # the system interpreter: a pyenv shim costs ~0.4 s per start, and the
 # kill loops start one proxy per kill point
@@ -285,89 +286,34 @@ kp_run() {
 }
 
 # kill_every_step INNER ARGS...: the whole procedure for one command line
-# over the tunnel INNER. Every kill point is tried (a failure does not stop
-# the loop); each bad one is listed with what differs: messages (lost or
-# doubled), flags, or subscriptions.
+# over the tunnel INNER, by the shared driver (tests/lib/converge.bash);
+# KILL_ARCHIVE: the --export PATH of ARGS (an mbox), checked as it says.
 kill_every_step() {
 	# 10-25 s per command line: in make check's plain pass only; the
 	# sanitizer pass runs the same code paths in the other tests
 	if mt_is_asan; then
 		skip "kill-at-every-step runs in the plain pass"
 	fi
-	local inner=$1 k n st t0=$SECONDS bad=0 tried=0 why
+	CV_INNER=$1
 	shift
 	KP="$BATS_TEST_TMPDIR/kp"
 	mkdir -p "$KP"
-	printf '%s\n' "$inner" > "$KP/inner"
-	local before want_arch="" got_arch lost
-	before=$(state)
-	[ -z "${KILL_ARCHIVE:-}" ] || rm -rf "$KILL_ARCHIVE" "$KILL_ARCHIVE"%tmp.*
-	kp_run 0 "$@"
-	[ "$status" -eq 0 ] || { echo "uninterrupted run: exit $status: $output"; return 1; }
-	n=$(cat "$KP/count")
-	[ "$n" -gt 5 ]
-	want=$(full_state)
-	want_msgs=$(state)
-	[ "$want_msgs" != "$before" ]
-	if [ -n "${KILL_ARCHIVE:-}" ]; then
-		want_arch=$(archive_state "$KILL_ARCHIVE")
-		# the archive holds exactly what left the server, each message once
-		diff <(comm -23 <(echo "$before") <(echo "$want_msgs") | cut -f2 | sort) <(echo "$want_arch" | cut -f1)
-		[ -z "$(echo "$want_arch" | cut -f1 | uniq -d)" ]
-	fi
-	for k in $(seq 1 "$n"); do
-		if [ $((SECONDS - t0)) -gt 150 ]; then
-			echo "over the loop's time bound (150 s) at k=$k of $n"
-			return 1
-		fi
-		restore_alice
-		[ -z "${KILL_ARCHIVE:-}" ] || rm -rf "$KILL_ARCHIVE" "$KILL_ARCHIVE"%tmp.*
-		kp_run "$k" "$@" || return 1
-		st=$status
-		why=""
-		[ "$st" -eq 137 ] && [ -s "$KP/killed" ] || why="killed run exit $st (not SIGKILLed?)"
-		if [ -n "${KILL_ARCHIVE:-}" ]; then
-			# a file under the final name is complete; what left the server is in it
-			got_arch=$(archive_state "$KILL_ARCHIVE")
-			lost=$(comm -23 <(echo "$before" | cut -f1,2 | sort) <(ids) | wc -l)
-			if [ "$got_arch" != none ] && [ "$got_arch" != "$want_arch" ]; then
-				why="$why an incomplete archive under the final name after the kill ($(echo "$got_arch" | wc -l) of $(echo "$want_arch" | wc -l) messages)"
-			elif [ "$lost" -gt 0 ] && [ "$got_arch" = none ]; then
-				why="$why $lost messages gone from the server and no archive"
-			fi
-		fi
-		run "$MT" "$@" --config /dev/null --timeout 10s --tunnel "$inner"
-		[ "$status" -eq 0 ] || why="$why rerun exit $status: $output"
-		if [ -n "${KILL_ARCHIVE:-}" ]; then
-			got_arch=$(archive_state "$KILL_ARCHIVE")
-			[ "$got_arch" = "$want_arch" ] ||
-				why="$why archive after the rerun: $(echo "$got_arch" | wc -l) entries, $(echo "$got_arch" | cut -f1 | sort -u | wc -l) distinct, want $(echo "$want_arch" | wc -l)"
-		fi
-		got=$(full_state)
-		if [ "$got" != "$want" ]; then
-			if [ "$(state)" != "$want_msgs" ]; then
-				why="$why messages differ (+ extra, - missing):
-$(diff <(echo "$want_msgs") <(state) | grep '^[<>]' | sed 's/^</-/; s/^>/+/' | head -8)"
-			elif [ "$(echo "$got" | grep -v '^subscribed')" != "$(echo "$want" | grep -v '^subscribed')" ]; then
-				why="$why flags differ on $(comm -13 <(echo "$want") <(echo "$got") | wc -l) messages, e.g.
-  want $(comm -23 <(echo "$want") <(echo "$got") | head -1)
-  got  $(comm -13 <(echo "$want") <(echo "$got") | head -1)"
-			else
-				why="$why subscriptions differ: missing [$(comm -23 <(echo "$want") <(echo "$got") | cut -f2 | paste -sd,)]"
-				why="$why extra [$(comm -13 <(echo "$want") <(echo "$got") | cut -f2 | paste -sd,)]"
-			fi
-		fi
-		if [ -n "$why" ]; then
-			bad=$((bad + 1))
-			echo "kill after command $k of $n ($(sed -n "${k}p" "$KP/commands" 2>/dev/null)):$why"
-		fi
-		tried=$((tried + 1))
-	done
-	echo "# ${*//$BATS_TEST_TMPDIR\//} : $tried kill points tried, $bad bad, $((SECONDS - t0)) s" >&3
-	[ "$bad" -eq 0 ]
+	printf '%s\n' "$CV_INNER" > "$KP/inner"
+	CV_WHAT=kill CV_ARCHIVE=${KILL_ARCHIVE:-} converge_every_step "$@"
 }
+cv_reset() { restore_alice; }
+cv_run() { kp_run "$@"; }
+cv_count() { cat "$KP/count"; }
+cv_interrupted() {
+	if [ "$status" -ne 137 ] || [ ! -s "$KP/killed" ]; then
+		echo " killed run exit $status (not SIGKILLed?)"
+	fi
+}
+cv_rerun() { run "$MT" "$@" --config /dev/null --timeout 10s --tunnel "$CV_INNER"; }
+cv_state() { full_state; }
+cv_msgs() { state; }
+cv_command() { echo " ($(sed -n "${1}p" "$KP/commands" 2>/dev/null))"; }
 
-ids() { dadm -f tab fetch -u alice "mailbox hdr.message-id" all | tail -n +2 | sort; }
 
 RULE_MOVE='rules = ( { name = "lists"; folders = ("Lists/announce", "Old Stuff"); match = { subject = "(?i)re|the"; }; move = "Kept"; create = true; } );'
 RULE_COPY='rules = ( { name = "lists"; folder = "Lists/announce"; match = { subject = "(?i)re|the"; }; move = "Kept"; create = true; } );'
