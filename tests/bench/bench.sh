@@ -7,8 +7,10 @@
 # Builds (deterministically, tests/lib/genmail.py) carol's box: INBOX 70,000,
 # Trash 5,000, Junk 3,000, Sent 8,000 and two list folders, in a private
 # Dovecot on loopback; then, each RUNS times from a reset box, times
-#   du of all folders            vs doveadm mailbox status (the floor: no network)
-#   expunge Trash --older 30d    vs doveadm expunge ... before 30d
+#   du of all folders            vs doveadm mailbox status (the floor: no network),
+#                                fresh and through the session --persist keeps
+#   expunge Trash --older 30d    vs doveadm expunge ... before 30d, fresh and
+#                                through --persist
 #   filter (invoices, big mail)  vs imapfilter (Debian package), doveadm move
 #                                and the least an IMAP client can send
 #                                (imapfloor.py), on Maildir and on the same
@@ -37,9 +39,11 @@ RUNS_NEW=${RUNS_NEW:-5}
 # BENCH_PARTS: which parts to run (a comma-separated subset of the default)
 BENCH_PARTS=${BENCH_PARTS:-du,expunge,filter,archive,quota,tls}
 part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
-MT="$repo/mailtool"
+# BENCH_MT: another build to measure (an older one, for before/after figures)
+MT=${BENCH_MT:-$repo/mailtool}
 [ -x "$MT" ] || { echo "build first: make mailtool" >&2; exit 1; }
-dir=$(mktemp -d /tmp/mailtool-bench.XXXXXX)
+# BENCH_TMP: where the box lives (/dev/shm takes the disk out of the figures)
+dir=$(mktemp -d "${BENCH_TMP:-/tmp}/mailtool-bench.XXXXXX")
 chmod 755 "$dir"
 sysca=""   # the name of the CA the tls part put into the system store
 cleanup() {
@@ -131,7 +135,19 @@ for i in $(seq "$RUNS"); do
 	t+=($(( ($(ms) - s) / 1000 )))
 done
 du_da=$(printf '%s\n' "${t[@]}" | median)
+# the same through the session --persist keeps (started before the timing)
+"$MT" du -a carol --tsv --no-total --persist 10m >/dev/null 2>&1
+t=(); p_ok=yes
+for i in $(seq "$RUNS"); do
+	s=$(ms)
+	out=$("$MT" du -a carol --tsv --no-total --persist 10m 2>/dev/null) || p_ok=no
+	t+=($(( ($(ms) - s) / 1000 )))
+	[ "$(echo "$out" | tail -n +2 | sort | grep -F -x -f <(echo "$want"))" = "$want" ] || p_ok=no
+done
+"$MT" persist --stop carol >/dev/null 2>&1
+du_p=$(printf '%s\n' "${t[@]}" | median)
 row "du (all folders)" "mailtool" "$du_mt" "$rt" "$bin" "$bout" "$ok" "$du_da"
+row "du (all folders)" "the same, --persist" "$du_p" "-" "-" "-" "$p_ok" "$du_da"
 row "du (all folders)" "doveadm mailbox status" "$du_da" "-" "-" "-" "yes" "$du_da"
 fi
 
@@ -150,6 +166,19 @@ for i in $(seq "$RUNS"); do
 	mt_left=$n1
 done
 ex_mt=$(printf '%s\n' "${t[@]}" | median)
+# through --persist: the reset kicks carol, so the session is made again
+# (by an untimed quota) before each timed run
+t=(); p_ok=yes
+for i in $(seq "$RUNS"); do
+	reset_trash
+	"$MT" quota -a carol --persist 10m >/dev/null 2>&1
+	s=$(ms)
+	"$MT" expunge -a carol --older 30d --include-flagged --persist 10m Trash >/dev/null 2>&1 || p_ok=no
+	t+=($(( ($(ms) - s) / 1000 )))
+	[ "$($DA search -u carol mailbox Trash all | wc -l)" -eq "$mt_left" ] || p_ok=no
+done
+"$MT" persist --stop carol >/dev/null 2>&1
+ex_p=$(printf '%s\n' "${t[@]}" | median)
 t=()
 for i in $(seq "$RUNS"); do
 	reset_trash
@@ -162,6 +191,7 @@ ex_da=$(printf '%s\n' "${t[@]}" | median)
 # both must leave exactly the messages younger than 30 days (doveadm counts whole days)
 [ "$mt_left" -le "$keep" ] && [ "$mt_left" -ge $((keep - 1000)) ] || ok=no
 row "expunge Trash --older 30d ($((n0 - mt_left)) of $n0 removed, $mt_left left)" "mailtool" "$ex_mt" "$rt" "$bin" "$bout" "$ok" "$ex_da"
+row "expunge Trash --older 30d" "the same, --persist" "$ex_p" "-" "-" "-" "$p_ok" "$ex_da"
 row "expunge Trash --older 30d ($((n0 - da_left)) of $n0 removed, $da_left left)" "doveadm expunge" "$ex_da" "-" "-" "-" "yes" "$ex_da"
 fi
 
