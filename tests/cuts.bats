@@ -78,7 +78,7 @@ cut_every_step() {
 	local k n t0=$SECONDS bad=0 tried=0 why before want want_arch="" got lost
 	reset_alice
 	before=$(state)
-	[ -z "${CUT_ARCHIVE:-}" ] || rm -rf "$CUT_ARCHIVE" "$CUT_ARCHIVE"%tmp.*
+	[ -z "${CUT_ARCHIVE:-}" ] || rm -rf "$CUT_ARCHIVE" "${CUT_ARCHIVE%/*}"/%tmp.*
 	start_proxy after-command 100000
 	run "$MT" "$@" --config "$PROXY_CONF" -a p
 	[ "$status" -eq 0 ] || { echo "uninterrupted run: exit $status: $output"; return 1; }
@@ -98,7 +98,7 @@ cut_every_step() {
 			return 1
 		fi
 		reset_alice
-		[ -z "${CUT_ARCHIVE:-}" ] || rm -rf "$CUT_ARCHIVE" "$CUT_ARCHIVE"%tmp.*
+		[ -z "${CUT_ARCHIVE:-}" ] || rm -rf "$CUT_ARCHIVE" "${CUT_ARCHIVE%/*}"/%tmp.*
 		start_proxy after-command "$k"
 		run "$MT" "$@" --config "$PROXY_CONF" -a p
 		proxy_commands >/dev/null

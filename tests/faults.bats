@@ -301,7 +301,7 @@ kill_every_step() {
 	printf '%s\n' "$inner" > "$KP/inner"
 	local before want_arch="" got_arch lost
 	before=$(state)
-	[ -z "${KILL_ARCHIVE:-}" ] || rm -rf "$KILL_ARCHIVE" "$KILL_ARCHIVE"%tmp.*
+	[ -z "${KILL_ARCHIVE:-}" ] || rm -rf "$KILL_ARCHIVE" "${KILL_ARCHIVE%/*}"/%tmp.*
 	kp_run 0 "$@"
 	[ "$status" -eq 0 ] || { echo "uninterrupted run: exit $status: $output"; return 1; }
 	n=$(cat "$KP/count")
@@ -321,7 +321,7 @@ kill_every_step() {
 			return 1
 		fi
 		restore_alice
-		[ -z "${KILL_ARCHIVE:-}" ] || rm -rf "$KILL_ARCHIVE" "$KILL_ARCHIVE"%tmp.*
+		[ -z "${KILL_ARCHIVE:-}" ] || rm -rf "$KILL_ARCHIVE" "${KILL_ARCHIVE%/*}"/%tmp.*
 		kp_run "$k" "$@" || return 1
 		st=$status
 		why=""
