@@ -2,7 +2,7 @@
  * (mboxrd, mboxo, mboxcl2; plain or gzip), Maildir and directories of .eml
  * files, every file opened without following a link; flags only from what
  * mailtool wrote (or, when told, a foreign file's Status fields); dates from
- * the file, Received: or Date:. See localmail.h. */
+ * the file, Received: or Date: (mail/mail.h parses them). See localmail.h. */
 #include "localmail_int.h"
 #include "select.h"
 
@@ -58,98 +58,7 @@ int mt_lm_zone_ok(const char *zone)
 	return ok;
 }
 
-/* ---- RFC 5322 dates ------------------------------------------------------ */
-
-static const char *skip_cfws(const char *p, const char *end)
-{
-	int depth = 0;
-	while (p < end) {
-		if (*p == '(')
-			depth++;
-		else if (*p == ')' && depth)
-			depth--;
-		else if (!depth && !isspace((unsigned char)*p))
-			break;
-		p++;
-	}
-	return p;
-}
-
-static int read_num(const char **p, const char *end, int max_digits, int *v)
-{
-	int n = 0;
-	*v = 0;
-	while (*p < end && isdigit((unsigned char)**p) && n < max_digits) {
-		*v = *v * 10 + (**p - '0');
-		(*p)++;
-		n++;
-	}
-	return n;
-}
-
-/* "[Day,] DD Mon YYYY HH:MM[:SS] zone" (and the obsolete forms: two-digit
- * years, zone names, comments) as seconds since the epoch; 0 if it is not. */
-static time_t rfc5322_time(const char *s, size_t n)
-{
-	static const char *const mon[] = { "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec" };
-	static const struct { const char *n; int h; } zones[] = {
-		{ "UT", 0 }, { "GMT", 0 }, { "Z", 0 }, { "EST", -5 }, { "EDT", -4 }, { "CST", -6 },
-		{ "CDT", -5 }, { "MST", -7 }, { "MDT", -6 }, { "PST", -8 }, { "PDT", -7 },
-	};
-	const char *p = s, *end = s + n;
-	struct tm tm = { 0 };
-	int v, k, digits;
-	long off = 0;
-	p = skip_cfws(p, end);
-	if (p < end && isalpha((unsigned char)*p)) {
-		while (p < end && isalpha((unsigned char)*p))
-			p++;
-		p = skip_cfws(p, end);
-		if (p < end && *p == ',')
-			p++;
-		p = skip_cfws(p, end);
-	}
-	if (!read_num(&p, end, 2, &tm.tm_mday))
-		return 0;
-	p = skip_cfws(p, end);
-	if (end - p < 3)
-		return 0;
-	for (k = 0; k < 12 && strncasecmp(p, mon[k], 3) != 0; k++)
-		;
-	if (k == 12)
-		return 0;
-	tm.tm_mon = k;
-	p = skip_cfws(p + 3, end);
-	if ((digits = read_num(&p, end, 4, &v)) < 2)
-		return 0;
-	tm.tm_year = digits == 2 ? (v < 50 ? v + 100 : v) : digits == 3 ? v : v - 1900;
-	p = skip_cfws(p, end);
-	if (!read_num(&p, end, 2, &tm.tm_hour) || p >= end || *p++ != ':' || !read_num(&p, end, 2, &tm.tm_min))
-		return 0;
-	if (p < end && *p == ':') {
-		p++;
-		if (!read_num(&p, end, 2, &tm.tm_sec))
-			return 0;
-	}
-	p = skip_cfws(p, end);
-	if (p < end && (*p == '+' || *p == '-')) {
-		int sign = *p++ == '-' ? -1 : 1;
-		if (read_num(&p, end, 4, &v) != 4)
-			return 0;
-		off = sign * ((v / 100) * 3600L + (v % 100) * 60L);
-	} else {
-		for (size_t z = 0; z < sizeof zones / sizeof *zones; z++) {
-			size_t zl = strlen(zones[z].n);
-			if ((size_t)(end - p) >= zl && strncasecmp(p, zones[z].n, zl) == 0 &&
-			    (p + zl == end || !isalpha((unsigned char)p[zl])))
-				off = zones[z].h * 3600L;
-		}
-	}
-	if (tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return 0;
-	time_t t = timegm(&tm);
-	return t > 0 ? t - off : 0;
-}
+/* ---- dates ---------------------------------------------------------------- */
 
 struct dates {
 	time_t received, date;
@@ -164,11 +73,11 @@ static int date_field(const char *name, size_t nl, const char *v, size_t vl, voi
 		for (size_t i = 0; i < vl; i++)
 			if (v[i] == ';')
 				semi = v + i;
-		d->received = semi ? rfc5322_time(semi + 1, vl - (size_t)(semi + 1 - v)) : 0;
+		d->received = semi ? mt_header_date(semi + 1, vl - (size_t)(semi + 1 - v)) : 0;
 		if (d->received == 0)
 			d->received = -1;   /* the topmost one counts, even unreadable */
 	} else if (nl == 4 && strncasecmp(name, "Date", 4) == 0 && d->date == 0) {
-		d->date = rfc5322_time(v, vl);
+		d->date = mt_header_date(v, vl);
 	}
 	return 0;
 }
