@@ -32,6 +32,12 @@ static const struct mt_opt archive_opts[] = {
 	  .help = "write the mail to a local archive: PATH.mbox, PATH.mbox.gz or a Maildir", .complete = "file" },
 	{ .lng = "format", .kind = MT_ARG, .metavar = "FORMAT",
 	  .help = "archive format when PATH does not say: mbox, mbox.gz or maildir", .complete = "mbox mbox.gz maildir" },
+	{ .lng = "mbox-format", .kind = MT_ARG, .metavar = "FLAVOUR",
+	  .help = "mboxrd (export default) or mboxcl2; import: auto (default), mboxrd, mboxo or mboxcl2",
+	  .complete = "auto mboxrd mboxo mboxcl2" },
+	{ .lng = "layout", .kind = MT_ARG, .metavar = "LAYOUT",
+	  .help = "Maildir tree of several folders: fs (default, nested) or maildir++ (.Folder.Sub)",
+	  .complete = "fs maildir++" },
 	{ .lng = "delete-after-export", .kind = MT_FLAG,
 	  .help = "then remove from the server exactly the messages exported and verified" },
 	{ .lng = "import", .kind = MT_ARG, .metavar = "PATH",
@@ -41,6 +47,12 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "stop-on-error", .kind = MT_FLAG, .help = "--import: stop at the first message the server refuses" },
 	{ .lng = "trust-status-headers", .kind = MT_FLAG,
 	  .help = "--import: flags from Status/X-Status/X-Keywords fields of a foreign mbox's messages" },
+	{ .lng = "mbox-timezone", .kind = MT_ARG, .metavar = "ZONE",
+	  .help = "--import: zone of From_ line dates: utc (default), local, Europe/Paris, +0100",
+	  .complete = "utc local" },
+	{ .lng = "date-from", .kind = MT_ARG, .metavar = "SOURCE",
+	  .help = "--import: dates from the file (default; Maildir mtime, mbox From_ line), received or date",
+	  .complete = "file mtime received date" },
 	{ .lng = "human", .shrt = 'h', .kind = MT_FLAG, .help = "sizes in KiB/MiB/GiB" },
 	MT_OPT_END,
 };
@@ -57,6 +69,35 @@ static int template_ok(const char *t)
 	return mt_mailbox_name_ok(t);
 }
 
+/* The options of local archives that fit --import, --export, both. */
+static int local_options_check(struct mt_ctx *ctx, const char *exp, const char *imp, const char *fmt)
+{
+	const char *mf = mt_arg(&ctx->args, "mbox-format"), *tz = mt_arg(&ctx->args, "mbox-timezone");
+	const char *df = mt_arg(&ctx->args, "date-from"), *lay = mt_arg(&ctx->args, "layout");
+	int f = mf ? mt_lm_mbox_parse(mf) : MT_LM_AUTO;
+	enum mt_lm_fmt lf = exp ? (fmt ? (enum mt_lm_fmt)mt_lm_format_parse(fmt) : mt_lm_format_of(exp)) : MT_LM_MBOX;
+	if (!exp && !imp && (mf || lay))
+		return mt_fail(ctx, MT_EUSAGE, "--mbox-format and --layout go with --export or --import");
+	if (f < 0)
+		return mt_fail(ctx, MT_EUSAGE, "--mbox-format '%s': auto, mboxrd, mboxo or mboxcl2", mf);
+	if (exp && mf && (f == MT_LM_AUTO || f == MT_LM_MBOXO))
+		return mt_fail(ctx, MT_EUSAGE, "--mbox-format %s: an export is mboxrd or mboxcl2 (mboxo would write \"From \" and "
+			       "\">From \" lines alike)", mf);
+	if (exp && mf && lf == MT_LM_MAILDIR)
+		return mt_fail(ctx, MT_EUSAGE, "--mbox-format is for mbox archives, and '%s' is a Maildir", exp);
+	if (lay && (strcmp(lay, "fs") != 0 && strcmp(lay, "maildir++") != 0))
+		return mt_fail(ctx, MT_EUSAGE, "--layout '%s': fs or maildir++", lay);
+	if (lay && (!exp || lf != MT_LM_MAILDIR))
+		return mt_fail(ctx, MT_EUSAGE, "--layout is for a Maildir --export");
+	if (!imp && (tz || df))
+		return mt_fail(ctx, MT_EUSAGE, "--mbox-timezone and --date-from go with --import");
+	if (tz && !mt_lm_zone_ok(tz))
+		return mt_fail(ctx, MT_EUSAGE, "--mbox-timezone '%s': utc, local, +HHMM/-HHMM, or a zone such as Europe/Paris", tz);
+	if (df && mt_lm_datesrc_parse(df) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "--date-from '%s': file (or mtime), received or date", df);
+	return MT_OK;
+}
+
 static int archive_check(struct mt_ctx *ctx)
 {
 	struct mt_criteria c;
@@ -65,6 +106,10 @@ static int archive_check(struct mt_ctx *ctx)
 	const char *fmt = mt_arg(&ctx->args, "format");
 	if (exp && imp)
 		return mt_fail(ctx, MT_EUSAGE, "--export and --import exclude each other");
+	if (fmt && mt_lm_format_parse(fmt) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "--format '%s': mbox, mbox.gz or maildir", fmt);
+	if (local_options_check(ctx, exp, imp, fmt) != MT_OK)
+		return MT_EUSAGE;
 	if (imp) {
 		if (ctx->args.argc > 0 || mt_arg(&ctx->args, "into") == NULL)
 			return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive --import PATH --into FOLDER");
@@ -77,8 +122,6 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing, --stop-on-error and --trust-status-headers go with --import");
 	if (ctx->args.argc == 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive %s", ctx->ap->usage);
-	if (fmt && mt_lm_format_parse(fmt) < 0)
-		return mt_fail(ctx, MT_EUSAGE, "--format '%s': mbox, mbox.gz or maildir", fmt);
 	if (!exp && (fmt || mt_flag(&ctx->args, "delete-after-export")))
 		return mt_fail(ctx, MT_EUSAGE, "--format and --delete-after-export go with --export");
 	if (!exp && mt_arg(&ctx->args, "older") == NULL)
@@ -359,6 +402,7 @@ struct place {
 	const char *shown;       /* dirfd's name in messages (NULL: the current directory) */
 	const char *rel;
 	enum mt_lm_fmt fmt;
+	unsigned flags;          /* for mt_lm_open: MT_LM_CL2, MT_LM_MAILDIRFOLDER */
 };
 
 /* What happened to one folder, for the summary. */
@@ -430,7 +474,7 @@ static int nothing_removed(struct mt_ctx *ctx, int code, const char *also)
 static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const struct place *pl, int dry, struct outcome *o)
 {
 	struct exporter x = { .e = &ctx->err, .sel = sel };
-	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, MT_LM_DIGEST_ONLY, &ctx->err);
+	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, pl->flags | MT_LM_DIGEST_ONLY, &ctx->err);
 	if (r == MT_OK)
 		r = export_all(ctx, &x, sel);
 	if (r == MT_OK) {
@@ -457,7 +501,7 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const str
 			 struct outcome *o)
 {
 	struct exporter x = { .e = &ctx->err, .sel = sel };
-	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, 0, &ctx->err);
+	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, pl->flags, &ctx->err);
 	if (r != MT_OK)
 		return r;
 	r = export_all(ctx, &x, sel);
@@ -508,11 +552,14 @@ struct places {
 	char **rel;
 	size_t n;
 	enum mt_lm_fmt fmt;
+	unsigned flags;
+	int maildirpp;
 };
 
 static struct place place_of(const struct places *P, size_t f)
 {
-	return (struct place){ .dirfd = P->dirfd, .shown = P->shown, .rel = P->rel[f], .fmt = P->fmt };
+	unsigned flags = P->flags | (P->maildirpp && strcmp(P->rel[f], ".") != 0 ? MT_LM_MAILDIRFOLDER : 0);
+	return (struct place){ .dirfd = P->dirfd, .shown = P->shown, .rel = P->rel[f], .fmt = P->fmt, .flags = flags };
 }
 
 static void places_release(struct places *P)
@@ -529,16 +576,24 @@ static int places_init(struct mt_ctx *ctx, struct places *P, const char *path, c
 		       int many, enum mt_lm_fmt fmt)
 {
 	int dry = mt_flag(&ctx->args, "dry-run");
-	const char *dir = path;
+	const char *dir = path, *mf = mt_arg(&ctx->args, "mbox-format"), *lay = mt_arg(&ctx->args, "layout");
 	P->fmt = fmt;
 	P->n = n;
 	P->rel = mt_xmalloc(sizeof *P->rel * (n ? n : 1));
+	P->flags = mf && mt_lm_mbox_parse(mf) == MT_LM_MBOXCL2 ? MT_LM_CL2 : 0;
+	P->maildirpp = lay && strcmp(lay, "maildir++") == 0;
 	if (many) {
 		P->shown = mt_xstrdup(path);
 		for (size_t f = 0; f < n; f++) {
-			char *rel = mt_lm_safe_path(folders[f], delim, fmt == MT_LM_MAILDIR);
-			P->rel[f] = mt_xasprintf("%s%s", rel, mt_lm_format_ext(fmt));
-			free(rel);
+			char *rel = P->maildirpp ? mt_lm_maildirpp_path(folders[f], delim, &ctx->err)
+						 : mt_lm_safe_path(folders[f], delim, fmt == MT_LM_MAILDIR);
+			if (rel == NULL) {
+				P->n = f;
+				return mt_fail(ctx, ctx->err.code, "%s; nothing done", ctx->err.msg);
+			}
+			P->rel[f] = P->maildirpp ? rel : mt_xasprintf("%s%s", rel, mt_lm_format_ext(fmt));
+			if (!P->maildirpp)
+				free(rel);
 		}
 		if (!dry && mkdir(path, 0700) < 0 && errno != EEXIST)
 			return mt_fail(ctx, MT_EIO, "cannot create '%s': %s", path, strerror(errno));
@@ -586,6 +641,27 @@ static int places_check(struct mt_ctx *ctx, const struct places *P, char **folde
 	return MT_OK;
 }
 
+/* \Flagged messages the criteria would otherwise take, left on the server
+ * without --include-flagged: counted for the summary by a second, read-only
+ * selection that takes them too. */
+static int flagged_left(struct mt_ctx *ctx, const char *folder, const struct mt_criteria *c,
+			const struct mt_selection *sel, uint64_t *n, uint64_t *bytes)
+{
+	struct mt_criteria all = *c;
+	struct mt_selection with;
+	*n = *bytes = 0;
+	if (c->include_flagged)
+		return MT_OK;
+	all.include_flagged = 1;
+	int r = mt_select_messages(ctx->s, folder, &all, 1, NULL, NULL, &with, &ctx->err);
+	if (r == MT_OK && with.n >= sel->n) {
+		*n = with.n - sel->n;
+		*bytes = with.bytes - sel->bytes;
+	}
+	mt_selection_release(&with);
+	return r;
+}
+
 /* "shown/rel" as the user would write it; owned. */
 static char *place_name(const struct place *pl)
 {
@@ -613,7 +689,8 @@ static int export_main(struct mt_ctx *ctx)
 		mt_free_folders(folders, nfolders);
 		return mt_fail_err(ctx, &ctx->err);
 	}
-	int many = nfolders > 1 || mt_flag(&ctx->args, "recursive") || strpbrk(ctx->args.argv[0], "*%");
+	int many = nfolders > 1 || mt_flag(&ctx->args, "recursive") || strpbrk(ctx->args.argv[0], "*%") ||
+		   mt_arg(&ctx->args, "layout");
 	int *exists = mt_xmalloc(sizeof *exists * (nfolders ? nfolders : 1));
 	if ((r = places_init(ctx, &P, path, folders, nfolders, delim, many, fmt)) != MT_OK ||
 	    (r = places_check(ctx, &P, folders, del, exists)) != MT_OK) {
@@ -629,7 +706,10 @@ static int export_main(struct mt_ctx *ctx)
 		struct outcome o = { 0 };
 		struct place pl = place_of(&P, f);
 		char *target = place_name(&pl), *row = mt_xasprintf("%s -> %s", folders[f], target);
+		uint64_t fl_n = 0, fl_b = 0;
 		r = mt_select_messages(ctx->s, folders[f], &c, dry || !del, NULL, NULL, &sel, &ctx->err);
+		if (r == MT_OK)
+			r = flagged_left(ctx, folders[f], &c, &sel, &fl_n, &fl_b);
 		if (r == MT_OK && exists[f]) {
 			r = export_resume(ctx, &sel, &pl, dry, &o);
 		} else if (r == MT_OK && dry) {
@@ -648,6 +728,8 @@ static int export_main(struct mt_ctx *ctx)
 			mt_report_row(&t, folders[f], "unverifiable, kept", o.doubtful, o.doubtful_bytes);
 		if (o.kw_msgs)
 			mt_report_row(&t, row, "keywords not kept", o.kw_msgs, 0);
+		if (fl_n)
+			mt_report_row(&t, folders[f], "skipped: flagged", fl_n, fl_b);
 		if (del && r == MT_OK)
 			mt_report_row(&t, folders[f], dry ? "would remove" : "removed", o.removed, o.removed_bytes);
 		tot_n += o.exported;
@@ -790,6 +872,7 @@ struct importer {
 	int quiet, stop, multi;
 	const struct msgids *ids;
 	struct import_count c;
+	struct mt_lm_rinfo info;     /* what the reader found */
 	struct mt_lm_msg batch[100];
 	size_t nb, bb;
 };
@@ -877,8 +960,32 @@ static int import_pass(struct importer *im, const struct mt_lm_ropts *ro)
 	for (size_t i = 0; i < im->nb; i++)
 		mt_lm_msg_release(&im->batch[i]);
 	im->nb = 0;
+	if (rd)
+		im->info = *mt_lm_reader_info(rd);
 	mt_lm_reader_close(rd);
 	return r;
+}
+
+/* What the reading pass found that must be settled before anything is
+ * appended: an mbox whose Content-Length fields split it otherwise than its
+ * From_ lines do (an mboxcl2 read as mboxo would cut messages); and From_
+ * dates that look like local time read as UTC (said, not refused). */
+static int import_doubts(struct importer *im, const struct mt_lm_ropts *ro)
+{
+	const struct mt_lm_rinfo *in = &im->info;
+	struct mt_ctx *ctx = im->ctx;
+	if (in->cl_mismatch)
+		return mt_seterr(&ctx->err, MT_EDATA, "'%s': %llu message(s) have a Content-Length that does not match where the "
+				 "next \"From \" line is: it may be mboxcl2; say how to read it with --mbox-format mboxcl2 "
+				 "(or mboxo); nothing imported", im->path, (unsigned long long)in->cl_mismatch);
+	if (in->zone_suspect) {
+		long h = labs(in->zone_offset) / 3600, m = labs(in->zone_offset) % 3600 / 60;
+		mt_fail(ctx, 0, "'%s': %llu message(s) have a From_ line date %c%02ld:%02ld from their Received:/Date: time: the "
+			"mbox was probably written in local time (%s); see --mbox-timezone", im->path,
+			(unsigned long long)in->zone_suspect, in->zone_offset < 0 ? '-' : '+', h, m,
+			ro->zone ? ro->zone : "read as utc");
+	}
+	return MT_OK;
 }
 
 /* The Message-IDs --into already has (none when it does not exist yet). */
@@ -910,16 +1017,20 @@ static int existing_ids(struct mt_ctx *ctx, const char *into, struct msgids *ids
 	return r;
 }
 
-static void import_report(struct mt_ctx *ctx, const char *into, const struct import_count *c, int dry, double secs)
+static void import_report(struct mt_ctx *ctx, const char *into, const struct importer *im, int dry, double secs)
 {
-	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_EXISTING, I_UNREADABLE, I_NUL, I_N };
+	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_EXISTING, I_UNREADABLE, I_NUL,
+	       I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_N };
 	static const struct mt_col cols[I_N] = {
 		[I_FOLDER] = { "folder", MT_COL_STR }, [I_APPENDED] = { "appended", MT_COL_NUM },
 		[I_SKIPPED] = { "skipped", MT_COL_NUM }, [I_FAILED] = { "failed", MT_COL_NUM },
 		[I_SIZE] = { "size", MT_COL_SIZE }, [I_RATE] = { "per_second", MT_COL_NUM },
 		[I_EXISTING] = { "skipped_existing", MT_COL_NUM },
 		[I_UNREADABLE] = { "skipped_not_regular_file", MT_COL_NUM }, [I_NUL] = { "skipped_nul_byte", MT_COL_NUM },
+		[I_FORMAT] = { "mbox_format", MT_COL_STR }, [I_DFILE] = { "dated_by_file", MT_COL_NUM },
+		[I_DRECEIVED] = { "dated_by_received", MT_COL_NUM }, [I_DDATE] = { "dated_by_date", MT_COL_NUM },
 	};
+	const struct import_count *c = &im->c;
 	struct mt_col dcols[I_N];
 	memcpy(dcols, cols, sizeof cols);
 	dcols[I_APPENDED].name = "would_append";
@@ -936,6 +1047,10 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 	mt_table_num(&t, row, I_FAILED, (long long)c->refused);
 	mt_table_num(&t, row, I_SIZE, (long long)c->bytes);
 	mt_table_num(&t, row, I_RATE, dry ? 0 : secs > 0 ? (long long)(c->appended / secs) : (long long)c->appended);
+	mt_table_str(&t, row, I_FORMAT, mt_lm_mbox_name(im->info.format));
+	mt_table_num(&t, row, I_DFILE, (long long)im->info.dated[MT_LM_DATE_FILE]);
+	mt_table_num(&t, row, I_DRECEIVED, (long long)im->info.dated[MT_LM_DATE_RECEIVED]);
+	mt_table_num(&t, row, I_DDATE, (long long)im->info.dated[MT_LM_DATE_DATE]);
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
@@ -944,7 +1059,13 @@ static int import_main(struct mt_ctx *ctx)
 {
 	const char *path = mt_arg(&ctx->args, "import"), *into = mt_arg(&ctx->args, "into");
 	int r, dry = mt_flag(&ctx->args, "dry-run");
-	struct mt_lm_ropts ro = { .trust_status_headers = mt_flag(&ctx->args, "trust-status-headers") };
+	const char *mf = mt_arg(&ctx->args, "mbox-format"), *df = mt_arg(&ctx->args, "date-from");
+	struct mt_lm_ropts ro = {
+		.trust_status_headers = mt_flag(&ctx->args, "trust-status-headers"),
+		.mbox = mf ? (enum mt_lm_mbox)mt_lm_mbox_parse(mf) : MT_LM_AUTO,
+		.zone = mt_arg(&ctx->args, "mbox-timezone"),
+		.date_from = df ? (enum mt_lm_datesrc)mt_lm_datesrc_parse(df) : MT_LM_DATE_FILE,
+	};
 	struct msgids ids = { 0 };
 	char *wire = NULL;
 	double t0 = mt_now_ms();
@@ -961,6 +1082,8 @@ static int import_main(struct mt_ctx *ctx)
 	im.quiet = !dry;
 	if (r == MT_OK)
 		r = import_pass(&im, &ro);
+	if (r == MT_OK)
+		r = import_doubts(&im, &ro);
 	if (r == MT_OK && !dry) {
 		memset(&im.c, 0, sizeof im.c);
 		im.quiet = 0;
@@ -982,7 +1105,7 @@ static int import_main(struct mt_ctx *ctx)
 		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) are not IMAP keywords; not appended", path,
 			(unsigned long long)im.c.kw, (unsigned long long)im.c.kw_msgs);
 	if (r == MT_OK || im.c.appended)
-		import_report(ctx, into, &im.c, dry, (mt_now_ms() - t0) / 1000);
+		import_report(ctx, into, &im, dry, (mt_now_ms() - t0) / 1000);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
 	return im.c.refused || im.c.unreadable || im.c.nul ? MT_EDATA : MT_OK;
@@ -1057,11 +1180,14 @@ static int archive_main(struct mt_ctx *ctx)
 	}
 	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
 	uint64_t tot_n = 0, tot_b = 0;
+	int moves = 0;
 	for (size_t f = 0; f < nfolders && r == MT_OK; f++) {
 		struct mt_selection sel;
 		struct target *tg = NULL;
 		size_t ntg = 0;
-		if ((r = mt_select_messages(ctx->s, folders[f], &c, 1, NULL, NULL, &sel, &ctx->err)) != MT_OK) {
+		uint64_t fl_n = 0, fl_b = 0;
+		if ((r = mt_select_messages(ctx->s, folders[f], &c, 1, NULL, NULL, &sel, &ctx->err)) != MT_OK ||
+		    (r = flagged_left(ctx, folders[f], &c, &sel, &fl_n, &fl_b)) != MT_OK) {
 			mt_selection_release(&sel);
 			break;
 		}
@@ -1119,6 +1245,7 @@ static int archive_main(struct mt_ctx *ctx)
 				}
 			}
 			mt_report_row(&t, row, dry ? "would move" : "moved", n, b);
+			moves++;
 			tot_n += n;
 			tot_b += b;
 			free(row);
@@ -1127,10 +1254,12 @@ static int archive_main(struct mt_ctx *ctx)
 			free(tg[k].name);
 			mt_selection_release(&tg[k].sel);
 		}
+		if (fl_n)
+			mt_report_row(&t, folders[f], "skipped: flagged", fl_n, fl_b);
 		free(tg);
 		mt_selection_release(&sel);
 	}
-	if (t.rows > 1)
+	if (moves > 1)
 		mt_report_row(&t, "(total)", dry ? "would move" : "moved", tot_n, tot_b);
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);

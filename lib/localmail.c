@@ -1,9 +1,10 @@
-/* localmail.c — mboxrd (plain or gzip) and Maildir archives, written message
- * by message in chunks (a message is never held whole) under a temporary
- * name created exclusively, then flushed and renamed; and the readers import
- * and verification use. Every path below an archive's directory is walked
- * with openat and O_NOFOLLOW. See localmail.h. */
-#include "localmail.h"
+/* localmail.c — mboxrd/mboxcl2 (plain or gzip) and Maildir archives, written
+ * message by message in chunks (a message is never held whole) under a
+ * temporary name created exclusively, then flushed and renamed, and read
+ * back for verification; local paths for folder names. Every path below an
+ * archive's directory is walked with openat and O_NOFOLLOW. The readers are
+ * in localread.c. See localmail.h. */
+#include "localmail_int.h"
 #include "select.h"
 
 #include <ctype.h>
@@ -21,7 +22,59 @@
 #include <zlib.h>
 
 #define LINE_DECIDE 4096   /* a line this long cannot be a "From " line: stream it */
-#define TMP_MARK "%tmp."   /* NAME%tmp.XXXXXX: mt_lm_safe_path never writes '%' before a non-hex digit */
+/* Temporaries are "%tmp.XXXXXX.NAME" (or "%tmp.XXXXXX" inside a directory a
+ * Maildir is committed into): mt_lm_safe_path never writes '%' before a
+ * non-hex digit and a Maildir++ folder starts with '.', so no folder ever
+ * maps to one, and Dovecot never takes one for a folder. */
+#define TMP_MARK "%tmp."
+#define TMP_LEN 11          /* "%tmp." and six random characters */
+
+const struct mt_lm_flag mt_lm_flagmap[MT_LM_NFLAGS] = {
+	{ MT_F_ANSWERED, 'A', 'R' }, { MT_F_FLAGGED, 'F', 'F' }, { MT_F_DRAFT, 'T', 'D' }, { MT_F_DELETED, 'D', 'T' },
+};
+
+int mt_lm_mbox_parse(const char *s)
+{
+	static const char *const names[] = { "auto", "mboxrd", "mboxo", "mboxcl2" };
+	for (int i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *mt_lm_mbox_name(enum mt_lm_mbox f)
+{
+	return f == MT_LM_MBOXRD ? "mboxrd" : f == MT_LM_MBOXO ? "mboxo" : f == MT_LM_MBOXCL2 ? "mboxcl2" : "";
+}
+
+char *mt_lm_maildirpp_path(const char *folder, char delim, struct mt_err *e)
+{
+	if (strcasecmp(folder, "INBOX") == 0)
+		return mt_xstrdup(".");
+	char *out = mt_xstrdup("");
+	for (const char *p = folder;;) {
+		const char *end = delim ? strchr(p, delim) : NULL;
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char *comp = mt_xasprintf("%.*s", (int)len, p), *enc = len ? mt_mutf7_encode(comp) : NULL;
+		const char *why = len == 0 ? "an empty name" : memchr(p, '.', len) ? "a '.' (its hierarchy separator)"
+				: memchr(p, '/', len) ? "a '/'" : enc == NULL ? "bytes that are not UTF-8" : NULL;
+		free(comp);
+		if (why) {
+			free(enc);
+			free(out);
+			mt_seterr(e, MT_EDATA, "folder '%s' cannot be a Maildir++ folder: it has %s; use --layout fs", folder, why);
+			return NULL;
+		}
+		char *n = mt_xasprintf("%s.%s", out, enc);
+		free(out);
+		free(enc);
+		out = n;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	return out;
+}
 
 enum mt_lm_fmt mt_lm_format_of(const char *path)
 {
@@ -135,11 +188,12 @@ static int io_err(struct mt_err *e, const char *what, const char *path)
 	return mt_seterr(e, MT_EIO, "%s '%s': %s", what, path, strerror(errno));
 }
 
-/* "shown/rel" (its first rlen bytes) for messages; owned. */
-static char *disp(const char *shown, const char *rel, size_t rlen)
+char *mt_lm_disp(const char *shown, const char *rel, size_t rlen)
 {
 	if (shown == NULL || *shown == '\0')
 		return mt_xasprintf("%.*s", (int)rlen, rel);
+	if (rlen == 1 && rel[0] == '.')
+		return mt_xstrdup(shown);
 	return mt_xasprintf("%s%s%.*s", shown, shown[strlen(shown) - 1] == '/' ? "" : "/", (int)rlen, rel);
 }
 
@@ -148,28 +202,33 @@ static int bad_component(const char *c, size_t n)
 	return n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.');
 }
 
-/* The directory holding rel's last component, below dirfd, each component
- * opened without following a symbolic link (missing ones made 0700 when
- * make); *leaf is that last component. -1 with e set, or -1 with *missing
- * set (and e untouched) when a component does not exist and !make. */
-static int open_parent(int dirfd, const char *shown, const char *rel, int make, const char **leaf, int *missing,
-		       struct mt_err *e)
+static int open_dir_nofollow(int dfd, const char *name)
+{
+	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int mt_lm_open_parent(int dirfd, const char *shown, const char *rel, int make, const char **leaf, int *missing,
+		      struct mt_err *e)
 {
 	const char *p = rel;
 	int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
 	if (missing)
 		*missing = 0;
 	if (fd < 0) {
-		char *d = disp(shown, "", 0);
+		char *d = mt_lm_disp(shown, ".", 1);
 		io_err(e, "cannot open", d);
 		free(d);
 		return -1;
+	}
+	if (strcmp(rel, ".") == 0) {
+		*leaf = rel;
+		return fd;
 	}
 	for (;;) {
 		const char *sl = strchr(p, '/');
 		size_t n = sl ? (size_t)(sl - p) : strlen(p);
 		if (bad_component(p, n)) {
-			char *d = disp(shown, rel, strlen(rel));
+			char *d = mt_lm_disp(shown, rel, strlen(rel));
 			mt_seterr(e, MT_EDATA, "'%s': not a usable archive path", d);
 			free(d);
 			close(fd);
@@ -178,14 +237,14 @@ static int open_parent(int dirfd, const char *shown, const char *rel, int make, 
 		if (sl == NULL)
 			break;
 		char *c = mt_xasprintf("%.*s", (int)n, p);
-		int nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int nfd = open_dir_nofollow(fd, c);
 		if (nfd < 0 && errno == ENOENT && make && (mkdirat(fd, c, 0700) == 0 || errno == EEXIST))
-			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			nfd = open_dir_nofollow(fd, c);
 		int err = errno;
 		free(c);
 		close(fd);
 		if (nfd < 0) {
-			char *d = disp(shown, rel, (size_t)(sl - rel));
+			char *d = mt_lm_disp(shown, rel, (size_t)(sl - rel));
 			if (err == ENOENT && !make && missing)
 				*missing = 1;
 			else if (err == ELOOP || err == ENOTDIR)
@@ -204,30 +263,76 @@ static int open_parent(int dirfd, const char *shown, const char *rel, int make, 
 	return fd;
 }
 
+/* What is at leaf in pfd for an archive of format fmt: 0 nothing yet (or,
+ * for a Maildir, a directory without cur/ to commit into: *into set), 1 an
+ * archive, or an error. */
+static int leaf_state(int pfd, const char *leaf, const char *d, enum mt_lm_fmt fmt, int *into, struct mt_err *e)
+{
+	struct stat st;
+	*into = 0;
+	if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -io_err(e, "cannot look at", d);
+	if (S_ISLNK(st.st_mode))
+		return -mt_seterr(e, MT_EDATA, "'%s' is a symbolic link; not followed", d);
+	if (fmt != MT_LM_MAILDIR)
+		return S_ISREG(st.st_mode) ? 1 : -mt_seterr(e, MT_EDATA, "'%s' exists and is not a regular file", d);
+	if (!S_ISDIR(st.st_mode))
+		return -mt_seterr(e, MT_EDATA, "'%s' exists and is not a directory", d);
+	int lfd = open_dir_nofollow(pfd, leaf);
+	if (lfd < 0)
+		return -io_err(e, "cannot open", d);
+	int r = fstatat(lfd, "cur", &st, AT_SYMLINK_NOFOLLOW);
+	close(lfd);
+	if (r < 0 && errno == ENOENT) {
+		*into = 1;
+		return 0;
+	}
+	if (r < 0)
+		return -io_err(e, "cannot look at", d);
+	return S_ISDIR(st.st_mode) ? 1 : -mt_seterr(e, MT_EDATA, "'%s/cur' is a symbolic link or not a directory", d);
+}
+
 int mt_lm_probe(int dirfd, const char *shown, const char *rel, enum mt_lm_fmt fmt, int *exists, struct mt_err *e)
 {
 	const char *leaf;
-	int missing, r = MT_OK;
-	struct stat st;
+	int missing, into;
 	*exists = 0;
-	int pfd = open_parent(dirfd, shown, rel, 0, &leaf, &missing, e);
+	int pfd = mt_lm_open_parent(dirfd, shown, rel, 0, &leaf, &missing, e);
 	if (pfd < 0)
 		return missing ? MT_OK : e->code;
-	char *d = disp(shown, rel, strlen(rel));
-	if (fstatat(pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISLNK(st.st_mode))
-			r = mt_seterr(e, MT_EDATA, "'%s' is a symbolic link; not followed", d);
-		else if (fmt == MT_LM_MAILDIR ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
-			r = mt_seterr(e, MT_EDATA, "'%s' exists and is not a %s", d,
-				      fmt == MT_LM_MAILDIR ? "directory" : "regular file");
-		else
-			*exists = 1;
-	} else if (errno != ENOENT) {
-		r = io_err(e, "cannot look at", d);
-	}
+	char *d = mt_lm_disp(shown, rel, strlen(rel));
+	int st = leaf_state(pfd, leaf, d, fmt, &into, e);
 	free(d);
 	close(pfd);
-	return r;
+	if (st < 0)
+		return -st;
+	*exists = st;
+	return MT_OK;
+}
+
+/* A temporary of this file's making: "%tmp.XXXXXX" then rest. */
+static int is_tmp(const char *name, const char *rest)
+{
+	if (strncmp(name, TMP_MARK, strlen(TMP_MARK)) != 0 || strlen(name) < TMP_LEN)
+		return 0;
+	return strcmp(name + TMP_LEN, rest) == 0;
+}
+
+static void list_tmps(int dfd, const char *prefix, const char *rest, char ***names, size_t *n)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (d == NULL && fd >= 0)
+		close(fd);
+	while (d && (de = readdir(d)) != NULL)
+		if (is_tmp(de->d_name, rest)) {
+			*names = mt_xrealloc(*names, sizeof **names * (*n + 2));
+			(*names)[(*n)++] = mt_xasprintf("%s%s", prefix, de->d_name);
+			(*names)[*n] = NULL;
+		}
+	if (d)
+		closedir(d);
 }
 
 size_t mt_lm_stale(int dirfd, const char *rel, char ***names)
@@ -237,23 +342,25 @@ size_t mt_lm_stale(int dirfd, const char *rel, char ***names)
 	struct mt_err e;
 	size_t n = 0;
 	*names = NULL;
-	int pfd = open_parent(dirfd, NULL, rel, 0, &leaf, &missing, &e);
+	int pfd = mt_lm_open_parent(dirfd, NULL, rel, 0, &leaf, &missing, &e);
 	if (pfd < 0)
 		return 0;
-	DIR *d = fdopendir(pfd);
-	if (d == NULL) {
-		close(pfd);
-		return 0;
+	char *prefix = mt_xasprintf("%.*s", (int)(leaf - rel), rel);
+	if (strcmp(leaf, ".") != 0) {
+		char *rest = mt_xasprintf(".%s", leaf);
+		list_tmps(pfd, prefix, rest, names, &n);
+		free(rest);
 	}
-	size_t ll = strlen(leaf), ml = strlen(TMP_MARK);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL)
-		if (strncmp(de->d_name, leaf, ll) == 0 && strncmp(de->d_name + ll, TMP_MARK, ml) == 0) {
-			*names = mt_xrealloc(*names, sizeof **names * (n + 2));
-			(*names)[n++] = mt_xasprintf("%.*s%s", (int)(leaf - rel), rel, de->d_name);
-			(*names)[n] = NULL;
-		}
-	closedir(d);
+	/* a Maildir committed into a directory keeps its temporary inside it */
+	int lfd = strcmp(leaf, ".") == 0 ? fcntl(pfd, F_DUPFD_CLOEXEC, 0) : open_dir_nofollow(pfd, leaf);
+	if (lfd >= 0) {
+		char *inside = strcmp(leaf, ".") == 0 ? mt_xstrdup(prefix) : mt_xasprintf("%s%s/", prefix, leaf);
+		list_tmps(lfd, inside, "", names, &n);
+		free(inside);
+		close(lfd);
+	}
+	free(prefix);
+	close(pfd);
 	return n;
 }
 
@@ -305,10 +412,14 @@ static const char *const subname[3] = { "tmp", "new", "cur" };
 
 struct mt_lm_writer {
 	enum mt_lm_fmt fmt;
-	int digest_only, committed;
+	int digest_only, cl2, mdfolder, committed;
+	int exact;                /* no "From " quoting, the end kept as it is: mboxcl2 and Maildir */
 	char *shown;              /* the archive as messages name it */
 	int pfd;                  /* the directory it goes into */
-	char *leaf, *tmp;         /* its final and temporary names in pfd */
+	char *leaf;               /* its name there ("." : pfd itself) */
+	int into, leafd;          /* Maildir committed into the existing directory leafd */
+	int hold;                 /* the directory holding the temporary (pfd, or leafd) */
+	char *tmp, *tmp_shown;    /* the temporary's name in hold, and in messages */
 	int tmp_made;             /* tmp is ours (created exclusively) */
 	dev_t tdev;
 	ino_t tino;
@@ -323,9 +434,15 @@ struct mt_lm_writer {
 	size_t gt;                /* '>'s the line so far starts with */
 	int passthrough, pending_cr, prev_cr, in_msg;
 	char dig_last;            /* mbox digests: last byte seen, for line ends */
+	/* mboxcl2: the message is spooled until its length is known */
+	char *head;               /* its "From " and flag lines */
+	FILE *spool;
+	uint64_t spooled, body_start;
+	int hdr_done;
 	/* Maildir */
-	int tfd, sub[3], sub_made[3], kw_made;
-	int mfd;
+	int tfd, sub[3], sub_made[3], kw_made, mdf_made;
+	int into_made[4];         /* committed into leafd: new/, tmp/, dovecot-keywords, maildirfolder */
+	FILE *mf;                 /* the message file being written */
 	char *mname;
 	time_t idate;
 	char flagstr[40];
@@ -340,11 +457,20 @@ struct mt_lm_writer {
 	size_t nd, capd;
 };
 
+/* Archive bytes: into the message's file (Maildir), into the spool while
+ * an mboxcl2 message is being written, else to the file. */
 static int out(struct mt_lm_writer *w, const char *s, size_t n, struct mt_err *e)
 {
 	if (n == 0 || w->digest_only)
 		return MT_OK;
-	if (w->fmt == MT_LM_MBOXGZ) {
+	if (w->mf) {
+		if (fwrite(s, 1, n, w->mf) != n)
+			return io_err(e, "writing", w->tmp_shown);
+	} else if (w->cl2 && w->in_msg) {
+		if (fwrite(s, 1, n, w->spool) != n)
+			return io_err(e, "spooling a message of", w->shown);
+		w->spooled += n;
+	} else if (w->fmt == MT_LM_MBOXGZ) {
 		if (gzwrite(w->gz, s, (unsigned)n) != (int)n)
 			return io_err(e, "writing", w->shown);
 	} else if (fwrite(s, 1, n, w->f) != n) {
@@ -353,17 +479,10 @@ static int out(struct mt_lm_writer *w, const char *s, size_t n, struct mt_err *e
 	return MT_OK;
 }
 
-/* The temporary's name as messages show it. */
-static char *tmp_shown(const struct mt_lm_writer *w)
-{
-	size_t sl = strlen(w->shown), ll = strlen(w->leaf);
-	return mt_xasprintf("%.*s%s", (int)(sl - ll), w->shown, w->tmp);
-}
-
 static int maildir_start(struct mt_lm_writer *w, struct mt_err *e)
 {
 	struct stat st;
-	w->tfd = openat(w->pfd, w->tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	w->tfd = open_dir_nofollow(w->hold, w->tmp);
 	if (w->tfd < 0 || fstat(w->tfd, &st) < 0)
 		goto fail;
 	w->tdev = st.st_dev;
@@ -372,15 +491,39 @@ static int maildir_start(struct mt_lm_writer *w, struct mt_err *e)
 		if (mkdirat(w->tfd, subname[i], 0700) < 0)
 			goto fail;
 		w->sub_made[i] = 1;
-		if ((w->sub[i] = openat(w->tfd, subname[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		if ((w->sub[i] = open_dir_nofollow(w->tfd, subname[i])) < 0)
 			goto fail;
 	}
+	if (w->mdfolder) {
+		int fd = openat(w->tfd, "maildirfolder", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			goto fail;
+		w->mdf_made = 1;
+		close(fd);
+	}
 	return MT_OK;
-fail:;
-	char *t = tmp_shown(w);
-	int r = io_err(e, "creating", t);
-	free(t);
-	return r;
+fail:
+	return io_err(e, "creating", w->tmp_shown);
+}
+
+/* The spool of an mboxcl2 writer: a file nobody can open by name (O_TMPFILE
+ * beside the archive; else one of ours, created exclusively and unlinked). */
+static int spool_start(struct mt_lm_writer *w, struct mt_err *e)
+{
+	int fd = openat(w->hold, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		char *name = mt_xasprintf("%s.spool", w->tmp);
+		fd = openat(w->hold, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			unlinkat(w->hold, name, 0);
+		free(name);
+	}
+	if (fd < 0 || (w->spool = fdopen(fd, "w+")) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return io_err(e, "creating a spool beside", w->shown);
+	}
+	return MT_OK;
 }
 
 static int mbox_start(struct mt_lm_writer *w, int fd, struct mt_err *e)
@@ -388,7 +531,7 @@ static int mbox_start(struct mt_lm_writer *w, int fd, struct mt_err *e)
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		close(fd);
-		return io_err(e, "creating", w->shown);
+		return io_err(e, "creating", w->tmp_shown);
 	}
 	w->tdev = st.st_dev;
 	w->tino = st.st_ino;
@@ -402,65 +545,83 @@ static int mbox_start(struct mt_lm_writer *w, int fd, struct mt_err *e)
 		}
 	} else if ((w->f = fdopen(fd, "w")) == NULL) {
 		close(fd);
-		return io_err(e, "creating", w->shown);
+		return io_err(e, "creating", w->tmp_shown);
 	}
-	return MT_OK;
+	return w->cl2 ? spool_start(w, e) : MT_OK;
+}
+
+/* The temporary, created exclusively under a fresh name each time: an
+ * earlier run's (or anything planted under such a name) is never written
+ * into, nor removed. Returns the mbox file's descriptor (0 for a Maildir). */
+static int make_tmp(struct mt_lm_writer *w, struct mt_err *e)
+{
+	size_t sl = strlen(w->shown), ll = strlen(w->leaf);
+	for (int tries = 0; tries < 100; tries++) {
+		char rnd[7];
+		int fd = 0;
+		random_chars(rnd, 6);
+		free(w->tmp);
+		free(w->tmp_shown);
+		w->tmp = w->into ? mt_xasprintf("%s%s", TMP_MARK, rnd) : mt_xasprintf("%s%s.%s", TMP_MARK, rnd, w->leaf);
+		w->tmp_shown = w->into ? mt_xasprintf("%s/%s", w->shown, w->tmp)
+				       : mt_xasprintf("%.*s%s", (int)(sl - ll), w->shown, w->tmp);
+		if (w->fmt == MT_LM_MAILDIR)
+			fd = mkdirat(w->hold, w->tmp, 0700);
+		else
+			fd = openat(w->hold, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			w->tmp_made = 1;
+			return fd;
+		}
+		if (errno != EEXIST)
+			break;
+	}
+	return -io_err(e, "creating", w->tmp_shown);
 }
 
 int mt_lm_open(struct mt_lm_writer **wp, int dirfd, const char *shown, const char *rel, enum mt_lm_fmt fmt,
 	       unsigned flags, struct mt_err *e)
 {
-	struct stat st;
 	const char *leaf;
 	*wp = NULL;
 	struct mt_lm_writer *w = mt_xmalloc(sizeof *w);
 	w->fmt = fmt;
-	w->shown = disp(shown, rel, strlen(rel));
-	w->pfd = w->gzfd = w->mfd = w->tfd = w->sub[0] = w->sub[1] = w->sub[2] = -1;
+	w->cl2 = fmt != MT_LM_MAILDIR && (flags & MT_LM_CL2);
+	w->exact = w->cl2 || fmt == MT_LM_MAILDIR;
+	w->mdfolder = fmt == MT_LM_MAILDIR && (flags & MT_LM_MAILDIRFOLDER);
+	w->shown = mt_lm_disp(shown, rel, strlen(rel));
+	w->pfd = w->leafd = w->hold = w->gzfd = w->tfd = w->sub[0] = w->sub[1] = w->sub[2] = -1;
 	random_chars(w->token, 16);
 	if (flags & MT_LM_DIGEST_ONLY) {
 		w->digest_only = 1;
 		*wp = w;
 		return MT_OK;
 	}
-	if ((w->pfd = open_parent(dirfd, shown, rel, 1, &leaf, NULL, e)) < 0) {
+	if ((w->pfd = mt_lm_open_parent(dirfd, shown, rel, 1, &leaf, NULL, e)) < 0) {
 		mt_lm_free(w);
 		return e->code;
 	}
 	w->leaf = mt_xstrdup(leaf);
-	if (fstatat(w->pfd, leaf, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		mt_seterr(e, MT_EUSAGE, "'%s' already exists; not overwriting an archive", w->shown);
+	int st = leaf_state(w->pfd, leaf, w->shown, fmt, &w->into, e);
+	if (st != 0) {
+		if (st > 0)
+			mt_seterr(e, MT_EUSAGE, "'%s' already exists; not overwriting an archive", w->shown);
 		mt_lm_free(w);
-		return MT_EUSAGE;
+		return e->code;
 	}
-	/* a fresh name each time: an earlier run's temporary (or anything
-	 * planted under such a name) is never written into, nor removed */
-	int fd = -1, r = MT_OK;
-	for (int tries = 0; tries < 100; tries++) {
-		char rnd[7];
-		random_chars(rnd, 6);
-		free(w->tmp);
-		w->tmp = mt_xasprintf("%s%s%s", leaf, TMP_MARK, rnd);
-		if (fmt == MT_LM_MAILDIR) {
-			if (mkdirat(w->pfd, w->tmp, 0700) == 0) {
-				w->tmp_made = 1;
-				break;
-			}
-		} else if ((fd = openat(w->pfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0) {
-			w->tmp_made = 1;
-			break;
-		}
-		if (errno != EEXIST)
-			break;
-	}
-	if (!w->tmp_made) {
-		char *t = tmp_shown(w);
-		r = io_err(e, "creating", t);
-		free(t);
+	if (w->into && (w->leafd = strcmp(leaf, ".") == 0 ? fcntl(w->pfd, F_DUPFD_CLOEXEC, 0)
+							   : open_dir_nofollow(w->pfd, leaf)) < 0) {
+		int r = io_err(e, "cannot open", w->shown);
 		mt_lm_free(w);
 		return r;
 	}
-	r = fmt == MT_LM_MAILDIR ? maildir_start(w, e) : mbox_start(w, fd, e);
+	w->hold = w->into ? w->leafd : w->pfd;
+	int fd = make_tmp(w, e);
+	if (fd < 0) {
+		mt_lm_free(w);
+		return -fd;
+	}
+	int r = fmt == MT_LM_MAILDIR ? maildir_start(w, e) : mbox_start(w, fd, e);
 	if (r != MT_OK) {
 		mt_lm_abort(w);
 		return r;
@@ -468,10 +629,6 @@ int mt_lm_open(struct mt_lm_writer **wp, int dirfd, const char *shown, const cha
 	*wp = w;
 	return MT_OK;
 }
-
-static const struct { unsigned f; char mbox, maildir; } flagmap[] = {
-	{ MT_F_ANSWERED, 'A', 'R' }, { MT_F_FLAGGED, 'F', 'F' }, { MT_F_DRAFT, 'T', 'D' }, { MT_F_DELETED, 'D', 'T' },
-};
 
 static void lose_keyword(struct mt_lm_writer *w, const char *k)
 {
@@ -491,9 +648,9 @@ static void maildir_flags(struct mt_lm_writer *w, unsigned sysflags, const char 
 	size_t n = 0;
 	unsigned char letters[26] = { 0 }, kwl[26] = { 0 };
 	int lost = 0;
-	for (size_t k = 0; k < sizeof flagmap / sizeof *flagmap; k++)
-		if (sysflags & flagmap[k].f)
-			letters[flagmap[k].maildir - 'A'] = 1;
+	for (size_t k = 0; k < MT_LM_NFLAGS; k++)
+		if (sysflags & mt_lm_flagmap[k].f)
+			letters[mt_lm_flagmap[k].maildir - 'A'] = 1;
 	if (sysflags & MT_F_SEEN)
 		letters['S' - 'A'] = 1;
 	for (size_t k = 0; keywords && keywords[k]; k++) {
@@ -528,14 +685,15 @@ static void maildir_flags(struct mt_lm_writer *w, unsigned sysflags, const char 
 	memcpy(w->flagstr, fl, n + 1);
 }
 
-/* "From addr date", then the flags as the first header lines, marked as this
- * export's with its token (read back only from there: see own_block) */
-static int mbox_head(struct mt_lm_writer *w, const char *sender, time_t idate, unsigned sysflags,
-		     const char *const *keywords, struct mt_err *e)
+/* "From addr date", then the flags as the first header lines; owned. The
+ * lines that mark them as this export's (see mt_lm_end, own_block in
+ * localread.c) follow. */
+static char *mbox_head(struct mt_lm_writer *w, const char *sender, time_t idate, unsigned sysflags,
+		       const char *const *keywords)
 {
 	char date[64], xs[8];
 	struct tm tm;
-	size_t n = 0;
+	size_t n = 0, len = 0;
 	int lost = 0;
 	gmtime_r(&idate, &tm);
 	strftime(date, sizeof date, "%a %b %e %H:%M:%S %Y", &tm);
@@ -543,31 +701,29 @@ static int mbox_head(struct mt_lm_writer *w, const char *sender, time_t idate, u
 	for (char *c = addr; *c; c++)
 		if (isspace((unsigned char)*c) || (unsigned char)*c < 0x20)
 			*c = '_';
-	for (size_t k = 0; k < sizeof flagmap / sizeof *flagmap; k++)
-		if (sysflags & flagmap[k].f)
-			xs[n++] = flagmap[k].mbox;
+	for (size_t k = 0; k < MT_LM_NFLAGS; k++)
+		if (sysflags & mt_lm_flagmap[k].f)
+			xs[n++] = mt_lm_flagmap[k].mbox;
 	xs[n] = '\0';
-	char *head = mt_xasprintf("From %s %s\nStatus: %s\nX-Status: %s\nX-Keywords:", addr, date,
-				  (sysflags & MT_F_SEEN) ? "RO" : "O", xs);
-	int r = out(w, head, strlen(head), e);
-	for (size_t k = 0; r == MT_OK && keywords && keywords[k]; k++) {
-		if (!mt_lm_keyword_ok(keywords[k])) {
+	char *head = NULL;
+	FILE *f = open_memstream(&head, &len);
+	if (f == NULL)
+		abort();
+	fprintf(f, "From %s %s\nStatus: %s\nX-Status: %s\nX-Keywords:", addr, date, (sysflags & MT_F_SEEN) ? "RO" : "O", xs);
+	for (size_t k = 0; keywords && keywords[k]; k++) {
+		if (mt_lm_keyword_ok(keywords[k])) {
+			fprintf(f, " %s", keywords[k]);
+		} else {
 			lose_keyword(w, keywords[k]);
 			lost = 1;
-			continue;
 		}
-		r = out(w, " ", 1, e);
-		if (r == MT_OK)
-			r = out(w, keywords[k], strlen(keywords[k]), e);
 	}
+	fputc('\n', f);
+	if (fclose(f) != 0)
+		abort();
 	w->lost_msgs += lost;
-	free(head);
-	head = mt_xasprintf("\nX-Mailtool: mboxrd %s\n", w->token);
-	if (r == MT_OK)
-		r = out(w, head, strlen(head), e);
-	free(head);
 	free(addr);
-	return r;
+	return head;
 }
 
 int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t idate, unsigned sysflags,
@@ -579,48 +735,75 @@ int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t
 	EVP_DigestInit_ex(w->md, EVP_sha256(), NULL);
 	w->ll = w->gt = 0;
 	w->passthrough = w->pending_cr = w->prev_cr = 0;
-	w->in_msg = 1;
 	w->dig_last = '\n';
 	w->idate = idate;
-	if (w->fmt != MT_LM_MAILDIR)
-		return mbox_head(w, sender, idate, sysflags, keywords, e);
+	if (w->fmt != MT_LM_MAILDIR) {
+		free(w->head);
+		w->head = mbox_head(w, sender, idate, sysflags, keywords);
+		w->spooled = w->body_start = 0;
+		w->hdr_done = 0;
+		if (w->cl2) {
+			w->in_msg = 1;
+			if (w->spool && (fflush(w->spool) != 0 || ftruncate(fileno(w->spool), 0) < 0 || fseeko(w->spool, 0, SEEK_SET) < 0))
+				return io_err(e, "spooling a message of", w->shown);
+			return MT_OK;
+		}
+		int r = out(w, w->head, strlen(w->head), e);
+		char *mark = mt_xasprintf("X-Mailtool: mboxrd %s\n", w->token);
+		if (r == MT_OK)
+			r = out(w, mark, strlen(mark), e);
+		free(mark);
+		w->in_msg = 1;
+		return r;
+	}
+	w->in_msg = 1;
 	maildir_flags(w, sysflags, keywords);
 	free(w->mname);
 	w->mname = mt_xasprintf("%010u.mailtool", uid);
 	if (w->digest_only)
 		return MT_OK;
-	w->mfd = openat(w->sub[SUB_TMP], w->mname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (w->mfd >= 0)
+	int fd = openat(w->sub[SUB_TMP], w->mname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && (w->mf = fdopen(fd, "w")) != NULL)
 		return MT_OK;
-	char *p = mt_xasprintf("%s/tmp/%s", w->shown, w->mname);
-	int r = io_err(e, "creating", p);
-	free(p);
-	return r;
+	if (fd >= 0)
+		close(fd);
+	return io_err(e, "creating a message in", w->tmp_shown);
 }
 
 /* One complete line (or a long line's head) of an mbox message, stored so
  * that the reader gives back exactly the canonical text (see
  * digest_canonical): the CR of a CRLF is dropped unless another CR precedes
  * it (the reader turns "X\n" into "X\r\n" and keeps "X\r\r\n" as it is);
- * and mboxrd quoting: ">*From " gets one more '>'. A head is always long
- * enough to hold the '>'s and "From " (see mt_lm_write). */
+ * and for mboxrd the quoting: ">*From " gets one more '>'. A head is always
+ * long enough to hold the '>'s and "From " (see mt_lm_write). */
 static int mbox_line(struct mt_lm_writer *w, const char *l, size_t n, int complete, struct mt_err *e)
 {
 	size_t k = 0;
+	int r;
 	while (k < n && l[k] == '>')
 		k++;
-	if (n - k >= 5 && memcmp(l + k, "From ", 5) == 0 && out(w, ">", 1, e) != MT_OK)
+	if (!w->exact && n - k >= 5 && memcmp(l + k, "From ", 5) == 0 && out(w, ">", 1, e) != MT_OK)
 		return e->code;
 	if (complete && n >= 2 && l[n - 2] == '\r' && l[n - 1] == '\n' && !(n >= 3 && l[n - 3] == '\r')) {
-		int r = out(w, l, n - 2, e);
-		return r == MT_OK ? out(w, "\n", 1, e) : r;
+		r = out(w, l, n - 2, e);
+		if (r == MT_OK)
+			r = out(w, "\n", 1, e);
+	} else {
+		r = out(w, l, n, e);
 	}
-	return out(w, l, n, e);
+	/* mboxcl2: the body, whose length Content-Length says, starts after
+	 * the first empty line */
+	if (complete && !w->hdr_done && (n == 1 || (n == 2 && l[0] == '\r'))) {
+		w->hdr_done = 1;
+		w->body_start = w->spooled;
+	}
+	return r;
 }
 
-/* An mbox stores line ends canonically: what it gives back (and so what its
- * digest covers) has CRLF for every bare LF and a line end at the end. For
- * messages as RFC 5322 wants them that is the very bytes the server sent. */
+/* What an archive gives back (and so what its digest covers) has CRLF for
+ * every bare LF, and in an mbox (but mboxcl2, which says where a message
+ * ends) a line end at the end. For messages as RFC 5322 wants them that is
+ * the very bytes the server sent. */
 static void digest_canonical(struct mt_lm_writer *w, const char *data, size_t len)
 {
 	size_t from = 0;
@@ -635,21 +818,6 @@ static void digest_canonical(struct mt_lm_writer *w, const char *data, size_t le
 	EVP_DigestUpdate(w->md, data + from, len - from);
 	if (len)
 		w->dig_last = data[len - 1];
-}
-
-static int maildir_write(struct mt_lm_writer *w, const char *data, size_t len, struct mt_err *e)
-{
-	size_t done = 0;
-	EVP_DigestUpdate(w->md, data, len);
-	while (!w->digest_only && done < len) {
-		ssize_t k = write(w->mfd, data + done, len - done);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return io_err(e, "writing", w->shown);
-		done += (size_t)k;
-	}
-	return MT_OK;
 }
 
 /* The rest of a very long line, byte by byte: a CR is held back until the
@@ -674,10 +842,10 @@ static int passthrough_byte(struct mt_lm_writer *w, char c, struct mt_err *e)
 	return r;
 }
 
+/* A message's bytes, line by line: stored with LF line ends as mail
+ * software keeps them (see mbox_line; the reader puts the CRs back). */
 int mt_lm_write(struct mt_lm_writer *w, const char *data, size_t len, struct mt_err *e)
 {
-	if (w->fmt == MT_LM_MAILDIR)
-		return maildir_write(w, data, len, e);
 	digest_canonical(w, data, len);
 	for (size_t i = 0; i < len; i++) {
 		char c = data[i];
@@ -732,12 +900,13 @@ static int maildir_end(struct mt_lm_writer *w, struct mt_err *e)
 		return MT_OK;
 	char *to = mt_xasprintf("%s:2,%s", w->mname, w->flagstr);
 	struct timespec ts[2] = { { .tv_sec = w->idate }, { .tv_sec = w->idate } };
-	if (futimens(w->mfd, ts) < 0 || fsync(w->mfd) < 0)
-		r = io_err(e, "writing", w->shown);
-	close(w->mfd);
-	w->mfd = -1;
+	if (fflush(w->mf) != 0 || futimens(fileno(w->mf), ts) < 0 || fsync(fileno(w->mf)) < 0)
+		r = io_err(e, "writing", w->tmp_shown);
+	if (fclose(w->mf) != 0 && r == MT_OK)
+		r = io_err(e, "writing", w->tmp_shown);
+	w->mf = NULL;
 	if (r == MT_OK && rename_noreplace(w->sub[SUB_TMP], w->mname, w->sub[SUB_CUR], to, 0) < 0)
-		r = io_err(e, "finishing a message in", w->shown);
+		r = io_err(e, "finishing a message in", w->tmp_shown);
 	if (r == MT_OK) {
 		w->made = mt_xrealloc(w->made, sizeof *w->made * (w->nmade + 1));
 		w->made[w->nmade++] = to;
@@ -748,35 +917,60 @@ static int maildir_end(struct mt_lm_writer *w, struct mt_err *e)
 	return r;
 }
 
+/* mboxcl2: its lines and lengths, then the spooled message. */
+static int cl2_end(struct mt_lm_writer *w, struct mt_err *e)
+{
+	char buf[65536];
+	size_t k;
+	w->in_msg = 0;
+	if (w->digest_only)
+		return MT_OK;
+	if (fflush(w->spool) != 0 || fseeko(w->spool, 0, SEEK_SET) < 0)
+		return io_err(e, "spooling a message of", w->shown);
+	char *mark = mt_xasprintf("Content-Length: %llu\nX-Mailtool: mboxcl2 %s %llu\n",
+				  (unsigned long long)(w->hdr_done ? w->spooled - w->body_start : 0), w->token,
+				  (unsigned long long)w->spooled);
+	int r = out(w, w->head, strlen(w->head), e);
+	if (r == MT_OK)
+		r = out(w, mark, strlen(mark), e);
+	free(mark);
+	while (r == MT_OK && (k = fread(buf, 1, sizeof buf, w->spool)) > 0)
+		r = out(w, buf, k, e);
+	if (r == MT_OK && ferror(w->spool))
+		r = io_err(e, "spooling a message of", w->shown);
+	return r == MT_OK ? out(w, "\n", 1, e) : r;
+}
+
 int mt_lm_end(struct mt_lm_writer *w, struct mt_err *e)
 {
 	unsigned char d[32];
 	unsigned int dn = 32;
 	int r = MT_OK;
-	if (w->fmt != MT_LM_MAILDIR && w->dig_last != '\n')
+	if (!w->exact && w->dig_last != '\n')
 		EVP_DigestUpdate(w->md, "\r\n", 2);
 	EVP_DigestFinal_ex(w->md, d, &dn);
 	EVP_MD_CTX_free(w->md);
 	w->md = NULL;
-	if (w->fmt == MT_LM_MAILDIR) {
+	/* mboxrd: a message ends with a line end (after a last CR, one the
+	 * reader keeps: canonical text ends "\r\r\n" there); mboxcl2 and a
+	 * Maildir keep the end as it is. Then, in an mbox, the blank line before
+	 * the next "From " */
+	int last_cr = w->pending_cr || (w->ll && w->line[w->ll - 1] == '\r');
+	if (w->pending_cr)
+		r = out(w, "\r", 1, e);
+	if (r == MT_OK && w->ll)
+		r = mbox_line(w, w->line, w->ll, 0, e);
+	if (r == MT_OK && !w->exact && (w->ll || w->passthrough))
+		r = last_cr ? out(w, "\r\n", 2, e) : out(w, "\n", 1, e);
+	w->ll = w->gt = 0;
+	w->passthrough = w->pending_cr = w->prev_cr = 0;
+	if (r == MT_OK && w->fmt == MT_LM_MAILDIR)
 		r = maildir_end(w, e);
-	} else {
-		/* a message ends with a line end (after a last CR, one the reader
-		 * keeps: canonical text ends "\r\r\n" there); then the blank line
-		 * before the next "From " */
-		int last_cr = w->pending_cr || (w->ll && w->line[w->ll - 1] == '\r');
-		w->in_msg = 0;
-		if (w->pending_cr)
-			r = out(w, "\r", 1, e);
-		if (r == MT_OK && w->ll)
-			r = mbox_line(w, w->line, w->ll, 0, e);
-		if (r == MT_OK && (w->ll || w->passthrough))
-			r = last_cr ? out(w, "\r\n", 2, e) : out(w, "\n", 1, e);
-		w->ll = w->gt = 0;
-		w->passthrough = w->pending_cr = w->prev_cr = 0;
-		if (r == MT_OK)
-			r = out(w, "\n", 1, e);
-	}
+	else if (r == MT_OK && w->cl2)
+		r = cl2_end(w, e);
+	else if (r == MT_OK)
+		r = out(w, "\n", 1, e);
+	w->in_msg = w->fmt == MT_LM_MAILDIR && r != MT_OK;
 	if (r == MT_OK)
 		add_digest(w, d);
 	return r;
@@ -796,31 +990,60 @@ static int write_all(int fd, const char *s, size_t n)
 	return 0;
 }
 
-static int maildir_commit(struct mt_lm_writer *w, struct mt_err *e)
+static int maildir_flush(struct mt_lm_writer *w, struct mt_err *e)
 {
 	int r = MT_OK;
-	char *t = tmp_shown(w);
 	if (w->nkw) {
 		int fd = openat(w->tfd, "dovecot-keywords", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		w->kw_made = fd >= 0;
 		for (size_t i = 0; fd >= 0 && r == MT_OK && i < w->nkw; i++) {
 			char *l = mt_xasprintf("%zu %s\n", i, w->kw[i]);
 			if (write_all(fd, l, strlen(l)) < 0)
-				r = io_err(e, "writing the keywords of", t);
+				r = io_err(e, "writing the keywords of", w->tmp_shown);
 			free(l);
 		}
 		if (r == MT_OK && (fd < 0 || fsync(fd) < 0))
-			r = io_err(e, "writing the keywords of", t);
+			r = io_err(e, "writing the keywords of", w->tmp_shown);
 		if (fd >= 0)
 			close(fd);
 	}
 	for (int i = 0; r == MT_OK && i < 3; i++)
 		if (fsync(w->sub[i]) < 0)
-			r = io_err(e, "flushing", t);
+			r = io_err(e, "flushing", w->tmp_shown);
 	if (r == MT_OK && fsync(w->tfd) < 0)
-		r = io_err(e, "flushing", t);
-	free(t);
+		r = io_err(e, "flushing", w->tmp_shown);
 	return r;
+}
+
+/* A Maildir into an existing directory: its files first, cur/ last (that
+ * rename is the commit), each never over anything; new/ and tmp/ made when
+ * missing; then the emptied temporary goes. */
+static int maildir_commit_into(struct mt_lm_writer *w, struct mt_err *e)
+{
+	static const char *const files[] = { "dovecot-keywords", "maildirfolder" };
+	int have[2] = { w->kw_made, w->mdf_made };
+	for (int i = 0; i < 2; i++) {
+		if (!have[i])
+			continue;
+		if (rename_noreplace(w->tfd, files[i], w->leafd, files[i], 0) < 0)
+			return errno == EEXIST ? mt_seterr(e, MT_EUSAGE, "'%s/%s' exists; not overwriting it", w->shown, files[i])
+					       : io_err(e, "committing", w->shown);
+		w->into_made[2 + i] = 1;
+	}
+	for (int i = SUB_TMP; i <= SUB_NEW; i++) {
+		if (mkdirat(w->leafd, subname[i], 0700) == 0)
+			w->into_made[i] = 1;
+		else if (errno != EEXIST)
+			return io_err(e, "committing", w->shown);
+	}
+	if (rename_noreplace(w->tfd, "cur", w->leafd, "cur", 1) < 0)
+		return errno == EEXIST ? mt_seterr(e, MT_EUSAGE, "'%s' appeared during the export; not overwriting it", w->shown)
+				       : io_err(e, "committing", w->shown);
+	w->committed = 1;
+	unlinkat(w->tfd, "new", AT_REMOVEDIR);
+	unlinkat(w->tfd, "tmp", AT_REMOVEDIR);
+	unlinkat(w->hold, w->tmp, AT_REMOVEDIR);
+	return fsync(w->leafd) < 0 ? io_err(e, "flushing", w->shown) : MT_OK;
 }
 
 int mt_lm_commit(struct mt_lm_writer *w, struct mt_err *e)
@@ -830,26 +1053,26 @@ int mt_lm_commit(struct mt_lm_writer *w, struct mt_err *e)
 		qsort(w->dig, w->nd, 32, cmp_digest);
 	if (w->digest_only)
 		return MT_OK;
-	char *t = tmp_shown(w);
 	if (w->fmt == MT_LM_MAILDIR) {
-		r = maildir_commit(w, e);
+		r = maildir_flush(w, e);
+		if (r == MT_OK && w->into)
+			return maildir_commit_into(w, e);
 	} else if (w->fmt == MT_LM_MBOXGZ) {
 		int zr = gzclose(w->gz);
 		w->gz = NULL;
 		if (zr != Z_OK)
-			r = mt_seterr(e, MT_EIO, "writing '%s': %s", t, zr == Z_ERRNO ? strerror(errno) : "gzip error");
+			r = mt_seterr(e, MT_EIO, "writing '%s': %s", w->tmp_shown, zr == Z_ERRNO ? strerror(errno) : "gzip error");
 		if (r == MT_OK && fsync(w->gzfd) < 0)
-			r = io_err(e, "flushing", t);
+			r = io_err(e, "flushing", w->tmp_shown);
 		close(w->gzfd);
 		w->gzfd = -1;
 	} else {
 		if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
-			r = io_err(e, "flushing", t);
+			r = io_err(e, "flushing", w->tmp_shown);
 		if (fclose(w->f) != 0 && r == MT_OK)
-			r = io_err(e, "closing", t);
+			r = io_err(e, "closing", w->tmp_shown);
 		w->f = NULL;
 	}
-	free(t);
 	if (r == MT_OK && rename_noreplace(w->pfd, w->tmp, w->pfd, w->leaf, w->fmt == MT_LM_MAILDIR) < 0)
 		r = errno == EEXIST ? mt_seterr(e, MT_EUSAGE, "'%s' appeared during the export; not overwriting it", w->shown)
 				    : io_err(e, "renaming to", w->shown);
@@ -867,7 +1090,7 @@ int mt_lm_commit(struct mt_lm_writer *w, struct mt_err *e)
 static int tmp_is_ours(const struct mt_lm_writer *w)
 {
 	struct stat st;
-	return w->tmp_made && !w->committed && fstatat(w->pfd, w->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	return w->tmp_made && !w->committed && fstatat(w->hold, w->tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
 	       st.st_dev == w->tdev && st.st_ino == w->tino;
 }
 
@@ -882,20 +1105,27 @@ void mt_lm_abort(struct mt_lm_writer *w)
 	/* exactly what this writer made; a directory that holds anything else
 	 * stays (rmdir fails) */
 	if (w->fmt == MT_LM_MAILDIR) {
-		if (w->mfd >= 0)
-			close(w->mfd);
-		w->mfd = -1;
+		static const char *const files[] = { "dovecot-keywords", "maildirfolder" };
+		if (w->mf)
+			fclose(w->mf);
+		w->mf = NULL;
 		if (w->in_msg && w->mname && w->sub[SUB_TMP] >= 0)
 			unlinkat(w->sub[SUB_TMP], w->mname, 0);
 		for (size_t i = 0; i < w->nmade; i++)
 			unlinkat(w->sub[SUB_CUR], w->made[i], 0);
-		if (w->kw_made)
-			unlinkat(w->tfd, "dovecot-keywords", 0);
+		for (int i = 0; i < 2; i++)
+			if (w->into_made[2 + i])
+				unlinkat(w->leafd, files[i], 0);
+			else if (i == 0 ? w->kw_made : w->mdf_made)
+				unlinkat(w->tfd, files[i], 0);
+		for (int i = SUB_TMP; i <= SUB_NEW; i++)
+			if (w->into_made[i])
+				unlinkat(w->leafd, subname[i], AT_REMOVEDIR);
 		for (int i = 0; i < 3; i++)
 			if (w->sub_made[i])
 				unlinkat(w->tfd, subname[i], AT_REMOVEDIR);
 		if (tmp_is_ours(w))
-			unlinkat(w->pfd, w->tmp, AT_REMOVEDIR);
+			unlinkat(w->hold, w->tmp, AT_REMOVEDIR);
 	} else {
 		if (w->gz)
 			gzclose(w->gz);
@@ -904,7 +1134,7 @@ void mt_lm_abort(struct mt_lm_writer *w)
 			fclose(w->f);
 		w->f = NULL;
 		if (tmp_is_ours(w))
-			unlinkat(w->pfd, w->tmp, 0);
+			unlinkat(w->hold, w->tmp, 0);
 	}
 	mt_lm_free(w);
 }
@@ -931,7 +1161,11 @@ void mt_lm_free(struct mt_lm_writer *w)
 		gzclose(w->gz);
 	if (w->f)
 		fclose(w->f);
-	int fds[] = { w->gzfd, w->mfd, w->tfd, w->sub[0], w->sub[1], w->sub[2], w->pfd };
+	if (w->spool)
+		fclose(w->spool);
+	if (w->mf)
+		fclose(w->mf);
+	int fds[] = { w->gzfd, w->tfd, w->sub[0], w->sub[1], w->sub[2], w->pfd, w->leafd };
 	for (size_t i = 0; i < sizeof fds / sizeof *fds; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -946,629 +1180,13 @@ void mt_lm_free(struct mt_lm_writer *w)
 	free(w->made);
 	free(w->line);
 	free(w->mname);
+	free(w->head);
 	free(w->dig);
 	free(w->shown);
 	free(w->leaf);
 	free(w->tmp);
+	free(w->tmp_shown);
 	free(w);
-}
-
-/* ---- reading ------------------------------------------------------------ */
-
-enum rkind { R_MBOX, R_MAILDIR, R_EML };
-/* whose flag lines an mbox's messages carry: decided by its first message */
-enum trust { T_FOREIGN, T_OLD, T_TOKEN };
-
-struct entry {
-	int dir;                  /* index into dfd */
-	char *name;
-};
-
-struct mt_lm_reader {
-	enum rkind kind;
-	char *path;               /* as messages show it */
-	struct mt_lm_ropts o;
-	gzFile gz;
-	char buf[65536];          /* mbox: read ahead */
-	size_t bpos, blen;
-	char *line;               /* mbox: the "From " line read ahead, or NULL */
-	size_t lcap;
-	long pos;
-	int eof;
-	enum trust trust;
-	char token[17];
-	int dfd[2];               /* Maildir: cur/, new/; .eml: the directory */
-	struct entry *files;      /* sorted */
-	size_t nfiles, next;
-	char **kw;                /* dovecot-keywords: letter -> name */
-	size_t nkw;
-};
-
-struct sbuf {
-	char *s;
-	size_t n, cap;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->s == NULL || b->n + n + 1 > b->cap) {
-		b->cap = (b->n + n + 1) * 2;
-		b->s = mt_xrealloc(b->s, b->cap);
-	}
-	memcpy(b->s + b->n, s, n);
-	b->n += n;
-	b->s[b->n] = '\0';
-}
-
-/* A whole line (with its LF, if any) from gz into r->line, NUL bytes and
- * all (gzgets would stop at a NUL and lose the rest of the line); its
- * length, 0 at the end, -1 on a read error (a truncated gzip file). */
-static ssize_t gz_line(struct mt_lm_reader *r)
-{
-	size_t n = 0;
-	for (;;) {
-		if (r->bpos == r->blen) {
-			int k = gzread(r->gz, r->buf, sizeof r->buf);
-			if (k < 0)
-				return -1;
-			r->bpos = 0;
-			r->blen = (size_t)k;
-			if (k == 0) {
-				int err;
-				gzerror(r->gz, &err);
-				return err != Z_OK && err != Z_STREAM_END ? -1 : (ssize_t)n;
-			}
-		}
-		const char *nl = memchr(r->buf + r->bpos, '\n', r->blen - r->bpos);
-		size_t take = nl ? (size_t)(nl - (r->buf + r->bpos)) + 1 : r->blen - r->bpos;
-		if (n + take + 1 > r->lcap) {
-			r->lcap = (n + take + 1) * 2;
-			r->line = mt_xrealloc(r->line, r->lcap);
-		}
-		memcpy(r->line + n, r->buf + r->bpos, take);
-		n += take;
-		r->bpos += take;
-		r->line[n] = '\0';
-		if (nl)
-			return (ssize_t)n;
-	}
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-	const struct entry *x = a, *y = b;
-	return x->dir != y->dir ? x->dir - y->dir : strcmp(x->name, y->name);
-}
-
-/* The names in directory dfd[idx] (not opened: a name is only a name
- * until read_entry opens it without following links). A directory that
- * cannot be read to its end is an error, not fewer messages. */
-static int add_files(struct mt_lm_reader *r, int idx, const char *suffix, struct mt_err *e)
-{
-	int fd = fcntl(r->dfd[idx], F_DUPFD_CLOEXEC, 0);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *de;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
-	}
-	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
-		size_t n = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
-		if (de->d_name[0] == '.' || (suffix && (n <= sl || strcmp(de->d_name + n - sl, suffix) != 0)))
-			continue;
-		r->files = mt_xrealloc(r->files, sizeof *r->files * (r->nfiles + 1));
-		r->files[r->nfiles].dir = idx;
-		r->files[r->nfiles++].name = mt_xstrdup(de->d_name);
-	}
-	int err = errno;
-	closedir(d);
-	if (err)
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(err));
-	return MT_OK;
-}
-
-/* A regular file at name below dfd, never through a symbolic link, opened
- * only once it is known to be one (a FIFO would block, a device act); the
- * descriptor, or -1 with errno (ELOOP: a link, EINVAL: not a regular file). */
-static int open_regular(int dfd, const char *name)
-{
-	struct stat a, b;
-	if (fstatat(dfd, name, &a, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	if (S_ISLNK(a.st_mode) || !S_ISREG(a.st_mode)) {
-		errno = S_ISLNK(a.st_mode) ? ELOOP : EINVAL;
-		return -1;
-	}
-	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &b) < 0 || !S_ISREG(b.st_mode) || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-		close(fd);
-		errno = EINVAL;
-		return -1;
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	return fd;
-}
-
-static int refused(struct mt_err *e, int code, const char *what, int err)
-{
-	if (err == ELOOP)
-		return mt_seterr(e, code, "'%s' is a symbolic link; not followed", what);
-	if (err == EINVAL)
-		return mt_seterr(e, code, "'%s' is not a regular file; not read", what);
-	return mt_seterr(e, code == MT_LM_SKIP ? MT_LM_SKIP : MT_EIO, "cannot read '%s': %s", what, strerror(err));
-}
-
-/* dovecot-keywords: "N name" lines, letter N ('a' + N) of the file names */
-static int read_keywords(struct mt_lm_reader *r, int root, struct mt_err *e)
-{
-	int fd = open_regular(root, "dovecot-keywords");
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return MT_OK;
-		char *p = mt_xasprintf("%s/dovecot-keywords", r->path);
-		int rr = refused(e, MT_EDATA, p, errno);
-		free(p);
-		return rr;
-	}
-	FILE *f = fdopen(fd, "r");
-	char *line = NULL;
-	size_t cap = 0;
-	if (f == NULL) {
-		close(fd);
-		return mt_seterr(e, MT_EOS, "cannot read '%s/dovecot-keywords'", r->path);
-	}
-	while (getline(&line, &cap, f) > 0) {
-		char *sp = strchr(line, ' '), *end;
-		long idx = strtol(line, &end, 10);
-		if (sp == NULL || end != sp || idx < 0 || idx >= 26)
-			continue;
-		sp[strcspn(sp, "\r\n")] = '\0';
-		if (sp[1] == '\0')
-			continue;
-		if ((size_t)idx >= r->nkw) {
-			r->kw = mt_xrealloc(r->kw, sizeof *r->kw * (size_t)(idx + 1));
-			for (size_t k = r->nkw; k <= (size_t)idx; k++)
-				r->kw[k] = NULL;
-			r->nkw = (size_t)idx + 1;
-		}
-		free(r->kw[idx]);
-		r->kw[idx] = mt_xstrdup(sp + 1);
-	}
-	free(line);
-	int bad = ferror(f);
-	fclose(f);
-	if (bad)
-		return mt_seterr(e, MT_EIO, "cannot read '%s/dovecot-keywords'", r->path);
-	return MT_OK;
-}
-
-static int open_dir_at(int dfd, const char *name)
-{
-	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
-static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)
-{
-	int cur = open_dir_at(fd, "cur");
-	if (cur < 0 && errno != ENOENT) {
-		char *p = mt_xasprintf("%s/cur", r->path);
-		int rr = mt_seterr(e, MT_EDATA, "'%s' is a symbolic link or not a directory; not followed", p);
-		free(p);
-		close(fd);
-		return rr;
-	}
-	if (cur < 0) {
-		r->kind = R_EML;
-		r->dfd[0] = fd;
-		if (add_files(r, 0, ".eml", e) != MT_OK)
-			return e->code;
-	} else {
-		r->kind = R_MAILDIR;
-		r->dfd[0] = cur;
-		r->dfd[1] = open_dir_at(fd, "new");
-		if (r->dfd[1] < 0 && errno != ENOENT) {
-			char *p = mt_xasprintf("%s/new", r->path);
-			int rr = mt_seterr(e, MT_EDATA, "'%s' is a symbolic link or not a directory; not followed", p);
-			free(p);
-			close(fd);
-			return rr;
-		}
-		int rr = read_keywords(r, fd, e);
-		close(fd);
-		if (rr == MT_OK)
-			rr = add_files(r, 0, NULL, e);
-		if (rr == MT_OK && r->dfd[1] >= 0)
-			rr = add_files(r, 1, NULL, e);
-		if (rr != MT_OK)
-			return rr;
-	}
-	if (r->nfiles)
-		qsort(r->files, r->nfiles, sizeof *r->files, cmp_entry);
-	return MT_OK;
-}
-
-static int reader_mbox(struct mt_lm_reader *r, int fd, struct mt_err *e)
-{
-	r->kind = R_MBOX;
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-	if ((r->gz = gzdopen(fd, "rb")) == NULL) {
-		close(fd);
-		return mt_seterr(e, MT_EOS, "cannot read '%s'", r->path);
-	}
-	ssize_t n = gz_line(r);
-	if (n < 0)
-		return mt_seterr(e, MT_EDATA, "'%s': truncated or corrupt gzip data", r->path);
-	if (n == 0)
-		r->eof = 1;
-	else if (n < 5 || memcmp(r->line, "From ", 5) != 0)
-		return mt_seterr(e, MT_EDATA, "'%s' is neither an mbox (no \"From \" line at its start), a Maildir, "
-				 "nor a directory of .eml files", r->path);
-	return MT_OK;
-}
-
-/* The reader over fd (a directory or an mbox file, opened O_NOFOLLOW). */
-static int reader_fd(struct mt_lm_reader **rp, int fd, char *shown, const struct mt_lm_ropts *o, struct mt_err *e)
-{
-	struct stat st;
-	struct mt_lm_reader *r = mt_xmalloc(sizeof *r);
-	r->path = shown;
-	r->dfd[0] = r->dfd[1] = -1;
-	if (o)
-		r->o = *o;
-	int rr;
-	if (fstat(fd, &st) < 0) {
-		rr = mt_seterr(e, MT_EIO, "cannot read '%s': %s", shown, strerror(errno));
-		close(fd);
-	} else if (S_ISDIR(st.st_mode)) {
-		rr = reader_dir(r, fd, e);
-	} else if (S_ISREG(st.st_mode)) {
-		rr = reader_mbox(r, fd, e);
-	} else {
-		rr = mt_seterr(e, MT_EDATA, "'%s' is not a regular file or a directory; not read", shown);
-		close(fd);
-	}
-	if (rr != MT_OK) {
-		mt_lm_reader_close(r);
-		return rr;
-	}
-	*rp = r;
-	return MT_OK;
-}
-
-int mt_lm_reader_open(struct mt_lm_reader **rp, const char *path, const struct mt_lm_ropts *o, struct mt_err *e)
-{
-	*rp = NULL;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0 && errno == ELOOP)
-		return mt_seterr(e, MT_EDATA, "'%s' is a symbolic link; not followed (give what it points to)", path);
-	if (fd < 0)
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", path, strerror(errno));
-	return reader_fd(rp, fd, mt_xstrdup(path), o, e);
-}
-
-int mt_lm_reader_openat(struct mt_lm_reader **rp, int dirfd, const char *shown, const char *rel,
-			const struct mt_lm_ropts *o, struct mt_err *e)
-{
-	const char *leaf;
-	*rp = NULL;
-	int pfd = open_parent(dirfd, shown, rel, 0, &leaf, NULL, e);
-	if (pfd < 0)
-		return e->code;
-	char *d = disp(shown, rel, strlen(rel));
-	int fd = openat(pfd, leaf, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	int err = errno;
-	close(pfd);
-	if (fd < 0) {
-		int rr = err == ELOOP ? mt_seterr(e, MT_EDATA, "'%s' is a symbolic link; not followed", d)
-				      : mt_seterr(e, MT_EIO, "cannot read '%s': %s", d, strerror(err));
-		free(d);
-		return rr;
-	}
-	return reader_fd(rp, fd, d, o, e);
-}
-
-static time_t from_line_date(const char *l)
-{
-	/* "From sender Sun Nov 22 10:00:00 2026" */
-	const char *p = l + 5;
-	while (*p && *p != ' ')
-		p++;
-	while (*p == ' ')
-		p++;
-	struct tm tm = { 0 };
-	const char *end = strptime(p, "%a %b %d %H:%M:%S %Y", &tm);
-	return end ? timegm(&tm) : 0;
-}
-
-static void add_keyword(char ***kw, const char *k, size_t len)
-{
-	size_t n = 0;
-	while (*kw && (*kw)[n])
-		n++;
-	*kw = mt_xrealloc(*kw, sizeof **kw * (n + 2));
-	(*kw)[n] = mt_xasprintf("%.*s", (int)len, k);
-	(*kw)[n + 1] = NULL;
-}
-
-static void free_keywords(char **kw)
-{
-	for (size_t i = 0; kw && kw[i]; i++)
-		free(kw[i]);
-	free(kw);
-}
-
-/* Flags from Status / X-Status / X-Keywords header values (foreign mbox
- * files, only when the user said to trust them). */
-static int status_field(const char *name, size_t nl, const char *v, size_t vl, void *ctx)
-{
-	struct mt_lm_msg *m = ctx;
-	if (nl == 6 && strncasecmp(name, "Status", 6) == 0) {
-		for (size_t i = 0; i < vl; i++)
-			if (v[i] == 'R')
-				m->sysflags |= MT_F_SEEN;
-	} else if (nl == 8 && strncasecmp(name, "X-Status", 8) == 0) {
-		for (size_t i = 0; i < vl; i++)
-			for (size_t k = 0; k < sizeof flagmap / sizeof *flagmap; k++)
-				if (v[i] == flagmap[k].mbox)
-					m->sysflags |= flagmap[k].f;
-	} else if (nl == 10 && strncasecmp(name, "X-Keywords", 10) == 0) {
-		static const char sep[] = " ,\t\r\n";
-		for (size_t i = 0; i < vl;) {
-			size_t s = i;
-			while (i < vl && !strchr(sep, v[i]))
-				i++;
-			if (i > s)
-				add_keyword(&m->keywords, v + s, i - s);
-			while (i < vl && strchr(sep, v[i]))
-				i++;
-		}
-	}
-	return 0;
-}
-
-/* The line at s[*off] (CRLF-terminated) if it starts with prefix: its rest
- * in *v, *vl; advances *off. */
-static int block_line(const char *s, size_t n, size_t *off, const char *prefix, const char **v, size_t *vl)
-{
-	size_t pl = strlen(prefix), o = *off;
-	const char *eol = memchr(s + o, '\n', n - o);
-	if (eol == NULL || (size_t)(eol - (s + o)) < pl + 1 || eol[-1] != '\r' || memcmp(s + o, prefix, pl) != 0)
-		return 0;
-	*v = s + o + pl;
-	*vl = (size_t)(eol - 1 - *v);
-	*off = (size_t)(eol - s) + 1;
-	return 1;
-}
-
-/* The lines mt_lm_begin writes before a message's own header, exactly:
- * "Status: RO" or "Status: O"; "X-Status: " with A F T D in that order;
- * "X-Keywords:" and " keyword" for each; then, since exports carry one,
- * "X-Mailtool: mboxrd TOKEN" (16 of [a-z0-9]). Their length (0: not such a
- * block), with the flags they say and the token ("" for the older form). */
-static size_t own_block(const char *s, size_t n, unsigned *sys, char ***kw, char token[17])
-{
-	const char *v;
-	size_t vl, off = 0;
-	*sys = 0;
-	*kw = NULL;
-	token[0] = '\0';
-	if (!block_line(s, n, &off, "Status: ", &v, &vl) || !((vl == 2 && memcmp(v, "RO", 2) == 0) || (vl == 1 && v[0] == 'O')))
-		return 0;
-	if (vl == 2)
-		*sys |= MT_F_SEEN;
-	if (!block_line(s, n, &off, "X-Status: ", &v, &vl))
-		return 0;
-	size_t k = 0;
-	for (size_t i = 0; i < vl; i++) {
-		while (k < sizeof flagmap / sizeof *flagmap && flagmap[k].mbox != v[i])
-			k++;
-		if (k == sizeof flagmap / sizeof *flagmap)
-			return 0;
-		*sys |= flagmap[k++].f;
-	}
-	if (!block_line(s, n, &off, "X-Keywords:", &v, &vl))
-		return 0;
-	for (size_t i = 0; i < vl;) {
-		size_t st = ++i;   /* past the space before each keyword */
-		if (v[st - 1] != ' ')
-			goto bad;
-		while (i < vl && v[i] != ' ')
-			i++;
-		char *one = mt_xasprintf("%.*s", (int)(i - st), v + st);
-		int ok = mt_lm_keyword_ok(one);
-		free(one);
-		if (!ok)
-			goto bad;
-		add_keyword(kw, v + st, i - st);
-	}
-	size_t three = off;
-	if (block_line(s, n, &off, "X-Mailtool: mboxrd ", &v, &vl) && vl == 16) {
-		for (size_t i = 0; i < 16; i++)
-			if (!(islower((unsigned char)v[i]) || isdigit((unsigned char)v[i])))
-				return three;
-		memcpy(token, v, 16);
-		token[16] = '\0';
-		return off;
-	}
-	return three;
-bad:
-	free_keywords(*kw);
-	*kw = NULL;
-	return 0;
-}
-
-/* Flags come only from the block mailtool wrote at the top of the message:
- * the first message decides whose blocks the file has (a token, the older
- * three lines, or none), and only a later block of the same kind counts.
- * Anything else is the message's own content and stays, unread, unless
- * trust_status_headers says to read its Status fields. */
-static void mbox_take_flags(struct mt_lm_reader *r, struct mt_lm_msg *m, struct sbuf *b)
-{
-	char tok[17], **kw;
-	unsigned sys;
-	size_t bl = own_block(b->s, b->n, &sys, &kw, tok);
-	if (m->position == 1)
-		r->trust = bl == 0 ? T_FOREIGN : tok[0] ? T_TOKEN : T_OLD;
-	if (m->position == 1 && tok[0])
-		memcpy(r->token, tok, sizeof tok);
-	int ours = bl && ((r->trust == T_TOKEN && strcmp(tok, r->token) == 0) || (r->trust == T_OLD && !tok[0]));
-	if (ours) {
-		m->sysflags = sys;
-		m->keywords = kw;
-		memmove(b->s, b->s + bl, b->n - bl + 1);
-		b->n -= bl;
-		return;
-	}
-	free_keywords(kw);
-	if (r->o.trust_status_headers)
-		mt_header_fields(b->s, b->n, status_field, m);
-	else if (bl)
-		m->untrusted_flags = 1;
-}
-
-static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e)
-{
-	if (r->eof)
-		return 0;
-	struct sbuf b = { 0 };
-	m->internaldate = from_line_date(r->line);
-	m->position = ++r->pos;
-	/* the lines up to the next "From " line (or the end) */
-	int lines = 0;
-	size_t last_start = 0;
-	for (;;) {
-		ssize_t n = gz_line(r);
-		if (n < 0) {
-			free(b.s);
-			return mt_seterr(e, MT_EDATA, "'%s': truncated or corrupt gzip data in message %ld", r->path, m->position);
-		}
-		if (n == 0) {
-			r->eof = 1;
-			break;
-		}
-		if (n >= 5 && memcmp(r->line, "From ", 5) == 0)
-			break;
-		const char *l = r->line;
-		size_t len = (size_t)n, k = 0;
-		while (k < len && l[k] == '>')
-			k++;
-		if (k > 0 && len - k >= 5 && memcmp(l + k, "From ", 5) == 0) {
-			l++;     /* mboxrd: one '>' less */
-			len--;
-		}
-		last_start = b.n;
-		if (len >= 2 && l[len - 2] == '\r' && l[len - 1] == '\n')
-			sb_add(&b, l, len);
-		else if (len >= 1 && l[len - 1] == '\n') {
-			sb_add(&b, l, len - 1);
-			sb_add(&b, "\r\n", 2);
-		} else {
-			sb_add(&b, l, len);
-		}
-		lines++;
-	}
-	/* the blank line before the next "From " belongs to the separator */
-	if (lines > 0 && b.n - last_start == 2 && memcmp(b.s + last_start, "\r\n", 2) == 0)
-		b.n = last_start;
-	if (b.s == NULL)
-		sb_add(&b, "", 0);
-	b.s[b.n] = '\0';
-	mbox_take_flags(r, m, &b);
-	m->data = b.s;
-	m->len = b.n;
-	return 1;
-}
-
-static void maildir_info(struct mt_lm_reader *r, const char *name, struct mt_lm_msg *m)
-{
-	const char *info = strstr(name, ":2,");
-	for (const char *c = info ? info + 3 : ""; *c; c++) {
-		if (*c == 'S')
-			m->sysflags |= MT_F_SEEN;
-		for (size_t k = 0; k < sizeof flagmap / sizeof *flagmap; k++)
-			if (*c == flagmap[k].maildir)
-				m->sysflags |= flagmap[k].f;
-		if (*c >= 'a' && *c <= 'z' && (size_t)(*c - 'a') < r->nkw && r->kw[*c - 'a'])
-			add_keyword(&m->keywords, r->kw[*c - 'a'], strlen(r->kw[*c - 'a']));
-	}
-}
-
-static int next_file(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e)
-{
-	if (r->next >= r->nfiles)
-		return 0;
-	const struct entry *en = &r->files[r->next++];
-	struct stat st;
-	m->position = (long)r->next;
-	char *p = r->kind == R_MAILDIR ? mt_xasprintf("%s/%s/%s", r->path, en->dir ? "new" : "cur", en->name)
-				       : mt_xasprintf("%s/%s", r->path, en->name);
-	int fd = open_regular(r->dfd[en->dir], en->name);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		int rr = refused(e, MT_LM_SKIP, p, errno);
-		if (fd >= 0)
-			close(fd);
-		free(p);
-		return rr;
-	}
-	m->data = mt_xmalloc((size_t)st.st_size + 1);
-	while (m->len < (size_t)st.st_size) {
-		ssize_t k = read(fd, m->data + m->len, (size_t)st.st_size - m->len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			int rr = mt_seterr(e, MT_EIO, "cannot read '%s': %s", p, strerror(errno));
-			close(fd);
-			free(p);
-			return rr;
-		}
-		if (k == 0)
-			break;
-		m->len += (size_t)k;
-	}
-	close(fd);
-	free(p);
-	m->internaldate = st.st_mtime;
-	if (r->kind == R_MAILDIR)
-		maildir_info(r, en->name, m);
-	return 1;
-}
-
-int mt_lm_next(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e)
-{
-	memset(m, 0, sizeof *m);
-	if (r == NULL)
-		return mt_seterr(e, MT_EUSAGE, "no archive open");
-	return r->kind == R_MBOX ? next_mbox(r, m, e) : next_file(r, m, e);
-}
-
-void mt_lm_msg_release(struct mt_lm_msg *m)
-{
-	free(m->data);
-	free_keywords(m->keywords);
-	memset(m, 0, sizeof *m);
-}
-
-void mt_lm_reader_close(struct mt_lm_reader *r)
-{
-	if (r == NULL)
-		return;
-	if (r->gz)
-		gzclose(r->gz);
-	for (int i = 0; i < 2; i++)
-		if (r->dfd[i] >= 0)
-			close(r->dfd[i]);
-	for (size_t i = 0; i < r->nfiles; i++)
-		free(r->files[i].name);
-	free(r->files);
-	for (size_t i = 0; i < r->nkw; i++)
-		free(r->kw[i]);
-	free(r->kw);
-	free(r->line);
-	free(r->path);
-	free(r);
 }
 
 /* SHA-256 of every message of an archive, sorted; *got owned by the caller. */
@@ -1613,7 +1231,7 @@ int mt_lm_verify(int dirfd, const char *shown, const char *rel, const unsigned c
 	unsigned char *got;
 	size_t k;
 	int rc = archive_digests(dirfd, shown, rel, &got, &k, e);
-	char *d = disp(shown, rel, strlen(rel));
+	char *d = mt_lm_disp(shown, rel, strlen(rel));
 	if (rc == MT_OK && k != n)
 		rc = mt_seterr(e, MT_EDATA, "verification of '%s' failed: %zu messages read back, %zu written", d, k, n);
 	else if (rc == MT_OK && n && memcmp(got, digests, 32 * n) != 0)
@@ -1649,7 +1267,7 @@ int mt_lm_verify_subset(int dirfd, const char *shown, const char *rel, const uns
 	free(got);
 	free(want);
 	if (missing) {
-		char *d = disp(shown, rel, strlen(rel));
+		char *d = mt_lm_disp(shown, rel, strlen(rel));
 		rc = mt_seterr(e, MT_EDATA, "'%s' exists but lacks %zu of the %zu messages selected", d, missing, n);
 		free(d);
 	}

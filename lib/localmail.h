@@ -1,6 +1,7 @@
-/* localmail.h — local mail archives: writing mboxrd (plain or gzip) and
- * Maildir streamed message by message under a temporary name, and reading
- * mbox (mboxo/mboxrd, gz), Maildir and directories of .eml files back.
+/* localmail.h — local mail archives: writing mboxrd or mboxcl2 (plain or
+ * gzip) and Maildir streamed message by message under a temporary name, and
+ * reading mbox (mboxrd, mboxo, mboxcl2; gz), Maildir and directories of .eml
+ * files back (lib/localmail.c writes, lib/localread.c reads).
  * No IMAP here: cmd/archive.c feeds it what the server sends.
  *
  * Nothing below an archive's directory is reached through a symbolic link:
@@ -22,6 +23,26 @@ enum mt_lm_fmt mt_lm_format_of(const char *path);
 /* "mbox", "mbox.gz", "maildir" -> format; -1 otherwise. */
 int mt_lm_format_parse(const char *s);
 const char *mt_lm_format_ext(enum mt_lm_fmt f);   /* ".mbox", ".mbox.gz", "" */
+
+/* The three ways an mbox keeps "From " lines in messages apart from its
+ * separators: mboxrd quotes every ">*From " line with one more '>' (and
+ * reading takes one off), mboxo quotes "From " only (so ">From " lines are
+ * ambiguous: reading leaves them alone), mboxcl2 quotes nothing and says
+ * each body's length in Content-Length. */
+enum mt_lm_mbox { MT_LM_AUTO, MT_LM_MBOXRD, MT_LM_MBOXO, MT_LM_MBOXCL2 };
+/* "mboxrd", "mboxo", "mboxcl2" (and "auto") -> format; -1 otherwise. */
+int mt_lm_mbox_parse(const char *s);
+const char *mt_lm_mbox_name(enum mt_lm_mbox f);
+
+/* How a Maildir tree of several folders is laid out: one directory per
+ * folder, nested (Dovecot's LAYOUT=fs:UTF-8), or Maildir++ (Dovecot's
+ * default: the first folder's Maildir at the top, ".Folder.Sub" beside
+ * its cur/, names in modified UTF-7). */
+enum mt_lm_layout { MT_LM_LAYOUT_FS, MT_LM_LAYOUT_MAILDIRPP };
+/* The Maildir++ directory of a folder (components split at delim): ".A.B"
+ * in modified UTF-7, or "." for INBOX (the top). NULL (e says why) for a
+ * name Maildir++ cannot hold: an empty component, or one with '.' or '/'. */
+char *mt_lm_maildirpp_path(const char *folder, char delim, struct mt_err *e);
 
 /* A relative path for a server folder name (components split at delim),
  * that can never leave the directory it is joined to and that two folders
@@ -55,11 +76,18 @@ size_t mt_lm_stale(int dirfd, const char *rel, char ***names);
 
 struct mt_lm_writer;
 
-enum { MT_LM_DIGEST_ONLY = 1 };   /* write nothing: only the digests */
+enum {
+	MT_LM_DIGEST_ONLY = 1,        /* write nothing: only the digests */
+	MT_LM_CL2 = 2,                /* mbox: mboxcl2 rather than mboxrd */
+	MT_LM_MAILDIRFOLDER = 4,      /* Maildir: a Maildir++ subfolder (the empty "maildirfolder" file) */
+};
 
 /* Start an archive at rel below dirfd (rel must not exist; missing parent
  * directories are created 0700): everything goes to a temporary name that no
- * folder maps to, created exclusively beside it, until mt_lm_commit. With
+ * folder maps to, created exclusively beside it, until mt_lm_commit. A
+ * Maildir whose rel is a directory already (a parent folder's, holding its
+ * children's; "." for dirfd itself) is committed into it: its cur/ (and
+ * dovecot-keywords) renamed in, never over anything. With
  * MT_LM_DIGEST_ONLY nothing is created (dirfd and rel only name it). */
 int mt_lm_open(struct mt_lm_writer **w, int dirfd, const char *shown, const char *rel, enum mt_lm_fmt fmt,
 	       unsigned flags, struct mt_err *e);
@@ -94,10 +122,38 @@ struct mt_lm_msg {
 	int untrusted_flags;   /* flag lines of another export at its top: kept as content, not read */
 };
 
+/* Where a message's INTERNALDATE comes from: the file (a Maildir or .eml
+ * file's modification time, an mbox's From_ line), the topmost Received:
+ * field (where the message arrived; then Date:, then the file), or Date:
+ * (then the file). */
+enum mt_lm_datesrc { MT_LM_DATE_FILE, MT_LM_DATE_RECEIVED, MT_LM_DATE_DATE, MT_LM_NDATESRC };
+/* "file" (or "mtime"), "received", "date" -> source; -1 otherwise. */
+int mt_lm_datesrc_parse(const char *s);
+
 struct mt_lm_ropts {
 	/* take flags from Status/X-Status/X-Keywords fields of a message's own
 	 * header (foreign mbox files); else only from the lines mailtool wrote */
 	int trust_status_headers;
+	/* MT_LM_AUTO: what a mailtool export says it is, else mboxo (which
+	 * never takes a byte away); a format given here is used as it is */
+	enum mt_lm_mbox mbox;
+	/* the zone of From_ line dates: NULL or "utc" (RFC 4155), "local",
+	 * an IANA zone ("Europe/Paris"), or "+HHMM"/"-HHMM" */
+	const char *zone;
+	enum mt_lm_datesrc date_from;
+};
+
+/* A zone --mbox-timezone accepts (see mt_lm_ropts.zone). */
+int mt_lm_zone_ok(const char *zone);
+
+/* What a reader found, for the summary. */
+struct mt_lm_rinfo {
+	enum mt_lm_mbox format;         /* an mbox's format, as read (0 for a Maildir or .eml directory) */
+	int exported;                   /* a mailtool export (its flag lines) */
+	uint64_t dated[MT_LM_NDATESRC]; /* messages dated from each source */
+	uint64_t cl_mismatch;           /* auto: Content-Length disagreeing with the From_ lines (mboxcl2?) */
+	uint64_t zone_suspect;          /* From_ date whole hours off the Received:/Date: time */
+	long zone_offset;               /* the most common such offset, seconds (From_ minus Received:) */
 };
 
 struct mt_lm_reader;
@@ -115,6 +171,8 @@ int mt_lm_reader_openat(struct mt_lm_reader **r, int dirfd, const char *shown, c
 enum { MT_LM_SKIP = 2 };
 int mt_lm_next(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e);
 void mt_lm_msg_release(struct mt_lm_msg *m);
+/* Borrowed; valid until close (complete once mt_lm_next returned 0). */
+const struct mt_lm_rinfo *mt_lm_reader_info(const struct mt_lm_reader *r);
 void mt_lm_reader_close(struct mt_lm_reader *r);
 
 /* Re-read the archive at rel below dirfd and compare the SHA-256 of every

@@ -10,20 +10,12 @@ load helpers
 setup_file() { alice_snapshot; }
 teardown_file() { alice_reset; }
 
-setup() {
-	alice_restore_x
-	# alice's mail in a second store with Dovecot's file-system layout,
-	# where a folder name may hold a dot ("Proj.part"): a tunnel and doveadm
-	# for it (alice_restore removes it with the rest of her mail)
-	FS_LOC='mail_location=maildir:~/fs:LAYOUT=fs'
-	FS_TUNNEL="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o $FS_LOC -u alice 2>>$MT_DOVECOT_LOG"
-}
+setup() { alice_restore_x; }
 
 teardown() {
 	[ -n "${FAKE_PID:-}" ] && kill "$FAKE_PID" 2>/dev/null || true
 }
 
-fsadm() { dadm -o "$FS_LOC" "$@"; }
 fs_count() { fsadm search -u alice mailbox "$1" all | wc -l; }
 # N messages into folder $2 of the fs store, numbered from $3
 fs_fill() {
@@ -94,12 +86,12 @@ files_in() { find "$1" -type f | wc -l; }
 @test "an interrupted run's temporary is never reused nor removed, and is named on stderr" {
 	fsadm mailbox create -u alice Proj
 	fs_fill 2 Proj 1
-	mkdir -p "$X/d/Proj%tmp.abc123/cur" "$X/d/Proj%tmp.abc123/tmp" "$X/d/Proj%tmp.abc123/new"
-	echo half > "$X/d/Proj%tmp.abc123/cur/1.half"
+	mkdir -p "$X/d/%tmp.abc123.Proj/cur" "$X/d/%tmp.abc123.Proj/tmp" "$X/d/%tmp.abc123.Proj/new"
+	echo half > "$X/d/%tmp.abc123.Proj/cur/1.half"
 	run --separate-stderr mt_fs --export "$X/d" --format maildir -r Proj
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *"'$X/d/Proj%tmp.abc123' was left by an interrupted run; it is not used or removed"* ]]
-	[ "$(cat "$X/d/Proj%tmp.abc123/cur/1.half")" = half ]
+	[[ "$stderr" == *"'$X/d/%tmp.abc123.Proj' was left by an interrupted run; it is not used or removed"* ]]
+	[ "$(cat "$X/d/%tmp.abc123.Proj/cur/1.half")" = half ]
 	[ "$(files_in "$X/d/Proj/cur")" -eq 2 ]
 	[ "$(ls -A "$X/d" | grep -c '%tmp\.')" -eq 1 ]
 }

@@ -79,7 +79,7 @@ setup() { alice_restore_x; }
 	[ "$status" -ne 0 ]
 	[ "$(alice_count INBOX)" -eq "$n" ]
 	# killed after the rename but before verification: the file is complete; a
-	# kill while writing leaves only its temporary (in2.mbox%tmp.XXXXXX)
+	# kill while writing leaves only its temporary (%tmp.XXXXXX.in2.mbox)
 	[ "$(grep -c '^From ' "$X/in.mbox")" -eq "$n" ]   # renamed complete, then killed
 	# killed while writing: only the temporary, and the server untouched
 	timeout -s KILL 0.3 "$MT" archive --export "$X/in2.mbox" --include-flagged --delete-after-export INBOX || true
@@ -90,10 +90,10 @@ setup() { alice_restore_x; }
 		[ "$(alice_count INBOX)" -eq "$n" ]
 	fi
 	n=$(alice_count INBOX)
-	left=$(ls -A "$X" | grep -F 'in2.mbox%tmp.' || true)
+	left=$(ls -A "$X" | grep -E '^%tmp\.[a-z0-9]{6}\.in2\.mbox$' || true)
 	run "$MT" archive --export "$X/in2.mbox" --include-flagged INBOX
 	[ "$status" -eq 0 ]
-	[ -z "$(ls -A "$X" | grep -F 'in2.mbox%tmp.' | grep -vxFf <(echo "$left"))" ]
+	[ -z "$(ls -A "$X" | grep -E '^%tmp\.[a-z0-9]{6}\.in2\.mbox$' | grep -vxFf <(echo "$left"))" ]
 	# the killed run's temporary is named, and left alone
 	if [ -n "$left" ]; then
 		[ -e "$X/$left" ]

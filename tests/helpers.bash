@@ -51,6 +51,12 @@ if [ -n "${MT_TEST_DIR:-}" ]; then
 	}
 	MT_TUNNEL_ALICE_NOSIZE=$(mt_tunnel_caps "IMAP4rev1 LIST-EXTENDED SPECIAL-USE NAMESPACE QUOTA UIDPLUS")
 	MT_TUNNEL_ALICE_MINIMAL=$(mt_tunnel_caps "IMAP4rev1")
+	# alice's mail in a second store with Dovecot's file-system layout, where
+	# a folder name may hold a dot ("Proj.part"): a tunnel and doveadm for it
+	# (alice_restore removes it with the rest of her mail)
+	FS_LOC='mail_location=maildir:~/fs:LAYOUT=fs'
+	FS_TUNNEL="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o $FS_LOC -u alice 2>>$MT_DOVECOT_LOG"
+	fsadm() { $MT_DOVEADM -o "$FS_LOC" "$@"; }
 fi
 
 # A scripted fake IMAP server (tests/lib/fakeimap.py) for what real servers
@@ -166,15 +172,21 @@ for rec in sys.stdin.buffer.read().split(b"\f\n"):
 '
 
 # alice's folder $1 through Python's imaplib, an independent client: one
-# line per message "sha256 flags internaldate(epoch)", sorted (uid-independent)
+# line per message "sha256 flags internaldate(epoch)", sorted (uid-independent).
+# With VIEW_TUNNEL (a PREAUTH command, e.g. a Dovecot imap over another
+# mail_location) it reads there instead of the suite's server; VIEW_ORDER=1
+# keeps UID order instead of sorting.
 view() {
 	python3 - "$1" <<'EOF'
 import hashlib, imaplib, os, re, ssl, sys, email.utils, time
 sys.path.insert(0, os.path.join(os.environ["MT_REPO"], "tests", "lib"))
 import mutf7
-ctx = ssl.create_default_context(cafile=os.environ["MT_CA"])
-m = imaplib.IMAP4_SSL("localhost", int(os.environ["MT_IMAPS_PORT"]), ssl_context=ctx)
-m.login("alice", "alice-secret-pw")
+if os.environ.get("VIEW_TUNNEL"):
+    m = imaplib.IMAP4_stream(os.environ["VIEW_TUNNEL"])
+else:
+    ctx = ssl.create_default_context(cafile=os.environ["MT_CA"])
+    m = imaplib.IMAP4_SSL("localhost", int(os.environ["MT_IMAPS_PORT"]), ssl_context=ctx)
+    m.login("alice", "alice-secret-pw")
 typ, _ = m.select('"%s"' % mutf7.encode(sys.argv[1]), readonly=True)
 assert typ == "OK", sys.argv[1]
 typ, data = m.uid("FETCH", "1:*", "(FLAGS INTERNALDATE BODY.PEEK[])")
@@ -186,7 +198,7 @@ for item in data:
     flags = sorted(f for f in re.search(r"FLAGS \(([^)]*)\)", meta).group(1).split() if f != "\\Recent")
     t = imaplib.Internaldate2tuple(item[0])
     out.append("%s %s %d" % (hashlib.sha256(body).hexdigest(), ",".join(flags), time.mktime(t)))
-print("\n".join(sorted(out)))
+print("\n".join(out if os.environ.get("VIEW_ORDER") else sorted(out)))
 m.logout()
 EOF
 }

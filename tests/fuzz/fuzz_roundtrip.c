@@ -1,9 +1,11 @@
 /* An archive written by mt_lm_begin/write/end and read back by the import
- * reader gives every message back as written (lib/localmail.c): the mbox
- * formats canonically (every line end CRLF, one at the end), Maildir byte for
- * byte; the same flags, keywords and date; and the digests the writer kept
- * match what mt_lm_verify reads. Input: a format byte, a chunk-size byte,
- * then messages separated by "\xff\xfe", each led by a flags byte. */
+ * reader gives every message back as written (lib/localmail.c,
+ * localread.c): canonically (every bare LF a CRLF; mboxrd adds a line end
+ * at the end, mboxcl2 and Maildir keep the end as it is); the same flags,
+ * keywords and date; and the digests the writer kept match what
+ * mt_lm_verify reads. Input: a format byte (mboxrd, gz, Maildir, mboxcl2,
+ * gz mboxcl2), a chunk-size byte, then messages separated by "\xff\xfe",
+ * each led by a flags byte. */
 #include "fuzz.h"
 #include "../../lib/localmail.h"
 #include "../../lib/select.h"
@@ -14,8 +16,9 @@
 static char root[256];
 
 
-/* Canonical text: CRLF for every LF without a CR before it, CRLF at the end. */
-static char *canonical(const uint8_t *s, size_t n, size_t *out)
+/* Canonical text: CRLF for every LF without a CR before it (and with
+ * add_end, CRLF at the end if it has no LF there). */
+static char *canonical(const uint8_t *s, size_t n, int add_end, size_t *out)
 {
 	char *c = malloc(2 * n + 3);
 	size_t o = 0;
@@ -26,7 +29,7 @@ static char *canonical(const uint8_t *s, size_t n, size_t *out)
 			c[o++] = '\r';
 		c[o++] = (char)s[i];
 	}
-	if (n && s[n - 1] != '\n') {
+	if (add_end && n && s[n - 1] != '\n') {
 		c[o++] = '\r';
 		c[o++] = '\n';
 	}
@@ -46,13 +49,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	}
 	mkdir(root, 0700);
 	fuzz_empty_dir(root);
-	enum mt_lm_fmt fmt = d[0] % 3 == 0 ? MT_LM_MBOX : d[0] % 3 == 1 ? MT_LM_MBOXGZ : MT_LM_MAILDIR;
+	static const enum mt_lm_fmt fmts[5] = { MT_LM_MBOX, MT_LM_MBOXGZ, MT_LM_MAILDIR, MT_LM_MBOX, MT_LM_MBOXGZ };
+	enum mt_lm_fmt fmt = fmts[d[0] % 5];
+	int cl2 = d[0] % 5 >= 3;
 	size_t chunk = (size_t)d[1] % 97 + 1;
 	const char *rel = fmt == MT_LM_MAILDIR ? "a" : "a.mbox";
 	int dirfd = open(root, O_RDONLY | O_DIRECTORY);
 	struct mt_lm_writer *w;
 	struct mt_err e;
-	if (dirfd < 0 || mt_lm_open(&w, dirfd, root, rel, fmt, 0, &e) != 0)
+	if (dirfd < 0 || mt_lm_open(&w, dirfd, root, rel, fmt, cl2 ? MT_LM_CL2 : 0, &e) != 0)
 		abort();
 	/* the messages, as written */
 	const uint8_t *msg[32];
@@ -101,11 +106,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	while ((more = mt_lm_next(r, &m, &e)) == 1) {
 		FUZZ_ASSERT(i < nm);
 		size_t cl;
-		char *c = fmt == MT_LM_MAILDIR ? NULL : canonical(msg[i], len[i], &cl);
-		if (c)
-			FUZZ_ASSERT(m.len == cl && memcmp(m.data, c, cl) == 0);
-		else
-			FUZZ_ASSERT(m.len == len[i] && memcmp(m.data, msg[i], len[i]) == 0);
+		char *c = canonical(msg[i], len[i], fmt != MT_LM_MAILDIR && !cl2, &cl);
+		FUZZ_ASSERT(m.len == cl && memcmp(m.data, c, cl) == 0);
 		free(c);
 		FUZZ_ASSERT(m.sysflags == (fl[i] & 31));
 		FUZZ_ASSERT(m.internaldate == 1000000000 + (time_t)i * 86399);

@@ -23,7 +23,7 @@ converge_every_step() {
 	local k n t0=$SECONDS bad=0 tried=0 why before want want_msgs want_arch="" got got_arch lost
 	cv_reset
 	before=$(cv_msgs)
-	[ -z "${CV_ARCHIVE:-}" ] || rm -rf "$CV_ARCHIVE" "$CV_ARCHIVE"%tmp.*
+	[ -z "${CV_ARCHIVE:-}" ] || rm -rf "$CV_ARCHIVE" "${CV_ARCHIVE%/*}"/%tmp.*
 	cv_run 0 "$@" || return 1
 	[ "$status" -eq 0 ] || { echo "uninterrupted run: exit $status: $output"; return 1; }
 	n=$(cv_count)
@@ -43,7 +43,7 @@ converge_every_step() {
 			return 1
 		fi
 		cv_reset
-		[ -z "${CV_ARCHIVE:-}" ] || rm -rf "$CV_ARCHIVE" "$CV_ARCHIVE"%tmp.*
+		[ -z "${CV_ARCHIVE:-}" ] || rm -rf "$CV_ARCHIVE" "${CV_ARCHIVE%/*}"/%tmp.*
 		cv_run "$k" "$@" || return 1
 		why=$(cv_interrupted "$k" "$n")
 		if [ -n "${CV_ARCHIVE:-}" ]; then
