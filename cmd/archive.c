@@ -2,7 +2,9 @@
  * run for every period, moved with the exact engine of lib/select.c (UID MOVE,
  * or COPY + UID EXPUNGE of exactly the copied UIDs), flags kept. */
 #include "../tool/tool.h"
+#include "../filters/query.h"
 #include "../lib/localmail.h"
+#include "../lib/plan.h"
 #include "../lib/select.h"
 
 #include <errno.h>
@@ -57,6 +59,35 @@ static const struct mt_opt archive_opts[] = {
 	MT_OPT_END,
 };
 
+/* What check parsed, once, for main: the condition (what goes) and the
+ * same with \Flagged mail too, for the "skipped: flagged" count. */
+struct archive {
+	struct mt_cond *cond;       /* NULL: every message (an --export of all) */
+	struct mt_cond *with_flagged;   /* the same with \Flagged mail (NULL: every message) */
+	int include_flagged;        /* then nothing is skipped for its flag */
+	int by_date_header;
+};
+
+static void archive_release(void *state)
+{
+	struct archive *A = state;
+	if (A == NULL)
+		return;
+	mt_cond_free(A->cond);
+	mt_cond_free(A->with_flagged);
+	free(A);
+}
+
+/* Choose a folder's messages, each one's size (and, for --to, its date) read. */
+static int choose(struct mt_ctx *ctx, const char *folder, const struct mt_cond *cond, int readonly, int dates,
+		  struct mt_selection *sel)
+{
+	const struct archive *A = ctx->state;
+	struct mt_choice ch = { .cond = (struct mt_cond *)cond, .readonly = readonly, .size = 1, .dates = dates,
+				.by_date_header = A->by_date_header };
+	return mt_choose(ctx, ctx->s, folder, &ch, sel, &ctx->err);
+}
+
 /* The template's fields: only %Y %m %d (and %%), so a name never depends on
  * the locale or the time of day. */
 static int template_ok(const char *t)
@@ -102,6 +133,9 @@ static int archive_check(struct mt_ctx *ctx)
 {
 	struct mt_criteria c;
 	int given;
+	struct archive *A = mt_xmalloc(sizeof *A);
+	memset(A, 0, sizeof *A);
+	ctx->state = A;
 	const char *to = mt_arg(&ctx->args, "to"), *exp = mt_arg(&ctx->args, "export"), *imp = mt_arg(&ctx->args, "import");
 	const char *fmt = mt_arg(&ctx->args, "format");
 	if (exp && imp)
@@ -130,6 +164,13 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--to is for archiving on the server, not --export");
 	if (mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
+	A->cond = mt_criteria_cond(&c);
+	A->by_date_header = c.by_date_header;
+	A->include_flagged = c.include_flagged;
+	if (!c.include_flagged) {
+		c.include_flagged = 1;
+		A->with_flagged = mt_criteria_cond(&c);
+	}
 	if (to && !template_ok(to))
 		return mt_fail(ctx, MT_EDATA, "--to '%s': only %%Y, %%m and %%d may be used, and no CR or LF", to);
 	return MT_OK;
@@ -181,12 +222,6 @@ static void doubt(struct exporter *x, uint32_t uid, const char *fmt, ...)
 	x->doubts[x->ndoubts++].why = why;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* RFC822.SIZE of uid as the selection read it. */
 static uint32_t selected_size(const struct mt_selection *sel, uint32_t uid)
 {
@@ -234,7 +269,7 @@ static int begin_message(struct exporter *x, const struct mt_fetched *m)
 static int export_whole(const struct mt_fetched *m, void *arg)
 {
 	struct exporter *x = arg;
-	const uint32_t *p = bsearch(&m->uid, x->uids, x->n, sizeof *x->uids, cmp_u32);
+	const uint32_t *p = mt_bsearch(&m->uid, x->uids, x->n, sizeof *x->uids, mt_cmp_u32);
 	if (p == NULL)
 		return 0;
 	size_t i = (size_t)(p - x->uids);
@@ -644,16 +679,15 @@ static int places_check(struct mt_ctx *ctx, const struct places *P, char **folde
 /* \Flagged messages the criteria would otherwise take, left on the server
  * without --include-flagged: counted for the summary by a second, read-only
  * selection that takes them too. */
-static int flagged_left(struct mt_ctx *ctx, const char *folder, const struct mt_criteria *c,
-			const struct mt_selection *sel, uint64_t *n, uint64_t *bytes)
+static int flagged_left(struct mt_ctx *ctx, const char *folder, const struct mt_selection *sel, uint64_t *n,
+			uint64_t *bytes)
 {
-	struct mt_criteria all = *c;
+	const struct archive *A = ctx->state;
 	struct mt_selection with;
 	*n = *bytes = 0;
-	if (c->include_flagged)
+	if (A->include_flagged)
 		return MT_OK;
-	all.include_flagged = 1;
-	int r = mt_select_messages(ctx->s, folder, &all, 1, NULL, NULL, &with, &ctx->err);
+	int r = choose(ctx, folder, A->with_flagged, 1, 0, &with);
 	if (r == MT_OK && with.n >= sel->n) {
 		*n = with.n - sel->n;
 		*bytes = with.bytes - sel->bytes;
@@ -674,15 +708,14 @@ static char *place_name(const struct place *pl)
 static int export_main(struct mt_ctx *ctx)
 {
 	const char *path = mt_arg(&ctx->args, "export"), *fv = mt_arg(&ctx->args, "format");
-	int r = MT_OK, worst = MT_OK, given, del = mt_flag(&ctx->args, "delete-after-export"), dry = mt_flag(&ctx->args, "dry-run");
-	struct mt_criteria c;
+	int r = MT_OK, worst = MT_OK, del = mt_flag(&ctx->args, "delete-after-export"), dry = mt_flag(&ctx->args, "dry-run");
+	const struct archive *A = ctx->state;
 	char **folders = NULL, delim = 0;
 	size_t nfolders = 0;
 	struct mt_table t;
 	struct places P = { .dirfd = -1 };
 	enum mt_lm_fmt fmt = fv ? (enum mt_lm_fmt)mt_lm_format_parse(fv) : mt_lm_format_of(path);
 
-	mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err);
 	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
 			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK ||
 	    mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {
@@ -707,9 +740,9 @@ static int export_main(struct mt_ctx *ctx)
 		struct place pl = place_of(&P, f);
 		char *target = place_name(&pl), *row = mt_xasprintf("%s -> %s", folders[f], target);
 		uint64_t fl_n = 0, fl_b = 0;
-		r = mt_select_messages(ctx->s, folders[f], &c, dry || !del, NULL, NULL, &sel, &ctx->err);
+		r = choose(ctx, folders[f], A->cond, dry || !del, 0, &sel);
 		if (r == MT_OK)
-			r = flagged_left(ctx, folders[f], &c, &sel, &fl_n, &fl_b);
+			r = flagged_left(ctx, folders[f], &sel, &fl_n, &fl_b);
 		if (r == MT_OK && exists[f]) {
 			r = export_resume(ctx, &sel, &pl, dry, &o);
 		} else if (r == MT_OK && dry) {
@@ -911,7 +944,7 @@ static int flush_batch(struct importer *im)
 static int import_one(struct importer *im, struct mt_lm_msg *m)
 {
 	char *id = mt_header_get(m->data, m->len, "message-id");
-	int existing = id && im->ids->n && bsearch(&id, im->ids->v, im->ids->n, sizeof *im->ids->v, cmp_strp);
+	int existing = id && mt_bsearch(&id, im->ids->v, im->ids->n, sizeof *im->ids->v, cmp_strp);
 	size_t bad_kw = drop_bad_keywords(m);
 	free(id);
 	im->c.kw += bad_kw;
@@ -1013,7 +1046,7 @@ static int existing_ids(struct mt_ctx *ctx, const char *into, struct msgids *ids
 	free(all);
 	free(w2);
 	if (r == MT_OK && ids->n)
-		qsort(ids->v, ids->n, sizeof *ids->v, cmp_strp);
+		mt_sort(ids->v, ids->n, sizeof *ids->v, cmp_strp);
 	return r;
 }
 
@@ -1111,11 +1144,6 @@ static int import_main(struct mt_ctx *ctx)
 	return im.c.refused || im.c.unreadable || im.c.nul ? MT_EDATA : MT_OK;
 }
 
-struct target {
-	char *name;
-	struct mt_selection sel;   /* the messages going there; msgs owned */
-};
-
 /* Moves into archive folders a killed run left half done (servers without
  * MOVE; mt_recover_moves): the targets are every existing folder the
  * template can name, its strftime fields read as wildcards. */
@@ -1148,29 +1176,109 @@ static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t 
 			tgt[nt++] = all.v[i].wire;
 	int r = mt_recover_moves(ctx->s, (const char *const *)folders, nfolders, tgt, nt, 0, &done, &ctx->err);
 	if (r == MT_OK && done && ctx->verbose)
-		fprintf(stderr, "mailtool archive: finished %llu move(s) an interrupted run had left half done\n",
-			(unsigned long long)done);
+		mt_warn(ctx, "finished %llu move(s) an interrupted run had left half done", (unsigned long long)done);
 	free(tgt);
 	free(pat);
 	mt_mailboxes_release(&all);
 	return r == MT_OK ? MT_OK : mt_fail_err(ctx, &ctx->err);
 }
 
+/* The folder the template names for one message's date; owned. */
+static char *target_of(const char *tmpl, const struct mt_msg *m, int by_date_header)
+{
+	/* a field of two characters becomes at most 11 (%Y of any int year):
+	 * a fixed size would drop messages */
+	size_t nl = 6 * strlen(tmpl) + 1;
+	char *name = mt_xmalloc(nl);
+	time_t when = by_date_header && m->date ? m->date : m->internaldate;
+	struct tm tm;
+	gmtime_r(&when, &tm);
+	strftime(name, nl, tmpl, &tm);
+	return name;
+}
+
+/* One folder's part of the plan: its moves, one per target (whatever the
+ * number of periods), in the order the targets first appear. */
+static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, const char *tmpl, int by_date_header)
+{
+	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n ? sel->n : 1));
+	uint32_t *sizes = mt_xmalloc(sizeof *sizes * (sel->n ? sel->n : 1));
+	char **names = mt_xmalloc(sizeof *names * (sel->n ? sel->n : 1));
+	unsigned char *taken = mt_xmalloc(sel->n ? sel->n : 1);
+	memset(taken, 0, sel->n ? sel->n : 1);
+	for (size_t i = 0; i < sel->n; i++)
+		names[i] = target_of(tmpl, &sel->msgs[i], by_date_header);
+	for (size_t i = 0; i < sel->n; i++) {
+		if (taken[i])
+			continue;
+		size_t n = 0;
+		for (size_t j = i; j < sel->n; j++)
+			if (!taken[j] && strcmp(names[j], names[i]) == 0) {
+				taken[j] = 1;
+				uids[n] = sel->msgs[j].uid;   /* msgs are in UID order: uids stay sorted */
+				sizes[n++] = sel->msgs[j].size;
+			}
+		if (strcmp(names[i], sel->folder) == 0)
+			continue;   /* already where it belongs */
+		struct mt_op *op = mt_plan_add_uids(moves, MT_OP_MOVE, sel->folder, sel->wire, sel->uidvalidity, uids,
+						    sizes, n);
+		op->target = mt_xstrdup(names[i]);
+	}
+	for (size_t i = 0; i < sel->n; i++)
+		free(names[i]);
+	free(names);
+	free(taken);
+	free(uids);
+	free(sizes);
+}
+
+/* The rows: per folder its moves, then what \Flagged mail stayed; a real
+ * run reports what the server says was done and stops at the op it stopped at. */
+static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_move, char **folders, size_t nfolders,
+		   const uint64_t *fl_n, const uint64_t *fl_b, int dry)
+{
+	struct mt_table t;
+	uint64_t tot_n = 0, tot_b = 0;
+	int moves = 0, stopped = 0;
+	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
+	size_t k = first_move;
+	for (size_t f = 0; f < nfolders && !stopped; f++) {
+		for (; k < p->n && strcmp(p->v[k].folder, folders[f]) == 0; k++) {
+			const struct mt_op *op = &p->v[k];
+			if (!dry && !op->ran) {
+				stopped = 1;   /* the error says why */
+				break;
+			}
+			char *row = mt_xasprintf("%s -> %s", op->folder, op->target);
+			uint64_t n = dry ? op->n : op->done, b = dry ? op->bytes : op->done_bytes;
+			mt_report_row(&t, row, dry ? "would move" : "moved", n, b);
+			free(row);
+			moves++;
+			tot_n += n;
+			tot_b += b;
+		}
+		if (!stopped && fl_n[f])
+			mt_report_row(&t, folders[f], "skipped: flagged", fl_n[f], fl_b[f]);
+	}
+	if (moves > 1)
+		mt_report_row(&t, "(total)", dry ? "would move" : "moved", tot_n, tot_b);
+	mt_table_print(&t, stdout);
+	mt_table_release(&t);
+}
+
 static int archive_main(struct mt_ctx *ctx)
 {
 	const char *tmpl = mt_arg(&ctx->args, "to") ? mt_arg(&ctx->args, "to") : "Archive/%Y";
-	int dry = mt_flag(&ctx->args, "dry-run"), given, r = MT_OK;
-	struct mt_criteria c;
+	const struct archive *A = ctx->state;
+	int dry = mt_flag(&ctx->args, "dry-run"), r = MT_OK;
 	char **folders = NULL;
 	size_t nfolders = 0;
-	struct mt_table t;
+	struct mt_plan plan = { 0 }, moves = { 0 };
 
 	if (mt_arg(&ctx->args, "export"))
 		return export_main(ctx);
 	if (mt_arg(&ctx->args, "import"))
 		return import_main(ctx);
-	mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err);
-	c.want_dates = 1;
 	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
 			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
@@ -1178,91 +1286,48 @@ static int archive_main(struct mt_ctx *ctx)
 		mt_free_folders(folders, nfolders);
 		return r;
 	}
-	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
-	uint64_t tot_n = 0, tot_b = 0;
-	int moves = 0;
+	/* the plan: every folder chosen from (read-only) before anything changes */
+	uint64_t *fl_n = mt_xmalloc(sizeof *fl_n * (nfolders ? nfolders : 1));
+	uint64_t *fl_b = mt_xmalloc(sizeof *fl_b * (nfolders ? nfolders : 1));
 	for (size_t f = 0; f < nfolders && r == MT_OK; f++) {
 		struct mt_selection sel;
-		struct target *tg = NULL;
-		size_t ntg = 0;
-		uint64_t fl_n = 0, fl_b = 0;
-		if ((r = mt_select_messages(ctx->s, folders[f], &c, 1, NULL, NULL, &sel, &ctx->err)) != MT_OK ||
-		    (r = flagged_left(ctx, folders[f], &c, &sel, &fl_n, &fl_b)) != MT_OK) {
-			mt_selection_release(&sel);
-			break;
-		}
-		/* group by target folder: one move per target, whatever the number of periods */
-		for (size_t i = 0; i < sel.n; i++) {
-			/* a field of two characters becomes at most 11 (%Y of any
-			 * int year): a fixed size would drop messages */
-			size_t nl = 6 * strlen(tmpl) + 1;
-			char *name = mt_xmalloc(nl);
-			time_t when = c.by_date_header && sel.msgs[i].date ? sel.msgs[i].date : sel.msgs[i].internaldate;
-			struct tm tm;
-			gmtime_r(&when, &tm);
-			strftime(name, nl, tmpl, &tm);
-			size_t k;
-			for (k = 0; k < ntg; k++)
-				if (strcmp(tg[k].name, name) == 0)
-					break;
-			if (k == ntg) {
-				tg = realloc(tg, sizeof *tg * (ntg + 1));
-				if (tg == NULL)
-					abort();
-				memset(&tg[ntg], 0, sizeof *tg);
-				tg[ntg].name = mt_xstrdup(name);
-				tg[ntg].sel.folder = mt_xstrdup(sel.folder);
-				tg[ntg].sel.wire = mt_xstrdup(sel.wire);
-				tg[ntg].sel.uidvalidity = sel.uidvalidity;
-				tg[ntg].sel.msgs = mt_xmalloc(sizeof *sel.msgs * sel.n);
-				ntg++;
-			}
-			free(name);
-			tg[k].sel.msgs[tg[k].sel.n++] = sel.msgs[i];
-			tg[k].sel.bytes += sel.msgs[i].size;
-			memset(&sel.msgs[i], 0, sizeof sel.msgs[i]);   /* now owned by the target */
-		}
-		for (size_t k = 0; k < ntg; k++) {
-			char *row = mt_xasprintf("%s -> %s", folders[f], tg[k].name);
-			uint64_t n = tg[k].sel.n, b = tg[k].sel.bytes;
-			if (strcmp(tg[k].name, folders[f]) == 0) {
-				free(row);
-				continue;   /* already where it belongs */
-			}
-			if (!dry) {
-				char *wire = NULL;
-				int moved = 0;   /* a target whose move never started moved nothing */
-				if (r == MT_OK && (r = mt_create(ctx->s, tg[k].name, "\\Archive", &ctx->err)) == MT_OK &&
-				    (r = mt_subscribe(ctx->s, tg[k].name, 1, &ctx->err)) == MT_OK &&
-				    (r = mt_mailbox_wire(ctx->s, tg[k].name, &wire, &ctx->err)) == MT_OK) {
-					r = mt_remove_selection(ctx->s, &tg[k].sel, wire, 0, &n, &b, &ctx->err);
-					moved = 1;
-				}
-				free(wire);
-				if (!moved) {
-					free(row);
-					continue;
-				}
-			}
-			mt_report_row(&t, row, dry ? "would move" : "moved", n, b);
-			moves++;
-			tot_n += n;
-			tot_b += b;
-			free(row);
-		}
-		for (size_t k = 0; k < ntg; k++) {
-			free(tg[k].name);
-			mt_selection_release(&tg[k].sel);
-		}
-		if (fl_n)
-			mt_report_row(&t, folders[f], "skipped: flagged", fl_n, fl_b);
-		free(tg);
+		fl_n[f] = fl_b[f] = 0;
+		if ((r = choose(ctx, folders[f], A->cond, 1, 1, &sel)) == MT_OK &&
+		    (r = flagged_left(ctx, folders[f], &sel, &fl_n[f], &fl_b[f])) == MT_OK)
+			plan_folder(&moves, &sel, tmpl, A->by_date_header);
 		mt_selection_release(&sel);
 	}
-	if (moves > 1)
-		mt_report_row(&t, "(total)", dry ? "would move" : "moved", tot_n, tot_b);
-	mt_table_print(&t, stdout);
-	mt_table_release(&t);
+	/* every target created (\Archive where the server takes it) and
+	 * subscribed first, once, then the moves */
+	for (size_t k = 0; k < moves.n && r == MT_OK; k++) {
+		int planned = 0;
+		for (size_t o = 0; o < plan.n && !planned; o++)
+			planned = strcmp(plan.v[o].folder, moves.v[k].target) == 0;
+		if (!planned) {
+			struct mt_op *op = mt_plan_add(&plan, MT_OP_CREATE);
+			op->folder = mt_xstrdup(moves.v[k].target);
+			op->flags = mt_xstrdup("\\Archive");
+		}
+	}
+	size_t first_move = plan.n;
+	for (size_t k = 0; k < moves.n; k++) {
+		struct mt_op *m = &moves.v[k];
+		struct mt_op *op = mt_plan_add_uids(&plan, MT_OP_MOVE, m->folder, m->wire, m->uidvalidity, m->uids, m->sizes,
+						    m->n);
+		op->target = mt_xstrdup(m->target);
+	}
+	mt_plan_release(&moves);
+	if (r == MT_OK)
+		r = mt_plan_check(ctx->s, &plan, &ctx->err);
+	/* a plan that could not be made or checked changed nothing: no rows */
+	if (r == MT_OK) {
+		if (!dry)
+			r = mt_plan_run(ctx->s, &plan, &ctx->err);
+		report(ctx, &plan, first_move, folders, nfolders, fl_n, fl_b, dry);
+	}
+	free(fl_n);
+	free(fl_b);
+	mt_plan_release(&plan);
 	mt_free_folders(folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
@@ -1290,5 +1355,6 @@ static const struct mt_applet archive_applet = {
 	.flags = MT_APPLET_SESSION,
 	.main = archive_main,
 	.check = archive_check,
+	.release = archive_release,
 };
 MT_APPLET(archive_applet);

@@ -58,7 +58,7 @@ static int run_line(struct batch *b, char **w, int n, const char *text)
 	if (r != MT_OK && b->first_error == MT_OK)
 		b->first_error = r;
 	if (!b->quiet || r != MT_OK)
-		fprintf(stderr, "mailtool batch: line %ld: exit %d: %s\n", b->lineno, r, text);
+		mt_warn(b->ctx, "line %ld: exit %d: %s", b->lineno, r, text);
 	return r != MT_OK && b->stop;
 }
 

@@ -1050,7 +1050,7 @@ int mt_lm_commit(struct mt_lm_writer *w, struct mt_err *e)
 {
 	int r = MT_OK;
 	if (w->nd)
-		qsort(w->dig, w->nd, 32, cmp_digest);
+		mt_sort(w->dig, w->nd, 32, cmp_digest);
 	if (w->digest_only)
 		return MT_OK;
 	if (w->fmt == MT_LM_MAILDIR) {
@@ -1221,7 +1221,7 @@ static int archive_digests(int dirfd, const char *shown, const char *rel, unsign
 		return more;
 	}
 	if (*k)
-		qsort(*got, *k, 32, cmp_digest);
+		mt_sort(*got, *k, 32, cmp_digest);
 	return MT_OK;
 }
 
@@ -1253,7 +1253,7 @@ int mt_lm_verify_subset(int dirfd, const char *shown, const char *rel, const uns
 	}
 	if (n) {
 		memcpy(want, digests, 32 * n);
-		qsort(want, n, 32, cmp_digest);
+		mt_sort(want, n, 32, cmp_digest);
 	}
 	/* both sorted: each wanted digest takes one equal archived one */
 	for (size_t i = 0; i < n; i++) {

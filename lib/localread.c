@@ -829,7 +829,7 @@ static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)
 	}
 	/* delivery order: the names' timestamps, then their sequence parts */
 	if (r->nfiles)
-		qsort(r->files, r->nfiles, sizeof *r->files, cmp_entry);
+		mt_sort(r->files, r->nfiles, sizeof *r->files, cmp_entry);
 	return MT_OK;
 }
 

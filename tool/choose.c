@@ -67,7 +67,7 @@ int mt_choose(struct mt_ctx *ctx, struct mt_session *s, const char *folder, stru
 	return r;
 }
 
-/* ---- the criteria struct archive still speaks (until it speaks trees) ---- */
+/* ---- the common removal options as a tree ---------------------------------- */
 
 struct mt_cond *mt_criteria_cond(const struct mt_criteria *c)
 {
@@ -91,29 +91,4 @@ struct mt_cond *mt_criteria_cond(const struct mt_criteria *c)
 	if (c->before)
 		t = mt_cond_and(t, mt_cond_before(c->before, c->by_date_header));
 	return t;
-}
-
-int mt_select_messages(struct mt_session *s, const char *folder, const struct mt_criteria *c, int readonly,
-		       mt_msg_filter filter, void *fctx, struct mt_selection *out, struct mt_err *e)
-{
-	struct mt_cond *cond = mt_criteria_cond(c);
-	struct mt_choice ch = { .cond = cond, .readonly = readonly, .size = 1, .dates = c->want_dates,
-				.by_date_header = c->by_date_header, .from_subject = c->want_headers };
-	int r = mt_choose(NULL, s, folder, &ch, out, e);
-	mt_cond_free(cond);
-	if (r == MT_OK && filter) {
-		size_t keep = 0;
-		out->bytes = 0;
-		for (size_t i = 0; i < out->n; i++) {
-			if (filter(&out->msgs[i], fctx)) {
-				out->bytes += out->msgs[i].size;
-				out->msgs[keep++] = out->msgs[i];
-			} else {
-				free(out->msgs[i].from);
-				free(out->msgs[i].subject);
-			}
-		}
-		out->n = keep;
-	}
-	return r;
 }

@@ -223,8 +223,8 @@ struct mt_choice {
 int mt_choose(struct mt_ctx *ctx, struct mt_session *s, const char *folder, struct mt_choice *ch,
 	      struct mt_selection *out, struct mt_err *e);
 
-/* The removal options as archive still reads them (a flat struct). Unset
- * fields are 0 / -1. */
+/* The common removal options (--deleted, --older, ...) as parsed, before
+ * they become a condition tree. Unset fields are 0 / -1. */
 struct mt_criteria {
 	int deleted;            /* only \Deleted */
 	int undeleted;          /* only mail not flagged \Deleted */
@@ -236,20 +236,12 @@ struct mt_criteria {
 	uint64_t larger;        /* 0 unset: strictly larger than */
 	uint64_t smaller;       /* 0 unset: strictly smaller than */
 	int by_date_header;     /* ages/dates by the Date header instead of INTERNALDATE */
-	int want_headers;       /* fetch From and Subject (decoded) */
-	int want_dates;         /* fetch INTERNALDATE (and with by_date_header, Date) */
 };
 /* Criteria from the common removal options (--deleted, --older, ...);
  * *given counts the criteria named. */
 int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e);
 /* The same as a condition tree (owned; NULL: every message). */
 struct mt_cond *mt_criteria_cond(const struct mt_criteria *c);
-/* Choose by criteria, every chosen message's size fetched; filter (or NULL)
- * has the last say on each. */
-typedef int (*mt_msg_filter)(const struct mt_msg *m, void *ctx);
-int mt_select_messages(struct mt_session *s, const char *folder, const struct mt_criteria *c, int readonly,
-		       mt_msg_filter filter, void *fctx, struct mt_selection *out, struct mt_err *e);
-
 /* The result table of removing applets: folder, action, messages, size. */
 void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
 void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
