@@ -38,6 +38,15 @@ setup() {
 	plan_is_outcome archive --older 400d --to 'Archive/%Y' Lists/dev Sent
 }
 
+@test "archive --export --delete-after-export, then --import: the dry runs' rows are the real runs'" {
+	plan_is_outcome archive --export "$BATS_TEST_TMPDIR/dev.mbox" --delete-after-export --older 400d Lists/dev
+	[ -s "$BATS_TEST_TMPDIR/dev.mbox" ]
+	PLAN_DROP_COLS=per_second plan_is_outcome archive --import "$BATS_TEST_TMPDIR/dev.mbox" --into 'Restored/dev'
+	# and the same into a Maildir
+	plan_is_outcome archive --export "$BATS_TEST_TMPDIR/ann" --format maildir --delete-after-export Lists/announce
+	PLAN_DROP_COLS=per_second plan_is_outcome archive --import "$BATS_TEST_TMPDIR/ann" --into 'Restored/announce'
+}
+
 @test "subs add, remove, fix and import: the dry run's changes are the real run's" {
 	dadm mailbox create -u alice Gone
 	dadm mailbox subscribe -u alice Gone
