@@ -697,10 +697,24 @@ char *mt_term_safe(const char *s)
 
 int mt_parse_date(const char *s, time_t *out)
 {
-	struct tm tm = { 0 };
-	char *end = strptime(s, "%Y-%m-%d", &tm);
-	if (end == NULL || *end != '\0')
+	/* exactly YYYY-MM-DD, and a day the calendar has: strptime takes "24"
+	 * as a year and timegm turns 2024-02-30 into 1 March */
+	for (int i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+			return -1;
+	if (s[10] != '\0')
 		return -1;
-	*out = timegm(&tm);
+	struct tm tm = { 0 }, back;
+	tm.tm_year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0') - 1900;
+	tm.tm_mon = (s[5] - '0') * 10 + (s[6] - '0') - 1;
+	tm.tm_mday = (s[8] - '0') * 10 + (s[9] - '0');
+	if (tm.tm_year < 0 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1)
+		return -1;
+	struct tm asked = tm;   /* timegm normalizes what it is given */
+	time_t t = timegm(&tm);
+	if (gmtime_r(&t, &back) == NULL || back.tm_year != asked.tm_year || back.tm_mon != asked.tm_mon ||
+	    back.tm_mday != asked.tm_mday)
+		return -1;
+	*out = t;
 	return 0;
 }

@@ -192,6 +192,14 @@ HOOK
 	run "$MT" expunge --before 2025-13-45 INBOX
 	[ "$status" -eq 65 ]
 	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	# a day the calendar lacks is not the next day; a two-digit year is not the year 24
+	for d in 2024-02-30 2023-02-29 2024-04-31 24-01-01; do
+		run --separate-stderr "$MT" expunge --before "$d" --dry-run INBOX
+		[ "$status" -eq 65 ]
+		[ "$stderr" = "mailtool expunge: --before: '$d' is not a calendar date YYYY-MM-DD" ]
+	done
+	run "$MT" expunge --before 2024-02-29 --dry-run INBOX
+	[ "$status" -eq 0 ]
 	[ "$(listing)" = "$before" ]
 }
 

@@ -5,6 +5,7 @@ setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 
 @test "unit: size parsing (binary units, bad input refused)" { run "$UNIT" size; [ "$status" -eq 0 ]; }
 @test "unit: duration parsing (s m h d w y, unit required)" { run "$UNIT" duration; [ "$status" -eq 0 ]; }
+@test "unit: calendar dates (YYYY-MM-DD, only days the calendar has)" { run "$UNIT" date; [ "$status" -eq 0 ]; }
 @test "unit: percentages" { run "$UNIT" pct; [ "$status" -eq 0 ]; }
 @test "unit: human sizes" { run "$UNIT" human; [ "$status" -eq 0 ]; }
 @test "unit: modified UTF-7 both ways, invalid input refused" { run "$UNIT" mutf7; [ "$status" -eq 0 ]; }

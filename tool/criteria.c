@@ -41,7 +41,7 @@ int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *g
 	}
 	if ((v = mt_arg(a, "before"))) {
 		if (mt_parse_date(v, &c->before) < 0)
-			return mt_seterr(e, MT_EDATA, "--before: bad date '%s': expected YYYY-MM-DD", v);
+			return mt_seterr(e, MT_EDATA, "--before: '%s' is not a calendar date YYYY-MM-DD", v);
 		(*given)++;
 	}
 	if ((v = mt_arg(a, "larger"))) {

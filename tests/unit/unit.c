@@ -38,6 +38,24 @@ static void t_size(void)
 	CHECK(mt_parse_size("nan", &v, &e) == MT_EDATA);
 }
 
+static void t_date(void)
+{
+	time_t t = 0;
+	CHECK(mt_parse_date("2024-02-29", &t) == 0 && t == 1709164800);
+	CHECK(mt_parse_date("1970-01-01", &t) == 0 && t == 0);
+	CHECK(mt_parse_date("2024-02-30", &t) < 0);   /* no 30 February: never 1 March */
+	CHECK(mt_parse_date("2023-02-29", &t) < 0);
+	CHECK(mt_parse_date("2024-13-01", &t) < 0);
+	CHECK(mt_parse_date("2024-00-10", &t) < 0);
+	CHECK(mt_parse_date("2024-04-31", &t) < 0);
+	CHECK(mt_parse_date("24-01-01", &t) < 0);     /* strptime took this as the year 24 */
+	CHECK(mt_parse_date("2024-1-01", &t) < 0);
+	CHECK(mt_parse_date("2024-01-01x", &t) < 0);
+	CHECK(mt_parse_date("2024-01-0", &t) < 0);
+	CHECK(mt_parse_date("", &t) < 0);
+	CHECK(mt_parse_date("1899-12-31", &t) < 0);
+}
+
 static void t_duration(void)
 {
 	uint64_t v;
@@ -691,7 +709,7 @@ static void t_prefilter(void)
 }
 
 static const struct { const char *name; void (*fn)(void); } groups[] = {
-	{ "size", t_size }, { "duration", t_duration }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
+	{ "size", t_size }, { "duration", t_duration }, { "date", t_date }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table }, { "term", t_term },
 	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
 	{ "numguard", t_numguard }, { "query", t_query }, { "match", t_match }, { "prefilter", t_prefilter },
