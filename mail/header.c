@@ -35,9 +35,15 @@ char *mt_decode_header(const char *raw, size_t len)
 	return unf;
 }
 
-/* Broken-down time with a zone like -0130 (as -130) to UTC seconds. */
+/* Broken-down time with a zone like -0130 (as -130) to UTC seconds; 0 (no
+ * date) for fields no calendar or zone has. The fields come from a sender's
+ * Date:/Received: or a server's INTERNALDATE as any int libetpan could read:
+ * a year of 2^31 overflowed year - 1900, a zone of INT_MIN its negation. */
 time_t mt_zoned_time(int year, int month, int day, int hour, int min, int sec, int zone)
 {
+	if (year < 0 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+	    min < 0 || min > 59 || sec < 0 || sec > 60 || zone < -9959 || zone > 9959 || abs(zone) % 100 > 59)
+		return 0;
 	struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
 			 .tm_hour = hour, .tm_min = min, .tm_sec = sec };
 	int off = (abs(zone) / 100) * 3600 + (abs(zone) % 100) * 60;

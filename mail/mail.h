@@ -25,7 +25,8 @@ char *mt_decode_header(const char *raw, size_t len);
 /* A Date field's value (RFC 5322) as UTC seconds; 0 when it cannot be read. */
 time_t mt_header_date(const char *value, size_t len);
 
-/* Broken-down time with a zone like -0130 (given as -130) to UTC seconds. */
+/* Broken-down time with a zone like -0130 (given as -130) to UTC seconds; 0
+ * when a field is out of range (a year past 9999, a zone past +-9959). */
 time_t mt_zoned_time(int year, int month, int day, int hour, int min, int sec, int zone);
 
 /* The decoded text of a message's text parts (transfer encodings undone,

@@ -232,3 +232,13 @@ export_dry_then_real() {
 	[ "$(server_state)" = "$before" ]
 	[ "$(ls -A "$X" | sort | paste -sd,)" = "all,ann.mbox,dev.mbox,one.mbox.gz" ]
 }
+
+@test "a Date: with the year 2147483648 or the zone -2147483648 is no date: the message is dated by its file, nothing overflows" {
+	# mt_zoned_time computed year - 1900 and -zone in int: undefined
+	# behaviour the sanitizer pass stops on, for every message imported
+	printf 'From a@b Mon Jan  1 00:00:00 2024\nDate: Mon, 1 Jan 2147483648 00:00:00 +0000\nSubject: y\nMessage-ID: <y1@x>\n\nbody\n\nFrom a@b Mon Jan  1 00:00:00 2024\nDate: Mon, 1 Jan 2024 00:00:00 -2147483648\nSubject: z\nMessage-ID: <y2@x>\n\nbody\n' > "$X/y.mbox"
+	run -0 --separate-stderr "$MT" archive --import "$X/y.mbox" --into Ytest --date-from date --json
+	echo "$output / $stderr"
+	[[ "$output" == *'"appended":2,'*'"dated_by_file":2,"dated_by_received":0,"dated_by_date":0'* ]]
+	[ "$(dadm -f tab fetch -u alice date.received mailbox Ytest all | tail -n +2 | sort -u)" = "2024-01-01 00:00:00" ]
+}
