@@ -791,22 +791,33 @@ static int export_main(struct mt_ctx *ctx)
 
 /* ---- import ------------------------------------------------------------ */
 
-static const char *const months3[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-				       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+/* Everything of an APPEND command before a LITERAL+ literal must be what
+ * every server reads to its end: one it refuses by its syntax (a date-year
+ * of five digits) or its length (Dovecot: "command line too large") is
+ * answered BAD before the literal is read, and then the message's lines
+ * are read as commands (a body line "zz1 DELETE Victim" deleted a folder).
+ * So the flags are atoms (bad_keyword), the date one the grammar has
+ * (mt_imap_date_time), and the command's text outside its literals, over
+ * all the messages of a MULTIAPPEND, at most APPEND_LINE_MAX octets: well
+ * below the 8192 RFC 7162 section 4 asks servers to take. */
+#define APPEND_LINE_MAX 4000
+#define APPEND_TAG_MAX 16            /* the tag libetpan puts first, and its space */
 
-/* "(\\Seen $Kw) \"22-Nov-2026 10:00:00 +0000\"" for APPEND, into f (a
- * memory stream: as long as what is written, whatever the keywords) */
+static const struct { unsigned f; const char *n; } sysflag_names[] = {
+	{ MT_F_SEEN, "\\Seen" }, { MT_F_ANSWERED, "\\Answered" }, { MT_F_FLAGGED, "\\Flagged" },
+	{ MT_F_DELETED, "\\Deleted" }, { MT_F_DRAFT, "\\Draft" },
+};
+
+/* " (\\Seen $Kw) \"22-Nov-2026 10:00:00 +0000\" {LEN+}\r\n" of one message
+ * of an APPEND, into f (a memory stream: as long as what is written) */
 static void append_args(FILE *f, const struct mt_lm_msg *m)
 {
-	static const struct { unsigned f; const char *n; } sys[] = {
-		{ MT_F_SEEN, "\\Seen" }, { MT_F_ANSWERED, "\\Answered" }, { MT_F_FLAGGED, "\\Flagged" },
-		{ MT_F_DELETED, "\\Deleted" }, { MT_F_DRAFT, "\\Draft" },
-	};
 	const char *sep = "";
-	fputc('(', f);
-	for (size_t i = 0; i < sizeof sys / sizeof *sys; i++)
-		if (m->sysflags & sys[i].f) {
-			fprintf(f, "%s%s", sep, sys[i].n);
+	char date[32];
+	fputs(" (", f);
+	for (size_t i = 0; i < sizeof sysflag_names / sizeof *sysflag_names; i++)
+		if (m->sysflags & sysflag_names[i].f) {
+			fprintf(f, "%s%s", sep, sysflag_names[i].n);
 			sep = " ";
 		}
 	for (size_t i = 0; m->keywords && m->keywords[i]; i++) {
@@ -814,30 +825,54 @@ static void append_args(FILE *f, const struct mt_lm_msg *m)
 		sep = " ";
 	}
 	fputc(')', f);
-	if (m->internaldate > 0) {
-		struct tm tm;
-		gmtime_r(&m->internaldate, &tm);
-		fprintf(f, " \"%02d-%s-%d %02d:%02d:%02d +0000\"", tm.tm_mday, months3[tm.tm_mon], tm.tm_year + 1900,
-			tm.tm_hour, tm.tm_min, tm.tm_sec);
-	}
+	if (mt_imap_date_time(m->internaldate, date, sizeof date))
+		fprintf(f, " \"%s\"", date);
+	fprintf(f, " {%zu+}\r\n", m->len);
 }
 
-/* Keywords that are not IMAP atoms cannot be APPENDed (and must never reach
- * a command line): taken off, and counted. */
-static size_t drop_bad_keywords(struct mt_lm_msg *m)
+/* Octets of "APPEND "MAILBOX"" with its tag. */
+static size_t append_prefix_len(const char *quoted)
 {
-	size_t k = 0, dropped = 0;
+	return APPEND_TAG_MAX + strlen("APPEND ") + strlen(quoted);
+}
+
+/* What one message adds to an APPEND outside its literal (append_args);
+ * with keywords, only the first nkw. */
+static size_t append_args_len(const struct mt_lm_msg *m, size_t nkw)
+{
+	size_t n = strlen(" () \"01-Jan-2024 00:00:00 +0000\" {+}\r\n") + 20;   /* 20: any length's digits */
+	for (size_t i = 0; i < sizeof sysflag_names / sizeof *sysflag_names; i++)
+		if (m->sysflags & sysflag_names[i].f)
+			n += strlen(sysflag_names[i].n) + 1;
+	for (size_t i = 0; i < nkw && m->keywords && m->keywords[i]; i++)
+		n += strlen(m->keywords[i]) + 1;
+	return n;
+}
+
+/* The keywords that can go into an APPEND: IMAP atoms (no other may ever
+ * reach a command line), as many as fit in APPEND_LINE_MAX after a prefix
+ * of prefix octets; the rest are taken off and counted in *bad (not atoms)
+ * and *over (past the line, or past MT_LM_MAX_KEYWORDS when read). */
+static void fit_keywords(struct mt_lm_msg *m, size_t prefix, size_t *bad, size_t *over)
+{
+	size_t k = 0, len = append_args_len(m, 0);
+	*bad = 0;
+	*over = m->keywords_over;
 	for (size_t i = 0; m->keywords && m->keywords[i]; i++) {
-		if (mt_lm_keyword_ok(m->keywords[i])) {
-			m->keywords[k++] = m->keywords[i];
+		size_t kl = strlen(m->keywords[i]) + 1;
+		if (!mt_lm_keyword_ok(m->keywords[i])) {
+			(*bad)++;
+		} else if (prefix + len + kl > APPEND_LINE_MAX) {
+			(*over)++;
 		} else {
-			free(m->keywords[i]);
-			dropped++;
+			m->keywords[k++] = m->keywords[i];
+			len += kl;
+			continue;
 		}
+		free(m->keywords[i]);
 	}
 	if (m->keywords)
 		m->keywords[k] = NULL;
-	return dropped;
 }
 
 struct msgids {
@@ -881,9 +916,7 @@ static int append_batch(struct mt_ctx *ctx, const char *wire, struct mt_lm_msg *
 		abort();
 	fprintf(f, "APPEND %s", q);
 	for (size_t i = 0; i < n; i++) {
-		fputc(' ', f);
 		append_args(f, &v[i]);
-		fprintf(f, " {%zu+}\r\n", v[i].len);
 		fwrite(v[i].data, 1, v[i].len, f);
 	}
 	if (fclose(f) != 0)
@@ -896,7 +929,7 @@ static int append_batch(struct mt_ctx *ctx, const char *wire, struct mt_lm_msg *
 
 /* What an archive holds and what of it is not appended, and why. */
 struct import_count {
-	uint64_t appended, bytes, existing, unreadable, nul, refused, untrusted, kw_msgs, kw;
+	uint64_t appended, bytes, existing, unreadable, nul, refused, untrusted, kw_msgs, kw, over_msgs, over;
 };
 
 struct importer {
@@ -908,6 +941,8 @@ struct importer {
 	struct mt_lm_rinfo info;     /* what the reader found */
 	struct mt_lm_msg batch[100];
 	size_t nb, bb;
+	size_t prefix;               /* octets of the APPEND command before its first message */
+	size_t line;                 /* octets of the batch's command outside its literals */
 };
 
 /* Send the batch; a refused batch is retried message by message so the one
@@ -937,6 +972,7 @@ static int flush_batch(struct importer *im)
 	for (size_t i = 0; i < nb; i++)
 		mt_lm_msg_release(&im->batch[i]);
 	im->nb = im->bb = 0;
+	im->line = im->prefix;
 	return r;
 }
 
@@ -945,10 +981,13 @@ static int import_one(struct importer *im, struct mt_lm_msg *m)
 {
 	char *id = mt_header_get(m->data, m->len, "message-id");
 	int existing = id && mt_bsearch(&id, im->ids->v, im->ids->n, sizeof *im->ids->v, cmp_strp);
-	size_t bad_kw = drop_bad_keywords(m);
+	size_t bad_kw, over_kw;
+	fit_keywords(m, im->prefix, &bad_kw, &over_kw);
 	free(id);
 	im->c.kw += bad_kw;
 	im->c.kw_msgs += bad_kw > 0;
+	im->c.over += over_kw;
+	im->c.over_msgs += over_kw > 0;
 	im->c.untrusted += m->untrusted_flags;
 	if (existing) {
 		im->c.existing++;
@@ -960,8 +999,17 @@ static int import_one(struct importer *im, struct mt_lm_msg *m)
 		im->c.appended++;
 		im->c.bytes += m->len;
 	} else {
+		/* a MULTIAPPEND's text outside its literals stays within the limit
+		 * too: a server may count it as one line */
+		size_t args = append_args_len(m, SIZE_MAX);
+		int r = im->nb && im->line + args > APPEND_LINE_MAX ? flush_batch(im) : MT_OK;
+		if (r != MT_OK) {
+			mt_lm_msg_release(m);
+			return r;
+		}
 		im->batch[im->nb++] = *m;
 		im->bb += m->len;
+		im->line += args;
 		if (im->nb < (im->multi ? sizeof im->batch / sizeof *im->batch : 1) && im->bb < (4u << 20))
 			return MT_OK;
 		return flush_batch(im);
@@ -1053,7 +1101,7 @@ static int existing_ids(struct mt_ctx *ctx, const char *into, struct msgids *ids
 static void import_report(struct mt_ctx *ctx, const char *into, const struct importer *im, int dry, double secs)
 {
 	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_EXISTING, I_UNREADABLE, I_NUL,
-	       I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_N };
+	       I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_DSERVER, I_N };
 	static const struct mt_col cols[I_N] = {
 		[I_FOLDER] = { "folder", MT_COL_STR }, [I_APPENDED] = { "appended", MT_COL_NUM },
 		[I_SKIPPED] = { "skipped", MT_COL_NUM }, [I_FAILED] = { "failed", MT_COL_NUM },
@@ -1062,6 +1110,7 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 		[I_UNREADABLE] = { "skipped_not_regular_file", MT_COL_NUM }, [I_NUL] = { "skipped_nul_byte", MT_COL_NUM },
 		[I_FORMAT] = { "mbox_format", MT_COL_STR }, [I_DFILE] = { "dated_by_file", MT_COL_NUM },
 		[I_DRECEIVED] = { "dated_by_received", MT_COL_NUM }, [I_DDATE] = { "dated_by_date", MT_COL_NUM },
+		[I_DSERVER] = { "dated_by_server", MT_COL_NUM },
 	};
 	const struct import_count *c = &im->c;
 	struct mt_col dcols[I_N];
@@ -1084,6 +1133,7 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 	mt_table_num(&t, row, I_DFILE, (long long)im->info.dated[MT_LM_DATE_FILE]);
 	mt_table_num(&t, row, I_DRECEIVED, (long long)im->info.dated[MT_LM_DATE_RECEIVED]);
 	mt_table_num(&t, row, I_DDATE, (long long)im->info.dated[MT_LM_DATE_DATE]);
+	mt_table_num(&t, row, I_DSERVER, (long long)im->info.dated[MT_LM_DATE_NONE]);
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
@@ -1111,7 +1161,19 @@ static int import_main(struct mt_ctx *ctx)
 	/* the whole archive is read (and with --skip-existing the folder's
 	 * Message-IDs) before anything changes: a bad archive changes nothing,
 	 * and a dry run says exactly this */
-	r = mt_flag(&ctx->args, "skip-existing") ? existing_ids(ctx, into, &ids) : MT_OK;
+	r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err);
+	if (r == MT_OK) {
+		char *q = mt_imap_quote(wire);
+		im.prefix = im.line = append_prefix_len(q ? q : "");
+		free(q);
+		if (q == NULL || im.prefix + append_args_len(&(struct mt_lm_msg){ .sysflags = ~0u }, 0) > APPEND_LINE_MAX)
+			r = mt_seterr(&ctx->err, MT_EDATA, "--into '%s': too long a name for an APPEND command line; nothing imported",
+				      into);
+	}
+	free(wire);
+	wire = NULL;
+	if (r == MT_OK && mt_flag(&ctx->args, "skip-existing"))
+		r = existing_ids(ctx, into, &ids);
 	im.quiet = !dry;
 	if (r == MT_OK)
 		r = import_pass(&im, &ro);
@@ -1137,6 +1199,13 @@ static int import_main(struct mt_ctx *ctx)
 	if (im.c.kw)
 		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) are not IMAP keywords; not appended", path,
 			(unsigned long long)im.c.kw, (unsigned long long)im.c.kw_msgs);
+	if (im.c.over)
+		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) not kept: past %d per message, or past the %d octets "
+			"an APPEND command line takes here; not appended", path, (unsigned long long)im.c.over,
+			(unsigned long long)im.c.over_msgs, MT_LM_MAX_KEYWORDS, APPEND_LINE_MAX);
+	if (im.info.dated[MT_LM_DATE_NONE])
+		mt_fail(ctx, 0, "'%s': %llu message(s) have no date an APPEND can carry (none read, or past the year 9999); the "
+			"server dates them", path, (unsigned long long)im.info.dated[MT_LM_DATE_NONE]);
 	if (r == MT_OK || im.c.appended)
 		import_report(ctx, into, &im, dry, (mt_now_ms() - t0) / 1000);
 	if (r != MT_OK)

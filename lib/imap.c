@@ -839,7 +839,8 @@ int mt_append(struct mt_session *s, const char *wire, unsigned sysflags, const c
 		mailimap_flag_list_add(fl, mailimap_flag_new_draft());
 	for (size_t i = 0; keywords && keywords[i]; i++)
 		mailimap_flag_list_add(fl, mailimap_flag_new_flag_keyword(mt_xstrdup(keywords[i])));
-	if (date > 0) {
+	char dtbuf[32];
+	if (mt_imap_date_time(date, dtbuf, sizeof dtbuf)) {   /* else the server dates it */
 		struct tm tm;
 		gmtime_r(&date, &tm);
 		dt = mailimap_date_time_new(tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, 0);

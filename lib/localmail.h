@@ -112,12 +112,18 @@ void mt_lm_free(struct mt_lm_writer *w);
 
 /* ---- reading ---------------------------------------------------------- */
 
+/* Keywords read per message at most: the rest are counted, not kept, so a
+ * header of 20,000 of them costs no more than this many (no server keeps
+ * that many on one message, and an APPEND line holds fewer anyway). */
+#define MT_LM_MAX_KEYWORDS 1000
+
 struct mt_lm_msg {
 	char *data;            /* RFC822 bytes as they go to the server (CRLF), owned */
 	size_t len;
 	time_t internaldate;   /* 0 unknown */
 	unsigned sysflags;     /* MT_F_* (lib/select.h) */
-	char **keywords;       /* NULL-terminated, owned */
+	char **keywords;       /* NULL-terminated, owned; at most MT_LM_MAX_KEYWORDS */
+	size_t keywords_over;  /* keywords past MT_LM_MAX_KEYWORDS: not read */
 	long position;         /* 1-based, in the source */
 	int untrusted_flags;   /* flag lines of another export at its top: kept as content, not read */
 };
@@ -125,8 +131,10 @@ struct mt_lm_msg {
 /* Where a message's INTERNALDATE comes from: the file (a Maildir or .eml
  * file's modification time, an mbox's From_ line), the topmost Received:
  * field (where the message arrived; then Date:, then the file), or Date:
- * (then the file). */
-enum mt_lm_datesrc { MT_LM_DATE_FILE, MT_LM_DATE_RECEIVED, MT_LM_DATE_DATE, MT_LM_NDATESRC };
+ * (then the file). Only dates an IMAP date-time can carry count
+ * (mt_imap_date_time); without one (MT_LM_DATE_NONE, internaldate 0) the
+ * server dates the message. */
+enum mt_lm_datesrc { MT_LM_DATE_FILE, MT_LM_DATE_RECEIVED, MT_LM_DATE_DATE, MT_LM_DATE_NONE, MT_LM_NDATESRC };
 /* "file" (or "mtime"), "received", "date" -> source; -1 otherwise. */
 int mt_lm_datesrc_parse(const char *s);
 

@@ -224,14 +224,19 @@ static time_t from_line_date(struct mt_lm_reader *r, const char *l)
 	return timegm(&tm);
 }
 
-static void add_keyword(char ***kw, const char *k, size_t len)
+/* One more keyword onto the NULL-terminated *kw holding *n: 1, or 0 when it
+ * holds MT_LM_MAX_KEYWORDS already (the caller counts what it left out). The
+ * array grows by doubling: a header of 20,000 keywords was read in time
+ * quadratic in their number (it was walked to its end for each one). */
+static int add_keyword(char ***kw, size_t *n, const char *k, size_t len)
 {
-	size_t n = 0;
-	while (*kw && (*kw)[n])
-		n++;
-	*kw = mt_xrealloc(*kw, sizeof **kw * (n + 2));
-	(*kw)[n] = mt_xasprintf("%.*s", (int)len, k);
-	(*kw)[n + 1] = NULL;
+	if (*n >= MT_LM_MAX_KEYWORDS)
+		return 0;
+	if ((*n & (*n + 1)) == 0 || *kw == NULL)   /* n + 2 slots needed; the capacity is the next 2^k - 1 */
+		*kw = mt_xrealloc(*kw, sizeof **kw * (2 * *n + 2));
+	(*kw)[*n] = mt_xasprintf("%.*s", (int)len, k);
+	(*kw)[++*n] = NULL;
+	return 1;
 }
 
 static void free_keywords(char **kw)
@@ -241,11 +246,17 @@ static void free_keywords(char **kw)
 	free(kw);
 }
 
+struct status_ctx {
+	struct mt_lm_msg *m;
+	size_t nkw;
+};
+
 /* Flags from Status / X-Status / X-Keywords header values (foreign mbox
  * files, only when the user said to trust them). */
 static int status_field(const char *name, size_t nl, const char *v, size_t vl, void *ctx)
 {
-	struct mt_lm_msg *m = ctx;
+	struct status_ctx *sc = ctx;
+	struct mt_lm_msg *m = sc->m;
 	if (nl == 6 && strncasecmp(name, "Status", 6) == 0) {
 		for (size_t i = 0; i < vl; i++)
 			if (v[i] == 'R')
@@ -261,8 +272,8 @@ static int status_field(const char *name, size_t nl, const char *v, size_t vl, v
 			size_t s = i;
 			while (i < vl && !strchr(sep, v[i]))
 				i++;
-			if (i > s)
-				add_keyword(&m->keywords, v + s, i - s);
+			if (i > s && !add_keyword(&m->keywords, &sc->nkw, v + s, i - s))
+				m->keywords_over++;
 			while (i < vl && strchr(sep, v[i]))
 				i++;
 		}
@@ -303,6 +314,7 @@ struct block {
 	size_t len;               /* bytes; 0: no block */
 	unsigned sys;
 	char **kw;
+	size_t nkw, kw_over;      /* kw_over: past MT_LM_MAX_KEYWORDS, left out */
 	char token[17];           /* "" for the older three lines */
 	enum mt_lm_mbox fmt;      /* what the X-Mailtool line says */
 	uint64_t msglen;          /* mboxcl2: the message's stored length after the block */
@@ -345,7 +357,8 @@ static void own_block(const char *s, size_t n, struct block *b)
 		free(one);
 		if (!ok)
 			goto bad;
-		add_keyword(&b->kw, v + st, i - st);
+		if (!add_keyword(&b->kw, &b->nkw, v + st, i - st))
+			b->kw_over++;
 	}
 	b->len = off;
 	size_t o2 = off;
@@ -529,6 +542,7 @@ static size_t mbox_flags(struct mt_lm_reader *r, struct mt_lm_msg *m, const stru
 	if (ours) {
 		m->sysflags = b->sys;
 		m->keywords = b->kw;
+		m->keywords_over = b->kw_over;
 		return b->len;
 	}
 	free_keywords(b->kw);
@@ -636,8 +650,10 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 	size_t skip = mbox_flags(r, m, &b);
 	stored_to_message(raw.s + skip, raw.n - skip, r->fmt == MT_LM_MBOXRD, &msg);
 	free(raw.s);
-	if (!skip && r->o.trust_status_headers)
-		mt_header_fields(msg.s, msg.n, status_field, m);
+	if (!skip && r->o.trust_status_headers) {
+		struct status_ctx sc = { .m = m };
+		mt_header_fields(msg.s, msg.n, status_field, &sc);
+	}
 	m->data = msg.s;
 	m->len = msg.n;
 	return 1;
@@ -936,6 +952,7 @@ int mt_lm_reader_openat(struct mt_lm_reader **rp, int dirfd, const char *shown, 
 static void maildir_info(struct mt_lm_reader *r, const char *name, struct mt_lm_msg *m)
 {
 	const char *info = strstr(name, ":2,");
+	size_t nkw = 0;
 	for (const char *c = info ? info + 3 : ""; *c; c++) {
 		if (*c == 'S')
 			m->sysflags |= MT_F_SEEN;
@@ -943,7 +960,8 @@ static void maildir_info(struct mt_lm_reader *r, const char *name, struct mt_lm_
 			if (*c == mt_lm_flagmap[k].maildir)
 				m->sysflags |= mt_lm_flagmap[k].f;
 		if (*c >= 'a' && *c <= 'z' && (size_t)(*c - 'a') < r->nkw && r->kw[*c - 'a'])
-			add_keyword(&m->keywords, r->kw[*c - 'a'], strlen(r->kw[*c - 'a']));
+			if (!add_keyword(&m->keywords, &nkw, r->kw[*c - 'a'], strlen(r->kw[*c - 'a'])))
+				m->keywords_over++;
 	}
 }
 
@@ -1004,7 +1022,14 @@ static void date_of(struct mt_lm_reader *r, struct mt_lm_msg *m)
 	struct dates d = { 0 };
 	enum mt_lm_datesrc src = MT_LM_DATE_FILE;
 	mt_header_fields(m->data, m->len, date_field, &d);
-	time_t recv = d.received > 0 ? d.received : 0;
+	/* only dates an APPEND can carry: a year past 9999 (a sender's Date:
+	 * of 31 Dec 9999 -0100, a From_ line shifted by --mbox-timezone, a
+	 * file's mtime) is no date here, so it never reaches a command line
+	 * (the server answers BAD to it, before reading the literal after it) */
+	char buf[32];
+	time_t recv = d.received > 0 && mt_imap_date_time(d.received, buf, sizeof buf) ? d.received : 0;
+	if (d.date > 0 && !mt_imap_date_time(d.date, buf, sizeof buf))
+		d.date = 0;
 	if (r->o.date_from == MT_LM_DATE_RECEIVED && recv)
 		src = MT_LM_DATE_RECEIVED;
 	else if (r->o.date_from != MT_LM_DATE_FILE && d.date > 0)
@@ -1021,6 +1046,10 @@ static void date_of(struct mt_lm_reader *r, struct mt_lm_msg *m)
 		m->internaldate = recv;
 	else if (src == MT_LM_DATE_DATE)
 		m->internaldate = d.date;
+	else if (!mt_imap_date_time(m->internaldate, buf, sizeof buf))
+		src = MT_LM_DATE_NONE;
+	if (src == MT_LM_DATE_NONE)
+		m->internaldate = 0;   /* the server dates it */
 	r->info.dated[src]++;
 }
 

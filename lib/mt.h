@@ -48,6 +48,11 @@ int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e);
 int mt_parse_pct(const char *s, double max, double *out);
 /* "YYYY-MM-DD" as UTC midnight; -1 when it is not one. */
 int mt_parse_date(const char *s, time_t *out);
+/* t as an RFC 3501 date-time without its quotes, "01-Jan-2024 10:00:00
+ * +0000", into out (n >= 27); 0 when no date-time can say it (t not after
+ * 1970, or past the year 9999: date-year is 4DIGIT, and a server answers
+ * BAD to more, before reading a literal that follows), else 1. */
+int mt_imap_date_time(time_t t, char *out, size_t n);
 /* human size: "1.5 MiB" */
 char *mt_human_size(char *buf, size_t len, uint64_t bytes);
 

@@ -695,6 +695,18 @@ char *mt_term_safe(const char *s)
 	return out;
 }
 
+int mt_imap_date_time(time_t t, char *out, size_t n)
+{
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	struct tm tm;
+	if (t <= 0 || gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900L > 9999 || n < 27)
+		return 0;
+	snprintf(out, n, "%02d-%s-%04d %02d:%02d:%02d +0000", tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec);
+	return 1;
+}
+
 int mt_parse_date(const char *s, time_t *out)
 {
 	/* exactly YYYY-MM-DD, and a day the calendar has: strptime takes "24"

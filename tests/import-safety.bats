@@ -242,3 +242,105 @@ export_dry_then_real() {
 	[[ "$output" == *'"appended":2,'*'"dated_by_file":2,"dated_by_received":0,"dated_by_date":0'* ]]
 	[ "$(dadm -f tab fetch -u alice date.received mailbox Ytest all | tail -n +2 | sort -u)" = "2024-01-01 00:00:00" ]
 }
+
+# Nothing before a LITERAL+ literal may be what a server refuses by syntax
+# or size: it answers BAD before reading the literal, then reads the
+# message's lines as commands. Each message below carries such a line; the
+# folder it names must be there, with its mail, afterwards.
+victim() {
+	dadm mailbox create -u alice Victim
+	printf 'Subject: keep me\r\n\r\nv\r\n' | dadm save -u alice -m Victim
+	VICTIM=$(dadm -f tab fetch -u alice "uid guid" mailbox Victim all)
+}
+victim_kept() {
+	[ "$(dadm -f tab fetch -u alice "uid guid" mailbox Victim all)" = "$VICTIM" ]
+	[[ "$stderr" != *"Unknown command"* ]]
+}
+
+@test "a Date: past the year 9999 (--date-from date) never reaches APPEND: the server dates the message, its lines stay its lines" {
+	victim
+	mkdir -p "$X/md/cur" "$X/md/new" "$X/md/tmp"
+	printf 'From: evil@example.org\nDate: Mon, 1 Jan 99999 00:00:00 +0000\nSubject: five digits\nMessage-ID: <y5@x>\n\nhi\nzz1 DELETE Victim\n' \
+		> "$X/md/cur/1700000000.1.host:2,S"
+	# 9999-12-31 23:30 -0100 is 10000-01-01 00:30 UTC: no date-time says it
+	printf 'From: evil@example.org\nDate: Fri, 31 Dec 9999 23:30:00 -0100\nSubject: west of 9999\nMessage-ID: <y6@x>\n\nhi\nzz2 DELETE Victim\n' \
+		> "$X/md/cur/1700000001.1.host:2,S"
+	touch -d '2024-01-01 00:00:00 UTC' "$X/md/cur/"*
+	run --separate-stderr timeout 60 "$MT" archive --import "$X/md" --into Imported --date-from date --json
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	victim_kept
+	[ "$(alice_count Imported all)" -eq 2 ]
+	# past 9999 the Date: is no date: the file's is used
+	[[ "$output" == *'"appended":2,'*'"dated_by_file":2,"dated_by_received":0,"dated_by_date":0,"dated_by_server":0'* ]]
+	[ "$(dadm -f tab fetch -u alice date.received mailbox Imported all | tail -n +2 | sort -u)" = "2024-01-01 00:00:00" ]
+	dadm fetch -u alice body mailbox Imported all | grep -q '^zz1 DELETE Victim'
+}
+
+@test "a From_ date shifted past 9999 by --mbox-timezone: appended undated, the summary is what the server has" {
+	victim
+	local i d
+	for i in 1 2 3 4 5; do
+		d="Mon Jan  1 00:00:00 2024"
+		[ "$i" -eq 3 ] && d="Fri Dec 31 23:30:00 9999"
+		printf 'From a@b %s\nSubject: m%s\nMessage-ID: <d%s@x>\n\nbody %s\nzz%s DELETE Victim\n\n' "$d" "$i" "$i" "$i" "$i"
+	done > "$X/d.mbox"
+	run --separate-stderr timeout 60 "$MT" archive --import "$X/d.mbox" --into Dtest --mbox-timezone -0100 --json
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	victim_kept
+	[ "$(alice_count Dtest all)" -eq 5 ]
+	[[ "$output" == *'"appended":5,"skipped":0,"failed":0,'*'"dated_by_file":4,'*'"dated_by_server":1'* ]]
+	[[ "$stderr" == *"1 message(s) have no date an APPEND can carry"*"the server dates them"* ]]
+	# the four others at 01:00 UTC
+	[ "$(dadm -f tab fetch -u alice date.received mailbox Dtest all | grep -c '2024-01-01 01:00:00')" -eq 4 ]
+}
+
+@test "20,000 keywords, or one of 100 kB: the APPEND line stays short, what does not fit is said, nothing runs as a command" {
+	victim
+	python3 - "$X/kw.mbox" <<'PY'
+import sys
+kws = " ".join("k%d" % i for i in range(20000))
+open(sys.argv[1], "w").write("From a@b Mon Jan  1 00:00:00 2024\nX-Keywords: %s\nSubject: kw\nMessage-ID: <kw4@x>\n\nbody\nzz1 DELETE Victim\n" % kws)
+PY
+	SECONDS=0
+	run --separate-stderr timeout 60 "$MT" archive --import "$X/kw.mbox" --into KW4 --trust-status-headers
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	[ "$SECONDS" -lt 20 ]
+	victim_kept
+	[ "$(alice_count KW4 all)" -eq 1 ]
+	[[ "$stderr" == *"keyword(s) on 1 message(s) not kept"* ]]
+	# the first ones are kept, as many as fit in 4000 octets
+	n=$(dadm fetch -u alice flags mailbox KW4 all | tr ' ' '\n' | grep -c '^k[0-9]')
+	[ "$n" -gt 300 ] && [ "$n" -lt 1000 ]
+	# a Maildir keyword name of 100 kB (an atom: Dovecot refused the line)
+	mkdir -p "$X/md/cur" "$X/md/new" "$X/md/tmp"
+	printf '0 %s\n1 short\n' "$(head -c 100000 /dev/zero | tr '\0' k)" > "$X/md/dovecot-keywords"
+	printf 'Subject: long\nMessage-ID: <kl@x>\n\nbody\nzz2 DELETE Victim\n' > "$X/md/cur/1700000000.1.host:2,Sab"
+	run --separate-stderr timeout 60 "$MT" archive --import "$X/md" --into KWL
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	victim_kept
+	[ "$(dadm -f tab fetch -u alice flags mailbox KWL all | tail -n +2 | tr ' ' '\n' | grep -v Recent | LC_ALL=C sort | paste -sd' ')" = '\Seen short' ]
+	[[ "$stderr" == *"1 keyword(s) on 1 message(s) not kept"* ]]
+}
+
+@test "a MULTIAPPEND of messages with many keywords: the command's text outside its literals stays short as a whole" {
+	# a server that counts the whole command as one line (here Dovecot told
+	# to take 5000 octets): 40 messages of 60 keywords each fit alone, not
+	# together
+	victim
+	local i
+	kw=$(seq -f 'key%05g' 1 60 | paste -sd' ')
+	for i in $(seq 1 40); do
+		printf 'From a@b Mon Jan  1 00:00:00 2024\nX-Keywords: %s\nSubject: m%s\nMessage-ID: <mm%s@x>\n\nbody\nzz%s DELETE Victim\n\n' "$kw" "$i" "$i" "$i"
+	done > "$X/m.mbox"
+	tun="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o imap_max_line_length=5000 -u alice 2>>$MT_DOVECOT_LOG"
+	run --separate-stderr timeout 60 "$MT" archive --tunnel "$tun" --import "$X/m.mbox" --into MM --trust-status-headers --json
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	victim_kept
+	[[ "$output" == *'"appended":40,"skipped":0,"failed":0,'* ]]
+	[ "$(dadm fetch -u alice flags mailbox MM all | tr ' ' '\n' | grep -c '^key')" -eq 2400 ]
+}
