@@ -48,7 +48,7 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "skip-existing", .kind = MT_FLAG, .help = "--import: skip messages whose Message-ID the folder has" },
 	{ .lng = "stop-on-error", .kind = MT_FLAG, .help = "--import: stop at the first message the server refuses" },
 	{ .lng = "trust-status-headers", .kind = MT_FLAG,
-	  .help = "--import: flags from Status/X-Status/X-Keywords fields of a foreign mbox's messages" },
+	  .help = "--import: flags from Status/X-Status/X-Keywords fields (a foreign mbox, an older mailtool's export)" },
 	{ .lng = "mbox-timezone", .kind = MT_ARG, .metavar = "ZONE",
 	  .help = "--import: zone of From_ line dates: utc (default), local, Europe/Paris, +0100",
 	  .complete = "utc local" },
@@ -1195,7 +1195,8 @@ static int import_main(struct mt_ctx *ctx)
 	if (im.c.untrusted)
 		mt_fail(ctx, 0, "'%s': %llu message(s) begin with Status/X-Status/X-Keywords lines of another export or "
 			"of their own; not read as flags (kept in the message)%s", path, (unsigned long long)im.c.untrusted,
-			ro.trust_status_headers ? "" : " (see --trust-status-headers)");
+			ro.trust_status_headers ? "" : " (an export of an older mailtool, without X-Mailtool lines? see "
+			"--trust-status-headers)");
 	if (im.c.kw)
 		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) are not IMAP keywords; not appended", path,
 			(unsigned long long)im.c.kw, (unsigned long long)im.c.kw_msgs);

@@ -140,7 +140,10 @@ int mt_lm_datesrc_parse(const char *s);
 
 struct mt_lm_ropts {
 	/* take flags from Status/X-Status/X-Keywords fields of a message's own
-	 * header (foreign mbox files); else only from the lines mailtool wrote */
+	 * header (foreign mbox files), and read a file whose first message
+	 * starts with the three flag lines of older exports (no token) as such
+	 * an export (mboxrd); else flags only from the lines mailtool wrote
+	 * with the file's token */
 	int trust_status_headers;
 	/* MT_LM_AUTO: what a mailtool export says it is, else mboxo (which
 	 * never takes a byte away); a format given here is used as it is */

@@ -532,7 +532,8 @@ static size_t header_end(const char *s, size_t n)
 
 /* Flags come only from the block mailtool wrote at the top of the message:
  * the first message decides whose blocks the file has (a token, the older
- * three lines, or none), and only a later block of the same kind counts.
+ * three lines when trust_status_headers says so, or none), and only a later
+ * block of the same kind counts.
  * Anything else is the message's own content and stays, unread, unless
  * trust_status_headers says to read its Status fields. Returns the bytes
  * of raw that are the block (taken off), 0 if none. */
@@ -581,12 +582,15 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, struct sbuf *ra
 		return -1;
 	own_block(raw->s, raw->n, b);
 	if (pos == 1) {
-		/* the first message says whose file this is; an export's own
-		 * word on its format beats any other */
-		r->trust = b->len == 0 ? T_FOREIGN : b->token[0] ? T_TOKEN : T_OLD;
+		/* the first message says whose file this is: an export's, by the
+		 * token only it knows (its own word on its format beats any
+		 * other). The three lines older exports wrote without a token are
+		 * what any sender can put at the top of a message: an older
+		 * export only when the user says so (--trust-status-headers) */
+		r->trust = b->len == 0 ? T_FOREIGN : b->token[0] ? T_TOKEN : r->o.trust_status_headers ? T_OLD : T_FOREIGN;
 		memcpy(r->token, b->token, sizeof r->token);
-		r->info.exported = b->len > 0;
-		r->fmt = b->fmt ? b->fmt : r->o.mbox != MT_LM_AUTO ? r->o.mbox : b->len ? MT_LM_MBOXRD : MT_LM_MBOXO;
+		r->info.exported = r->trust != T_FOREIGN;
+		r->fmt = b->fmt ? b->fmt : r->o.mbox != MT_LM_AUTO ? r->o.mbox : r->trust != T_FOREIGN ? MT_LM_MBOXRD : MT_LM_MBOXO;
 		r->info.format = r->fmt;
 	}
 	if (b->fmt == MT_LM_MBOXCL2 && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0) {

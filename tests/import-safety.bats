@@ -63,10 +63,12 @@ flags_of() {
 	[[ "$stderr" == *"go with --import"* ]]
 }
 
-@test "an export made by an older mailtool (three flag lines at the top) still imports its flags" {
+@test "an export made by an older mailtool (three flag lines at the top) imports its flags with --trust-status-headers" {
 	# exactly what mailtool wrote before exports carried their X-Mailtool line
-	printf 'From a@example.org Sun Nov 22 10:00:00 2026\nStatus: RO\nX-Status: AF\nX-Keywords: $Work $Home\nFrom: a@example.org\nSubject: old one\nMessage-ID: <o1@x>\n\nbody\n\nFrom MAILER-DAEMON Sun Nov 22 11:00:00 2026\nStatus: O\nX-Status: \nX-Keywords:\nFrom: b@example.org\nX-Status: D\nSubject: old two\nMessage-ID: <o2@x>\n\nbody\n\n' > "$X/old.mbox"
-	run -0 --separate-stderr "$MT" archive --import "$X/old.mbox" --into Old
+	printf 'From a@example.org Sun Nov 22 10:00:00 2026\nStatus: RO\nX-Status: AF\nX-Keywords: $Work $Home\nFrom: a@example.org\nSubject: old one\nMessage-ID: <o1@x>\n\n>From body\n\nFrom MAILER-DAEMON Sun Nov 22 11:00:00 2026\nStatus: O\nX-Status: \nX-Keywords:\nFrom: b@example.org\nX-Status: D\nSubject: old two\nMessage-ID: <o2@x>\n\nbody\n\n' > "$X/old.mbox"
+	run -0 --separate-stderr "$MT" archive --import "$X/old.mbox" --into Old --trust-status-headers --json
+	[[ "$output" == *'"mbox_format":"mboxrd"'* ]]
+	dadm fetch -u alice body mailbox Old header message-id '<o1@x>' | grep -qx 'From body'
 	[ "$(flags_of '<o1@x>' Old)" = '$Home $Work \Answered \Flagged \Seen' ]
 	[ "$(flags_of '<o2@x>' Old)" = "" ]
 	# the block is taken off, the message's own X-Status stays
@@ -343,4 +345,19 @@ PY
 	victim_kept
 	[[ "$output" == *'"appended":40,"skipped":0,"failed":0,'* ]]
 	[ "$(dadm fetch -u alice flags mailbox MM all | tr ' ' '\n' | grep -c '^key')" -eq 2400 ]
+}
+
+@test "a foreign mbox whose first message starts with the three flag lines of older exports chooses neither its flags nor the mbox flavour" {
+	# no X-Mailtool token anywhere: any sender can write these lines
+	printf 'From a@b Mon Jan  1 00:00:00 2024\nStatus: RO\nX-Status: FD\nX-Keywords: $Evil\nFrom: evil@example.org\nSubject: first\nMessage-ID: <old1@x>\n\n>From body\n\nFrom a@b Mon Jan  1 00:00:00 2024\nStatus: O\nX-Status: D\nX-Keywords: $Evil\nSubject: second\nMessage-ID: <old2@x>\n\nbody\n' > "$X/old.mbox"
+	run -0 --separate-stderr "$MT" archive --import "$X/old.mbox" --into OldT --json
+	echo "$output / $stderr"
+	[ "$(flags_of '<old1@x>' OldT)" = "" ]
+	[ "$(flags_of '<old2@x>' OldT)" = "" ]
+	# read as mboxo: the '>' stays, and so do the lines, as the message's own
+	[[ "$output" == *'"mbox_format":"mboxo"'* ]]
+	dadm fetch -u alice body mailbox OldT header message-id '<old1@x>' | grep -qx '>From body'
+	[ "$(dadm fetch -u alice hdr.x-status mailbox OldT all | grep -c 'x-status: FD\|x-status: D')" -eq 2 ]
+	[[ "$stderr" == *"2 message(s) begin with Status/X-Status/X-Keywords lines"*"older mailtool"*"--trust-status-headers"* ]]
+	[ "$(dadm search -u alice mailbox OldT deleted | wc -l)" -eq 0 ]
 }

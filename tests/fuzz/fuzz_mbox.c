@@ -39,11 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	const char *path = fuzz_file(d, n, ".mbox");
 	int flagged = read_all(path, n, 0);
 	/* flags only from the lines mailtool writes at the top of a message, and
-	 * only when the file's first message has them: a file whose first
-	 * message does not start with "Status: " never yields any */
+	 * only when the file's first message has them with a token: a file
+	 * whose first message does not start with "Status: ", or that has no
+	 * "X-Mailtool: " line, never yields any (the older three lines alone
+	 * count only with --trust-status-headers) */
 	const uint8_t *nl = memchr(d, '\n', n);
 	size_t off = nl ? (size_t)(nl - d) + 1 : n;
-	if (n - off < 8 || memcmp(d + off, "Status: ", 8) != 0)
+	if (n - off < 8 || memcmp(d + off, "Status: ", 8) != 0 || memmem(d, n, "X-Mailtool: ", 12) == NULL)
 		FUZZ_ASSERT(flagged == 0);
 	read_all(path, n, 1);
 	return 0;
