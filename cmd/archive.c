@@ -443,6 +443,7 @@ struct place {
 /* What happened to one folder, for the summary. */
 struct outcome {
 	uint64_t exported, exported_bytes, removed, removed_bytes, doubtful, doubtful_bytes, kw_msgs;
+	uint64_t kw_kept, kw_kept_bytes;   /* --delete-after-export: kept on the server for their keywords */
 };
 
 static void say_doubts(struct mt_ctx *ctx, const struct mt_selection *sel, const struct exporter *x, struct outcome *o)
@@ -482,10 +483,47 @@ static void say_lost_keywords(struct mt_ctx *ctx, const struct mt_selection *sel
 	free(list);
 }
 
+/* The messages whose keywords the archive could not keep (a Maildir names
+ * 26 per folder) are no copy of them: with --delete-after-export they stay
+ * on the server like unverifiable ones, named and counted, and are taken
+ * out of the selection the removal works on. MT_OK, or MT_EDATA once any is
+ * held back (the caller removes the rest first). */
+static int hold_back_lost_keywords(struct mt_ctx *ctx, struct mt_selection *sel, const struct mt_lm_writer *w,
+				   struct outcome *o)
+{
+	size_t nl, k = 0;
+	const uint32_t *lost = mt_lm_keywords_lost_uids(w, &nl);
+	if (nl == 0)
+		return MT_OK;
+	uint32_t *sorted = mt_xmalloc(sizeof *sorted * nl);
+	memcpy(sorted, lost, sizeof *sorted * nl);
+	mt_sort(sorted, nl, sizeof *sorted, mt_cmp_u32);
+	for (size_t i = 0; i < sel->n; i++) {
+		struct mt_msg *m = &sel->msgs[i];
+		if (mt_bsearch(&m->uid, sorted, nl, sizeof *sorted, mt_cmp_u32) == NULL) {
+			sel->msgs[k++] = *m;
+			continue;
+		}
+		if (o->kw_kept < MAX_DOUBTS_SHOWN)
+			mt_fail(ctx, 0, "'%s' UID %u: the archive could not keep all its keywords; kept on the server",
+				sel->folder, m->uid);
+		o->kw_kept++;
+		o->kw_kept_bytes += m->size;
+		sel->bytes -= m->size;
+		free(m->from);
+		free(m->subject);
+	}
+	sel->n = k;
+	free(sorted);
+	if (o->kw_kept > MAX_DOUBTS_SHOWN)
+		mt_fail(ctx, 0, "'%s': %llu more such messages", sel->folder, (unsigned long long)(o->kw_kept - MAX_DOUBTS_SHOWN));
+	return o->kw_kept ? MT_EDATA : MT_OK;
+}
+
 /* Remove the selection from the server (or, dry, count what would go). */
 static int remove_exported(struct mt_ctx *ctx, struct mt_selection *sel, int dry, struct outcome *o)
 {
-	if (dry) {
+	if (dry || sel->n == 0) {
 		o->removed = sel->n;
 		o->removed_bytes = sel->bytes;
 		return MT_OK;
@@ -493,6 +531,12 @@ static int remove_exported(struct mt_ctx *ctx, struct mt_selection *sel, int dry
 	int r = mt_remove_selection(ctx->s, sel, NULL, 0, &o->removed, &o->removed_bytes, &ctx->err);
 	o->removed_bytes = r == MT_OK ? sel->bytes : 0;
 	return r;
+}
+
+static int kept_for_keywords(struct mt_ctx *ctx, const struct mt_selection *sel, const struct outcome *o)
+{
+	return mt_seterr(&ctx->err, MT_EDATA, "%llu message(s) of '%s' lost keywords in the archive; kept on the server, "
+			 "the others removed", (unsigned long long)o->kw_kept, sel->folder);
 }
 
 static int nothing_removed(struct mt_ctx *ctx, int code, const char *also)
@@ -510,6 +554,16 @@ static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const str
 {
 	struct exporter x = { .e = &ctx->err, .sel = sel };
 	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, pl->flags | MT_LM_DIGEST_ONLY, &ctx->err);
+	if (r == MT_OK && pl->fmt == MT_LM_MAILDIR) {
+		/* the keywords the Maildir in place names: the others it lost */
+		struct mt_lm_reader *rd;
+		size_t nk;
+		if ((r = mt_lm_reader_openat(&rd, pl->dirfd, pl->shown, pl->rel, NULL, &ctx->err)) == MT_OK) {
+			const char *const *names = mt_lm_reader_keywords(rd, &nk);
+			mt_lm_known_keywords(x.w, names, nk);
+			mt_lm_reader_close(rd);
+		}
+	}
 	if (r == MT_OK)
 		r = export_all(ctx, &x, sel);
 	if (r == MT_OK) {
@@ -518,14 +572,17 @@ static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const str
 		if ((r = mt_lm_verify_subset(pl->dirfd, pl->shown, pl->rel, dig, nd, &ctx->err)) != MT_OK)
 			r = nothing_removed(ctx, MT_EDATA, "not overwriting it, ");
 	}
-	mt_lm_abort(x.w);
 	say_doubts(ctx, sel, &x, o);
 	if (r == MT_OK && x.ndoubts)
 		r = mt_seterr(&ctx->err, MT_EDATA, "%zu message(s) of '%s' could not be verified; nothing of '%s' removed from the server",
 			      x.ndoubts, sel->folder, sel->folder);
 	free_doubts(&x);
+	int held = r == MT_OK ? hold_back_lost_keywords(ctx, sel, x.w, o) : MT_OK;
+	mt_lm_abort(x.w);
 	if (r == MT_OK)
 		r = remove_exported(ctx, sel, dry, o);
+	if (r == MT_OK && held != MT_OK)
+		r = kept_for_keywords(ctx, sel, o);
 	return r;
 }
 
@@ -564,15 +621,20 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const str
 	o->exported_bytes = x.bytes;
 	say_doubts(ctx, sel, &x, o);
 	say_lost_keywords(ctx, sel, x.w, o);
-	mt_lm_free(x.w);
+	int held = MT_OK;
 	if (r != MT_OK && delete_after)
 		r = nothing_removed(ctx, r, "");
 	else if (r == MT_OK && x.ndoubts)
 		r = mt_seterr(&ctx->err, MT_EDATA, "%zu of the %zu messages of '%s' could not be verified (the archive keeps "
 			      "what arrived)%s", x.ndoubts, sel->n, sel->folder,
 			      delete_after ? "; nothing of it removed from the server" : "");
-	else if (r == MT_OK && delete_after)
+	else if (r == MT_OK && delete_after) {
+		held = hold_back_lost_keywords(ctx, sel, x.w, o);
 		r = remove_exported(ctx, sel, 0, o);
+	}
+	if (r == MT_OK && held != MT_OK)
+		r = kept_for_keywords(ctx, sel, o);
+	mt_lm_free(x.w);
 	free_doubts(&x);
 	return r;
 }
@@ -753,23 +815,26 @@ static int export_main(struct mt_ctx *ctx)
 		} else if (r == MT_OK) {
 			r = export_folder(ctx, &sel, &pl, del, &o);
 		}
-		if (exists[f] && (r == MT_OK || o.doubtful))
-			mt_report_row(&t, row, "already there", sel.n, sel.bytes);
-		else if (r == MT_OK || o.doubtful)
+		if (exists[f] && (r == MT_OK || o.doubtful || o.kw_kept))
+			mt_report_row(&t, row, "already there", sel.n + o.kw_kept, sel.bytes + o.kw_kept_bytes);
+		else if (r == MT_OK || o.doubtful || o.kw_kept)
 			mt_report_row(&t, row, dry ? "would export" : "exported", o.exported, o.exported_bytes);
 		if (o.doubtful)
 			mt_report_row(&t, folders[f], "unverifiable, kept", o.doubtful, o.doubtful_bytes);
+		if (o.kw_kept)
+			mt_report_row(&t, folders[f], dry ? "keywords lost, would keep" : "keywords lost, kept", o.kw_kept,
+				      o.kw_kept_bytes);
 		if (o.kw_msgs)
 			mt_report_row(&t, row, "keywords not kept", o.kw_msgs, 0);
 		if (fl_n)
 			mt_report_row(&t, folders[f], "skipped: flagged", fl_n, fl_b);
-		if (del && r == MT_OK)
+		if (del && (r == MT_OK || (r == MT_EDATA && o.kw_kept)))
 			mt_report_row(&t, folders[f], dry ? "would remove" : "removed", o.removed, o.removed_bytes);
 		tot_n += o.exported;
 		tot_b += o.exported_bytes;
 		/* a folder whose copies could not all be verified keeps its mail;
 		 * the others go on */
-		if (r == MT_EDATA && o.doubtful) {
+		if (r == MT_EDATA && (o.doubtful || o.kw_kept)) {
 			worst = mt_fail_err(ctx, &ctx->err);
 			r = MT_OK;
 		}

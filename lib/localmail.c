@@ -453,6 +453,8 @@ struct mt_lm_writer {
 	char **lost;              /* keywords that got no letter, distinct, NULL-terminated */
 	size_t nlost;
 	uint64_t lost_msgs;
+	uint32_t *lost_uids;      /* the messages that lost some, in the order written */
+	size_t nlost_uids;
 	unsigned char *dig;
 	size_t nd, capd;
 };
@@ -726,6 +728,25 @@ static char *mbox_head(struct mt_lm_writer *w, const char *sender, time_t idate,
 	return head;
 }
 
+void mt_lm_known_keywords(struct mt_lm_writer *w, const char *const *names, size_t n)
+{
+	if (w->nkw != 0 || n == 0)
+		return;
+	w->kw = mt_xmalloc(sizeof *w->kw * n);
+	for (size_t i = 0; i < n; i++)   /* a letter without a name matches no keyword */
+		w->kw[i] = mt_xstrdup(names[i] ? names[i] : "");
+	w->nkw = n;
+}
+
+/* uid lost keywords if the count grew past before */
+static void lost_uid(struct mt_lm_writer *w, uint32_t uid, uint64_t before)
+{
+	if (w->lost_msgs == before)
+		return;
+	w->lost_uids = mt_xrealloc(w->lost_uids, sizeof *w->lost_uids * (w->nlost_uids + 1));
+	w->lost_uids[w->nlost_uids++] = uid;
+}
+
 int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t idate, unsigned sysflags,
 		const char *const *keywords, struct mt_err *e)
 {
@@ -737,9 +758,11 @@ int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t
 	w->passthrough = w->pending_cr = w->prev_cr = 0;
 	w->dig_last = '\n';
 	w->idate = idate;
+	uint64_t lost_before = w->lost_msgs;
 	if (w->fmt != MT_LM_MAILDIR) {
 		free(w->head);
 		w->head = mbox_head(w, sender, idate, sysflags, keywords);
+		lost_uid(w, uid, lost_before);
 		w->spooled = w->body_start = 0;
 		w->hdr_done = 0;
 		if (w->cl2) {
@@ -758,6 +781,7 @@ int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t
 	}
 	w->in_msg = 1;
 	maildir_flags(w, sysflags, keywords);
+	lost_uid(w, uid, lost_before);
 	free(w->mname);
 	w->mname = mt_xasprintf("%010u.mailtool", uid);
 	if (w->digest_only)
@@ -1151,6 +1175,12 @@ uint64_t mt_lm_keywords_lost(const struct mt_lm_writer *w, const char *const **n
 	return w->lost_msgs;
 }
 
+const uint32_t *mt_lm_keywords_lost_uids(const struct mt_lm_writer *w, size_t *n)
+{
+	*n = w->nlost_uids;
+	return w->lost_uids;
+}
+
 void mt_lm_free(struct mt_lm_writer *w)
 {
 	if (w == NULL)
@@ -1175,6 +1205,7 @@ void mt_lm_free(struct mt_lm_writer *w)
 	for (size_t i = 0; i < w->nlost; i++)
 		free(w->lost[i]);
 	free(w->lost);
+	free(w->lost_uids);
 	for (size_t i = 0; i < w->nmade; i++)
 		free(w->made[i]);
 	free(w->made);

@@ -108,6 +108,13 @@ const unsigned char *mt_lm_digests(const struct mt_lm_writer *w, size_t *n);
  * how many messages lost some, and the distinct keywords (NULL-terminated,
  * borrowed; NULL when none). */
 uint64_t mt_lm_keywords_lost(const struct mt_lm_writer *w, const char *const **names);
+/* The UIDs (as given to mt_lm_begin) of those messages, in the order written;
+ * borrowed, *n of them. */
+const uint32_t *mt_lm_keywords_lost_uids(const struct mt_lm_writer *w, size_t *n);
+/* Before the first message: the letters a Maildir already names (its
+ * dovecot-keywords, index = letter; NULL for none), so that a writer that
+ * only digests an archive in place says which keywords that archive lost. */
+void mt_lm_known_keywords(struct mt_lm_writer *w, const char *const *names, size_t n);
 void mt_lm_free(struct mt_lm_writer *w);
 
 /* ---- reading ---------------------------------------------------------- */
@@ -182,6 +189,9 @@ int mt_lm_reader_openat(struct mt_lm_reader **r, int dirfd, const char *shown, c
 enum { MT_LM_SKIP = 2 };
 int mt_lm_next(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e);
 void mt_lm_msg_release(struct mt_lm_msg *m);
+/* A Maildir's dovecot-keywords: the name of each letter (index 0 = 'a';
+ * NULL where none), *n of them; borrowed, valid until close. */
+const char *const *mt_lm_reader_keywords(const struct mt_lm_reader *r, size_t *n);
 /* Borrowed; valid until close (complete once mt_lm_next returned 0). */
 const struct mt_lm_rinfo *mt_lm_reader_info(const struct mt_lm_reader *r);
 void mt_lm_reader_close(struct mt_lm_reader *r);

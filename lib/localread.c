@@ -1075,6 +1075,12 @@ void mt_lm_msg_release(struct mt_lm_msg *m)
 	memset(m, 0, sizeof *m);
 }
 
+const char *const *mt_lm_reader_keywords(const struct mt_lm_reader *r, size_t *n)
+{
+	*n = r->nkw;
+	return (const char *const *)r->kw;
+}
+
 const struct mt_lm_rinfo *mt_lm_reader_info(const struct mt_lm_reader *r)
 {
 	/* the most common zone offset (a const view: computed on demand) */

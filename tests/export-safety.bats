@@ -251,3 +251,32 @@ ON ^NOOP => {tag} OK done"
 	[[ "$stderr" != *"could not be kept"* ]]
 	[ "$(grep -c '^X-Keywords: kw' "$X/kw.mbox")" -eq 30 ]
 }
+
+@test "--delete-after-export keeps on the server the messages whose keywords the Maildir lost, names them and exits 65" {
+	local i
+	dadm mailbox create -u alice KwF
+	for i in $(seq 1 28); do
+		printf 'Subject: k%s\r\nMessage-ID: <kwf%s@x>\r\n\r\nb\r\n' "$i" "$i" | dadm save -u alice -m KwF
+		dadm flags add -u alice "kw$i" mailbox KwF uid "$i"
+	done
+	printf 'Subject: plain\r\nMessage-ID: <kwf29@x>\r\n\r\nb\r\n' | dadm save -u alice -m KwF
+	run --separate-stderr "$MT" archive --export "$X/kwmd" --delete-after-export --json KwF
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'KwF' UID 27: the archive could not keep all its keywords; kept on the server"* ]]
+	[[ "$stderr" == *"'KwF' UID 28: "* ]]
+	[[ "$output" == *'"action":"keywords lost, kept","messages":2,'* ]]
+	[[ "$output" == *'"action":"exported","messages":29,'*'"action":"keywords lost, kept","messages":2,'*'"action":"removed","messages":27,'* ]]
+	# exactly those two stay, with their keywords; all 29 are in the archive
+	[ "$(dadm -f tab fetch -u alice "uid flags" mailbox KwF all | tail -n +2 | sed 's/ *\\Recent//' | sort)" = "$(printf '27\tkw27\n28\tkw28')" ]
+	[ "$(ls "$X/kwmd/cur" | wc -l)" -eq 29 ]
+	# a rerun finds the archive in place: the two are still held back
+	run --separate-stderr "$MT" archive --export "$X/kwmd" --delete-after-export --json KwF
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'"action":"already there","messages":2,'*'"action":"keywords lost, kept","messages":2,'* ]]
+	[ "$(alice_count KwF all)" -eq 2 ]
+	# an mbox keeps every keyword: nothing held back
+	run -0 --separate-stderr "$MT" archive --export "$X/kw.mbox" --delete-after-export KwF
+	[ "$(alice_count KwF all)" -eq 0 ]
+}
