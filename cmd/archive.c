@@ -712,11 +712,23 @@ static int places_init(struct mt_ctx *ctx, struct places *P, const char *path, c
  * Temporaries an interrupted run left are named, never touched. */
 static int places_check(struct mt_ctx *ctx, const struct places *P, char **folders, int del, int *exists)
 {
+	/* the paths as paths, not strings: two folders on one name, or (an
+	 * mbox is a file) one folder's archive where another's needs a
+	 * directory ("X.mbox" and "X.mbox/Y.mbox"); a Maildir holds its
+	 * children's Maildirs, as the layouts say */
 	for (size_t f = 0; f < P->n; f++)
-		for (size_t g = 0; g < f; g++)
-			if (strcmp(P->rel[f], P->rel[g]) == 0)
+		for (size_t g = 0; g < P->n; g++) {
+			size_t lg = strlen(P->rel[g]);
+			if (g < f && strcmp(P->rel[f], P->rel[g]) == 0)
 				return mt_fail(ctx, MT_EDATA, "folders '%s' and '%s' would both be archived as '%s'; nothing done",
 					       folders[g], folders[f], P->rel[f]);
+			if (g != f && P->fmt != MT_LM_MAILDIR && strncmp(P->rel[f], P->rel[g], lg) == 0 && P->rel[f][lg] == '/')
+				return mt_fail(ctx, MT_EDATA, "folder '%s' would be archived as the file '%s', which folder '%s' needs "
+					       "as a directory; nothing done", folders[g], P->rel[g], folders[f]);
+		}
+	for (size_t f = 0; f < P->n; f++)
+		if (mt_lm_names_ok(P->shown, P->rel[f], &ctx->err) != MT_OK)
+			return mt_fail(ctx, ctx->err.code, "%s; nothing done", ctx->err.msg);
 	for (size_t f = 0; f < P->n; f++) {
 		char **stale;
 		exists[f] = 0;

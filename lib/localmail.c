@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,29 @@ static int leaf_state(int pfd, const char *leaf, const char *d, enum mt_lm_fmt f
 	if (r < 0)
 		return -io_err(e, "cannot look at", d);
 	return S_ISDIR(st.st_mode) ? 1 : -mt_seterr(e, MT_EDATA, "'%s/cur' is a symbolic link or not a directory", d);
+}
+
+int mt_lm_names_ok(const char *shown, const char *rel, struct mt_err *e)
+{
+	const char *leaf = strrchr(rel, '/');
+	leaf = leaf ? leaf + 1 : rel;
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		/* the leaf is first written as "%tmp.XXXXXX.LEAF" beside it */
+		size_t need = p == leaf && strcmp(leaf, ".") != 0 ? TMP_LEN + 1 + n : n;
+		if (need > NAME_MAX) {
+			char *d = mt_lm_disp(shown, rel, strlen(rel));
+			int r = mt_seterr(e, MT_EDATA, "'%s': %s'%.*s%s' (%zu bytes) is longer than a file name may be (%d)", d,
+					  need != n ? "the temporary name of " : "", (int)(n > 40 ? 40 : n), p, n > 40 ? "..." : "",
+					  need, NAME_MAX);
+			free(d);
+			return r;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	return MT_OK;
 }
 
 int mt_lm_probe(int dirfd, const char *shown, const char *rel, enum mt_lm_fmt fmt, int *exists, struct mt_err *e)

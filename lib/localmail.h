@@ -67,6 +67,11 @@ int mt_lm_keyword_ok(const char *k);
  * of the wrong kind. shown: how dirfd is named in messages. */
 int mt_lm_probe(int dirfd, const char *shown, const char *rel, enum mt_lm_fmt fmt, int *exists, struct mt_err *e);
 
+/* Every name along rel, and the temporary its leaf is first written as,
+ * fits in a file name (NAME_MAX): MT_OK, or MT_EDATA saying which does not.
+ * Pure: checked before anything is fetched or written. */
+int mt_lm_names_ok(const char *shown, const char *rel, struct mt_err *e);
+
 /* Temporaries an interrupted run left beside rel ("NAME%tmp.XXXXXX"):
  * never removed by mailtool, listed so the caller can say so. *names owned
  * (NULL-terminated, free each and the array); returns their number. */

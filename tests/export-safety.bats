@@ -280,3 +280,42 @@ ON ^NOOP => {tag} OK done"
 	run -0 --separate-stderr "$MT" archive --export "$X/kw.mbox" --delete-after-export KwF
 	[ "$(alice_count KwF all)" -eq 0 ]
 }
+
+@test "folders X and X.mbox/Y as mbox files: one would be the other's directory; refused before anything is fetched or removed" {
+	# a server whose names may hold dots (Dovecot's fs layout)
+	fsadm mailbox create -u alice X X.mbox X.mbox/Y
+	printf 'Subject: x\r\nMessage-ID: <x@x>\r\n\r\nx\r\n' | fsadm save -u alice -m X
+	printf 'Subject: y\r\nMessage-ID: <y@x>\r\n\r\ny\r\n' | fsadm save -u alice -m X.mbox/Y
+	before=$(fsadm -f tab fetch -u alice "mailbox uid guid" all)
+	for dry in "" --dry-run; do
+		run --separate-stderr "$MT" archive --config /dev/null --tunnel "$FS_TUNNEL" --export "$X/e" --format mbox \
+			--delete-after-export $dry X X.mbox/Y
+		echo "$status $output / $stderr"
+		[ "$status" -eq 65 ]
+		[[ "$stderr" == *"folder 'X' would be archived as the file 'X.mbox', which folder 'X.mbox/Y' needs as a directory; nothing done"* ]]
+		[ "$(fsadm -f tab fetch -u alice "mailbox uid guid" all)" = "$before" ]
+		[ -z "$(ls -A "$X/e" 2>/dev/null)" ]
+	done
+	# a Maildir tree holds its children: that is no clash
+	run -0 --separate-stderr "$MT" archive --config /dev/null --tunnel "$FS_TUNNEL" --export "$X/md" --format maildir X X.mbox/Y
+}
+
+@test "a folder name whose temporary would pass NAME_MAX is refused before anything is removed" {
+	L=$(printf 'L%.0s' $(seq 240))
+	dadm mailbox create -u alice "$L" AAfirst
+	printf 'Subject: l\r\nMessage-ID: <l@x>\r\n\r\nl\r\n' | dadm save -u alice -m "$L"
+	printf 'Subject: a\r\nMessage-ID: <a@x>\r\n\r\na\r\n' | dadm save -u alice -m AAfirst
+	before=$(dadm -f tab fetch -u alice "mailbox uid guid" all)
+	# 240 + ".mbox" fits, "%tmp.XXXXXX." before it does not (a Maildir
+	# "%tmp.XXXXXX.NAME" of 252 bytes does)
+	for f in mbox mbox.gz; do
+		for dry in "" --dry-run; do
+			run --separate-stderr "$MT" archive --export "$X/longx" --format "$f" --delete-after-export $dry AAfirst "$L"
+			echo "$status $output / $stderr"
+			[ "$status" -eq 65 ]
+			[[ "$stderr" == *"the temporary name of 'LLLL"*"is longer than a file name may be (255); nothing done"* ]]
+			[ "$(dadm -f tab fetch -u alice "mailbox uid guid" all)" = "$before" ]
+			[ -z "$(ls -A "$X/longx" 2>/dev/null)" ]
+		done
+	done
+}
