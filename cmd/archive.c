@@ -750,21 +750,40 @@ static int places_check(struct mt_ctx *ctx, const struct places *P, char **folde
 	return MT_OK;
 }
 
+static char *target_of(const char *tmpl, const struct mt_msg *m, int by_date_header);
+
+static int cmp_msg_uid(const void *a, const void *b)
+{
+	return mt_cmp_u32(&((const struct mt_msg *)a)->uid, &((const struct mt_msg *)b)->uid);
+}
+
 /* \Flagged messages the criteria would otherwise take, left on the server
  * without --include-flagged: counted for the summary by a second, read-only
- * selection that takes them too. */
-static int flagged_left(struct mt_ctx *ctx, const char *folder, const struct mt_selection *sel, uint64_t *n,
-			uint64_t *bytes)
+ * selection that takes them too. With tmpl (archiving on the server) only
+ * those that would otherwise have moved: one already in the folder its date
+ * names stays anyway, flagged or not. */
+static int flagged_left(struct mt_ctx *ctx, const char *folder, const struct mt_selection *sel, const char *tmpl,
+			uint64_t *n, uint64_t *bytes)
 {
 	const struct archive *A = ctx->state;
 	struct mt_selection with;
 	*n = *bytes = 0;
 	if (A->include_flagged)
 		return MT_OK;
-	int r = choose(ctx, folder, A->with_flagged, 1, 0, &with);
-	if (r == MT_OK && with.n >= sel->n) {
-		*n = with.n - sel->n;
-		*bytes = with.bytes - sel->bytes;
+	int r = choose(ctx, folder, A->with_flagged, 1, tmpl != NULL, &with);
+	for (size_t i = 0; r == MT_OK && i < with.n; i++) {
+		const struct mt_msg *m = &with.msgs[i];
+		if (mt_bsearch(m, sel->msgs, sel->n, sizeof *sel->msgs, cmp_msg_uid))
+			continue;   /* taken anyway: not left for its flag */
+		if (tmpl) {
+			char *t = target_of(tmpl, m, A->by_date_header);
+			int stays = strcmp(t, with.folder) == 0;
+			free(t);
+			if (stays)
+				continue;
+		}
+		(*n)++;
+		*bytes += m->size;
 	}
 	mt_selection_release(&with);
 	return r;
@@ -816,7 +835,7 @@ static int export_main(struct mt_ctx *ctx)
 		uint64_t fl_n = 0, fl_b = 0;
 		r = choose(ctx, folders[f], A->cond, dry || !del, 0, &sel);
 		if (r == MT_OK)
-			r = flagged_left(ctx, folders[f], &sel, &fl_n, &fl_b);
+			r = flagged_left(ctx, folders[f], &sel, NULL, &fl_n, &fl_b);
 		if (r == MT_OK && exists[f]) {
 			r = export_resume(ctx, &sel, &pl, dry, &o);
 		} else if (r == MT_OK && dry) {
@@ -1440,7 +1459,7 @@ static int archive_main(struct mt_ctx *ctx)
 		struct mt_selection sel;
 		fl_n[f] = fl_b[f] = 0;
 		if ((r = choose(ctx, folders[f], A->cond, 1, 1, &sel)) == MT_OK &&
-		    (r = flagged_left(ctx, folders[f], &sel, &fl_n[f], &fl_b[f])) == MT_OK)
+		    (r = flagged_left(ctx, folders[f], &sel, tmpl, &fl_n[f], &fl_b[f])) == MT_OK)
 			plan_folder(&moves, &sel, tmpl, A->by_date_header);
 		mt_selection_release(&sel);
 	}

@@ -87,3 +87,24 @@ old_inbox() {
 	[ "$status" -eq 65 ]
 	[ "$(listing)" = "$before" ]
 }
+
+@test "skipped: flagged counts only flagged mail that would otherwise have moved, not mail already in its target" {
+	dadm mailbox create -u alice Keep
+	local i
+	for i in 1 2 3 4; do
+		printf 'Subject: f%s\r\nMessage-ID: <kf%s@x>\r\n\r\nb\r\n' "$i" "$i" | dadm save -u alice -m Keep
+	done
+	dadm flags add -u alice '\Flagged' mailbox Keep all
+	touch -d '2020-01-01' "$MT_TEST_DIR"/mail/alice/Maildir/.Keep/{cur,new}/* 2>/dev/null || true
+	before=$(listing)
+	# the target of every message is the folder it is in: nothing would move,
+	# so nothing is left behind for its flag
+	run -0 --separate-stderr "$MT" archive --older 30d --to Keep --dry-run --tsv Keep
+	echo "$output / $stderr"
+	[[ "$output" != *"skipped: flagged"* ]]
+	# the same mail with another target is what the flag keeps back
+	run -0 --separate-stderr "$MT" archive --older 30d --to Elsewhere --dry-run --tsv Keep
+	echo "$output / $stderr"
+	[[ "$output" == *$'Keep\tskipped: flagged\t4\t'* ]]
+	[ "$(listing)" = "$before" ]
+}
