@@ -897,6 +897,7 @@ static int export_main(struct mt_ctx *ctx)
  * all the messages of a MULTIAPPEND, at most APPEND_LINE_MAX octets: well
  * below the 8192 RFC 7162 section 4 asks servers to take. */
 #define APPEND_LINE_MAX 4000
+#define IMPORT_MAX_MESSAGE (256u << 20)   /* largest message imported without an APPENDLIMIT */
 #define APPEND_TAG_MAX 16            /* the tag libetpan puts first, and its space */
 
 static const struct { unsigned f; const char *n; } sysflag_names[] = {
@@ -1025,7 +1026,7 @@ static int append_batch(struct mt_ctx *ctx, const char *wire, struct mt_lm_msg *
 
 /* What an archive holds and what of it is not appended, and why. */
 struct import_count {
-	uint64_t appended, bytes, existing, unreadable, nul, refused, untrusted, kw_msgs, kw, over_msgs, over;
+	uint64_t appended, bytes, existing, unreadable, nul, refused, untrusted, kw_msgs, kw, over_msgs, over, toobig;
 };
 
 struct importer {
@@ -1037,6 +1038,7 @@ struct importer {
 	struct mt_lm_rinfo info;     /* what the reader found */
 	struct mt_lm_msg batch[100];
 	size_t nb, bb;
+	const char *limit_why;       /* where ro.max_message comes from */
 	size_t prefix;               /* octets of the APPEND command before its first message */
 	size_t line;                 /* octets of the batch's command outside its literals */
 };
@@ -1126,6 +1128,10 @@ static int import_pass(struct importer *im, const struct mt_lm_ropts *ro)
 			if (!im->quiet)
 				mt_fail_err(ctx, &ctx->err);
 			im->c.unreadable++;
+		} else if (more == MT_LM_TOOBIG) {
+			if (!im->quiet)
+				mt_fail(ctx, 0, "%s (%s)", ctx->err.msg, im->limit_why);
+			im->c.toobig++;
 		} else if (more != 1) {
 			r = more;
 		} else {
@@ -1197,13 +1203,14 @@ static int existing_ids(struct mt_ctx *ctx, const char *into, struct msgids *ids
 static void import_report(struct mt_ctx *ctx, const char *into, const struct importer *im, int dry, double secs)
 {
 	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_EXISTING, I_UNREADABLE, I_NUL,
-	       I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_DSERVER, I_N };
+	       I_TOOBIG, I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_DSERVER, I_N };
 	static const struct mt_col cols[I_N] = {
 		[I_FOLDER] = { "folder", MT_COL_STR }, [I_APPENDED] = { "appended", MT_COL_NUM },
 		[I_SKIPPED] = { "skipped", MT_COL_NUM }, [I_FAILED] = { "failed", MT_COL_NUM },
 		[I_SIZE] = { "size", MT_COL_SIZE }, [I_RATE] = { "per_second", MT_COL_NUM },
 		[I_EXISTING] = { "skipped_existing", MT_COL_NUM },
 		[I_UNREADABLE] = { "skipped_not_regular_file", MT_COL_NUM }, [I_NUL] = { "skipped_nul_byte", MT_COL_NUM },
+		[I_TOOBIG] = { "skipped_too_large", MT_COL_NUM },
 		[I_FORMAT] = { "mbox_format", MT_COL_STR }, [I_DFILE] = { "dated_by_file", MT_COL_NUM },
 		[I_DRECEIVED] = { "dated_by_received", MT_COL_NUM }, [I_DDATE] = { "dated_by_date", MT_COL_NUM },
 		[I_DSERVER] = { "dated_by_server", MT_COL_NUM },
@@ -1217,11 +1224,12 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 	int row = mt_table_row(&t);
 	mt_table_str(&t, row, I_FOLDER, into);
 	mt_table_num(&t, row, I_APPENDED, (long long)c->appended);
-	uint64_t skipped = c->existing + c->unreadable + c->nul;
+	uint64_t skipped = c->existing + c->unreadable + c->nul + c->toobig;
 	mt_table_num(&t, row, I_SKIPPED, (long long)skipped);
 	mt_table_num(&t, row, I_EXISTING, (long long)c->existing);
 	mt_table_num(&t, row, I_UNREADABLE, (long long)c->unreadable);
 	mt_table_num(&t, row, I_NUL, (long long)c->nul);
+	mt_table_num(&t, row, I_TOOBIG, (long long)c->toobig);
 	mt_table_num(&t, row, I_FAILED, (long long)c->refused);
 	mt_table_num(&t, row, I_SIZE, (long long)c->bytes);
 	mt_table_num(&t, row, I_RATE, dry ? 0 : secs > 0 ? (long long)(c->appended / secs) : (long long)c->appended);
@@ -1248,8 +1256,15 @@ static int import_main(struct mt_ctx *ctx)
 	struct msgids ids = { 0 };
 	char *wire = NULL;
 	double t0 = mt_now_ms();
+	/* no message is held whole past what the server takes (RFC 7889), or
+	 * a default: a gzip bomb is a size, not an out-of-memory abort */
+	const char *limit_why = "the server's APPENDLIMIT";
+	if (!mt_cap_number(ctx->s, "APPENDLIMIT", &ro.max_message) || ro.max_message == 0) {
+		ro.max_message = IMPORT_MAX_MESSAGE;
+		limit_why = "the limit when the server says none";
+	}
 	struct importer im = {
-		.ctx = ctx, .path = path, .ids = &ids, .stop = mt_flag(&ctx->args, "stop-on-error"),
+		.ctx = ctx, .path = path, .ids = &ids, .stop = mt_flag(&ctx->args, "stop-on-error"), .limit_why = limit_why,
 		/* several messages per APPEND only with MULTIAPPEND and LITERAL+ */
 		.multi = mt_has_cap(ctx->s, "MULTIAPPEND") && mt_has_cap(ctx->s, "LITERAL+"),
 	};
@@ -1307,7 +1322,7 @@ static int import_main(struct mt_ctx *ctx)
 		import_report(ctx, into, &im, dry, (mt_now_ms() - t0) / 1000);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
-	return im.c.refused || im.c.unreadable || im.c.nul ? MT_EDATA : MT_OK;
+	return im.c.refused || im.c.unreadable || im.c.nul || im.c.toobig ? MT_EDATA : MT_OK;
 }
 
 /* Moves into archive folders a killed run left half done (servers without

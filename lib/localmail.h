@@ -164,6 +164,10 @@ struct mt_lm_ropts {
 	 * an IANA zone ("Europe/Paris"), or "+HHMM"/"-HHMM" */
 	const char *zone;
 	enum mt_lm_datesrc date_from;
+	/* a message larger than this (as it goes to the server, CRLF) is read
+	 * past, never held whole, and reported (MT_LM_TOOBIG); 0: no limit.
+	 * The reader holds at most about twice this much. */
+	uint64_t max_message;
 };
 
 /* A zone --mbox-timezone accepts (see mt_lm_ropts.zone). */
@@ -189,9 +193,10 @@ int mt_lm_reader_open(struct mt_lm_reader **r, const char *path, const struct mt
 int mt_lm_reader_openat(struct mt_lm_reader **r, int dirfd, const char *shown, const char *rel,
 			const struct mt_lm_ropts *o, struct mt_err *e);
 /* Next message: 1, 0 at the end, MT_LM_SKIP for an entry that is not read
- * (a symbolic link, not a regular file: e says which and why; go on), or an
- * error code (e says why). */
-enum { MT_LM_SKIP = 2 };
+ * (a symbolic link, not a regular file: e says which and why; go on),
+ * MT_LM_TOOBIG for a message larger than max_message (e says which; go on),
+ * or an error code (e says why). */
+enum { MT_LM_SKIP = 2, MT_LM_TOOBIG = 3 };
 int mt_lm_next(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err *e);
 void mt_lm_msg_release(struct mt_lm_msg *m);
 /* A Maildir's dovecot-keywords: the name of each letter (index 0 = 'a';

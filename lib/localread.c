@@ -106,6 +106,7 @@ struct mt_lm_reader {
 	size_t bpos, blen;
 	char *line;               /* the "From " line read ahead */
 	size_t lcap;
+	int line_over;            /* the line was longer than max_message: only its head is in line */
 	long pos;
 	int eof;
 	enum trust trust;
@@ -126,12 +127,26 @@ struct mt_lm_reader {
 struct sbuf {
 	char *s;
 	size_t n, cap;
+	uint64_t max;             /* 0: no limit; else what would pass it is not kept, and over set */
+	int over;
+	uint64_t total;           /* bytes given, kept or not */
 };
 
 static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
+	b->total += n;
+	if (b->over || (b->max && b->n + n > b->max)) {
+		b->over = 1;
+		if (b->s == NULL) {
+			b->s = mt_xmalloc(1);
+			b->cap = 1;
+		}
+		return;
+	}
 	if (b->s == NULL || b->n + n + 1 > b->cap) {
 		b->cap = (b->n + n + 1) * 2;
+		if (b->max && b->cap > b->max + 1)
+			b->cap = (size_t)b->max + 1;   /* never more than the limit allows */
 		b->s = mt_xrealloc(b->s, b->cap);
 	}
 	memcpy(b->s + b->n, s, n);
@@ -163,19 +178,28 @@ static ssize_t fill(struct mt_lm_reader *r)
  * 0 at the end, -1 on a read error. */
 static ssize_t read_line(struct mt_lm_reader *r)
 {
-	size_t n = 0;
+	size_t n = 0, max = r->o.max_message ? (size_t)r->o.max_message + 1 : SIZE_MAX - 1;
+	r->line_over = 0;
 	for (;;) {
 		ssize_t k = fill(r);
 		if (k <= 0)
 			return k < 0 ? -1 : (ssize_t)n;
 		const char *nl = memchr(r->buf + r->bpos, '\n', r->blen - r->bpos);
-		size_t take = nl ? (size_t)(nl - (r->buf + r->bpos)) + 1 : r->blen - r->bpos;
-		if (n + take + 1 > r->lcap) {
-			r->lcap = (n + take + 1) * 2;
+		size_t take = nl ? (size_t)(nl - (r->buf + r->bpos)) + 1 : r->blen - r->bpos, keep = take;
+		/* a line longer than a message may be: its head only (enough to
+		 * tell a From_ line), the rest read past, never held */
+		if (n + keep > max) {
+			keep = max - n;
+			r->line_over = 1;
+		}
+		if (n + keep + 1 > r->lcap) {
+			r->lcap = (n + keep + 1) * 2;
+			if (r->lcap > max + 1)
+				r->lcap = max + 1;
 			r->line = mt_xrealloc(r->line, r->lcap);
 		}
-		memcpy(r->line + n, r->buf + r->bpos, take);
-		n += take;
+		memcpy(r->line + n, r->buf + r->bpos, keep);
+		n += keep;
 		r->bpos += take;
 		r->line[n] = '\0';
 		if (nl)
@@ -421,6 +445,13 @@ static void stored_to_message(const char *s, size_t n, int unquote, struct sbuf 
 		sb_add(out, "", 0);
 }
 
+/* A message past max_message: read past (never held whole), reported. */
+static int too_big(const struct mt_lm_reader *r, long pos, struct mt_err *e)
+{
+	return mt_seterr(e, MT_LM_TOOBIG, "message %ld of '%s' is larger than %llu bytes; not appended", pos, r->path,
+			 (unsigned long long)r->o.max_message);
+}
+
 static int corrupt(struct mt_lm_reader *r, long pos, struct mt_err *e, const char *why)
 {
 	return mt_seterr(e, MT_EDATA, "'%s' message %ld: %s", r->path, pos, why);
@@ -460,6 +491,8 @@ static int message_line(struct mt_lm_reader *r, struct sbuf *raw, long pos, stru
 		r->eof = 1;
 	if (n == 0 || is_from_line(r->line, (size_t)n))
 		return 0;
+	if (r->line_over)
+		raw->over = 1;
 	sb_add(raw, r->line, (size_t)n);
 	return 1;
 }
@@ -555,15 +588,18 @@ static size_t mbox_flags(struct mt_lm_reader *r, struct mt_lm_msg *m, const stru
  * Content-Length): exactly that many bytes after have, then the separator. */
 static int read_known(struct mt_lm_reader *r, struct sbuf *raw, size_t from, uint64_t len, long pos, struct mt_err *e)
 {
-	size_t have = raw->n - from;
+	/* counted in the bytes read, not those kept: a message past the limit
+	 * keeps only its head, and is still read to its exact end */
+	uint64_t have = raw->total - from;
 	int sep_read = 0;
 	if (have > len) {
 		/* the last line read ran past the end: only the separator may */
-		if (have - len != 1 || raw->s == NULL || raw->s[raw->n - 1] != '\n') {
+		if (have - len != 1 || raw->s == NULL || (!raw->over && raw->s[raw->n - 1] != '\n')) {
 			corrupt(r, pos, e, "its length ends inside its header");
 			return -1;
 		}
-		raw->n = from + len;
+		if (!raw->over)
+			raw->n = from + len;
 		sep_read = 1;
 	} else if (read_bytes(r, len - have, raw) < 0) {
 		corrupt(r, pos, e, "the file ends before the length it says");
@@ -595,7 +631,7 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, struct sbuf *ra
 	}
 	if (b->fmt == MT_LM_MBOXCL2 && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0) {
 		/* a From_ line read already is the next message's, not this one's */
-		if (rr == 1 && raw->n - b->len < b->msglen) {
+		if (rr == 1 && raw->total - b->len < b->msglen) {
 			corrupt(r, pos, e, "the file ends before the length it says");
 			return -1;
 		}
@@ -631,7 +667,7 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, struct sbuf *ra
 	}
 	/* a Content-Length that disagrees with the From_ lines: mboxcl2? */
 	size_t body = hl != NO_HEADER_END && raw->n > hl ? raw->n - hl : 0;
-	if (r->o.mbox == MT_LM_AUTO && b->len == 0 && hl != NO_HEADER_END && content_length(raw->s, hl, &cl) &&
+	if (r->o.mbox == MT_LM_AUTO && b->len == 0 && !raw->over && hl != NO_HEADER_END && content_length(raw->s, hl, &cl) &&
 	    cl != body && cl != body + 1)
 		r->info.cl_mismatch++;
 	return 0;
@@ -641,7 +677,10 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 {
 	if (r->eof)
 		return 0;
-	struct sbuf raw = { 0 }, msg = { 0 };
+	/* the stored bytes may pass the limit by their block and quoting, the
+	 * message (its LFs made CRLF) not */
+	uint64_t max = r->o.max_message;
+	struct sbuf raw = { .max = max ? max + 4096 : 0 }, msg = { .max = max };
 	struct block b = { 0 };
 	m->position = ++r->pos;
 	m->internaldate = from_line_date(r, r->line);
@@ -652,8 +691,15 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 		return e->code;
 	}
 	size_t skip = mbox_flags(r, m, &b);
-	stored_to_message(raw.s + skip, raw.n - skip, r->fmt == MT_LM_MBOXRD, &msg);
+	if (!raw.over)
+		stored_to_message(raw.s + skip, raw.n - skip, r->fmt == MT_LM_MBOXRD, &msg);
 	free(raw.s);
+	if (raw.over || msg.over) {
+		free(msg.s);
+		mt_lm_msg_release(m);
+		m->position = r->pos;
+		return too_big(r, r->pos, e);
+	}
 	if (!skip && r->o.trust_status_headers) {
 		struct status_ctx sc = { .m = m };
 		mt_header_fields(msg.s, msg.n, status_field, &sc);
@@ -986,6 +1032,12 @@ static int next_file(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 		free(p);
 		return rr;
 	}
+	if (r->o.max_message && (uint64_t)st.st_size > r->o.max_message) {
+		/* never allocated: a sparse file says any size it likes */
+		close(fd);
+		free(p);
+		return too_big(r, m->position, e);
+	}
 	m->data = mt_xmalloc((size_t)st.st_size + 1);
 	while (m->len < (size_t)st.st_size) {
 		ssize_t k = read(fd, m->data + m->len, (size_t)st.st_size - m->len);
@@ -1006,11 +1058,16 @@ static int next_file(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 	/* a file's bare LFs (Dovecot and mbsync write them) as the CRLF IMAP
 	 * wants (some servers refuse bare LF); nothing added at the end */
 	if (memchr(m->data, '\n', m->len)) {
-		struct sbuf c = { 0 };
+		struct sbuf c = { .max = r->o.max_message };
 		stored_to_message(m->data, m->len, 0, &c);
 		free(m->data);
 		m->data = c.s;
 		m->len = c.n;
+		if (c.over) {
+			long pos = m->position;
+			mt_lm_msg_release(m);
+			return too_big(r, pos, e);
+		}
 	}
 	m->internaldate = st.st_mtime;
 	if (r->kind == R_MAILDIR)

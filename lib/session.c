@@ -414,6 +414,31 @@ int mt_has_cap(const struct mt_session *s, const char *cap)
 	return 0;
 }
 
+int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out)
+{
+	const char *c = s->caps[current_phase(s)];
+	size_t n = strlen(cap);
+	if (c == NULL)
+		return 0;
+	for (const char *p = c; *p;) {
+		size_t w = strcspn(p, " ");
+		if (w > n + 1 && strncasecmp(p, cap, n) == 0 && p[n] == '=') {
+			uint64_t v = 0;
+			size_t i = n + 1;
+			for (; i < w && i < n + 20 && isdigit((unsigned char)p[i]); i++)
+				v = v * 10 + (uint64_t)(p[i] - '0');
+			if (i != w)
+				return 0;   /* no number, or one of 20 digits and more */
+			*out = v;
+			return 1;
+		}
+		p += w;
+		while (*p == ' ')
+			p++;
+	}
+	return 0;
+}
+
 /* ---- authentication ---------------------------------------------------- */
 
 static char *b64(const unsigned char *in, size_t n)

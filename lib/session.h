@@ -41,6 +41,9 @@ void mt_password_forget(void);
 const char *mt_session_greeting(const struct mt_session *s);
 const char *mt_session_caps(const struct mt_session *s, enum mt_cap_phase phase); /* space separated */
 int mt_has_cap(const struct mt_session *s, const char *cap);
+/* The number of a capability "CAP=N" (APPENDLIMIT=35651584, RFC 7889): 1
+ * with it in *out, 0 when the server does not say one (or says no number). */
+int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out);
 const struct mt_tls_info *mt_session_tls(const struct mt_session *s);  /* NULL when cleartext */
 const struct mt_timings *mt_session_timings(const struct mt_session *s);
 const char *mt_session_transport(const struct mt_session *s);  /* "implicit TLS", "STARTTLS", ... */

@@ -361,3 +361,49 @@ PY
 	[[ "$stderr" == *"2 message(s) begin with Status/X-Status/X-Keywords lines"*"older mailtool"*"--trust-status-headers"* ]]
 	[ "$(dadm search -u alice mailbox OldT deleted | wc -l)" -eq 0 ]
 }
+
+@test "a gzip bomb (one 600 MB message in 1.2 MB) is refused as too large, never held in memory, and the rest is read" {
+	mt_is_asan && skip "ASan cannot run under ulimit -v"
+	python3 - "$X/bomb.mbox.gz" <<'PY'
+import gzip, sys
+with gzip.open(sys.argv[1], "wb", compresslevel=9) as g:
+    g.write(b"From a@b Mon Jan  1 00:00:00 2024\nSubject: bomb\nMessage-ID: <b@x>\n\n")
+    chunk = (b"a" * 1023 + b"\n") * 1024
+    for i in range(600):
+        g.write(chunk)
+    g.write(b"\nFrom a@b Mon Jan  1 00:00:00 2024\nSubject: after\nMessage-ID: <after@x>\n\nbody\n")
+PY
+	# 800 MB of address space: the 600 MB message held twice needed 1.2 GB
+	run --separate-stderr timeout 120 bash -c 'ulimit -v 800000; exec "$0" archive --import "$1" --into Bomb --dry-run --json' \
+		"$MT" "$X/bomb.mbox.gz"
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"message 1 of '$X/bomb.mbox.gz' is larger than 268435456 bytes; not appended (the limit when the server says none)"* ]]
+	[[ "$output" == *'"would_append":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
+}
+
+@test "the server's APPENDLIMIT bounds what is read: a larger message or a sparse 10 GB Maildir file is skipped (65), the rest appended" {
+	mkdir -p "$X/md/cur" "$X/md/new" "$X/md/tmp"
+	printf 'Subject: small\nMessage-ID: <s@x>\n\nbody\n' > "$X/md/cur/1700000001.1.host:2,S"
+	{ printf 'Subject: big\nMessage-ID: <b@x>\n\n'; head -c 5000 /dev/zero | tr '\0' 'b'; printf '\n'; } > "$X/md/cur/1700000002.1.host:2,S"
+	# exactly the limit once its LFs are CRLF (15 + 19 + 2 + 2964 bytes)
+	printf 'Subject: edge\nMessage-ID: <e@x>\n\n%s' "$(head -c 2964 /dev/zero | tr '\0' e)" > "$X/md/cur/1700000003.1.host:2,S"
+	truncate -s 10G "$X/md/cur/1700000004.1.host:2,S"
+	# an mbox too, its big message between two small ones
+	{ printf 'From a@b Mon Jan  1 00:00:00 2024\nSubject: m1\nMessage-ID: <m1@x>\n\nbody\n\n'
+	  printf 'From a@b Mon Jan  1 00:00:00 2024\nSubject: m2\nMessage-ID: <m2@x>\n\n'; head -c 5000 /dev/zero | tr '\0' 'm'; printf '\n\n'
+	  printf 'From a@b Mon Jan  1 00:00:00 2024\nSubject: m3\nMessage-ID: <m3@x>\n\nbody\n'; } > "$X/m.mbox"
+	tun="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o imap_capability=+APPENDLIMIT=3000 -u alice 2>>$MT_DOVECOT_LOG"
+	run --separate-stderr timeout 60 "$MT" archive --tunnel "$tun" --import "$X/md" --into Lim --json
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"message 2 of '$X/md' is larger than 3000 bytes; not appended (the server's APPENDLIMIT)"* ]]
+	[[ "$stderr" == *"message 4 of '$X/md' is larger than 3000 bytes"* ]]
+	[[ "$output" == *'"appended":2,"skipped":2,'*'"skipped_too_large":2,'* ]]
+	[ "$(dadm -f tab fetch -u alice hdr.message-id mailbox Lim all | tail -n +2 | sort | paste -sd' ')" = "<e@x> <s@x>" ]
+	run --separate-stderr timeout 60 "$MT" archive --tunnel "$tun" --import "$X/m.mbox" --into LimM --json
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'"appended":2,"skipped":1,'*'"skipped_too_large":1,'* ]]
+	[ "$(dadm -f tab fetch -u alice hdr.message-id mailbox LimM all | tail -n +2 | sort | paste -sd' ')" = "<m1@x> <m3@x>" ]
+}

@@ -67,13 +67,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	}
 	struct mt_lm_reader *r;
 	struct mt_err e;
-	if (mt_lm_reader_open(&r, root, NULL, &e) != 0)
+	/* a small limit: a message past it is reported, never read whole */
+	struct mt_lm_ropts o = { .max_message = 256 };
+	if (mt_lm_reader_open(&r, root, &o, &e) != 0)
 		return 0;
 	struct mt_lm_msg m;
 	int more;
 	size_t got = 0;
-	while ((more = mt_lm_next(r, &m, &e)) == 1 || more == MT_LM_SKIP) {
-		if (more == MT_LM_SKIP) {
+	while ((more = mt_lm_next(r, &m, &e)) == 1 || more == MT_LM_SKIP || more == MT_LM_TOOBIG) {
+		if (more == MT_LM_SKIP || more == MT_LM_TOOBIG) {
 			FUZZ_ASSERT(e.msg[0] != '\0');
 			got++;
 			continue;
@@ -81,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		FUZZ_ASSERT((m.sysflags & ~(unsigned)(MT_F_SEEN | MT_F_ANSWERED | MT_F_FLAGGED | MT_F_DELETED | MT_F_DRAFT)) == 0);
 		for (size_t i = 0; m.keywords && m.keywords[i]; i++)
 			FUZZ_ASSERT(m.keywords[i][0] != '\0' && strchr(m.keywords[i], '\n') == NULL);
-		FUZZ_ASSERT(m.len <= n);
+		FUZZ_ASSERT(m.len <= n && m.len <= 256);
 		mt_lm_msg_release(&m);
 		got++;
 	}

@@ -4,18 +4,26 @@
 #include "fuzz.h"
 #include "../../lib/localmail.h"
 
-/* Read every message; returns how many carried flags or keywords. */
-static int read_all(const char *path, size_t n, int trust)
+/* Read every message (none larger than max, if max); returns how many
+ * carried flags or keywords, *seen how many messages there were. */
+static int read_all(const char *path, size_t n, int trust, uint64_t max, int *seen)
 {
-	struct mt_lm_ropts o = { .trust_status_headers = trust };
+	struct mt_lm_ropts o = { .trust_status_headers = trust, .max_message = max };
 	struct mt_lm_reader *r;
 	struct mt_err e;
+	*seen = -1;
 	if (mt_lm_reader_open(&r, path, &o, &e) != 0)
 		return 0;
 	struct mt_lm_msg m;
 	int more, count = 0, flagged = 0;
 	size_t total = 0;
-	while ((more = mt_lm_next(r, &m, &e)) == 1) {
+	while ((more = mt_lm_next(r, &m, &e)) == 1 || more == MT_LM_TOOBIG) {
+		FUZZ_ASSERT(++count <= (int)n + 1);
+		if (more == MT_LM_TOOBIG) {
+			FUZZ_ASSERT(max != 0 && e.msg[0] != '\0');
+			continue;
+		}
+		FUZZ_ASSERT(max == 0 || m.len <= max);
 		FUZZ_ASSERT(m.data != NULL || m.len == 0);
 		total += m.len;
 		flagged += m.sysflags != 0 || m.keywords != NULL;
@@ -26,8 +34,8 @@ static int read_all(const char *path, size_t n, int trust)
 			FUZZ_ASSERT(trust || mt_lm_keyword_ok(m.keywords[i]));
 		}
 		mt_lm_msg_release(&m);
-		FUZZ_ASSERT(++count <= (int)n + 1);
 	}
+	*seen = more == 0 ? count : -1;
 	/* CRLF conversion at most doubles the bytes */
 	FUZZ_ASSERT(total <= 2 * n + 2);
 	mt_lm_reader_close(r);
@@ -37,7 +45,8 @@ static int read_all(const char *path, size_t n, int trust)
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
 	const char *path = fuzz_file(d, n, ".mbox");
-	int flagged = read_all(path, n, 0);
+	int seen, seen_max;
+	int flagged = read_all(path, n, 0, 0, &seen);
 	/* flags only from the lines mailtool writes at the top of a message, and
 	 * only when the file's first message has them with a token: a file
 	 * whose first message does not start with "Status: ", or that has no
@@ -47,6 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	size_t off = nl ? (size_t)(nl - d) + 1 : n;
 	if (n - off < 8 || memcmp(d + off, "Status: ", 8) != 0 || memmem(d, n, "X-Mailtool: ", 12) == NULL)
 		FUZZ_ASSERT(flagged == 0);
-	read_all(path, n, 1);
+	read_all(path, n, 1, 0, &seen);
+	/* a size limit never changes where messages begin and end: the same
+	 * number, some of them refused as too large */
+	read_all(path, n, 1, 64, &seen_max);
+	FUZZ_ASSERT(seen_max == seen);
 	return 0;
 }
