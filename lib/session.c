@@ -397,46 +397,42 @@ static int current_phase(const struct mt_session *s)
 	       s->caps[MT_CAPS_PRELOGIN] ? MT_CAPS_PRELOGIN : MT_CAPS_GREETING;
 }
 
-int mt_has_cap(const struct mt_session *s, const char *cap)
+/* The capability word that is cap, or with value one "cap=...": where it
+ * starts and (in *w) its length; NULL when the server did not say it. */
+static const char *cap_word(const struct mt_session *s, const char *cap, int value, size_t *w)
 {
 	const char *c = s->caps[current_phase(s)];
 	size_t n = strlen(cap);
-	if (c == NULL)
-		return 0;
-	for (const char *p = c; *p;) {
-		size_t w = strcspn(p, " ");
-		if (w == n && strncasecmp(p, cap, n) == 0)
-			return 1;
-		p += w;
+	for (const char *p = c ? c : ""; *p;) {
+		*w = strcspn(p, " ");
+		if (strncasecmp(p, cap, n) == 0 && (value ? *w > n + 1 && p[n] == '=' : *w == n))
+			return p;
+		p += *w;
 		while (*p == ' ')
 			p++;
 	}
-	return 0;
+	return NULL;
+}
+
+int mt_has_cap(const struct mt_session *s, const char *cap)
+{
+	size_t w;
+	return cap_word(s, cap, 0, &w) != NULL;
 }
 
 int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out)
 {
-	const char *c = s->caps[current_phase(s)];
-	size_t n = strlen(cap);
-	if (c == NULL)
+	size_t w, n = strlen(cap), i = n + 1;
+	const char *p = cap_word(s, cap, 1, &w);
+	uint64_t v = 0;
+	if (p == NULL)
 		return 0;
-	for (const char *p = c; *p;) {
-		size_t w = strcspn(p, " ");
-		if (w > n + 1 && strncasecmp(p, cap, n) == 0 && p[n] == '=') {
-			uint64_t v = 0;
-			size_t i = n + 1;
-			for (; i < w && i < n + 20 && isdigit((unsigned char)p[i]); i++)
-				v = v * 10 + (uint64_t)(p[i] - '0');
-			if (i != w)
-				return 0;   /* no number, or one of 20 digits and more */
-			*out = v;
-			return 1;
-		}
-		p += w;
-		while (*p == ' ')
-			p++;
-	}
-	return 0;
+	for (; i < w && i < n + 20 && isdigit((unsigned char)p[i]); i++)
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	if (i != w)
+		return 0;   /* no number, or one of 20 digits and more */
+	*out = v;
+	return 1;
 }
 
 /* ---- authentication ---------------------------------------------------- */

@@ -228,13 +228,20 @@ ON ^NOOP => {tag} OK done"
 	grep -q '^body 3$' "$X/f.mbox"
 }
 
-@test "a Maildir keeps 26 keywords a folder; the rest are named on stderr and counted in the summary" {
+# folder $1 with messages 1..$2, message i (UID i, Message-ID <$1-i@x>)
+# carrying the keyword kwi
+keyworded() {
 	local i
-	dadm mailbox create -u alice KW
-	for i in $(seq 1 30); do
-		printf 'From: a@example.org\r\nSubject: k%s\r\nMessage-ID: <k%s@x>\r\n\r\nbody\r\n' "$i" "$i" | dadm save -u alice -m KW
-		dadm flags add -u alice "kw$i" mailbox KW uid "$i"
+	dadm mailbox create -u alice "$1"
+	for i in $(seq 1 "$2"); do
+		printf 'From: a@example.org\r\nSubject: k%s\r\nMessage-ID: <%s-%s@x>\r\n\r\nbody\r\n' "$i" "$1" "$i" |
+			dadm save -u alice -m "$1"
+		dadm flags add -u alice "kw$i" mailbox "$1" uid "$i"
 	done
+}
+
+@test "a Maildir keeps 26 keywords a folder; the rest are named on stderr and counted in the summary" {
+	keyworded KW 30
 	run --separate-stderr "$MT" archive --export "$X/kw" --include-flagged --json KW
 	echo "$output / $stderr"
 	[ "$status" -eq 0 ]
@@ -253,12 +260,7 @@ ON ^NOOP => {tag} OK done"
 }
 
 @test "--delete-after-export keeps on the server the messages whose keywords the Maildir lost, names them and exits 65" {
-	local i
-	dadm mailbox create -u alice KwF
-	for i in $(seq 1 28); do
-		printf 'Subject: k%s\r\nMessage-ID: <kwf%s@x>\r\n\r\nb\r\n' "$i" "$i" | dadm save -u alice -m KwF
-		dadm flags add -u alice "kw$i" mailbox KwF uid "$i"
-	done
+	keyworded KwF 28
 	printf 'Subject: plain\r\nMessage-ID: <kwf29@x>\r\n\r\nb\r\n' | dadm save -u alice -m KwF
 	run --separate-stderr "$MT" archive --export "$X/kwmd" --delete-after-export --json KwF
 	echo "$status $output / $stderr"
