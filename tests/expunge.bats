@@ -224,3 +224,45 @@ HOOK
 	[ "$(dadm -f tab fetch -u alice "mailbox uid" all undeleted | sort)" = "$others" ]
 	[ "$want_gone" -gt 0 ]
 }
+
+# What the report says was removed is what this run removed, whatever other
+# clients do meanwhile (an outside tester's cases, against the STATUS SIZE
+# before/after of an earlier version), and after a refusal part-way.
+
+big_message() {  # a ~230 KB message on stdout
+	python3 -c 'import sys; sys.stdout.write("From: a@example.org\r\nSubject: arrived meanwhile\r\n\r\n" + ("x" * 76 + "\r\n") * 3000)'
+}
+
+@test "a message delivered during the run does not change the bytes reported as removed" {
+	want_n=$(count Junk larger 10240 unflagged)
+	want_b=$(sum_sizes Junk larger 10240 unflagged)
+	[ "$want_n" -gt 0 ]
+	big_message > "$BATS_TEST_TMPDIR/new.eml"
+	run --separate-stderr env MAILTOOL_TEST_HOOK_BEFORE_REMOVE="$MT_DOVEADM save -u alice -m Junk < $BATS_TEST_TMPDIR/new.eml" \
+		"$MT" expunge --larger 10k --tsv Junk
+	[ "$status" -eq 0 ]
+	[ "$(count Junk subject 'arrived meanwhile')" -eq 1 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Junk\tremoved\t%s\t%s' "$want_n" "$want_b")" ]
+}
+
+@test "another client expunging a message outside the selection is not counted as this run's" {
+	want_n=$(count Junk larger 10240 unflagged)
+	want_b=$(sum_sizes Junk larger 10240 unflagged)
+	small=$(dadm search -u alice mailbox Junk smaller 10240 | head -1 | awk '{print $2}')
+	[ -n "$small" ]
+	run --separate-stderr env MAILTOOL_TEST_HOOK_BEFORE_REMOVE="$MT_DOVEADM expunge -u alice mailbox Junk uid $small" \
+		"$MT" expunge --larger 10k --tsv Junk
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Junk\tremoved\t%s\t%s' "$want_n" "$want_b")" ]
+}
+
+@test "a server announcing STATUS=SIZE but answering STATUS without SIZE: the real run reports what the dry run planned" {
+	tun="sed -u 's/(SIZE)/(MESSAGES)/' | $MT_TUNNEL_ALICE"
+	run --separate-stderr "$MT" expunge --larger 10k --tsv --dry-run --tunnel "$tun" Junk
+	[ "$status" -eq 0 ]
+	dry=$(echo "$output" | sed -n 2p | sed 's/would remove/removed/')
+	run --separate-stderr "$MT" expunge --larger 10k --tsv --tunnel "$tun" Junk
+	[ "$status" -eq 0 ]
+	[ "$(count Junk larger 10240 unflagged)" -eq 0 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$dry" ]
+}
