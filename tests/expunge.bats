@@ -266,3 +266,20 @@ big_message() {  # a ~230 KB message on stdout
 	[ "$(count Junk larger 10240 unflagged)" -eq 0 ]
 	[ "$(echo "$output" | sed -n 2p)" = "$dry" ]
 }
+
+@test "a removal the server refuses in its second UID batch: the report says the first batch's 5,000 went" {
+	python3 -c '
+for i in range(5100):
+    print("From sender@example.org Mon Jan  1 00:00:00 2024")
+    print("From: sender@example.org\nSubject: bulk %d\nMessage-ID: <bulk%d@example.org>\n\nbody %d\n" % (i, i, i))' > "$BATS_TEST_TMPDIR/many.mbox"
+	run "$MT" archive --import "$BATS_TEST_TMPDIR/many.mbox" --into Bulk
+	[ "$status" -eq 0 ]
+	[ "$(count Bulk all)" -eq 5100 ]
+	want_b=$(dadm search -u alice mailbox Bulk all | head -5000 | awk '{print $2}' | paste -sd, | xargs -I{} sh -c "$MT_DOVEADM -f tab fetch -u alice size.virtual mailbox Bulk uid {}" | tail -n +2 | awk '{s+=$1} END {print s}')
+	tun="python3 $MT_REPO/tests/lib/refuse-nth-store.py 2 $MT_TUNNEL_ALICE"
+	run --separate-stderr "$MT" expunge --larger 1 --tsv --tunnel "$tun" Bulk
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"STORE refused by the server"* ]]
+	[ "$(count Bulk all)" -eq 100 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Bulk\tremoved\t5000\t%s' "$want_b")" ]
+}
