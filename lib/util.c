@@ -695,6 +695,15 @@ char *mt_term_safe(const char *s)
 	return out;
 }
 
+void mt_fputs_safe(const char *s, FILE *f)
+{
+	if (s == NULL)
+		return;
+	char *t = mt_term_safe(s);
+	fputs(t, f);
+	free(t);
+}
+
 int mt_parse_date(const char *s, time_t *out)
 {
 	/* exactly YYYY-MM-DD, and a day the calendar has: strptime takes "24"
