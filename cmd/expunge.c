@@ -123,36 +123,16 @@ static void report(struct mt_ctx *ctx, const struct expunge *x, const struct mt_
 	mt_table_release(&t);
 }
 
-/* STATUS SIZE of the folders, pipelined: one round trip for 64 of them. */
-static int folder_sizes(struct mt_ctx *ctx, char **folders, size_t n, struct mt_status **out, struct mt_err *e)
-{
-	struct mt_mailbox *boxes = mt_xmalloc(sizeof *boxes * (n ? n : 1));
-	int r = MT_OK;
-	memset(boxes, 0, sizeof *boxes * (n ? n : 1));
-	*out = mt_xmalloc(sizeof **out * (n ? n : 1));
-	memset(*out, 0, sizeof **out * (n ? n : 1));
-	for (size_t i = 0; i < n && r == MT_OK; i++) {
-		boxes[i].name = folders[i];
-		r = mt_mailbox_wire(ctx->s, folders[i], &boxes[i].wire, e);
-	}
-	if (r == MT_OK)
-		r = mt_status_many(ctx->s, boxes, n, MT_ST_SIZE, *out, e);
-	for (size_t i = 0; i < n; i++) {
-		free(boxes[i].wire);
-		if (r == MT_OK && (*out)[i].error)
-			r = mt_seterr(e, MT_EDATA, "'%s': %s", folders[i], (*out)[i].error);
-	}
-	free(boxes);
-	return r;
-}
-
 /* One folder named on the command line that the server would not open as
- * named: the folder list resolves it (Courier's "INBOX." prefix), or says
- * there is no such folder. MT_OK and *folders replaced, or the error. */
-static int resolve(struct mt_ctx *ctx, char ***folders, size_t *nfolders)
+ * named (why: code, in ctx->err): the folder list resolves it (Courier's
+ * "INBOX." prefix), or says there is no such folder; a folder listed under
+ * that very name keeps the server's own refusal. MT_OK and *folders
+ * replaced, or the error. */
+static int resolve(struct mt_ctx *ctx, int code, char ***folders, size_t *nfolders)
 {
 	char **found = NULL;
 	size_t nfound = 0;
+	struct mt_err why = ctx->err;
 	int r = mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, 1, 0, &found, &nfound, &ctx->err);
 	if (r == MT_OK && nfound == 1 && strcmp(found[0], (*folders)[0]) != 0) {
 		mt_free_folders(*folders, *nfolders);
@@ -160,7 +140,12 @@ static int resolve(struct mt_ctx *ctx, char ***folders, size_t *nfolders)
 		*nfolders = nfound;
 		return MT_OK;
 	}
+	int listed = r == MT_OK && nfound == 1;
 	mt_free_folders(found, nfound);
+	if (listed) {
+		ctx->err = why;
+		return code;
+	}
 	return r == MT_OK ? mt_seterr(&ctx->err, MT_EDATA, "no folder '%s'", ctx->args.argv[0]) : r;
 }
 
@@ -172,7 +157,6 @@ static int expunge_main(struct mt_ctx *ctx)
 	size_t nfolders = 0;
 	uint64_t undecided = 0, total = 0;
 	struct mt_plan plan = { .allow_unsafe = x->allow_unsafe };
-	struct mt_status *before = NULL;   /* folder sizes before (STATUS=SIZE) */
 
 	/* one folder named as it is: no LIST at all (a folder the server will not
 	 * open is looked up below after all, for its prefixed name or the error) */
@@ -204,21 +188,6 @@ static int expunge_main(struct mt_ctx *ctx)
 		}
 	}
 
-	/* bytes freed: where the server tells a folder's size (STATUS=SIZE), its
-	 * size before and after, so no message's size has to be fetched */
-	int by_status = !x->dry && mt_has_cap(ctx->s, "STATUS=SIZE");
-	if (by_status && (r = folder_sizes(ctx, folders, nfolders, &before, &ctx->err)) != MT_OK) {
-		mt_status_release(before, nfolders);
-		free(before);
-		before = NULL;
-		if (r != MT_EDATA || !literal || (r = resolve(ctx, &folders, &nfolders)) != MT_OK ||
-		    (r = folder_sizes(ctx, folders, nfolders, &before, &ctx->err)) != MT_OK) {
-			r = mt_fail_err(ctx, &ctx->err);
-			goto out;
-		}
-		literal = 0;
-	}
-
 	/* choose everywhere first and plan: nothing changes before every folder
 	 * was understood and the whole plan checked (one folder is opened once,
 	 * read-write, for the executor to find it selected) */
@@ -227,7 +196,10 @@ static int expunge_main(struct mt_ctx *ctx)
 	for (size_t i = 0; i < nfolders && r == MT_OK; i++) {
 		struct mt_selection sel;
 		/* -v lists what a dry run would take; a real run's -v is timings and traffic only */
-		struct mt_choice ch = { .cond = x->cond, .readonly = x->dry || nfolders > 1, .size = !by_status,
+		/* sizes are fetched: the bytes reported are exactly those of the
+		 * messages removed (a folder's STATUS SIZE before and after would
+		 * also count what other clients deliver or expunge meanwhile) */
+		struct mt_choice ch = { .cond = x->cond, .readonly = x->dry || nfolders > 1, .size = 1,
 					.by_date_header = x->by_date_header, .from_subject = ctx->verbose && x->dry };
 		mt_progress_step(&pg, i ? 1 : 0);
 		r = mt_choose(ctx, ctx->s, folders[i], &ch, &sel, &ctx->err);
@@ -235,13 +207,7 @@ static int expunge_main(struct mt_ctx *ctx)
 			/* not there as named: the folder list says what it is, or why not */
 			mt_selection_release(&sel);
 			literal = 0;
-			if ((r = resolve(ctx, &folders, &nfolders)) == MT_OK && by_status) {
-				mt_status_release(before, 1);
-				free(before);
-				before = NULL;
-				r = folder_sizes(ctx, folders, nfolders, &before, &ctx->err);
-			}
-			if (r != MT_OK)
+			if ((r = resolve(ctx, r, &folders, &nfolders)) != MT_OK)
 				break;
 			i--;
 			continue;
@@ -283,31 +249,6 @@ static int expunge_main(struct mt_ctx *ctx)
 	}
 	if (!x->dry)
 		r = mt_plan_run(ctx->s, &plan, &ctx->err);
-	if (by_status) {
-		/* what each folder shrank by is what left it (also after a failure:
-		 * what was removed before it is reported) */
-		struct mt_status *after = NULL;
-		struct mt_err e2 = { 0 };
-		/* out of the folder first: STATUS of the selected one is not to be
-		 * asked (RFC 9051 6.3.11) */
-		int r2 = mt_session_deselect(ctx->s, &e2);
-		if (r2 == MT_OK)
-			r2 = folder_sizes(ctx, folders, nfolders, &after, &e2);
-		if (r2 != MT_OK && r == MT_OK) {
-			ctx->err = e2;
-			r = r2;
-		}
-		if (r2 == MT_OK)
-			for (size_t k = 0, f = 0; k < plan.n && f < nfolders; f++)
-				if (strcmp(plan.v[k].folder, folders[f]) == 0) {
-					plan.v[k].done_bytes = before[f].size > after[f].size ? before[f].size - after[f].size : 0;
-					k++;
-				}
-		if (after) {
-			mt_status_release(after, nfolders);
-			free(after);
-		}
-	}
 	report(ctx, x, &plan, folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
@@ -315,10 +256,6 @@ static int expunge_main(struct mt_ctx *ctx)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)undecided, undecided == 1 ? "" : "s", undecided == 1 ? "it" : "them");
 out:
-	if (before) {
-		mt_status_release(before, nfolders);
-		free(before);
-	}
 	mt_plan_release(&plan);
 	mt_free_folders(folders, nfolders);
 	free(trash);

@@ -57,6 +57,8 @@ static int filter_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--connect goes with --explain");
 	/* --explain alone needs no server: it states what it assumes */
 	ctx->offline = mt_flag(&ctx->args, "explain") && !mt_flag(&ctx->args, "connect");
+	if (ctx->offline && (mt_arg(&ctx->args, "users") || mt_arg(&ctx->args, "as")))
+		return mt_fail(ctx, MT_EUSAGE, "--explain does not log in: --users and --as go with --connect or a run");
 	if (ctx->args.argc > 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool filter %s", ctx->ap->usage);
 	/* -f FILE, else the configuration file (read here: check runs before
@@ -877,13 +879,18 @@ static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const st
 	*out = mt_xmalloc(sizeof **out * na);
 	*nout = 0;
 	for (size_t i = 0; i < na; i++) {
-		if (!listed(all, rule->folders[i])) {
+		const char *name = rule->folders[i];
+		char *pre = NULL;
+		/* not there as written: under the personal namespace's prefix
+		 * (Courier's "INBOX."), as every applet resolves a folder name */
+		if (!listed(all, name) && ((pre = mt_prefixed_name(ctx->s, name)) == NULL || !listed(all, pre))) {
+			free(pre);
 			mt_free_folders(*out, *nout);
 			*out = NULL;
 			*nout = 0;
-			return mt_seterr(&ctx->err, MT_EDATA, "no folder '%s'", rule->folders[i]);
+			return mt_seterr(&ctx->err, MT_EDATA, "no folder '%s'", name);
 		}
-		(*out)[(*nout)++] = mt_xstrdup(strcasecmp(rule->folders[i], "INBOX") == 0 ? "INBOX" : rule->folders[i]);
+		(*out)[(*nout)++] = pre ? pre : mt_xstrdup(strcasecmp(name, "INBOX") == 0 ? "INBOX" : name);
 	}
 	return MT_OK;
 }
@@ -962,44 +969,54 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 }
 
 /* --explain: offline, what is assumed is said; with a session (--connect)
- * the server's WITHIN and each rule's folders as the server lists them. */
+ * the server's WITHIN and each rule's folders as the real run resolves
+ * them, or why the run would refuse the rule (then exit 65, as it would). */
 static int explain(struct mt_ctx *ctx, const struct mt_ruleset *rs)
 {
 	if (ctx->s == NULL) {
 		printf("assumed (not logged in; --connect asks the server): the server offers WITHIN; "
 		       "folder patterns as written, not looked up\n");
-		mt_rules_explain(rs, 1, NULL, NULL, stdout);
+		mt_rules_explain(rs, 1, NULL, NULL, NULL, stdout);
 		return MT_OK;
 	}
+	struct mt_mailboxes all = { 0 };
+	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
 	int within = mt_has_cap(ctx->s, "WITHIN"), r = MT_OK;
-	char ***folders = mt_xmalloc(sizeof *folders * (rs->n ? rs->n : 1));
-	size_t *nfolders = mt_xmalloc(sizeof *nfolders * (rs->n ? rs->n : 1));
+	size_t n = rs->n ? rs->n : 1, refused = 0, first = 0;
+	char ***folders = mt_xmalloc(sizeof *folders * n);
+	size_t *nfolders = mt_xmalloc(sizeof *nfolders * n);
+	char **why = mt_xmalloc(sizeof *why * n);
 	size_t done = 0;
 	for (; done < rs->n && r == MT_OK; done++) {
-		const struct mt_rule *rule = &rs->v[done];
-		size_t nargs = 0;
-		while (rule->folders[nargs])
-			nargs++;
 		folders[done] = NULL;
 		nfolders[done] = 0;
-		r = mt_expand_folders(ctx->s, (const char *const *)rule->folders, nargs, 0, &folders[done], &nfolders[done],
-				      &ctx->err);
-		if (r == MT_EDATA) {   /* no such folder: the explanation says so */
-			folders[done] = NULL;
-			nfolders[done] = 0;
+		why[done] = NULL;
+		r = rule_folders(ctx, &rs->v[done], &all, &folders[done], &nfolders[done]);
+		if (r == MT_EDATA) {   /* a folder the run would refuse: said, and the rest explained */
+			why[done] = mt_xstrdup(ctx->err.msg);
+			if (refused++ == 0)
+				first = done;
 			r = MT_OK;
 		}
 	}
 	if (r == MT_OK) {
-		printf("server: %s WITHIN; folders as the server lists them\n", within ? "offers" : "lacks");
-		mt_rules_explain(rs, within, folders, nfolders, stdout);
+		printf("server: %s WITHIN; folders as the run resolves them\n", within ? "offers" : "lacks");
+		mt_rules_explain(rs, within, folders, nfolders, (const char *const *)why, stdout);
+		if (refused)
+			r = mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': %s%s", rs->v[first].file, rs->v[first].line,
+				    rs->v[first].name, why[first], refused > 1 ? " (and more rules: see above)" : "");
 	} else {
 		r = mt_fail_err(ctx, &ctx->err);
 	}
-	for (size_t i = 0; i < done; i++)
+	for (size_t i = 0; i < done; i++) {
 		mt_free_folders(folders[i], nfolders[i]);
+		free(why[i]);
+	}
 	free(folders);
 	free(nfolders);
+	free(why);
+	mt_mailboxes_release(&all);
 	return r;
 }
 

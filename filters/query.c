@@ -659,9 +659,20 @@ void mt_cond_text(const struct mt_cond *c, FILE *f)
 		fputc(')', f);
 		break;
 	case MT_C_NOT: fputs("not(", f); mt_cond_text(c->kids[0], f); fputc(')', f); break;
-	case MT_C_HEADER: fprintf(f, "%s =~ /%s/", c->header, c->pattern); break;
-	case MT_C_ANYHEADER: fprintf(f, "any header =~ /%s/", c->pattern); break;
-	case MT_C_BODY: fprintf(f, "body text =~ /%s/", c->pattern); break;
+	/* names and patterns come from a rules file someone else may have
+	 * written: shown escaped */
+	case MT_C_HEADER:
+		mt_fputs_safe(c->header, f);
+		fputs(" =~ /", f);
+		mt_fputs_safe(c->pattern, f);
+		fputc('/', f);
+		break;
+	case MT_C_ANYHEADER:
+	case MT_C_BODY:
+		fputs(c->kind == MT_C_BODY ? "body text =~ /" : "any header =~ /", f);
+		mt_fputs_safe(c->pattern, f);
+		fputc('/', f);
+		break;
 	case MT_C_LARGER: fprintf(f, "size > %llu", (unsigned long long)c->size); break;
 	case MT_C_SMALLER: fprintf(f, "size < %llu", (unsigned long long)c->size); break;
 	case MT_C_OLDER: fprintf(f, "%sage >= %llds", c->by_date_header ? "Date " : "", (long long)c->age); break;
@@ -675,9 +686,10 @@ void mt_cond_text(const struct mt_cond *c, FILE *f)
 		break;
 	}
 	case MT_C_FLAG:
-		if (c->keyword)
-			fprintf(f, "%skeyword %s", c->want ? "" : "no ", c->keyword);
-		else
+		if (c->keyword) {
+			fputs(c->want ? "keyword " : "no keyword ", f);
+			mt_fputs_safe(c->keyword, f);
+		} else
 			for (size_t i = 0; i < sizeof flagnames / sizeof *flagnames; i++)
 				if (flagnames[i].flag == c->sysflag)
 					fprintf(f, "%s%s", c->want ? "" : "not ", flagnames[i].key);

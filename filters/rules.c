@@ -514,25 +514,42 @@ int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t no
 /* ---- explaining ---------------------------------------------------------- */
 
 void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *folders, const size_t *nfolders,
-		      FILE *f)
+		      const char *const *why, FILE *f)
 {
 	static const char *const act[] = { "(flags only)", "move to", "copy to", "move to \\Trash", "expunge", "stop" };
 	time_t now = time(NULL);
+	/* everything from the rules file or the server is shown escaped: the
+	 * file may be someone else's, the folder names are the server's */
 	for (size_t i = 0; i < rs->n; i++) {
 		const struct mt_rule *r = &rs->v[i];
 		struct mt_query qy;
 		mt_rule_query(r, within, now, &qy);
 		const struct mt_needs n = qy.needs;
-		fprintf(f, "rule '%s' (%s:%d)\n  folders:", r->name, r->file, r->line);
-		if (folders == NULL)
-			for (size_t k = 0; r->folders[k]; k++)
-				fprintf(f, " %s", r->folders[k]);
-		else if (nfolders[i] == 0)
+		fputs("rule '", f);
+		mt_fputs_safe(r->name, f);
+		fputs("' (", f);
+		mt_fputs_safe(r->file, f);
+		fprintf(f, ":%d)\n  folders:", r->line);
+		if (folders == NULL) {
+			for (size_t k = 0; r->folders[k]; k++) {
+				fputc(' ', f);
+				mt_fputs_safe(r->folders[k], f);
+			}
+		} else if (why && why[i]) {
+			fputs(" ", f);
+			mt_fputs_safe(why[i], f);
+			fputs(" (the run refuses this rule)", f);
+		} else if (nfolders[i] == 0) {
 			fputs(" (none on the server)", f);
-		else
-			for (size_t k = 0; k < nfolders[i]; k++)
-				fprintf(f, " %s", folders[i][k]);
-		fprintf(f, "\n  server:  UID SEARCH %s\n", qy.search);
+		} else {
+			for (size_t k = 0; k < nfolders[i]; k++) {
+				fputc(' ', f);
+				mt_fputs_safe(folders[i][k], f);
+			}
+		}
+		fputs("\n  server:  UID SEARCH ", f);
+		mt_fputs_safe(qy.search, f);
+		fputc('\n', f);
 		if (qy.exact) {
 			fputs("  fetch:   nothing (the server decides exactly)\n  client:  no check\n", f);
 		} else {
@@ -547,8 +564,10 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *fol
 				fputs(" BODY.PEEK[HEADER]", f);
 			else if (n.nhdrs) {
 				fputs(" BODY.PEEK[HEADER.FIELDS (", f);
-				for (size_t k = 0; k < n.nhdrs; k++)
-					fprintf(f, "%s%s", k ? " " : "", n.hdrs[k]);
+				for (size_t k = 0; k < n.nhdrs; k++) {
+					fputs(k ? " " : "", f);
+					mt_fputs_safe(n.hdrs[k], f);
+				}
 				fputs(")]", f);
 			}
 			if (n.body)
@@ -557,11 +576,16 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *fol
 			mt_cond_text(r->cond, f);
 			fputc('\n', f);
 		}
-		fprintf(f, "  action:  %s%s%s", act[r->action], r->target ? " " : "", r->target ? r->target : "");
-		if (r->flag)
-			fprintf(f, "; flag %s", r->flag);
-		if (r->unflag)
-			fprintf(f, "; unflag %s", r->unflag);
+		fprintf(f, "  action:  %s%s", act[r->action], r->target ? " " : "");
+		mt_fputs_safe(r->target, f);
+		if (r->flag) {
+			fputs("; flag ", f);
+			mt_fputs_safe(r->flag, f);
+		}
+		if (r->unflag) {
+			fputs("; unflag ", f);
+			mt_fputs_safe(r->unflag, f);
+		}
 		fprintf(f, "%s\n", r->cont ? "; continue" : "");
 		mt_query_release(&qy);
 	}

@@ -60,11 +60,13 @@ void mt_rule_needs(const struct mt_rule *r, struct mt_needs *n);
  * alone, says so, and exits non-zero. */
 int mt_rule_match(const struct mt_rule *r, const struct mt_fetched *m, time_t now, const char **why);
 
-/* Print the plan of every rule (SEARCH, fetched fields, client checks).
+/* Print the plan of every rule (SEARCH, fetched fields, client checks),
+ * everything from the rules file or the server escaped for a terminal.
  * within: the server offers WITHIN (OLDER/YOUNGER). folders: per rule the
- * folders its patterns name on the server (nfolders[i] of them), or NULL
- * when they were not looked up (then the patterns are printed as written). */
+ * folders it reads on the server (nfolders[i] of them), or NULL when they
+ * were not looked up (then the patterns are printed as written); why (or
+ * NULL): per rule NULL, or why a run would refuse that rule's folders. */
 void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *folders, const size_t *nfolders,
-		      FILE *f);
+		      const char *const *why, FILE *f);
 
 #endif

@@ -420,17 +420,23 @@ static int remove_uids(struct mt_session *s, struct mt_op *op, const char *to_wi
 	free(copied);
 	if (r == MT_OK && guard)
 		r = unmark_copies(s, op, to_wire, e);
-	/* count exactly what is gone: the planned UIDs the server no longer has */
-	if (r == MT_OK) {
+	/* count exactly what is gone: the planned UIDs the server no longer has;
+	 * after the server refused a later batch too (the folder is still the
+	 * one planned on: recheck() said so), so the report says what earlier
+	 * batches removed */
+	if (r == MT_OK || r == MT_EUNAVAIL) {
 		uint32_t *left = NULL;
 		size_t nleft = 0;
-		r = mt_uid_search_in(s, uids, op->n, "ALL", &left, &nleft, e);
-		if (r == MT_OK)
+		struct mt_err e2 = { 0 };
+		int r2 = mt_uid_search_in(s, uids, op->n, "ALL", &left, &nleft, r == MT_OK ? e : &e2);
+		if (r2 == MT_OK)
 			for (size_t i = 0; i < op->n; i++)
 				if (!mt_bsearch(&uids[i], left, nleft, sizeof *left, mt_cmp_u32)) {
 					op->done++;
 					op->done_bytes += op->sizes ? op->sizes[i] : 0;
 				}
+		if (r == MT_OK)
+			r = r2;
 		free(left);
 	}
 	return r;

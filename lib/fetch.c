@@ -54,8 +54,10 @@ static void take_flags(clist *flags, unsigned *sys, const char ***kw)
 int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
 		  int (*cb)(const struct mt_fetched *m, void *ctx), void *ctx, struct mt_err *e)
 {
-	/* headers only: large batches; with a body prefix, at most ~8 MiB a batch */
-	size_t batch = 1000;
+	/* numbers only (sizes, dates, flags): the executor's UID batch, a few
+	 * dozen bytes a message; headers: 1,000; with a body prefix, at most
+	 * ~8 MiB a batch */
+	size_t batch = spec->all_headers || (spec->headers && spec->headers[0]) || spec->body_whole ? 1000 : 5000;
 	if (spec->body_prefix > 0) {
 		uint64_t b = (8u << 20) / spec->body_prefix;
 		batch = b < 1 ? 1 : b > 200 ? 200 : (size_t)b;

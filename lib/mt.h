@@ -99,6 +99,8 @@ int mt_cmp_u32(const void *a, const void *b);
  * controls, DEL and bidirectional overrides as \xHH or \uXXXX, bytes that
  * are not UTF-8 as \xHH; everything else as it is. Owned by the caller. */
 char *mt_term_safe(const char *s);
+/* fputs of mt_term_safe(s) (s NULL: nothing). */
+void mt_fputs_safe(const char *s, FILE *f);
 /* The UTF-8 sequence at p: its length (1-4) and code point, 0 when the bytes
  * are not UTF-8 (overlong forms and surrogates included). */
 int mt_utf8_seq(const unsigned char *p, uint32_t *cp);

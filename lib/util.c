@@ -707,6 +707,15 @@ int mt_imap_date_time(time_t t, char *out, size_t n)
 	return 1;
 }
 
+void mt_fputs_safe(const char *s, FILE *f)
+{
+	if (s == NULL)
+		return;
+	char *t = mt_term_safe(s);
+	fputs(t, f);
+	free(t);
+}
+
 int mt_parse_date(const char *s, time_t *out)
 {
 	/* exactly YYYY-MM-DD, and a day the calendar has: strptime takes "24"

@@ -276,6 +276,16 @@ EOF
 	co_restore
 }
 
+@test "courier: a rule's folder named without INBOX. is the folder under it, for --explain --connect and the run alike" {
+	co_restore
+	printf '%s\n' 'rules = ( { name = "j"; folder = "Junk"; match = { larger = "1"; }; flag = "$Seen1"; } );' > "$BATS_TEST_TMPDIR/rules.conf"
+	run -0 --separate-stderr mt filter "${A[@]}" -f "$BATS_TEST_TMPDIR/rules.conf" --explain --connect
+	printf '%s\n' "$output" | grep -qx '  folders: INBOX.Junk'
+	run -0 --separate-stderr mt filter "${A[@]}" -f "$BATS_TEST_TMPDIR/rules.conf" --dry-run --tsv
+	[[ $output == *$'j\tINBOX.Junk\t'* ]]
+	co_restore
+}
+
 @test "courier: subs export lists exactly courierimapsubscribed" {
 	run -0 --separate-stderr mt subs "${A[@]}" export
 	[ "$(printf '%s\n' "$output" | sort)" = "$(sort "$MD/courierimapsubscribed")" ]

@@ -224,3 +224,62 @@ HOOK
 	[ "$(dadm -f tab fetch -u alice "mailbox uid" all undeleted | sort)" = "$others" ]
 	[ "$want_gone" -gt 0 ]
 }
+
+# What the report says was removed is what this run removed, whatever other
+# clients do meanwhile (an outside tester's cases, against the STATUS SIZE
+# before/after of an earlier version), and after a refusal part-way.
+
+big_message() {  # a ~230 KB message on stdout
+	python3 -c 'import sys; sys.stdout.write("From: a@example.org\r\nSubject: arrived meanwhile\r\n\r\n" + ("x" * 76 + "\r\n") * 3000)'
+}
+
+@test "a message delivered during the run does not change the bytes reported as removed" {
+	want_n=$(count Junk larger 10240 unflagged)
+	want_b=$(sum_sizes Junk larger 10240 unflagged)
+	[ "$want_n" -gt 0 ]
+	big_message > "$BATS_TEST_TMPDIR/new.eml"
+	run --separate-stderr env MAILTOOL_TEST_HOOK_BEFORE_REMOVE="$MT_DOVEADM save -u alice -m Junk < $BATS_TEST_TMPDIR/new.eml" \
+		"$MT" expunge --larger 10k --tsv Junk
+	[ "$status" -eq 0 ]
+	[ "$(count Junk subject 'arrived meanwhile')" -eq 1 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Junk\tremoved\t%s\t%s' "$want_n" "$want_b")" ]
+}
+
+@test "another client expunging a message outside the selection is not counted as this run's" {
+	want_n=$(count Junk larger 10240 unflagged)
+	want_b=$(sum_sizes Junk larger 10240 unflagged)
+	small=$(dadm search -u alice mailbox Junk smaller 10240 | head -1 | awk '{print $2}')
+	[ -n "$small" ]
+	run --separate-stderr env MAILTOOL_TEST_HOOK_BEFORE_REMOVE="$MT_DOVEADM expunge -u alice mailbox Junk uid $small" \
+		"$MT" expunge --larger 10k --tsv Junk
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Junk\tremoved\t%s\t%s' "$want_n" "$want_b")" ]
+}
+
+@test "a server announcing STATUS=SIZE but answering STATUS without SIZE: the real run reports what the dry run planned" {
+	tun="sed -u 's/(SIZE)/(MESSAGES)/' | $MT_TUNNEL_ALICE"
+	run --separate-stderr "$MT" expunge --larger 10k --tsv --dry-run --tunnel "$tun" Junk
+	[ "$status" -eq 0 ]
+	dry=$(echo "$output" | sed -n 2p | sed 's/would remove/removed/')
+	run --separate-stderr "$MT" expunge --larger 10k --tsv --tunnel "$tun" Junk
+	[ "$status" -eq 0 ]
+	[ "$(count Junk larger 10240 unflagged)" -eq 0 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$dry" ]
+}
+
+@test "a removal the server refuses in its second UID batch: the report says the first batch's 5,000 went" {
+	python3 -c '
+for i in range(5100):
+    print("From sender@example.org Mon Jan  1 00:00:00 2024")
+    print("From: sender@example.org\nSubject: bulk %d\nMessage-ID: <bulk%d@example.org>\n\nbody %d\n" % (i, i, i))' > "$BATS_TEST_TMPDIR/many.mbox"
+	run "$MT" archive --import "$BATS_TEST_TMPDIR/many.mbox" --into Bulk
+	[ "$status" -eq 0 ]
+	[ "$(count Bulk all)" -eq 5100 ]
+	want_b=$(dadm search -u alice mailbox Bulk all | head -5000 | awk '{print $2}' | paste -sd, | xargs -I{} sh -c "$MT_DOVEADM -f tab fetch -u alice size.virtual mailbox Bulk uid {}" | tail -n +2 | awk '{s+=$1} END {print s}')
+	tun="python3 $MT_REPO/tests/lib/refuse-nth-store.py 2 $MT_TUNNEL_ALICE"
+	run --separate-stderr "$MT" expunge --larger 1 --tsv --tunnel "$tun" Bulk
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"STORE refused by the server"* ]]
+	[ "$(count Bulk all)" -eq 100 ]
+	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Bulk\tremoved\t5000\t%s' "$want_b")" ]
+}

@@ -184,10 +184,10 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	[[ "$output" == *'UID SEARCH UNDELETED LARGER 1048576'*'nothing (the server decides exactly)'* ]]
 }
 
-@test "--explain needs no server and says what it assumes; --connect uses the server's folders" {
+@test "--explain needs no server and says what it assumes; --connect resolves folders as the run does" {
 	rules 'rules = (
 	  { name = "t"; folders = ["Te*"]; match = { larger = "1k"; }; flag = "$A"; },
-	  { name = "gone"; folder = "Nowhere"; match = { larger = "1k"; }; flag = "$B"; } );'
+	  { name = "two"; folders = ["INBOX", "Test"]; match = { larger = "1k"; }; flag = "$B"; } );'
 	# an account no server answers for: --explain alone never connects
 	printf 'default = "dead";\naccounts = { dead = { host = "127.0.0.1"; port = 1; tls = "implicit"; user = "x"; connect_timeout = 2; }; };\n' > "$BATS_TEST_TMPDIR/dead.conf"
 	run --separate-stderr "$MT" filter -f "$R" --explain --config "$BATS_TEST_TMPDIR/dead.conf"
@@ -195,19 +195,54 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	[ -z "$stderr" ]
 	[[ "$output" == "assumed (not logged in"*"WITHIN"*"not looked up"* ]]
 	echo "$output" | grep -qx '  folders: Te\*'
-	echo "$output" | grep -qx '  folders: Nowhere'
-	# with a session: the patterns as the server resolves them
+	echo "$output" | grep -qx '  folders: INBOX Test'
+	# with a session: the folders the run reads
 	run --separate-stderr "$MT" filter -f "$R" --explain --connect
 	[ "$status" -eq 0 ]
 	[[ "$output" == "server: offers WITHIN"* ]]
 	echo "$output" | grep -qx '  folders: Test'
-	echo "$output" | grep -qx '  folders: (none on the server)'
-	# and it could not reach a dead server
+	echo "$output" | grep -qx '  folders: INBOX Test'
+	# it could not reach a dead server
 	run --separate-stderr "$MT" filter -f "$R" --explain --connect --config "$BATS_TEST_TMPDIR/dead.conf"
 	[ "$status" -ne 0 ]
 	run --separate-stderr "$MT" filter -f "$R" --connect
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == *"--connect goes with --explain"* ]]
+	# offline, options that need a login are refused, not ignored
+	run --separate-stderr "$MT" filter -f "$R" --explain --as bob --users alice,carol
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"--explain does not log in"* ]]
+}
+
+@test "--explain --connect: a rule the run would refuse for a missing folder is said, and the exit is the run's" {
+	rules 'rules = (
+	  { name = "two"; folders = ["INBOX", "Nowhere"]; match = { larger = "1k"; }; flag = "$A"; },
+	  { name = "ok"; folder = "Test"; match = { larger = "1k"; }; flag = "$B"; } );'
+	run --separate-stderr "$MT" filter -f "$R" --dry-run
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'two': no folder 'Nowhere'"* ]]
+	run --separate-stderr "$MT" filter -f "$R" --explain --connect
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'two': no folder 'Nowhere'"* ]]
+	echo "$output" | grep -qx "  folders: no folder 'Nowhere' (the run refuses this rule)"
+	echo "$output" | grep -qx '  folders: Test'
+}
+
+@test "--explain shows what a rules file and the server name escaped, offline and with --connect" {
+	# a rules file from someone else: name, pattern and target carrying terminal controls
+	printf '%s\n' 'rules = ( { name = "e\x1b]2;owned\x07"; folder = "INBOX"; match = { subject = "a\x1b\\[2Jb"; }; move = "X\x1b[31m"; create = true; } );' > "$R"
+	run --separate-stderr "$MT" filter -f "$R" --explain
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"rule 'e\x1B]2;owned\x07'"* ]]
+	[[ "$output" != *$'\033'* ]]
+	# a folder whose name decodes to ESC ] 2 ; pwned BEL (a terminal title)
+	M="$MT_TEST_DIR/mail/alice/Maildir"
+	mkdir -p "$M/.Evil&ABs-]2;pwned&AAc-x/cur" "$M/.Evil&ABs-]2;pwned&AAc-x/new" "$M/.Evil&ABs-]2;pwned&AAc-x/tmp"
+	rules 'rules = ( { name = "e"; folders = ["Evil*"]; match = { larger = "1k"; }; flag = "$A"; } );'
+	run --separate-stderr "$MT" filter -f "$R" --explain --connect
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'Evil\x1B]2;pwned\x07x'* ]]
+	[[ "$output" != *$'\033'* ]]
 }
 
 @test "--new: a second run after N deliveries examines exactly N; a UIDVALIDITY change means a full run" {

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 			mt_needs_release(&nd);
 		}
 		if (devnull) {
-			mt_rules_explain(&rs, 1, NULL, NULL, devnull);
+			mt_rules_explain(&rs, 1, NULL, NULL, NULL, devnull);
 			fclose(devnull);
 		}
 		mt_rules_release(&rs);
