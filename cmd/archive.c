@@ -1414,7 +1414,7 @@ static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, c
 }
 
 /* The rows: per folder its moves, then what \Flagged mail stayed; a real
- * run reports what the server says was done and stops at the op it stopped at. */
+ * run reports what the server says was done, through the op it stopped in. */
 static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_move, char **folders, size_t nfolders,
 		   const uint64_t *fl_n, const uint64_t *fl_b, int dry)
 {
@@ -1426,10 +1426,6 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 	for (size_t f = 0; f < nfolders && !stopped; f++) {
 		for (; k < p->n && strcmp(p->v[k].folder, folders[f]) == 0; k++) {
 			const struct mt_op *op = &p->v[k];
-			if (!dry && !op->ran) {
-				stopped = 1;   /* the error says why */
-				break;
-			}
 			char *row = mt_xasprintf("%s -> %s", op->folder, op->target);
 			uint64_t n = dry ? op->n : op->done, b = dry ? op->bytes : op->done_bytes;
 			mt_report_row(&t, row, dry ? "would move" : "moved", n, b);
@@ -1437,6 +1433,10 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 			moves++;
 			tot_n += n;
 			tot_b += b;
+			if (!dry && !op->ran) {
+				stopped = 1;   /* the run stopped in this op (what it moved is above); the error says why */
+				break;
+			}
 		}
 		if (!stopped && fl_n[f])
 			mt_report_row(&t, folders[f], "skipped: flagged", fl_n[f], fl_b[f]);
