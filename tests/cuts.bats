@@ -58,7 +58,13 @@ accounts = { p = { host = "127.0.0.1"; port = $(cat "$pf"); tls = "none"; user =
   password_file = "$MT_SUITE_DIR/alice.pw"; compress = false; timeout = 5; }; };
 CONF
 }
-proxy_commands() { wait "$PROXY_PID" 2>/dev/null || true; cat "$BATS_TEST_TMPDIR/proxy.port.count"; }
+# proxy_done: wait for the proxy to end (in this shell: inside $(...) the
+# proxy is no child, wait returns at once and the count may not be written
+# yet), then CV_N is the number of command lines it forwarded
+proxy_done() {
+	wait "$PROXY_PID" 2>/dev/null || true
+	CV_N=$(cat "$BATS_TEST_TMPDIR/proxy.port.count") || { echo "the proxy wrote no count"; return 1; }
+}
 
 # cut_every_step ARGS...: the whole procedure for one mailtool command line,
 # by the shared driver (tests/lib/converge.bash). With CUTPROXY_DROP_CAPS
@@ -79,7 +85,7 @@ cv_run() {  # K ARGS...: through the proxy, the connection cut after command K (
 	shift
 	start_proxy after-command "$([ "$k" -eq 0 ] && echo 100000 || echo "$k")"
 	run "$MT" "$@" --config "$PROXY_CONF" -a p
-	CV_N=$(proxy_commands)
+	proxy_done
 }
 cv_count() { echo "$CV_N"; }
 cv_interrupted() {  # cut before the end: a clear temporary failure, never a crash
@@ -91,7 +97,7 @@ cv_rerun() {
 	if [ -n "${CUTPROXY_DROP_CAPS:-}" ]; then
 		start_proxy after-command 100000
 		run "$MT" "$@" --config "$PROXY_CONF" -a p
-		proxy_commands >/dev/null
+		proxy_done
 	else
 		run "$MT" "$@"
 	fi
