@@ -586,6 +586,18 @@ static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const str
 	return r;
 }
 
+/* An mbox's flag lines are signed with the user's archive key (made on the
+ * first export), so that an import believes only the lines mailtool wrote. */
+static int sign_with_key(struct mt_ctx *ctx, struct mt_lm_writer *w)
+{
+	unsigned char key[32];
+	if (mt_archive_key(key, 1, &ctx->err) < 0)
+		return ctx->err.code;
+	mt_lm_set_key(w, key);
+	explicit_bzero(key, sizeof key);
+	return MT_OK;
+}
+
 /* Stream the selection into a new archive, verify it, and (optionally)
  * remove exactly those messages from the server: none of them if any
  * message's copy is doubtful. */
@@ -596,6 +608,10 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const str
 	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, pl->flags, &ctx->err);
 	if (r != MT_OK)
 		return r;
+	if (pl->fmt != MT_LM_MAILDIR && (r = sign_with_key(ctx, x.w)) != MT_OK) {
+		mt_lm_abort(x.w);
+		return r;
+	}
 	r = export_all(ctx, &x, sel);
 	if (r == MT_OK)
 		r = mt_lm_commit(x.w, &ctx->err);
@@ -1026,7 +1042,7 @@ static int append_batch(struct mt_ctx *ctx, const char *wire, struct mt_lm_msg *
 
 /* What an archive holds and what of it is not appended, and why. */
 struct import_count {
-	uint64_t appended, bytes, existing, unreadable, nul, refused, untrusted, kw_msgs, kw, over_msgs, over, toobig;
+	uint64_t appended, bytes, existing, unreadable, nul, empty, refused, untrusted, kw_msgs, kw, over_msgs, over, toobig;
 };
 
 struct importer {
@@ -1093,6 +1109,12 @@ static int import_one(struct importer *im, struct mt_lm_msg *m)
 		if (!im->quiet)
 			mt_fail(im->ctx, 0, "message %ld of '%s': contains a NUL byte; not appended", m->position, im->path);
 		im->c.nul++;
+	} else if (m->len == 0) {
+		/* no server stores a message of no bytes: said in the dry run too */
+		if (!im->quiet)
+			mt_fail(im->ctx, 0, "message %ld of '%s': empty (two \"From \" lines in a row?); not appended",
+				m->position, im->path);
+		im->c.empty++;
 	} else if (im->wire == NULL) {
 		im->c.appended++;
 		im->c.bytes += m->len;
@@ -1203,13 +1225,14 @@ static int existing_ids(struct mt_ctx *ctx, const char *into, struct msgids *ids
 static void import_report(struct mt_ctx *ctx, const char *into, const struct importer *im, int dry, double secs)
 {
 	enum { I_FOLDER, I_APPENDED, I_SKIPPED, I_FAILED, I_SIZE, I_RATE, I_EXISTING, I_UNREADABLE, I_NUL,
-	       I_TOOBIG, I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_DSERVER, I_N };
+	       I_EMPTY, I_TOOBIG, I_FORMAT, I_DFILE, I_DRECEIVED, I_DDATE, I_DSERVER, I_N };
 	static const struct mt_col cols[I_N] = {
 		[I_FOLDER] = { "folder", MT_COL_STR }, [I_APPENDED] = { "appended", MT_COL_NUM },
 		[I_SKIPPED] = { "skipped", MT_COL_NUM }, [I_FAILED] = { "failed", MT_COL_NUM },
 		[I_SIZE] = { "size", MT_COL_SIZE }, [I_RATE] = { "per_second", MT_COL_NUM },
 		[I_EXISTING] = { "skipped_existing", MT_COL_NUM },
 		[I_UNREADABLE] = { "skipped_not_regular_file", MT_COL_NUM }, [I_NUL] = { "skipped_nul_byte", MT_COL_NUM },
+		[I_EMPTY] = { "skipped_empty", MT_COL_NUM },
 		[I_TOOBIG] = { "skipped_too_large", MT_COL_NUM },
 		[I_FORMAT] = { "mbox_format", MT_COL_STR }, [I_DFILE] = { "dated_by_file", MT_COL_NUM },
 		[I_DRECEIVED] = { "dated_by_received", MT_COL_NUM }, [I_DDATE] = { "dated_by_date", MT_COL_NUM },
@@ -1224,11 +1247,12 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 	int row = mt_table_row(&t);
 	mt_table_str(&t, row, I_FOLDER, into);
 	mt_table_num(&t, row, I_APPENDED, (long long)c->appended);
-	uint64_t skipped = c->existing + c->unreadable + c->nul + c->toobig;
+	uint64_t skipped = c->existing + c->unreadable + c->nul + c->empty + c->toobig;
 	mt_table_num(&t, row, I_SKIPPED, (long long)skipped);
 	mt_table_num(&t, row, I_EXISTING, (long long)c->existing);
 	mt_table_num(&t, row, I_UNREADABLE, (long long)c->unreadable);
 	mt_table_num(&t, row, I_NUL, (long long)c->nul);
+	mt_table_num(&t, row, I_EMPTY, (long long)c->empty);
 	mt_table_num(&t, row, I_TOOBIG, (long long)c->toobig);
 	mt_table_num(&t, row, I_FAILED, (long long)c->refused);
 	mt_table_num(&t, row, I_SIZE, (long long)c->bytes);
@@ -1256,6 +1280,12 @@ static int import_main(struct mt_ctx *ctx)
 	struct msgids ids = { 0 };
 	char *wire = NULL;
 	double t0 = mt_now_ms();
+	/* flag lines count only when signed with this user's archive key */
+	unsigned char key[32];
+	int have_key = mt_archive_key(key, 0, &ctx->err);
+	if (have_key < 0)
+		return mt_fail_err(ctx, &ctx->err);
+	ro.key = have_key ? key : NULL;
 	/* no message is held whole past what the server takes (RFC 7889), or
 	 * a default: a gzip bomb is a size, not an out-of-memory abort */
 	const char *limit_why = "the server's APPENDLIMIT";
@@ -1306,8 +1336,11 @@ static int import_main(struct mt_ctx *ctx)
 	if (im.c.untrusted)
 		mt_fail(ctx, 0, "'%s': %llu message(s) begin with Status/X-Status/X-Keywords lines of another export or "
 			"of their own; not read as flags (kept in the message)%s", path, (unsigned long long)im.c.untrusted,
-			ro.trust_status_headers ? "" : " (an export of an older mailtool, without X-Mailtool lines? see "
-			"--trust-status-headers)");
+			ro.trust_status_headers ? "" : have_key ? " (an export by another user or machine, signed "
+			"with that one's archive.key, or by an older mailtool? see --trust-status-headers)" :
+			" (an export by another user or machine? copy its archive.key into the state directory, "
+			"~/.local/state/mailtool; by an older mailtool? see --trust-status-headers)");
+	explicit_bzero(key, sizeof key);
 	if (im.c.kw)
 		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) are not IMAP keywords; not appended", path,
 			(unsigned long long)im.c.kw, (unsigned long long)im.c.kw_msgs);
@@ -1315,6 +1348,10 @@ static int import_main(struct mt_ctx *ctx)
 		mt_fail(ctx, 0, "'%s': %llu keyword(s) on %llu message(s) not kept: past %d per message, or past the %d octets "
 			"an APPEND command line takes here; not appended", path, (unsigned long long)im.c.over,
 			(unsigned long long)im.c.over_msgs, MT_LM_MAX_KEYWORDS, APPEND_LINE_MAX);
+	if (im.info.subfolders)
+		mt_fail(ctx, 0, "'%s': a Maildir++ root: its %llu subfolder(s) (%s...) are other folders and were not "
+			"read; import each with --import '%s/.NAME' --into NAME", path,
+			(unsigned long long)im.info.subfolders, im.info.subfolder, path);
 	if (im.info.dated[MT_LM_DATE_NONE])
 		mt_fail(ctx, 0, "'%s': %llu message(s) have no date an APPEND can carry (none read, or past the year 9999); the "
 			"server dates them", path, (unsigned long long)im.info.dated[MT_LM_DATE_NONE]);
@@ -1322,7 +1359,8 @@ static int import_main(struct mt_ctx *ctx)
 		import_report(ctx, into, &im, dry, (mt_now_ms() - t0) / 1000);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
-	return im.c.refused || im.c.unreadable || im.c.nul || im.c.toobig ? MT_EDATA : MT_OK;
+	return im.c.refused || im.c.unreadable || im.c.nul || im.c.empty || im.c.toobig || im.info.subfolders ? MT_EDATA
+														       : MT_OK;
 }
 
 /* Moves into archive folders a killed run left half done (servers without

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -451,6 +452,8 @@ struct mt_lm_writer {
 	gzFile gz;                /* mbox.gz */
 	int gzfd;                 /* dup of the gz file's descriptor, for fsync */
 	char token[17];           /* mbox: marks the flag lines this export wrote */
+	unsigned char key[32];    /* signs them (mt_lm_set_key) */
+	int has_key;
 	/* the message being written */
 	EVP_MD_CTX *md;
 	char *line;
@@ -771,6 +774,43 @@ static void lost_uid(struct mt_lm_writer *w, uint32_t uid, uint64_t before)
 	w->lost_uids[w->nlost_uids++] = uid;
 }
 
+void mt_lm_mark_mac(const unsigned char key[32], const char *head, size_t hn, const char *mark, size_t mn,
+		    char out[MT_LM_MAC_HEX + 1])
+{
+	static const char dom[] = "mailtool archive flag lines v1\n";
+	size_t n = sizeof dom - 1 + hn + mn;
+	unsigned char *buf = mt_xmalloc(n), md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	memcpy(buf, dom, sizeof dom - 1);
+	memcpy(buf + sizeof dom - 1, head, hn);
+	memcpy(buf + sizeof dom - 1 + hn, mark, mn);
+	if (HMAC(EVP_sha256(), key, 32, buf, n, md, &mdlen) == NULL || mdlen < MT_LM_MAC_HEX / 2)
+		abort();
+	free(buf);
+	for (unsigned i = 0; i < MT_LM_MAC_HEX / 2; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+	out[MT_LM_MAC_HEX] = '\0';
+}
+
+void mt_lm_set_key(struct mt_lm_writer *w, const unsigned char key[32])
+{
+	memcpy(w->key, key, sizeof w->key);
+	w->has_key = 1;
+}
+
+/* The X-Mailtool line (after the Content-Length of mboxcl2), mark, ended
+ * by the signature of everything written for the message before it: its
+ * From_ line, flag lines and mark (mt_lm_mark_mac). Takes mark. */
+static char *signed_mark(struct mt_lm_writer *w, char *mark)
+{
+	char mac[MT_LM_MAC_HEX + 1] = "";
+	if (w->has_key)
+		mt_lm_mark_mac(w->key, w->head, strlen(w->head), mark, strlen(mark), mac);
+	char *line = mt_xasprintf("%s%s%s\n", mark, w->has_key ? " " : "", mac);
+	free(mark);
+	return line;
+}
+
 int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t idate, unsigned sysflags,
 		const char *const *keywords, struct mt_err *e)
 {
@@ -796,7 +836,7 @@ int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t
 			return MT_OK;
 		}
 		int r = out(w, w->head, strlen(w->head), e);
-		char *mark = mt_xasprintf("X-Mailtool: mboxrd %s\n", w->token);
+		char *mark = signed_mark(w, mt_xasprintf("X-Mailtool: mboxrd %s", w->token));
 		if (r == MT_OK)
 			r = out(w, mark, strlen(mark), e);
 		free(mark);
@@ -975,9 +1015,9 @@ static int cl2_end(struct mt_lm_writer *w, struct mt_err *e)
 		return MT_OK;
 	if (fflush(w->spool) != 0 || fseeko(w->spool, 0, SEEK_SET) < 0)
 		return io_err(e, "spooling a message of", w->shown);
-	char *mark = mt_xasprintf("Content-Length: %llu\nX-Mailtool: mboxcl2 %s %llu\n",
-				  (unsigned long long)(w->hdr_done ? w->spooled - w->body_start : 0), w->token,
-				  (unsigned long long)w->spooled);
+	char *mark = signed_mark(w, mt_xasprintf("Content-Length: %llu\nX-Mailtool: mboxcl2 %s %llu",
+						 (unsigned long long)(w->hdr_done ? w->spooled - w->body_start : 0),
+						 w->token, (unsigned long long)w->spooled));
 	int r = out(w, w->head, strlen(w->head), e);
 	if (r == MT_OK)
 		r = out(w, mark, strlen(mark), e);
@@ -1209,6 +1249,7 @@ void mt_lm_free(struct mt_lm_writer *w)
 {
 	if (w == NULL)
 		return;
+	explicit_bzero(w->key, sizeof w->key);
 	if (w->md)
 		EVP_MD_CTX_free(w->md);
 	if (w->gz)

@@ -96,6 +96,9 @@ enum {
  * MT_LM_DIGEST_ONLY nothing is created (dirfd and rel only name it). */
 int mt_lm_open(struct mt_lm_writer **w, int dirfd, const char *shown, const char *rel, enum mt_lm_fmt fmt,
 	       unsigned flags, struct mt_err *e);
+/* The key that signs an mbox export's flag lines (mt_archive_key); without
+ * one, an import reads them as a sender's (untrusted). */
+void mt_lm_set_key(struct mt_lm_writer *w, const unsigned char key[32]);
 /* One message: begin, any number of chunks of its RFC822 bytes, end.
  * keywords: NULL-terminated or NULL. sender: an address for the mbox
  * "From " line (NULL: MAILER-DAEMON). */
@@ -168,6 +171,9 @@ struct mt_lm_ropts {
 	 * past, never held whole, and reported (MT_LM_TOOBIG); 0: no limit.
 	 * The reader holds at most about twice this much. */
 	uint64_t max_message;
+	/* the exporter's key: flag lines count only when their X-Mailtool line
+	 * ends with a signature made with it; NULL: none does */
+	const unsigned char *key;
 };
 
 /* A zone --mbox-timezone accepts (see mt_lm_ropts.zone). */
@@ -181,6 +187,8 @@ struct mt_lm_rinfo {
 	uint64_t cl_mismatch;           /* auto: Content-Length disagreeing with the From_ lines (mboxcl2?) */
 	uint64_t zone_suspect;          /* From_ date whole hours off the Received:/Date: time */
 	long zone_offset;               /* the most common such offset, seconds (From_ minus Received:) */
+	uint64_t subfolders;            /* a Maildir++ root: its .Name folders, not read */
+	char subfolder[256];            /* the first of them */
 };
 
 struct mt_lm_reader;
@@ -189,6 +197,9 @@ struct mt_lm_reader;
  * directory of .eml files. PATH itself and everything under it are opened
  * without following symbolic links; only regular files are read. */
 int mt_lm_reader_open(struct mt_lm_reader **r, const char *path, const struct mt_lm_ropts *o, struct mt_err *e);
+/* (o NULL: an archive this process has just written, read back to verify
+ * it: its flag lines are known by their token, no key needed; never for
+ * anything an outsider may have written) */
 /* The same for rel below dirfd (walked without following links). */
 int mt_lm_reader_openat(struct mt_lm_reader **r, int dirfd, const char *shown, const char *rel,
 			const struct mt_lm_ropts *o, struct mt_err *e);

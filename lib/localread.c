@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,8 @@ struct mt_lm_reader {
 	long pos;
 	int eof;
 	enum trust trust;
+	int own;                  /* opened without options: an archive this process wrote, read back to
+				   * verify it, where the token alone marks the flag lines */
 	char token[17];
 	enum mt_lm_mbox fmt;
 	long zone_off;            /* a fixed --mbox-timezone, seconds east */
@@ -342,6 +345,7 @@ struct block {
 	char token[17];           /* "" for the older three lines */
 	enum mt_lm_mbox fmt;      /* what the X-Mailtool line says */
 	uint64_t msglen;          /* mboxcl2: the message's stored length after the block */
+	int signed_ok;            /* its signature is the exporter's key's (MT_LM_MAC_HEX) */
 };
 
 /* The lines mailtool writes after the From_ line, exactly: "Status: RO" or
@@ -349,7 +353,7 @@ struct block {
  * " keyword" for each; then, since exports carry one, "X-Mailtool: mboxrd
  * TOKEN", or "Content-Length: N" and "X-Mailtool: mboxcl2 TOKEN LENGTH"
  * (TOKEN: 16 of [a-z0-9]). */
-static void own_block(const char *s, size_t n, struct block *b)
+static void own_block(const char *s, size_t n, const char *from, const unsigned char *key, struct block *b)
 {
 	const char *v;
 	size_t vl, off = 0, k = 0;
@@ -391,7 +395,13 @@ static void own_block(const char *s, size_t n, struct block *b)
 		o2 = off;
 	if (!block_line(s, n, &o2, "X-Mailtool: ", &v, &vl))
 		return;
-	const char *tok = NULL;
+	/* ... " SIGNATURE": what it signs is everything before it (see
+	 * mt_lm_mark_mac), the From_ line included */
+	const char *tok = NULL, *sig = NULL;
+	if (vl > MT_LM_MAC_HEX + 1 && v[vl - MT_LM_MAC_HEX - 1] == ' ') {
+		sig = v + vl - MT_LM_MAC_HEX;
+		vl -= MT_LM_MAC_HEX + 1;
+	}
 	if (!cl && vl == 7 + 16 && memcmp(v, "mboxrd ", 7) == 0) {
 		b->fmt = MT_LM_MBOXRD;
 		tok = v + 7;
@@ -410,6 +420,12 @@ static void own_block(const char *s, size_t n, struct block *b)
 	memcpy(b->token, tok, 16);
 	b->token[16] = '\0';
 	b->len = o2;
+	if (sig && key && from) {
+		char want[MT_LM_MAC_HEX + 1];
+		size_t fl = strlen(from);
+		mt_lm_mark_mac(key, from, fl, s, (size_t)(v + vl - s), want);
+		b->signed_ok = CRYPTO_memcmp(want, sig, MT_LM_MAC_HEX) == 0;
+	}
 	return;
 bad:
 	free_keywords(b->kw);
@@ -572,7 +588,8 @@ static size_t header_end(const char *s, size_t n)
  * of raw that are the block (taken off), 0 if none. */
 static size_t mbox_flags(struct mt_lm_reader *r, struct mt_lm_msg *m, const struct block *b)
 {
-	int ours = b->len && ((r->trust == T_TOKEN && strcmp(b->token, r->token) == 0) || (r->trust == T_OLD && !b->token[0]));
+	int ours = b->len && ((r->trust == T_TOKEN && b->signed_ok && strcmp(b->token, r->token) == 0) ||
+			      (r->trust == T_OLD && !b->token[0]));
 	if (ours) {
 		m->sysflags = b->sys;
 		m->keywords = b->kw;
@@ -610,26 +627,30 @@ static int read_known(struct mt_lm_reader *r, struct sbuf *raw, size_t from, uin
 
 /* The stored bytes of one message (after its From_ line) into raw, as its
  * file's format says, with mailtool's block (if any) parsed into b. */
-static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, struct sbuf *raw, struct block *b, struct mt_err *e)
+static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, const char *from, struct sbuf *raw, struct block *b,
+		    struct mt_err *e)
 {
 	long pos = m->position;
 	int rr = read_block_lines(r, raw, pos, e);
 	if (rr < 0)
 		return -1;
-	own_block(raw->s, raw->n, b);
+	own_block(raw->s, raw->n, from, r->o.key, b);
+	if (r->own && b->token[0])
+		b->signed_ok = 1;
 	if (pos == 1) {
 		/* the first message says whose file this is: an export's, by the
 		 * token only it knows (its own word on its format beats any
 		 * other). The three lines older exports wrote without a token are
 		 * what any sender can put at the top of a message: an older
 		 * export only when the user says so (--trust-status-headers) */
-		r->trust = b->len == 0 ? T_FOREIGN : b->token[0] ? T_TOKEN : r->o.trust_status_headers ? T_OLD : T_FOREIGN;
+		r->trust = b->len == 0 ? T_FOREIGN : b->signed_ok ? T_TOKEN : !b->token[0] && r->o.trust_status_headers ? T_OLD
+													: T_FOREIGN;
 		memcpy(r->token, b->token, sizeof r->token);
 		r->info.exported = r->trust != T_FOREIGN;
-		r->fmt = b->fmt ? b->fmt : r->o.mbox != MT_LM_AUTO ? r->o.mbox : r->trust != T_FOREIGN ? MT_LM_MBOXRD : MT_LM_MBOXO;
+		r->fmt = b->signed_ok && b->fmt ? b->fmt : r->o.mbox != MT_LM_AUTO ? r->o.mbox : r->trust != T_FOREIGN ? MT_LM_MBOXRD : MT_LM_MBOXO;
 		r->info.format = r->fmt;
 	}
-	if (b->fmt == MT_LM_MBOXCL2 && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0) {
+	if (b->fmt == MT_LM_MBOXCL2 && b->signed_ok && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0) {
 		/* a From_ line read already is the next message's, not this one's */
 		if (rr == 1 && raw->total - b->len < b->msglen) {
 			corrupt(r, pos, e, "the file ends before the length it says");
@@ -685,7 +706,10 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 	m->position = ++r->pos;
 	m->internaldate = from_line_date(r, r->line);
 	sb_add(&raw, "", 0);   /* never NULL below */
-	if (mbox_raw(r, m, &raw, &b, e) < 0) {
+	char *from = mt_xstrdup(r->line);   /* signed with the flag lines */
+	int rr = mbox_raw(r, m, from, &raw, &b, e);
+	free(from);
+	if (rr < 0) {
 		free_keywords(b.kw);
 		free(raw.s);
 		return e->code;
@@ -763,7 +787,8 @@ static int add_files(struct mt_lm_reader *r, int idx, const char *suffix, struct
 	}
 	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
 		size_t n = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
-		if (de->d_name[0] == '.' || (suffix && (n <= sl || strcmp(de->d_name + n - sl, suffix) != 0)))
+		/* .eml, .EML, .Eml: one suffix */
+		if (de->d_name[0] == '.' || (suffix && (n <= sl || strcasecmp(de->d_name + n - sl, suffix) != 0)))
 			continue;
 		r->files = mt_xrealloc(r->files, sizeof *r->files * (r->nfiles + 1));
 		r->files[r->nfiles].dir = idx;
@@ -858,6 +883,39 @@ static int open_dir_at(int dfd, const char *name)
 	return openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/* A Maildir++ root (Dovecot's ~/Maildir) holds its other folders as .Name
+ * directories with a cur/: they are not this folder's mail, and an import
+ * of the root does not take them; counted, and the first named, so that
+ * the summary says what was left. */
+static int maildirpp_subfolders(struct mt_lm_reader *r, int root, struct mt_err *e)
+{
+	int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
+	}
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		int sub = open_dir_at(root, de->d_name), c = sub >= 0 ? open_dir_at(sub, "cur") : -1;
+		if (c >= 0) {
+			if (r->info.subfolders++ == 0)
+				snprintf(r->info.subfolder, sizeof r->info.subfolder, "%s", de->d_name);
+			close(c);
+		}
+		if (sub >= 0)
+			close(sub);
+	}
+	int err = errno;
+	closedir(d);
+	if (err)
+		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(err));
+	return MT_OK;
+}
+
 static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)
 {
 	int cur = open_dir_at(fd, "cur");
@@ -885,6 +943,8 @@ static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)
 			return rr;
 		}
 		int rr = read_keywords(r, fd, e);
+		if (rr == MT_OK)
+			rr = maildirpp_subfolders(r, fd, e);
 		close(fd);
 		if (rr == MT_OK)
 			rr = add_files(r, 0, NULL, e);
@@ -917,10 +977,64 @@ static void zone_start(struct mt_lm_reader *r)
 	r->zone_set = 1;
 }
 
+/* A gzip file must be gzip members to its end: zlib reads past what follows
+ * the last one unless it is another member (`cat more.mbox >> a.mbox.gz`),
+ * so the file is inflated once, output discarded, to find such bytes.
+ * MT_OK (also for a plain file), or MT_EDATA naming where they start. */
+static int gzip_whole(struct mt_lm_reader *r, int fd, struct mt_err *e)
+{
+	unsigned char in[65536], out[65536];
+	ssize_t n = pread(fd, in, 2, 0);
+	if (n < 2 || in[0] != 0x1f || in[1] != 0x8b)
+		return MT_OK;
+	z_stream z = { 0 };
+	if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+		return mt_seterr(e, MT_EOS, "cannot read '%s'", r->path);
+	off_t pos = 0;
+	int rc = MT_OK, zr = Z_OK, fresh = 1;   /* fresh: at the start of a member */
+	for (;;) {
+		if (z.avail_in == 0) {
+			n = pread(fd, in, sizeof in, pos);
+			if (n < 0) {
+				rc = mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
+				break;
+			}
+			if (n == 0)
+				break;   /* truncated data: the reader says so where it is */
+			pos += n;
+			z.next_in = in;
+			z.avail_in = (uInt)n;
+		}
+		if (fresh && (z.avail_in < 2 ? z.avail_in == 1 && in[z.next_in - in] != 0x1f
+				     : z.next_in[0] != 0x1f || z.next_in[1] != 0x8b)) {
+			rc = mt_seterr(e, MT_EDATA, "'%s': bytes that are not gzip data follow the gzip data at "
+				       "offset %lld (a plain mbox appended to a compressed one?); nothing appended",
+				       r->path, (long long)(pos - z.avail_in));
+			break;
+		}
+		fresh = 0;
+		z.next_out = out;
+		z.avail_out = sizeof out;
+		zr = inflate(&z, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END) {
+			inflateReset(&z);
+			fresh = 1;
+		} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			break;   /* corrupt data: the reader says so where it is */
+		}
+	}
+	inflateEnd(&z);
+	return rc;
+}
+
 static int reader_mbox(struct mt_lm_reader *r, int fd, struct mt_err *e)
 {
 	r->kind = R_MBOX;
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	if (gzip_whole(r, fd, e) != MT_OK) {
+		close(fd);
+		return e->code;
+	}
 	if ((r->gz = gzdopen(fd, "rb")) == NULL) {
 		close(fd);
 		return mt_seterr(e, MT_EOS, "cannot read '%s'", r->path);
@@ -947,6 +1061,7 @@ static int reader_fd(struct mt_lm_reader **rp, int fd, char *shown, const struct
 	r->dfd[0] = r->dfd[1] = -1;
 	if (o)
 		r->o = *o;
+	r->own = o == NULL;
 	int rr;
 	if (fstat(fd, &st) < 0) {
 		rr = mt_seterr(e, MT_EIO, "cannot read '%s': %s", shown, strerror(errno));

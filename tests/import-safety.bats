@@ -407,3 +407,93 @@ PY
 	[[ "$output" == *'"appended":2,"skipped":1,'*'"skipped_too_large":1,'* ]]
 	[ "$(dadm -f tab fetch -u alice hdr.message-id mailbox LimM all | tail -n +2 | sort | paste -sd' ')" = "<m1@x> <m3@x>" ]
 }
+
+# The X-Mailtool line ends with a signature under the exporting user's
+# archive.key: a sender who copies the whole block, token line included,
+# into a foreign mbox chooses neither flags nor flavour (an outside tester's
+# case: the first message decided the file's token, so the forged token
+# was believed, \Deleted included, and the next message lost a '>').
+@test "a forged X-Mailtool line (unsigned, or signed with another key) chooses neither flags nor the mbox flavour" {
+	printf 'From evil@x Mon Jan  1 00:00:00 2024\nStatus: RO\nX-Status: FD\nX-Keywords: $Evil\nX-Mailtool: mboxrd abcdefghijklmnop\nFrom: evil@example.org\nSubject: first\nMessage-ID: <forged1@x>\n\nhi\n\nFrom good@x Mon Jan  1 00:00:00 2024\nFrom: good@example.org\nSubject: second\nMessage-ID: <forged2@x>\n\n>From the body\n' > "$X/forged.mbox"
+	run --separate-stderr "$MT" archive --import "$X/forged.mbox" --into Forged
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"1 message(s) begin with Status/X-Status/X-Keywords lines"* ]]
+	[ "$(flags_of '<forged1@x>' Forged)" = "" ]
+	dadm fetch -u alice body mailbox Forged header message-id '<forged2@x>' | grep -qx '>From the body'
+	# a real export's block, signed under another user's key: copied into
+	# a message, it is text there; this user's own export keeps its flags
+	dadm mailbox create -u alice Sig
+	printf 'Subject: s\r\nMessage-ID: <sig1@x>\r\n\r\n>From x\r\n' | dadm save -u alice -m Sig
+	dadm flags add -u alice '\Answered \Seen $Label1' mailbox Sig all
+	run -0 env XDG_STATE_HOME="$BATS_TEST_TMPDIR/other-user" "$MT" archive --export "$X/other.mbox" Sig
+	[ "$(stat -c %a "$BATS_TEST_TMPDIR/other-user/mailtool/archive.key")" = 600 ]
+	run --separate-stderr "$MT" archive --import "$X/other.mbox" --into FromOther
+	echo "$status $output / $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"archive.key"* ]]
+	[ "$(flags_of '<sig1@x>' FromOther)" = "" ]
+	run -0 env XDG_STATE_HOME="$BATS_TEST_TMPDIR/other-user" "$MT" archive --import "$X/other.mbox" --into Own
+	[ "$(flags_of '<sig1@x>' Own)" = '$Label1 \Answered \Seen' ]
+	# one changed byte in the signed lines (the flags) and they are text again
+	sed 's/^X-Status: A$/X-Status: /' "$X/other.mbox" > "$X/edited.mbox"
+	! cmp -s "$X/other.mbox" "$X/edited.mbox"
+	run -0 --separate-stderr env XDG_STATE_HOME="$BATS_TEST_TMPDIR/other-user" "$MT" archive --import "$X/edited.mbox" --into Edited
+	[ "$(flags_of '<sig1@x>' Edited)" = "" ]
+}
+
+# zlib reads past bytes that follow the last gzip member when they are no
+# gzip header (`cat more.mbox >> a.mbox.gz`): the import appended the gzip
+# part, said nothing of the rest, and exited 0
+@test "a plain mbox appended to a gzip one: refused before anything is appended (65), not cut short with 0" {
+	printf 'From a@x Mon Jan  1 00:00:00 2024\nSubject: g1\nMessage-ID: <g1@x>\n\none\n\n' | gzip > "$X/cat.mbox.gz"
+	cp "$X/cat.mbox.gz" "$X/two.mbox.gz"
+	printf 'From a@x Mon Jan  1 00:00:00 2024\nSubject: g2\nMessage-ID: <g2@x>\n\ntwo\n\n' >> "$X/cat.mbox.gz"
+	run --separate-stderr "$MT" archive --import "$X/cat.mbox.gz" --into GzCat
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"not gzip data follow the gzip data at offset"* ]]
+	! dadm mailbox list -u alice | grep -qx GzCat
+	# two gzip members one after the other are one file (gzip(1) reads them so)
+	printf 'From a@x Mon Jan  1 00:00:00 2024\nSubject: g2\nMessage-ID: <g2@x>\n\ntwo\n\n' | gzip >> "$X/two.mbox.gz"
+	run -0 "$MT" archive --import "$X/two.mbox.gz" --into GzTwo
+	[ "$(dadm search -u alice mailbox GzTwo all | wc -l)" -eq 2 ]
+}
+
+# a Maildir++ root (Dovecot's ~/Maildir): its INBOX is read, and its .Name
+# subfolders, other folders, are said to be left (65), not dropped silently
+@test "a Maildir++ root: its subfolders are named as not read, and the exit says so" {
+	mkdir -p "$X/root/cur" "$X/root/new" "$X/root/.Sub/cur" "$X/root/.Sub/new" "$X/root/.Sub.Deeper/cur"
+	printf 'Subject: top\nMessage-ID: <top@x>\n\nb\n' > "$X/root/cur/1.a:2,S"
+	printf 'Subject: sub\nMessage-ID: <sub@x>\n\nb\n' > "$X/root/.Sub/cur/2.b:2,S"
+	run --separate-stderr "$MT" archive --import "$X/root" --into Root
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"a Maildir++ root: its 2 subfolder(s) (.Sub"*"were not read; import each with --import"* ]]
+	[ "$(dadm search -u alice mailbox Root all | wc -l)" -eq 1 ]
+	run -0 "$MT" archive --import "$X/root/.Sub" --into Sub
+	[ "$(dadm search -u alice mailbox Sub header message-id '<sub@x>' | wc -l)" -eq 1 ]
+}
+
+@test "a directory of .eml files takes .EML and .Eml too" {
+	mkdir -p "$X/eml"
+	for f in a.eml B.EML c.Eml; do
+		printf 'Subject: %s\nMessage-ID: <%s@x>\n\nb\n' "$f" "$f" > "$X/eml/$f"
+	done
+	run -0 "$MT" archive --import "$X/eml" --into Eml --json
+	[[ "$output" == *'"appended":3,'* ]]
+}
+
+# a message of no bytes (two From_ lines in a row): no server stores one,
+# and the dry run says so as the real run does
+@test "an empty message is skipped and named, in the dry run as in the real run" {
+	printf 'From a@x Mon Jan  1 00:00:00 2024\nFrom b@x Mon Jan  1 00:00:00 2024\nSubject: two\nMessage-ID: <e2@x>\n\ntwo\n\nFrom c@x Mon Jan  1 00:00:00 2024\nSubject: three\n\nthree\n' > "$X/empty.mbox"
+	run --separate-stderr "$MT" archive --import "$X/empty.mbox" --into Empty --dry-run --json
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'"would_append":2,"skipped":1,'*'"skipped_empty":1,'* ]]
+	[[ "$stderr" == *"message 1 of"*"empty"* ]]
+	run --separate-stderr "$MT" archive --import "$X/empty.mbox" --into Empty --json
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'"appended":2,"skipped":1,"failed":0,'*'"skipped_empty":1,'* ]]
+	[ "$(dadm search -u alice mailbox Empty all | wc -l)" -eq 2 ]
+}

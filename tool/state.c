@@ -5,8 +5,10 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,4 +59,83 @@ char *mt_runtime_dir(struct mt_err *e)
 	const char *rt = getenv("XDG_RUNTIME_DIR");
 	errno = 0;
 	return private_dir(rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid()), e);
+}
+
+/* Read exactly 32 bytes from the regular file name in dir (no link), 1;
+ * 0 when there is none; -1 (e set) when it is unusable. */
+static int read_key(int dir, const char *shown, unsigned char key[32], struct mt_err *e)
+{
+	int fd = openat(dir, "archive.key", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		mt_seterr(e, MT_EIO, "'%s': %s", shown, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	ssize_t n = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() && !(st.st_mode & 077) && st.st_size == 32)
+		n = read(fd, key, 32);
+	close(fd);
+	if (n != 32) {
+		mt_seterr(e, MT_EIO, "'%s' is not a key of mine: 32 bytes, mode 0600, owned by me", shown);
+		return -1;
+	}
+	return 1;
+}
+
+int mt_archive_key(unsigned char key[32], int create, struct mt_err *e)
+{
+	char *dir = mt_state_dir(e);
+	if (dir == NULL)
+		return -1;
+	char *shown = mt_xasprintf("%s/archive.key", dir);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), r = -1;
+	if (dfd < 0) {
+		mt_seterr(e, MT_EIO, "'%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	r = read_key(dfd, shown, key, e);
+	if (r != 0 || !create)
+		goto out;
+	/* made once, exclusively: two exports starting together keep one key */
+	unsigned char k[32];
+	char tmp[64];
+	if (getrandom(k, sizeof k, 0) != (ssize_t)sizeof k) {
+		r = -1;
+		mt_seterr(e, MT_EOS, "no random bytes for '%s'", shown);
+		goto out;
+	}
+	snprintf(tmp, sizeof tmp, "archive.key.%ld", (long)getpid());
+	unlinkat(dfd, tmp, 0);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, k, sizeof k) != (ssize_t)sizeof k || fsync(fd) < 0) {
+		mt_seterr(e, MT_EIO, "writing '%s': %s", shown, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlinkat(dfd, tmp, 0);
+		r = -1;
+		goto out;
+	}
+	close(fd);
+	/* link, not rename: an existing key is never replaced */
+	if (linkat(dfd, tmp, dfd, "archive.key", 0) < 0 && errno != EEXIST) {
+		mt_seterr(e, MT_EIO, "creating '%s': %s", shown, strerror(errno));
+		unlinkat(dfd, tmp, 0);
+		r = -1;
+		goto out;
+	}
+	unlinkat(dfd, tmp, 0);
+	r = read_key(dfd, shown, key, e);
+	if (r == 0) {
+		mt_seterr(e, MT_EIO, "'%s' vanished", shown);
+		r = -1;
+	}
+	explicit_bzero(k, sizeof k);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	free(shown);
+	free(dir);
+	return r;
 }

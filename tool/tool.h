@@ -193,6 +193,11 @@ char *mt_account_key(const struct mt_account *a);
  * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
 char *mt_state_dir(struct mt_err *e);
 char *mt_runtime_dir(struct mt_err *e);
+/* The key that signs the flag lines of mbox exports (archive.key in the
+ * state directory, 32 random bytes, mode 0600): 1 and key set; 0 when there
+ * is none and create is 0; with create, made when missing. -1 and e set
+ * when it cannot be read or made. */
+int mt_archive_key(unsigned char key[32], int create, struct mt_err *e);
 
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
