@@ -7,6 +7,7 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <strings.h>
 
 /* ---- libetpan stream driver over struct mt_conn ------------------------- */
@@ -160,6 +161,26 @@ static void trace_logger(mailimap *imap, int log_type, const char *str, size_t s
 		break;
 	}
 	fflush(s->trace);
+}
+
+/* A tunnel that ended before its server's greeting: why, from its exit
+ * status (the shell's 127 is a command it could not find, 126 one it could
+ * not run: a configuration error; another failure stays temporary, as
+ * a lost connection is), or MT_OK when that says nothing more than the
+ * closed pipe. */
+static int tunnel_failed(struct mt_session *s, const char *cmd, struct mt_err *e)
+{
+	int st = cmd ? mt_conn_tunnel_ended(&s->conn, 300) : -1;
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 0)
+		return MT_OK;
+	if (WEXITSTATUS(st) == 127)
+		return mt_seterr(e, MT_ECONFIG, "tunnel command not found (No such file or directory; the shell "
+			      "exited 127): %s", cmd);
+	if (WEXITSTATUS(st) == 126)
+		return mt_seterr(e, MT_ECONFIG, "tunnel command cannot be run (not executable; the shell exited 126): %s",
+				 cmd);
+	return mt_seterr(e, MT_ETEMP, "tunnel command exited with status %d before the server's greeting: %s",
+			 WEXITSTATUS(st), cmd);
 }
 
 /* ---- errors and raw commands ------------------------------------------ */
@@ -632,6 +653,21 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 		s->t.tls = mt_now_ms() - t;
 	}
 
+	/* An IMAP server greets at once, a TLS one waits for our hello: a port
+	 * silent for a while gets a TLS handshake on a second connection, so
+	 * that --starttls to port 993 says so instead of waiting out the
+	 * timeout */
+	if (rfd < 0 && !tunnel && tls != MT_TLS_IMPLICIT && s->conn.port > 0) {
+		double idle = a->idle_timeout > 0 ? a->idle_timeout * 1000.0 : 30000;
+		double wait = idle < 1500 ? idle : 1500, probe = idle - wait < 2000 ? idle - wait : 2000;
+		if (!mt_conn_readable(&s->conn, (int)wait) && probe >= 100 && mt_tls_probe(a->host, s->conn.port, probe)) {
+			r = mt_seterr(e, MT_EUNAVAIL, "port %d sends no IMAP greeting and answers a TLS handshake: it "
+				      "speaks implicit TLS: use --tls%s", s->conn.port,
+				      tls == MT_TLS_STARTTLS ? " instead of --starttls" : "");
+			goto fail;
+		}
+	}
+
 	t = mt_now_ms();
 	s->low = mailstream_low_new(s, &mt_low_driver);
 	mailstream *ms = s->low ? mailstream_new(s->low, 8192) : NULL;
@@ -655,7 +691,8 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 		r = mt_seterr(e, MT_EPROTO, "not an IMAP greeting: %.200s", s->imap->imap_stream_buffer->str);
 		goto fail;
 	} else if (r != MAILIMAP_NO_ERROR_NON_AUTHENTICATED) {
-		r = mt_imap_error(s, r, "greeting", e);
+		int why = tunnel_failed(s, a->tunnel, e);
+		r = why != MT_OK ? why : mt_imap_error(s, r, "greeting", e);
 		goto fail;
 	}
 	s->t.greeting = mt_now_ms() - t;

@@ -87,6 +87,7 @@ int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms
 	int r, last_errno = 0;
 
 	snprintf(portstr, sizeof portstr, "%d", port);
+	c->port = port;
 	r = getaddrinfo(host, portstr, &hints, &res);
 	if (r != 0) {
 		if (r == EAI_NONAME || r == EAI_NODATA || r == EAI_FAIL)
@@ -186,6 +187,67 @@ int mt_conn_tunnel(struct mt_conn *c, const char *command, struct mt_err *e)
 	return MT_OK;
 }
 
+int mt_conn_tunnel_ended(struct mt_conn *c, int wait_ms)
+{
+	int st;
+	if (c->child <= 0)
+		return -1;
+	for (int i = 0; i <= wait_ms / 10; i++) {
+		pid_t p = waitpid(c->child, &st, WNOHANG);
+		if (p == c->child) {
+			c->child = 0;
+			return st;
+		}
+		if (p < 0)
+			return -1;
+		if (i < wait_ms / 10)
+			usleep(10000);
+	}
+	return -1;
+}
+
+int mt_conn_readable(struct mt_conn *c, int ms)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+	int r;
+	do
+		r = poll(&p, 1, ms);
+	while (r < 0 && errno == EINTR);
+	return r > 0;
+}
+
+int mt_tls_probe(const char *host, int port, double timeout_ms)
+{
+	struct mt_conn c = { .fd = -1, .wfd = -1 };
+	struct mt_err e;
+	int ok = 0;
+	c.idle_ms = timeout_ms;
+	c.deadline = mt_now_ms() + timeout_ms;
+	if (mt_conn_tcp(&c, host, port, timeout_ms, &e) != MT_OK)
+		return 0;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	if (ssl && SSL_set_fd(ssl, c.fd) == 1) {
+		SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+		for (int tries = 0; tries < 1000; tries++) {
+			int rc = SSL_connect(ssl);
+			if (rc == 1) {
+				ok = 1;
+				break;
+			}
+			int err = SSL_get_error(ssl, rc);
+			if ((err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) ||
+			    wait_fd(&c, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) <= 0)
+				break;
+		}
+	}
+	ERR_clear_error();
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(c.fd);
+	return ok;
+}
+
 int mt_conn_fds(struct mt_conn *c, int rfd, int wfd)
 {
 	c->fd = rfd;
@@ -202,6 +264,26 @@ static void hex(char *out, const unsigned char *md, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+/* subject, issuer, end of validity and SHA-256 fingerprint of cert */
+static void cert_info(X509 *cert, struct mt_tls_info *info)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	X509_digest(cert, EVP_sha256(), md, &mdlen);
+	memset(info, 0, sizeof *info);
+	strcpy(info->fingerprint, "sha256:");
+	hex(info->fingerprint + 7, md, mdlen);
+	X509_NAME_oneline(X509_get_subject_name(cert), info->subject, sizeof info->subject);
+	X509_NAME_oneline(X509_get_issuer_name(cert), info->issuer, sizeof info->issuer);
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b) {
+		ASN1_TIME_print(b, X509_get0_notAfter(cert));
+		int n = BIO_read(b, info->not_after, sizeof info->not_after - 1);
+		info->not_after[n > 0 ? n : 0] = '\0';
+		BIO_free(b);
+	}
 }
 
 static void ssl_errors(char *buf, size_t len)
@@ -495,10 +577,29 @@ int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const 
 		else {
 			long vr = SSL_get_verify_result(c->ssl);
 			char buf[200];
-			if (vr != X509_V_OK)
-				return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' not trusted: %s", host,
-						 X509_verify_cert_error_string(vr));
+			if (vr != X509_V_OK) {
+				/* the certificate refused, and the line that would pin it:
+				 * the chain is kept though the handshake stopped */
+				STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+				X509 *leaf = chain && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+				ERR_clear_error();
+				if (leaf == NULL)
+					return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' not trusted: %s", host,
+							 X509_verify_cert_error_string(vr));
+				cert_info(leaf, info);
+				return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' not trusted: %s; to trust this one "
+						 "certificate, after checking it by other means: fingerprint = \"%s\" in "
+						 "the account, or --fingerprint %s; it is subject %s, issuer %s, valid "
+						 "until %s", host, X509_verify_cert_error_string(vr), info->fingerprint,
+						 info->fingerprint, info->subject, info->issuer, info->not_after);
+			}
+			/* a plain IMAP greeting read as a TLS record: the port speaks cleartext */
+			int plain = ERR_GET_REASON(ERR_peek_error()) == SSL_R_WRONG_VERSION_NUMBER;
 			ssl_errors(buf, sizeof buf);
+			if (plain)
+				return mt_seterr(e, MT_EUNAVAIL, "TLS handshake with '%s' failed: port %d speaks plain IMAP, "
+						 "not TLS: use --starttls on it, or implicit TLS on port 993 (%s)",
+						 host, c->port, buf);
 			return mt_seterr(e, MT_EUNAVAIL, "TLS handshake with '%s' failed: %s", host, buf);
 		}
 		if (w <= 0)
@@ -508,21 +609,7 @@ int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const 
 	X509 *cert = SSL_get1_peer_certificate(c->ssl);
 	if (cert == NULL)
 		return mt_seterr(e, MT_EUNAVAIL, "TLS: '%s' presented no certificate", host);
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
-	X509_digest(cert, EVP_sha256(), md, &mdlen);
-	memset(info, 0, sizeof *info);
-	strcpy(info->fingerprint, "sha256:");
-	hex(info->fingerprint + 7, md, mdlen);
-	X509_NAME_oneline(X509_get_subject_name(cert), info->subject, sizeof info->subject);
-	X509_NAME_oneline(X509_get_issuer_name(cert), info->issuer, sizeof info->issuer);
-	BIO *b = BIO_new(BIO_s_mem());
-	if (b) {
-		ASN1_TIME_print(b, X509_get0_notAfter(cert));
-		int n = BIO_read(b, info->not_after, sizeof info->not_after - 1);
-		info->not_after[n > 0 ? n : 0] = '\0';
-		BIO_free(b);
-	}
+	cert_info(cert, info);
 	X509_free(cert);
 	snprintf(info->protocol, sizeof info->protocol, "%s", SSL_get_version(c->ssl));
 	snprintf(info->cipher, sizeof info->cipher, "%s", SSL_get_cipher_name(c->ssl));

@@ -38,6 +38,7 @@ struct mt_conn {
 	int closed;             /* peer closed */
 	char ioerr[160];
 	int loopback;           /* peer address is loopback (or a tunnel) */
+	int port;               /* TCP: the server's port */
 	char peer[80];
 };
 
@@ -62,5 +63,14 @@ int mt_conn_start_compress(struct mt_conn *c, struct mt_err *e);
 ssize_t mt_conn_read(struct mt_conn *c, void *buf, size_t len);
 ssize_t mt_conn_write(struct mt_conn *c, const void *buf, size_t len);
 void mt_conn_close(struct mt_conn *c);
+/* A tunnel command that has ended (waited for up to wait_ms): its wait
+ * status, reaped; -1 while it runs or for a socket. */
+int mt_conn_tunnel_ended(struct mt_conn *c, int wait_ms);
+/* Whether the server has sent anything within ms (1), not (0). */
+int mt_conn_readable(struct mt_conn *c, int ms);
+/* A second connection to host:port that starts a TLS handshake (nothing
+ * verified, nothing sent after it): 1 when a TLS server answers within
+ * timeout_ms, else 0. For a port that sends no IMAP greeting. */
+int mt_tls_probe(const char *host, int port, double timeout_ms);
 
 #endif

@@ -475,6 +475,15 @@ int mt_edit_distance(const char *a, const char *b)
 	return d[la][lb];
 }
 
+int mt_near_miss(const char *typed, const char *cand)
+{
+	size_t la = strlen(typed), lb = strlen(cand), l = la > lb ? la : lb;
+	int d = mt_edit_distance(typed, cand);
+	/* close only when at most a third of the longer word differs: 'quta' is
+	 * quota, but 'top' (two of three letters off) is not 'tls' */
+	return d > 0 && (size_t)d * 3 <= l ? d : 0;
+}
+
 int mt_split_words(const char *line, int semis, char ***words, const char **rest)
 {
 	size_t cap = 8, n = 0, len = strlen(line);

@@ -42,10 +42,17 @@ static int unknown_applet(const char *name)
 	size_t n;
 	const struct mt_applet *const *v = mt_applets(&n);
 	const char *best = NULL;
-	int bd = 4;
+	int bd = 99;
+	/* "mailtool version": the words of mailtool's own options */
+	static const char *const own[] = { "version", "list", "install" };
+	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+		if (strcmp(name, own[i]) == 0) {
+			fprintf(stderr, "mailtool: unknown applet '%s' (did you mean '--%s'?)\n", name, own[i]);
+			return MT_ENOAPPLET;
+		}
 	for (size_t i = 0; i < n; i++) {
-		int d = mt_edit_distance(name, v[i]->name);
-		if (d < bd) {
+		int d = mt_near_miss(name, v[i]->name);
+		if (d && d < bd) {
 			bd = d;
 			best = v[i]->name;
 		}

@@ -18,6 +18,10 @@ const struct mt_opt mt_common_opts[] = {
 	{ .lng = "tls", .kind = MT_FLAG, .help = "implicit TLS (port 993)" },
 	{ .lng = "starttls", .kind = MT_FLAG, .help = "STARTTLS on the plain port (143), required" },
 	{ .lng = "no-tls", .kind = MT_FLAG, .help = "no TLS at all (cleartext)" },
+	{ .lng = "ca-file", .kind = MT_ARG, .metavar = "FILE",
+	  .help = "trust the CA certificates in FILE (PEM) instead of the system's", .complete = "file" },
+	{ .lng = "fingerprint", .kind = MT_ARG, .metavar = "sha256:HEX",
+	  .help = "accept exactly the server certificate with this SHA-256 fingerprint (info shows it)" },
 	{ .lng = "tunnel", .kind = MT_ARG, .metavar = "COMMAND",
 	  .help = "speak IMAP to COMMAND's stdin/stdout (PREAUTH allowed)", .complete = "cmd" },
 	{ .lng = "timeout", .kind = MT_ARG, .metavar = "DURATION",
@@ -48,6 +52,16 @@ static void add_table(struct mt_args *a, const struct mt_opt *t)
 	for (; t && t->lng; t++)
 		if (a->nopts < MT_MAXOPTS)
 			a->opt[a->nopts++] = t;
+}
+
+/* what users of other tools type for a password */
+static int is_password_option(const char *nm)
+{
+	static const char *const v[] = { "password", "pass", "passwd", "pw", "pwd", "secret", NULL };
+	for (int i = 0; v[i]; i++)
+		if (strcmp(nm, v[i]) == 0)
+			return 1;
+	return strncmp(nm, "password", 8) == 0;   /* --password-file, --password=... */
 }
 
 static void collect(struct mt_args *a, const struct mt_applet *ap)
@@ -111,14 +125,19 @@ int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char 
 			if (k < 0) {
 				/* suggest the nearest option */
 				const char *best = NULL;
-				int bd = 3;
+				int bd = 99;
 				char nm[64];
 				snprintf(nm, sizeof nm, "%.*s", (int)len, name);
-				for (int j = 0; j < a->nopts; j++) {
-					int d = mt_edit_distance(nm, a->opt[j]->lng);
-					if (d < bd) { bd = d; best = a->opt[j]->lng; }
-				}
 				free(pos);
+				if (is_password_option(nm))
+					return mt_seterr(e, MT_EUSAGE, "unknown option '--%s': a password is never given on the "
+							 "command line (other users can read it there); mailtool reads it from "
+							 "MAILTOOL_PASSWORD, the account's password_command or password_file "
+							 "(mailtool.conf(5)), or asks for it on a terminal", nm);
+				for (int j = 0; j < a->nopts; j++) {
+					int d = mt_near_miss(nm, a->opt[j]->lng);
+					if (d && d < bd) { bd = d; best = a->opt[j]->lng; }
+				}
 				if (best)
 					return mt_seterr(e, MT_EUSAGE, "unknown option '--%s' (did you mean '--%s'?)", nm, best);
 				return mt_seterr(e, MT_EUSAGE, "unknown option '--%s'", nm);
