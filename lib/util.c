@@ -470,6 +470,9 @@ int mt_edit_distance(const char *a, const char *b)
 			int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
 			if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
 			if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+			/* two letters swapped is one slip ("qouta", "--sotr") */
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < c)
+				c = d[i - 2][j - 2] + 1;
 			d[i][j] = c;
 		}
 	return d[la][lb];

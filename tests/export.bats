@@ -139,7 +139,7 @@ setup() { alice_restore_x; }
 	[ "$(alice_count Eml before 2020-02-01)" -eq 1 ]
 }
 
-@test "bad archives: not an mbox, truncated gzip, a message the server refuses; clear errors" {
+@test "bad archives: not an mbox, truncated gzip, an empty message (no server takes one); clear errors" {
 	printf 'hello\nworld\n' > "$X/junk.mbox"
 	run --separate-stderr "$MT" archive --import "$X/junk.mbox" --into J
 	[ "$status" -eq 65 ]
@@ -150,12 +150,12 @@ setup() { alice_restore_x; }
 	run --separate-stderr "$MT" archive --import "$X/cut.mbox.gz" --into J
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"truncated or corrupt gzip"* ]]
-	# a keyword the server takes but a message it refuses: an empty one
+	# a message no server takes, an empty one: skipped and named before any APPEND
 	printf 'From a@b Sun Nov 22 10:00:00 2026\nSubject: ok\n\nfine\n\nFrom a@b Sun Nov 22 10:00:00 2026\n\nFrom a@b Sun Nov 22 10:00:00 2026\nSubject: ok too\n\nfine\n' > "$X/mixed.mbox"
 	run --separate-stderr "$MT" archive --import "$X/mixed.mbox" --into Mixed --json
 	echo "$output $stderr"
-	[[ "$output" == *'"appended":2,'* ]]
-	[[ "$stderr" == *"message 2 of"*"refused"* ]]
+	[[ "$output" == *'"appended":2,'*'"skipped_empty":1,'* ]]
+	[[ "$stderr" == *"message 2 of"*"empty"*"not appended"* ]]
 	[ "$status" -eq 65 ]
 	[ "$(alice_count Mixed)" -eq 2 ]
 	run "$MT" archive --export "$X/dev.mbox" Lists/dev

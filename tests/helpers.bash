@@ -142,8 +142,8 @@ mt_other_pass() { [ -n "${MAILTOOL_TEST_PASS:-}" ] && [ "$MAILTOOL_TEST_PASS" !=
 
 # a local mboxrd archive: one line per message, "Message-ID<TAB>SHA-256 of
 # its entry" (From line to the next one; Status lines and quoting are
-# deterministic, the X-Mailtool line's token is drawn per archive and left
-# out), sorted; "none" when there is no file (cuts.bats, faults.bats)
+# deterministic, the X-Mailtool line's token is drawn per archive, and its
+# signature with it, and left out), sorted; "none" when there is no file (cuts.bats, faults.bats)
 MBOX_TO_TSV='
 import hashlib, re, sys
 data = open(sys.argv[1], "rb").read()
@@ -151,7 +151,7 @@ for e in re.split(rb"(?m)^(?=From )", data):
     if not e:
         continue
     m = re.search(rb"(?mi)^Message-ID:[ \t]*(\S*)", e)
-    e = re.sub(rb"(?m)^X-Mailtool: mboxrd [a-z0-9]{16}\n", b"", e, count=1)
+    e = re.sub(rb"(?m)^X-Mailtool: mboxrd [a-z0-9]{16}( [0-9a-f]{32})?\n", b"", e, count=1)
     print("%s\t%s" % (m.group(1).decode() if m else "-", hashlib.sha256(e).hexdigest()))
 '
 archive_state() {

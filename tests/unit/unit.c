@@ -220,7 +220,14 @@ static void t_edit(void)
 {
 	CHECK(mt_edit_distance("du", "du") == 0);
 	CHECK(mt_edit_distance("dux", "du") == 1);
-	CHECK(mt_edit_distance("qouta", "quota") == 2);
+	CHECK(mt_edit_distance("qouta", "quota") == 1);   /* a swap is one slip */
+	CHECK(mt_edit_distance("abc", "cba") == 2);
+	/* suggested only when close: a third of the word at most */
+	CHECK(mt_near_miss("qouta", "quota") == 1);
+	CHECK(mt_near_miss("sotr", "sort") == 1);
+	CHECK(mt_near_miss("top", "tls") == 0);
+	CHECK(mt_near_miss("version", "persist") == 0);
+	CHECK(mt_near_miss("quota", "quota") == 0);
 }
 
 static void t_table(void)
