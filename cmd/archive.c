@@ -47,6 +47,8 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "into", .kind = MT_ARG, .metavar = "FOLDER", .help = "the folder --import appends to", .complete = "folder" },
 	{ .lng = "skip-existing", .kind = MT_FLAG, .help = "--import: skip messages whose Message-ID the folder has" },
 	{ .lng = "stop-on-error", .kind = MT_FLAG, .help = "--import: stop at the first message the server refuses" },
+	{ .lng = "max-message", .kind = MT_ARG, .metavar = "SIZE",
+	  .help = "--import: the largest message read (default 256M; never above the server's APPENDLIMIT)" },
 	{ .lng = "trust-status-headers", .kind = MT_FLAG,
 	  .help = "--import: flags from Status/X-Status/X-Keywords fields (a foreign mbox, an older mailtool's export)" },
 	{ .lng = "mbox-timezone", .kind = MT_ARG, .metavar = "ZONE",
@@ -62,6 +64,7 @@ static const struct mt_opt archive_opts[] = {
 /* What check parsed, once, for main: the condition (what goes) and the
  * same with \Flagged mail too, for the "skipped: flagged" count. */
 struct archive {
+	uint64_t max_message;       /* --import: --max-message, 0 when not given */
 	struct mt_cond *cond;       /* NULL: every message (an --export of all) */
 	struct mt_cond *with_flagged;   /* the same with \Flagged mail (NULL: every message) */
 	int include_flagged;        /* then nothing is skipped for its flag */
@@ -149,11 +152,18 @@ static int archive_check(struct mt_ctx *ctx)
 			return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive --import PATH --into FOLDER");
 		if (!mt_mailbox_name_ok(mt_arg(&ctx->args, "into")))
 			return mt_fail(ctx, MT_EDATA, "--into: not a usable folder name");
+		const char *mm = mt_arg(&ctx->args, "max-message");
+		struct mt_err pe;
+		if (mm && mt_parse_size(mm, &A->max_message, &pe) != MT_OK)
+			return mt_fail(ctx, MT_EUSAGE, "--max-message: %s", pe.msg);
+		if (mm && A->max_message == 0)
+			return mt_fail(ctx, MT_EUSAGE, "--max-message: must be above 0");
 		return MT_OK;
 	}
 	if (mt_arg(&ctx->args, "into") || mt_flag(&ctx->args, "skip-existing") || mt_flag(&ctx->args, "stop-on-error") ||
-	    mt_flag(&ctx->args, "trust-status-headers"))
-		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing, --stop-on-error and --trust-status-headers go with --import");
+	    mt_flag(&ctx->args, "trust-status-headers") || mt_arg(&ctx->args, "max-message"))
+		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing, --stop-on-error, --trust-status-headers and "
+			       "--max-message go with --import");
 	if (ctx->args.argc == 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive %s", ctx->ap->usage);
 	if (!exp && (fmt || mt_flag(&ctx->args, "delete-after-export")))
@@ -1076,7 +1086,10 @@ static int export_main(struct mt_ctx *ctx)
  * all the messages of a MULTIAPPEND, at most APPEND_LINE_MAX octets: well
  * below the 8192 RFC 7162 section 4 asks servers to take. */
 #define APPEND_LINE_MAX 4000
-#define IMPORT_MAX_MESSAGE (256u << 20)   /* largest message imported without an APPENDLIMIT */
+/* The largest message an import reads (and so about half the memory it
+ * holds) unless --max-message says otherwise: a server's APPENDLIMIT only
+ * lowers it, never raises it (Cyrus announces 4294967295 by default). */
+#define IMPORT_MAX_MESSAGE (256u << 20)
 #define APPEND_TAG_MAX 16            /* the tag libetpan puts first, and its space */
 
 static const struct { unsigned f; const char *n; } sysflag_names[] = {
@@ -1430,12 +1443,16 @@ static int import_main(struct mt_ctx *ctx)
 	struct msgids ids = { 0 };
 	char *wire = NULL;
 	double t0 = mt_now_ms();
-	/* no message is held whole past what the server takes (RFC 7889), or
-	 * a default: a gzip bomb is a size, not an out-of-memory abort */
-	const char *limit_why = "the server's APPENDLIMIT";
-	if (!mt_cap_number(ctx->s, "APPENDLIMIT", &ro.max_message) || ro.max_message == 0) {
-		ro.max_message = IMPORT_MAX_MESSAGE;
-		limit_why = "the limit when the server says none";
+	/* no message is held whole past our own bound or what the server
+	 * takes (RFC 7889), whichever is lower: a gzip bomb is a size, not an
+	 * out-of-memory abort */
+	const struct archive *A = ctx->state;
+	uint64_t server = 0;
+	const char *limit_why = A->max_message ? "--max-message" : "mailtool's default limit; see --max-message";
+	ro.max_message = A->max_message ? A->max_message : IMPORT_MAX_MESSAGE;
+	if (mt_cap_number(ctx->s, "APPENDLIMIT", &server) && server != 0 && server <= ro.max_message) {
+		ro.max_message = server;
+		limit_why = "the server's APPENDLIMIT";
 	}
 	struct importer im = {
 		.ctx = ctx, .path = path, .ids = &ids, .stop = mt_flag(&ctx->args, "stop-on-error"), .limit_why = limit_why,
