@@ -993,6 +993,11 @@ static int export_main(struct mt_ctx *ctx)
 	struct places P = { .dirfd = -1 };
 	enum mt_lm_fmt fmt = fv ? (enum mt_lm_fmt)mt_lm_format_parse(fv) : mt_lm_format_of(path);
 
+	/* the removal needs UID EXPUNGE (archive has no unsafe fallback): known
+	 * now, so nothing is written that no run could finish */
+	if (del && !mt_has_cap(ctx->s, "UIDPLUS"))
+		return mt_fail(ctx, MT_EUNAVAIL, "the server lacks UIDPLUS, so --delete-after-export cannot remove exactly the "
+			       "exported messages (UID EXPUNGE); nothing exported, nothing removed");
 	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
 			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK ||
 	    mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {

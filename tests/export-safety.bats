@@ -318,6 +318,27 @@ keyworded() {
 	[ "$(alice_count Late all)" -eq 2 ]
 }
 
+@test "--delete-after-export on a server without UIDPLUS is refused before anything is written or removed (69)" {
+	before=$(server_state)
+	for dry in "" --dry-run; do
+		run --separate-stderr "$MT" archive --config /dev/null --tunnel "$MT_TUNNEL_ALICE_MINIMAL" \
+			--export "$X/nouidplus.mbox" --delete-after-export $dry 'Old Stuff'
+		echo "$status $output / $stderr"
+		[ "$status" -eq 69 ]
+		[[ "$stderr" == *"the server lacks UIDPLUS"*"nothing exported, nothing removed"* ]]
+		[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+		[ -z "$output" ]
+	done
+	run --separate-stderr "$MT" archive --config /dev/null --tunnel "$MT_TUNNEL_ALICE_MINIMAL" \
+		--export "$X/tree" --format maildir --delete-after-export -r Lists
+	[ "$status" -eq 69 ]
+	[ -z "$(ls -A "$X")" ]
+	[ "$(server_state)" = "$before" ]
+	# an export alone needs no UIDPLUS
+	run -0 "$MT" archive --config /dev/null --tunnel "$MT_TUNNEL_ALICE_MINIMAL" --export "$X/plain.mbox" 'Old Stuff'
+	[ "$(grep -c '^From ' "$X/plain.mbox")" -eq "$(alice_count 'Old Stuff' all)" ]
+}
+
 @test "folders X and X.mbox/Y as mbox files: one would be the other's directory; refused before anything is fetched or removed" {
 	# a server whose names may hold dots (Dovecot's fs layout)
 	fsadm mailbox create -u alice X X.mbox X.mbox/Y
