@@ -103,6 +103,30 @@ static int template_ok(const char *t)
 	return mt_mailbox_name_ok(t);
 }
 
+/* Why no server creates name as a folder, or NULL: empty; a control
+ * character (Dovecot refuses them, and modified UTF-7 has no way to write
+ * them as themselves); with the hierarchy delimiter known (delim, else 0),
+ * an empty level. --import's dry run and real run both ask this before
+ * anything is read, so a dry run never promises an append that the
+ * CREATE would refuse. */
+static const char *unusable_folder(const char *name, char delim)
+{
+	size_t n = strlen(name);
+	if (n == 0)
+		return "empty";
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "a control character";
+	if (delim && (name[0] == delim || name[n - 1] == delim || strstr(name, (char[]){ delim, delim, '\0' })))
+		return "an empty level: it begins or ends with the hierarchy delimiter, or has two in a row";
+	return NULL;
+}
+
+static int bad_into(struct mt_ctx *ctx, const char *into, const char *why)
+{
+	return mt_fail(ctx, MT_EDATA, "bad folder name '%s' for --into: %s; nothing read or changed", into, why);
+}
+
 /* The options of local archives that fit --import, --export, both. */
 static int local_options_check(struct mt_ctx *ctx, const char *exp, const char *imp, const char *fmt)
 {
@@ -150,8 +174,9 @@ static int archive_check(struct mt_ctx *ctx)
 	if (imp) {
 		if (ctx->args.argc > 0 || mt_arg(&ctx->args, "into") == NULL)
 			return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive --import PATH --into FOLDER");
-		if (!mt_mailbox_name_ok(mt_arg(&ctx->args, "into")))
-			return mt_fail(ctx, MT_EDATA, "--into: not a usable folder name");
+		const char *why = unusable_folder(mt_arg(&ctx->args, "into"), 0);
+		if (why)
+			return bad_into(ctx, mt_arg(&ctx->args, "into"), why);
 		const char *mm = mt_arg(&ctx->args, "max-message");
 		struct mt_err pe;
 		if (mm && mt_parse_size(mm, &A->max_message, &pe) != MT_OK)
@@ -1468,6 +1493,12 @@ static int import_main(struct mt_ctx *ctx)
 	/* the whole archive is read (and with --skip-existing the folder's
 	 * Message-IDs) before anything changes: a bad archive changes nothing,
 	 * and a dry run says exactly this */
+	char delim = 0;
+	const char *why;
+	if ((r = mt_delimiter(ctx->s, &delim, &ctx->err)) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	if ((why = unusable_folder(into, delim)) != NULL)
+		return bad_into(ctx, into, why);
 	r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err);
 	if (r == MT_OK) {
 		char *q = mt_imap_quote(wire);

@@ -449,3 +449,27 @@ PY
 	run -64 --separate-stderr "$MT" archive --export "$X/e.mbox" --max-message 1M INBOX
 	[[ "$stderr" == *"--max-message"* ]]
 }
+
+@test "--into a name no server creates (control characters, an empty component) is refused alike by the dry and the real run, before anything is read (65)" {
+	printf 'From a@x Mon Jan  1 00:00:00 2024\nSubject: s\nMessage-ID: <c1@x>\n\nb\n' > "$X/one.mbox"
+	before=$(server_state)
+	for n in $'Ctl\x01x' $'Tab\tx' $'Del\x7fx' $'Esc\x1bx' '/Lead' 'Trail/' 'Two//Seps'; do
+		for dry in --dry-run ""; do
+			# a path that is no archive: refused before it is read
+			run --separate-stderr "$MT" archive --import "$X/none.mbox" --into "$n" $dry
+			echo "$(printf %q "$n") $dry: $status $output / $stderr"
+			[ "$status" -eq 65 ]
+			[[ "$stderr" == *"bad folder name '"*"' for --into: "*"; nothing read or changed"* ]]
+			[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+			[ -z "$output" ]
+			run --separate-stderr "$MT" archive --import "$X/one.mbox" --into "$n" $dry
+			[ "$status" -eq 65 ]
+		done
+	done
+	[[ "$stderr" == *"'Two//Seps' for --into: an empty level: it begins or ends with the hierarchy delimiter, or has two in a row;"* ]]
+	[ "$(server_state)" = "$before" ]
+	# names a server takes still work, dry and real alike
+	run -0 "$MT" archive --import "$X/one.mbox" --into 'Odd "name" \x %' --dry-run
+	run -0 "$MT" archive --import "$X/one.mbox" --into 'Odd "name" \x %'
+	[ "$(alice_count 'Odd "name" \x %' all)" -eq 1 ]
+}
