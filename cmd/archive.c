@@ -47,6 +47,8 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "into", .kind = MT_ARG, .metavar = "FOLDER", .help = "the folder --import appends to", .complete = "folder" },
 	{ .lng = "skip-existing", .kind = MT_FLAG, .help = "--import: skip messages whose Message-ID the folder has" },
 	{ .lng = "stop-on-error", .kind = MT_FLAG, .help = "--import: stop at the first message the server refuses" },
+	{ .lng = "max-message", .kind = MT_ARG, .metavar = "SIZE",
+	  .help = "--import: the largest message read (default 256M; never above the server's APPENDLIMIT)" },
 	{ .lng = "trust-status-headers", .kind = MT_FLAG,
 	  .help = "--import: flags from Status/X-Status/X-Keywords fields (a foreign mbox, an older mailtool's export)" },
 	{ .lng = "mbox-timezone", .kind = MT_ARG, .metavar = "ZONE",
@@ -62,6 +64,7 @@ static const struct mt_opt archive_opts[] = {
 /* What check parsed, once, for main: the condition (what goes) and the
  * same with \Flagged mail too, for the "skipped: flagged" count. */
 struct archive {
+	uint64_t max_message;       /* --import: --max-message, 0 when not given */
 	struct mt_cond *cond;       /* NULL: every message (an --export of all) */
 	struct mt_cond *with_flagged;   /* the same with \Flagged mail (NULL: every message) */
 	int include_flagged;        /* then nothing is skipped for its flag */
@@ -98,6 +101,30 @@ static int template_ok(const char *t)
 		else if (*p == '%')
 			return 0;
 	return mt_mailbox_name_ok(t);
+}
+
+/* Why no server creates name as a folder, or NULL: empty; a control
+ * character (Dovecot refuses them, and modified UTF-7 has no way to write
+ * them as themselves); with the hierarchy delimiter known (delim, else 0),
+ * an empty level. --import's dry run and real run both ask this before
+ * anything is read, so a dry run never promises an append that the
+ * CREATE would refuse. */
+static const char *unusable_folder(const char *name, char delim)
+{
+	size_t n = strlen(name);
+	if (n == 0)
+		return "empty";
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "a control character";
+	if (delim && (name[0] == delim || name[n - 1] == delim || strstr(name, (char[]){ delim, delim, '\0' })))
+		return "an empty level: it begins or ends with the hierarchy delimiter, or has two in a row";
+	return NULL;
+}
+
+static int bad_into(struct mt_ctx *ctx, const char *into, const char *why)
+{
+	return mt_fail(ctx, MT_EDATA, "bad folder name '%s' for --into: %s; nothing read or changed", into, why);
 }
 
 /* The options of local archives that fit --import, --export, both. */
@@ -147,13 +174,21 @@ static int archive_check(struct mt_ctx *ctx)
 	if (imp) {
 		if (ctx->args.argc > 0 || mt_arg(&ctx->args, "into") == NULL)
 			return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive --import PATH --into FOLDER");
-		if (!mt_mailbox_name_ok(mt_arg(&ctx->args, "into")))
-			return mt_fail(ctx, MT_EDATA, "--into: not a usable folder name");
+		const char *why = unusable_folder(mt_arg(&ctx->args, "into"), 0);
+		if (why)
+			return bad_into(ctx, mt_arg(&ctx->args, "into"), why);
+		const char *mm = mt_arg(&ctx->args, "max-message");
+		struct mt_err pe;
+		if (mm && mt_parse_size(mm, &A->max_message, &pe) != MT_OK)
+			return mt_fail(ctx, MT_EUSAGE, "--max-message: %s", pe.msg);
+		if (mm && A->max_message == 0)
+			return mt_fail(ctx, MT_EUSAGE, "--max-message: must be above 0");
 		return MT_OK;
 	}
 	if (mt_arg(&ctx->args, "into") || mt_flag(&ctx->args, "skip-existing") || mt_flag(&ctx->args, "stop-on-error") ||
-	    mt_flag(&ctx->args, "trust-status-headers"))
-		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing, --stop-on-error and --trust-status-headers go with --import");
+	    mt_flag(&ctx->args, "trust-status-headers") || mt_arg(&ctx->args, "max-message"))
+		return mt_fail(ctx, MT_EUSAGE, "--into, --skip-existing, --stop-on-error, --trust-status-headers and "
+			       "--max-message go with --import");
 	if (ctx->args.argc == 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive %s", ctx->ap->usage);
 	if (!exp && (fmt || mt_flag(&ctx->args, "delete-after-export")))
@@ -182,11 +217,29 @@ static int archive_check(struct mt_ctx *ctx)
 #define BATCH_BYTES (8u << 20)     /* at most this much message text per FETCH */
 #define MAX_DOUBTS_SHOWN 10        /* per folder, on stderr */
 
+/* Where a folder's archive goes: rel below the directory dirfd. */
+struct place {
+	int dirfd;
+	const char *shown;       /* dirfd's name in messages (NULL: the current directory) */
+	const char *rel;
+	enum mt_lm_fmt fmt;
+	unsigned flags;          /* for mt_lm_open: MT_LM_CL2, MT_LM_MAILDIRFOLDER */
+};
+
 /* A message whose copy does not match what the server said of it: the
  * server keeps it. */
 struct doubt {
 	uint32_t uid;
 	char *why;
+};
+
+/* One message as an archive holds it, or as the server has it: the digest
+ * of its text, and its flags and keywords in one comparable string
+ * (flags_key). */
+struct copy {
+	uint32_t uid;                /* the server's; 0 for a message read from an archive */
+	unsigned char dig[32];
+	char *flags;                 /* owned */
 };
 
 struct exporter {
@@ -206,6 +259,14 @@ struct exporter {
 	int begun, piece_answered, piece_body, piece_bad;
 	struct doubt *doubts;
 	size_t ndoubts;
+	/* an archive in place (export_resume): each message's own digest and
+	 * flags too, from a writer of its own that only digests */
+	const struct place *each;    /* NULL: not kept */
+	struct mt_lm_writer *one;
+	uint32_t one_uid;
+	char *one_flags;
+	struct copy *copies;
+	size_t ncopies;
 };
 
 static void doubt(struct exporter *x, uint32_t uid, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -255,11 +316,72 @@ static char *sender_of(const char *header, size_t len)
 	return addr;
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* "sysflags keyword keyword..." with the keywords sorted: equal for equal
+ * flags whatever order the server or the archive gives them in; owned. */
+static char *flags_key(unsigned sysflags, const char *const *keywords)
+{
+	size_t n = 0, len = 16;
+	while (keywords && keywords[n])
+		len += strlen(keywords[n++]) + 1;
+	const char **v = mt_xmalloc(sizeof *v * (n ? n : 1));
+	if (n) {
+		memcpy(v, keywords, sizeof *v * n);
+		mt_sort(v, n, sizeof *v, cmp_strp);
+	}
+	char *key = mt_xmalloc(len), *p = key;
+	p += sprintf(p, "%u", sysflags & (MT_F_SEEN | MT_F_ANSWERED | MT_F_FLAGGED | MT_F_DELETED | MT_F_DRAFT));
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
+			p += sprintf(p, " %s", v[i]);
+	free(v);
+	return key;
+}
+
 static int begin_message(struct exporter *x, const struct mt_fetched *m)
 {
 	char *sender = sender_of(m->header, m->header_len);
 	int r = mt_lm_begin(x->w, m->uid, sender, m->internaldate, m->sysflags, m->keywords, x->e);
 	free(sender);
+	if (r != MT_OK || x->each == NULL)
+		return r;
+	mt_lm_free(x->one);
+	free(x->one_flags);
+	x->one = NULL;
+	x->one_uid = m->uid;
+	x->one_flags = flags_key(m->sysflags, m->keywords);
+	r = mt_lm_open(&x->one, x->each->dirfd, x->each->shown, x->each->rel, x->each->fmt,
+		       x->each->flags | MT_LM_DIGEST_ONLY, x->e);
+	return r == MT_OK ? mt_lm_begin(x->one, m->uid, NULL, m->internaldate, m->sysflags, m->keywords, x->e) : r;
+}
+
+static int write_message(struct exporter *x, const char *data, size_t len, struct mt_err *e)
+{
+	int r = mt_lm_write(x->w, data, len, e);
+	return r == MT_OK && x->one ? mt_lm_write(x->one, data, len, e) : r;
+}
+
+/* The end of a message; with x->each, its digest and flags kept. */
+static int end_message(struct exporter *x, struct mt_err *e)
+{
+	int r = mt_lm_end(x->w, e);
+	if (r != MT_OK || x->one == NULL)
+		return r;
+	size_t nd;
+	if ((r = mt_lm_end(x->one, e)) == MT_OK) {
+		const unsigned char *d = mt_lm_digests(x->one, &nd);
+		x->copies = mt_xrealloc(x->copies, sizeof *x->copies * (x->ncopies + 1));
+		x->copies[x->ncopies].uid = x->one_uid;
+		memcpy(x->copies[x->ncopies].dig, d, 32);
+		x->copies[x->ncopies++].flags = x->one_flags;
+		x->one_flags = NULL;
+	}
+	mt_lm_free(x->one);
+	x->one = NULL;
 	return r;
 }
 
@@ -284,9 +406,9 @@ static int export_whole(const struct mt_fetched *m, void *arg)
 	}
 	int r = begin_message(x, m);
 	if (r == MT_OK)
-		r = mt_lm_write(x->w, m->body, m->body_len, x->e);
+		r = write_message(x, m->body, m->body_len, x->e);
 	if (r == MT_OK)
-		r = mt_lm_end(x->w, x->e);
+		r = end_message(x, x->e);
 	if (r != MT_OK) {
 		x->failed = 1;
 		return r;
@@ -321,7 +443,7 @@ static int export_piece(const struct mt_fetched *m, void *arg)
 		x->begun = r == MT_OK;
 	}
 	if (r == MT_OK)
-		r = mt_lm_write(x->w, m->body, m->body_len, x->e);
+		r = write_message(x, m->body, m->body_len, x->e);
 	if (r != MT_OK) {
 		x->failed = 1;
 		return r;
@@ -371,7 +493,7 @@ static int export_big(struct mt_ctx *ctx, struct exporter *x, uint32_t uid)
 		}
 	}
 	if (r == MT_OK && x->begun)
-		r = mt_lm_end(x->w, &ctx->err);
+		r = end_message(x, &ctx->err);
 	if (r != MT_OK)
 		x->failed = 1;
 	else if (x->ndoubts == before && (x->got != want || x->fetched_size != want))
@@ -431,19 +553,11 @@ static int export_all(struct mt_ctx *ctx, struct exporter *x, const struct mt_se
 	return r;
 }
 
-/* Where a folder's archive goes: rel below the directory dirfd. */
-struct place {
-	int dirfd;
-	const char *shown;       /* dirfd's name in messages (NULL: the current directory) */
-	const char *rel;
-	enum mt_lm_fmt fmt;
-	unsigned flags;          /* for mt_lm_open: MT_LM_CL2, MT_LM_MAILDIRFOLDER */
-};
-
 /* What happened to one folder, for the summary. */
 struct outcome {
 	uint64_t exported, exported_bytes, removed, removed_bytes, doubtful, doubtful_bytes, kw_msgs;
 	uint64_t kw_kept, kw_kept_bytes;   /* --delete-after-export: kept on the server for their keywords */
+	uint64_t fl_kept, fl_kept_bytes;   /* an archive in place: kept for flags it does not hold */
 };
 
 static void say_doubts(struct mt_ctx *ctx, const struct mt_selection *sel, const struct exporter *x, struct outcome *o)
@@ -483,41 +597,124 @@ static void say_lost_keywords(struct mt_ctx *ctx, const struct mt_selection *sel
 	free(list);
 }
 
-/* The messages whose keywords the archive could not keep (a Maildir names
- * 26 per folder) are no copy of them: with --delete-after-export they stay
- * on the server like unverifiable ones, named and counted, and are taken
- * out of the selection the removal works on. MT_OK, or MT_EDATA once any is
- * held back (the caller removes the rest first). */
-static int hold_back_lost_keywords(struct mt_ctx *ctx, struct mt_selection *sel, const struct mt_lm_writer *w,
-				   struct outcome *o)
+/* Take the messages uids (any order) out of the selection the removal
+ * works on: they stay on the server, each named (the first few) with why,
+ * counted in *n and *bytes. */
+static void hold_back(struct mt_ctx *ctx, struct mt_selection *sel, const uint32_t *uids, size_t nu, const char *why,
+		      uint64_t *n, uint64_t *bytes)
 {
-	size_t nl, k = 0;
-	const uint32_t *lost = mt_lm_keywords_lost_uids(w, &nl);
-	if (nl == 0)
-		return MT_OK;
-	uint32_t *sorted = mt_xmalloc(sizeof *sorted * nl);
-	memcpy(sorted, lost, sizeof *sorted * nl);
-	mt_sort(sorted, nl, sizeof *sorted, mt_cmp_u32);
+	size_t k = 0;
+	if (nu == 0)
+		return;
+	uint32_t *sorted = mt_xmalloc(sizeof *sorted * nu);
+	memcpy(sorted, uids, sizeof *sorted * nu);
+	mt_sort(sorted, nu, sizeof *sorted, mt_cmp_u32);
 	for (size_t i = 0; i < sel->n; i++) {
 		struct mt_msg *m = &sel->msgs[i];
-		if (mt_bsearch(&m->uid, sorted, nl, sizeof *sorted, mt_cmp_u32) == NULL) {
+		if (mt_bsearch(&m->uid, sorted, nu, sizeof *sorted, mt_cmp_u32) == NULL) {
 			sel->msgs[k++] = *m;
 			continue;
 		}
-		if (o->kw_kept < MAX_DOUBTS_SHOWN)
-			mt_fail(ctx, 0, "'%s' UID %u: the archive could not keep all its keywords; kept on the server",
-				sel->folder, m->uid);
-		o->kw_kept++;
-		o->kw_kept_bytes += m->size;
+		if (*n < MAX_DOUBTS_SHOWN)
+			mt_fail(ctx, 0, "'%s' UID %u: %s; kept on the server", sel->folder, m->uid, why);
+		(*n)++;
+		*bytes += m->size;
 		sel->bytes -= m->size;
 		free(m->from);
 		free(m->subject);
 	}
 	sel->n = k;
 	free(sorted);
-	if (o->kw_kept > MAX_DOUBTS_SHOWN)
-		mt_fail(ctx, 0, "'%s': %llu more such messages", sel->folder, (unsigned long long)(o->kw_kept - MAX_DOUBTS_SHOWN));
-	return o->kw_kept ? MT_EDATA : MT_OK;
+	if (*n > MAX_DOUBTS_SHOWN)
+		mt_fail(ctx, 0, "'%s': %llu more such messages", sel->folder, (unsigned long long)(*n - MAX_DOUBTS_SHOWN));
+}
+
+/* The messages whose keywords the archive could not keep (a Maildir names
+ * 26 per folder) are no copy of them: with --delete-after-export they stay
+ * on the server like unverifiable ones, named and counted, and are taken
+ * out of the selection the removal works on. */
+static void hold_back_lost_keywords(struct mt_ctx *ctx, struct mt_selection *sel, const struct mt_lm_writer *w,
+				    struct outcome *o)
+{
+	size_t nl;
+	const uint32_t *lost = mt_lm_keywords_lost_uids(w, &nl);
+	hold_back(ctx, sel, lost, nl, "the archive could not keep all its keywords", &o->kw_kept, &o->kw_kept_bytes);
+}
+
+static int cmp_msg_uid(const void *a, const void *b)
+{
+	return mt_cmp_u32(&((const struct mt_msg *)a)->uid, &((const struct mt_msg *)b)->uid);
+}
+
+static int cmp_copy(const void *a, const void *b)
+{
+	const struct copy *x = a, *y = b;
+	int c = memcmp(x->dig, y->dig, 32);
+	return c ? c : strcmp(x->flags, y->flags);
+}
+
+static void free_copies(struct copy *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].flags);
+	free(v);
+}
+
+/* An archive in place was written before the run: a message whose flags or
+ * keywords changed on the server since then has the same text as its copy
+ * there but not the same flags, and removing it would lose them. Each
+ * message still selected must match one of the archive's (text, flags and
+ * keywords; as multisets) or it is held back. MT_OK, or an error reading
+ * the archive (then nothing is removed). */
+static int hold_back_changed_flags(struct mt_ctx *ctx, struct mt_selection *sel, const struct place *pl,
+				   struct exporter *x, struct outcome *o)
+{
+	struct mt_lm_reader *rd;
+	struct mt_lm_msg m;
+	struct copy *have = NULL;
+	size_t nh = 0, nwant = 0, nchanged = 0;
+	int more, r = mt_lm_reader_openat(&rd, pl->dirfd, pl->shown, pl->rel, NULL, &ctx->err);
+	if (r != MT_OK)
+		return r;
+	while ((more = mt_lm_next(rd, &m, &ctx->err)) == 1 || more == MT_LM_SKIP || more == MT_LM_TOOBIG) {
+		if (more != 1)
+			continue;   /* no message of ours: verification already counted it */
+		have = mt_xrealloc(have, sizeof *have * (nh + 1));
+		have[nh].uid = 0;
+		mt_sha256(m.data, m.len, have[nh].dig);
+		have[nh++].flags = flags_key(m.sysflags, (const char *const *)m.keywords);
+		mt_lm_msg_release(&m);
+	}
+	mt_lm_reader_close(rd);
+	if (more != 0) {
+		free_copies(have, nh);
+		return more;
+	}
+	/* the copies of the messages still selected (not those held back already) */
+	struct copy *want = mt_xmalloc(sizeof *want * (x->ncopies ? x->ncopies : 1));
+	for (size_t i = 0; i < x->ncopies; i++)
+		if (mt_bsearch(&(struct mt_msg){ .uid = x->copies[i].uid }, sel->msgs, sel->n, sizeof *sel->msgs, cmp_msg_uid))
+			want[nwant++] = x->copies[i];
+	if (nh)
+		mt_sort(have, nh, sizeof *have, cmp_copy);
+	if (nwant)
+		mt_sort(want, nwant, sizeof *want, cmp_copy);
+	/* both sorted: each message takes one equal copy, or is changed */
+	uint32_t *changed = mt_xmalloc(sizeof *changed * (nwant ? nwant : 1));
+	for (size_t i = 0, j = 0; i < nwant; i++) {
+		while (j < nh && cmp_copy(&have[j], &want[i]) < 0)
+			j++;
+		if (j < nh && cmp_copy(&have[j], &want[i]) == 0)
+			j++;
+		else
+			changed[nchanged++] = want[i].uid;
+	}
+	hold_back(ctx, sel, changed, nchanged, "its flags or keywords on the server are not the archive's (changed since "
+		  "it was written)", &o->fl_kept, &o->fl_kept_bytes);
+	free(changed);
+	free(want);   /* the flags are x's */
+	free_copies(have, nh);
+	return MT_OK;
 }
 
 /* Remove the selection from the server (or, dry, count what would go). */
@@ -533,10 +730,21 @@ static int remove_exported(struct mt_ctx *ctx, struct mt_selection *sel, int dry
 	return r;
 }
 
-static int kept_for_keywords(struct mt_ctx *ctx, const struct mt_selection *sel, const struct outcome *o)
+/* MT_EDATA when messages were held back (the caller removed the rest first). */
+static int kept_back(struct mt_ctx *ctx, const struct mt_selection *sel, const struct outcome *o)
 {
-	return mt_seterr(&ctx->err, MT_EDATA, "%llu message(s) of '%s' lost keywords in the archive; kept on the server, "
-			 "the others removed", (unsigned long long)o->kw_kept, sel->folder);
+	unsigned long long kw = o->kw_kept, fl = o->fl_kept;
+	if (kw && fl)
+		return mt_seterr(&ctx->err, MT_EDATA, "%llu message(s) of '%s' lost keywords in the archive and %llu have flags "
+				 "or keywords the archive in place does not hold; kept on the server, the others removed", kw,
+				 sel->folder, fl);
+	if (kw)
+		return mt_seterr(&ctx->err, MT_EDATA, "%llu message(s) of '%s' lost keywords in the archive; kept on the server, "
+				 "the others removed", kw, sel->folder);
+	if (fl)
+		return mt_seterr(&ctx->err, MT_EDATA, "%llu message(s) of '%s' have flags or keywords the archive in place does "
+				 "not hold; kept on the server, the others removed", fl, sel->folder);
+	return MT_OK;
 }
 
 static int nothing_removed(struct mt_ctx *ctx, int code, const char *also)
@@ -547,12 +755,13 @@ static int nothing_removed(struct mt_ctx *ctx, int code, const char *also)
 }
 
 /* An archive already in place (a run killed between putting it there and
- * removing the messages): the selection is streamed again, only for its
- * digests (nothing is written), and removed if every message of it is in
- * the archive. */
+ * removing the messages, or one written by an earlier run): the selection
+ * is streamed again, only for its digests (nothing is written), and removed
+ * if every message of it is in the archive; each message only if the
+ * archive has its flags and keywords as the server has them now. */
 static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const struct place *pl, int dry, struct outcome *o)
 {
-	struct exporter x = { .e = &ctx->err, .sel = sel };
+	struct exporter x = { .e = &ctx->err, .sel = sel, .each = pl };
 	int r = mt_lm_open(&x.w, pl->dirfd, pl->shown, pl->rel, pl->fmt, pl->flags | MT_LM_DIGEST_ONLY, &ctx->err);
 	if (r == MT_OK && pl->fmt == MT_LM_MAILDIR) {
 		/* the keywords the Maildir in place names: the others it lost */
@@ -577,12 +786,18 @@ static int export_resume(struct mt_ctx *ctx, struct mt_selection *sel, const str
 		r = mt_seterr(&ctx->err, MT_EDATA, "%zu message(s) of '%s' could not be verified; nothing of '%s' removed from the server",
 			      x.ndoubts, sel->folder, sel->folder);
 	free_doubts(&x);
-	int held = r == MT_OK ? hold_back_lost_keywords(ctx, sel, x.w, o) : MT_OK;
+	if (r == MT_OK)
+		hold_back_lost_keywords(ctx, sel, x.w, o);
+	if (r == MT_OK && (r = hold_back_changed_flags(ctx, sel, pl, &x, o)) != MT_OK)
+		r = nothing_removed(ctx, r, "");
 	mt_lm_abort(x.w);
+	mt_lm_free(x.one);
+	free(x.one_flags);
+	free_copies(x.copies, x.ncopies);
 	if (r == MT_OK)
 		r = remove_exported(ctx, sel, dry, o);
-	if (r == MT_OK && held != MT_OK)
-		r = kept_for_keywords(ctx, sel, o);
+	if (r == MT_OK)
+		r = kept_back(ctx, sel, o);
 	return r;
 }
 
@@ -637,7 +852,6 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const str
 	o->exported_bytes = x.bytes;
 	say_doubts(ctx, sel, &x, o);
 	say_lost_keywords(ctx, sel, x.w, o);
-	int held = MT_OK;
 	if (r != MT_OK && delete_after)
 		r = nothing_removed(ctx, r, "");
 	else if (r == MT_OK && x.ndoubts)
@@ -645,11 +859,11 @@ static int export_folder(struct mt_ctx *ctx, struct mt_selection *sel, const str
 			      "what arrived)%s", x.ndoubts, sel->n, sel->folder,
 			      delete_after ? "; nothing of it removed from the server" : "");
 	else if (r == MT_OK && delete_after) {
-		held = hold_back_lost_keywords(ctx, sel, x.w, o);
+		hold_back_lost_keywords(ctx, sel, x.w, o);
 		r = remove_exported(ctx, sel, 0, o);
 	}
-	if (r == MT_OK && held != MT_OK)
-		r = kept_for_keywords(ctx, sel, o);
+	if (r == MT_OK)
+		r = kept_back(ctx, sel, o);
 	mt_lm_free(x.w);
 	free_doubts(&x);
 	return r;
@@ -768,11 +982,6 @@ static int places_check(struct mt_ctx *ctx, const struct places *P, char **folde
 
 static char *target_of(const char *tmpl, const struct mt_msg *m, int by_date_header);
 
-static int cmp_msg_uid(const void *a, const void *b)
-{
-	return mt_cmp_u32(&((const struct mt_msg *)a)->uid, &((const struct mt_msg *)b)->uid);
-}
-
 /* \Flagged messages the criteria would otherwise take, left on the server
  * without --include-flagged: counted for the summary by a second, read-only
  * selection that takes them too. With tmpl (archiving on the server) only
@@ -825,6 +1034,11 @@ static int export_main(struct mt_ctx *ctx)
 	struct places P = { .dirfd = -1 };
 	enum mt_lm_fmt fmt = fv ? (enum mt_lm_fmt)mt_lm_format_parse(fv) : mt_lm_format_of(path);
 
+	/* the removal needs UID EXPUNGE (archive has no unsafe fallback): known
+	 * now, so nothing is written that no run could finish */
+	if (del && !mt_has_cap(ctx->s, "UIDPLUS"))
+		return mt_fail(ctx, MT_EUNAVAIL, "the server lacks UIDPLUS, so --delete-after-export cannot remove exactly the "
+			       "exported messages (UID EXPUNGE); nothing exported, nothing removed");
 	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
 			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK ||
 	    mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {
@@ -862,26 +1076,31 @@ static int export_main(struct mt_ctx *ctx)
 		} else if (r == MT_OK) {
 			r = export_folder(ctx, &sel, &pl, del, &o);
 		}
-		if (exists[f] && (r == MT_OK || o.doubtful || o.kw_kept))
-			mt_report_row(&t, row, "already there", sel.n + o.kw_kept, sel.bytes + o.kw_kept_bytes);
-		else if (r == MT_OK || o.doubtful || o.kw_kept)
+		int kept = o.doubtful || o.kw_kept || o.fl_kept;
+		if (exists[f] && (r == MT_OK || kept))
+			mt_report_row(&t, row, "already there", sel.n + o.kw_kept + o.fl_kept,
+				      sel.bytes + o.kw_kept_bytes + o.fl_kept_bytes);
+		else if (r == MT_OK || kept)
 			mt_report_row(&t, row, dry ? "would export" : "exported", o.exported, o.exported_bytes);
 		if (o.doubtful)
 			mt_report_row(&t, folders[f], "unverifiable, kept", o.doubtful, o.doubtful_bytes);
 		if (o.kw_kept)
 			mt_report_row(&t, folders[f], dry ? "keywords lost, would keep" : "keywords lost, kept", o.kw_kept,
 				      o.kw_kept_bytes);
+		if (o.fl_kept)
+			mt_report_row(&t, folders[f], dry ? "flags changed, would keep" : "flags changed, kept", o.fl_kept,
+				      o.fl_kept_bytes);
 		if (o.kw_msgs)
 			mt_report_row(&t, row, "keywords not kept", o.kw_msgs, 0);
 		if (fl_n)
 			mt_report_row(&t, folders[f], "skipped: flagged", fl_n, fl_b);
-		if (del && (r == MT_OK || (r == MT_EDATA && o.kw_kept)))
+		if (del && (r == MT_OK || (r == MT_EDATA && (o.kw_kept || o.fl_kept))))
 			mt_report_row(&t, folders[f], dry ? "would remove" : "removed", o.removed, o.removed_bytes);
 		tot_n += o.exported;
 		tot_b += o.exported_bytes;
 		/* a folder whose copies could not all be verified keeps its mail;
 		 * the others go on */
-		if (r == MT_EDATA && (o.doubtful || o.kw_kept)) {
+		if (r == MT_EDATA && kept) {
 			worst = mt_fail_err(ctx, &ctx->err);
 			r = MT_OK;
 		}
@@ -913,7 +1132,10 @@ static int export_main(struct mt_ctx *ctx)
  * all the messages of a MULTIAPPEND, at most APPEND_LINE_MAX octets: well
  * below the 8192 RFC 7162 section 4 asks servers to take. */
 #define APPEND_LINE_MAX 4000
-#define IMPORT_MAX_MESSAGE (256u << 20)   /* largest message imported without an APPENDLIMIT */
+/* The largest message an import reads (and so about half the memory it
+ * holds) unless --max-message says otherwise: a server's APPENDLIMIT only
+ * lowers it, never raises it (Cyrus announces 4294967295 by default). */
+#define IMPORT_MAX_MESSAGE (256u << 20)
 #define APPEND_TAG_MAX 16            /* the tag libetpan puts first, and its space */
 
 static const struct { unsigned f; const char *n; } sysflag_names[] = {
@@ -1002,11 +1224,6 @@ static int take_msgid(const struct mt_fetched *m, void *arg)
 		ids->v[ids->n++] = id;
 	}
 	return 0;
-}
-
-static int cmp_strp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* APPEND one message, or (with MULTIAPPEND and LITERAL+) several in one
@@ -1286,12 +1503,16 @@ static int import_main(struct mt_ctx *ctx)
 	if (have_key < 0)
 		return mt_fail_err(ctx, &ctx->err);
 	ro.key = have_key ? key : NULL;
-	/* no message is held whole past what the server takes (RFC 7889), or
-	 * a default: a gzip bomb is a size, not an out-of-memory abort */
-	const char *limit_why = "the server's APPENDLIMIT";
-	if (!mt_cap_number(ctx->s, "APPENDLIMIT", &ro.max_message) || ro.max_message == 0) {
-		ro.max_message = IMPORT_MAX_MESSAGE;
-		limit_why = "the limit when the server says none";
+	/* no message is held whole past our own bound or what the server
+	 * takes (RFC 7889), whichever is lower: a gzip bomb is a size, not an
+	 * out-of-memory abort */
+	const struct archive *A = ctx->state;
+	uint64_t server = 0;
+	const char *limit_why = A->max_message ? "--max-message" : "mailtool's default limit; see --max-message";
+	ro.max_message = A->max_message ? A->max_message : IMPORT_MAX_MESSAGE;
+	if (mt_cap_number(ctx->s, "APPENDLIMIT", &server) && server != 0 && server <= ro.max_message) {
+		ro.max_message = server;
+		limit_why = "the server's APPENDLIMIT";
 	}
 	struct importer im = {
 		.ctx = ctx, .path = path, .ids = &ids, .stop = mt_flag(&ctx->args, "stop-on-error"), .limit_why = limit_why,
@@ -1302,6 +1523,12 @@ static int import_main(struct mt_ctx *ctx)
 	/* the whole archive is read (and with --skip-existing the folder's
 	 * Message-IDs) before anything changes: a bad archive changes nothing,
 	 * and a dry run says exactly this */
+	char delim = 0;
+	const char *why;
+	if ((r = mt_delimiter(ctx->s, &delim, &ctx->err)) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	if ((why = unusable_folder(into, delim)) != NULL)
+		return bad_into(ctx, into, why);
 	r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err);
 	if (r == MT_OK) {
 		char *q = mt_imap_quote(wire);

@@ -283,6 +283,62 @@ keyworded() {
 	[ "$(alice_count KwF all)" -eq 0 ]
 }
 
+@test "--delete-after-export over an archive in place keeps the messages whose flags or keywords changed since it was written (65)" {
+	dadm mailbox create -u alice Late
+	for i in 1 2 3; do
+		printf 'Subject: l%s\r\nMessage-ID: <late%s@x>\r\n\r\nb\r\n' "$i" "$i" | dadm save -u alice -m Late
+	done
+	dadm flags add -u alice '\Seen' mailbox Late header message-id '<late2@x>'
+	run -0 "$MT" archive --export "$X/late.mbox" Late
+	run -0 "$MT" archive --export "$X/late-md" --format maildir Late
+	# after the archives were written: a keyword and a flag set, a flag taken
+	# off; one set and taken off again is as the archives have it
+	dadm flags add -u alice 'LateKw \Answered' mailbox Late header message-id '<late1@x>'
+	dadm flags remove -u alice '\Seen' mailbox Late header message-id '<late2@x>'
+	dadm flags add -u alice '\Draft' mailbox Late header message-id '<late3@x>'
+	dadm flags remove -u alice '\Draft' mailbox Late header message-id '<late3@x>'
+	run --separate-stderr "$MT" archive --export "$X/late.mbox" --delete-after-export --json --dry-run Late
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'"action":"flags changed, would keep","messages":2,'*'"action":"would remove","messages":1,'* ]]
+	[ "$(alice_count Late all)" -eq 3 ]
+	run --separate-stderr "$MT" archive --export "$X/late.mbox" --delete-after-export --json Late
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Late' UID 1: its flags or keywords on the server are not the archive's (changed since it was written); kept on the server"* ]]
+	[[ "$stderr" == *"'Late' UID 2: "* ]]
+	[[ "$output" == *'"action":"already there","messages":3,'*'"action":"flags changed, kept","messages":2,'*'"action":"removed","messages":1,'* ]]
+	# exactly those two stay, with what the archive lacks
+	[ "$(dadm -f tab fetch -u alice "uid flags" mailbox Late all | tail -n +2 | sed 's/ *\\Recent//' | sort)" = "$(printf '1\t\\Answered LateKw\n2\t')" ]
+	# a Maildir in place: the same two
+	run --separate-stderr "$MT" archive --export "$X/late-md" --delete-after-export --json Late
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'"action":"flags changed, kept","messages":2,'*'"action":"removed","messages":0,'* ]]
+	[ "$(alice_count Late all)" -eq 2 ]
+}
+
+@test "--delete-after-export on a server without UIDPLUS is refused before anything is written or removed (69)" {
+	before=$(server_state)
+	for dry in "" --dry-run; do
+		run --separate-stderr "$MT" archive --config /dev/null --tunnel "$MT_TUNNEL_ALICE_MINIMAL" \
+			--export "$X/nouidplus.mbox" --delete-after-export $dry 'Old Stuff'
+		echo "$status $output / $stderr"
+		[ "$status" -eq 69 ]
+		[[ "$stderr" == *"the server lacks UIDPLUS"*"nothing exported, nothing removed"* ]]
+		[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+		[ -z "$output" ]
+	done
+	run --separate-stderr "$MT" archive --config /dev/null --tunnel "$MT_TUNNEL_ALICE_MINIMAL" \
+		--export "$X/tree" --format maildir --delete-after-export -r Lists
+	[ "$status" -eq 69 ]
+	[ -z "$(ls -A "$X")" ]
+	[ "$(server_state)" = "$before" ]
+	# an export alone needs no UIDPLUS
+	run -0 "$MT" archive --config /dev/null --tunnel "$MT_TUNNEL_ALICE_MINIMAL" --export "$X/plain.mbox" 'Old Stuff'
+	[ "$(grep -c '^From ' "$X/plain.mbox")" -eq "$(alice_count 'Old Stuff' all)" ]
+}
+
 @test "folders X and X.mbox/Y as mbox files: one would be the other's directory; refused before anything is fetched or removed" {
 	# a server whose names may hold dots (Dovecot's fs layout)
 	fsadm mailbox create -u alice X X.mbox X.mbox/Y

@@ -378,7 +378,7 @@ PY
 		"$MT" "$X/bomb.mbox.gz"
 	echo "$status $output / $stderr"
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"message 1 of '$X/bomb.mbox.gz' is larger than 268435456 bytes; not appended (the limit when the server says none)"* ]]
+	[[ "$stderr" == *"message 1 of '$X/bomb.mbox.gz' is larger than 268435456 bytes; not appended (mailtool's default limit; see --max-message)"* ]]
 	[[ "$output" == *'"would_append":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
 }
 
@@ -496,4 +496,70 @@ PY
 	[ "$status" -eq 65 ]
 	[[ "$output" == *'"appended":2,"skipped":1,"failed":0,'*'"skipped_empty":1,'* ]]
 	[ "$(dadm search -u alice mailbox Empty all | wc -l)" -eq 2 ]
+}
+
+@test "a server announcing APPENDLIMIT=4294967295 (Cyrus's default) does not raise the memory bound: the gzip bomb is still skipped (65)" {
+	mt_is_asan && skip "ASan cannot run under ulimit -v"
+	python3 - "$X/bomb.mbox.gz" <<'PY'
+import gzip, sys
+with gzip.open(sys.argv[1], "wb", compresslevel=9) as g:
+    g.write(b"From a@b Mon Jan  1 00:00:00 2024\nSubject: bomb\nMessage-ID: <b@x>\n\n")
+    chunk = (b"a" * 1023 + b"\n") * 1024
+    for i in range(600):
+        g.write(chunk)
+    g.write(b"\nFrom a@b Mon Jan  1 00:00:00 2024\nSubject: after\nMessage-ID: <after@x>\n\nbody\n")
+PY
+	tun="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o imap_capability=+APPENDLIMIT=4294967295 -u alice 2>>$MT_DOVECOT_LOG"
+	run --separate-stderr timeout 120 bash -c 'ulimit -v 800000; exec "$0" archive --tunnel "$1" --import "$2" --into Bomb --dry-run --json' \
+		"$MT" "$tun" "$X/bomb.mbox.gz"
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"message 1 of '$X/bomb.mbox.gz' is larger than 268435456 bytes; not appended (mailtool's default limit; see --max-message)"* ]]
+	[[ "$output" == *'"would_append":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
+}
+
+@test "--max-message sets the bound below the default or above it, never past the server's APPENDLIMIT; the skip line says which applied" {
+	tun="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o imap_capability=+APPENDLIMIT=4294967295 -u alice 2>>$MT_DOVECOT_LOG"
+	{ printf 'From a@b Mon Jan  1 00:00:00 2024\nSubject: m1\nMessage-ID: <m1@x>\n\nbody\n\n'
+	  printf 'From a@b Mon Jan  1 00:00:00 2024\nSubject: m2\nMessage-ID: <m2@x>\n\n'; head -c 5000 /dev/zero | tr '\0' 'm'; printf '\n'; } > "$X/m.mbox"
+	run --separate-stderr "$MT" archive --tunnel "$tun" --import "$X/m.mbox" --into LimM --max-message 4k --json
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"message 2 of '$X/m.mbox' is larger than 4096 bytes; not appended (--max-message)"* ]]
+	[[ "$output" == *'"appended":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
+	tun3000="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o imap_capability=+APPENDLIMIT=3000 -u alice 2>>$MT_DOVECOT_LOG"
+	run --separate-stderr "$MT" archive --tunnel "$tun3000" --import "$X/m.mbox" --into LimM --max-message 512M --dry-run
+	echo "$status $output / $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"message 2 of '$X/m.mbox' is larger than 3000 bytes; not appended (the server's APPENDLIMIT)"* ]]
+	run -0 "$MT" archive --tunnel "$tun" --import "$X/m.mbox" --into LimM2 --max-message 512M
+	[ "$(alice_count LimM2 all)" -eq 2 ]
+	run -64 --separate-stderr "$MT" archive --import "$X/m.mbox" --into LimM --max-message 0
+	[[ "$stderr" == *"--max-message"* ]]
+	run -64 --separate-stderr "$MT" archive --export "$X/e.mbox" --max-message 1M INBOX
+	[[ "$stderr" == *"--max-message"* ]]
+}
+
+@test "--into a name no server creates (control characters, an empty component) is refused alike by the dry and the real run, before anything is read (65)" {
+	printf 'From a@x Mon Jan  1 00:00:00 2024\nSubject: s\nMessage-ID: <c1@x>\n\nb\n' > "$X/one.mbox"
+	before=$(server_state)
+	for n in $'Ctl\x01x' $'Tab\tx' $'Del\x7fx' $'Esc\x1bx' '/Lead' 'Trail/' 'Two//Seps'; do
+		for dry in --dry-run ""; do
+			# a path that is no archive: refused before it is read
+			run --separate-stderr "$MT" archive --import "$X/none.mbox" --into "$n" $dry
+			echo "$(printf %q "$n") $dry: $status $output / $stderr"
+			[ "$status" -eq 65 ]
+			[[ "$stderr" == *"bad folder name '"*"' for --into: "*"; nothing read or changed"* ]]
+			[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+			[ -z "$output" ]
+			run --separate-stderr "$MT" archive --import "$X/one.mbox" --into "$n" $dry
+			[ "$status" -eq 65 ]
+		done
+	done
+	[[ "$stderr" == *"'Two//Seps' for --into: an empty level: it begins or ends with the hierarchy delimiter, or has two in a row;"* ]]
+	[ "$(server_state)" = "$before" ]
+	# names a server takes still work, dry and real alike
+	run -0 "$MT" archive --import "$X/one.mbox" --into 'Odd "name" \x %' --dry-run
+	run -0 "$MT" archive --import "$X/one.mbox" --into 'Odd "name" \x %'
+	[ "$(alice_count 'Odd "name" \x %' all)" -eq 1 ]
 }
