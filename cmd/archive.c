@@ -334,7 +334,9 @@ static char *flags_key(unsigned sysflags, const char *const *keywords)
 		mt_sort(v, n, sizeof *v, cmp_strp);
 	}
 	char *key = mt_xmalloc(len), *p = key;
-	p += sprintf(p, "%u", sysflags & (MT_F_SEEN | MT_F_ANSWERED | MT_F_FLAGGED | MT_F_DELETED | MT_F_DRAFT));
+	/* \Deleted is left out: it is this removal's own mark, which a run
+	 * cut after its STORE leaves on the messages a rerun compares */
+	p += sprintf(p, "%u", sysflags & (MT_F_SEEN | MT_F_ANSWERED | MT_F_FLAGGED | MT_F_DRAFT));
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || strcmp(v[i], v[i - 1]) != 0)
 			p += sprintf(p, " %s", v[i]);
