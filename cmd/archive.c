@@ -675,9 +675,20 @@ static int hold_back_changed_flags(struct mt_ctx *ctx, struct mt_selection *sel,
 	struct mt_lm_msg m;
 	struct copy *have = NULL;
 	size_t nh = 0, nwant = 0, nchanged = 0;
-	int more, r = mt_lm_reader_openat(&rd, pl->dirfd, pl->shown, pl->rel, NULL, &ctx->err);
-	if (r != MT_OK)
+	/* an mbox in place may be anyone's: its flag lines count only when
+	 * signed with this user's key, as an import reads them */
+	unsigned char key[32];
+	struct mt_lm_ropts ro = { 0 };
+	int hk = pl->fmt == MT_LM_MAILDIR ? 0 : mt_archive_key(key, 0, &ctx->err);
+	if (hk < 0)
+		return ctx->err.code;
+	ro.key = hk ? key : NULL;
+	int more, r = mt_lm_reader_openat(&rd, pl->dirfd, pl->shown, pl->rel, pl->fmt == MT_LM_MAILDIR ? NULL : &ro,
+					  &ctx->err);
+	if (r != MT_OK) {
+		explicit_bzero(key, sizeof key);
 		return r;
+	}
 	while ((more = mt_lm_next(rd, &m, &ctx->err)) == 1 || more == MT_LM_SKIP || more == MT_LM_TOOBIG) {
 		if (more != 1)
 			continue;   /* no message of ours: verification already counted it */
@@ -688,6 +699,7 @@ static int hold_back_changed_flags(struct mt_ctx *ctx, struct mt_selection *sel,
 		mt_lm_msg_release(&m);
 	}
 	mt_lm_reader_close(rd);
+	explicit_bzero(key, sizeof key);
 	if (more != 0) {
 		free_copies(have, nh);
 		return more;
@@ -810,9 +822,9 @@ static int sign_with_key(struct mt_ctx *ctx, struct mt_lm_writer *w)
 	unsigned char key[32];
 	if (mt_archive_key(key, 1, &ctx->err) < 0)
 		return ctx->err.code;
-	mt_lm_set_key(w, key);
+	int r = mt_lm_set_key(w, key, &ctx->err);
 	explicit_bzero(key, sizeof key);
-	return MT_OK;
+	return r;
 }
 
 /* Stream the selection into a new archive, verify it, and (optionally)
@@ -1502,8 +1514,11 @@ static int import_main(struct mt_ctx *ctx)
 	/* flag lines count only when signed with this user's archive key */
 	unsigned char key[32];
 	int have_key = mt_archive_key(key, 0, &ctx->err);
-	if (have_key < 0)
-		return mt_fail_err(ctx, &ctx->err);
+	if (have_key < 0) {
+		/* a key that cannot be used: no export's flag lines are believed */
+		mt_warn(ctx, "%s; flag lines of exports are not read", ctx->err.msg);
+		have_key = 0;
+	}
 	ro.key = have_key ? key : NULL;
 	/* no message is held whole past our own bound or what the server
 	 * takes (RFC 7889), whichever is lower: a gzip bomb is a size, not an
@@ -1549,9 +1564,11 @@ static int import_main(struct mt_ctx *ctx)
 		r = import_pass(&im, &ro);
 	if (r == MT_OK)
 		r = import_doubts(&im, &ro);
+	int appending = 0;   /* the counts are the real pass's, not the check's */
 	if (r == MT_OK && !dry) {
 		memset(&im.c, 0, sizeof im.c);
 		im.quiet = 0;
+		appending = 1;
 		if ((r = mt_create(ctx->s, into, NULL, &ctx->err)) == MT_OK && (r = mt_subscribe(ctx->s, into, 1, &ctx->err)) == MT_OK &&
 		    (r = mt_mailbox_wire(ctx->s, into, &wire, &ctx->err)) == MT_OK) {
 			im.wire = wire;
@@ -1584,7 +1601,8 @@ static int import_main(struct mt_ctx *ctx)
 	if (im.info.dated[MT_LM_DATE_NONE])
 		mt_fail(ctx, 0, "'%s': %llu message(s) have no date an APPEND can carry (none read, or past the year 9999); the "
 			"server dates them", path, (unsigned long long)im.info.dated[MT_LM_DATE_NONE]);
-	if (r == MT_OK || im.c.appended)
+	/* a check pass that failed appended nothing: no row that says otherwise */
+	if (r == MT_OK || (appending && im.c.appended))
 		import_report(ctx, into, &im, dry, (mt_now_ms() - t0) / 1000);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);

@@ -438,6 +438,7 @@ static const char *const subname[3] = { "tmp", "new", "cur" };
 struct mt_lm_writer {
 	enum mt_lm_fmt fmt;
 	int digest_only, cl2, mdfolder, committed;
+	int spool_rd;             /* mboxrd, signed: spooled until whole, as mboxcl2 */
 	int exact;                /* no "From " quoting, the end kept as it is: mboxcl2 and Maildir */
 	char *shown;              /* the archive as messages name it */
 	int pfd;                  /* the directory it goes into */
@@ -495,7 +496,7 @@ static int out(struct mt_lm_writer *w, const char *s, size_t n, struct mt_err *e
 	if (w->mf) {
 		if (fwrite(s, 1, n, w->mf) != n)
 			return io_err(e, "writing", w->tmp_shown);
-	} else if (w->cl2 && w->in_msg) {
+	} else if ((w->cl2 || w->spool_rd) && w->in_msg) {
 		if (fwrite(s, 1, n, w->spool) != n)
 			return io_err(e, "spooling a message of", w->shown);
 		w->spooled += n;
@@ -775,15 +776,16 @@ static void lost_uid(struct mt_lm_writer *w, uint32_t uid, uint64_t before)
 }
 
 void mt_lm_mark_mac(const unsigned char key[32], const char *head, size_t hn, const char *mark, size_t mn,
-		    char out[MT_LM_MAC_HEX + 1])
+		    const unsigned char content[32], char out[MT_LM_MAC_HEX + 1])
 {
-	static const char dom[] = "mailtool archive flag lines v1\n";
-	size_t n = sizeof dom - 1 + hn + mn;
+	static const char dom[] = "mailtool archive flag lines v2\n";
+	size_t n = sizeof dom - 1 + hn + mn + 32;
 	unsigned char *buf = mt_xmalloc(n), md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	memcpy(buf, dom, sizeof dom - 1);
 	memcpy(buf + sizeof dom - 1, head, hn);
 	memcpy(buf + sizeof dom - 1 + hn, mark, mn);
+	memcpy(buf + sizeof dom - 1 + hn + mn, content, 32);
 	if (HMAC(EVP_sha256(), key, 32, buf, n, md, &mdlen) == NULL || mdlen < MT_LM_MAC_HEX / 2)
 		abort();
 	free(buf);
@@ -792,20 +794,27 @@ void mt_lm_mark_mac(const unsigned char key[32], const char *head, size_t hn, co
 	out[MT_LM_MAC_HEX] = '\0';
 }
 
-void mt_lm_set_key(struct mt_lm_writer *w, const unsigned char key[32])
+int mt_lm_set_key(struct mt_lm_writer *w, const unsigned char key[32], struct mt_err *e)
 {
 	memcpy(w->key, key, sizeof w->key);
 	w->has_key = 1;
+	/* the signature covers the message: an mboxrd message is spooled, as
+	 * an mboxcl2 one is, until it is whole */
+	if (w->fmt != MT_LM_MAILDIR && !w->cl2 && !w->digest_only && w->spool == NULL) {
+		w->spool_rd = 1;
+		return spool_start(w, e);
+	}
+	return MT_OK;
 }
 
 /* The X-Mailtool line (after the Content-Length of mboxcl2), mark, ended
  * by the signature of everything written for the message before it: its
  * From_ line, flag lines and mark (mt_lm_mark_mac). Takes mark. */
-static char *signed_mark(struct mt_lm_writer *w, char *mark)
+static char *signed_mark(struct mt_lm_writer *w, char *mark, const unsigned char content[32])
 {
 	char mac[MT_LM_MAC_HEX + 1] = "";
 	if (w->has_key)
-		mt_lm_mark_mac(w->key, w->head, strlen(w->head), mark, strlen(mark), mac);
+		mt_lm_mark_mac(w->key, w->head, strlen(w->head), mark, strlen(mark), content, mac);
 	char *line = mt_xasprintf("%s%s%s\n", mark, w->has_key ? " " : "", mac);
 	free(mark);
 	return line;
@@ -829,14 +838,15 @@ int mt_lm_begin(struct mt_lm_writer *w, uint32_t uid, const char *sender, time_t
 		lost_uid(w, uid, lost_before);
 		w->spooled = w->body_start = 0;
 		w->hdr_done = 0;
-		if (w->cl2) {
+		if (w->cl2 || w->spool_rd) {
 			w->in_msg = 1;
 			if (w->spool && (fflush(w->spool) != 0 || ftruncate(fileno(w->spool), 0) < 0 || fseeko(w->spool, 0, SEEK_SET) < 0))
 				return io_err(e, "spooling a message of", w->shown);
 			return MT_OK;
 		}
+		/* unsigned (no key: a test's writer) */
 		int r = out(w, w->head, strlen(w->head), e);
-		char *mark = signed_mark(w, mt_xasprintf("X-Mailtool: mboxrd %s", w->token));
+		char *mark = signed_mark(w, mt_xasprintf("X-Mailtool: mboxrd %s", w->token), NULL);
 		if (r == MT_OK)
 			r = out(w, mark, strlen(mark), e);
 		free(mark);
@@ -1005,19 +1015,35 @@ static int maildir_end(struct mt_lm_writer *w, struct mt_err *e)
 	return r;
 }
 
-/* mboxcl2: its lines and lengths, then the spooled message. */
-static int cl2_end(struct mt_lm_writer *w, struct mt_err *e)
+/* A spooled message (mboxcl2, or signed mboxrd): its lines (mboxcl2: and
+ * lengths), signed over them and the message, then the message. */
+static int spool_end(struct mt_lm_writer *w, struct mt_err *e)
 {
 	char buf[65536];
 	size_t k;
 	w->in_msg = 0;
 	if (w->digest_only)
 		return MT_OK;
-	if (fflush(w->spool) != 0 || fseeko(w->spool, 0, SEEK_SET) < 0)
+	unsigned char content[32];
+	unsigned dn = 32;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		abort();
+	if (fflush(w->spool) != 0 || fseeko(w->spool, 0, SEEK_SET) < 0) {
+		EVP_MD_CTX_free(md);
 		return io_err(e, "spooling a message of", w->shown);
-	char *mark = signed_mark(w, mt_xasprintf("Content-Length: %llu\nX-Mailtool: mboxcl2 %s %llu",
-						 (unsigned long long)(w->hdr_done ? w->spooled - w->body_start : 0),
-						 w->token, (unsigned long long)w->spooled));
+	}
+	while ((k = fread(buf, 1, sizeof buf, w->spool)) > 0)
+		EVP_DigestUpdate(md, buf, k);
+	EVP_DigestFinal_ex(md, content, &dn);
+	EVP_MD_CTX_free(md);
+	if (ferror(w->spool) || fseeko(w->spool, 0, SEEK_SET) < 0)
+		return io_err(e, "spooling a message of", w->shown);
+	char *mark = w->cl2 ? mt_xasprintf("Content-Length: %llu\nX-Mailtool: mboxcl2 %s %llu",
+					   (unsigned long long)(w->hdr_done ? w->spooled - w->body_start : 0), w->token,
+					   (unsigned long long)w->spooled)
+			    : mt_xasprintf("X-Mailtool: mboxrd %s", w->token);
+	mark = signed_mark(w, mark, content);
 	int r = out(w, w->head, strlen(w->head), e);
 	if (r == MT_OK)
 		r = out(w, mark, strlen(mark), e);
@@ -1054,8 +1080,8 @@ int mt_lm_end(struct mt_lm_writer *w, struct mt_err *e)
 	w->passthrough = w->pending_cr = w->prev_cr = 0;
 	if (r == MT_OK && w->fmt == MT_LM_MAILDIR)
 		r = maildir_end(w, e);
-	else if (r == MT_OK && w->cl2)
-		r = cl2_end(w, e);
+	else if (r == MT_OK && (w->cl2 || w->spool_rd))
+		r = spool_end(w, e);
 	else if (r == MT_OK)
 		r = out(w, "\n", 1, e);
 	w->in_msg = w->fmt == MT_LM_MAILDIR && r != MT_OK;

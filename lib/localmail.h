@@ -98,7 +98,7 @@ int mt_lm_open(struct mt_lm_writer **w, int dirfd, const char *shown, const char
 	       unsigned flags, struct mt_err *e);
 /* The key that signs an mbox export's flag lines (mt_archive_key); without
  * one, an import reads them as a sender's (untrusted). */
-void mt_lm_set_key(struct mt_lm_writer *w, const unsigned char key[32]);
+int mt_lm_set_key(struct mt_lm_writer *w, const unsigned char key[32], struct mt_err *e);
 /* One message: begin, any number of chunks of its RFC822 bytes, end.
  * keywords: NULL-terminated or NULL. sender: an address for the mbox
  * "From " line (NULL: MAILER-DAEMON). */

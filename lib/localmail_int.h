@@ -30,10 +30,12 @@ int mt_lm_open_parent(int dirfd, const char *shown, const char *rel, int make, c
 /* The signature ending an mbox export's X-Mailtool line: HMAC-SHA256 under
  * the exporter's key of what was written for the message before it (head:
  * the From_ line and flag lines; mark: the rest up to the signature), in
- * hex, cut to MT_LM_MAC_HEX digits. Only the key's holder can make one, so
- * a sender cannot write flag lines an import believes. */
+ * hex, cut to MT_LM_MAC_HEX digits; content is the SHA-256 of the message's
+ * stored bytes after the block, so a block holds for its own message only.
+ * Only the key's holder can make one, so a sender cannot write flag lines
+ * an import believes. */
 #define MT_LM_MAC_HEX 32
 void mt_lm_mark_mac(const unsigned char key[32], const char *head, size_t hn, const char *mark, size_t mn,
-		    char out[MT_LM_MAC_HEX + 1]);
+		    const unsigned char content[32], char out[MT_LM_MAC_HEX + 1]);
 
 #endif

@@ -345,7 +345,10 @@ struct block {
 	char token[17];           /* "" for the older three lines */
 	enum mt_lm_mbox fmt;      /* what the X-Mailtool line says */
 	uint64_t msglen;          /* mboxcl2: the message's stored length after the block */
-	int signed_ok;            /* its signature is the exporter's key's (MT_LM_MAC_HEX) */
+	int signed_ok;            /* its signature is the exporter's key's (block_checks) */
+	int has_sig;              /* its X-Mailtool line ends with a signature, sig */
+	char sig[MT_LM_MAC_HEX + 1];
+	size_t signed_len;        /* the bytes of the block before " SIGNATURE" */
 };
 
 /* The lines mailtool writes after the From_ line, exactly: "Status: RO" or
@@ -353,7 +356,7 @@ struct block {
  * " keyword" for each; then, since exports carry one, "X-Mailtool: mboxrd
  * TOKEN", or "Content-Length: N" and "X-Mailtool: mboxcl2 TOKEN LENGTH"
  * (TOKEN: 16 of [a-z0-9]). */
-static void own_block(const char *s, size_t n, const char *from, const unsigned char *key, struct block *b)
+static void own_block(const char *s, size_t n, struct block *b)
 {
 	const char *v;
 	size_t vl, off = 0, k = 0;
@@ -420,11 +423,11 @@ static void own_block(const char *s, size_t n, const char *from, const unsigned 
 	memcpy(b->token, tok, 16);
 	b->token[16] = '\0';
 	b->len = o2;
-	if (sig && key && from) {
-		char want[MT_LM_MAC_HEX + 1];
-		size_t fl = strlen(from);
-		mt_lm_mark_mac(key, from, fl, s, (size_t)(v + vl - s), want);
-		b->signed_ok = CRYPTO_memcmp(want, sig, MT_LM_MAC_HEX) == 0;
+	if (sig) {
+		b->has_sig = 1;
+		memcpy(b->sig, sig, MT_LM_MAC_HEX);
+		b->sig[MT_LM_MAC_HEX] = '\0';
+		b->signed_len = (size_t)(v + vl - s);
 	}
 	return;
 bad:
@@ -579,6 +582,19 @@ static size_t header_end(const char *s, size_t n)
 	return NO_HEADER_END;
 }
 
+/* Whether b's signature is the key's over the From_ line, the block and
+ * the message's stored bytes after it (raw from b->len on, all of it read). */
+static int block_checks(const struct mt_lm_reader *r, const char *from, const struct sbuf *raw, const struct block *b)
+{
+	if (!b->has_sig || r->o.key == NULL || raw->over || raw->n < b->len)
+		return 0;
+	unsigned char content[32];
+	char want[MT_LM_MAC_HEX + 1];
+	mt_sha256(raw->s + b->len, raw->n - b->len, content);
+	mt_lm_mark_mac(r->o.key, from, strlen(from), raw->s, b->signed_len, content, want);
+	return CRYPTO_memcmp(want, b->sig, MT_LM_MAC_HEX) == 0;
+}
+
 /* Flags come only from the block mailtool wrote at the top of the message:
  * the first message decides whose blocks the file has (a token, the older
  * three lines when trust_status_headers says so, or none), and only a later
@@ -634,29 +650,52 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, const char *fro
 	int rr = read_block_lines(r, raw, pos, e);
 	if (rr < 0)
 		return -1;
-	own_block(raw->s, raw->n, from, r->o.key, b);
-	if (r->own && b->token[0])
-		b->signed_ok = 1;
+	own_block(raw->s, raw->n, b);
+	/* a block that says it is a mailtool export's: its token, signed (or,
+	 * read back by the process that wrote it, the token alone) */
+	int claims = b->len && b->token[0] && (r->own || b->has_sig);
 	if (pos == 1) {
-		/* the first message says whose file this is: an export's, by the
-		 * token only it knows (its own word on its format beats any
-		 * other). The three lines older exports wrote without a token are
-		 * what any sender can put at the top of a message: an older
-		 * export only when the user says so (--trust-status-headers) */
-		r->trust = b->len == 0 ? T_FOREIGN : b->signed_ok ? T_TOKEN : !b->token[0] && r->o.trust_status_headers ? T_OLD
-													: T_FOREIGN;
+		/* the first message says whose file this is: an export's, by its
+		 * signed lines (decided once they are checked, in next_mbox); the
+		 * three lines older exports wrote without a token are what any
+		 * sender can put at the top of a message: an older export only
+		 * when the user says so (--trust-status-headers) */
+		if (claims && !r->own && r->o.key == NULL && r->o.mbox == MT_LM_AUTO && !r->o.trust_status_headers) {
+			mt_seterr(e, MT_EDATA, "'%s' is a mailtool export whose signed flag lines cannot be checked here "
+				  "(no archive.key in the state directory): its flags would not be read, and how to read "
+				  "its text is its own word; say --mbox-format %s to read it as written, flags left as "
+				  "text, or copy the exporting user's archive.key here; nothing imported", r->path,
+				  b->fmt == MT_LM_MBOXCL2 ? "mboxcl2" : "mboxrd");
+			return -1;
+		}
 		memcpy(r->token, b->token, sizeof r->token);
-		r->info.exported = r->trust != T_FOREIGN;
-		r->fmt = b->signed_ok && b->fmt ? b->fmt : r->o.mbox != MT_LM_AUTO ? r->o.mbox : r->trust != T_FOREIGN ? MT_LM_MBOXRD : MT_LM_MBOXO;
-		r->info.format = r->fmt;
+		r->trust = claims ? T_TOKEN : b->len && !b->token[0] && r->o.trust_status_headers ? T_OLD : T_FOREIGN;
+		/* provisional until the block checks (mboxrd and mboxo read alike) */
+		r->fmt = r->o.mbox != MT_LM_AUTO ? r->o.mbox : r->trust == T_OLD ? MT_LM_MBOXRD : MT_LM_MBOXO;
 	}
-	if (b->fmt == MT_LM_MBOXCL2 && b->signed_ok && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0) {
+	if (b->fmt == MT_LM_MBOXCL2 && claims && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0 &&
+	    (r->own || r->o.mbox == MT_LM_AUTO)) {
 		/* a From_ line read already is the next message's, not this one's */
 		if (rr == 1 && raw->total - b->len < b->msglen) {
 			corrupt(r, pos, e, "the file ends before the length it says");
 			return -1;
 		}
-		return read_known(r, raw, b->len, b->msglen, pos, e);
+		if (read_known(r, raw, b->len, b->msglen, pos, e) < 0)
+			return -1;
+		/* the length was its word: the block must check, or nothing of
+		 * the file is believed (the bytes it took may be other messages) */
+		b->signed_ok = r->own || block_checks(r, from, raw, b);
+		if (!b->signed_ok && !raw->over) {
+			corrupt(r, pos, e, "its signed mboxcl2 lines do not check (altered, or another's): the file "
+				"is not read by them; see --mbox-format");
+			return -1;
+		}
+		if (pos == 1) {
+			r->fmt = MT_LM_MBOXCL2;
+			r->info.exported = 1;
+			r->info.format = r->fmt;
+		}
+		return 0;
 	}
 	if (rr == 1)
 		return 0;   /* a From_ line or the end right after the first lines */
@@ -688,7 +727,7 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, const char *fro
 	}
 	/* a Content-Length that disagrees with the From_ lines: mboxcl2? */
 	size_t body = hl != NO_HEADER_END && raw->n > hl ? raw->n - hl : 0;
-	if (r->o.mbox == MT_LM_AUTO && b->len == 0 && !raw->over && hl != NO_HEADER_END && content_length(raw->s, hl, &cl) &&
+	if (r->o.mbox == MT_LM_AUTO && !claims && !raw->over && hl != NO_HEADER_END && content_length(raw->s, hl, &cl) &&
 	    cl != body && cl != body + 1)
 		r->info.cl_mismatch++;
 	return 0;
@@ -708,11 +747,25 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 	sb_add(&raw, "", 0);   /* never NULL below */
 	char *from = mt_xstrdup(r->line);   /* signed with the flag lines */
 	int rr = mbox_raw(r, m, from, &raw, &b, e);
-	free(from);
 	if (rr < 0) {
+		free(from);
 		free_keywords(b.kw);
 		free(raw.s);
 		return e->code;
+	}
+	/* the block counts when it checks over the whole message (read back
+	 * by its writer: by its token) */
+	if (!b.signed_ok && b.len && b.token[0])
+		b.signed_ok = r->own || block_checks(r, from, &raw, &b);
+	free(from);
+	if (m->position == 1) {
+		/* what the first message's block claimed stands only if it checks */
+		if (r->trust == T_TOKEN && !b.signed_ok)
+			r->trust = T_FOREIGN;
+		else if (r->trust == T_TOKEN && r->o.mbox == MT_LM_AUTO && b.fmt)
+			r->fmt = b.fmt;
+		r->info.exported = r->trust != T_FOREIGN;
+		r->info.format = r->fmt;
 	}
 	size_t skip = mbox_flags(r, m, &b);
 	if (!raw.over)

@@ -113,7 +113,8 @@ int mt_wildmatch(const char *pattern, const char *name, char delim);
 
 /* Nearest applet name by edit distance. */
 int mt_edit_distance(const char *a, const char *b);
-/* The edit distance when cand is a plausible correction of typed, else 0. */
+/* When cand is a plausible correction of typed, a rank (lower is closer:
+ * twice the edit distance, one less for the same letters), else 0. */
 int mt_near_miss(const char *typed, const char *cand);
 
 /* ---- misc ------------------------------------------------------------- */

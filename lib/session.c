@@ -173,6 +173,11 @@ static int tunnel_failed(struct mt_session *s, const char *cmd, struct mt_err *e
 	int st = cmd ? mt_conn_tunnel_ended(&s->conn, 300) : -1;
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) == 0)
 		return MT_OK;
+	/* a command that ran and spoke was found: its 127 is its own (ssh's
+	 * remote command, say) */
+	if (s->conn.bytes_in > 0)
+		return mt_seterr(e, MT_ETEMP, "tunnel command exited with status %d in the greeting: %s",
+				 WEXITSTATUS(st), cmd);
 	if (WEXITSTATUS(st) == 127)
 		return mt_seterr(e, MT_ECONFIG, "tunnel command not found (No such file or directory; the shell "
 			      "exited 127): %s", cmd);
@@ -606,7 +611,7 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 {
 	struct mt_session *s = mt_xmalloc(sizeof *s);
 	int r, preauth = 0;
-	double t;
+	double t, greet_idle = -1;
 	enum mt_tls tls = a->tls;
 	int port = a->port;
 	const int tunnel = a->tunnel != NULL || rfd >= 0;
@@ -660,12 +665,17 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	if (rfd < 0 && !tunnel && tls != MT_TLS_IMPLICIT && s->conn.port > 0) {
 		double idle = a->idle_timeout > 0 ? a->idle_timeout * 1000.0 : 30000;
 		double wait = idle < 1500 ? idle : 1500, probe = idle - wait < 2000 ? idle - wait : 2000;
+		double t_wait = mt_now_ms();
 		if (!mt_conn_readable(&s->conn, (int)wait) && probe >= 100 && mt_tls_probe(a->host, s->conn.port, probe)) {
 			r = mt_seterr(e, MT_EUNAVAIL, "port %d sends no IMAP greeting and answers a TLS handshake: it "
 				      "speaks implicit TLS: use --tls%s", s->conn.port,
 				      tls == MT_TLS_STARTTLS ? " instead of --starttls" : "");
 			goto fail;
 		}
+		/* what is left of --timeout for the greeting, the waits above counted */
+		greet_idle = s->conn.idle_ms;
+		double left = idle - (mt_now_ms() - t_wait);
+		s->conn.idle_ms = left > 1 ? left : 1;
 	}
 
 	t = mt_now_ms();
@@ -679,6 +689,8 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	if (trace)
 		mailimap_set_logger(s->imap, trace_logger, s);
 	r = mailimap_connect(s->imap, ms);
+	if (greet_idle >= 0)
+		s->conn.idle_ms = greet_idle;
 	if (s->imap->imap_response)
 		s->greeting = mt_xstrdup(s->imap->imap_response);
 	if (r == MAILIMAP_NO_ERROR_AUTHENTICATED) {

@@ -468,6 +468,12 @@ static int new_ctx(const char *ca_file, int pinned, SSL_CTX **out, struct mt_err
 	 * always was); a pin without one needs no store at all: the fingerprint
 	 * decides, and an empty store costs nothing to search. */
 	if (ca_file) {
+		/* a FIFO named there would hang the load: regular files only */
+		struct stat st;
+		if (stat(ca_file, &st) < 0 || !S_ISREG(st.st_mode)) {
+			SSL_CTX_free(ctx);
+			return mt_seterr(e, MT_ECONFIG, "cannot load CA file '%s': not a regular file", ca_file);
+		}
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
 			SSL_CTX_free(ctx);
 			ERR_clear_error();
@@ -587,11 +593,13 @@ int mt_conn_tls(struct mt_conn *c, const char *host, const char *ca_file, const 
 					return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' not trusted: %s", host,
 							 X509_verify_cert_error_string(vr));
 				cert_info(leaf, info);
-				return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%s' not trusted: %s; to trust this one "
-						 "certificate, after checking it by other means: fingerprint = \"%s\" in "
-						 "the account, or --fingerprint %s; it is subject %s, issuer %s, valid "
-						 "until %s", host, X509_verify_cert_error_string(vr), info->fingerprint,
-						 info->fingerprint, info->subject, info->issuer, info->not_after);
+				/* names cut so that the whole line fits the message */
+				return mt_seterr(e, MT_EUNAVAIL, "TLS certificate of '%.60s' not trusted: %s; to trust this "
+						 "one certificate, after checking it by other means: fingerprint = \"%s\" "
+						 "in the account, or --fingerprint %s; it is subject %.60s, issuer %.60s, "
+						 "valid until %s", host, X509_verify_cert_error_string(vr),
+						 info->fingerprint, info->fingerprint, info->subject, info->issuer,
+						 info->not_after);
 			}
 			/* a plain IMAP greeting read as a TLS record: the port speaks cleartext */
 			int plain = ERR_GET_REASON(ERR_peek_error()) == SSL_R_WRONG_VERSION_NUMBER;

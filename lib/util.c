@@ -484,7 +484,19 @@ int mt_near_miss(const char *typed, const char *cand)
 	int d = mt_edit_distance(typed, cand);
 	/* close only when at most a third of the longer word differs: 'quta' is
 	 * quota, but 'top' (two of three letters off) is not 'tls' */
-	return d > 0 && (size_t)d * 3 <= l ? d : 0;
+	if (d <= 0 || (size_t)d * 3 > l)
+		return 0;
+	/* ranked: the same letters in another order ('tvs': tsv) before as
+	 * many other changes ('tvs': tls) */
+	int same = la == lb;
+	unsigned char ca[256] = { 0 };
+	for (size_t i = 0; same && i < la; i++) {
+		ca[(unsigned char)typed[i]]++;
+		ca[(unsigned char)cand[i]]--;
+	}
+	for (int i = 0; same && i < 256; i++)
+		same = ca[i] == 0;
+	return 2 * d - same;
 }
 
 int mt_split_words(const char *line, int semis, char ***words, const char **rest)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* "sha256:" and 64 hex digits; the colons of `openssl x509 -fingerprint
@@ -74,8 +75,12 @@ static int setup_account(struct mt_ctx *ctx)
 	if ((v = ctx->user ? ctx->user : mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "tunnel"))) { free(ac->tunnel); ac->tunnel = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "ca-file"))) {
-		if (access(v, R_OK) < 0)
+		struct stat st;
+		if (stat(v, &st) < 0 || access(v, R_OK) < 0)
 			return mt_seterr(e, MT_EUSAGE, "--ca-file '%s': %s", v, strerror(errno));
+		/* a FIFO would hang the load, a directory is no file of certificates */
+		if (!S_ISREG(st.st_mode))
+			return mt_seterr(e, MT_EUSAGE, "--ca-file '%s': not a regular file", v);
 		free(ac->ca_file);
 		ac->ca_file = mt_xstrdup(v);
 	}

@@ -45,13 +45,20 @@ static char *private_dir(char *dir, struct mt_err *e)
 	return dir;
 }
 
-char *mt_state_dir(struct mt_err *e)
+/* $XDG_STATE_HOME/mailtool or ~/.local/state/mailtool; owned */
+static char *state_path(void)
 {
 	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	errno = 0;
 	if (x && *x == '/')
-		return private_dir(mt_xasprintf("%s/mailtool", x), e);
-	return private_dir(mt_xasprintf("%s/.local/state/mailtool", home && *home ? home : "."), e);
+		return mt_xasprintf("%s/mailtool", x);
+	return mt_xasprintf("%s/.local/state/mailtool", home && *home ? home : ".");
+}
+
+char *mt_state_dir(struct mt_err *e)
+{
+	char *dir = state_path();
+	errno = 0;
+	return private_dir(dir, e);
 }
 
 char *mt_runtime_dir(struct mt_err *e)
@@ -65,7 +72,8 @@ char *mt_runtime_dir(struct mt_err *e)
  * 0 when there is none; -1 (e set) when it is unusable. */
 static int read_key(int dir, const char *shown, unsigned char key[32], struct mt_err *e)
 {
-	int fd = openat(dir, "archive.key", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO planted there must not hang the run */
+	int fd = openat(dir, "archive.key", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
@@ -86,7 +94,18 @@ static int read_key(int dir, const char *shown, unsigned char key[32], struct mt
 
 int mt_archive_key(unsigned char key[32], int create, struct mt_err *e)
 {
-	char *dir = mt_state_dir(e);
+	/* only an export makes the directory; reading makes nothing */
+	char *dir;
+	if (create) {
+		dir = mt_state_dir(e);
+	} else {
+		dir = state_path();
+		struct stat st;
+		if (lstat(dir, &st) < 0 && errno == ENOENT) {
+			free(dir);
+			return 0;
+		}
+	}
 	if (dir == NULL)
 		return -1;
 	char *shown = mt_xasprintf("%s/archive.key", dir);
