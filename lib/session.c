@@ -606,6 +606,27 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 
 /* rfd/wfd >= 0: the server is already on these descriptors and is treated
  * like a tunnel (see mt_session_open_fds); else connect as `a` says. */
+/* An IMAP server greets at once, a TLS one waits for our hello: a port
+ * silent for a while gets a TLS handshake on a second connection, so that
+ * --starttls to port 993 says so instead of waiting out the timeout. MT_OK
+ * with the connection's wait cut to what is left of --timeout for the
+ * greeting (*saved: the wait to restore after it), or the error. */
+static int tls_port_check(struct mt_session *s, const struct mt_account *a, enum mt_tls tls, double *saved,
+			  struct mt_err *e)
+{
+	double idle = a->idle_timeout > 0 ? a->idle_timeout * 1000.0 : 30000;
+	double wait = idle < 1500 ? idle : 1500, probe = idle - wait < 2000 ? idle - wait : 2000;
+	double t_wait = mt_now_ms();
+	if (!mt_conn_readable(&s->conn, (int)wait) && probe >= 100 && mt_tls_probe(a->host, s->conn.port, probe))
+		return mt_seterr(e, MT_EUNAVAIL, "port %d sends no IMAP greeting and answers a TLS handshake: it "
+				 "speaks implicit TLS: use --tls%s", s->conn.port,
+				 tls == MT_TLS_STARTTLS ? " instead of --starttls" : "");
+	*saved = s->conn.idle_ms;
+	double left = idle - (mt_now_ms() - t_wait);
+	s->conn.idle_ms = left > 1 ? left : 1;
+	return MT_OK;
+}
+
 static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wfd,
 			struct mt_session **out, struct mt_err *e)
 {
@@ -658,25 +679,9 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 		s->t.tls = mt_now_ms() - t;
 	}
 
-	/* An IMAP server greets at once, a TLS one waits for our hello: a port
-	 * silent for a while gets a TLS handshake on a second connection, so
-	 * that --starttls to port 993 says so instead of waiting out the
-	 * timeout */
-	if (rfd < 0 && !tunnel && tls != MT_TLS_IMPLICIT && s->conn.port > 0) {
-		double idle = a->idle_timeout > 0 ? a->idle_timeout * 1000.0 : 30000;
-		double wait = idle < 1500 ? idle : 1500, probe = idle - wait < 2000 ? idle - wait : 2000;
-		double t_wait = mt_now_ms();
-		if (!mt_conn_readable(&s->conn, (int)wait) && probe >= 100 && mt_tls_probe(a->host, s->conn.port, probe)) {
-			r = mt_seterr(e, MT_EUNAVAIL, "port %d sends no IMAP greeting and answers a TLS handshake: it "
-				      "speaks implicit TLS: use --tls%s", s->conn.port,
-				      tls == MT_TLS_STARTTLS ? " instead of --starttls" : "");
-			goto fail;
-		}
-		/* what is left of --timeout for the greeting, the waits above counted */
-		greet_idle = s->conn.idle_ms;
-		double left = idle - (mt_now_ms() - t_wait);
-		s->conn.idle_ms = left > 1 ? left : 1;
-	}
+	if (rfd < 0 && !tunnel && tls != MT_TLS_IMPLICIT && s->conn.port > 0 &&
+	    (r = tls_port_check(s, a, tls, &greet_idle, e)) != MT_OK)
+		goto fail;
 
 	t = mt_now_ms();
 	s->low = mailstream_low_new(s, &mt_low_driver);
