@@ -685,9 +685,10 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, const char *fro
 		/* the length was its word: the block must check, or nothing of
 		 * the file is believed (the bytes it took may be other messages) */
 		b->signed_ok = r->own || block_checks(r, from, raw, b);
-		if (!b->signed_ok && !raw->over) {
-			corrupt(r, pos, e, "its signed mboxcl2 lines do not check (altered, or another's): the file "
-				"is not read by them; see --mbox-format");
+		if (!b->signed_ok) {
+			corrupt(r, pos, e, raw->over ? "its signed mboxcl2 lines cannot be checked: the message is larger "
+				"than the limit (see --max-message)" : "its signed mboxcl2 lines do not check (altered, or "
+				"another's): the file is not read by them; see --mbox-format");
 			return -1;
 		}
 		if (pos == 1) {
@@ -759,7 +760,14 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 		b.signed_ok = r->own || block_checks(r, from, &raw, &b);
 	free(from);
 	if (m->position == 1) {
-		/* what the first message's block claimed stands only if it checks */
+		/* what the first message's block claimed stands only if it checks;
+		 * one too large to check leaves the file's flavour unknown */
+		if (r->trust == T_TOKEN && !b.signed_ok && raw.over) {
+			free_keywords(b.kw);
+			free(raw.s);
+			return corrupt(r, 1, e, "it is larger than the limit (see --max-message), so the signed lines "
+				       "that say how to read the file cannot be checked; nothing imported");
+		}
 		if (r->trust == T_TOKEN && !b.signed_ok)
 			r->trust = T_FOREIGN;
 		else if (r->trust == T_TOKEN && r->o.mbox == MT_LM_AUTO && b.fmt)

@@ -233,3 +233,28 @@ PY
 
 # ---- change 2: diagnostics -------------------------------------------------
 
+
+# a signed block on a message too large to read whole cannot be checked: the
+# file's flavour (mboxrd) or the next message's start (mboxcl2) is then
+# unknown, and the import stops rather than guess
+@test "an export whose signed block cannot be checked (its message past --max-message) is not read by it (65)" {
+	dadm mailbox create -u alice BigFirst
+	python3 -c 'import sys; sys.stdout.write("Subject: big\r\nMessage-ID: <big@x>\r\n\r\n" + ("y" * 70 + "\r\nFrom here\r\n") * 400)' |
+		dadm save -u alice -m BigFirst
+	printf 'Subject: small\r\nMessage-ID: <small@x>\r\n\r\n>From there\r\n' | dadm save -u alice -m BigFirst
+	dadm flags add -u alice '\Answered' mailbox BigFirst all
+	for fmt in mboxrd mboxcl2; do
+		rm -f "$X/big.mbox"
+		run -0 "$MT" archive --export "$X/big.mbox" --mbox-format "$fmt" BigFirst
+		run --separate-stderr "$MT" archive --import "$X/big.mbox" --into "Big$fmt" --max-message 1k
+		echo "$fmt: $status $output / $stderr"
+		[ "$status" -eq 65 ]
+		[[ "$stderr" == *"cannot be checked"* && "$stderr" == *"--max-message"* ]]
+		! dadm mailbox list -u alice | grep -qx "Big$fmt"
+		# with room, the same file comes back whole, flags and all
+		run -0 "$MT" archive --import "$X/big.mbox" --into "Big$fmt"
+		[ "$(dadm search -u alice mailbox "Big$fmt" answered | wc -l)" -eq 2 ]
+		dadm fetch -u alice body mailbox "Big$fmt" header message-id '<small@x>' | grep -q '^>From there'
+		[ "$(dadm fetch -u alice body mailbox "Big$fmt" header message-id '<big@x>' | grep -c '^From here')" -eq 400 ]
+	done
+}
