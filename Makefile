@@ -108,15 +108,20 @@ asan: $(ASAN_DIR)/mailtool $(ASAN_DIR)/mt-unit $(addprefix $(ASAN_DIR)/fuzz-,$(F
 FUZZ_DIR = build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer $(PKG_CFLAGS) -D_GNU_SOURCE -DPCRE2_CODE_UNIT_WIDTH=8
-FUZZ_OBJ = $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC) $(TOOL_SRC))
+# the tool layer as an archive, as for the other builds: only what a target
+# uses is linked (tool/applets.c needs the applets' section otherwise)
+FUZZ_OBJ = $(patsubst %.c,$(FUZZ_DIR)/%.o,$(LIB_SRC))
+FUZZ_TOOL_A = $(FUZZ_DIR)/tool/libtool.a
 $(FUZZ_DIR)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
-$(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ)
-	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
+$(FUZZ_TOOL_A): $(patsubst %.c,$(FUZZ_DIR)/%.o,$(TOOL_SRC))
+	rm -f $@ && ar rcs $@ $^
+$(FUZZ_DIR)/fuzz-%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJ) $(FUZZ_TOOL_A)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_TOOL_A) $(FUZZ_OBJ) $(LDFLAGS) $(LDLIBS)
 
 # keep the objects between runs (make would delete them as intermediates)
-.SECONDARY: $(FUZZ_OBJ)
+.SECONDARY: $(FUZZ_OBJ) $(patsubst %.c,$(FUZZ_DIR)/%.o,$(TOOL_SRC))
 
 fuzz: deps
 	$(MAKE) $(addprefix $(FUZZ_DIR)/fuzz-,$(FUZZ_TARGETS))

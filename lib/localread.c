@@ -673,7 +673,9 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, const char *fro
 		/* provisional until the block checks (mboxrd and mboxo read alike) */
 		r->fmt = r->o.mbox != MT_LM_AUTO ? r->o.mbox : r->trust == T_OLD ? MT_LM_MBOXRD : MT_LM_MBOXO;
 	}
-	if (b->fmt == MT_LM_MBOXCL2 && claims && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0 &&
+	/* a claim that can be checked (a key here, or our own file) */
+	int checkable = claims && (r->own || r->o.key);
+	if (b->fmt == MT_LM_MBOXCL2 && checkable && r->trust == T_TOKEN && strcmp(b->token, r->token) == 0 &&
 	    (r->own || r->o.mbox == MT_LM_AUTO)) {
 		/* a From_ line read already is the next message's, not this one's */
 		if (rr == 1 && raw->total - b->len < b->msglen) {
@@ -728,7 +730,7 @@ static int mbox_raw(struct mt_lm_reader *r, struct mt_lm_msg *m, const char *fro
 	}
 	/* a Content-Length that disagrees with the From_ lines: mboxcl2? */
 	size_t body = hl != NO_HEADER_END && raw->n > hl ? raw->n - hl : 0;
-	if (r->o.mbox == MT_LM_AUTO && !claims && !raw->over && hl != NO_HEADER_END && content_length(raw->s, hl, &cl) &&
+	if (r->o.mbox == MT_LM_AUTO && !checkable && !raw->over && hl != NO_HEADER_END && content_length(raw->s, hl, &cl) &&
 	    cl != body && cl != body + 1)
 		r->info.cl_mismatch++;
 	return 0;
@@ -762,7 +764,7 @@ static int next_mbox(struct mt_lm_reader *r, struct mt_lm_msg *m, struct mt_err 
 	if (m->position == 1) {
 		/* what the first message's block claimed stands only if it checks;
 		 * one too large to check leaves the file's flavour unknown */
-		if (r->trust == T_TOKEN && !b.signed_ok && raw.over) {
+		if (r->trust == T_TOKEN && !b.signed_ok && raw.over && r->o.key) {
 			free_keywords(b.kw);
 			free(raw.s);
 			return corrupt(r, 1, e, "it is larger than the limit (see --max-message), so the signed lines "
