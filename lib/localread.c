@@ -835,19 +835,39 @@ static int cmp_entry(const void *x, const void *y)
 	return c ? c : a->dir != b->dir ? a->dir - b->dir : strcmp(a->name, b->name);
 }
 
+/* A directory's entries, read through a descriptor of its own (dfd stays
+ * where it is); NULL with e set. listing_end: closed, and a read that
+ * stopped early is an error, not fewer entries. */
+static DIR *listing(const struct mt_lm_reader *r, int dfd, struct mt_err *e)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return d;
+}
+
+static int listing_end(const struct mt_lm_reader *r, DIR *d, struct mt_err *e)
+{
+	int err = errno;
+	closedir(d);
+	if (err)
+		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(err));
+	return MT_OK;
+}
+
 /* The names in directory dfd[idx] (not opened: a name is only a name
  * until next_file opens it without following links). A directory that
  * cannot be read to its end is an error, not fewer messages. */
 static int add_files(struct mt_lm_reader *r, int idx, const char *suffix, struct mt_err *e)
 {
-	int fd = fcntl(r->dfd[idx], F_DUPFD_CLOEXEC, 0);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
-	}
+	DIR *d = listing(r, r->dfd[idx], e);
+	if (d == NULL)
+		return e->code;
 	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
 		size_t n = strlen(de->d_name), sl = suffix ? strlen(suffix) : 0;
 		/* .eml, .EML, .Eml: one suffix */
@@ -857,11 +877,7 @@ static int add_files(struct mt_lm_reader *r, int idx, const char *suffix, struct
 		r->files[r->nfiles].dir = idx;
 		r->files[r->nfiles++].name = mt_xstrdup(de->d_name);
 	}
-	int err = errno;
-	closedir(d);
-	if (err)
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(err));
-	return MT_OK;
+	return listing_end(r, d, e);
 }
 
 /* A regular file at name below dfd, never through a symbolic link, opened
@@ -952,14 +968,10 @@ static int open_dir_at(int dfd, const char *name)
  * the summary says what was left. */
 static int maildirpp_subfolders(struct mt_lm_reader *r, int root, struct mt_err *e)
 {
-	int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(errno));
-	}
+	DIR *d = listing(r, root, e);
+	if (d == NULL)
+		return e->code;
 	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
 		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -972,11 +984,7 @@ static int maildirpp_subfolders(struct mt_lm_reader *r, int root, struct mt_err 
 		if (sub >= 0)
 			close(sub);
 	}
-	int err = errno;
-	closedir(d);
-	if (err)
-		return mt_seterr(e, MT_EIO, "cannot read '%s': %s", r->path, strerror(err));
-	return MT_OK;
+	return listing_end(r, d, e);
 }
 
 static int reader_dir(struct mt_lm_reader *r, int fd, struct mt_err *e)

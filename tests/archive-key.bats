@@ -16,9 +16,6 @@ setup() {
 	KEY="$XDG_STATE_HOME/mailtool/archive.key"
 }
 
-# no configuration: what a new admin types on a fresh machine
-mt_fresh() { env MAILTOOL_PASSWORD=alice-secret-pw "$MT" "$@" --config /dev/null; }
-
 view() {
 	dadm -f tab fetch -u alice "flags hdr.message-id" mailbox "$1" all | tail -n +2 | sed 's/ *\\Recent//' | LC_ALL=C sort
 }

@@ -5,26 +5,22 @@
 # them (fourth pass).
 load helpers
 
-setup_file() { alice_snapshot; }
-teardown_file() { alice_reset; }
-
+# nothing here changes mail: a scratch directory is all a test needs
 setup() {
-	alice_restore_x
-	# a key of this test's own
-	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
-	mkdir -p -m 700 "$XDG_STATE_HOME"
-	KEY="$XDG_STATE_HOME/mailtool/archive.key"
+	X="$BATS_TEST_TMPDIR/x"
+	mkdir -p "$X"
 }
 
-# no configuration: what a new admin types on a fresh machine
-mt_fresh() { env MAILTOOL_PASSWORD=alice-secret-pw "$MT" "$@" --config /dev/null; }
-
-view() {
-	dadm -f tab fetch -u alice "flags hdr.message-id" mailbox "$1" all | tail -n +2 | sed 's/ *\\Recent//' | LC_ALL=C sort
+# fake_tls_quota SCRIPT: quota over implicit TLS against fakeimap.py serving
+# SCRIPT with the certificate h.pem (key h.key) in the current directory
+fake_tls_quota() {
+	printf '%s' "$1" > h.script
+	rm -f h.port
+	FAKE_TLS_CERT=h.pem FAKE_TLS_KEY=h.key timeout 15 python3 "$MT_REPO/tests/lib/fakeimap.py" h.port h.script h.log 10 &
+	for _ in $(seq 50); do [ -s h.port ] && break; sleep 0.1; done
+	run --separate-stderr timeout 10 env MAILTOOL_PASSWORD=x "$MT" quota --config /dev/null -H localhost -p "$(cat h.port)" --tls -u alice
+	wait || true
 }
-
-# the line numbers of the From_ lines of mbox $1
-from_lines() { grep -n '^From ' "$1" | cut -d: -f1; }
 
 # slowproxy PORT DELAY: a relay to PORT that holds back the server's bytes for
 # DELAY seconds on every connection (a server slow to greet); sets SLOW_PORT
@@ -97,12 +93,7 @@ EOF
 	for l in O OU OU OU OU OU OU OU; do subj="$subj/$l=$(printf 'A%.0s' $(seq 60))"; done
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout h.key -out h.pem -days 2 -utf8 -subj "$subj" 2>/dev/null
 	fp=$(openssl x509 -in h.pem -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
-	printf 'GREETING * OK fake\nON CAPABILITY => * CAPABILITY IMAP4rev1 AUTH=PLAIN\\r\\n{tag} OK done\n' > h.script
-	rm -f h.port
-	FAKE_TLS_CERT=h.pem FAKE_TLS_KEY=h.key timeout 15 python3 "$MT_REPO/tests/lib/fakeimap.py" h.port h.script h.log 10 &
-	for _ in $(seq 50); do [ -s h.port ] && break; sleep 0.1; done
-	run --separate-stderr timeout 10 env MAILTOOL_PASSWORD=x "$MT" quota --config /dev/null -H localhost -p "$(cat h.port)" --tls -u alice
-	wait || true
+	fake_tls_quota $'GREETING * OK fake\nON CAPABILITY => * CAPABILITY IMAP4rev1 AUTH=PLAIN\\r\\n{tag} OK done\n'
 	echo "$status / $(printf %q "$stderr")"
 	[ "$status" -eq 69 ]
 	[ "$(printf '%s\n' "$stderr" | wc -l)" -eq 1 ]
@@ -116,12 +107,7 @@ EOF
 	subj="/CN=long"
 	for l in O OU OU OU OU OU OU OU; do subj="$subj/$l=$(printf 'A%.0s' $(seq 60))"; done
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout h.key -out h.pem -days 2 -subj "$subj" 2>/dev/null
-	printf 'GREETING * OK fake\n' > h.script
-	rm -f h.port
-	FAKE_TLS_CERT=h.pem FAKE_TLS_KEY=h.key timeout 15 python3 "$MT_REPO/tests/lib/fakeimap.py" h.port h.script h.log 10 &
-	for _ in $(seq 50); do [ -s h.port ] && break; sleep 0.1; done
-	run --separate-stderr timeout 10 env MAILTOOL_PASSWORD=x "$MT" quota --config /dev/null -H localhost -p "$(cat h.port)" --tls -u alice
-	wait || true
+	fake_tls_quota $'GREETING * OK fake\n'
 	echo "$status / $stderr"
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *"issuer "*"valid until "* ]]

@@ -5,9 +5,6 @@
 # suggestions only when they are close. Against the suite's real Dovecot.
 load helpers
 
-# no configuration: what a new admin types on a fresh machine
-mt_fresh() { env MAILTOOL_PASSWORD=alice-secret-pw "$MT" "$@" --config /dev/null; }
-
 @test "implicit TLS to the plain port: one line saying it speaks plain IMAP and to use --starttls" {
 	run --separate-stderr mt_fresh quota -H localhost -p "$MT_IMAP_PORT" --tls -u alice --ca-file "$MT_CA"
 	[ "$status" -eq 69 ]
@@ -110,4 +107,20 @@ mt_fresh() { env MAILTOOL_PASSWORD=alice-secret-pw "$MT" "$@" --config /dev/null
 	[[ "$stderr" == *"did you mean '--dry-run'"* ]]
 	run -127 --separate-stderr "$MT" lx
 	[[ "$stderr" != *"did you mean"* ]]
+}
+
+# the configuration's fingerprint is read as --fingerprint is: openssl's
+# colon form works, and a pin that is not 64 hex digits is refused at load
+# (78, file and line) instead of failing every connection later
+@test "fingerprint = in the configuration takes what --fingerprint takes, and refuses what it refuses" {
+	colons=$(openssl x509 -in "$MT_SERVER_CERT" -noout -fingerprint -sha256 | cut -d= -f2)
+	printf 'accounts = { p = { host = "localhost"; port = %s; user = "alice"; fingerprint = "sha256:%s"; }; };\n' \
+		"$MT_IMAPS_PORT" "$colons" > "$BATS_TEST_TMPDIR/pin.conf"
+	run env MAILTOOL_PASSWORD=alice-secret-pw "$MT" quota --config "$BATS_TEST_TMPDIR/pin.conf" -a p
+	[ "$status" -eq 0 ]
+	printf 'accounts = { p = { host = "localhost"; port = %s; user = "alice"; fingerprint = "sha256:abc"; }; };\n' \
+		"$MT_IMAPS_PORT" > "$BATS_TEST_TMPDIR/bad.conf"
+	run --separate-stderr env MAILTOOL_PASSWORD=alice-secret-pw "$MT" quota --config "$BATS_TEST_TMPDIR/bad.conf" -a p
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"bad.conf"*"64 hex digits"* ]]
 }

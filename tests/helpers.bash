@@ -110,6 +110,10 @@ alice_restore() {
 }
 alice_reset() { "$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null; }
 # alice_restore, and an empty directory $X for the test's archives
+# mailtool as a new admin types it on a fresh machine: no configuration,
+# alice's password from the environment (diagnostics.bats and its kin)
+mt_fresh() { env MAILTOOL_PASSWORD=alice-secret-pw "$MT" "$@" --config /dev/null; }
+
 alice_restore_x() {
 	alice_restore
 	X="$BATS_TEST_TMPDIR/x"

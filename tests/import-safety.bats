@@ -362,9 +362,9 @@ PY
 	[ "$(dadm search -u alice mailbox OldT deleted | wc -l)" -eq 0 ]
 }
 
-@test "a gzip bomb (one 600 MB message in 1.2 MB) is refused as too large, never held in memory, and the rest is read" {
-	mt_is_asan && skip "ASan cannot run under ulimit -v"
-	python3 - "$X/bomb.mbox.gz" <<'PY'
+# gzip_bomb FILE: 1.2 MB of gzip holding one 600 MB message, then a small one
+gzip_bomb() {
+	python3 - "$1" <<'PY'
 import gzip, sys
 with gzip.open(sys.argv[1], "wb", compresslevel=9) as g:
     g.write(b"From a@b Mon Jan  1 00:00:00 2024\nSubject: bomb\nMessage-ID: <b@x>\n\n")
@@ -373,6 +373,11 @@ with gzip.open(sys.argv[1], "wb", compresslevel=9) as g:
         g.write(chunk)
     g.write(b"\nFrom a@b Mon Jan  1 00:00:00 2024\nSubject: after\nMessage-ID: <after@x>\n\nbody\n")
 PY
+}
+
+@test "a gzip bomb (one 600 MB message in 1.2 MB) is refused as too large, never held in memory, and the rest is read" {
+	mt_is_asan && skip "ASan cannot run under ulimit -v"
+	gzip_bomb "$X/bomb.mbox.gz"
 	# 800 MB of address space: the 600 MB message held twice needed 1.2 GB
 	run --separate-stderr timeout 120 bash -c 'ulimit -v 800000; exec "$0" archive --import "$1" --into Bomb --dry-run --json' \
 		"$MT" "$X/bomb.mbox.gz"
@@ -500,15 +505,7 @@ PY
 
 @test "a server announcing APPENDLIMIT=4294967295 (Cyrus's default) does not raise the memory bound: the gzip bomb is still skipped (65)" {
 	mt_is_asan && skip "ASan cannot run under ulimit -v"
-	python3 - "$X/bomb.mbox.gz" <<'PY'
-import gzip, sys
-with gzip.open(sys.argv[1], "wb", compresslevel=9) as g:
-    g.write(b"From a@b Mon Jan  1 00:00:00 2024\nSubject: bomb\nMessage-ID: <b@x>\n\n")
-    chunk = (b"a" * 1023 + b"\n") * 1024
-    for i in range(600):
-        g.write(chunk)
-    g.write(b"\nFrom a@b Mon Jan  1 00:00:00 2024\nSubject: after\nMessage-ID: <after@x>\n\nbody\n")
-PY
+	gzip_bomb "$X/bomb.mbox.gz"
 	tun="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o imap_capability=+APPENDLIMIT=4294967295 -u alice 2>>$MT_DOVECOT_LOG"
 	run --separate-stderr timeout 120 bash -c 'ulimit -v 800000; exec "$0" archive --tunnel "$1" --import "$2" --into Bomb --dry-run --json' \
 		"$MT" "$tun" "$X/bomb.mbox.gz"

@@ -2,9 +2,11 @@
  * and an unknown setting is an error rather than silently ignored. */
 #include "config.h"
 
+#include <ctype.h>
 #include <libconfig.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static const char *const top_keys[] = { "default", "accounts", "compact", "rules", NULL };
@@ -118,6 +120,33 @@ static int cfg_err(struct mt_config *c, config_setting_t *s, struct mt_err *e, c
 			 config_setting_name(s) ? config_setting_name(s) : "?", what);
 }
 
+/* "sha256:" and 64 hex digits; the colons of `openssl x509 -fingerprint
+ * -sha256` (AB:CD:...) are taken out. The pin as the transport compares it,
+ * or NULL. */
+char *mt_fingerprint_pin(const char *v)
+{
+	if (strncasecmp(v, "sha256:", 7) != 0 && strncasecmp(v, "sha256=", 7) != 0)
+		return NULL;
+	char *pin = mt_xmalloc(7 + 64 + 1);
+	size_t n = 0;
+	memcpy(pin, "sha256:", 7);
+	for (const char *p = v + 7; *p; p++) {
+		if (*p == ':' && n % 2 == 0 && n > 0)
+			continue;
+		if (!isxdigit((unsigned char)*p) || n == 64) {
+			free(pin);
+			return NULL;
+		}
+		pin[7 + n++] = (char)tolower((unsigned char)*p);
+	}
+	pin[7 + n] = '\0';
+	if (n != 64) {
+		free(pin);
+		return NULL;
+	}
+	return pin;
+}
+
 static int get_str(struct mt_config *c, config_setting_t *s, char **out, struct mt_err *e)
 {
 	const char *v = config_setting_get_string(s);
@@ -199,8 +228,14 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 		} else if (strcmp(n, "master_separator") == 0) r = get_str(c, s, &a->master_separator, e);
 		else if (strcmp(n, "ca_file") == 0) r = get_str(c, s, &a->ca_file, e);
 		else if (strcmp(n, "fingerprint") == 0) {
-			if ((r = get_str(c, s, &a->fingerprint, e)) == MT_OK && strncmp(a->fingerprint, "sha256:", 7) != 0)
+			/* the pin as --fingerprint takes it, so the transport compares like with like */
+			char *pin = NULL;
+			if ((r = get_str(c, s, &a->fingerprint, e)) == MT_OK && (pin = mt_fingerprint_pin(a->fingerprint)) == NULL)
 				r = cfg_err(c, s, e, "expected \"sha256:\" followed by 64 hex digits");
+			if (pin) {
+				free(a->fingerprint);
+				a->fingerprint = pin;
+			}
 		} else if (strcmp(n, "password_command") == 0) r = get_str(c, s, &a->password_command, e);
 		else if (strcmp(n, "password_file") == 0) r = get_str(c, s, &a->password_file, e);
 		else if (strcmp(n, "allow_plaintext_auth") == 0) r = get_bool(c, s, &a->allow_plaintext_auth, e);

@@ -3,41 +3,12 @@
  * the cache while a batch or a persist process has it on), the applet. */
 #include "tool.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* "sha256:" and 64 hex digits; the colons of `openssl x509 -fingerprint
- * -sha256` (AB:CD:...) are taken out. The pin as the transport compares it,
- * or NULL. */
-static char *fingerprint_pin(const char *v)
-{
-	if (strncasecmp(v, "sha256:", 7) != 0 && strncasecmp(v, "sha256=", 7) != 0)
-		return NULL;
-	char *pin = mt_xmalloc(7 + 64 + 1);
-	size_t n = 0;
-	memcpy(pin, "sha256:", 7);
-	for (const char *p = v + 7; *p; p++) {
-		if (*p == ':' && n % 2 == 0 && n > 0)
-			continue;
-		if (!isxdigit((unsigned char)*p) || n == 64) {
-			free(pin);
-			return NULL;
-		}
-		pin[7 + n++] = (char)tolower((unsigned char)*p);
-	}
-	pin[7 + n] = '\0';
-	if (n != 64) {
-		free(pin);
-		return NULL;
-	}
-	return pin;
-}
 
 static int parse_port(const char *s, int *port)
 {
@@ -85,7 +56,7 @@ static int setup_account(struct mt_ctx *ctx)
 		ac->ca_file = mt_xstrdup(v);
 	}
 	if ((v = mt_arg(a, "fingerprint"))) {
-		char *pin = fingerprint_pin(v);
+		char *pin = mt_fingerprint_pin(v);
 		if (pin == NULL)
 			return mt_seterr(e, MT_EUSAGE, "--fingerprint '%s': expected sha256: and 64 hex digits "
 					 "(as info prints it)", v);

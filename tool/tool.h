@@ -187,6 +187,10 @@ int mt_in_shard(const char *user, unsigned k, unsigned n);
  * configuration file): session cache, persist sockets, --new state, locks.
  * Owned; one line. */
 char *mt_account_key(const struct mt_account *a);
+/* A certificate pin as given ("sha256:" or "sha256=", 64 hex digits, the
+ * colons of openssl's form allowed) as the transport compares it
+ * ("sha256:" and lower-case hex); owned, or NULL when it is not one. */
+char *mt_fingerprint_pin(const char *v);
 /* The user's private directories (made 0700 if need be, and refused unless
  * they are the user's own and 0700): $XDG_STATE_HOME/mailtool (or
  * ~/.local/state/mailtool) for state between runs, $XDG_RUNTIME_DIR/mailtool
