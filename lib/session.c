@@ -628,7 +628,7 @@ static int tls_port_check(struct mt_session *s, const struct mt_account *a, enum
 }
 
 static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wfd,
-			struct mt_session **out, struct mt_err *e)
+			struct mt_session **out, struct mt_session **failed, struct mt_err *e)
 {
 	struct mt_session *s = mt_xmalloc(sizeof *s);
 	int r, preauth = 0;
@@ -638,6 +638,8 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	const int tunnel = a->tunnel != NULL || rfd >= 0;
 
 	*out = NULL;
+	if (failed)
+		*failed = NULL;
 	mt_numguard_init(&s->guard);
 	s->conn.fd = s->conn.wfd = -1;
 	s->trace = trace;
@@ -789,18 +791,31 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	return MT_OK;
 fail:
 	s->conn.closed = 1;   /* no LOGOUT on a session that failed to open */
-	mt_session_close(s);
+	s->t.total = mt_now_ms() - s->t0;
+	if (failed) {
+		/* what was learned before the failure, for info to show
+		 * (closed, without LOGOUT, by mt_session_close) */
+		*failed = s;
+	} else {
+		mt_session_close(s);
+	}
 	return r ? r : MT_ESOFT;
 }
 
 int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session **out, struct mt_err *e)
 {
-	return session_open(a, trace, -1, -1, out, e);
+	return session_open(a, trace, -1, -1, out, NULL, e);
+}
+
+int mt_session_open_report(const struct mt_account *a, FILE *trace, struct mt_session **out,
+			   struct mt_session **failed, struct mt_err *e)
+{
+	return session_open(a, trace, -1, -1, out, failed, e);
 }
 
 int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_session **out, struct mt_err *e)
 {
-	return session_open(a, NULL, rfd, wfd, out, e);
+	return session_open(a, NULL, rfd, wfd, out, NULL, e);
 }
 
 void mt_session_selected(struct mt_session *s, const char *wire, int rw)
@@ -852,6 +867,10 @@ void mt_session_close(struct mt_session *s)
 const char *mt_session_greeting(const struct mt_session *s) { return s->greeting ? s->greeting : ""; }
 const char *mt_session_caps(const struct mt_session *s, enum mt_cap_phase p) { return s->caps[p] ? s->caps[p] : ""; }
 const struct mt_tls_info *mt_session_tls(const struct mt_session *s) { return s->have_tls ? &s->tls : NULL; }
+const struct mt_tls_info *mt_session_tls_seen(const struct mt_session *s)
+{
+	return s->have_tls || s->tls.fingerprint[0] ? &s->tls : NULL;
+}
 const struct mt_timings *mt_session_timings(const struct mt_session *s) { return &s->t; }
 const char *mt_session_transport(const struct mt_session *s) { return s->transport; }
 const char *mt_session_auth_method(const struct mt_session *s) { return s->auth_method ? s->auth_method : "none"; }

@@ -167,12 +167,15 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 			ctx->s = cache_take(*key);
 		}
 		if (r == MT_OK && ctx->s == NULL)
-			r = mt_session_open(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &ctx->s, &ctx->err);
+			r = mt_session_open_report(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &ctx->s,
+						   &ctx->failed, &ctx->err);
 		if (r != MT_OK) {
 			if (ap->session_failed)
 				r = ap->session_failed(ctx);
 			else
 				r = mt_fail_err(ctx, &ctx->err);
+			mt_session_close(ctx->failed);
+			ctx->failed = NULL;
 			return r;
 		}
 		if (ctx->verbose)

@@ -153,6 +153,7 @@ struct mt_ctx {
 	enum mt_fmt fmt;
 	int verbose;
 	struct mt_err err;          /* why the session could not be opened (see session_failed) */
+	struct mt_session *failed;  /* then, what the attempt learned (for session_failed), or NULL */
 	const char *user;           /* in a --users child: the user it runs for (as --as) */
 	void *state;                /* what check parsed for main (ap->release frees it) */
 	int offline;                /* set by check: this run needs no session (s stays NULL) */
