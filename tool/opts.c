@@ -188,6 +188,48 @@ int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char 
 	return MT_OK;
 }
 
+/* `mailtool -a admin --config F quota`: how many of argv's leading words
+ * are common options with their values (as busybox, git and doveadm users
+ * type them before the command); the word after them is the applet. */
+int mt_common_prefix(int argc, char **argv)
+{
+	struct mt_args a;
+	int i;
+	memset(&a, 0, sizeof a);
+	add_table(&a, mt_common_opts);
+	for (i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		int k = -1;
+		if (s[0] != '-' || s[1] == '\0' || strcmp(s, "--") == 0)
+			break;
+		if (s[1] == '-') {
+			const char *eq = strchr(s + 2, '=');
+			k = find_long(&a, s + 2, eq ? (size_t)(eq - s - 2) : strlen(s + 2));
+			if (k < 0)
+				break;
+			if ((a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) && eq == NULL)
+				i++;
+			continue;
+		}
+		/* -vq, -a NAME, -aNAME */
+		const char *c;
+		for (c = s + 1; *c; c++) {
+			k = find_short(&a, *c);
+			if (k < 0)
+				break;
+			if (a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) {
+				if (c[1] == '\0')
+					i++;
+				c = "";   /* the rest of the word is the value */
+				break;
+			}
+		}
+		if (k < 0)
+			break;
+	}
+	return i < argc ? i : argc;
+}
+
 void mt_args_release(struct mt_args *a)
 {
 	for (int i = 0; i < a->nopts; i++)
