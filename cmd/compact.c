@@ -48,15 +48,15 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 	if ((v = mt_arg(&ctx->args, "target")) && mt_parse_pct(v, 100, &p->target) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "bad --target '%s': expected a percentage 0-100", v);
 	if ((v = mt_arg(&ctx->args, "if-larger")) && mt_parse_size(v, &p->if_larger, &ctx->err) != MT_OK)
-		return mt_fail(ctx, MT_EDATA, "--if-larger: %s", ctx->err.msg);
+		return mt_fail(ctx, MT_EUSAGE, "--if-larger: %s", ctx->err.msg);
 	if ((v = mt_arg(&ctx->args, "trash-older"))) {
 		if (mt_parse_duration(v, &x, &ctx->err) != MT_OK)
-			return mt_fail(ctx, MT_EDATA, "--trash-older: %s", ctx->err.msg);
+			return mt_fail(ctx, MT_EUSAGE, "--trash-older: %s", ctx->err.msg);
 		p->trash_older = (int64_t)x;
 	}
 	if ((v = mt_arg(&ctx->args, "junk-older"))) {
 		if (mt_parse_duration(v, &x, &ctx->err) != MT_OK)
-			return mt_fail(ctx, MT_EDATA, "--junk-older: %s", ctx->err.msg);
+			return mt_fail(ctx, MT_EUSAGE, "--junk-older: %s", ctx->err.msg);
 		p->junk_older = (int64_t)x;
 	}
 	if (mt_flag(&ctx->args, "no-deleted"))
@@ -69,7 +69,7 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 			if (colon == NULL || colon == *steps)
 				return mt_fail(ctx, MT_EUSAGE, "bad --step '%s': expected FOLDER:DURATION", *steps);
 			if (mt_parse_duration(colon + 1, &x, &ctx->err) != MT_OK)
-				return mt_fail(ctx, MT_EDATA, "--step '%s': %s", *steps, ctx->err.msg);
+				return mt_fail(ctx, MT_EUSAGE, "--step '%s': %s", *steps, ctx->err.msg);
 			p->steps = mt_xrealloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
 			p->steps[p->nsteps].folder = mt_xasprintf("%.*s", (int)(colon - *steps), *steps);
 			p->steps[p->nsteps].older = (int64_t)x;

@@ -56,7 +56,7 @@ static int regex_opt(struct mt_ctx *ctx, struct expunge *x, const char *opt, int
 		return MT_OK;
 	struct mt_cond *c = mt_cond_regex(MT_C_HEADER, opt, v, NULL, why, sizeof why);
 	if (c == NULL)
-		return mt_fail(ctx, MT_EDATA, "--%s '%s': bad regular expression %s", opt, v, why);
+		return mt_fail(ctx, MT_EUSAGE, "--%s '%s': bad regular expression %s", opt, v, why);
 	x->cond = mt_cond_and(x->cond, c);
 	(*given)++;
 	return MT_OK;

@@ -82,7 +82,7 @@ old_inbox() {
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"only %Y, %m and %d"* ]]
 	run "$MT" archive --older 3x INBOX
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	run "$MT" archive --older 1y NoSuch
 	[ "$status" -eq 65 ]
 	[ "$(listing)" = "$before" ]

@@ -41,8 +41,8 @@ CMDS
 
 @test "a failing line is reported; the batch goes on and exits with the first failure" {
 	run --separate-stderr bash -c "printf 'quota\nexpunge --older 3x INBOX\nnosuch\ndu --top 1\n' | \"$MT\" batch -"
-	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"line 2: exit 65"* ]]
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"line 2: exit 64"* ]]
 	[[ "$stderr" == *"line 3: exit 127"* ]]
 	[[ "$stderr" == *"line 4: exit 0"* ]]
 	[[ "$output" == *"(total)"* ]]

@@ -64,7 +64,28 @@ static void t_duration(void)
 	CHECK(mt_parse_duration("36h", &v, &e) == 0 && v == 36 * 3600);
 	CHECK(mt_parse_duration("30d", &v, &e) == 0 && v == 30 * 86400);
 	CHECK(mt_parse_duration("6w", &v, &e) == 0 && v == 42 * 86400);
-	CHECK(mt_parse_duration("1y", &v, &e) == 0 && v == 365 * 86400);
+	{
+		/* calendar months and years, from a fixed local time (UTC: no DST hour) */
+		setenv("TZ", "UTC", 1);
+		tzset();
+		struct tm tm = { .tm_year = 2026 - 1900, .tm_mon = 2, .tm_mday = 31, .tm_hour = 12, .tm_isdst = -1 };
+		time_t now = mktime(&tm);   /* 31 March 2026, noon */
+		CHECK(mt_parse_duration_at("1mo", now, &v, &e) == 0 && v == 31 * 86400);   /* 28 February */
+		CHECK(mt_parse_duration_at("3mo", now, &v, &e) == 0 && v == 90 * 86400);   /* 31 December 2025 */
+		CHECK(mt_parse_duration_at("1y", now, &v, &e) == 0 && v == 365 * 86400);
+		CHECK(mt_parse_duration_at("1y6mo", now, &v, &e) == 0 && v == 547 * 86400ULL);  /* 30 September 2024 */
+		CHECK(mt_parse_duration_at("2d12h", now, &v, &e) == 0 && v == 60 * 3600);
+		CHECK(mt_parse_duration_at("1h30m", now, &v, &e) == 0 && v == 5400);
+		CHECK(mt_parse_duration_at("1mo2d", now, &v, &e) == 0 && v == 33 * 86400);
+		struct tm lp = { .tm_year = 2024 - 1900, .tm_mon = 2, .tm_mday = 1, .tm_isdst = -1 };
+		CHECK(mt_parse_duration_at("1y", mktime(&lp), &v, &e) == 0 && v == 366 * 86400);  /* 1 March 2023, over 29 February 2024 */
+		CHECK(mt_parse_duration_at("1.5mo", now, &v, &e) == MT_EDATA && strstr(e.msg, "whole numbers"));
+		CHECK(mt_parse_duration_at("3M", now, &v, &e) == MT_EDATA && strstr(e.msg, "mo calendar months"));
+		CHECK(mt_parse_duration_at("1y6", now, &v, &e) == MT_EDATA && strstr(e.msg, "needs a unit"));
+		CHECK(mt_parse_duration_at("1yy", now, &v, &e) == MT_EDATA);
+		CHECK(mt_parse_duration_at("1.2.3h", now, &v, &e) == MT_EDATA && strstr(e.msg, "not a number"));
+		CHECK(mt_parse_duration_at("99999y", now, &v, &e) == MT_EDATA && strstr(e.msg, "too large"));
+	}
 	CHECK(mt_parse_duration("45s", &v, &e) == 0 && v == 45);
 	CHECK(mt_parse_duration("1.5h", &v, &e) == 0 && v == 5400);
 	CHECK(mt_parse_duration("3x", &v, &e) == MT_EDATA && strstr(e.msg, "'3x'"));
