@@ -169,6 +169,10 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--export and --import exclude each other");
 	if (fmt && mt_lm_format_parse(fmt) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "--format '%s': mbox, mbox.gz or maildir", fmt);
+	if (exp && !fmt && mt_lm_format_named(exp) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "--export '%s': an archive extension mailtool does not write; name it "
+			       ".mbox or .mbox.gz, a directory (no extension, .d or .maildir) for a Maildir, or say "
+			       "--format", exp);
 	if (local_options_check(ctx, exp, imp, fmt) != MT_OK)
 		return MT_EUSAGE;
 	if (imp) {

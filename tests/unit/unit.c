@@ -411,6 +411,19 @@ static void t_safepath(void)
 	CHECK(mt_lm_format_of("x.mbox") == MT_LM_MBOX);
 	CHECK(mt_lm_format_of("x.mbox.gz") == MT_LM_MBOXGZ);
 	CHECK(mt_lm_format_of("x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("/a.b/x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.d") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.Maildir") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.zip/") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named(".hidden") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("backup.2024-12") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.mbox") == MT_LM_MBOX);
+	CHECK(mt_lm_format_named("dir.d/x.mbox.gz") == MT_LM_MBOXGZ);
+	CHECK(mt_lm_format_named("x.zip") == -1);
+	CHECK(mt_lm_format_named("x.tar.gz") == -1);
+	CHECK(mt_lm_format_named("x.gz") == -1);
+	CHECK(mt_lm_format_named("x.mbx") == -1);
 	CHECK(mt_lm_keyword_ok("$Label1") && !mt_lm_keyword_ok("a b") && !mt_lm_keyword_ok("") &&
 	      !mt_lm_keyword_ok("\\Seen") && !mt_lm_keyword_ok("x)") && !mt_lm_keyword_ok("\xc3\xa9"));
 }
