@@ -74,3 +74,44 @@ assert rows["no-such-user"]["results"] == []
 	run "$MT" quota -j 2
 	[ "$status" -eq 64 ]
 }
+
+@test "--resume skips the users an earlier run finished; --retry-failed reruns only its temporary failures" {
+	d=$BATS_TEST_TMPDIR
+	printf 'alice\nbob\nno-such-user\ncarol\n' > "$d/users"
+	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	# a run whose backend was down: every user failed for a while (75)
+	run --separate-stderr "$MT" quota -a admin -p "$dead" --users "$d/users" --json -j 2
+	[ "$status" -eq 75 ]
+	echo "$output" > "$d/run.jsonl"
+	# the retry of those, appended to the same file (read whole before the run writes)
+	run -77 --separate-stderr bash -c "\"$MT\" quota -a admin --users \"$d/users\" --resume \"$d/run.jsonl\" --retry-failed --json >> \"$d/run.jsonl\""
+	[[ "$stderr" == *"4 users, 3 ok, 1 failed, 0 skipped (not failed with 75 in the --resume file)"* ]]
+	[ "$(wc -l < "$d/run.jsonl")" -eq 8 ]
+	# now only no-such-user is not done, and it failed for good (77): not retried
+	run -0 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/run.jsonl" --retry-failed --json
+	[ -z "$output" ]
+	[[ "$stderr" == *"0 users, 0 ok, 0 failed, 4 skipped"* ]]
+	# --resume alone runs what is not done: the 77 again, and a user the
+	# earlier run never reached
+	echo dave >> "$d/users"
+	run -77 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/run.jsonl" --json
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(" ".join(sorted(json.loads(l)["user"] for l in sys.stdin)))')" = "dave no-such-user" ]
+	[[ "$stderr" == *"2 users, 0 ok, 2 failed, 3 skipped (done in the --resume file)"* ]]
+}
+
+@test "--resume: a file that is not --json user records, a missing file, and the options without --users are refused" {
+	d=$BATS_TEST_TMPDIR
+	printf 'alice\n' > "$d/users"
+	printf '{"user":"alice","status":0,"results":[{"a":[1,{"b":"x\\"}"}]}]}\nuser\tstatus\n' > "$d/bad.jsonl"
+	run -65 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/bad.jsonl"
+	[ "$stderr" = "mailtool quota: --resume: $d/bad.jsonl:2: not a user record of --users --json ({\"user\": ..., \"status\": N, ...})" ]
+	run -64 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/none.jsonl"
+	[[ "$stderr" == *"cannot read"* ]]
+	run -64 --separate-stderr "$MT" quota -a admin --users "$d/users" --retry-failed
+	[[ "$stderr" == *"--retry-failed goes with --resume"* ]]
+	run -64 --separate-stderr "$MT" quota --resume "$d/bad.jsonl"
+	# the nested record of line 1 is read right: alice is done
+	printf '{"user":"alice","status":0,"results":[{"a":[1,{"b":"x\\"}"}]}]}\n' > "$d/ok.jsonl"
+	run -0 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/ok.jsonl"
+	[[ "$stderr" == *"0 users, 0 ok, 0 failed, 1 skipped"* ]]
+}

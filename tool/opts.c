@@ -37,6 +37,10 @@ const struct mt_opt mt_common_opts[] = {
 	  .help = "run for every user listed in FILE (- for stdin) as the account's admin", .complete = "file" },
 	{ .lng = "jobs", .shrt = 'j', .kind = MT_ARG, .metavar = "N", .help = "with --users: N sessions at a time (default 4)" },
 	{ .lng = "shard", .kind = MT_ARG, .metavar = "K/N", .help = "with --users: only the users of shard K of N" },
+	{ .lng = "resume", .kind = MT_ARG, .metavar = "FILE",
+	  .help = "with --users: skip the users an earlier run's --json records in FILE show done", .complete = "file" },
+	{ .lng = "retry-failed", .kind = MT_FLAG,
+	  .help = "with --resume: run only the users that failed there with a temporary error (75)" },
 	MT_OPT_END,
 };
 

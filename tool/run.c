@@ -288,8 +288,9 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 		}
 		goto out;
 	}
-	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard")) && !mt_arg(&ctx.args, "users")) {
-		r = mt_fail(&ctx, MT_EUSAGE, "-j and --shard go with --users");
+	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard") || mt_arg(&ctx.args, "resume") ||
+	     mt_flag(&ctx.args, "retry-failed")) && !mt_arg(&ctx.args, "users")) {
+		r = mt_fail(&ctx, MT_EUSAGE, "-j, --shard, --resume and --retry-failed go with --users");
 		goto out;
 	}
 	if ((ap->flags & MT_APPLET_SESSION) && (mt_arg(&ctx.args, "persist") || !mt_arg(&ctx.args, "users"))) {

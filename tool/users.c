@@ -4,6 +4,7 @@
  * Part of the dispatcher, not an applet. */
 #include "tool.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -134,6 +135,249 @@ static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 	return MT_OK;
 }
 
+/* ---- --resume: the per-user records of an earlier --json run ---------- */
+
+/* A JSON string at *p (after its opening quote) into out (NULL: skipped);
+ * \uXXXX outside ASCII as UTF-8. -1 when it is not one. */
+static int json_string(const char **p, char **out)
+{
+	const char *s = *p;
+	size_t cap = 16, n = 0;
+	char *b = out ? mt_xmalloc(cap) : NULL;
+	for (;;) {
+		unsigned c = (unsigned char)*s++;
+		unsigned cp;
+		if (c == '\0' || c < 0x20)
+			goto bad;
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			c = (unsigned char)*s++;
+			switch (c) {
+			case '"': case '\\': case '/': cp = c; break;
+			case 'b': cp = '\b'; break;
+			case 'f': cp = '\f'; break;
+			case 'n': cp = '\n'; break;
+			case 'r': cp = '\r'; break;
+			case 't': cp = '\t'; break;
+			case 'u': {
+				char hex[5] = { 0 };
+				for (int i = 0; i < 4; i++)
+					if (!isxdigit((unsigned char)(hex[i] = *s++)))
+						goto bad;
+				cp = (unsigned)strtoul(hex, NULL, 16);
+				break;
+			}
+			default:
+				goto bad;
+			}
+		} else {
+			cp = c;   /* a UTF-8 byte, kept as it is */
+		}
+		if (b) {
+			if (n + 4 >= cap)
+				b = mt_xrealloc(b, cap *= 2);
+			if (cp < 0x80 || (c != '\\' && cp == c))
+				b[n++] = (char)cp;
+			else if (cp < 0x800) {
+				b[n++] = (char)(0xC0 | (cp >> 6));
+				b[n++] = (char)(0x80 | (cp & 0x3F));
+			} else {
+				b[n++] = (char)(0xE0 | (cp >> 12));
+				b[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+				b[n++] = (char)(0x80 | (cp & 0x3F));
+			}
+		}
+	}
+	if (b) {
+		b[n] = '\0';
+		*out = b;
+	}
+	*p = s;
+	return 0;
+bad:
+	free(b);
+	return -1;
+}
+
+/* Past one JSON value at *p (nesting bounded); -1 when there is none. */
+static int json_skip(const char **p, int depth)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (depth > 64)
+		return -1;
+	if (*s == '"') {
+		s++;
+		if (json_string(&s, NULL) < 0)
+			return -1;
+	} else if (*s == '{' || *s == '[') {
+		char close = *s == '{' ? '}' : ']';
+		s++;
+		for (int first = 1;; first = 0) {
+			while (*s == ' ' || *s == '\t')
+				s++;
+			if (*s == close) {
+				s++;
+				break;
+			}
+			if (!first) {
+				if (*s++ != ',')
+					return -1;
+				while (*s == ' ' || *s == '\t')
+					s++;
+			}
+			if (close == '}') {
+				if (*s++ != '"' || json_string(&s, NULL) < 0)
+					return -1;
+				while (*s == ' ' || *s == '\t')
+					s++;
+				if (*s++ != ':')
+					return -1;
+			}
+			if (json_skip(&s, depth + 1) < 0)
+				return -1;
+		}
+	} else {
+		const char *t = s;
+		while (*s && strchr("-+.0123456789eEtrufalsn", *s))
+			s++;
+		if (s == t)
+			return -1;
+	}
+	*p = s;
+	return 0;
+}
+
+/* {"user": "...", "status": N, ...}: the user and the status; -1 for
+ * anything else (the caller names the line). */
+static int user_record(const char *line, char **user, long *status)
+{
+	const char *s = line;
+	int have_status = 0;
+	*user = NULL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s++ != '{')
+		return -1;
+	for (int first = 1;; first = 0) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '}')
+			break;
+		if (!first && *s++ != ',')
+			goto bad;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		char *key = NULL;
+		if (*s++ != '"' || json_string(&s, &key) < 0)
+			goto bad;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s++ != ':') {
+			free(key);
+			goto bad;
+		}
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (strcmp(key, "user") == 0 && *s == '"' && *user == NULL) {
+			s++;
+			free(key);
+			if (json_string(&s, user) < 0)
+				goto bad;
+			continue;
+		}
+		if (strcmp(key, "status") == 0 && (isdigit((unsigned char)*s))) {
+			char *end;
+			*status = strtol(s, &end, 10);
+			have_status = *status >= 0 && *status <= 255;
+			s = end;
+			free(key);
+			continue;
+		}
+		free(key);
+		if (json_skip(&s, 0) < 0)
+			goto bad;
+	}
+	if (*user && have_status)
+		return 0;
+bad:
+	free(*user);
+	*user = NULL;
+	return -1;
+}
+
+struct done_user { char *user; long status; size_t seq; };
+
+/* by user, then in the order read */
+static int cmp_done(const void *a, const void *b)
+{
+	const struct done_user *x = a, *y = b;
+	int c = strcmp(x->user, y->user);
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Every user record of FILE, sorted by user; a later record of a user
+ * replaces an earlier one (runs appended to one file). Lines that are not
+ * user records (a summary, blank lines) are refused: the file is not what
+ * --resume reads. */
+static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **out, size_t *n)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	long lineno = 0;
+	*out = NULL;
+	*n = 0;
+	if (f == NULL)
+		return mt_fail(ctx, MT_EUSAGE, "--resume: cannot read '%s': %s", path, strerror(errno));
+	while (getline(&line, &cap, f) >= 0) {
+		char *u;
+		long st = -1;
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (user_record(line, &u, &st) < 0) {
+			free(line);
+			fclose(f);
+			for (size_t i = 0; i < *n; i++)
+				free((*out)[i].user);
+			free(*out);
+			return mt_fail(ctx, MT_EDATA, "--resume: %s:%ld: not a user record of --users --json "
+				       "({\"user\": ..., \"status\": N, ...})", path, lineno);
+		}
+		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
+		(*out)[*n] = (struct done_user){ .user = u, .status = st, .seq = *n };
+		(*n)++;
+	}
+	free(line);
+	fclose(f);
+	if (*n)
+		qsort(*out, *n, sizeof **out, cmp_done);
+	return MT_OK;
+}
+
+/* The status an earlier run recorded last for user, or -1 when none. */
+static long done_status(const struct done_user *v, size_t n, const char *user)
+{
+	size_t lo = 0, hi = n;
+	long st = -1;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(v[mid].user, user);
+		if (c <= 0) {
+			if (c == 0)
+				st = v[mid].status;
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return st;
+}
+
 int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user))
 {
 	const char *path = mt_arg(&ctx->args, "users"), *v;
@@ -151,8 +395,39 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	}
 	if ((v = mt_arg(&ctx->args, "shard")) && mt_parse_shard(v, &k, &n) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "bad --shard '%s': expected K/N with 1 <= K <= N", v);
-	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK)
+	if (mt_flag(&ctx->args, "retry-failed") && !mt_arg(&ctx->args, "resume"))
+		return mt_fail(ctx, MT_EUSAGE, "--retry-failed goes with --resume FILE (the earlier run's --json records)");
+	struct done_user *done_v = NULL;
+	size_t ndone = 0, skipped = 0;
+	if ((v = mt_arg(&ctx->args, "resume")) && (r = read_resume(ctx, v, &done_v, &ndone)) != MT_OK)
 		return r;
+	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK) {
+		for (size_t i = 0; i < ndone; i++)
+			free(done_v[i].user);
+		free(done_v);
+		return r;
+	}
+	if (mt_arg(&ctx->args, "resume")) {
+		/* --resume: what is not done yet (never reached, or failed);
+		 * --retry-failed: only what failed there for a while (75). The
+		 * list keeps its order; those left out are counted. */
+		int retry = mt_flag(&ctx->args, "retry-failed");
+		size_t k2 = 0;
+		for (size_t i = 0; i < nusers; i++) {
+			long st = done_status(done_v, ndone, users[i]);
+			int run = retry ? st == MT_ETEMP : st != 0;
+			if (run)
+				users[k2++] = users[i];
+			else {
+				skipped += mt_in_shard(users[i], k, n);
+				free(users[i]);
+			}
+		}
+		nusers = k2;
+		for (size_t i = 0; i < ndone; i++)
+			free(done_v[i].user);
+		free(done_v);
+	}
 	struct job *slot = mt_xmalloc(sizeof *slot * (size_t)jobs);
 	struct mt_progress pg;
 	size_t mine = 0;
@@ -235,7 +510,12 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	char shard[64] = "";
 	if (n > 1)
 		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nusers);
-	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s\n", ctx->ap->name, done, done - failed, failed, shard);
+	char skip[96] = "";
+	if (mt_arg(&ctx->args, "resume"))
+		snprintf(skip, sizeof skip, ", %zu skipped (%s in the --resume file)", skipped,
+			 mt_flag(&ctx->args, "retry-failed") ? "not failed with 75" : "done");
+	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s%s\n", ctx->ap->name, done, done - failed, failed,
+		skip, shard);
 	for (size_t i = 0; i < nusers; i++)
 		free(users[i]);
 	free(users);
