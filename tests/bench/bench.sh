@@ -3,7 +3,7 @@
 # the size the field complains about. Not a test: it prints figures.
 #
 # BENCH_INBOX=N makes a smaller INBOX (a quick check of the script itself);
-# BENCH_PARTS=filter,quota runs only those parts (du expunge filter archive quota tls).
+# BENCH_PARTS=filter,quota runs only those parts (du expunge filter archive quota tls fleet).
 # Builds (deterministically, tests/lib/genmail.py) carol's box: INBOX 70,000,
 # Trash 5,000, Junk 3,000, Sent 8,000 and two list folders, in a private
 # Dovecot on loopback; then, each RUNS times from a reset box, times
@@ -37,7 +37,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-3}
 RUNS_NEW=${RUNS_NEW:-5}
 # BENCH_PARTS: which parts to run (a comma-separated subset of the default)
-BENCH_PARTS=${BENCH_PARTS:-du,expunge,filter,archive,quota,tls}
+BENCH_PARTS=${BENCH_PARTS:-du,expunge,filter,archive,quota,tls,fleet}
 part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
 # BENCH_MT: another build to measure (an older one, for before/after figures)
 MT=${BENCH_MT:-$repo/mailtool}
@@ -580,6 +580,9 @@ else
 fi
 fi
 
+# ---- fleet: 5,000 users, --users -j N against doveadm -A (issue #20) ------
+part fleet && . "$repo/tests/bench/fleet.bash"
+
 [ -n "$need_carol" ] && printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n' \
 	"$(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv")" "$((total_bytes / 1048576))" "$RUNS"
 echo
@@ -596,3 +599,4 @@ if part filter; then
 	printf 'bytes in/out above are what mailtool read/wrote on the wire (after COMPRESS=DEFLATE); imapfilter: Dovecot'"'"'s out/in\n'
 fi
 printf '%s\n' ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
+[ -n "${fleet_line:-}" ] && printf '%s\n' "$fleet_line"
