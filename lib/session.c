@@ -323,6 +323,7 @@ int mt_imap_run_pipelined(struct mt_session *s, const char *const *cmds, int n,
 	if (n < 1 || n > MT_PIPELINE_MAX)
 		return mt_seterr(e, MT_ESOFT, "internal: %d pipelined commands", n);
 	snprintf(what, sizeof what, "%.*s", (int)strcspn(cmds[0], " "), cmds[0]);
+	s->conn.rate_charge = n;   /* --max-rate counts commands, not turnarounds */
 	for (i = 0; i < n && r == MAILIMAP_NO_ERROR; i++) {
 		r = mailimap_send_current_tag(s->imap);
 		if (r == MAILIMAP_NO_ERROR &&
@@ -646,6 +647,7 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	s->trace_bol[0] = s->trace_bol[1] = 1;
 	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
 	s->conn.idle_ms = s->idle_timeout_s * 1000.0;
+	s->conn.rate_ms = a->max_rate > 0 ? 1000.0 / a->max_rate : 0;
 	s->t0 = t = mt_now_ms();
 	if (a->deadline > 0)
 		s->conn.deadline = s->t0 + a->deadline * 1000.0;

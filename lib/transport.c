@@ -704,9 +704,31 @@ static ssize_t raw_read(struct mt_conn *c, void *buf, size_t len)
 	return -1;
 }
 
+/* --max-rate: the first write of a turnaround waits its turn, and books
+ * one interval per command it carries (a pipelined batch books all of
+ * them), so a session never sends more than the rate, on average or in a
+ * burst after a pause. Never past the run's deadline. */
+static void rate_wait(struct mt_conn *c)
+{
+	double now = mt_now_ms();
+	double until = c->rate_next;
+	if (c->deadline > 0 && until > c->deadline)
+		until = c->deadline;
+	while (now < until) {
+		double left = until - now;
+		usleep((useconds_t)(left > 1000 ? 1000000 : left * 1000 + 1));
+		now = mt_now_ms();
+	}
+	double base = c->rate_next > now ? c->rate_next : now;
+	c->rate_next = base + c->rate_ms * (c->rate_charge > 0 ? c->rate_charge : 1);
+	c->rate_charge = 0;
+}
+
 static ssize_t raw_write_all(struct mt_conn *c, const unsigned char *buf, size_t len)
 {
 	size_t done = 0;
+	if (!c->last_was_write && c->rate_ms > 0)
+		rate_wait(c);
 	c->last_was_write = 1;
 	for (int tries = 0; done < len && tries < 100000; tries++) {
 		if (c->ssl) {

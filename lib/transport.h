@@ -33,6 +33,9 @@ struct mt_conn {
 	double deadline;        /* absolute mt_now_ms() limit, 0 = none */
 	uint64_t bytes_in, bytes_out;   /* on the wire (after TLS/compression) */
 	uint64_t round_trips;   /* write→read turnarounds */
+	double rate_ms;         /* --max-rate: at least this long between commands, 0 = no limit */
+	double rate_next;       /* mt_now_ms() before which the next command waits */
+	int rate_charge;        /* commands the next turnaround sends (pipelined), 0 = 1 */
 	int last_was_write;
 	int timed_out;          /* why the last I/O failed */
 	int closed;             /* peer closed */

@@ -220,6 +220,22 @@ int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e)
 	return mt_parse_duration_at(s, time(NULL), out, e);
 }
 
+int mt_parse_rate(const char *s, double *per_s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !(v > 0) || !isfinite(v) || !isdigit((unsigned char)*s))
+		return -1;
+	if (strcmp(end, "") == 0 || strcmp(end, "/s") == 0)
+		*per_s = v;
+	else if (strcmp(end, "/min") == 0 || strcmp(end, "/m") == 0)
+		*per_s = v / 60;
+	else
+		return -1;
+	return *per_s >= 0.001 && *per_s <= 1e6 ? 0 : -1;
+}
+
 int mt_parse_pct(const char *s, double max, double *out)
 {
 	char *end;

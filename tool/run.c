@@ -70,6 +70,9 @@ static int setup_account(struct mt_ctx *ctx)
 	if (mt_flag(a, "tls")) ac->tls = MT_TLS_IMPLICIT;
 	if (mt_flag(a, "starttls")) ac->tls = MT_TLS_STARTTLS;
 	if (mt_flag(a, "no-tls")) ac->tls = MT_TLS_NONE;
+	if ((v = mt_arg(a, "max-rate")) && mt_parse_rate(v, &ac->max_rate) < 0)
+		return mt_seterr(e, MT_EUSAGE, "bad --max-rate '%s': expected commands per second or minute, "
+				 "such as 10/s or 300/min", v);
 	if ((v = mt_arg(a, "timeout"))) {
 		uint64_t secs;
 		struct mt_err pe;
