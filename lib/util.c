@@ -188,7 +188,7 @@ int mt_parse_duration_at(const char *s, time_t now, uint64_t *out, struct mt_err
 				return mt_seterr(e, MT_EDATA, "bad duration '%s': too large", s);
 			months += v * k;
 		} else {
-			uint64_t x;
+			uint64_t x = 0;
 			struct mt_err pe;
 			const struct unit *k = units;
 			while (k->suffix && strcmp(k->suffix, unit) != 0)

@@ -137,13 +137,13 @@ static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 
 /* ---- --resume: the per-user records of an earlier --json run ---------- */
 
-/* A JSON string at *p (after its opening quote) into out (NULL: skipped);
+/* A JSON string at *p (after its opening quote) into *out (owned);
  * \uXXXX outside ASCII as UTF-8. -1 when it is not one. */
 static int json_string(const char **p, char **out)
 {
 	const char *s = *p;
 	size_t cap = 16, n = 0;
-	char *b = out ? mt_xmalloc(cap) : NULL;
+	char *b = mt_xmalloc(cap);
 	for (;;) {
 		unsigned c = (unsigned char)*s++;
 		unsigned cp;
@@ -174,30 +174,36 @@ static int json_string(const char **p, char **out)
 		} else {
 			cp = c;   /* a UTF-8 byte, kept as it is */
 		}
-		if (b) {
-			if (n + 4 >= cap)
-				b = mt_xrealloc(b, cap *= 2);
-			if (cp < 0x80 || (c != '\\' && cp == c))
-				b[n++] = (char)cp;
-			else if (cp < 0x800) {
-				b[n++] = (char)(0xC0 | (cp >> 6));
-				b[n++] = (char)(0x80 | (cp & 0x3F));
-			} else {
-				b[n++] = (char)(0xE0 | (cp >> 12));
-				b[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-				b[n++] = (char)(0x80 | (cp & 0x3F));
-			}
+		if (n + 4 >= cap)
+			b = mt_xrealloc(b, cap *= 2);
+		if (cp < 0x80 || (c != '\\' && cp == c))
+			b[n++] = (char)cp;
+		else if (cp < 0x800) {
+			b[n++] = (char)(0xC0 | (cp >> 6));
+			b[n++] = (char)(0x80 | (cp & 0x3F));
+		} else {
+			b[n++] = (char)(0xE0 | (cp >> 12));
+			b[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+			b[n++] = (char)(0x80 | (cp & 0x3F));
 		}
 	}
-	if (b) {
-		b[n] = '\0';
-		*out = b;
-	}
+	b[n] = '\0';
+	*out = b;
 	*p = s;
 	return 0;
 bad:
 	free(b);
 	return -1;
+}
+
+/* Past one JSON string at *p (after its opening quote). */
+static int json_skip_string(const char **p)
+{
+	char *t;
+	if (json_string(p, &t) < 0)
+		return -1;
+	free(t);
+	return 0;
 }
 
 /* Past one JSON value at *p (nesting bounded); -1 when there is none. */
@@ -210,7 +216,7 @@ static int json_skip(const char **p, int depth)
 		return -1;
 	if (*s == '"') {
 		s++;
-		if (json_string(&s, NULL) < 0)
+		if (json_skip_string(&s) < 0)
 			return -1;
 	} else if (*s == '{' || *s == '[') {
 		char close = *s == '{' ? '}' : ']';
@@ -229,7 +235,7 @@ static int json_skip(const char **p, int depth)
 					s++;
 			}
 			if (close == '}') {
-				if (*s++ != '"' || json_string(&s, NULL) < 0)
+				if (*s++ != '"' || json_skip_string(&s) < 0)
 					return -1;
 				while (*s == ' ' || *s == '\t')
 					s++;
@@ -345,6 +351,8 @@ static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **
 			for (size_t i = 0; i < *n; i++)
 				free((*out)[i].user);
 			free(*out);
+			*out = NULL;
+			*n = 0;
 			return mt_fail(ctx, MT_EDATA, "--resume: %s:%ld: not a user record of --users --json "
 				       "({\"user\": ..., \"status\": N, ...})", path, lineno);
 		}
