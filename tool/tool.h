@@ -133,14 +133,18 @@ size_t mt_json_escape(char *buf, size_t len, const char *s);
 
 struct mt_progress {
 	const char *what;
-	uint64_t total, done;
+	const char *unit;        /* after the count ("messages"), or NULL */
+	uint64_t total, done;    /* total 0: not known */
+	uint64_t bytes_total, bytes;   /* shown when set; bytes_total decides the ETA */
 	double t0, last;
 	int on, shown;
 };
 
-/* enabled: the caller's say (not -q); the line appears only on a terminal. */
+/* enabled: the caller's say (not -q); the line appears only on a terminal.
+ * Set unit and bytes_total after starting, when there are any. */
 void mt_progress_start(struct mt_progress *p, const char *what, uint64_t total, int enabled);
 void mt_progress_step(struct mt_progress *p, uint64_t n);
+void mt_progress_add(struct mt_progress *p, uint64_t n, uint64_t bytes);
 void mt_progress_end(struct mt_progress *p);
 
 
