@@ -116,3 +116,29 @@ sock() { ls "$XDG_RUNTIME_DIR"/mailtool/persist-*.sock 2>/dev/null | head -1; }
 	[[ "$output" == "stopped "*.sock ]]
 	[ -z "$(ls "$XDG_RUNTIME_DIR"/mailtool/)" ]
 }
+
+# It was: the kept session answered a run that named another pin or another
+# CA file, so a --fingerprint the server does not match still "worked".
+@test "a kept session serves only runs of the same trust: another --fingerprint or --ca-file is its own session" {
+	before=$(logins alice)
+	run "$MT" quota --persist 30s
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run --separate-stderr "$MT" quota --persist 30s --fingerprint "sha256:$(printf '%064d' 0)"
+	echo "$stderr"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"fingerprint"* ]]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	cp "$MT_CA" "$BATS_TEST_TMPDIR/ca-copy.pem"
+	run "$MT" quota --tsv --persist 30s --ca-file "$BATS_TEST_TMPDIR/ca-copy.pem"
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 2 ]
+	run "$MT" quota --tsv --persist 30s --fingerprint "$MT_SERVER_FP"
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 3 ]
+	# and each kept its own: again, no login
+	run "$MT" quota --tsv --persist 30s --ca-file "$BATS_TEST_TMPDIR/ca-copy.pem"
+	run "$MT" quota --tsv --persist 30s
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 3 ]
+}

@@ -26,12 +26,14 @@
 
 static int g_in_daemon;
 
-/* One socket per account + user + server (+ --as user). */
+/* One socket per session key: account, user, server, --as, trust (CA
+ * file, pin), authentication; the process checks the whole key again
+ * before it lends a session (its cache, tool/run.c). */
 static char *socket_path(const struct mt_ctx *ctx, const char *dir)
 {
-	/* "3|": the request carries the password for its run; a process of an
-	 * older build (which would not take it) has another socket */
-	char *acct = mt_account_key(&ctx->acct), *key = mt_xasprintf("3|%s", acct);
+	/* "4|": the process says it is free before the request is sent; one of
+	 * an older build (which would not) has another socket */
+	char *acct = mt_session_key(&ctx->acct), *key = mt_xasprintf("4|%s", acct);
 	char *p = mt_xasprintf("%s/persist-%08x.sock", dir, mt_fnv1a32(key));
 	free(acct);
 	free(key);

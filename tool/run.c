@@ -102,7 +102,7 @@ static void print_verbose_open(struct mt_ctx *ctx)
 /* ---- session reuse within one process (batch) ------------------------- */
 
 struct cached {
-	char *key;                  /* everything that identifies the account */
+	char *key;                  /* everything the session depends on (mt_session_key) */
 	struct mt_session *s;
 };
 static struct cached *cache;
@@ -111,7 +111,7 @@ static int cache_on;
 
 static char *account_key(const struct mt_ctx *ctx)
 {
-	char *a = mt_account_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
+	char *a = mt_session_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
 	free(a);
 	return k;
 }

@@ -191,6 +191,12 @@ int mt_in_shard(const char *user, unsigned k, unsigned n);
  * configuration file): session cache, persist sockets, --new state, locks.
  * Owned; one line. */
 char *mt_account_key(const struct mt_account *a);
+/* Everything a logged-in session depends on: the account key and the trust
+ * (CA file and what it holds, pin, the system store's environment), the
+ * authentication and impersonation settings, the password's source, the
+ * Unix user. A kept session (batch, --persist) serves only a run whose key
+ * is the same, byte for byte. Owned; never written anywhere. */
+char *mt_session_key(const struct mt_account *a);
 /* A certificate pin as given ("sha256:" or "sha256=", 64 hex digits, the
  * colons of openssl's form allowed) as the transport compares it
  * ("sha256:" and lower-case hex); owned, or NULL when it is not one. */
