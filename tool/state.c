@@ -95,11 +95,29 @@ char *mt_state_dir(struct mt_err *e)
 	return private_dir(dir, e);
 }
 
-char *mt_runtime_dir(struct mt_err *e)
+/* $XDG_RUNTIME_DIR/mailtool or /tmp/mailtool-UID; owned */
+static char *runtime_path(void)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
+	return rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
+}
+
+char *mt_runtime_dir(struct mt_err *e)
+{
 	errno = 0;
-	return private_dir(rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid()), e);
+	return private_dir(runtime_path(), e);
+}
+
+char *mt_runtime_dir_found(void)
+{
+	char *dir = runtime_path();
+	struct stat st;
+	struct mt_err e;
+	if (lstat(dir, &st) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return private_dir(dir, &e);
 }
 
 /* Read exactly 32 bytes from the regular file name in dir (no link), 1;

@@ -168,15 +168,17 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
  * applet with the same account (batch mode); off closes them all. */
 void mt_session_cache(int on);
 
-/* --persist: hand this run to the background process holding the account's
- * session (starting it if needed); -1 when it must run here after all. */
+/* Hand this run to a live background process holding a session of the
+ * same key (mt_session_key), starting one when idle_s > 0 (--persist); -1
+ * when it must run here after all (none, a dead one, a busy one). */
 struct mt_runner {
 	int (*applet)(const struct mt_applet *ap, int argc, char **argv);   /* mt_run_applet */
 	void (*cache)(int on);                                              /* mt_session_cache */
 };
 int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, const struct mt_runner *run);
 /* A socket's log beside it (in mt_runtime_dir), and one question to a
- * process (STATUS, STOP): 0 and its answer, or -1 when nobody answers. */
+ * process (STATUS, STOP): 0 and its answer, -1 when nobody is there (a
+ * stale socket), 1 when it is busy serving a run. */
 char *mt_persist_log_path(const char *sock);
 int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
 
@@ -207,6 +209,9 @@ char *mt_fingerprint_pin(const char *v);
  * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
 char *mt_state_dir(struct mt_err *e);
 char *mt_runtime_dir(struct mt_err *e);
+/* The runtime directory when it is there already (and good), else NULL:
+ * a run that only looks for a kept session makes nothing. */
+char *mt_runtime_dir_found(void);
 /* The key that signs the flag lines of mbox exports (archive.key in the
  * state directory, 32 random bytes, mode 0600): 1 and key set; 0 when there
  * is none and create is 0; with create, made when missing. -1 and e set
