@@ -221,6 +221,13 @@ static int archive_check(struct mt_ctx *ctx)
 #define BATCH_BYTES (8u << 20)     /* at most this much message text per FETCH */
 #define MAX_DOUBTS_SHOWN 10        /* per folder, on stderr */
 
+/* Long enough for a progress line (on a terminal, without -q): more than
+ * one FETCH's worth, as du counts its folders. */
+static int long_run(struct mt_ctx *ctx, uint64_t n, uint64_t bytes)
+{
+	return (n > 64 || bytes > BATCH_BYTES) && !mt_flag(&ctx->args, "quiet");
+}
+
 /* Where a folder's archive goes: rel below the directory dirfd. */
 struct place {
 	int dirfd;
@@ -263,6 +270,7 @@ struct exporter {
 	int begun, piece_answered, piece_body, piece_bad;
 	struct doubt *doubts;
 	size_t ndoubts;
+	struct mt_progress pg;       /* messages and bytes arrived, on a terminal */
 	/* an archive in place (export_resume): each message's own digest and
 	 * flags too, from a writer of its own that only digests */
 	const struct place *each;    /* NULL: not kept */
@@ -420,6 +428,7 @@ static int export_whole(const struct mt_fetched *m, void *arg)
 		return r;
 	}
 	x->bytes += m->body_len;
+	mt_progress_add(&x->pg, 1, m->body_len);
 	if (m->body_len != want || m->size != want)
 		doubt(x, m->uid, "%zu bytes of BODY[] arrived, RFC822.SIZE says %u%s", m->body_len, m->size ? m->size : want,
 		      m->size && m->size != want ? " (and earlier said otherwise)" : "");
@@ -457,6 +466,7 @@ static int export_piece(const struct mt_fetched *m, void *arg)
 	x->got += m->body_len;
 	x->bytes += m->body_len;
 	x->piece_len = m->body_len;
+	mt_progress_add(&x->pg, 0, m->body_len);
 	return 0;
 }
 
@@ -540,9 +550,13 @@ static int export_all(struct mt_ctx *ctx, struct exporter *x, const struct mt_se
 {
 	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n ? sel->n : 1));
 	int r = MT_OK;
+	mt_progress_start(&x->pg, "export", sel->n, long_run(ctx, sel->n, sel->bytes));
+	x->pg.unit = "messages";
+	x->pg.bytes_total = sel->bytes;
 	for (size_t i = 0; i < sel->n && r == MT_OK && !x->failed;) {
 		if (sel->msgs[i].size > BIG_MESSAGE) {
 			r = export_big(ctx, x, sel->msgs[i++].uid);
+			mt_progress_add(&x->pg, 1, 0);
 			continue;
 		}
 		size_t n = 0;
@@ -553,6 +567,7 @@ static int export_all(struct mt_ctx *ctx, struct exporter *x, const struct mt_se
 		}
 		r = export_batch(ctx, x, uids, n);
 	}
+	mt_progress_end(&x->pg);
 	free(uids);
 	if (r == MT_OK && x->failed)
 		r = ctx->err.code ? ctx->err.code : MT_EIO;
@@ -1292,6 +1307,7 @@ struct importer {
 	const char *limit_why;       /* where ro.max_message comes from */
 	size_t prefix;               /* octets of the APPEND command before its first message */
 	size_t line;                 /* octets of the batch's command outside its literals */
+	struct mt_progress pg;       /* the appending pass's, on a terminal */
 };
 
 /* Send the batch; a refused batch is retried message by message so the one
@@ -1308,6 +1324,7 @@ static int flush_batch(struct importer *im)
 		if (status != 0 && nb > 1 && (r = append_batch(ctx, im->wire, &im->batch[i], 1, &st1)) != MT_OK)
 			break;
 		if (st1 != 0) {
+			mt_progress_end(&im->pg);
 			mt_fail(ctx, 0, "message %ld of '%s': the server refused it: %s", im->batch[i].position, im->path,
 				mt_session_last_text(ctx->s));
 			im->c.refused++;
@@ -1317,6 +1334,7 @@ static int flush_batch(struct importer *im)
 			im->c.appended++;
 			im->c.bytes += im->batch[i].len;
 		}
+		mt_progress_add(&im->pg, 1, im->batch[i].len);
 	}
 	for (size_t i = 0; i < nb; i++)
 		mt_lm_msg_release(&im->batch[i]);
@@ -1341,11 +1359,13 @@ static int import_one(struct importer *im, struct mt_lm_msg *m)
 	if (existing) {
 		im->c.existing++;
 	} else if (memchr(m->data, '\0', m->len)) {
+		mt_progress_end(&im->pg);
 		if (!im->quiet)
 			mt_fail(im->ctx, 0, "message %ld of '%s': contains a NUL byte; not appended", m->position, im->path);
 		im->c.nul++;
 	} else if (m->len == 0) {
 		/* no server stores a message of no bytes: said in the dry run too */
+		mt_progress_end(&im->pg);
 		if (!im->quiet)
 			mt_fail(im->ctx, 0, "message %ld of '%s': empty (two \"From \" lines in a row?); not appended",
 				m->position, im->path);
@@ -1382,10 +1402,12 @@ static int import_pass(struct importer *im, const struct mt_lm_ropts *ro)
 	struct mt_lm_msg m;
 	while (r == MT_OK && (more = mt_lm_next(rd, &m, &ctx->err)) != 0) {
 		if (more == MT_LM_SKIP) {
+			mt_progress_end(&im->pg);   /* (drawn again by the next batch) */
 			if (!im->quiet)
 				mt_fail_err(ctx, &ctx->err);
 			im->c.unreadable++;
 		} else if (more == MT_LM_TOOBIG) {
+			mt_progress_end(&im->pg);
 			if (!im->quiet)
 				mt_fail(ctx, 0, "%s (%s)", ctx->err.msg, im->limit_why);
 			im->c.toobig++;
@@ -1570,6 +1592,10 @@ static int import_main(struct mt_ctx *ctx)
 		r = import_doubts(&im, &ro);
 	int appending = 0;   /* the counts are the real pass's, not the check's */
 	if (r == MT_OK && !dry) {
+		/* what the check pass counted is what this one appends */
+		mt_progress_start(&im.pg, "import", im.c.appended, long_run(ctx, im.c.appended, im.c.bytes));
+		im.pg.unit = "messages";
+		im.pg.bytes_total = im.c.bytes;
 		memset(&im.c, 0, sizeof im.c);
 		im.quiet = 0;
 		appending = 1;
@@ -1578,6 +1604,7 @@ static int import_main(struct mt_ctx *ctx)
 			im.wire = wire;
 			r = import_pass(&im, &ro);
 		}
+		mt_progress_end(&im.pg);
 	}
 	for (size_t i = 0; i < ids.n; i++)
 		free(ids.v[i]);

@@ -333,6 +333,7 @@ struct decide {
 	const struct mt_rule *rule;
 	struct rule_run *rr;
 	int exact;
+	struct mt_progress *pg;     /* a full run's, or NULL */
 };
 
 static int decide_one(const struct mt_fetched *m, void *arg)
@@ -340,6 +341,8 @@ static int decide_one(const struct mt_fetched *m, void *arg)
 	struct decide *d = arg;
 	const char *why = NULL;
 	int hit = d->exact ? 1 : mt_rule_match(d->rule, m, d->R->now, &why);
+	if (d->pg)
+		mt_progress_add(d->pg, 1, m->header_len + m->body_len);
 	if (hit < 0)
 		undecided(d->R, d->rule, m->uid, why);
 	else if (hit)
@@ -450,7 +453,14 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 				cand[keep++] = cand[i];
 		nc = keep;
 		struct decide d = { .R = R, .rule = rule, .rr = &fp->rr[k], .exact = qy.exact };
+		struct mt_progress pg;
+		char what[48];
+		/* a cold run reads every candidate of every rule: one line per rule */
+		snprintf(what, sizeof what, "filter, rule %zu of %zu", k + 1, fp->n);
+		mt_progress_start(&pg, what, nc, full && nc > 64 && !mt_flag(&R->ctx->args, "quiet"));
+		pg.unit = "messages";
 		if (r == MT_OK && nc > 0 && (!qy.exact || R->want_info)) {
+			d.pg = &pg;
 			struct mt_needs need = { 0 };
 			if (!qy.exact)
 				mt_rule_needs(rule, &need);
@@ -464,6 +474,7 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 						      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
 						      .body_prefix = need.body ? R->rules->body_limit : 0 };
 			r = mt_fetch_each(s, cand, nc, &spec, decide_one, &d, &R->ctx->err);
+			mt_progress_end(&pg);
 			mt_needs_release(&need);
 			mt_sort(fp->rr[k].v, fp->rr[k].n, sizeof *fp->rr[k].v, cmp_hit);
 		} else if (r == MT_OK) {

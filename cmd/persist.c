@@ -29,7 +29,12 @@ static int persist_main(struct mt_ctx *ctx)
 		if (strncmp(de->d_name, "persist-", 8) != 0 || nl < 5 || strcmp(de->d_name + nl - 5, ".sock") != 0)
 			continue;   /* a socket; not the log of a tunnel beside it */
 		char *path = mt_xasprintf("%s/%s", dir, de->d_name);
-		if (mt_persist_ask(path, "STATUS", reply, sizeof reply) < 0) {
+		int a = mt_persist_ask(path, "STATUS", reply, sizeof reply);
+		if (a > 0) {
+			/* serving a run: it says who it is once that is over */
+			printf("%s: busy serving a run%s\n", path, stop ? "; not stopped" : "");
+			n++;
+		} else if (a < 0) {
 			char *log = mt_persist_log_path(path);
 			unlink(path);   /* nobody behind it any more, nor behind its log */
 			unlink(log);
@@ -57,8 +62,9 @@ static const struct mt_applet persist_applet = {
 	.summary = "list or stop the background processes that keep sessions for --persist",
 	.usage = "[--status | --stop] [ACCOUNT]",
 	.description = "A run with --persist DURATION (or an account's persist setting) leaves a process that\n"
-		       "holds the logged-in session; later runs of the same account use it instead of\n"
-		       "connecting. It ends after DURATION without use, or here with --stop.",
+		       "holds the logged-in session; later runs of the same account and connection\n"
+		       "settings use it instead of connecting (--no-persist opts out). It ends after\n"
+		       "DURATION without use, or here with --stop.",
 	.opts = persist_opts,
 	.complete_first = "account",
 	.flags = 0,

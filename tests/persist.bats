@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# --persist: later runs use the session the first one left behind.
+# --persist: later runs (with --persist or not) use the session the first one left behind.
 load helpers
 
 setup() {
@@ -115,4 +115,131 @@ sock() { ls "$XDG_RUNTIME_DIR"/mailtool/persist-*.sock 2>/dev/null | head -1; }
 	run "$MT" persist --stop
 	[[ "$output" == "stopped "*.sock ]]
 	[ -z "$(ls "$XDG_RUNTIME_DIR"/mailtool/)" ]
+}
+
+# It was: the kept session answered a run that named another pin or another
+# CA file, so a --fingerprint the server does not match still "worked".
+@test "a kept session serves only runs of the same trust: another --fingerprint or --ca-file is its own session" {
+	before=$(logins alice)
+	run "$MT" quota --persist 30s
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run --separate-stderr "$MT" quota --fingerprint "sha256:$(printf '%064d' 0)"
+	echo "$stderr"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"fingerprint"* ]]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	cp "$MT_CA" "$BATS_TEST_TMPDIR/ca-copy.pem"
+	run "$MT" quota --tsv --persist 30s --ca-file "$BATS_TEST_TMPDIR/ca-copy.pem"
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 2 ]
+	run "$MT" quota --tsv --fingerprint "$MT_SERVER_FP"
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 3 ]
+	# each kept its own: plain runs of either, no login
+	run "$MT" quota --tsv --ca-file "$BATS_TEST_TMPDIR/ca-copy.pem"
+	[ "$status" -eq 0 ]
+	run "$MT" quota --tsv
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 3 ]
+	# the CA file changed under its name is another trust
+	cat "$MT_CA" "$MT_CA" > "$BATS_TEST_TMPDIR/ca-copy.pem"
+	run "$MT" quota --tsv --ca-file "$BATS_TEST_TMPDIR/ca-copy.pem"
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 4 ]
+}
+
+# README: "later runs of the same account use it" -- without --persist too.
+@test "once kept, every run of the account uses it; --no-persist logs in, and leaves nothing" {
+	want=$("$MT" du --tsv --no-persist)
+	[ -z "$(sock)" ]
+	before=$(logins alice)
+	run "$MT" quota --persist 30s
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run "$MT" du --tsv
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	run --separate-stderr "$MT" expunge --deleted NoSuchFolder
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"no folder 'NoSuchFolder'"* ]]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run "$MT" du --tsv --no-persist
+	[ "$status" -eq 0 ]
+	[ "$output" = "$want" ]
+	[ "$(( $(logins alice) - before ))" -eq 2 ]
+	run --separate-stderr "$MT" quota --persist 30s --no-persist
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"--persist and --no-persist exclude each other"* ]]
+}
+
+@test "a plain run with no kept session logs in and leaves no process, no directory" {
+	before=$(logins alice)
+	run "$MT" quota --tsv
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	[ -z "$(ls -A "$XDG_RUNTIME_DIR")" ]
+}
+
+@test "another user of the same account is not served by the kept session" {
+	run "$MT" quota --persist 30s
+	[ "$status" -eq 0 ]
+	before=$(logins bob)
+	before_a=$(logins alice)
+	run env MAILTOOL_PASSWORD="$(cat "$MT_SUITE_DIR/bob.pw")" "$MT" quota --tsv -u bob
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins bob) - before ))" -eq 1 ]
+	[ "$(( $(logins alice) - before_a ))" -eq 0 ]
+	# and --as another user through the admin account
+	run "$MT" quota -a admin --as carol --persist 30s
+	[ "$status" -eq 0 ]
+	before=$(logins bob)
+	before_c=$(logins carol)
+	run "$MT" quota --tsv -a admin --as bob
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins bob) - before ))" -eq 1 ]
+	run "$MT" quota --tsv -a admin --as carol
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins carol) - before_c ))" -eq 0 ]
+}
+
+@test "a killed keeper: the next plain run logs in itself, silently, exit 0" {
+	run "$MT" quota --persist 30s
+	pid=$("$MT" persist --status | sed -n 's/.*pid \([0-9]*\);.*/\1/p')
+	[ -n "$pid" ]
+	kill -9 "$pid"
+	[ -S "$(sock)" ]
+	before=$(logins alice)
+	run --separate-stderr timeout 20 "$MT" quota --tsv
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"User quota"* ]]
+	[ -z "$stderr" ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+}
+
+# A keeper serving a long run takes no other: the next run must not wait
+# for it. A stopped process is one that never says it is free.
+@test "a busy keeper: the run logs in itself within seconds; the keeper serves again afterwards" {
+	run "$MT" quota --persist 30s
+	pid=$("$MT" persist --status | sed -n 's/.*pid \([0-9]*\);.*/\1/p')
+	[ -n "$pid" ]
+	kill -STOP "$pid"
+	before=$(logins alice)
+	t0=$(date +%s)
+	run --separate-stderr timeout 20 "$MT" quota --tsv
+	t1=$(date +%s)
+	run2=$("$MT" persist --status)
+	kill -CONT "$pid"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"User quota"* ]]
+	[ -z "$stderr" ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	[ "$(( t1 - t0 ))" -le 10 ]
+	[[ "$run2" == *"busy serving a run"* ]]
+	# the same process, still there and free again
+	run "$MT" quota --tsv
+	[ "$status" -eq 0 ]
+	[ "$(( $(logins alice) - before ))" -eq 1 ]
+	run "$MT" persist --status
+	[[ "$output" == *"pid $pid;"* ]]
 }

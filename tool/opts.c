@@ -28,6 +28,7 @@ const struct mt_opt mt_common_opts[] = {
 	  .help = "longest wait for any server response, e.g. 30s (the default)" },
 	{ .lng = "persist", .kind = MT_ARG, .metavar = "DURATION",
 	  .help = "keep the logged-in session for later runs, until idle for DURATION" },
+	{ .lng = "no-persist", .kind = MT_FLAG, .help = "log in afresh: no kept session, none left behind" },
 	{ .lng = "max-rate", .kind = MT_ARG, .metavar = "N/s",
 	  .help = "send at most N commands a second per session (N/s or N/min), for servers that throttle" },
 	{ .lng = "trace", .kind = MT_FLAG, .help = "write the IMAP conversation to stderr, credentials redacted" },

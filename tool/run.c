@@ -105,7 +105,7 @@ static void print_verbose_open(struct mt_ctx *ctx)
 /* ---- session reuse within one process (batch) ------------------------- */
 
 struct cached {
-	char *key;                  /* everything that identifies the account */
+	char *key;                  /* everything the session depends on (mt_session_key) */
 	struct mt_session *s;
 };
 static struct cached *cache;
@@ -114,7 +114,7 @@ static int cache_on;
 
 static char *account_key(const struct mt_ctx *ctx)
 {
-	char *a = mt_account_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
+	char *a = mt_session_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
 	free(a);
 	return k;
 }
@@ -296,9 +296,14 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 		r = mt_fail(&ctx, MT_EUSAGE, "-j, --shard, --resume and --retry-failed go with --users");
 		goto out;
 	}
-	if ((ap->flags & MT_APPLET_SESSION) && (mt_arg(&ctx.args, "persist") || !mt_arg(&ctx.args, "users"))) {
+	if (ap->flags & MT_APPLET_SESSION) {
 		const char *pv = mt_arg(&ctx.args, "persist");
+		int no = mt_flag(&ctx.args, "no-persist");
 		uint64_t secs = 0;
+		if (pv && no) {
+			r = mt_fail(&ctx, MT_EUSAGE, "--persist and --no-persist exclude each other");
+			goto out;
+		}
 		if (pv && mt_parse_duration(pv, &secs, &ctx.err) != MT_OK) {
 			r = mt_fail(&ctx, MT_EUSAGE, "--persist: %s", ctx.err.msg);
 			goto out;
@@ -307,8 +312,11 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 			r = ap->session_failed ? ap->session_failed(&ctx) : mt_fail_err(&ctx, &ctx.err);
 			goto out;
 		}
+		/* a live kept session of the same key serves every run (a batch's
+		 * lines have the batch's own, and its standard input); --persist
+		 * or the account's persist leaves one when there is none */
 		double idle = pv ? (double)secs : ctx.acct.persist;
-		int pr = idle > 0 ? mt_persist_run(&ctx, idle, argc, argv, &runner) : -1;
+		int pr = no || (cache_on && idle <= 0) ? -1 : mt_persist_run(&ctx, idle, argc, argv, &runner);
 		if (pr >= 0) {
 			r = pr;
 			goto out;

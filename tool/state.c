@@ -24,6 +24,41 @@ char *mt_account_key(const struct mt_account *a)
 	return k;
 }
 
+/* A file as the key names it: its real path and what it holds now (size,
+ * change time), so a CA file edited or replaced under the same name is
+ * another trust; the name as given when it cannot be looked at. */
+static char *file_id(const char *path)
+{
+	struct stat st;
+	char *real = path ? realpath(path, NULL) : NULL;
+	char *id;
+	if (real && stat(real, &st) == 0)
+		id = mt_xasprintf("%s:%llu:%lld.%09ld", real, (unsigned long long)st.st_size, (long long)st.st_ctim.tv_sec,
+				  st.st_ctim.tv_nsec);
+	else
+		id = mt_xstrdup(path ? path : "");
+	free(real);
+	return id;
+}
+
+char *mt_session_key(const struct mt_account *a)
+{
+	char *acct = mt_account_key(a), *ca = file_id(a->ca_file);
+	/* without a CA file the system's store decides, as the environment says */
+	const char *cf = a->ca_file ? "" : secure_getenv("SSL_CERT_FILE"),
+		   *cd = a->ca_file ? "" : secure_getenv("SSL_CERT_DIR");
+	/* the rate too: a kept session sends at the rate it was opened with */
+	char *k = mt_xasprintf("%s|uid %lu|auth %d|imp %d|%s|ca %s|pin %s|certs %s|%s|plain %d|pw %s|%s|z %d|rate %.6g", acct,
+			       (unsigned long)getuid(), (int)a->auth, (int)a->impersonation,
+			       a->master_separator ? a->master_separator : "", ca, a->fingerprint ? a->fingerprint : "",
+			       cf ? cf : "", cd ? cd : "", a->allow_plaintext_auth,
+			       a->password_command ? a->password_command : "", a->password_file ? a->password_file : "",
+			       a->compress, a->max_rate);
+	free(acct);
+	free(ca);
+	return k;
+}
+
 /* dir made (with its parents) mode 0700, and it must be a directory of
  * ours that nobody else may write into */
 static char *private_dir(char *dir, struct mt_err *e)
@@ -61,11 +96,29 @@ char *mt_state_dir(struct mt_err *e)
 	return private_dir(dir, e);
 }
 
-char *mt_runtime_dir(struct mt_err *e)
+/* $XDG_RUNTIME_DIR/mailtool or /tmp/mailtool-UID; owned */
+static char *runtime_path(void)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
+	return rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
+}
+
+char *mt_runtime_dir(struct mt_err *e)
+{
 	errno = 0;
-	return private_dir(rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid()), e);
+	return private_dir(runtime_path(), e);
+}
+
+char *mt_runtime_dir_found(void)
+{
+	char *dir = runtime_path();
+	struct stat st;
+	struct mt_err e;
+	if (lstat(dir, &st) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return private_dir(dir, &e);
 }
 
 /* Read exactly 32 bytes from the regular file name in dir (no link), 1;

@@ -135,14 +135,18 @@ size_t mt_json_escape(char *buf, size_t len, const char *s);
 
 struct mt_progress {
 	const char *what;
-	uint64_t total, done;
+	const char *unit;        /* after the count ("messages"), or NULL */
+	uint64_t total, done;    /* total 0: not known */
+	uint64_t bytes_total, bytes;   /* shown when set; bytes_total decides the ETA */
 	double t0, last;
 	int on, shown;
 };
 
-/* enabled: the caller's say (not -q); the line appears only on a terminal. */
+/* enabled: the caller's say (not -q); the line appears only on a terminal.
+ * Set unit and bytes_total after starting, when there are any. */
 void mt_progress_start(struct mt_progress *p, const char *what, uint64_t total, int enabled);
 void mt_progress_step(struct mt_progress *p, uint64_t n);
+void mt_progress_add(struct mt_progress *p, uint64_t n, uint64_t bytes);
 void mt_progress_end(struct mt_progress *p);
 
 
@@ -167,15 +171,17 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
  * applet with the same account (batch mode); off closes them all. */
 void mt_session_cache(int on);
 
-/* --persist: hand this run to the background process holding the account's
- * session (starting it if needed); -1 when it must run here after all. */
+/* Hand this run to a live background process holding a session of the
+ * same key (mt_session_key), starting one when idle_s > 0 (--persist); -1
+ * when it must run here after all (none, a dead one, a busy one). */
 struct mt_runner {
 	int (*applet)(const struct mt_applet *ap, int argc, char **argv);   /* mt_run_applet */
 	void (*cache)(int on);                                              /* mt_session_cache */
 };
 int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, const struct mt_runner *run);
 /* A socket's log beside it (in mt_runtime_dir), and one question to a
- * process (STATUS, STOP): 0 and its answer, or -1 when nobody answers. */
+ * process (STATUS, STOP): 0 and its answer, -1 when nobody is there (a
+ * stale socket), 1 when it is busy serving a run. */
 char *mt_persist_log_path(const char *sock);
 int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
 
@@ -190,6 +196,12 @@ int mt_in_shard(const char *user, unsigned k, unsigned n);
  * configuration file): session cache, persist sockets, --new state, locks.
  * Owned; one line. */
 char *mt_account_key(const struct mt_account *a);
+/* Everything a logged-in session depends on: the account key and the trust
+ * (CA file and what it holds, pin, the system store's environment), the
+ * authentication and impersonation settings, the password's source, the
+ * Unix user. A kept session (batch, --persist) serves only a run whose key
+ * is the same, byte for byte. Owned; never written anywhere. */
+char *mt_session_key(const struct mt_account *a);
 /* A certificate pin as given ("sha256:" or "sha256=", 64 hex digits, the
  * colons of openssl's form allowed) as the transport compares it
  * ("sha256:" and lower-case hex); owned, or NULL when it is not one. */
@@ -200,6 +212,9 @@ char *mt_fingerprint_pin(const char *v);
  * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
 char *mt_state_dir(struct mt_err *e);
 char *mt_runtime_dir(struct mt_err *e);
+/* The runtime directory when it is there already (and good), else NULL:
+ * a run that only looks for a kept session makes nothing. */
+char *mt_runtime_dir_found(void);
 /* The key that signs the flag lines of mbox exports (archive.key in the
  * state directory, 32 random bytes, mode 0600): 1 and key set; 0 when there
  * is none and create is 0; with create, made when missing. -1 and e set
