@@ -229,6 +229,32 @@ has() {
 	[ "${#COMPREPLY[@]}" -eq $(( ${#APPLETS[@]} + 1 )) ]
 }
 
+@test "completion: common options before the applet, their values, then the applet and its options" {
+	load_completion
+	load_applets
+	comp mailtool --acc
+	has --account
+	comp mailtool -a ''
+	# account names (none made up); then the applet after the option's value
+	for w in "${COMPREPLY[@]}"; do [[ $w != --* ]]; done
+	comp mailtool -a admin q
+	has quota
+	[ "${#COMPREPLY[@]}" -eq 1 ]
+	comp mailtool -a admin --config /dev/null ''
+	for a in "${APPLETS[@]}"; do has "$a"; done
+	[ "${#COMPREPLY[@]}" -eq ${#APPLETS[@]} ]
+	comp mailtool -qa admin du --so
+	has --sort
+	comp mailtool --account=admin -v du --sort ''
+	has size
+	comp mailtool -a admin --r
+	has --resume
+	has --retry-failed
+	# the applet's own options are not offered before it
+	comp mailtool -a admin --so
+	[ "${#COMPREPLY[@]}" -eq 0 ]
+}
+
 @test "completion: options of the applet" {
 	load_completion
 	comp mailtool du --s
