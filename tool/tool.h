@@ -210,6 +210,16 @@ void mt_warn(struct mt_ctx *ctx, const char *fmt, ...) __attribute__((format(pri
 /* Same for an mt_err. */
 int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
 
+/* ---- folder arguments ------------------------------------------------------ */
+
+/* LIST of each positional argument as a pattern (none: '*'), merged in the
+ * order given, each folder once. A pattern that matches nothing is named on
+ * stderr and counted in *unmatched, and the others are still listed; with
+ * `selectable`, so is one that matches only folders that cannot be opened
+ * (a \Noselect parent). mailtool(1): the run then exits 65 (EX_DATAERR)
+ * when the rest is done. MT_OK, or the error of a LIST (ctx->err). */
+int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, int *unmatched);
+
 /* ---- choosing messages ----------------------------------------------------- */
 
 struct mt_cond;
