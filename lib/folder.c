@@ -286,6 +286,12 @@ int mt_special_folder(struct mt_session *s, const char *use, char **folder, char
 int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
 		      char ***out, size_t *nout, struct mt_err *e)
 {
+	return mt_expand_folders_missed(s, args, nargs, recursive, NULL, out, nout, e);
+}
+
+int mt_expand_folders_missed(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+			     unsigned char *missed, char ***out, size_t *nout, struct mt_err *e)
+{
 	struct mt_mailboxes all;
 	char delim = 0;
 	int r;
@@ -303,7 +309,7 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 	for (size_t a = 0; a < nargs && r == MT_OK; a++) {
 		const char *arg = args[a];
 		char *pre = NULL;   /* arg under the personal namespace prefix, on a second pass */
-		int wild = strpbrk(arg, "*%") != NULL, found = 0;
+		int wild = strpbrk(arg, "*%") != NULL, found = 0, parent = 0;
 		struct mt_mailboxes m = { 0 };
 		struct mt_strindex *hits = NULL;
 	again:
@@ -318,12 +324,14 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 		for (size_t i = 0; i < all.n; i++) {
 			struct mt_mailbox *b = &all.v[i];
 			int hit;
-			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))
-				continue;
 			if (wild)
 				hit = mt_strindex_get(hits, b->name) >= 0;
 			else
 				hit = strcmp(b->name, arg) == 0 || (strcasecmp(arg, "INBOX") == 0 && strcmp(b->wire, "INBOX") == 0);
+			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) {
+				parent |= hit;   /* there, but it only holds other folders */
+				continue;
+			}
 			/* --recursive: the folder's whole subtree */
 			if (!hit && recursive && delim && !wild)
 				hit = strncmp(b->name, arg, al) == 0 && b->name[al] == delim;
@@ -351,7 +359,9 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 			goto again;
 		}
 		free(pre);
-		if (!found)
+		if (missed)
+			missed[a] = found ? 0 : parent ? MT_ARG_NOSELECT : MT_ARG_NONE;
+		else if (!found)
 			r = mt_seterr(e, MT_EDATA, "no folder '%s'", args[a]);
 	}
 	mt_strindex_free(taken);

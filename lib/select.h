@@ -33,6 +33,13 @@ int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char 
  * selectable folder names. An argument matching nothing is an error. */
 int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
 		      char ***out, size_t *nout, struct mt_err *e);
+/* The same, where an argument naming nothing is not an error: missed (nargs
+ * entries, the caller's) says for each 0 (it named a folder), MT_ARG_NONE
+ * (nothing) or MT_ARG_NOSELECT (only folders that cannot be opened, such as
+ * a \\Noselect parent); the others are expanded all the same. */
+enum { MT_ARG_NONE = 1, MT_ARG_NOSELECT = 2 };
+int mt_expand_folders_missed(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+			     unsigned char *missed, char ***out, size_t *nout, struct mt_err *e);
 void mt_free_folders(char **v, size_t n);
 
 /* The folder with a special-use flag ("\\Trash"), or by its well-known name

@@ -6,6 +6,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+int mt_unmatched_err(struct mt_err *e, const char *arg, int parent_only)
+{
+	if (parent_only)
+		return mt_seterr(e, MT_EDATA, "'%s' is not selectable: it only holds other folders", arg);
+	return mt_seterr(e, MT_EDATA, "no folder matches '%s'", arg);
+}
+
+static void say_unmatched(struct mt_ctx *ctx, const char *arg, int parent_only)
+{
+	struct mt_err e;
+	mt_unmatched_err(&e, arg, parent_only);
+	mt_warn(ctx, "%s", e.msg);
+}
+
 int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, int *unmatched)
 {
 	static const char *const all[] = { "*" };
@@ -25,10 +39,7 @@ int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, i
 			if (!(m.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)))
 				usable++;
 		if (m.n == 0 || (selectable && usable == 0)) {
-			if (m.n == 0)
-				mt_warn(ctx, "no folder matches '%s'", pats[p]);
-			else
-				mt_warn(ctx, "'%s' is not selectable: it only holds other folders", pats[p]);
+			say_unmatched(ctx, pats[p], m.n > 0);
 			++*unmatched;
 			mt_mailboxes_release(&m);
 			continue;
@@ -50,5 +61,21 @@ int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, i
 	mt_strindex_free(taken);
 	if (r != MT_OK)
 		mt_mailboxes_release(out);
+	return r;
+}
+
+int mt_expand_args(struct mt_ctx *ctx, int recursive, char ***out, size_t *nout, int *unmatched)
+{
+	size_t n = (size_t)ctx->args.argc;
+	unsigned char *missed = mt_xmalloc(n ? n : 1);
+	int r = mt_expand_folders_missed(ctx->s, (const char *const *)ctx->args.argv, n, recursive, missed, out, nout,
+					 &ctx->err);
+	*unmatched = 0;
+	for (size_t a = 0; r == MT_OK && a < n; a++)
+		if (missed[a]) {
+			say_unmatched(ctx, ctx->args.argv[a], missed[a] == MT_ARG_NOSELECT);
+			++*unmatched;
+		}
+	free(missed);
 	return r;
 }

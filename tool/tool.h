@@ -219,6 +219,13 @@ int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
  * (a \Noselect parent). mailtool(1): the run then exits 65 (EX_DATAERR)
  * when the rest is done. MT_OK, or the error of a LIST (ctx->err). */
 int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, int *unmatched);
+/* The same rule for applets that act on folders: the positional arguments
+ * (names or patterns; with recursive their subtrees) as selectable folder
+ * names (mt_expand_folders_missed), every argument that names nothing said
+ * on stderr and counted. MT_OK, or the error of a LIST (ctx->err). */
+int mt_expand_args(struct mt_ctx *ctx, int recursive, char ***out, size_t *nout, int *unmatched);
+/* The error (65) those lines say, for an applet that has one argument only. */
+int mt_unmatched_err(struct mt_err *e, const char *arg, int parent_only);
 
 /* ---- choosing messages ----------------------------------------------------- */
 
