@@ -71,18 +71,19 @@ static int parse_count(const char *s, long *out)
 }
 
 /* Messages and bytes per folder (the table du has always printed). */
-static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *m, long top, long depth)
+static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *mp, long top, long depth)
 {
+	const struct mt_mailboxes m = *mp;   /* borrowed, as it was listed */
 	struct mt_status *st;
 	int r = MT_OK, failed = 0;
 
-	st = mt_xmalloc(sizeof *st * (m->n ? m->n : 1));
+	st = mt_xmalloc(sizeof *st * (m.n ? m.n : 1));
 	/* in slices of 64 folders (the pipelining batch anyway), for the progress line */
 	struct mt_progress pg;
-	mt_progress_start(&pg, "folders", m->n, m->n > 64 && !mt_flag(&ctx->args, "quiet"));
-	for (size_t i = 0; r == MT_OK && i < m->n; i += 64) {
-		size_t cnt = m->n - i < 64 ? m->n - i : 64;
-		r = mt_status_many(ctx->s, m->v + i, cnt, MT_ST_MESSAGES | MT_ST_SIZE, st + i, &ctx->err);
+	mt_progress_start(&pg, "folders", m.n, m.n > 64 && !mt_flag(&ctx->args, "quiet"));
+	for (size_t i = 0; r == MT_OK && i < m.n; i += 64) {
+		size_t cnt = m.n - i < 64 ? m.n - i : 64;
+		r = mt_status_many(ctx->s, m.v + i, cnt, MT_ST_MESSAGES | MT_ST_SIZE, st + i, &ctx->err);
 		mt_progress_step(&pg, cnt);
 	}
 	mt_progress_end(&pg);
@@ -91,12 +92,12 @@ static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *m, long top, 
 		return mt_fail_err(ctx, &ctx->err);
 	}
 
-	struct du_row *rows = mt_xmalloc(sizeof *rows * (m->n ? m->n : 1));
+	struct du_row *rows = mt_xmalloc(sizeof *rows * (m.n ? m.n : 1));
 	size_t nrows = 0;
 	struct mt_strindex *row_ix = mt_strindex_new();   /* row name -> index (keys owned by rows) */
 	uint64_t tot_msgs = 0, tot_size = 0;
-	for (size_t i = 0; i < m->n; i++) {
-		struct mt_mailbox *b = &m->v[i];
+	for (size_t i = 0; i < m.n; i++) {
+		struct mt_mailbox *b = &m.v[i];
 		if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) {
 			if (depth == 0)
 				continue;  /* a \Noselect parent still gets a roll-up row below */
@@ -155,7 +156,7 @@ static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *m, long top, 
 	for (size_t i = 0; i < nrows; i++)
 		free(rows[i].name);
 	free(rows);
-	mt_status_release(st, m->n);
+	mt_status_release(st, m.n);
 	free(st);
 	/* a folder that could not be measured makes the total incomplete */
 	return failed ? MT_EPROTO : MT_OK;
