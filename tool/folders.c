@@ -38,7 +38,8 @@ int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, i
 		for (size_t i = 0; i < m.n; i++)
 			if (!(m.v[i].flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)))
 				usable++;
-		if (m.n == 0 || (selectable && usable == 0)) {
+		/* the default '*' of an empty account names nothing the user typed */
+		if (ctx->args.argc && (m.n == 0 || (selectable && usable == 0))) {
 			say_unmatched(ctx, pats[p], m.n > 0);
 			++*unmatched;
 			mt_mailboxes_release(&m);

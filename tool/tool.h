@@ -213,7 +213,7 @@ int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
 /* ---- folder arguments ------------------------------------------------------ */
 
 /* LIST of each positional argument as a pattern (none: '*'), merged in the
- * order given, each folder once. A pattern that matches nothing is named on
+ * order given, each folder once. A pattern given that matches nothing is named on
  * stderr and counted in *unmatched, and the others are still listed; with
  * `selectable`, so is one that matches only folders that cannot be opened
  * (a \Noselect parent). mailtool(1): the run then exits 65 (EX_DATAERR)
