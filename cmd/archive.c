@@ -1072,12 +1072,16 @@ static int export_main(struct mt_ctx *ctx)
 	if (del && !mt_has_cap(ctx->s, "UIDPLUS"))
 		return mt_fail(ctx, MT_EUNAVAIL, "the server lacks UIDPLUS, so --delete-after-export cannot remove exactly the "
 			       "exported messages (UID EXPUNGE); nothing exported, nothing removed");
-	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
-			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK ||
+	int unmatched = 0;
+	if (mt_expand_args(ctx, mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &unmatched) != MT_OK ||
 	    mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {
 		mt_free_folders(folders, nfolders);
 		return mt_fail_err(ctx, &ctx->err);
 	}
+	if (nfolders == 0)
+		return MT_EDATA;   /* mailtool(1): each argument was named on stderr */
+	if (unmatched)
+		worst = MT_EDATA;  /* the others are still exported */
 	int many = nfolders > 1 || mt_flag(&ctx->args, "recursive") || strpbrk(ctx->args.argv[0], "*%") ||
 		   mt_arg(&ctx->args, "layout");
 	int *exists = mt_xmalloc(sizeof *exists * (nfolders ? nfolders : 1));
@@ -1776,9 +1780,11 @@ static int archive_main(struct mt_ctx *ctx)
 		return export_main(ctx);
 	if (mt_arg(&ctx->args, "import"))
 		return import_main(ctx);
-	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
-			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK)
+	int unmatched = 0;
+	if (mt_expand_args(ctx, mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &unmatched) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
+	if (nfolders == 0)
+		return MT_EDATA;   /* mailtool(1): each argument was named on stderr */
 	if (!dry && (r = recover(ctx, tmpl, folders, nfolders)) != MT_OK) {
 		mt_free_folders(folders, nfolders);
 		return r;
@@ -1828,7 +1834,8 @@ static int archive_main(struct mt_ctx *ctx)
 	mt_free_folders(folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
-	return r;
+	/* a folder argument named nothing: the others are done */
+	return r == MT_OK && unmatched ? MT_EDATA : r;
 }
 
 static const struct mt_applet archive_applet = {

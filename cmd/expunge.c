@@ -132,8 +132,10 @@ static int resolve(struct mt_ctx *ctx, int code, char ***folders, size_t *nfolde
 {
 	char **found = NULL;
 	size_t nfound = 0;
+	unsigned char missed = 0;
 	struct mt_err why = ctx->err;
-	int r = mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, 1, 0, &found, &nfound, &ctx->err);
+	int r = mt_expand_folders_missed(ctx->s, (const char *const *)ctx->args.argv, 1, 0, &missed, &found, &nfound,
+					 &ctx->err);
 	if (r == MT_OK && nfound == 1 && strcmp(found[0], (*folders)[0]) != 0) {
 		mt_free_folders(*folders, *nfolders);
 		*folders = found;
@@ -146,13 +148,13 @@ static int resolve(struct mt_ctx *ctx, int code, char ***folders, size_t *nfolde
 		ctx->err = why;
 		return code;
 	}
-	return r == MT_OK ? mt_seterr(&ctx->err, MT_EDATA, "no folder '%s'", ctx->args.argv[0]) : r;
+	return r == MT_OK ? mt_unmatched_err(&ctx->err, ctx->args.argv[0], missed == MT_ARG_NOSELECT) : r;
 }
 
 static int expunge_main(struct mt_ctx *ctx)
 {
 	const struct expunge *x = ctx->state;
-	int r = MT_OK;
+	int r = MT_OK, unmatched = 0;
 	char **folders = NULL, *trash = NULL, *trash_wire = NULL;
 	size_t nfolders = 0;
 	uint64_t undecided = 0, total = 0;
@@ -165,9 +167,11 @@ static int expunge_main(struct mt_ctx *ctx)
 	if (literal) {
 		folders = mt_xmalloc(sizeof *folders);
 		folders[nfolders++] = mt_xstrdup(strcasecmp(arg0, "INBOX") == 0 ? "INBOX" : arg0);
-	} else if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc, x->recursive,
-				     &folders, &nfolders, &ctx->err) != MT_OK) {
+	} else if (mt_expand_args(ctx, x->recursive, &folders, &nfolders, &unmatched) != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);
+		goto out;
+	} else if (nfolders == 0) {
+		r = MT_EDATA;   /* mailtool(1): each argument was named on stderr */
 		goto out;
 	}
 	if (x->to_trash) {
@@ -255,6 +259,8 @@ static int expunge_main(struct mt_ctx *ctx)
 	else if (undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)undecided, undecided == 1 ? "" : "s", undecided == 1 ? "it" : "them");
+	else if (unmatched)
+		r = MT_EDATA;   /* a folder argument named nothing: the others are done */
 out:
 	mt_plan_release(&plan);
 	mt_free_folders(folders, nfolders);

@@ -40,12 +40,12 @@ static int ls_main(struct mt_ctx *ctx)
 	struct mt_table t;
 	int want_status = mt_flag(&ctx->args, "status"), failed = 0;
 	int only_sub = mt_flag(&ctx->args, "subscribed");
-	int r;
+	int r, unmatched;
 
-	if (ctx->args.argc > 1)
-		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool ls %s", ctx->ap->usage);
-	if ((r = mt_list(ctx->s, ctx->args.argc ? ctx->args.argv[0] : "*", &m, &ctx->err)) != MT_OK)
+	if ((r = mt_list_args(ctx, 0, &m, &unmatched)) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
+	if (m.n == 0 && unmatched)
+		return MT_EDATA;   /* each pattern was named on stderr: no empty table */
 	mt_sort(m.v, m.n, sizeof *m.v, by_name);
 	if (want_status) {
 		st = mt_xmalloc(sizeof *st * (m.n ? m.n : 1));
@@ -82,18 +82,21 @@ static int ls_main(struct mt_ctx *ctx)
 		mt_status_release(st, m.n);
 	free(st);
 	mt_mailboxes_release(&m);
-	/* like du: a folder that could not be measured is not a success */
-	return failed ? MT_EPROTO : MT_OK;
+	/* like du: a folder that could not be measured is not a success; a
+	 * pattern that matched nothing is 65 (mailtool(1)) */
+	return failed ? MT_EPROTO : unmatched ? MT_EDATA : MT_OK;
 }
 
 static const struct mt_applet ls_applet = {
 	.name = "ls",
 	.summary = "list folders with special-use flags, subscriptions and (with --status) sizes",
-	.usage = "[options] [PATTERN]",
+	.usage = "[options] [PATTERN...]",
 	.description = "PATTERN is an IMAP LIST pattern in UTF-8: '*' matches across levels, '%' within one\n"
-		       "(default '*'). The subscribed column says yes, no, or gone (subscribed but missing).",
+		       "(default '*'); several are listed together. The subscribed column says yes, no, or gone\n"
+		       "(subscribed but missing).",
 	.opts = ls_opts,
 	.complete_first = "folder",
+	.complete_rest = "folder",
 	.flags = MT_APPLET_SESSION,
 	.main = ls_main,
 };

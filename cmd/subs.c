@@ -187,7 +187,7 @@ static int subs_main(struct mt_ctx *ctx)
 	struct mt_table t;
 	char delim = 0;
 	int r = MT_OK, failed = 0, off = 0, dry = mt_flag(&ctx->args, "dry-run");
-	size_t missing = 0;
+	size_t missing = 0, unmatched = 0;
 	/* a refused (un)subscription is named and the rest still done */
 	struct subs_run S = { .plan = { .keep_going = 1 } };
 
@@ -265,8 +265,9 @@ static int subs_main(struct mt_ctx *ctx)
 					note(&S, b->name, on ? "already subscribed" : "already unsubscribed");
 			}
 			if (!matched && r == MT_OK) {
-				mt_warn(ctx, "'%s' matches no %s", pats[k], on ? "folder" : "subscription");
-				failed++;
+				/* mailtool(1): named, the rest done, 65 */
+				mt_warn(ctx, "no %s matches '%s'", on ? "folder" : "subscription", pats[k]);
+				unmatched++;
 			}
 		}
 	} else {
@@ -312,6 +313,8 @@ static int subs_main(struct mt_ctx *ctx)
 	mt_mailboxes_release(&m);
 	if (r == MT_OK && failed)
 		r = MT_EUNAVAIL;
+	else if (r == MT_OK && unmatched)
+		r = MT_EDATA;
 	else if (r == MT_OK && missing)
 		r = mt_fail(ctx, MT_EDATA, "%zu listed folder%s not here; not subscribed", missing, missing == 1 ? " is" : "s are");
 	/* check: exit 1 when something is off, for help-desk scripts */

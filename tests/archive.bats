@@ -108,3 +108,14 @@ old_inbox() {
 	[[ "$output" == *$'Keep\tskipped: flagged\t4\t'* ]]
 	[ "$(listing)" = "$before" ]
 }
+
+@test "archive: a folder that matches nothing is named, the others are still archived, exit 65" {
+	run --separate-stderr "$MT" archive --dry-run --older 2y --tsv Lists/dev NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool archive: no folder matches 'NoSuchFolder'" ]
+	[[ "$output" == *$'Lists/dev -> Archive/'* ]]
+	run --separate-stderr "$MT" archive --dry-run --older 2y NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool archive: no folder matches 'NoSuchFolder'" ]
+	[ -z "$output" ]
+}

@@ -341,3 +341,17 @@ EOF
 	[ "$(co_check alice bytes INBOX.Imported)" = "$(co_check alice bytes "$f")" ]
 	co_restore
 }
+
+@test "courier: du --messages lists the largest messages as the server sizes them (SORT as it offers it)" {
+	run -0 --separate-stderr mt du "${A[@]}" --messages --top 5 --tsv --trace INBOX
+	if co_check alice caps | grep -qx SORT; then
+		[[ "$stderr" == *"UID SORT (REVERSE SIZE) UTF-8 UID "* ]]
+	else
+		[[ "$stderr" == *"UID SEARCH UID "* && "$stderr" != *"UID SORT"* ]]
+	fi
+	want=$(co_check alice sizes INBOX | sort -t $'\t' -k2,2nr -k1,1n | head -5 | awk -F'\t' '{print "INBOX\t" $1 "\t" $2}')
+	[ "$(echo "$output" | tail -n +2 | cut -f1,2,4)" = "$want" ]
+	run -0 --separate-stderr mt du "${A[@]}" --histogram --tsv INBOX
+	[ "$(echo "$output" | tail -n +2 | awk -F'\t' '{m += $2; s += $3} END {print m, s}')" = \
+		"$(manifest_col INBOX 2) $(manifest_col INBOX 3)" ]
+}

@@ -555,3 +555,13 @@ EOF2
 	[ "$(LC_ALL=C sort <<<"$output")" = "$(LC_ALL=C sort <<<"$unseen")" ]
 	[ "$(tsv_field "$out" INBOX messages)" -ge 1 ]
 }
+
+@test "cyrus: du --messages (SORT) lists the largest messages as the server sizes them; --histogram adds up" {
+	run -0 --separate-stderr cy du --messages --top 5 --tsv --trace INBOX
+	[[ "$stderr" == *"UID SORT (REVERSE SIZE) UTF-8 UID "* ]]
+	[ "$(echo "$output" | tail -n +2 | cut -f4)" = "$(CHECK sizes alice INBOX | sort -nr | head -5)" ]
+	[ -z "$(echo "$output" | tail -n +2 | awk -F'\t' '$1 != "INBOX"')" ]
+	run -0 --separate-stderr cy du --histogram --tsv INBOX
+	[ "$(echo "$output" | tail -n +2 | awk -F'\t' '{m += $2; s += $3} END {print m, s}')" = \
+		"$(CHECK count alice INBOX) $(CHECK size alice INBOX)" ]
+}

@@ -184,7 +184,7 @@ HOOK
 	[[ "$stderr" == *"bad regular expression at offset"* ]]
 	run --separate-stderr "$MT" expunge --deleted NoSuchFolder
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"no folder 'NoSuchFolder'"* ]]
+	[ "$stderr" = "mailtool expunge: no folder matches 'NoSuchFolder'" ]
 	run "$MT" expunge INBOX
 	[ "$status" -eq 64 ]
 	run "$MT" expunge --seen --unseen INBOX
@@ -313,4 +313,18 @@ print((t - b).days + (2 if sys.argv[2] == "13mo2d" else 0))' "$m" "$d")
 	run --separate-stderr "$MT" expunge --older 3M --dry-run INBOX
 	[[ "$stderr" == *"m is minutes, mo calendar months"* ]]
 	[ "$(listing)" = "$before" ]
+}
+
+@test "expunge: a folder that matches nothing is named, the other folders are still done, exit 65" {
+	before=$(alice_count INBOX larger 1M)
+	[ "$before" -gt 0 ]
+	run --separate-stderr "$MT" expunge --larger 1M --include-flagged --tsv INBOX NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool expunge: no folder matches 'NoSuchFolder'" ]
+	[ "$(alice_count INBOX larger 1M)" -eq 0 ]
+	[[ "$output" == *$'INBOX\tremoved\t'"$before"$'\t'* ]]
+	# a \Noselect parent alone: said so, nothing done
+	run --separate-stderr "$MT" expunge --deleted Lists
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool expunge: 'Lists' is not selectable: it only holds other folders" ]
 }

@@ -80,3 +80,20 @@ load helpers
 	# special-use flags are only announced with SPECIAL-USE; compare the rest
 	[ "$(echo "$output" | cut -f1,3-)" = "$(echo "$a" | cut -f1,3-)" ]
 }
+
+@test "ls takes several patterns, each folder once; a \\Noselect parent is listed as a name" {
+	run "$MT" ls --tsv INBOX 'Lists/*' Lists INBOX
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | tr '\n' ' ')" = "INBOX Lists Lists/announce Lists/dev " ]
+}
+
+@test "ls: a pattern that matches nothing is named on stderr, the others listed, exit 65" {
+	run --separate-stderr "$MT" ls --tsv 'Lists/*' NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool ls: no folder matches 'NoSuchFolder'" ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | tr '\n' ' ')" = "Lists/announce Lists/dev " ]
+	run --separate-stderr "$MT" ls --tsv 'NoSuch*'
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool ls: no folder matches 'NoSuch*'" ]
+	[ -z "$output" ]
+}

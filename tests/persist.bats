@@ -25,7 +25,7 @@ sock() { ls "$XDG_RUNTIME_DIR"/mailtool/persist-*.sock 2>/dev/null | head -1; }
 	[ "$output" = "$want" ]
 	run --separate-stderr "$MT" expunge --deleted NoSuchFolder --persist 30s
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"no folder 'NoSuchFolder'"* ]]
+	[ "$stderr" = "mailtool expunge: no folder matches 'NoSuchFolder'" ]
 	[ "$(( $(logins alice) - before ))" -eq 1 ]
 }
 

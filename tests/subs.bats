@@ -76,8 +76,8 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	run "$MT" subs add 'Projets/*'
 	[ "$status" -eq 0 ]
 	run --separate-stderr "$MT" subs add 'Nothing*'
-	[ "$status" -eq 69 ]
-	[[ "$stderr" == *"'Nothing*' matches no folder"* ]]
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool subs: no folder matches 'Nothing*'" ]
 }
 
 @test "subs add --all subscribes every existing folder" {
@@ -152,4 +152,14 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == *"cannot read"* ]]
 	[ "$(subscribed)" = "$before" ]
+}
+
+@test "subs add/remove: a pattern that matches nothing is named, the others done, exit 65" {
+	run --separate-stderr "$MT" subs add --dry-run --tsv 'Lists/*' 'Nothing*'
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool subs: no folder matches 'Nothing*'" ]
+	[[ "$output" == *"Lists/dev"* ]]
+	run --separate-stderr "$MT" subs remove --dry-run 'Nothing*'
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool subs: no subscription matches 'Nothing*'" ]
 }

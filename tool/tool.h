@@ -228,6 +228,23 @@ void mt_warn(struct mt_ctx *ctx, const char *fmt, ...) __attribute__((format(pri
 /* Same for an mt_err. */
 int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
 
+/* ---- folder arguments ------------------------------------------------------ */
+
+/* LIST of each positional argument as a pattern (none: '*'), merged in the
+ * order given, each folder once. A pattern given that matches nothing is named on
+ * stderr and counted in *unmatched, and the others are still listed; with
+ * `selectable`, so is one that matches only folders that cannot be opened
+ * (a \Noselect parent). mailtool(1): the run then exits 65 (EX_DATAERR)
+ * when the rest is done. MT_OK, or the error of a LIST (ctx->err). */
+int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, int *unmatched);
+/* The same rule for applets that act on folders: the positional arguments
+ * (names or patterns; with recursive their subtrees) as selectable folder
+ * names (mt_expand_folders_missed), every argument that names nothing said
+ * on stderr and counted. MT_OK, or the error of a LIST (ctx->err). */
+int mt_expand_args(struct mt_ctx *ctx, int recursive, char ***out, size_t *nout, int *unmatched);
+/* The error (65) those lines say, for an applet that has one argument only. */
+int mt_unmatched_err(struct mt_err *e, const char *arg, int parent_only);
+
 /* ---- choosing messages ----------------------------------------------------- */
 
 struct mt_cond;

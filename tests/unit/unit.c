@@ -456,6 +456,7 @@ static void t_numguard(void)
 		"* QUOTA \"User quota\" (STORAGE 325 51200)\r\n",
 		"* VANISHED (EARLIER) 300:310,405,411\r\n* ESEARCH (TAG \"A5\") UID MIN 7 MAX 3800 ALL 7:3800\r\n",
 		"A2 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n",
+		"* SORT 5 3 4294967295 1\r\n",
 		"A3 NO [OVERQUOTA] Quota exceeded [5000000000 bytes, -3 left\r\n",
 		"* BYE server shutting down in 99999999999 seconds\r\n",
 		NULL
@@ -463,6 +464,8 @@ static void t_numguard(void)
 	static const char *const bad[] = {
 		"* SEARCH 4294967297\r\n",
 		"* SEARCH 2 -1\r\n",
+		"* SORT 7 4294967297 2\r\n",
+		"* SORT 7 -2\r\n",
 		"* SEARCH 1 (MODSEQ 99999999999999999999)\r\n",
 		"* 2 FETCH (UID 4294967298 RFC822.SIZE 5000)\r\n",
 		"* 1 FETCH (UID 1 RFC822.SIZE -5)\r\n",
