@@ -150,6 +150,7 @@ static int du_main(struct mt_ctx *ctx)
 
 	struct mt_table t;
 	mt_table_init(&t, du_cols, D_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "folder";
 	for (size_t i = 0; i < shown; i++) {
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, D_FOLDER, rows[i].name);
@@ -157,16 +158,13 @@ static int du_main(struct mt_ctx *ctx)
 		mt_table_num(&t, row, D_SIZE, (long long)rows[i].size);
 	}
 	int with_total = !mt_flag(&ctx->args, "no-total");
-	if (with_total && ctx->fmt != MT_FMT_JSON) {
-		int row = mt_table_row(&t);
-		mt_table_str(&t, row, D_FOLDER, "(total)");
+	if (with_total) {
+		int row = mt_table_row_type(&t, "total");
+		mt_table_label(&t, row, D_FOLDER, "(total)");
 		mt_table_num(&t, row, D_MESSAGES, (long long)tot_msgs);
 		mt_table_num(&t, row, D_SIZE, (long long)tot_size);
 	}
 	mt_table_print(&t, stdout);
-	if (with_total && ctx->fmt == MT_FMT_JSON)
-		printf("{\"total\":true,\"folders\":%zu,\"messages\":%llu,\"size\":%llu}\n", nrows,
-		       (unsigned long long)tot_msgs, (unsigned long long)tot_size);
 	mt_table_release(&t);
 	for (size_t i = 0; i < nrows; i++)
 		free(rows[i].name);

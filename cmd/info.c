@@ -26,7 +26,7 @@ static const struct mt_col info_cols[I_NCOLS] = {
 	[I_CERT_ISSUER] = { "cert_issuer", MT_COL_STR },
 	[I_CERT_EXPIRES] = { "cert_expires", MT_COL_STR },
 	[I_CERT_FP] = { "cert_fingerprint", MT_COL_STR },
-	[I_CERT_PINNED] = { "cert_pinned", MT_COL_STR },
+	[I_CERT_PINNED] = { "cert_pinned", MT_COL_BOOL },
 	[I_AUTH] = { "auth", MT_COL_STR },
 	[I_USER] = { "user", MT_COL_STR },
 	[I_CAPS_GREETING] = { "caps_greeting", MT_COL_STR },
@@ -81,6 +81,7 @@ static int info_main(struct mt_ctx *ctx)
 		return mt_fail_err(ctx, &ctx->err);
 
 	mt_table_init(&t, info_cols, I_NCOLS, ctx->fmt, 0);
+	t.type = "server";
 	t.vertical = 1;
 	int row = mt_table_row(&t);
 	mt_table_str(&t, row, I_ACCOUNT, ctx->acct.name);
@@ -98,7 +99,10 @@ static int info_main(struct mt_ctx *ctx)
 		mt_table_str(&t, row, I_CERT_ISSUER, tls->issuer);
 		mt_table_str(&t, row, I_CERT_EXPIRES, tls->not_after);
 		mt_table_str(&t, row, I_CERT_FP, tls->fingerprint);
-		mt_table_str(&t, row, I_CERT_PINNED, tls->pinned ? "yes (fingerprint matched)" : "no (verified by CA and host name)");
+		if (ctx->fmt == MT_FMT_HUMAN)
+			mt_table_label(&t, row, I_CERT_PINNED, tls->pinned ? "yes (fingerprint matched)" : "no (verified by CA and host name)");
+		else
+			mt_table_bool(&t, row, I_CERT_PINNED, tls->pinned);
 	}
 	mt_table_str(&t, row, I_AUTH, mt_session_auth_method(s));
 	if (ctx->acct.as_user)
@@ -110,11 +114,17 @@ static int info_main(struct mt_ctx *ctx)
 	mt_table_str(&t, row, I_CAPS_PRELOGIN, mt_session_caps(s, MT_CAPS_PRELOGIN));
 	mt_table_str(&t, row, I_CAPS_POSTLOGIN, mt_session_caps(s, MT_CAPS_POSTLOGIN));
 	char *mech = mechanisms(mt_session_caps(s, MT_CAPS_PRELOGIN));
-	mt_table_str(&t, row, I_MECHS, *mech ? mech : "(none announced)");
+	if (*mech)
+		mt_table_str(&t, row, I_MECHS, mech);
+	else
+		mt_table_label(&t, row, I_MECHS, "(none announced)");
 	free(mech);
 	mt_table_str(&t, row, I_NAMESPACE, ns);
 	snprintf(buf, sizeof buf, "%c", delim ? delim : '-');
-	mt_table_str(&t, row, I_DELIM, delim ? buf : "(flat)");
+	if (delim)
+		mt_table_str(&t, row, I_DELIM, buf);
+	else
+		mt_table_label(&t, row, I_DELIM, "(flat)");
 	mt_table_str(&t, row, I_COMPRESS, mt_session_compressed(s) ? "DEFLATE" : "none");
 	mt_table_num(&t, row, I_MS_CONNECT, (long long)(tm->connect + 0.5));
 	if (tls && tm->tls > 0)
