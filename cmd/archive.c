@@ -1093,7 +1093,7 @@ static int export_main(struct mt_ctx *ctx)
 		return r;
 	}
 	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
-	uint64_t tot_n = 0, tot_b = 0;
+	uint64_t tot_n = 0, tot_b = 0, done = 0;
 	for (size_t f = 0; f < nfolders && r == MT_OK; f++) {
 		struct mt_selection sel;
 		struct outcome o = { 0 };
@@ -1135,6 +1135,7 @@ static int export_main(struct mt_ctx *ctx)
 			mt_report_row(&t, folders[f], dry ? "would remove" : "removed", o.removed, o.removed_bytes);
 		tot_n += o.exported;
 		tot_b += o.exported_bytes;
+		done += o.exported + o.removed;
 		/* a folder whose copies could not all be verified keeps its mail;
 		 * the others go on */
 		if (r == MT_EDATA && kept) {
@@ -1146,8 +1147,9 @@ static int export_main(struct mt_ctx *ctx)
 		mt_selection_release(&sel);
 	}
 	if (nfolders > 1)
-		mt_report_row(&t, "(total)", dry ? "would export" : "exported", tot_n, tot_b);
-	mt_table_print(&t, stdout);
+		mt_report_total(&t, dry ? "would export" : "exported", tot_n, tot_b);
+	if (!mt_quiet_nothing(ctx, done))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 	places_release(&P);
 	free(exists);
@@ -1500,11 +1502,11 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 		[I_DSERVER] = { "dated_by_server", MT_COL_NUM },
 	};
 	const struct import_count *c = &im->c;
-	struct mt_col dcols[I_N];
-	memcpy(dcols, cols, sizeof cols);
-	dcols[I_APPENDED].name = "would_append";
 	struct mt_table t;
-	mt_table_init(&t, dry ? dcols : cols, I_N, ctx->fmt, mt_flag(&ctx->args, "human"));
+	/* one key set whatever the flags (mailtool(1), OUTPUT): a dry run's
+	 * appended is what it would append */
+	mt_table_init(&t, cols, I_N, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "import";
 	int row = mt_table_row(&t);
 	mt_table_str(&t, row, I_FOLDER, into);
 	mt_table_num(&t, row, I_APPENDED, (long long)c->appended);
@@ -1523,7 +1525,8 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 	mt_table_num(&t, row, I_DRECEIVED, (long long)im->info.dated[MT_LM_DATE_RECEIVED]);
 	mt_table_num(&t, row, I_DDATE, (long long)im->info.dated[MT_LM_DATE_DATE]);
 	mt_table_num(&t, row, I_DSERVER, (long long)im->info.dated[MT_LM_DATE_NONE]);
-	mt_table_print(&t, stdout);
+	if (!mt_quiet_nothing(ctx, c->appended))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
 
@@ -1762,8 +1765,9 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 			mt_report_row(&t, folders[f], "skipped: flagged", fl_n[f], fl_b[f]);
 	}
 	if (moves > 1)
-		mt_report_row(&t, "(total)", dry ? "would move" : "moved", tot_n, tot_b);
-	mt_table_print(&t, stdout);
+		mt_report_total(&t, dry ? "would move" : "moved", tot_n, tot_b);
+	if (!mt_quiet_nothing(ctx, tot_n))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
 

@@ -135,6 +135,7 @@ static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *mp, long top,
 
 	struct mt_table t;
 	mt_table_init(&t, du_cols, D_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "folder";
 	for (size_t i = 0; i < shown; i++) {
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, D_FOLDER, rows[i].name);
@@ -142,16 +143,13 @@ static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *mp, long top,
 		mt_table_num(&t, row, D_SIZE, (long long)rows[i].size);
 	}
 	int with_total = !mt_flag(&ctx->args, "no-total");
-	if (with_total && ctx->fmt != MT_FMT_JSON) {
-		int row = mt_table_row(&t);
-		mt_table_str(&t, row, D_FOLDER, "(total)");
+	if (with_total) {
+		int row = mt_table_row_type(&t, "total");
+		mt_table_label(&t, row, D_FOLDER, "(total)");
 		mt_table_num(&t, row, D_MESSAGES, (long long)tot_msgs);
 		mt_table_num(&t, row, D_SIZE, (long long)tot_size);
 	}
 	mt_table_print(&t, stdout);
-	if (with_total && ctx->fmt == MT_FMT_JSON)
-		printf("{\"total\":true,\"folders\":%zu,\"messages\":%llu,\"size\":%llu}\n", nrows,
-		       (unsigned long long)tot_msgs, (unsigned long long)tot_size);
 	mt_table_release(&t);
 	for (size_t i = 0; i < nrows; i++)
 		free(rows[i].name);
@@ -262,6 +260,7 @@ static int du_messages(struct mt_ctx *ctx, const struct mt_mailboxes *m, size_t 
 	struct mt_table t;
 	char date[32];
 	mt_table_init(&t, msg_cols, M_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "message";
 	for (size_t i = 0; i < n; i++) {
 		struct tm tm;
 		int row = mt_table_row(&t);
@@ -347,6 +346,7 @@ static int du_histogram(struct mt_ctx *ctx, const struct mt_mailboxes *m)
 	}
 	struct mt_table tb;
 	mt_table_init(&tb, band_cols, H_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	tb.type = "band";
 	for (size_t b = 0; b < NBANDS; b++) {
 		int row = mt_table_row(&tb);
 		mt_table_str(&tb, row, H_BAND, bands[b].name);

@@ -118,8 +118,10 @@ static void report(struct mt_ctx *ctx, const struct expunge *x, const struct mt_
 		tot_b += b;
 	}
 	if (nf > 1)
-		mt_report_row(&t, "(total)", act, tot_n, tot_b);
-	mt_table_print(&t, stdout);
+		mt_report_total(&t, act, tot_n, tot_b);
+	/* cron: nothing removed, nothing said; and -v --tsv is the message listing alone */
+	if (!mt_quiet_nothing(ctx, tot_n) && !(ctx->fmt == MT_FMT_TSV && ctx->verbose && x->dry))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
 
@@ -196,6 +198,7 @@ static int expunge_main(struct mt_ctx *ctx)
 	 * was understood and the whole plan checked (one folder is opened once,
 	 * read-write, for the executor to find it selected) */
 	struct mt_progress pg;
+	int listed = 0;
 	mt_progress_start(&pg, "selecting (folders)", nfolders, nfolders > 1 && !mt_flag(&ctx->args, "quiet"));
 	for (size_t i = 0; i < nfolders && r == MT_OK; i++) {
 		struct mt_selection sel;
@@ -233,7 +236,7 @@ static int expunge_main(struct mt_ctx *ctx)
 			free(uids);
 			free(sizes);
 			if (ctx->verbose && x->dry)
-				mt_report_messages(&sel, ctx->fmt, x->human, stdout);
+				mt_report_messages(&sel, ctx->fmt, x->human, &listed, stdout);
 		}
 		mt_selection_release(&sel);
 	}

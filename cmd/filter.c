@@ -1048,6 +1048,8 @@ static int filter_main(struct mt_ctx *ctx)
 		return explain(ctx, R.rules);
 	mt_table_init(&res, result_cols, R_NCOLS, ctx->fmt, 0);
 	mt_table_init(&msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
+	res.type = "rule";
+	msgs.type = "message";
 	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);
 	/* everything is checked before anything changes: folders, targets, \Trash, the log */
 	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK) {
@@ -1086,9 +1088,12 @@ static int filter_main(struct mt_ctx *ctx)
 	if (r == MT_OK && R.undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
-	if (msgs.rows)
+	/* one record type per TSV stream: -v --dry-run --tsv is the message listing alone */
+	int listing = R.dry && R.verbose, tsv = ctx->fmt == MT_FMT_TSV;
+	if (msgs.rows || (tsv && listing))
 		mt_table_print(&msgs, stdout);
-	if (res.rows || ctx->verbose)
+	if (!(tsv && listing) && !mt_quiet_nothing(ctx, (uint64_t)res.rows) &&
+	    (res.rows || ctx->verbose || ctx->fmt != MT_FMT_HUMAN))
 		mt_table_print(&res, stdout);
 out:
 	mt_table_release(&res);

@@ -27,7 +27,7 @@ static const struct mt_col info_cols[I_NCOLS] = {
 	[I_CERT_ISSUER] = { "cert_issuer", MT_COL_STR },
 	[I_CERT_EXPIRES] = { "cert_expires", MT_COL_STR },
 	[I_CERT_FP] = { "cert_fingerprint", MT_COL_STR },
-	[I_CERT_PINNED] = { "cert_pinned", MT_COL_STR },
+	[I_CERT_PINNED] = { "cert_pinned", MT_COL_BOOL },
 	[I_AUTH] = { "auth", MT_COL_STR },
 	[I_USER] = { "user", MT_COL_STR },
 	[I_CAPS_GREETING] = { "caps_greeting", MT_COL_STR },
@@ -71,7 +71,7 @@ static char *mechanisms(const char *caps)
 /* One row of what session s showed; s is an open session, or (failed) the
  * record of an attempt that stopped at e: then what it got that far. */
 static void fill(struct mt_ctx *ctx, struct mt_table *t, int row, struct mt_session *s, const char *ns,
-		 char delim, const struct mt_err *failed)
+		 char delim, const struct mt_err *failed, int logged_in)
 {
 	const struct mt_tls_info *tls = mt_session_tls_seen(s);
 	const struct mt_timings *tm = mt_session_timings(s);
@@ -98,13 +98,14 @@ static void fill(struct mt_ctx *ctx, struct mt_table *t, int row, struct mt_sess
 		mt_table_str(t, row, I_CERT_ISSUER, tls->issuer);
 		mt_table_str(t, row, I_CERT_EXPIRES, tls->not_after);
 		mt_table_str(t, row, I_CERT_FP, tls->fingerprint);
-		if (mt_session_tls(s))
-			mt_table_str(t, row, I_CERT_PINNED, tls->pinned ? "yes (fingerprint matched)"
-				     : "no (verified by CA and host name)");
+		const char *how = !mt_session_tls(s) ? "no (not trusted: see the error)"
+				  : tls->pinned ? "yes (fingerprint matched)" : "no (verified by CA and host name)";
+		if (ctx->fmt == MT_FMT_HUMAN)
+			mt_table_label(t, row, I_CERT_PINNED, how);
 		else
-			mt_table_str(t, row, I_CERT_PINNED, "no (not trusted: see the error)");
+			mt_table_bool(t, row, I_CERT_PINNED, mt_session_tls(s) && tls->pinned);
 	}
-	if (!failed)
+	if (!failed || logged_in)
 		mt_table_str(t, row, I_AUTH, mt_session_auth_method(s));
 	else if (strcmp(mt_session_auth_method(s), "none") != 0) {
 		snprintf(buf, sizeof buf, "%s (%s)", mt_session_auth_method(s),
@@ -122,21 +123,28 @@ static void fill(struct mt_ctx *ctx, struct mt_table *t, int row, struct mt_sess
 			mt_table_str(t, row, capcol[p], mt_session_caps(s, p));
 	if (!failed || mt_session_caps(s, MT_CAPS_PRELOGIN)[0]) {
 		char *mech = mechanisms(mt_session_caps(s, MT_CAPS_PRELOGIN));
-		mt_table_str(t, row, I_MECHS, *mech ? mech : "(none announced)");
+		if (*mech)
+			mt_table_str(t, row, I_MECHS, mech);
+		else
+			mt_table_label(t, row, I_MECHS, "(none announced)");
 		free(mech);
 	}
 	if (!failed) {
 		mt_table_str(t, row, I_NAMESPACE, ns);
 		snprintf(buf, sizeof buf, "%c", delim ? delim : '-');
-		mt_table_str(t, row, I_DELIM, delim ? buf : "(flat)");
-		mt_table_str(t, row, I_COMPRESS, mt_session_compressed(s) ? "DEFLATE" : "none");
+		if (delim)
+			mt_table_str(t, row, I_DELIM, buf);
+		else
+			mt_table_label(t, row, I_DELIM, "(flat)");
 	}
+	if (!failed || logged_in)
+		mt_table_str(t, row, I_COMPRESS, mt_session_compressed(s) ? "DEFLATE" : "none");
 	/* the timings of the steps that were taken */
 	static const int mscol[] = { I_MS_CONNECT, I_MS_TLS, I_MS_GREETING, I_MS_STARTTLS, I_MS_AUTH,
 				     I_MS_COMPRESS };
 	const double ms[] = { tm->connect, tm->tls, tm->greeting, tm->starttls, tm->auth, tm->compress };
 	for (size_t i = 0; i < sizeof ms / sizeof *ms; i++)
-		if (ms[i] > 0 || (!failed && (mscol[i] == I_MS_CONNECT || mscol[i] == I_MS_GREETING ||
+		if (ms[i] > 0 || ((!failed || logged_in) && (mscol[i] == I_MS_CONNECT || mscol[i] == I_MS_GREETING ||
 					      mscol[i] == I_MS_AUTH)))
 			mt_table_num(t, row, mscol[i], (long long)(ms[i] + 0.5));
 	mt_table_num(t, row, I_MS_TOTAL, (long long)(tm->total + 0.5));
@@ -146,12 +154,14 @@ static void fill(struct mt_ctx *ctx, struct mt_table *t, int row, struct mt_sess
 	}
 }
 
-static void show(struct mt_ctx *ctx, struct mt_session *s, const char *ns, char delim, const struct mt_err *failed)
+static void show(struct mt_ctx *ctx, struct mt_session *s, const char *ns, char delim, const struct mt_err *failed,
+		 int logged_in)
 {
 	struct mt_table t;
 	mt_table_init(&t, info_cols, I_NCOLS, ctx->fmt, 0);
+	t.type = "server";
 	t.vertical = 1;
-	fill(ctx, &t, mt_table_row(&t), s, ns, delim, failed);
+	fill(ctx, &t, mt_table_row(&t), s, ns, delim, failed, logged_in);
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
@@ -164,9 +174,13 @@ static int info_main(struct mt_ctx *ctx)
 
 	if (ctx->args.argc > 0)
 		return mt_fail(ctx, MT_EUSAGE, "info takes no arguments");
-	if (mt_namespace_text(s, &ns, &ctx->err) != MT_OK || mt_delimiter(s, &delim, &ctx->err) != MT_OK)
+	if (mt_namespace_text(s, &ns, &ctx->err) != MT_OK || mt_delimiter(s, &delim, &ctx->err) != MT_OK) {
+		/* logged in, then a step failed: still what was learned */
+		show(ctx, s, NULL, 0, &ctx->err, 1);
+		fflush(stdout);
 		return mt_fail_err(ctx, &ctx->err);
-	show(ctx, s, ns, delim, NULL);
+	}
+	show(ctx, s, ns, delim, NULL, 0);
 	return MT_OK;
 }
 
@@ -177,7 +191,7 @@ static int info_session_failed(struct mt_ctx *ctx)
 {
 	if (ctx->failed && ctx->args.argc == 0) {
 		fflush(stderr);
-		show(ctx, ctx->failed, NULL, 0, &ctx->err);
+		show(ctx, ctx->failed, NULL, 0, &ctx->err, 0);
 		fflush(stdout);
 	}
 	return mt_fail_err(ctx, &ctx->err);

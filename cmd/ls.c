@@ -12,15 +12,18 @@ static const struct mt_opt ls_opts[] = {
 	MT_OPT_END,
 };
 
-enum { L_FOLDER, L_SPECIAL, L_SUB, L_MESSAGES, L_UNSEEN, L_SIZE, L_NCOLS };
+enum { L_FOLDER, L_SPECIAL, L_SUB, L_MESSAGES, L_UNSEEN, L_SIZE, L_SELECT, L_NCOLS };
 
 static const struct mt_col ls_cols[L_NCOLS] = {
 	[L_FOLDER] = { "folder", MT_COL_STR },
 	[L_SPECIAL] = { "special_use", MT_COL_STR },
-	[L_SUB] = { "subscribed", MT_COL_STR },
+	[L_SUB] = { "subscribed", MT_COL_BOOL },
 	[L_MESSAGES] = { "messages", MT_COL_NUM },
 	[L_UNSEEN] = { "unseen", MT_COL_NUM },
 	[L_SIZE] = { "size", MT_COL_SIZE },
+	/* last: a script reading columns by position keeps them; people
+	 * read "gone" in the subscribed column instead */
+	[L_SELECT] = { "selectable", MT_COL_BOOL, .machine = 1 },
 };
 
 static int by_name(const void *a, const void *b)
@@ -55,17 +58,26 @@ static int ls_main(struct mt_ctx *ctx)
 			return mt_fail_err(ctx, &ctx->err);
 		}
 	}
-	mt_table_init(&t, ls_cols, want_status ? L_NCOLS : L_MESSAGES, ctx->fmt, mt_flag(&ctx->args, "human"));
+	/* scripts get every key, with null where --status was not asked */
+	mt_table_init(&t, ls_cols, want_status || ctx->fmt != MT_FMT_HUMAN ? L_NCOLS : L_MESSAGES, ctx->fmt,
+		      mt_flag(&ctx->args, "human"));
+	t.type = "folder";
 	for (size_t i = 0; i < m.n; i++) {
 		struct mt_mailbox *b = &m.v[i];
 		if (only_sub && !(b->flags & MT_MBX_SUBSCRIBED))
 			continue;
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, L_FOLDER, b->name);
-		mt_table_str(&t, row, L_SPECIAL, *b->special ? b->special : (ctx->fmt == MT_FMT_HUMAN ? "-" : ""));
+		if (*b->special)
+			mt_table_str(&t, row, L_SPECIAL, b->special);
 		/* "gone": subscribed, but the folder does not exist any more */
-		mt_table_str(&t, row, L_SUB, !(b->flags & MT_MBX_SUBSCRIBED) ? "no" :
-			     (b->flags & MT_MBX_NONEXISTENT) ? "gone" : "yes");
+		int gone = (b->flags & MT_MBX_SUBSCRIBED) && (b->flags & MT_MBX_NONEXISTENT);
+		if (gone && ctx->fmt == MT_FMT_HUMAN)
+			mt_table_label(&t, row, L_SUB, "gone");
+		else
+			mt_table_bool(&t, row, L_SUB, (b->flags & MT_MBX_SUBSCRIBED) != 0);
+		if (t.ncols > L_SELECT)
+			mt_table_bool(&t, row, L_SELECT, !(b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)));
 		if (want_status && !(b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) && st[i].error == NULL) {
 			if (st[i].have & MT_ST_MESSAGES) mt_table_num(&t, row, L_MESSAGES, st[i].messages);
 			if (st[i].have & MT_ST_UNSEEN) mt_table_num(&t, row, L_UNSEEN, st[i].unseen);

@@ -111,6 +111,7 @@ static int do_set(struct mt_ctx *ctx, const char *root)
 	if (r == MT_OK) {
 		struct mt_table t;
 		mt_table_init(&t, set_cols, S_NCOLS, ctx->fmt, 0);
+		t.type = "limit";
 		for (size_t i = 0; i < n; i++) {
 			int row = mt_table_row(&t);
 			int storage = strcmp(names[i], "STORAGE") == 0;
@@ -275,6 +276,7 @@ static int quota_main(struct mt_ctx *ctx)
 
 	struct mt_table t;
 	mt_table_init(&t, quota_cols, Q_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "quota";
 	for (size_t r = 0; r < q.nroots; r++) {
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, Q_ROOT, q.roots[r]);

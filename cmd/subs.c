@@ -207,6 +207,7 @@ static int subs_main(struct mt_ctx *ctx)
 	}
 	mt_sort(m.v, m.n, sizeof *m.v, by_name);
 	mt_table_init(&t, subs_cols, S_NCOLS, ctx->fmt, 0);
+	t.type = "folder";
 
 	if (strcmp(cmd, "list") == 0) {
 		for (size_t i = 0; i < m.n; i++)
@@ -214,7 +215,9 @@ static int subs_main(struct mt_ctx *ctx)
 				note(&S, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");
 	} else if (strcmp(cmd, "export") == 0) {
 		for (size_t i = 0; i < m.n; i++)
-			if (subscribed(&m.v[i])) {
+			if (subscribed(&m.v[i]) && ctx->fmt != MT_FMT_HUMAN) {
+				note(&S, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");   /* as list */
+			} else if (subscribed(&m.v[i])) {
 				/* one name a line: a name with a control character
 				 * (mUTF-7 can encode any) is shown escaped, never raw */
 				char *safe = mt_term_safe(m.v[i].name);
@@ -305,7 +308,7 @@ static int subs_main(struct mt_ctx *ctx)
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
 	render(ctx, &S, dry, &t, &failed);
-	if (t.rows)
+	if (t.rows || ctx->fmt != MT_FMT_HUMAN)
 		mt_table_print(&t, stdout);
 	else if (strcmp(cmd, "check") == 0 && ctx->fmt == MT_FMT_HUMAN)
 		puts("subscriptions are in order");

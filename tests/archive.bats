@@ -45,7 +45,8 @@ old_inbox() {
 	done
 	# nothing old and unflagged is left in INBOX; every archived one is somewhere
 	[ "$(dadm search -u alice mailbox INBOX before 730d unflagged | wc -l)" -eq 0 ]
-	moved=$(echo "$output" | grep '^(total)\|^INBOX' | tail -1 | cut -f3)
+	# (TSV has no total row: one record type per stream)
+	moved=$(echo "$output" | awk -F'\t' '$2 == "moved" {s += $3} END {print s}')
 	[ "$(dadm search -u alice mailbox 'Archive/*' all | wc -l)" -eq "$moved" ]
 	# the new folders are subscribed
 	for f in $(dadm mailbox list -u alice 'Archive/*'); do

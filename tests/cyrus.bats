@@ -132,7 +132,7 @@ tsv_field() { # TEXT KEY COLUMN
 		[ "$(tsv_field "$out" "$f" special_use)" = "\\$f" ]
 	done
 	[ "$(tsv_field "$out" INBOX special_use)" = "" ]
-	[ "$(tsv_field "$out" "Old Stuff" subscribed)" = yes ]
+	[ "$(tsv_field "$out" "Old Stuff" subscribed)" = true ]
 }
 
 @test "cyrus: quota equals the admin's GETQUOTA user/alice" {
@@ -180,7 +180,9 @@ tsv_field() { # TEXT KEY COLUMN
 	run -0 awk -F'\t' 'NR > 1 && $1 != "(total)" { print $1 "\t" $2 "\t" $3 }' <<<"$du"
 	[ "$(LC_ALL=C sort <<<"$output")" = "$srv" ]
 	run -0 awk -F'\t' '{ n += $2; b += $3 } END { print n "\t" b }' <<<"$srv"
-	[ "$(tsv_field "$du" "(total)" messages)	$(tsv_field "$du" "(total)" size)" = "$output" ]
+	local want=$output
+	run -0 --separate-stderr cy du --json
+	[ "$(jq -r 'select(.type == "total") | "\(.messages)\t\(.size)"' <<<"$output")" = "$want" ]
 	# bob through the admin (--as): his own box
 	run -0 server_status bob
 	local bob=$output

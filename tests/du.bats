@@ -12,13 +12,20 @@ load helpers
 }
 
 @test "du total is the sum over all folders" {
-	run "$MT" du --tsv
+	run "$MT" du --json
 	[ "$status" -eq 0 ]
-	total=$(echo "$output" | grep $'^(total)\t' | cut -f2-)
+	total=$(echo "$output" | jq -r 'select(.type == "total") | "\(.messages)\t\(.size)"')
 	want=$(doveadm_sizes alice | awk -F'\t' '{m+=$2; s+=$3} END {print m "\t" s}')
 	[ "$total" = "$want" ]
+	echo "$output" | tail -1 | grep -q "^{\"schema\":1,\"type\":\"total\",\"folder\":null,\"messages\":${want%%$'\t'*},\"size\":${want##*$'\t'}}\$"
+	# a real folder named like the people's label stays a folder
+	dadm mailbox create -u alice "(total)"
 	run "$MT" du --json
-	echo "$output" | tail -1 | grep -q "^{\"total\":true,\"folders\":[0-9]*,\"messages\":${want%%$'\t'*},\"size\":${want##*$'\t'}}\$"
+	dadm mailbox delete -u alice "(total)"
+	[ "$(echo "$output" | jq -r 'select(.folder == "(total)") | .type')" = "folder" ]
+	[ "$(echo "$output" | jq -s 'map(select(.type == "total")) | length')" -eq 1 ]
+	run "$MT" du --tsv
+	[ "$(echo "$output" | grep -c '(total)')" -eq 0 ]
 }
 
 @test "du without STATUS=SIZE (FETCH RFC822.SIZE fallback) gives the same numbers" {

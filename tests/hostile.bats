@@ -145,7 +145,7 @@ ON ^STATUS \"INBOX\" => * STATUS INBOX (MESSAGES 2 UNSEEN 0 SIZE 10)\r\n{tag} OK
 ON ^STATUS => {tag} NO [SERVERBUG] broken"
 	run --separate-stderr mt_fake ls --status --no-tls --tsv
 	[ "$status" -eq 76 ]
-	[[ "$output" == *$'INBOX\t\tno\t2\t0\t10'* ]]
+	[[ "$output" == *$'INBOX\t\tfalse\t2\t0\t10\ttrue'* ]]
 	[[ "$stderr" == *"'Broken': STATUS failed"* ]]
 }
 

@@ -31,7 +31,7 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	[ "$status" -eq 0 ]
 	[ "$output" = "subscriptions are in order" ]
 	run "$MT" subs check --tsv
-	[ "$output" = "" ]
+	[ "$output" = $'folder\tstate' ]
 	dadm mailbox create -u alice Unsubscribed
 	run "$MT" subs check --tsv
 	[ "$status" -eq 1 ]
@@ -124,7 +124,7 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	# without --exact an empty list changes nothing
 	run "$MT" subs -a admin --as bob import --dry-run /dev/null --tsv
 	[ "$status" -eq 0 ]
-	[ "$output" = "" ]
+	[ "$output" = $'folder\tstate' ]
 	run "$MT" subs --exact check
 	[ "$status" -eq 64 ]
 }

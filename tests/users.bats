@@ -13,7 +13,9 @@ import json, sys
 rows = {r["user"]: r for r in map(json.loads, sys.stdin)}
 assert set(rows) == {"alice", "bob", "carol", "no-such-user"}, rows.keys()
 for u in ("alice", "bob", "carol"):
-    assert rows[u]["status"] == 0 and rows[u]["error"] == "" and len(rows[u]["results"]) == 1
+    assert rows[u]["type"] == "user" and rows[u]["schema"] == 1
+    assert rows[u]["status"] == 0 and rows[u]["error"] is None and len(rows[u]["results"]) == 1
+    assert rows[u]["results"][0]["type"] == "quota"
 assert rows["no-such-user"]["status"] == 77 and "refused" in rows["no-such-user"]["error"]
 assert rows["no-such-user"]["results"] == []
 '
@@ -31,6 +33,16 @@ assert rows["no-such-user"]["results"] == []
 	[ "$(echo "$output" | head -1)" = $'user\tstatus\terror\tfolder\tmessages\tsize' ]
 	echo "$output" | grep -q $'^bob\t0\t\tBobs\t3\t'
 	echo "$output" | grep -q $'^alice\t0\t\tINBOX\t'
+}
+
+@test "--users --tsv: a user that fails first still gets the applet's columns, empty; one header" {
+	printf 'no-such-user\nbob\n' > "$BATS_TEST_TMPDIR/users"
+	run bash -c "\"$MT\" du -a admin --users - --tsv --no-total -j 1 < \"$BATS_TEST_TMPDIR/users\" 2>/dev/null"
+	[ "$status" -eq 77 ]
+	[ "$(echo "$output" | head -1)" = $'user\tstatus\terror\tfolder\tmessages\tsize' ]
+	[ "$(echo "$output" | grep -c '^user')" -eq 1 ]
+	echo "$output" | grep -q $'^no-such-user\t77\t[^\t]*refused[^\t]*\t\t\t$'
+	[ "$(echo "$output" | awk -F'\t' 'NF != 6' | wc -l)" -eq 0 ]
 }
 
 @test "--shard K/N: all shards together cover every user exactly once" {
@@ -56,8 +68,8 @@ assert rows["no-such-user"]["results"] == []
 	[ "$status" -eq 0 ]
 	[ "$(dadm search -u alice mailbox INBOX deleted | wc -l)" -eq 0 ]
 	[ "$(dadm search -u bob mailbox INBOX deleted | wc -l)" -eq 0 ]
-	echo "$output" | grep -q "\"user\":\"alice\",\"status\":0,\"error\":\"\",\"results\":\\[{\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$a,"
-	echo "$output" | grep -q "\"user\":\"bob\",\"status\":0,\"error\":\"\",\"results\":\\[{\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$b,"
+	echo "$output" | grep -q "\"user\":\"alice\",\"status\":0,\"error\":null,\"results\":\\[{\"schema\":1,\"type\":\"folder\",\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$a,"
+	echo "$output" | grep -q "\"user\":\"bob\",\"status\":0,\"error\":null,\"results\":\\[{\"schema\":1,\"type\":\"folder\",\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$b,"
 }
 
 @test "--users bad input: with --as, bad -j, bad --shard, unreadable file, -j without --users" {

@@ -94,25 +94,33 @@ void mt_applet_complete_args(FILE *f, const struct mt_applet *ap);
 
 /* ---- output ----------------------------------------------------------- */
 
+/* The version of the --json/--tsv format (mailtool(1), OUTPUT): every JSON
+ * record carries it, so a line read alone still says what it is. */
+#define MT_SCHEMA 1
+
 enum mt_fmt { MT_FMT_HUMAN, MT_FMT_JSON, MT_FMT_TSV };
-enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT };
+enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT, MT_COL_BOOL };
 
 struct mt_col {
 	const char *name;     /* JSON/TSV field name and header */
 	enum mt_coltype type;
+	int machine;          /* only in JSON and TSV, not in the human table */
 };
 
 struct mt_cell {
 	char *s;              /* owned; NULL = absent/unknown */
 	long long n;
 	int has;
+	int label;            /* s is for people only ("(total)"): null in JSON and TSV */
 };
 
 struct mt_table {
 	const struct mt_col *cols;
 	int ncols;
 	struct mt_cell *cells;  /* rows * ncols, owned */
+	const char **row_type;  /* per row: NULL, or a record type other than the table's */
 	int rows, cap;
+	const char *type;       /* the record type of its rows ("folder"): JSON "type", TSV's only one */
 	enum mt_fmt fmt;
 	int human;              /* -h: sizes in KiB/MiB/GiB */
 	int no_header;
@@ -121,8 +129,17 @@ struct mt_table {
 
 void mt_table_init(struct mt_table *t, const struct mt_col *cols, int ncols, enum mt_fmt fmt, int human);
 int mt_table_row(struct mt_table *t);               /* returns the new row index */
+/* A row of another record type ("total"): in JSON with that type, shown to
+ * people, and left out of TSV, whose stream holds the table's type only. */
+int mt_table_row_type(struct mt_table *t, const char *type);
 void mt_table_str(struct mt_table *t, int row, int col, const char *s);
 void mt_table_num(struct mt_table *t, int row, int col, long long n);
+void mt_table_bool(struct mt_table *t, int row, int col, int b);
+/* Text shown to people in place of a value that is absent (null) for scripts. */
+void mt_table_label(struct mt_table *t, int row, int col, const char *s);
+/* Nothing done, said to a non-terminal in human format: print nothing (the
+ * cron rule of the applets that change mail, mailtool(1) OUTPUT). */
+int mt_quiet_nothing(const struct mt_ctx *ctx, uint64_t done);
 void mt_table_print(struct mt_table *t, FILE *f);
 void mt_table_release(struct mt_table *t);
 
@@ -289,7 +306,10 @@ struct mt_cond *mt_criteria_cond(const struct mt_criteria *c);
 /* The result table of removing applets: folder, action, messages, size. */
 void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
 void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
-/* One line per selected message: folder, uid, date, size, from, subject. */
-void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f);
+/* Their total: a "total" record, "(total)" to people (a folder may have that name). */
+void mt_report_total(struct mt_table *t, const char *action, uint64_t n, uint64_t bytes);
+/* One line per selected message: folder, uid, date, size, from, subject;
+ * *header_done says a TSV header went out already (then set). */
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, int *header_done, FILE *f);
 
 #endif

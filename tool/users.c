@@ -39,7 +39,52 @@ struct job {
 	int status;
 };
 
-static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
+/* --users --tsv: one header, the user's columns and then the applet's. A
+ * user without rows of its own (one that failed) has the applet's columns
+ * empty; until a header says how many there are, its line waits. */
+struct tsv_out {
+	int header;             /* the header went out */
+	int ncols;              /* the applet's columns */
+	char *pending;          /* owned: "user<TAB>status<TAB>error" lines waiting */
+};
+
+static void tsv_user_line(struct tsv_out *o, const char *user, int status, const char *error)
+{
+	if (!o->header) {
+		char *more = mt_xasprintf("%s%s\t%d\t%s\n", o->pending ? o->pending : "", user, status, error);
+		free(o->pending);
+		o->pending = more;
+		return;
+	}
+	printf("%s\t%d\t%s", user, status, error);
+	for (int c = 0; c < o->ncols; c++)
+		putchar('\t');
+	putchar('\n');
+}
+
+static void tsv_header(struct tsv_out *o, const char *applet_header)
+{
+	o->header = 1;
+	o->ncols = 0;
+	if (applet_header) {
+		o->ncols = 1;
+		for (const char *p = applet_header; *p; p++)
+			o->ncols += *p == '\t';
+	}
+	printf("user\tstatus\terror%s%s\n", applet_header ? "\t" : "", applet_header ? applet_header : "");
+	char *waiting = o->pending, *line = waiting, *nl;
+	o->pending = NULL;
+	for (; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		printf("%s", line);
+		for (int c = 0; c < o->ncols; c++)
+			putchar('\t');
+		putchar('\n');
+	}
+	free(waiting);
+}
+
+static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 {
 	char *line = NULL, *lasterr = NULL;
 	size_t cap = 0;
@@ -59,10 +104,13 @@ static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
 	rewind(j->out);
 	if (ctx->fmt == MT_FMT_JSON) {
 		int first = 1;
-		printf("{\"user\":");
+		printf("{\"schema\":%d,\"type\":\"user\",\"user\":", MT_SCHEMA);
 		mt_json_str(stdout, j->user);
 		printf(",\"status\":%d,\"error\":", j->status);
-		mt_json_str(stdout, j->status == 0 || lasterr == NULL ? "" : lasterr);
+		if (j->status == 0 || lasterr == NULL)
+			fputs("null", stdout);
+		else
+			mt_json_str(stdout, lasterr);
 		printf(",\"results\":[");
 		while ((len = getline(&line, &cap, j->out)) >= 0) {
 			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -81,19 +129,14 @@ static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
 				line[--len] = '\0';
 			if (row++ == 0) {
 				/* the applet's header, once, behind our own columns */
-				if (!*header_done)
-					printf("user\tstatus\terror\t%s\n", line);
-				*header_done = 1;
+				if (!o->header)
+					tsv_header(o, line);
 				continue;
 			}
 			printf("%s\t%d\t\t%s\n", j->user, j->status, line);
 		}
-		if (row <= 1) {
-			if (!*header_done)
-				printf("user\tstatus\terror\n");
-			*header_done = 1;
-			printf("%s\t%d\t%s\n", j->user, j->status, j->status && lasterr ? lasterr : "");
-		}
+		if (row <= 1)
+			tsv_user_line(o, j->user, j->status, j->status && lasterr ? lasterr : "");
 	} else {
 		printf("== %s: %s\n", j->user, j->status == 0 ? "ok" : "failed");
 		while ((len = getline(&line, &cap, j->out)) >= 0)
@@ -393,7 +436,8 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	size_t nusers, next = 0, done = 0, failed = 0, running = 0;
 	unsigned k = 1, n = 1;
 	long jobs = 4;
-	int r, header_done = 0, first_fail = 0;
+	int r, first_fail = 0;
+	struct tsv_out tsv = { 0 };
 
 	if ((v = mt_arg(&ctx->args, "jobs"))) {
 		char *end;
@@ -500,7 +544,7 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 				struct job *j = &slot[s];
 				j->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 				mt_progress_end(&pg);
-				report(ctx, j, &header_done);
+				report(ctx, j, &tsv);
 				mt_progress_step(&pg, 1);
 				done++;
 				if (j->status) {
@@ -515,6 +559,9 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			}
 	}
 	mt_progress_end(&pg);
+	if (ctx->fmt == MT_FMT_TSV && (tsv.pending || !tsv.header))
+		tsv_header(&tsv, NULL);   /* no user had rows: the user columns alone */
+	fflush(stdout);
 	char shard[64] = "";
 	if (n > 1)
 		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nusers);

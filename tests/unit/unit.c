@@ -253,21 +253,30 @@ static void t_edit(void)
 
 static void t_table(void)
 {
-	static const struct mt_col cols[] = { { "folder", MT_COL_STR }, { "size", MT_COL_SIZE } };
+	static const struct mt_col cols[] = { { .name = "folder", .type = MT_COL_STR }, { .name = "size", .type = MT_COL_SIZE },
+					      { .name = "ok", .type = MT_COL_BOOL } };
 	struct mt_table t;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	mt_table_init(&t, cols, 2, MT_FMT_TSV, 0);
+	mt_table_init(&t, cols, 3, MT_FMT_TSV, 0);
+	t.type = "folder";
 	int r = mt_table_row(&t);
 	mt_table_str(&t, r, 0, "a\tb");
+	mt_table_num(&t, r, 1, 2048);
+	mt_table_bool(&t, r, 2, 1);
+	r = mt_table_row_type(&t, "total");
+	mt_table_label(&t, r, 0, "(total)");
 	mt_table_num(&t, r, 1, 2048);
 	mt_table_print(&t, f);
 	t.fmt = MT_FMT_JSON;
 	mt_table_print(&t, f);
 	fclose(f);
-	/* a tab (any control) in a TSV field is escaped; the table keeps the text for JSON */
-	CHECK_STR(buf, "folder\tsize\na\\x09b\t2048\n{\"folder\":\"a\\tb\",\"size\":2048}\n");
+	/* a tab (any control) in a TSV field is escaped; the table keeps the text
+	 * for JSON; the total is JSON's only, its label null, an unset key null */
+	CHECK_STR(buf, "folder\tsize\tok\na\\x09b\t2048\ttrue\n"
+		  "{\"schema\":1,\"type\":\"folder\",\"folder\":\"a\\tb\",\"size\":2048,\"ok\":true}\n"
+		  "{\"schema\":1,\"type\":\"total\",\"folder\":null,\"size\":2048,\"ok\":null}\n");
 	free(buf);
 	mt_table_release(&t);
 }
