@@ -169,6 +169,8 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--export and --import exclude each other");
 	if (fmt && mt_lm_format_parse(fmt) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "--format '%s': mbox, mbox.gz or maildir", fmt);
+	if ((exp && !*exp) || (imp && !*imp))
+		return mt_fail(ctx, MT_EUSAGE, "--%s: an empty path", exp ? "export" : "import");
 	if (exp && !fmt && mt_lm_format_named(exp) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "--export '%s': an archive extension mailtool does not write; name it "
 			       ".mbox or .mbox.gz, a directory (no extension, .d or .maildir) for a Maildir, or say "

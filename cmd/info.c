@@ -204,7 +204,7 @@ static const struct mt_applet info_applet = {
 	.description = "Connects, secures and logs in exactly as every other applet does, then reports\n"
 		       "each step. The first command to run when an account does not work.",
 	.opts = info_opts,
-	.flags = MT_APPLET_SESSION,
+	.flags = MT_APPLET_SESSION | MT_APPLET_FRESH,
 	.main = info_main,
 	.session_failed = info_session_failed,
 };

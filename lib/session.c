@@ -647,7 +647,6 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	s->trace_bol[0] = s->trace_bol[1] = 1;
 	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
 	s->conn.idle_ms = s->idle_timeout_s * 1000.0;
-	s->conn.rate_ms = a->max_rate > 0 ? 1000.0 / a->max_rate : 0;
 	s->t0 = t = mt_now_ms();
 	if (a->deadline > 0)
 		s->conn.deadline = s->t0 + a->deadline * 1000.0;
@@ -789,6 +788,8 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 		s->utf8_accept = status == MT_RESP_OK;
 	}
 	s->t.total = mt_now_ms() - s->t0;
+	/* --max-rate from here: the login's few commands are not what servers throttle */
+	s->conn.rate_ms = a->max_rate > 0 ? 1000.0 / a->max_rate : 0;
 	*out = s;
 	return MT_OK;
 fail:
@@ -828,6 +829,16 @@ void mt_session_selected(struct mt_session *s, const char *wire, int rw)
 	 * folder: a message that arrives afterwards is the next run's (select.c) */
 	s->sel_open = wire != NULL;
 	s->sel_uidnext = wire && s->imap && s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidnext : 0;
+}
+
+void mt_session_set_limits(struct mt_session *s, const struct mt_account *a)
+{
+	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
+	s->conn.idle_ms = s->idle_timeout_s * 1000.0;
+	s->conn.deadline = a->deadline > 0 ? mt_now_ms() + a->deadline * 1000.0 : 0;
+	s->conn.rate_ms = a->max_rate > 0 ? 1000.0 / a->max_rate : 0;
+	s->conn.rate_next = 0;
+	s->conn.timed_out = 0;
 }
 
 void mt_session_close(struct mt_session *s)

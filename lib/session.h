@@ -26,6 +26,10 @@ int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session *
  * connection closed: for the getters below only, freed by mt_session_close. */
 int mt_session_open_report(const struct mt_account *a, FILE *trace, struct mt_session **out,
 			   struct mt_session **failed, struct mt_err *e);
+/* The time limits and rate of account a on a session opened for another
+ * run (a kept or cached one): its idle timeout, its deadline from now, its
+ * --max-rate. */
+void mt_session_set_limits(struct mt_session *s, const struct mt_account *a);
 /* LOGOUT (best effort) and free. */
 void mt_session_close(struct mt_session *s);
 /* Build the TLS context (trust store included) that sessions trusting

@@ -45,6 +45,9 @@ struct mt_conn {
 	char peer[80];
 };
 
+/* A kept session's client (-1: none): told once a second that the run goes
+ * on, and its hanging up stops the run at the next wait (tool/persist.c). */
+void mt_conn_watch(int fd);
 /* Connect to host:port with a timeout. */
 int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms, struct mt_err *e);
 /* Spawn `command` via /bin/sh with pipes as its stdin/stdout (pipes, not a

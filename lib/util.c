@@ -211,6 +211,9 @@ int mt_parse_duration_at(const char *s, time_t now, uint64_t *out, struct mt_err
 		time_t back = months_back(now, months);
 		secs += now > back ? (uint64_t)(now - back) : 0;
 	}
+	/* what IMAP's OLDER and YOUNGER can carry (RFC 5032: a 32-bit number) */
+	if (secs > UINT32_MAX)
+		return mt_seterr(e, MT_EDATA, "bad duration '%s': too large (at most 136 years)", s);
 	*out = secs;
 	return MT_OK;
 }
@@ -225,7 +228,8 @@ int mt_parse_rate(const char *s, double *per_s)
 	char *end;
 	errno = 0;
 	double v = strtod(s, &end);
-	if (end == s || errno || !(v > 0) || !isfinite(v) || !isdigit((unsigned char)*s))
+	if (end == s || errno || !(v > 0) || !isfinite(v) || !isdigit((unsigned char)*s) ||
+	    strspn(s, "0123456789.") != (size_t)(end - s))   /* no hex, no exponent */
 		return -1;
 	if (strcmp(end, "") == 0 || strcmp(end, "/s") == 0)
 		*per_s = v;

@@ -63,6 +63,9 @@ setup() {
 	[ "$(echo "$output" | tail -1)" = "quota" ]
 	run -0 bash -i -c ". /usr/share/bash-completion/bash_completion; _completion_loader mailtool-du; complete -p mailtool-du" </dev/null
 	run -0 systemd-analyze verify /lib/systemd/system/mailtool-compact@.service /lib/systemd/system/mailtool-compact@.timer
+	# the Nagios plugin where Debian's monitoring looks ($USER1$), the commands as an example
+	[ -x /usr/lib/nagios/plugins/check_mailtool_login ]
+	[ -f /usr/share/doc/mailtool/examples/nagios/mailtool.cfg ]
 }
 
 @test "the installed binary works against the suite's Dovecot as the build tree's does" {
@@ -124,6 +127,25 @@ nagios_command() {
 	[[ "$output" == "MAILTOOL LOGIN CRITICAL - "*"refused"*"(exit 77)" ]]
 	run -3 sh -c "$(nagios_command check_mailtool_login nosuch)"
 	[[ "$output" == "MAILTOOL LOGIN UNKNOWN - "*"nosuch"*"(exit 78)" ]]
+	# a server's text cannot add perfdata; no mailtool at all is UNKNOWN
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); s.settimeout(20)
+open(sys.argv[2], "w").close()
+c, _ = s.accept(); c.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] hi\r\n")
+f = c.makefile("rb")
+for line in f:
+    tag = line.split()[0].decode()
+    c.sendall(("%s NO OK all good | time=1ms;;;0 users=999\r\n" % tag).encode()); break
+' "$port" "$BATS_TEST_TMPDIR/ready" &
+	for _ in $(seq 100); do [ -e "$BATS_TEST_TMPDIR/ready" ] && break; sleep 0.1; done
+	run -2 env MAILTOOL_PASSWORD=x "$MT_REPO/contrib/nagios/check_mailtool_login" --config /dev/null -H 127.0.0.1 -p "$port" --no-tls -u x
+	wait
+	[[ "$output" == "MAILTOOL LOGIN CRITICAL - "*"OK all good"*"(exit 77)" ]]
+	[ "$(grep -o '|' <<<"$output" | wc -l)" -eq 0 ]
+	run -3 env MAILTOOL=/nonexistent/mailtool "$MT_REPO/contrib/nagios/check_mailtool_login" -a alice
 }
 
 @test "dpkg --purge leaves nothing behind" {

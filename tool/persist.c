@@ -135,6 +135,35 @@ static int send_req(int fd, const char *buf, size_t len, const int *fds, int nfd
 	return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)(sizeof n + len) ? 0 : -1;
 }
 
+static ssize_t read_full(int fd, void *buf, size_t len);
+
+/* The run's status: 'H' bytes while it goes on (once a second while the
+ * session waits on the server), then 'D' and the status. A session that
+ * says nothing for longer than the run's own wait on a server (stopped,
+ * wedged) is given up: the run fails as a lost connection does (75) and
+ * the session, finding us gone, stops the run at its next wait. */
+static int read_status(int fd, double quiet_ms, int32_t *rc)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int pr = poll(&p, 1, (int)quiet_ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return 0;
+		char c;
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != 1)
+			return -1;
+		if (c == 'D')
+			return read_full(fd, rc, sizeof *rc) == (ssize_t)sizeof *rc ? 1 : -1;
+		if (c != 'H')
+			return -1;
+	}
+}
+
 static ssize_t read_full(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
@@ -203,8 +232,11 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	dup2(fds[0], 0);
 	dup2(fds[1], 1);
 	dup2(fds[2], 2);
+	/* the client is told the run goes on, and its going away stops it */
+	mt_conn_watch(cfd);
 	if (ap && argc == want && chdir(argv[0]) == 0)
 		rc = d->run->applet(ap, argc - 2, argv + 2);
+	mt_conn_watch(-1);
 	fflush(stdout);
 	fflush(stderr);
 	mt_password_forget();
@@ -219,7 +251,9 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	if (chdir("/") != 0) {
 		/* nothing relies on the directory between requests */
 	}
-	if (write(cfd, &rc, sizeof rc) != sizeof rc) {
+	char done[1 + sizeof rc] = { 'D' };
+	memcpy(done + 1, &rc, sizeof rc);
+	if (write(cfd, done, sizeof done) != (ssize_t)sizeof done) {
 		/* the client went away; nothing to tell */
 	}
 	(void)d;
@@ -426,8 +460,14 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, con
 	int32_t rc = -1;
 	int sent = send_req(fd, buf, len, fds, 3);
 	explicit_bzero(buf, len);
-	if (sent == 0 && read_full(fd, &rc, sizeof rc) < 0)
+	/* the wait on a server the run allows, and some slack for the session's own work */
+	double quiet = (ctx->acct.idle_timeout > 0 ? ctx->acct.idle_timeout : 30) * 1000.0 + 5000;
+	int got = sent == 0 ? read_status(fd, quiet, &rc) : 1;   /* not sent: rc -1, run here */
+	if (got < 0)
 		rc = mt_fail(ctx, MT_ETEMP, "the persisted session process went away during the run");
+	else if (got == 0)
+		rc = mt_fail(ctx, MT_ETEMP, "the persisted session said nothing for %.0f s; given up (the run it was "
+			     "doing for us stops)", quiet / 1000);
 	free(buf);
 	close(fd);
 	free(path);

@@ -78,6 +78,8 @@ static int setup_account(struct mt_ctx *ctx)
 		struct mt_err pe;
 		if (mt_parse_duration(v, &secs, &pe) != MT_OK)
 			return mt_seterr(e, MT_EUSAGE, "--timeout: %s", pe.msg);
+		if (secs == 0)
+			return mt_seterr(e, MT_EUSAGE, "--timeout '%s': at least one second", v);
 		ac->idle_timeout = (double)secs;
 		if (ac->connect_timeout > ac->idle_timeout)
 			ac->connect_timeout = ac->idle_timeout;
@@ -133,7 +135,7 @@ void mt_session_cache(int on)
 	}
 }
 
-static struct mt_session *cache_take(const char *key)
+static struct mt_session *cache_take(const char *key, const struct mt_account *a)
 {
 	for (size_t i = 0; i < ncache; i++)
 		if (strcmp(cache[i].key, key) == 0) {
@@ -141,6 +143,8 @@ static struct mt_session *cache_take(const char *key)
 			free(cache[i].key);
 			cache[i] = cache[--ncache];
 			struct mt_err e = { 0 };
+			/* this run's timeout, deadline and rate, not the first run's */
+			mt_session_set_limits(s, a);
 			if (!mt_session_alive(s) || mt_session_deselect(s, &e) != MT_OK) {
 				/* the server dropped it: connect afresh, transparently */
 				mt_session_close(s);
@@ -165,9 +169,9 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 	int r;
 	if (ap->flags & MT_APPLET_SESSION) {
 		r = ctx->acct.name ? MT_OK : setup_account(ctx);
-		if (r == MT_OK && cache_on) {
+		if (r == MT_OK && cache_on && !(ap->flags & MT_APPLET_FRESH)) {
 			*key = account_key(ctx);
-			ctx->s = cache_take(*key);
+			ctx->s = cache_take(*key, &ctx->acct);
 		}
 		if (r == MT_OK && ctx->s == NULL)
 			r = mt_session_open_report(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &ctx->s,
@@ -316,7 +320,8 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 		 * lines have the batch's own, and its standard input); --persist
 		 * or the account's persist leaves one when there is none */
 		double idle = pv ? (double)secs : ctx.acct.persist;
-		int pr = no || (cache_on && idle <= 0) ? -1 : mt_persist_run(&ctx, idle, argc, argv, &runner);
+		int pr = no || (ap->flags & MT_APPLET_FRESH) || (cache_on && idle <= 0) ? -1
+			 : mt_persist_run(&ctx, idle, argc, argv, &runner);
 		if (pr >= 0) {
 			r = pr;
 			goto out;

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,19 +43,57 @@ static char *file_id(const char *path)
 	return id;
 }
 
+/* What the run's password is, where that is cheap to know: a kept session
+ * opened with another password (MAILTOOL_PASSWORD, or what password_file
+ * holds now) serves no run, so a changed or wrong password logs in and is
+ * refused as it should be. A digest keyed by the account, never the
+ * password; password_command (it may ask a person) and the prompt are
+ * named by their source alone. */
+static char *password_id(const struct mt_account *a)
+{
+	const char *pw = mt_password_env();
+	char buf[4096];
+	size_t n = 0;
+	if (pw == NULL && a->password_file) {
+		int fd = open(a->password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			ssize_t r = read(fd, buf, sizeof buf - 1);
+			n = r > 0 ? (size_t)r : 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		pw = buf;
+	}
+	if (pw == NULL)
+		return mt_xstrdup(a->password_command ? "command" : "prompt");
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	const char *salt = a->user ? a->user : "";
+	HMAC(EVP_sha256(), salt, (int)strlen(salt), (const unsigned char *)pw, strlen(pw), md, &mdlen);
+	explicit_bzero(buf, sizeof buf);
+	char *hex = mt_xmalloc(2 * mdlen + 1);
+	for (unsigned i = 0; i < mdlen; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	return hex;
+}
+
 char *mt_session_key(const struct mt_account *a)
 {
 	char *acct = mt_account_key(a), *ca = file_id(a->ca_file);
 	/* without a CA file the system's store decides, as the environment says */
 	const char *cf = a->ca_file ? "" : secure_getenv("SSL_CERT_FILE"),
 		   *cd = a->ca_file ? "" : secure_getenv("SSL_CERT_DIR");
-	/* the rate too: a kept session sends at the rate it was opened with */
-	char *k = mt_xasprintf("%s|uid %lu|auth %d|imp %d|%s|ca %s|pin %s|certs %s|%s|plain %d|pw %s|%s|z %d|rate %.6g", acct,
+	char *pwd = password_id(a);
+	char *k = mt_xasprintf("%s|uid %lu|auth %d|imp %d|%s|ca %s|pin %s|certs %s|%s|plain %d|pw %s|%s|%s|z %d", acct,
 			       (unsigned long)getuid(), (int)a->auth, (int)a->impersonation,
 			       a->master_separator ? a->master_separator : "", ca, a->fingerprint ? a->fingerprint : "",
 			       cf ? cf : "", cd ? cd : "", a->allow_plaintext_auth,
 			       a->password_command ? a->password_command : "", a->password_file ? a->password_file : "",
-			       a->compress, a->max_rate);
+			       pwd, a->compress);
+	free(pwd);
 	free(acct);
 	free(ca);
 	return k;

@@ -42,6 +42,7 @@ struct mt_ctx;
 
 enum {
 	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
+	MT_APPLET_FRESH = 1 << 1,    /* a session of its own, never a kept or cached one (info tests the login) */
 };
 
 struct mt_applet {

@@ -85,6 +85,10 @@ static void t_duration(void)
 		CHECK(mt_parse_duration_at("1yy", now, &v, &e) == MT_EDATA);
 		CHECK(mt_parse_duration_at("1.2.3h", now, &v, &e) == MT_EDATA && strstr(e.msg, "not a number"));
 		CHECK(mt_parse_duration_at("99999y", now, &v, &e) == MT_EDATA && strstr(e.msg, "too large"));
+		/* what OLDER/YOUNGER carry: 32 bits of seconds */
+		CHECK(mt_parse_duration_at("137y", now, &v, &e) == MT_EDATA && strstr(e.msg, "136 years"));
+		CHECK(mt_parse_duration_at("136y", now, &v, &e) == 0 && v <= 4294967295ULL);
+		CHECK(mt_parse_duration_at("5000000000s", now, &v, &e) == MT_EDATA);
 	}
 	CHECK(mt_parse_duration("45s", &v, &e) == 0 && v == 45);
 	CHECK(mt_parse_duration("1.5h", &v, &e) == 0 && v == 5400);
