@@ -171,7 +171,8 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--format '%s': mbox, mbox.gz or maildir", fmt);
 	if ((exp && !*exp) || (imp && !*imp))
 		return mt_fail(ctx, MT_EUSAGE, "--%s: an empty path", exp ? "export" : "import");
-	if (exp && !fmt && mt_lm_format_named(exp) < 0)
+	/* --layout says Maildir as --format maildir does */
+	if (exp && !fmt && !mt_arg(&ctx->args, "layout") && mt_lm_format_named(exp) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "--export '%s': an archive extension mailtool does not write; name it "
 			       ".mbox or .mbox.gz, a directory (no extension, .d or .maildir) for a Maildir, or say "
 			       "--format", exp);

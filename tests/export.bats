@@ -237,6 +237,9 @@ setup() { alice_restore_x; }
 	done
 	run -0 "$MT" archive --export "$X/x.zip" --format maildir --older 365d Lists/announce
 	[ -d "$X/x.zip/cur" ]
+	# a --layout is a Maildir's, and says the format too
+	run -0 "$MT" archive --export "$X/x.pp" --layout maildir++ --older 365d Lists/announce
+	[ -d "$X/x.pp" ]
 	for p in plain dated.2024-12 box.d box.maildir; do
 		run -0 "$MT" archive --export "$X/$p" --older 365d Lists/announce
 		[ -d "$X/$p/cur" ]
