@@ -93,7 +93,15 @@ load helpers
 	[[ "$stderr" == *"unknown option '--recursive' before the applet"* ]]
 	run --separate-stderr "$MT" -a
 	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"option '-a' needs a value"* ]]
+	run -64 --separate-stderr "$MT" -q -a admin
 	[[ "$stderr" == *"no applet after the options"* ]]
+	# the dispatcher's own words still work after them
+	run -0 "$MT" -a admin --help
+	[[ "$output" == "usage: mailtool [common options] APPLET"* ]]
+	run -0 "$MT" -v --version
+	run -0 "$MT" -q help quota
+	[[ "$output" == "usage: mailtool quota "* ]]
 	run -127 --separate-stderr "$MT" -a x qouta
 	[[ "$stderr" == *"did you mean 'quota'"* ]]
 }

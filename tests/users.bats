@@ -116,7 +116,22 @@ assert rows["no-such-user"]["results"] == []
 	printf 'alice\n' > "$d/users"
 	printf '{"user":"alice","status":0,"results":[{"a":[1,{"b":"x\\"}"}]}]}\nuser\tstatus\n' > "$d/bad.jsonl"
 	run -65 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/bad.jsonl"
-	[ "$stderr" = "mailtool quota: --resume: $d/bad.jsonl:2: not a user record of --users --json ({\"user\": ..., \"status\": N, ...})" ]
+	[ "$stderr" = "mailtool quota: --resume: $d/bad.jsonl:2: not a user record of quota --users --json ({\"user\": ..., \"status\": N, ...})" ]
+	# a NUL that would cut the name short, a key twice, something after the
+	# record, a bare word for a value: each refused, naming its line
+	for rec in '{"user":"alice\u0000x","status":0}' '{"user":"bob","user":"alice","status":0}' \
+		'{"user":"alice","status":0,"status":75}' '{"user":"alice","status":0} x' '{"user":"alice","status":0,"x":tttt}' \
+		'{"user":"\ud800","status":0}'; do
+		printf '%s\n' "$rec" > "$d/r.jsonl"
+		run -65 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/r.jsonl"
+		[[ "$stderr" == *"r.jsonl:1: not a user record"* ]]
+	done
+	# another applet's run says nothing of what this one has done
+	run -0 "$MT" quota -a admin --users "$d/users" --json
+	printf '%s\n' "$output" > "$d/quota.jsonl"
+	grep -q '"applet":"quota"' "$d/quota.jsonl"
+	run -65 --separate-stderr "$MT" du -a admin --users "$d/users" --resume "$d/quota.jsonl"
+	[[ "$stderr" == *"not a user record of du --users --json"* ]]
 	run -64 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/none.jsonl"
 	[[ "$stderr" == *"cannot read"* ]]
 	run -64 --separate-stderr "$MT" quota -a admin --users "$d/users" --retry-failed

@@ -111,6 +111,26 @@ static int options_first(int argc, char **argv)
 {
 	int k = mt_common_prefix(argc, argv);
 	const struct mt_applet *ap;
+	if (k < 0) {
+		fprintf(stderr, "mailtool: option '%s' needs a value\n", argv[-1 - k]);
+		return MT_EUSAGE;
+	}
+	/* the dispatcher's own words after them: as if they came first */
+	if (k < argc && (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0 ||
+			 (strcmp(argv[k], "help") == 0 && k + 1 == argc))) {
+		usage_all(stdout);
+		return MT_OK;
+	}
+	if (k < argc && strcmp(argv[k], "--version") == 0) {
+		printf("mailtool %s\n", MT_VERSION);
+		return MT_OK;
+	}
+	if (k + 1 < argc && strcmp(argv[k], "help") == 0) {
+		if ((ap = mt_applet_find(argv[k + 1])) == NULL)
+			return unknown_applet(argv[k + 1]);
+		mt_applet_help(stdout, ap);
+		return MT_OK;
+	}
 	if (k == argc) {
 		fputs("mailtool: no applet after the options; 'mailtool --help' lists them\n", stderr);
 		return MT_EUSAGE;

@@ -214,8 +214,8 @@ int mt_common_prefix(int argc, char **argv)
 			k = find_long(&a, s + 2, eq ? (size_t)(eq - s - 2) : strlen(s + 2));
 			if (k < 0)
 				break;
-			if ((a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) && eq == NULL)
-				i++;
+			if ((a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) && eq == NULL && ++i >= argc)
+				return -1 - (i - 1);   /* its value is missing */
 			continue;
 		}
 		/* -vq, -a NAME, -aNAME */
@@ -225,8 +225,8 @@ int mt_common_prefix(int argc, char **argv)
 			if (k < 0)
 				break;
 			if (a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) {
-				if (c[1] == '\0')
-					i++;
+				if (c[1] == '\0' && ++i >= argc)
+					return -1 - (i - 1);   /* its value is missing */
 				c = "";   /* the rest of the word is the value */
 				break;
 			}

@@ -402,8 +402,11 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, con
 
 	if (g_in_daemon || getcwd(cwd, sizeof cwd) == NULL)
 		return -1;
-	if ((dir = idle_s > 0 ? mt_runtime_dir(&ctx->err) : mt_runtime_dir_found()) == NULL)
+	if ((dir = idle_s > 0 ? mt_runtime_dir(&ctx->err) : mt_runtime_dir_found()) == NULL) {
+		if (idle_s > 0)   /* asked for, and not to be had: said, and the run goes on here */
+			mt_warn(ctx, "--persist: %s; no session kept", ctx->err.msg);
 		return -1;
+	}
 	path = socket_path(ctx, dir);
 	free(dir);
 	fd = connect_ready(path, &busy);

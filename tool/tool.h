@@ -82,7 +82,8 @@ extern const struct mt_opt mt_common_opts[];
 
 int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char **argv,
 		  struct mt_err *e);
-/* How many leading words of argv are common options and their values. */
+/* How many leading words of argv are common options and their values;
+ * -1 - I when the option at argv[I] lacks its value. */
 int mt_common_prefix(int argc, char **argv);
 void mt_args_release(struct mt_args *a);
 const char *mt_arg(const struct mt_args *a, const char *lng);  /* value or NULL */

@@ -104,7 +104,7 @@ static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 	rewind(j->out);
 	if (ctx->fmt == MT_FMT_JSON) {
 		int first = 1;
-		printf("{\"schema\":%d,\"type\":\"user\",\"user\":", MT_SCHEMA);
+		printf("{\"schema\":%d,\"type\":\"user\",\"applet\":\"%s\",\"user\":", MT_SCHEMA, ctx->ap->name);
 		mt_json_str(stdout, j->user);
 		printf(",\"status\":%d,\"error\":", j->status);
 		if (j->status == 0 || lasterr == NULL)
@@ -209,6 +209,10 @@ static int json_string(const char **p, char **out)
 					if (!isxdigit((unsigned char)(hex[i] = *s++)))
 						goto bad;
 				cp = (unsigned)strtoul(hex, NULL, 16);
+				/* no NUL (it would cut the name short), no surrogate
+				 * halves (mailtool writes neither) */
+				if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+					goto bad;
 				break;
 			}
 			default:
@@ -288,20 +292,43 @@ static int json_skip(const char **p, int depth)
 			if (json_skip(&s, depth + 1) < 0)
 				return -1;
 		}
+	} else if (strncmp(s, "true", 4) == 0 || strncmp(s, "null", 4) == 0) {
+		s += 4;
+	} else if (strncmp(s, "false", 5) == 0) {
+		s += 5;
 	} else {
+		/* a JSON number: -?digits(.digits)?([eE][+-]?digits)? */
 		const char *t = s;
-		while (*s && strchr("-+.0123456789eEtrufalsn", *s))
+		if (*s == '-')
 			s++;
-		if (s == t)
+		size_t d = strspn(s, "0123456789");
+		if (d == 0)
 			return -1;
+		s += d;
+		if (*s == '.') {
+			if ((d = strspn(++s, "0123456789")) == 0)
+				return -1;
+			s += d;
+		}
+		if (*s == 'e' || *s == 'E') {
+			s++;
+			if (*s == '+' || *s == '-')
+				s++;
+			if ((d = strspn(s, "0123456789")) == 0)
+				return -1;
+			s += d;
+		}
+		(void)t;
 	}
 	*p = s;
 	return 0;
 }
 
 /* {"user": "...", "status": N, ...}: the user and the status; -1 for
- * anything else (the caller names the line). */
-static int user_record(const char *line, char **user, long *status)
+ * anything else (the caller names the line): a key twice, something after
+ * the object. The applet's name, when the record has one, must be applet:
+ * another applet's run says nothing of what this one has done. */
+static int user_record(const char *line, const char *applet, char **user, long *status)
 {
 	const char *s = line;
 	int have_status = 0;
@@ -330,26 +357,44 @@ static int user_record(const char *line, char **user, long *status)
 		}
 		while (*s == ' ' || *s == '\t')
 			s++;
-		if (strcmp(key, "user") == 0 && *s == '"' && *user == NULL) {
-			s++;
+		if (strcmp(key, "user") == 0) {
 			free(key);
-			if (json_string(&s, user) < 0)
+			if (*user || *s++ != '"' || json_string(&s, user) < 0)
 				goto bad;
 			continue;
 		}
-		if (strcmp(key, "status") == 0 && (isdigit((unsigned char)*s))) {
+		if (strcmp(key, "status") == 0) {
+			free(key);
+			if (have_status || !isdigit((unsigned char)*s))
+				goto bad;
 			char *end;
 			*status = strtol(s, &end, 10);
-			have_status = *status >= 0 && *status <= 255;
+			if (*status < 0 || *status > 255)
+				goto bad;
+			have_status = 1;
 			s = end;
+			continue;
+		}
+		if (strcmp(key, "applet") == 0 && *s == '"') {
+			char *name = NULL;
 			free(key);
+			s++;
+			if (json_string(&s, &name) < 0)
+				goto bad;
+			int same = strcmp(name, applet) == 0;
+			free(name);
+			if (!same)
+				goto bad;
 			continue;
 		}
 		free(key);
 		if (json_skip(&s, 0) < 0)
 			goto bad;
 	}
-	if (*user && have_status)
+	s++;   /* the closing brace */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*user && have_status && *s == '\0')
 		return 0;
 bad:
 	free(*user);
@@ -388,7 +433,7 @@ static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '\0')
 			continue;
-		if (user_record(line, &u, &st) < 0) {
+		if (user_record(line, ctx->ap->name, &u, &st) < 0) {
 			free(line);
 			fclose(f);
 			for (size_t i = 0; i < *n; i++)
@@ -396,8 +441,8 @@ static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **
 			free(*out);
 			*out = NULL;
 			*n = 0;
-			return mt_fail(ctx, MT_EDATA, "--resume: %s:%ld: not a user record of --users --json "
-				       "({\"user\": ..., \"status\": N, ...})", path, lineno);
+			return mt_fail(ctx, MT_EDATA, "--resume: %s:%ld: not a user record of %s --users --json "
+				       "({\"user\": ..., \"status\": N, ...})", path, lineno, ctx->ap->name);
 		}
 		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
 		(*out)[*n] = (struct done_user){ .user = u, .status = st, .seq = *n };
