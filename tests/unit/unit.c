@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <regex.h>
+#include <locale.h>
 
 static int failures;
 
@@ -890,12 +892,118 @@ static void t_sieve(void)
 	mt_rules_release(&rs);
 }
 
+/* A Sieve quoted string at p (after its '"'), unescaped (owned). */
+static char *sv_unquote(const char *p)
+{
+	char *o = mt_xmalloc(strlen(p) + 1), *w = o;
+	for (; *p && *p != '"'; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		*w++ = *p;
+	}
+	*w = '\0';
+	return o;
+}
+
+/* The translation against glibc's own POSIX matcher, as Pigeonhole runs it
+ * (C locale, REG_EXTENDED, REG_ICASE under i;ascii-casemap): on subjects of
+ * the characters both sides see alike, PCRE2 and the script decide alike. */
+static void t_sieveregex(void)
+{
+	static const char *const pats[] = {
+		"invoice", "(?i)invoice|facture", "^\\[PATCH.*[0-9]+/[0-9]+]", "a(b|c)*d", "x{2,3}y", "x{2,}", "(?:ab)+?c",
+		"[]x-]y", "[-^]z", "[a[]b", "\\.\\*\\+\\(\\)\\{\\|\\^\\$\\\\", "^a|b", "(a|^b)c", "[A-Fa-f0-9]{4}", "(?i)[a-c]+X",
+		"a.*b.*c", "^.*z", "(a(b(c)?)+)*d", "q+r?", "@example\\.(com|org)>", "}]", "[.]", "_-<>=!%&~`',;:#/",
+	};
+	const char alpha[] = "abcdxyzqrABCDXYZ019./[]()-^$\\*+{}|_@<>PATCHic";
+	uint32_t seed = 7;
+	int checked = 0, matched = 0;
+	setlocale(LC_ALL, "C");
+	for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+		struct mt_ruleset rs;
+		struct mt_err e = { 0 };
+		struct mt_sieve_out out;
+		struct mt_sieve_target t = { .trash = "Trash" };
+		/* the pattern as a libconfig string */
+		struct { char *s; } q = { mt_xstrdup("") };
+		for (const char *c = pats[i]; *c; c++) {
+			char *n = mt_xasprintf("%s%s%c", q.s, *c == '"' || *c == '\\' ? "\\" : "", *c);
+			free(q.s);
+			q.s = n;
+		}
+		char *text = mt_xasprintf("rules = ( { name = \"r\"; match = { subject = \"%s\"; }; stop = true; } );\n", q.s);
+		free(q.s);
+		CHECK(sv_load(text, &rs, &e) == MT_OK);
+		free(text);
+		if (rs.n != 1)
+			continue;
+		int rc = mt_sieve_compile(&rs, &t, &out, &e);
+		if (rc != MT_OK || out.script == NULL) {
+			fprintf(stderr, "/%s/ refused: %s\n", pats[i], out.nrefused ? out.refused[0].why : e.msg);
+			failures++;
+			mt_sieve_out_release(&out);
+			mt_rules_release(&rs);
+			continue;
+		}
+		const char *h = strstr(out.script, "if header :");
+		int contains = h && strncmp(h, "if header :contains", 19) == 0;
+		int icase = h && strstr(h, "\"i;ascii-casemap\"") != NULL;
+		const char *arg = h ? strstr(h, "\"subject\" \"") : NULL;
+		char *want = arg ? sv_unquote(arg + 11) : NULL;
+		regex_t re;
+		CHECK(want != NULL);
+		if (want == NULL || (!contains && regcomp(&re, want, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0)) != 0)) {
+			fprintf(stderr, "/%s/ -> '%s' does not compile as POSIX ERE\n", pats[i], want ? want : "(none)");
+			failures++;
+			free(want);
+			mt_sieve_out_release(&out);
+			mt_rules_release(&rs);
+			continue;
+		}
+		for (int round = 0; round < 20000; round++) {
+			char subj[16];
+			seed = seed * 1103515245u + 12345u;
+			int n = (int)((seed >> 16) % 12);
+			for (int j = 0; j < n; j++) {
+				seed = seed * 1103515245u + 12345u;
+				subj[j] = alpha[(seed >> 16) % (sizeof alpha - 1)];
+			}
+			subj[n] = '\0';
+			/* now and then a subject built of the pattern's own characters */
+			if (round % 3 == 0)
+				for (int j = 0; j < n; j++) {
+					seed = seed * 1103515245u + 12345u;
+					char c = pats[i][(seed >> 16) % strlen(pats[i])];
+					if (c != ' ' && c != '?')
+						subj[j] = c;
+				}
+			int pc = mt_re_match(rs.v[0].cond->re, subj, strlen(subj), NULL);
+			int sv = contains ? (icase ? strcasestr(subj, want) != NULL : strstr(subj, want) != NULL)
+					  : regexec(&re, subj, 0, NULL, 0) == 0;
+			checked++;
+			matched += pc == 1;
+			if (pc != sv) {
+				fprintf(stderr, "/%s/ -> '%s': '%s' PCRE2 %d, POSIX %d\n", pats[i], want, subj, pc, sv);
+				failures++;
+				break;
+			}
+		}
+		if (!contains)
+			regfree(&re);
+		free(want);
+		mt_sieve_out_release(&out);
+		mt_rules_release(&rs);
+	}
+	/* the subjects must reach matches, or this proves little */
+	CHECK(checked > 0 && matched > 2000);
+}
+
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "date", t_date }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table }, { "term", t_term },
 	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
 	{ "numguard", t_numguard }, { "query", t_query }, { "match", t_match }, { "prefilter", t_prefilter },
-	{ "sieve", t_sieve },
+	{ "sieve", t_sieve }, { "sieveregex", t_sieveregex },
 };
 
 int main(int argc, char **argv)
