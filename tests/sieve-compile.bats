@@ -205,6 +205,11 @@ msg() {
 	msg 9 "Subject: =?utf-8?q?caf=C3=A9_=E2=84=AA_invoice?=" "" "utf-8 and the Kelvin sign"
 	FROMTLD=com msg 10 "Subject: =?utf-8?q?[PATCH_1/2]_R=C3=A9union?=" "" "encoded patch"
 	msg 11 "Subject: nothing" "" "$(head -c 2000 /dev/zero | tr '\0' 'y' | fold -w 70)"
+	# what the two sides read differently, around what compiles: 8-bit
+	# bytes, encoded control characters, blanks at the end, a folded List-Id
+	msg 12 $'Subject: Rechnung f\xc3\xbcr M\xc3\xa4rz' "" "raw 8-bit"
+	msg 13 "Subject: =?utf-8?q?a=09INV=0AOICE_?=   " "" "encoded controls"
+	msg 14 "Subject: =?utf-8?q?re=0Dchnung?=" "List-Id: Dev list\r\n  <dev.lists.example.org>  " "folded"
 	rules "rules = (
 	  { name = \"spam\"; match = { header = { name = \"X-Spam-Flag\"; regex = \"YES\"; }; }; expunge = true; },
 	  { name = \"org\"; match = { from = \"@example\\\\.(org|net)>\"; }; flag = \"\$Org\"; continue = true; },
@@ -230,13 +235,18 @@ msg() {
 	[ "$status" -eq 0 ]
 	dadm -f tab fetch -u alice "mailbox hdr.message-id flags" all > "$BATS_TEST_TMPDIR/after"
 	local differ=0 m want got
-	for m in 1 2 3 4 5 6 7 8 9 10 11 20 21 22; do
+	for m in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 20 21 22; do
 		want=$("$MT_REPO/tests/lib/sieve-outcome.py" doveadm "sv$m@example.org" < "$BATS_TEST_TMPDIR/after")
 		got=$(sieve-test -c "$SV/dovecot.conf" "$S" "$SV/m$m.eml" 2>/dev/null | "$MT_REPO/tests/lib/sieve-outcome.py" sieve)
 		echo "m$m: filter [$want] sieve [$got]"
 		[ "$want" = "$got" ] || differ=$((differ + 1))
 	done
 	[ "$differ" -eq 0 ]
+	# m12 to m14 are the ones meant: INV(newline)OICE is no invoice, 8-bit
+	# Rechnung and the folded List-Id are read
+	[ "$(alice_count Invoices header message-id sv12@example.org)" -eq 1 ]
+	[ "$(alice_count INBOX header message-id sv13@example.org)" -eq 1 ]
+	[ "$(alice_count Lists/dev header message-id sv14@example.org)" -eq 1 ]
 	# the cases are the ones meant: the threshold and the rule order decided
 	[ "$(dadm -f tab fetch -u alice "mailbox" header message-id sv21@example.org | tail -n +2)" = "Trash" ]
 	[ "$(dadm -f tab fetch -u alice "mailbox" header message-id sv20@example.org | tail -n +2 | sort | tr '\n' ' ')" = "INBOX Rest " ]
