@@ -209,6 +209,7 @@ msg() {
 	# bytes, encoded control characters, blanks at the end, a folded List-Id
 	msg 12 $'Subject: Rechnung f\xc3\xbcr M\xc3\xa4rz' "" "raw 8-bit"
 	msg 13 "Subject: =?utf-8?q?a=09INV=0AOICE_?=   " "" "encoded controls"
+	msg 15 "Subject: KEEP ME" "" "case-sensitive rules are"
 	msg 14 "Subject: =?utf-8?q?re=0Dchnung?=" "List-Id: Dev list\r\n  <dev.lists.example.org>  " "folded"
 	rules "rules = (
 	  { name = \"spam\"; match = { header = { name = \"X-Spam-Flag\"; regex = \"YES\"; }; }; expunge = true; },
@@ -235,7 +236,7 @@ msg() {
 	[ "$status" -eq 0 ]
 	dadm -f tab fetch -u alice "mailbox hdr.message-id flags" all > "$BATS_TEST_TMPDIR/after"
 	local differ=0 m want got
-	for m in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 20 21 22; do
+	for m in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 20 21 22; do
 		want=$("$MT_REPO/tests/lib/sieve-outcome.py" doveadm "sv$m@example.org" < "$BATS_TEST_TMPDIR/after")
 		got=$(sieve-test -c "$SV/dovecot.conf" "$S" "$SV/m$m.eml" 2>/dev/null | "$MT_REPO/tests/lib/sieve-outcome.py" sieve)
 		echo "m$m: filter [$want] sieve [$got]"
@@ -247,6 +248,9 @@ msg() {
 	[ "$(alice_count Invoices header message-id sv12@example.org)" -eq 1 ]
 	[ "$(alice_count INBOX header message-id sv13@example.org)" -eq 1 ]
 	[ "$(alice_count Lists/dev header message-id sv14@example.org)" -eq 1 ]
+	# "keep" is case-sensitive: KEEP ME goes on to the last rule
+	[ "$(alice_count Rest header message-id sv15@example.org)" -eq 1 ]
+	[ "$(alice_count Rest header message-id sv8@example.org)" -eq 0 ]
 	# the cases are the ones meant: the threshold and the rule order decided
 	[ "$(dadm -f tab fetch -u alice "mailbox" header message-id sv21@example.org | tail -n +2)" = "Trash" ]
 	[ "$(dadm -f tab fetch -u alice "mailbox" header message-id sv20@example.org | tail -n +2 | sort | tr '\n' ' ')" = "INBOX Rest " ]
