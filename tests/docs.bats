@@ -135,6 +135,15 @@ page_section() {
 	[ "${#lines[@]}" -eq 2 ]
 }
 
+@test "every manual page goes through groff as man(1) formats it: no error (lintian reads them so)" {
+	command -v groff
+	local f out
+	for f in "$REPO"/man/*.[1-8]; do
+		out=$(groff -mandoc -ww -z "$f" 2>&1 | grep -v "warning.*can't break line")
+		[ -z "$out" ] || { echo "$f: $out"; return 1; }
+	done
+}
+
 @test "the SYNOPSIS of each applet page has the positional words of its usage" {
 	load_applets
 	local n=0

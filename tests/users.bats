@@ -105,9 +105,9 @@ assert rows["no-such-user"]["results"] == []
 	[[ "$stderr" == *"0 users, 0 ok, 0 failed, 4 skipped"* ]]
 	# --resume alone runs what is not done: the 77 again, and a user the
 	# earlier run never reached
-	echo dave >> "$d/users"
+	echo never-reached-user >> "$d/users"
 	run -77 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/run.jsonl" --json
-	[ "$(echo "$output" | python3 -c 'import json,sys; print(" ".join(sorted(json.loads(l)["user"] for l in sys.stdin)))')" = "dave no-such-user" ]
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(" ".join(sorted(json.loads(l)["user"] for l in sys.stdin)))')" = "never-reached-user no-such-user" ]
 	[[ "$stderr" == *"2 users, 0 ok, 2 failed, 3 skipped (done in the --resume file)"* ]]
 }
 
