@@ -139,7 +139,7 @@ page_section() {
 	command -v groff
 	local f out
 	for f in "$REPO"/man/*.[1-8]; do
-		out=$(groff -mandoc -ww -z "$f" 2>&1 | grep -v "warning.*can't break line")
+		out=$(groff -mandoc -ww -z "$f" 2>&1 | grep -v "warning.*can't break line" || true)
 		[ -z "$out" ] || { echo "$f: $out"; return 1; }
 	done
 }
