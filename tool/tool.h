@@ -42,6 +42,8 @@ struct mt_ctx;
 
 enum {
 	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
+	MT_APPLET_ACCOUNT = 1 << 1,  /* the common options and the account (--users too), but the
+				      * applet opens its own connection (sieve: ManageSieve) */
 };
 
 struct mt_applet {
