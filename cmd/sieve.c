@@ -311,12 +311,8 @@ static int activate_keeping(struct mt_ctx *ctx, struct server *sv, const char *n
 	if (sv->active == NULL || strcmp(sv->active, name) == 0)
 		return setactive(ctx, sv, name, dry);
 	if (strcmp(sv->active, WRAPPER) != 0) {
-		if (!mt_msieve_has_ext(sv->m, "include")) {
-			if (mt_flag(&ctx->args, "replace"))
-				return setactive(ctx, sv, name, dry);
-			return mt_fail(ctx, MT_EUNAVAIL, "the active script '%s' is not mailtool's, and the server has no "
-				       "include extension to run both: --replace makes '%s' active instead", sv->active, name);
-		}
+		if (!mt_msieve_has_ext(sv->m, "include"))   /* --replace: refused before otherwise */
+			return setactive(ctx, sv, name, dry);
 		names = mt_xmalloc(sizeof *names);
 		names[n++] = mt_xstrdup(sv->active);
 	} else {
@@ -391,10 +387,10 @@ static int print_diff(const char *a, size_t alen, const char *b, size_t blen)
 			if (i < na && j < nb && strcmp(A[i], B[j]) == 0) {
 				diff_line(' ', A[i++]);
 				j++;
-			} else if (j < nb && (i == na || L[i * (nb + 1) + j + 1] >= L[(i + 1) * (nb + 1) + j])) {
-				diff_line('+', B[j++]);
-			} else {
+			} else if (i < na && (j == nb || L[(i + 1) * (nb + 1) + j] >= L[i * (nb + 1) + j + 1])) {
 				diff_line('-', A[i++]);
+			} else {
+				diff_line('+', B[j++]);
 			}
 		}
 		free(L);
@@ -496,6 +492,11 @@ static int run_sub(struct mt_ctx *ctx, struct server *sv, const struct sieve_sta
 		puts("the server accepts the script");
 		return MT_OK;
 	case S_PUT:
+		/* a refusal to activate comes before anything is installed */
+		if (mt_flag(&ctx->args, "activate") && sv->active && strcmp(sv->active, S->name) != 0 &&
+		    strcmp(sv->active, WRAPPER) != 0 && !mt_msieve_has_ext(sv->m, "include") && !mt_flag(&ctx->args, "replace"))
+			return mt_fail(ctx, MT_EUNAVAIL, "the active script '%s' is not mailtool's, and the server has no "
+				       "include extension to run both: --replace makes '%s' active instead", sv->active, S->name);
 		if ((r = install(ctx, sv, S->name, S->text, S->len, S->dry)) != MT_OK || !mt_flag(&ctx->args, "activate"))
 			return r;
 		return activate_keeping(ctx, sv, S->name, S->dry);
