@@ -235,6 +235,14 @@ fake_sieve() {
 	FAKE_NOTAG=1 fake_server "$1"
 }
 
+# fake_sieve_in RULES: a fake server that lets the client log in, then RULES
+fake_sieve_in() {
+	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
+ON ^AUTHENTICATE => OK \"in\"
+ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
+$1"
+}
+
 no_auth_sent() {
 	[ "$(grep -ciE '^AUTHENTICATE' "$FAKE_LOG")" -eq 0 ]
 }
@@ -258,10 +266,7 @@ ON ^STARTTLS => OK \"begin TLS\"\r\n\"SASL\" \"PLAIN\"\r\nOK \"forged\""
 }
 
 @test "sieve hostile: an oversized literal is refused before it is read (76)" {
-	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
-ON ^AUTHENTICATE => OK \"in\"
-ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
-ON ^GETSCRIPT => {99999999999}\r\nxxxx<HUGE 100000>"
+	fake_sieve_in "ON ^GETSCRIPT => {99999999999}\r\nxxxx<HUGE 100000>"
 	run --separate-stderr mt_fake sieve get x --no-tls
 	[ "$status" -eq 76 ]
 	[[ "$stderr" == *"GETSCRIPT: the server announced a literal of more than 16777216 bytes"* ]]
@@ -269,10 +274,7 @@ ON ^GETSCRIPT => {99999999999}\r\nxxxx<HUGE 100000>"
 }
 
 @test "sieve hostile: malformed responses end in one line and 76" {
-	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
-ON ^AUTHENTICATE => OK \"in\"
-ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
-ON ^LISTSCRIPTS => \"a\" BOGUS\r\nOK \"done\""
+	fake_sieve_in "ON ^LISTSCRIPTS => \"a\" BOGUS\r\nOK \"done\""
 	run --separate-stderr mt_fake sieve ls --no-tls
 	[ "$status" -eq 76 ]
 	[[ "$stderr" == *"LISTSCRIPTS: a line that is not \"NAME\" [ACTIVE]"* ]]
@@ -293,17 +295,11 @@ ON ^AUTHENTICATE => OK (SASL \"unclosed\""
 }
 
 @test "sieve hostile: BYE in the middle of a command is a temporary failure with the server's words (75)" {
-	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
-ON ^AUTHENTICATE => OK \"in\"
-ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
-ON ^LISTSCRIPTS => \"a\"\r\nBYE (TRYLATER) \"shutting down\"\r\n<CLOSE>"
+	fake_sieve_in "ON ^LISTSCRIPTS => \"a\"\r\nBYE (TRYLATER) \"shutting down\"\r\n<CLOSE>"
 	run --separate-stderr mt_fake sieve ls --no-tls
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "mailtool sieve: LISTSCRIPTS: the server closed the session: shutting down" ]
-	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
-ON ^AUTHENTICATE => OK \"in\"
-ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
-ON ^GETSCRIPT => {100}\r\nkeep;<CLOSE>"
+	fake_sieve_in "ON ^GETSCRIPT => {100}\r\nkeep;<CLOSE>"
 	run --separate-stderr mt_fake sieve get x --no-tls
 	[ "$status" -eq 75 ]
 	[[ "$stderr" == *"GETSCRIPT: connection closed by the server"* ]]
@@ -315,10 +311,7 @@ ON ^AUTHENTICATE => NO \"bad password\""
 	run --separate-stderr mt_fake sieve ls --no-tls
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "mailtool sieve: authentication as 'alice' refused: bad password" ]
-	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
-ON ^AUTHENTICATE => OK \"in\"
-ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
-ON ^LISTSCRIPTS => \"other\"\r\nOK \"done\"
+	fake_sieve_in "ON ^LISTSCRIPTS => \"other\"\r\nOK \"done\"
 ON ^DELETESCRIPT => NO (ACTIVE) {9}\r\nin use\r\n\r\n"
 	run --separate-stderr mt_fake sieve rm other --no-tls
 	[ "$status" -eq 69 ]
@@ -326,10 +319,7 @@ ON ^DELETESCRIPT => NO (ACTIVE) {9}\r\nin use\r\n\r\n"
 }
 
 @test "sieve hostile: without include, a foreign active script is not replaced unless --replace" {
-	fake_sieve "GREETING $CAPS\r\nOK \"ready\"
-ON ^AUTHENTICATE => OK \"in\"
-ON ^CAPABILITY => $CAPS\r\nOK \"caps\"
-ON ^LISTSCRIPTS => \"theirs\" ACTIVE\r\nOK \"done\""
+	fake_sieve_in "ON ^LISTSCRIPTS => \"theirs\" ACTIVE\r\nOK \"done\""
 	run --separate-stderr mt_fake sieve put --script "$S/mine.sieve" --activate --no-tls
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *"the active script 'theirs' is not mailtool's"*"--replace"* ]]
