@@ -3,6 +3,7 @@
  * rules compiled), activate without losing the user's own active script,
  * remove, and compare what is installed with what would be. */
 #include "../tool/tool.h"
+#include "../filters/sieve.h"
 #include "../lib/managesieve.h"
 
 #include <errno.h>
@@ -40,7 +41,8 @@ struct sieve_state {
 	const char *name;         /* put, diff: the script's name */
 	char *text;               /* put, check, diff: the script (read before connecting), owned */
 	size_t len;
-	const char *source;       /* where the text came from, for messages */
+	char *source;             /* where the text came from, for messages; owned */
+	char **requires;          /* the Sieve extensions the compiled rules need, owned (NULL: none) */
 	int dry;
 };
 
@@ -48,6 +50,9 @@ static void state_release(void *p)
 {
 	struct sieve_state *S = p;
 	free(S->text);
+	free(S->source);
+	if (S->requires)
+		mt_words_free(S->requires);
 	free(S);
 }
 
@@ -87,12 +92,54 @@ static int read_script(struct mt_ctx *ctx, const char *path, char **text, size_t
 	return MT_OK;
 }
 
-/* The rule set as a Sieve script: filters/sieve.c compiles it; until that
- * compiler is part of the build, rules are refused and --script is the way. */
+/* Until filters/sieve.c is on this branch (#18, built beside it): the
+ * applet links without it and says so when rules are given. */
+extern __typeof__(mt_sieve_compile) mt_sieve_compile __attribute__((weak));
+extern __typeof__(mt_sieve_out_release) mt_sieve_out_release __attribute__((weak));
+
+/* The rules (-f, else the configuration file's) compiled to Sieve, before
+ * any connection: a rule Sieve cannot say with the same meaning is named
+ * with its reason, and nothing is sent. The extensions the script needs
+ * are checked against the server's once connected. */
 static int compile_rules(struct mt_ctx *ctx, struct sieve_state *S)
 {
-	(void)S;
-	return mt_fail(ctx, MT_ESOFT, "compiling rules to Sieve is not in this build yet: give --script FILE");
+	const char *trash = mt_arg(&ctx->args, "trash-folder");
+	struct mt_ruleset rs = { 0 };
+	struct mt_sieve_out out = { 0 };
+	int r;
+
+	if (mt_sieve_compile == NULL)
+		return mt_fail(ctx, MT_ESOFT, "compiling rules to Sieve is not in this build yet: give --script FILE");
+	if ((S->source = mt_rules_path(ctx)) == NULL)
+		return mt_fail_err(ctx, &ctx->err);
+	if (mt_rules_load(S->source, &rs, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	const struct mt_sieve_target t = { .extensions = NULL, .trash = trash ? trash : "Trash" };
+	r = mt_sieve_compile(&rs, &t, &out, &ctx->err);
+	for (size_t i = 0; r != MT_OK && i < out.nrefused; i++)
+		mt_warn(ctx, "%s:%d: rule '%s': %s", out.refused[i].rule->file, out.refused[i].rule->line,
+			out.refused[i].rule->name, out.refused[i].why);
+	if (r != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	else {
+		S->text = out.script;
+		S->len = strlen(out.script);
+		S->requires = out.requires;
+		out.script = NULL;
+		out.requires = NULL;
+	}
+	mt_sieve_out_release(&out);
+	mt_rules_release(&rs);
+	return r;
+}
+
+/* The extensions the compiled rules need, all offered by the server? */
+static int server_can(struct mt_ctx *ctx, struct mt_msieve *m, const struct sieve_state *S)
+{
+	for (char **x = S->requires; x && *x; x++)
+		if (!mt_msieve_has_ext(m, *x))
+			return mt_fail(ctx, MT_EUNAVAIL, "the server's Sieve lacks the extension '%s' the rules need", *x);
+	return MT_OK;
 }
 
 static int sieve_check(struct mt_ctx *ctx)
@@ -142,7 +189,7 @@ static int sieve_check(struct mt_ctx *ctx)
 	ctx->state = S;
 	/* the script is read (or compiled) before anything is sent anywhere */
 	if (wants_text && mt_arg(a, "script")) {
-		S->source = mt_arg(a, "script");
+		S->source = mt_xstrdup(mt_arg(a, "script"));
 		if ((r = read_script(ctx, S->source, &S->text, &S->len)) != MT_OK)
 			return r;
 	} else if (wants_text && (r = compile_rules(ctx, S)) != MT_OK) {
@@ -418,7 +465,7 @@ static int do_diff(struct mt_ctx *ctx, struct server *sv, const struct sieve_sta
 	fputs("--- ", stdout);
 	mt_fputs_safe(S->name, stdout);
 	fputs(old ? " (installed)\n+++ " : " (not installed)\n+++ ", stdout);
-	mt_fputs_safe(S->source ? S->source : "the rules", stdout);
+	mt_fputs_safe(S->source, stdout);
 	fputc('\n', stdout);
 	int differ = print_diff(old ? old : "", oldlen, S->text, S->len);
 	free(old);
@@ -523,7 +570,9 @@ static int sieve_main(struct mt_ctx *ctx)
 		return mt_fail_err(ctx, &ctx->err);
 	if (ctx->verbose)
 		mt_warn(ctx, "connected to %s port %d via %s", a->host, port, mt_msieve_transport(sv.m));
-	r = S->sub == S_CHECK || S->sub == S_GET ? MT_OK : list(ctx, &sv);
+	r = server_can(ctx, sv.m, S);
+	if (r == MT_OK && S->sub != S_CHECK && S->sub != S_GET)
+		r = list(ctx, &sv);
 	if (r == MT_OK)
 		r = run_sub(ctx, &sv, S);
 	mt_msieve_scripts_free(sv.v, sv.n);

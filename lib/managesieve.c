@@ -21,7 +21,7 @@ enum { T_ATOM, T_STRING, T_LPAR, T_RPAR };
 
 struct tok {
 	int type;
-	char *s;                  /* owned, NUL-terminated (a literal may hold NULs too) */
+	char *s;                  /* owned, never NULL, NUL-terminated (a literal may hold NULs too) */
 	size_t len;
 };
 
@@ -63,7 +63,8 @@ static int io_error(struct mt_msieve *m, const char *what, struct mt_err *e)
 static int proto_error(struct mt_msieve *m, const char *what, const char *why, struct mt_err *e)
 {
 	m->dead = 1;
-	return mt_seterr(e, MT_EPROTO, "%s: %s", what, why);
+	mt_seterr(e, MT_EPROTO, "%s: %s", what, why);
+	return MT_EPROTO;
 }
 
 /* The next byte from the server, or -1 (e set). */
@@ -168,7 +169,7 @@ static int read_line(struct mt_msieve *m, struct line *L, const char *what, stru
 		if (c == '\n')
 			return L->n ? MT_OK : proto_error(m, what, "an empty response line", e);
 		if (c == '(' || c == ')') {
-			if ((r = add_tok(m, L, c == '(' ? T_LPAR : T_RPAR, NULL, 0, what, e)) != MT_OK)
+			if ((r = add_tok(m, L, c == '(' ? T_LPAR : T_RPAR, mt_xstrdup(c == '(' ? "(" : ")"), 1, what, e)) != MT_OK)
 				return r;
 		} else if (c == '{') {
 			if ((r = read_literal(m, L, what, e)) != MT_OK)
@@ -461,7 +462,9 @@ const char *mt_msieve_transport(const struct mt_msieve *m) { return m->have_tls 
 static int has_word(const char *list, const char *word)
 {
 	size_t n = strlen(word);
-	for (const char *p = list; p && *p;) {
+	if (list == NULL)
+		return 0;
+	for (const char *p = list; *p;) {
 		size_t w = strcspn(p, " ");
 		if (w == n && strncasecmp(p, word, n) == 0)
 			return 1;

@@ -84,6 +84,22 @@ static int setup_account(struct mt_ctx *ctx)
 	return MT_OK;
 }
 
+char *mt_rules_path(struct mt_ctx *ctx)
+{
+	const char *path = mt_arg(&ctx->args, "rules");
+	struct mt_config cfg = { 0 };
+	char *out;
+	if (path)
+		return mt_xstrdup(path);
+	if (mt_config_load(&cfg, mt_arg(&ctx->args, "config"), &ctx->err) != MT_OK)
+		return NULL;
+	out = cfg.path ? mt_xstrdup(cfg.path) : NULL;
+	mt_config_release(&cfg);
+	if (out == NULL)
+		mt_seterr(&ctx->err, MT_ECONFIG, "no rules: give -f FILE, or a rules list in mailtool.conf");
+	return out;
+}
+
 static void print_verbose_open(struct mt_ctx *ctx)
 {
 	const struct mt_timings *t = mt_session_timings(ctx->s);

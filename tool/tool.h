@@ -205,6 +205,11 @@ char *mt_runtime_dir(struct mt_err *e);
  * when it cannot be read or made. */
 int mt_archive_key(unsigned char key[32], int create, struct mt_err *e);
 
+/* The rule file of a run: -f FILE, else the configuration file (read here:
+ * an applet's check runs before the dispatcher loads it). Owned, or NULL
+ * and ctx->err set. */
+char *mt_rules_path(struct mt_ctx *ctx);
+
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The same line for a note or warning (-v figures, a skipped folder): no exit code. */
