@@ -314,11 +314,11 @@ static char *sieve_quoted(const char *s)
 	return q;
 }
 
-/* The names a wrapper includes, from its `include :personal "NAME";`
- * lines (added to *names, owned, *n of them). */
+/* The names a wrapper includes, from its `include :personal :optional
+ * "NAME";` lines (added to *names, owned, *n of them). */
 static void wrapper_includes(const char *text, char ***names, size_t *n)
 {
-	static const char key[] = "include :personal \"";
+	static const char key[] = "include :personal :optional \"";
 	for (const char *p = text; (p = strstr(p, key)) != NULL;) {
 		p += sizeof key - 1;
 		char *nm = mt_xmalloc(strlen(p) + 1), *o = nm;
@@ -340,7 +340,8 @@ static char *wrapper_text(char *const *names, size_t n)
 			     "require [\"include\"];\n");
 	for (size_t i = 0; i < n; i++) {
 		char *q = sieve_quoted(names[i]), *nt;
-		nt = mt_xasprintf("%sinclude :personal %s;\n", t, q);
+		/* :optional: a script removed later (sieve rm) leaves the rest running */
+		nt = mt_xasprintf("%sinclude :personal :optional %s;\n", t, q);
 		free(q);
 		free(t);
 		t = nt;

@@ -136,7 +136,7 @@ teardown() {
 	cmp "$S/theirs.sieve" "$MT_TEST_DIR/mail/alice/sieve/roundcube.sieve"
 	[ "$(readlink "$MT_TEST_DIR/mail/alice/.dovecot.sieve")" = "sieve/mailtool-wrapper.sieve" ]
 	run mt sieve get mailtool-wrapper
-	[[ "$output" == *'include :personal "roundcube";'*'include :personal "mailtool";'* ]]
+	[[ "$output" == *'include :personal :optional "roundcube";'*'include :personal :optional "mailtool";'* ]]
 	# a rerun changes nothing at all
 	run --separate-stderr mt sieve put --script "$S/mine.sieve" --activate --trace
 	[ "$status" -eq 0 ]
