@@ -529,7 +529,8 @@ static int authenticate(struct mt_msieve *m, const struct mt_account *a, struct 
 	sb_add(&b, "AUTHENTICATE \"PLAIN\" \"", 22);
 	sb_add(&b, blob, strlen(blob));
 	sb_add(&b, "\"\r\n", 3);
-	mt_trace_out(&m->tr, MT_TRACE_CLIENT, "AUTHENTICATE \"PLAIN\" <credentials redacted>\n", 45);
+	static const char shown[] = "AUTHENTICATE \"PLAIN\" <credentials redacted>\n";
+	mt_trace_out(&m->tr, MT_TRACE_CLIENT, shown, sizeof shown - 1);
 	r = mt_conn_write(&m->conn, b.p, b.n) < 0 ? io_error(m, "AUTHENTICATE", e) : MT_OK;
 	OPENSSL_cleanse(b.p, b.n);
 	free(b.p);
