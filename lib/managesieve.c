@@ -546,7 +546,10 @@ static int authenticate(struct mt_msieve *m, const struct mt_account *a, struct 
 	return r;
 }
 
-int mt_msieve_open(const struct mt_account *a, int port, FILE *trace, struct mt_msieve **out, struct mt_err *e)
+/* rfd >= 0: the server is on these descriptors (taken like a tunnel, no
+ * TLS); else connect to a->host at port. */
+static int msieve_open(const struct mt_account *a, int port, FILE *trace, int rfd, int wfd, struct mt_msieve **out,
+		       struct mt_err *e)
 {
 	struct mt_msieve *m = mt_xmalloc(sizeof *m);
 	int r;
@@ -558,17 +561,21 @@ int mt_msieve_open(const struct mt_account *a, int port, FILE *trace, struct mt_
 	m->conn.idle_ms = m->idle_timeout_s * 1000.0;
 	if (a->deadline > 0)
 		m->conn.deadline = mt_now_ms() + a->deadline * 1000.0;
-	if (a->host == NULL || *a->host == '\0') {
+	if (rfd >= 0) {
+		r = mt_conn_fds(&m->conn, rfd, wfd);
+	} else if (a->host == NULL || *a->host == '\0') {
 		r = a->tunnel ? mt_seterr(e, MT_ECONFIG, "ManageSieve needs a server's host name; the account has only a "
 					  "tunnel (give -H HOST)")
 			      : mt_seterr(e, MT_EUSAGE, "no server given: use -H HOST or an account in the configuration");
 		goto fail;
+	} else {
+		r = mt_conn_tcp(&m->conn, a->host, port, a->connect_timeout * 1000.0, e);
 	}
-	if ((r = mt_conn_tcp(&m->conn, a->host, port, a->connect_timeout * 1000.0, e)) != MT_OK)
+	if (r != MT_OK)
 		goto fail;
 	if ((r = read_caps(m, "greeting", 0, e)) != MT_OK)
 		goto fail;
-	if (a->tls != MT_TLS_NONE && (r = starttls(m, a, e)) != MT_OK)
+	if (rfd < 0 && a->tls != MT_TLS_NONE && (r = starttls(m, a, e)) != MT_OK)
 		goto fail;
 	if ((r = authenticate(m, a, e)) != MT_OK)
 		goto fail;
@@ -581,6 +588,16 @@ fail:
 	m->dead = 1;
 	mt_msieve_close(m);
 	return r ? r : MT_ESOFT;
+}
+
+int mt_msieve_open(const struct mt_account *a, int port, FILE *trace, struct mt_msieve **out, struct mt_err *e)
+{
+	return msieve_open(a, port, trace, -1, -1, out, e);
+}
+
+int mt_msieve_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_msieve **out, struct mt_err *e)
+{
+	return msieve_open(a, 0, NULL, rfd, wfd, out, e);
 }
 
 void mt_msieve_close(struct mt_msieve *m)

@@ -26,6 +26,9 @@ struct mt_msieve_script {
  * On error *out is NULL and e says why: 69 refused or missing capability,
  * 77 authentication refused, 75 connection trouble, 76 protocol error. */
 int mt_msieve_open(const struct mt_account *a, int port, FILE *trace, struct mt_msieve **out, struct mt_err *e);
+/* The same with the server already on rfd/wfd (owned from now on), taken
+ * like a tunnel: no TLS. For tests/fuzz/fuzz_msieve.c. */
+int mt_msieve_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_msieve **out, struct mt_err *e);
 /* LOGOUT (best effort, on a short leash) and free. */
 void mt_msieve_close(struct mt_msieve *m);
 
