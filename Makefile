@@ -5,6 +5,8 @@ BINDIR = $(PREFIX)/bin
 MANDIR = $(PREFIX)/share/man
 COMPLDIR = $(PREFIX)/share/bash-completion/completions
 DOCDIR = $(PREFIX)/share/doc/mailtool
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+DEB_OUT ?= .
 
 CC ?= cc
 PKGS = libetpan libconfig libpcre2-8 openssl zlib
@@ -54,7 +56,7 @@ HDRS = $(wildcard lib/*.h mail/*.h tool/*.h filters/*.h)
 # applets are the cmd/ files that register one (MT_APPLET); main.c is the dispatcher
 APPLETS = $(sort $(patsubst cmd/%.c,%,$(shell grep -l '^MT_APPLET' cmd/*.c)))
 
-.PHONY: all check unit asan lint tidy fuzz deps demo demo-stop install clean bench
+.PHONY: all check unit asan lint tidy fuzz deps demo demo-stop install clean bench deb
 
 all: mailtool
 
@@ -186,6 +188,22 @@ install: mailtool
 	install -m 644 completions/mailtool.bash $(DESTDIR)$(COMPLDIR)/mailtool
 	for a in $(APPLETS); do ln -sf mailtool $(DESTDIR)$(COMPLDIR)/mailtool-$$a; done
 	install -m 644 mailtool.conf $(DESTDIR)$(DOCDIR)/mailtool.conf.example
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in systemd/*.service systemd/*.timer; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$${u#systemd/} && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; done
+
+# A Debian package (dpkg-buildpackage, debian/): mailtool_VERSION_ARCH.deb
+# here. Built from a copy of the tracked files, so that the package's own
+# clean and build never touch this tree's build (make check may be running
+# in it). Needs git, debhelper and dpkg-dev (installed by make deps).
+deb:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; mkdir "$$tmp/src"; \
+	git ls-files -z | tar --null -T - -cf - | tar -xf - -C "$$tmp/src"; \
+	(cd "$$tmp/src" && dpkg-buildpackage -b -us -uc -j2) > "$$tmp/build.log" 2>&1 || \
+		{ tail -40 "$$tmp/build.log" >&2; exit 1; }; \
+	deb=mailtool_$$(dpkg-parsechangelog -S Version)_$$(dpkg-architecture -qDEB_HOST_ARCH).deb; \
+	cp "$$tmp/$$deb" $(DEB_OUT)/; echo "$$deb"
 
 clean:
 	rm -f mailtool $(LIB_OBJ) $(TOOL_OBJ) $(CMD_OBJ) $(TOOL_A) tests/unit/mt-unit

@@ -169,6 +169,13 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--export and --import exclude each other");
 	if (fmt && mt_lm_format_parse(fmt) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "--format '%s': mbox, mbox.gz or maildir", fmt);
+	if ((exp && !*exp) || (imp && !*imp))
+		return mt_fail(ctx, MT_EUSAGE, "--%s: an empty path", exp ? "export" : "import");
+	/* --layout says Maildir as --format maildir does */
+	if (exp && !fmt && !mt_arg(&ctx->args, "layout") && mt_lm_format_named(exp) < 0)
+		return mt_fail(ctx, MT_EUSAGE, "--export '%s': an archive extension mailtool does not write; name it "
+			       ".mbox or .mbox.gz, a directory (no extension, .d or .maildir) for a Maildir, or say "
+			       "--format", exp);
 	if (local_options_check(ctx, exp, imp, fmt) != MT_OK)
 		return MT_EUSAGE;
 	if (imp) {
@@ -217,6 +224,13 @@ static int archive_check(struct mt_ctx *ctx)
 #define BATCH_BYTES (8u << 20)     /* at most this much message text per FETCH */
 #define MAX_DOUBTS_SHOWN 10        /* per folder, on stderr */
 
+/* Long enough for a progress line (on a terminal, without -q): more than
+ * one FETCH's worth, as du counts its folders. */
+static int long_run(struct mt_ctx *ctx, uint64_t n, uint64_t bytes)
+{
+	return (n > 64 || bytes > BATCH_BYTES) && !mt_flag(&ctx->args, "quiet");
+}
+
 /* Where a folder's archive goes: rel below the directory dirfd. */
 struct place {
 	int dirfd;
@@ -259,6 +273,7 @@ struct exporter {
 	int begun, piece_answered, piece_body, piece_bad;
 	struct doubt *doubts;
 	size_t ndoubts;
+	struct mt_progress pg;       /* messages and bytes arrived, on a terminal */
 	/* an archive in place (export_resume): each message's own digest and
 	 * flags too, from a writer of its own that only digests */
 	const struct place *each;    /* NULL: not kept */
@@ -416,6 +431,7 @@ static int export_whole(const struct mt_fetched *m, void *arg)
 		return r;
 	}
 	x->bytes += m->body_len;
+	mt_progress_add(&x->pg, 1, m->body_len);
 	if (m->body_len != want || m->size != want)
 		doubt(x, m->uid, "%zu bytes of BODY[] arrived, RFC822.SIZE says %u%s", m->body_len, m->size ? m->size : want,
 		      m->size && m->size != want ? " (and earlier said otherwise)" : "");
@@ -453,6 +469,7 @@ static int export_piece(const struct mt_fetched *m, void *arg)
 	x->got += m->body_len;
 	x->bytes += m->body_len;
 	x->piece_len = m->body_len;
+	mt_progress_add(&x->pg, 0, m->body_len);
 	return 0;
 }
 
@@ -536,9 +553,13 @@ static int export_all(struct mt_ctx *ctx, struct exporter *x, const struct mt_se
 {
 	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n ? sel->n : 1));
 	int r = MT_OK;
+	mt_progress_start(&x->pg, "export", sel->n, long_run(ctx, sel->n, sel->bytes));
+	x->pg.unit = "messages";
+	x->pg.bytes_total = sel->bytes;
 	for (size_t i = 0; i < sel->n && r == MT_OK && !x->failed;) {
 		if (sel->msgs[i].size > BIG_MESSAGE) {
 			r = export_big(ctx, x, sel->msgs[i++].uid);
+			mt_progress_add(&x->pg, 1, 0);
 			continue;
 		}
 		size_t n = 0;
@@ -549,6 +570,7 @@ static int export_all(struct mt_ctx *ctx, struct exporter *x, const struct mt_se
 		}
 		r = export_batch(ctx, x, uids, n);
 	}
+	mt_progress_end(&x->pg);
 	free(uids);
 	if (r == MT_OK && x->failed)
 		r = ctx->err.code ? ctx->err.code : MT_EIO;
@@ -1053,12 +1075,16 @@ static int export_main(struct mt_ctx *ctx)
 	if (del && !mt_has_cap(ctx->s, "UIDPLUS"))
 		return mt_fail(ctx, MT_EUNAVAIL, "the server lacks UIDPLUS, so --delete-after-export cannot remove exactly the "
 			       "exported messages (UID EXPUNGE); nothing exported, nothing removed");
-	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
-			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK ||
+	int unmatched = 0;
+	if (mt_expand_args(ctx, mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &unmatched) != MT_OK ||
 	    mt_delimiter(ctx->s, &delim, &ctx->err) != MT_OK) {
 		mt_free_folders(folders, nfolders);
 		return mt_fail_err(ctx, &ctx->err);
 	}
+	if (nfolders == 0)
+		return MT_EDATA;   /* mailtool(1): each argument was named on stderr */
+	if (unmatched)
+		worst = MT_EDATA;  /* the others are still exported */
 	int many = nfolders > 1 || mt_flag(&ctx->args, "recursive") || strpbrk(ctx->args.argv[0], "*%") ||
 		   mt_arg(&ctx->args, "layout");
 	int *exists = mt_xmalloc(sizeof *exists * (nfolders ? nfolders : 1));
@@ -1070,7 +1096,7 @@ static int export_main(struct mt_ctx *ctx)
 		return r;
 	}
 	mt_report_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
-	uint64_t tot_n = 0, tot_b = 0;
+	uint64_t tot_n = 0, tot_b = 0, done = 0;
 	for (size_t f = 0; f < nfolders && r == MT_OK; f++) {
 		struct mt_selection sel;
 		struct outcome o = { 0 };
@@ -1112,6 +1138,7 @@ static int export_main(struct mt_ctx *ctx)
 			mt_report_row(&t, folders[f], dry ? "would remove" : "removed", o.removed, o.removed_bytes);
 		tot_n += o.exported;
 		tot_b += o.exported_bytes;
+		done += o.exported + o.removed;
 		/* a folder whose copies could not all be verified keeps its mail;
 		 * the others go on */
 		if (r == MT_EDATA && kept) {
@@ -1123,8 +1150,9 @@ static int export_main(struct mt_ctx *ctx)
 		mt_selection_release(&sel);
 	}
 	if (nfolders > 1)
-		mt_report_row(&t, "(total)", dry ? "would export" : "exported", tot_n, tot_b);
-	mt_table_print(&t, stdout);
+		mt_report_total(&t, dry ? "would export" : "exported", tot_n, tot_b);
+	if (!mt_quiet_nothing(ctx, done))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 	places_release(&P);
 	free(exists);
@@ -1288,6 +1316,7 @@ struct importer {
 	const char *limit_why;       /* where ro.max_message comes from */
 	size_t prefix;               /* octets of the APPEND command before its first message */
 	size_t line;                 /* octets of the batch's command outside its literals */
+	struct mt_progress pg;       /* the appending pass's, on a terminal */
 };
 
 /* Send the batch; a refused batch is retried message by message so the one
@@ -1304,6 +1333,7 @@ static int flush_batch(struct importer *im)
 		if (status != 0 && nb > 1 && (r = append_batch(ctx, im->wire, &im->batch[i], 1, &st1)) != MT_OK)
 			break;
 		if (st1 != 0) {
+			mt_progress_end(&im->pg);
 			mt_fail(ctx, 0, "message %ld of '%s': the server refused it: %s", im->batch[i].position, im->path,
 				mt_session_last_text(ctx->s));
 			im->c.refused++;
@@ -1313,6 +1343,7 @@ static int flush_batch(struct importer *im)
 			im->c.appended++;
 			im->c.bytes += im->batch[i].len;
 		}
+		mt_progress_add(&im->pg, 1, im->batch[i].len);
 	}
 	for (size_t i = 0; i < nb; i++)
 		mt_lm_msg_release(&im->batch[i]);
@@ -1337,11 +1368,13 @@ static int import_one(struct importer *im, struct mt_lm_msg *m)
 	if (existing) {
 		im->c.existing++;
 	} else if (memchr(m->data, '\0', m->len)) {
+		mt_progress_end(&im->pg);
 		if (!im->quiet)
 			mt_fail(im->ctx, 0, "message %ld of '%s': contains a NUL byte; not appended", m->position, im->path);
 		im->c.nul++;
 	} else if (m->len == 0) {
 		/* no server stores a message of no bytes: said in the dry run too */
+		mt_progress_end(&im->pg);
 		if (!im->quiet)
 			mt_fail(im->ctx, 0, "message %ld of '%s': empty (two \"From \" lines in a row?); not appended",
 				m->position, im->path);
@@ -1378,10 +1411,12 @@ static int import_pass(struct importer *im, const struct mt_lm_ropts *ro)
 	struct mt_lm_msg m;
 	while (r == MT_OK && (more = mt_lm_next(rd, &m, &ctx->err)) != 0) {
 		if (more == MT_LM_SKIP) {
+			mt_progress_end(&im->pg);   /* (drawn again by the next batch) */
 			if (!im->quiet)
 				mt_fail_err(ctx, &ctx->err);
 			im->c.unreadable++;
 		} else if (more == MT_LM_TOOBIG) {
+			mt_progress_end(&im->pg);
 			if (!im->quiet)
 				mt_fail(ctx, 0, "%s (%s)", ctx->err.msg, im->limit_why);
 			im->c.toobig++;
@@ -1470,11 +1505,11 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 		[I_DSERVER] = { "dated_by_server", MT_COL_NUM },
 	};
 	const struct import_count *c = &im->c;
-	struct mt_col dcols[I_N];
-	memcpy(dcols, cols, sizeof cols);
-	dcols[I_APPENDED].name = "would_append";
 	struct mt_table t;
-	mt_table_init(&t, dry ? dcols : cols, I_N, ctx->fmt, mt_flag(&ctx->args, "human"));
+	/* one key set whatever the flags (mailtool(1), OUTPUT): a dry run's
+	 * appended is what it would append */
+	mt_table_init(&t, cols, I_N, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "import";
 	int row = mt_table_row(&t);
 	mt_table_str(&t, row, I_FOLDER, into);
 	mt_table_num(&t, row, I_APPENDED, (long long)c->appended);
@@ -1493,7 +1528,8 @@ static void import_report(struct mt_ctx *ctx, const char *into, const struct imp
 	mt_table_num(&t, row, I_DRECEIVED, (long long)im->info.dated[MT_LM_DATE_RECEIVED]);
 	mt_table_num(&t, row, I_DDATE, (long long)im->info.dated[MT_LM_DATE_DATE]);
 	mt_table_num(&t, row, I_DSERVER, (long long)im->info.dated[MT_LM_DATE_NONE]);
-	mt_table_print(&t, stdout);
+	if (!mt_quiet_nothing(ctx, c->appended))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
 
@@ -1566,6 +1602,10 @@ static int import_main(struct mt_ctx *ctx)
 		r = import_doubts(&im, &ro);
 	int appending = 0;   /* the counts are the real pass's, not the check's */
 	if (r == MT_OK && !dry) {
+		/* what the check pass counted is what this one appends */
+		mt_progress_start(&im.pg, "import", im.c.appended, long_run(ctx, im.c.appended, im.c.bytes));
+		im.pg.unit = "messages";
+		im.pg.bytes_total = im.c.bytes;
 		memset(&im.c, 0, sizeof im.c);
 		im.quiet = 0;
 		appending = 1;
@@ -1574,6 +1614,7 @@ static int import_main(struct mt_ctx *ctx)
 			im.wire = wire;
 			r = import_pass(&im, &ro);
 		}
+		mt_progress_end(&im.pg);
 	}
 	for (size_t i = 0; i < ids.n; i++)
 		free(ids.v[i]);
@@ -1727,8 +1768,9 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 			mt_report_row(&t, folders[f], "skipped: flagged", fl_n[f], fl_b[f]);
 	}
 	if (moves > 1)
-		mt_report_row(&t, "(total)", dry ? "would move" : "moved", tot_n, tot_b);
-	mt_table_print(&t, stdout);
+		mt_report_total(&t, dry ? "would move" : "moved", tot_n, tot_b);
+	if (!mt_quiet_nothing(ctx, tot_n))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
 
@@ -1745,9 +1787,11 @@ static int archive_main(struct mt_ctx *ctx)
 		return export_main(ctx);
 	if (mt_arg(&ctx->args, "import"))
 		return import_main(ctx);
-	if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc,
-			      mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &ctx->err) != MT_OK)
+	int unmatched = 0;
+	if (mt_expand_args(ctx, mt_flag(&ctx->args, "recursive"), &folders, &nfolders, &unmatched) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
+	if (nfolders == 0)
+		return MT_EDATA;   /* mailtool(1): each argument was named on stderr */
 	if (!dry && (r = recover(ctx, tmpl, folders, nfolders)) != MT_OK) {
 		mt_free_folders(folders, nfolders);
 		return r;
@@ -1797,7 +1841,8 @@ static int archive_main(struct mt_ctx *ctx)
 	mt_free_folders(folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
-	return r;
+	/* a folder argument named nothing: the others are done */
+	return r == MT_OK && unmatched ? MT_EDATA : r;
 }
 
 static const struct mt_applet archive_applet = {

@@ -15,13 +15,14 @@ static const struct mt_opt batch_opts[] = {
 	  .help = "account for every line that names none", .complete = "account" },
 	{ .lng = "as", .kind = MT_ARG, .metavar = "USER", .help = "act as USER on every line (admin account)" },
 	{ .lng = "config", .kind = MT_ARG, .metavar = "FILE", .help = "read configuration from FILE", .complete = "file" },
-	{ .lng = "quiet", .shrt = 'q', .kind = MT_FLAG, .help = "report only the lines that fail" },
+	{ .lng = "quiet", .shrt = 'q', .kind = MT_FLAG, .help = "report only the lines that fail (the default)" },
+	{ .lng = "verbose", .shrt = 'v', .kind = MT_COUNT, .help = "report every line's exit status, not only failures" },
 	MT_OPT_END,
 };
 
 struct batch {
 	struct mt_ctx *ctx;
-	int stop, quiet, first_error;
+	int stop, verbose, first_error;
 	long lineno;
 };
 
@@ -57,7 +58,8 @@ static int run_line(struct batch *b, char **w, int n, const char *text)
 	}
 	if (r != MT_OK && b->first_error == MT_OK)
 		b->first_error = r;
-	if (!b->quiet || r != MT_OK)
+	/* cron manners: a line that worked says nothing unless asked (-v) */
+	if (b->verbose || r != MT_OK)
 		mt_warn(b->ctx, "line %ld: exit %d: %s", b->lineno, r, text);
 	return r != MT_OK && b->stop;
 }
@@ -73,7 +75,7 @@ static char *trimmed(const char *s, size_t n)
 static int batch_main(struct mt_ctx *ctx)
 {
 	struct batch b = { .ctx = ctx, .stop = mt_flag(&ctx->args, "stop-on-error"),
-			   .quiet = mt_flag(&ctx->args, "quiet"), .first_error = MT_OK };
+			   .verbose = mt_flag(&ctx->args, "verbose") && !mt_flag(&ctx->args, "quiet"), .first_error = MT_OK };
 	const char *cmds = mt_arg(&ctx->args, "execute");
 	char **w;
 	int n;
@@ -137,8 +139,8 @@ static const struct mt_applet batch_applet = {
 	.summary = "run many applet invocations on one session per account",
 	.usage = "[options] [FILE | -] | -e COMMANDS",
 	.description = "One applet invocation per line (shell-like quoting, '#' comments), or ';'-separated\n"
-		       "with -e. Lines for the same account share one logged-in session. Each line's exit\n"
-		       "status is reported on stderr; the batch exits with the first non-zero one.\n"
+		       "with -e. Lines for the same account share one logged-in session. A line that fails\n"
+		       "is reported on stderr (every line with -v); the batch exits with the first non-zero one.\n"
 		       "'mailtool -e CMDS' is short for 'mailtool batch -e CMDS'.",
 	.opts = batch_opts,
 	.complete_first = "file",

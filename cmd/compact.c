@@ -48,15 +48,15 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 	if ((v = mt_arg(&ctx->args, "target")) && mt_parse_pct(v, 100, &p->target) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "bad --target '%s': expected a percentage 0-100", v);
 	if ((v = mt_arg(&ctx->args, "if-larger")) && mt_parse_size(v, &p->if_larger, &ctx->err) != MT_OK)
-		return mt_fail(ctx, MT_EDATA, "--if-larger: %s", ctx->err.msg);
+		return mt_fail(ctx, MT_EUSAGE, "--if-larger: %s", ctx->err.msg);
 	if ((v = mt_arg(&ctx->args, "trash-older"))) {
 		if (mt_parse_duration(v, &x, &ctx->err) != MT_OK)
-			return mt_fail(ctx, MT_EDATA, "--trash-older: %s", ctx->err.msg);
+			return mt_fail(ctx, MT_EUSAGE, "--trash-older: %s", ctx->err.msg);
 		p->trash_older = (int64_t)x;
 	}
 	if ((v = mt_arg(&ctx->args, "junk-older"))) {
 		if (mt_parse_duration(v, &x, &ctx->err) != MT_OK)
-			return mt_fail(ctx, MT_EDATA, "--junk-older: %s", ctx->err.msg);
+			return mt_fail(ctx, MT_EUSAGE, "--junk-older: %s", ctx->err.msg);
 		p->junk_older = (int64_t)x;
 	}
 	if (mt_flag(&ctx->args, "no-deleted"))
@@ -69,7 +69,7 @@ static int load_policy(struct mt_ctx *ctx, struct mt_compact_policy *p)
 			if (colon == NULL || colon == *steps)
 				return mt_fail(ctx, MT_EUSAGE, "bad --step '%s': expected FOLDER:DURATION", *steps);
 			if (mt_parse_duration(colon + 1, &x, &ctx->err) != MT_OK)
-				return mt_fail(ctx, MT_EDATA, "--step '%s': %s", *steps, ctx->err.msg);
+				return mt_fail(ctx, MT_EUSAGE, "--step '%s': %s", *steps, ctx->err.msg);
 			p->steps = mt_xrealloc(p->steps, sizeof *p->steps * (p->nsteps + 1));
 			p->steps[p->nsteps].folder = mt_xasprintf("%.*s", (int)(colon - *steps), *steps);
 			p->steps[p->nsteps].older = (int64_t)x;
@@ -193,6 +193,18 @@ static const struct mt_col compact_cols[C_NCOLS] = {
 	[C_SIZE] = { "size", MT_COL_SIZE },
 };
 
+/* The run's total: JSON's last record (TSV holds the step rows only). */
+enum { T_DRY, T_MESSAGES, T_FREED, T_BEFORE, T_AFTER, T_LIMIT, T_REACHED, T_NCOLS };
+static const struct mt_col total_cols[T_NCOLS] = {
+	[T_DRY] = { "dry_run", MT_COL_BOOL },
+	[T_MESSAGES] = { "messages", MT_COL_NUM },
+	[T_FREED] = { "freed", MT_COL_SIZE },
+	[T_BEFORE] = { "usage_before_pct", MT_COL_PCT },
+	[T_AFTER] = { "usage_after_pct", MT_COL_PCT },
+	[T_LIMIT] = { "limit", MT_COL_SIZE },
+	[T_REACHED] = { "target_reached", MT_COL_BOOL },
+};
+
 /* The plan takes each message once, in the first step that would: per
  * folder, the UIDs planned so far are left out of later steps. */
 struct planned {
@@ -295,6 +307,27 @@ static double usage_after(const struct usage *before, uint64_t freed)
 	return before->limit ? 100.0 * (double)used / (double)before->limit : 0;
 }
 
+static void json_total(struct mt_ctx *ctx, int dry, uint64_t removed, uint64_t freed, const struct usage *before,
+		       double after_pct, double target, int reached)
+{
+	struct mt_table t;
+	mt_table_init(&t, total_cols, T_NCOLS, ctx->fmt, 0);
+	t.type = "total";
+	int row = mt_table_row(&t);
+	mt_table_bool(&t, row, T_DRY, dry);
+	mt_table_num(&t, row, T_MESSAGES, (long long)removed);
+	mt_table_num(&t, row, T_FREED, (long long)freed);
+	if (before->known) {
+		mt_table_num(&t, row, T_BEFORE, (long long)(before->pct * 10 + 0.5));
+		mt_table_num(&t, row, T_AFTER, (long long)(after_pct * 10 + 0.5));
+		mt_table_num(&t, row, T_LIMIT, (long long)before->limit);
+	}
+	if (target >= 0)
+		mt_table_bool(&t, row, T_REACHED, reached);
+	mt_table_print(&t, stdout);
+	mt_table_release(&t);
+}
+
 static int compact_main(struct mt_ctx *ctx)
 {
 	struct compact *x = ctx->state;
@@ -319,6 +352,14 @@ static int compact_main(struct mt_ctx *ctx)
 	if ((p->if_over >= 0 && before.pct < p->if_over) || (p->if_larger && size_before < p->if_larger)) {
 		if (ctx->verbose)
 			mt_warn(ctx, "nothing to do (%s)", p->if_larger ? "box below --if-larger" : "quota usage below --if-over");
+		if (ctx->fmt == MT_FMT_TSV) {
+			struct mt_table e;   /* no rows: the header alone */
+			mt_table_init(&e, compact_cols, C_NCOLS, ctx->fmt, 0);
+			e.type = "folder";
+			mt_table_print(&e, stdout);
+			mt_table_release(&e);
+		} else if (ctx->fmt == MT_FMT_JSON)
+			json_total(ctx, dry, 0, 0, &before, before.pct, p->target, p->target >= 0 && before.pct < p->target);
 		goto out;
 	}
 
@@ -411,11 +452,12 @@ static int compact_main(struct mt_ctx *ctx)
 	} else {
 		now.pct = usage_after(&before, freed);
 	}
-	if (removed == 0 && !dry && !ctx->verbose)
+	if (mt_quiet_nothing(ctx, removed))
 		goto out;   /* nothing needed removing: silent for cron */
 
 	struct mt_table t;
 	mt_table_init(&t, compact_cols, C_NCOLS, ctx->fmt, x->human);
+	t.type = "folder";
 	for (size_t i = 0; i < pl.nrows; i++) {
 		const struct row *rw = &pl.rows[i];
 		const struct mt_op *op = rw->has_op ? &pl.plan.v[rw->op] : NULL;
@@ -434,14 +476,7 @@ static int compact_main(struct mt_ctx *ctx)
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);
 	if (ctx->fmt == MT_FMT_JSON) {
-		printf("{\"summary\":true,\"dry_run\":%s,\"messages\":%llu,\"freed\":%llu", dry ? "true" : "false",
-		       (unsigned long long)removed, (unsigned long long)freed);
-		if (before.known)
-			printf(",\"usage_before_pct\":%.1f,\"usage_after_pct\":%.1f,\"limit\":%llu", before.pct, now.pct,
-			       (unsigned long long)before.limit);
-		if (p->target >= 0)
-			printf(",\"target_reached\":%s", reached ? "true" : "false");
-		puts("}");
+		json_total(ctx, dry, removed, freed, &before, now.pct, p->target, reached);
 	} else if (ctx->fmt == MT_FMT_HUMAN) {
 		char b1[32];
 		printf("%s %llu messages, %s", dry ? "would free" : "freed", (unsigned long long)removed,

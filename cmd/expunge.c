@@ -56,7 +56,7 @@ static int regex_opt(struct mt_ctx *ctx, struct expunge *x, const char *opt, int
 		return MT_OK;
 	struct mt_cond *c = mt_cond_regex(MT_C_HEADER, opt, v, NULL, why, sizeof why);
 	if (c == NULL)
-		return mt_fail(ctx, MT_EDATA, "--%s '%s': bad regular expression %s", opt, v, why);
+		return mt_fail(ctx, MT_EUSAGE, "--%s '%s': bad regular expression %s", opt, v, why);
 	x->cond = mt_cond_and(x->cond, c);
 	(*given)++;
 	return MT_OK;
@@ -118,8 +118,10 @@ static void report(struct mt_ctx *ctx, const struct expunge *x, const struct mt_
 		tot_b += b;
 	}
 	if (nf > 1)
-		mt_report_row(&t, "(total)", act, tot_n, tot_b);
-	mt_table_print(&t, stdout);
+		mt_report_total(&t, act, tot_n, tot_b);
+	/* cron: nothing removed, nothing said; and -v --tsv is the message listing alone */
+	if (!mt_quiet_nothing(ctx, tot_n) && !(ctx->fmt == MT_FMT_TSV && ctx->verbose && x->dry))
+		mt_table_print(&t, stdout);
 	mt_table_release(&t);
 }
 
@@ -132,8 +134,10 @@ static int resolve(struct mt_ctx *ctx, int code, char ***folders, size_t *nfolde
 {
 	char **found = NULL;
 	size_t nfound = 0;
+	unsigned char missed = 0;
 	struct mt_err why = ctx->err;
-	int r = mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, 1, 0, &found, &nfound, &ctx->err);
+	int r = mt_expand_folders_missed(ctx->s, (const char *const *)ctx->args.argv, 1, 0, &missed, &found, &nfound,
+					 &ctx->err);
 	if (r == MT_OK && nfound == 1 && strcmp(found[0], (*folders)[0]) != 0) {
 		mt_free_folders(*folders, *nfolders);
 		*folders = found;
@@ -146,13 +150,13 @@ static int resolve(struct mt_ctx *ctx, int code, char ***folders, size_t *nfolde
 		ctx->err = why;
 		return code;
 	}
-	return r == MT_OK ? mt_seterr(&ctx->err, MT_EDATA, "no folder '%s'", ctx->args.argv[0]) : r;
+	return r == MT_OK ? mt_unmatched_err(&ctx->err, ctx->args.argv[0], missed == MT_ARG_NOSELECT) : r;
 }
 
 static int expunge_main(struct mt_ctx *ctx)
 {
 	const struct expunge *x = ctx->state;
-	int r = MT_OK;
+	int r = MT_OK, unmatched = 0;
 	char **folders = NULL, *trash = NULL, *trash_wire = NULL;
 	size_t nfolders = 0;
 	uint64_t undecided = 0, total = 0;
@@ -165,9 +169,11 @@ static int expunge_main(struct mt_ctx *ctx)
 	if (literal) {
 		folders = mt_xmalloc(sizeof *folders);
 		folders[nfolders++] = mt_xstrdup(strcasecmp(arg0, "INBOX") == 0 ? "INBOX" : arg0);
-	} else if (mt_expand_folders(ctx->s, (const char *const *)ctx->args.argv, (size_t)ctx->args.argc, x->recursive,
-				     &folders, &nfolders, &ctx->err) != MT_OK) {
+	} else if (mt_expand_args(ctx, x->recursive, &folders, &nfolders, &unmatched) != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);
+		goto out;
+	} else if (nfolders == 0) {
+		r = MT_EDATA;   /* mailtool(1): each argument was named on stderr */
 		goto out;
 	}
 	if (x->to_trash) {
@@ -192,6 +198,7 @@ static int expunge_main(struct mt_ctx *ctx)
 	 * was understood and the whole plan checked (one folder is opened once,
 	 * read-write, for the executor to find it selected) */
 	struct mt_progress pg;
+	int listed = 0;
 	mt_progress_start(&pg, "selecting (folders)", nfolders, nfolders > 1 && !mt_flag(&ctx->args, "quiet"));
 	for (size_t i = 0; i < nfolders && r == MT_OK; i++) {
 		struct mt_selection sel;
@@ -229,7 +236,7 @@ static int expunge_main(struct mt_ctx *ctx)
 			free(uids);
 			free(sizes);
 			if (ctx->verbose && x->dry)
-				mt_report_messages(&sel, ctx->fmt, x->human, stdout);
+				mt_report_messages(&sel, ctx->fmt, x->human, &listed, stdout);
 		}
 		mt_selection_release(&sel);
 	}
@@ -255,6 +262,8 @@ static int expunge_main(struct mt_ctx *ctx)
 	else if (undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)undecided, undecided == 1 ? "" : "s", undecided == 1 ? "it" : "them");
+	else if (unmatched)
+		r = MT_EDATA;   /* a folder argument named nothing: the others are done */
 out:
 	mt_plan_release(&plan);
 	mt_free_folders(folders, nfolders);

@@ -7,6 +7,7 @@
  * per folder and look only at what arrived (or, for flag rules, changed). */
 #include "../tool/tool.h"
 #include "../filters/rules.h"
+#include "../filters/sieve.h"
 #include "../lib/plan.h"
 
 #include <ctype.h>
@@ -29,6 +30,9 @@ static const struct mt_opt filter_opts[] = {
 	{ .lng = "connect", .kind = MT_FLAG, .help = "with --explain: log in and use the server's capabilities and folders" },
 	{ .lng = "log", .kind = MT_ARG, .metavar = "FILE", .help = "append one JSON line per message acted on", .complete = "file" },
 	{ .lng = "body-limit", .kind = MT_ARG, .metavar = "SIZE", .help = "bytes of each message a body regex reads (default 256k)" },
+	{ .lng = "sieve", .kind = MT_FLAG, .help = "print the rules as a Sieve script for delivery time, without logging in" },
+	{ .lng = "skip-unsupported", .kind = MT_FLAG, .help = "with --sieve: leave out the rules Sieve cannot say, and list them" },
+	{ .lng = "trash-folder", .kind = MT_ARG, .metavar = "NAME", .help = "with --sieve: the folder trash files into (default Trash)" },
 	MT_OPT_END,
 };
 
@@ -36,7 +40,7 @@ static const struct mt_opt filter_opts[] = {
  * nothing is sent before the rules are good), for main. */
 struct filter {
 	struct mt_ruleset rules;
-	int dry, incremental;
+	int dry, incremental, sieve;
 };
 
 static void filter_release(void *state)
@@ -55,8 +59,20 @@ static int filter_check(struct mt_ctx *ctx)
 	F->incremental = mt_flag(&ctx->args, "new");
 	if (mt_flag(&ctx->args, "connect") && !mt_flag(&ctx->args, "explain"))
 		return mt_fail(ctx, MT_EUSAGE, "--connect goes with --explain");
+	F->sieve = mt_flag(&ctx->args, "sieve");
+	if (!F->sieve && (mt_flag(&ctx->args, "skip-unsupported") || mt_arg(&ctx->args, "trash-folder")))
+		return mt_fail(ctx, MT_EUSAGE, "--%s goes with --sieve",
+			       mt_flag(&ctx->args, "skip-unsupported") ? "skip-unsupported" : "trash-folder");
+	if (F->sieve) {
+		/* a compiler: nothing is asked of a server, nothing run */
+		static const char *const runs[] = { "new", "dry-run", "explain", "connect", "log", "body-limit", "users", "as" };
+		for (size_t i = 0; i < sizeof runs / sizeof *runs; i++)
+			if (mt_flag(&ctx->args, runs[i]) || mt_arg(&ctx->args, runs[i]))
+				return mt_fail(ctx, MT_EUSAGE, "--sieve compiles the rules without logging in: not with --%s", runs[i]);
+		ctx->offline = 1;
+	}
 	/* --explain alone needs no server: it states what it assumes */
-	ctx->offline = mt_flag(&ctx->args, "explain") && !mt_flag(&ctx->args, "connect");
+	ctx->offline |= mt_flag(&ctx->args, "explain") && !mt_flag(&ctx->args, "connect");
 	if (ctx->offline && (mt_arg(&ctx->args, "users") || mt_arg(&ctx->args, "as")))
 		return mt_fail(ctx, MT_EUSAGE, "--explain does not log in: --users and --as go with --connect or a run");
 	if (ctx->args.argc > 0)
@@ -327,6 +343,7 @@ struct decide {
 	const struct mt_rule *rule;
 	struct rule_run *rr;
 	int exact;
+	struct mt_progress *pg;     /* a full run's, or NULL */
 };
 
 static int decide_one(const struct mt_fetched *m, void *arg)
@@ -334,6 +351,8 @@ static int decide_one(const struct mt_fetched *m, void *arg)
 	struct decide *d = arg;
 	const char *why = NULL;
 	int hit = d->exact ? 1 : mt_rule_match(d->rule, m, d->R->now, &why);
+	if (d->pg)
+		mt_progress_add(d->pg, 1, m->header_len + m->body_len);
 	if (hit < 0)
 		undecided(d->R, d->rule, m->uid, why);
 	else if (hit)
@@ -444,7 +463,14 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 				cand[keep++] = cand[i];
 		nc = keep;
 		struct decide d = { .R = R, .rule = rule, .rr = &fp->rr[k], .exact = qy.exact };
+		struct mt_progress pg;
+		char what[48];
+		/* a cold run reads every candidate of every rule: one line per rule */
+		snprintf(what, sizeof what, "filter, rule %zu of %zu", k + 1, fp->n);
+		mt_progress_start(&pg, what, nc, full && nc > 64 && !mt_flag(&R->ctx->args, "quiet"));
+		pg.unit = "messages";
 		if (r == MT_OK && nc > 0 && (!qy.exact || R->want_info)) {
+			d.pg = &pg;
 			struct mt_needs need = { 0 };
 			if (!qy.exact)
 				mt_rule_needs(rule, &need);
@@ -458,6 +484,7 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 						      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
 						      .body_prefix = need.body ? R->rules->body_limit : 0 };
 			r = mt_fetch_each(s, cand, nc, &spec, decide_one, &d, &R->ctx->err);
+			mt_progress_end(&pg);
 			mt_needs_release(&need);
 			mt_sort(fp->rr[k].v, fp->rr[k].n, sizeof *fp->rr[k].v, cmp_hit);
 		} else if (r == MT_OK) {
@@ -962,6 +989,32 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 	return r;
 }
 
+/* --sieve: the rules as a Sieve script on stdout; each rule it cannot say
+ * with the same meaning one line on stderr. Offline there is no server's
+ * SIEVE capability to check against and no \\Trash to ask for: the script
+ * requires what it uses, and trash files into --trash-folder. */
+static int sieve_print(struct mt_ctx *ctx, const struct mt_ruleset *rs)
+{
+	const char *trash = mt_arg(&ctx->args, "trash-folder");
+	struct mt_sieve_target t = { .trash = trash ? trash : "Trash", .skip_unsupported = mt_flag(&ctx->args, "skip-unsupported") };
+	struct mt_sieve_out out;
+	int r = mt_sieve_compile(rs, &t, &out, &ctx->err);
+	for (size_t i = 0; i < out.nrefused; i++) {
+		const struct mt_rule *rule = out.refused[i].rule;
+		mt_warn(ctx, "%s:%d: rule '%s': %s%s", rule->file, rule->line, rule->name, out.refused[i].why,
+			t.skip_unsupported ? " (left out)" : "");
+	}
+	if (r == MT_OK && out.script) {
+		fputs(out.script, stdout);
+		if (fflush(stdout) != 0)
+			r = mt_fail(ctx, MT_EIO, "stdout: cannot write the script");
+	} else if (r != MT_OK) {
+		r = mt_fail_err(ctx, &ctx->err);
+	}
+	mt_sieve_out_release(&out);
+	return r;
+}
+
 /* --explain: offline, what is assumed is said; with a session (--connect)
  * the server's WITHIN and each rule's folders as the real run resolves
  * them, or why the run would refuse the rule (then exit 65, as it would). */
@@ -1027,10 +1080,14 @@ static int filter_main(struct mt_ctx *ctx)
 	struct mt_mailboxes all = { 0 };
 	struct mt_table res, msgs;
 
+	if (F->sieve)
+		return sieve_print(ctx, R.rules);
 	if (mt_flag(&ctx->args, "explain"))
 		return explain(ctx, R.rules);
 	mt_table_init(&res, result_cols, R_NCOLS, ctx->fmt, 0);
 	mt_table_init(&msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
+	res.type = "rule";
+	msgs.type = "message";
 	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);
 	/* everything is checked before anything changes: folders, targets, \Trash, the log */
 	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK) {
@@ -1069,9 +1126,12 @@ static int filter_main(struct mt_ctx *ctx)
 	if (r == MT_OK && R.undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
-	if (msgs.rows)
+	/* one record type per TSV stream: -v --dry-run --tsv is the message listing alone */
+	int listing = R.dry && R.verbose, tsv = ctx->fmt == MT_FMT_TSV;
+	if (msgs.rows || (tsv && listing))
 		mt_table_print(&msgs, stdout);
-	if (res.rows || ctx->verbose)
+	if (!(tsv && listing) && !mt_quiet_nothing(ctx, (uint64_t)res.rows) &&
+	    (res.rows || ctx->verbose || ctx->fmt != MT_FMT_HUMAN))
 		mt_table_print(&res, stdout);
 out:
 	mt_table_release(&res);

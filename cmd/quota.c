@@ -53,13 +53,13 @@ static int parse_set(struct mt_ctx *ctx, char **names, uint64_t *vals, size_t *n
 		if (strcmp(name, "STORAGE") == 0) {
 			uint64_t bytes;
 			if (mt_parse_size(eq + 1, &bytes, &ctx->err) != MT_OK)
-				return mt_fail(ctx, MT_EDATA, "quota setting '%s': %s", a, ctx->err.msg);
+				return mt_fail(ctx, MT_EUSAGE, "quota setting '%s': %s", a, ctx->err.msg);
 			vals[*n - 1] = (bytes + 1023) / 1024;  /* the protocol counts KiB */
 		} else {
 			char *end;
 			unsigned long long v = strtoull(eq + 1, &end, 10);
 			if (eq[1] == '\0' || *end != '\0' || eq[1] == '-')
-				return mt_fail(ctx, MT_EDATA, "quota setting '%s': expected a whole number", a);
+				return mt_fail(ctx, MT_EUSAGE, "quota setting '%s': expected a whole number", a);
 			vals[*n - 1] = v;
 		}
 	}
@@ -111,6 +111,7 @@ static int do_set(struct mt_ctx *ctx, const char *root)
 	if (r == MT_OK) {
 		struct mt_table t;
 		mt_table_init(&t, set_cols, S_NCOLS, ctx->fmt, 0);
+		t.type = "limit";
 		for (size_t i = 0; i < n; i++) {
 			int row = mt_table_row(&t);
 			int storage = strcmp(names[i], "STORAGE") == 0;
@@ -275,6 +276,7 @@ static int quota_main(struct mt_ctx *ctx)
 
 	struct mt_table t;
 	mt_table_init(&t, quota_cols, Q_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
+	t.type = "quota";
 	for (size_t r = 0; r < q.nroots; r++) {
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, Q_ROOT, q.roots[r]);

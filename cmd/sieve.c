@@ -92,11 +92,6 @@ static int read_script(struct mt_ctx *ctx, const char *path, char **text, size_t
 	return MT_OK;
 }
 
-/* Until filters/sieve.c is on this branch (#18, built beside it): the
- * applet links without it and says so when rules are given. */
-extern __typeof__(mt_sieve_compile) mt_sieve_compile __attribute__((weak));
-extern __typeof__(mt_sieve_out_release) mt_sieve_out_release __attribute__((weak));
-
 /* The rules (-f, else the configuration file's) compiled to Sieve, before
  * any connection: a rule Sieve cannot say with the same meaning is named
  * with its reason, and nothing is sent. The extensions the script needs
@@ -108,8 +103,6 @@ static int compile_rules(struct mt_ctx *ctx, struct sieve_state *S)
 	struct mt_sieve_out out = { 0 };
 	int r;
 
-	if (mt_sieve_compile == NULL)
-		return mt_fail(ctx, MT_ESOFT, "compiling rules to Sieve is not in this build yet: give --script FILE");
 	if ((S->source = mt_rules_path(ctx)) == NULL)
 		return mt_fail_err(ctx, &ctx->err);
 	if (mt_rules_load(S->source, &rs, &ctx->err) != MT_OK)
@@ -480,17 +473,18 @@ static int do_diff(struct mt_ctx *ctx, struct server *sv, const struct sieve_sta
 enum { C_NAME, C_ACTIVE, C_NCOLS };
 static const struct mt_col ls_cols[C_NCOLS] = {
 	[C_NAME] = { "name", MT_COL_STR },
-	[C_ACTIVE] = { "active", MT_COL_STR },
+	[C_ACTIVE] = { "active", MT_COL_BOOL },
 };
 
 static int do_ls(struct mt_ctx *ctx, struct server *sv)
 {
 	struct mt_table t;
 	mt_table_init(&t, ls_cols, C_NCOLS, ctx->fmt, 0);
+	t.type = "script";
 	for (size_t i = 0; i < sv->n; i++) {
 		int row = mt_table_row(&t);
 		mt_table_str(&t, row, C_NAME, sv->v[i].name);
-		mt_table_str(&t, row, C_ACTIVE, sv->v[i].active ? "yes" : "no");
+		mt_table_bool(&t, row, C_ACTIVE, sv->v[i].active);
 	}
 	mt_table_print(&t, stdout);
 	mt_table_release(&t);

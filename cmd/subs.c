@@ -187,7 +187,7 @@ static int subs_main(struct mt_ctx *ctx)
 	struct mt_table t;
 	char delim = 0;
 	int r = MT_OK, failed = 0, off = 0, dry = mt_flag(&ctx->args, "dry-run");
-	size_t missing = 0;
+	size_t missing = 0, unmatched = 0;
 	/* a refused (un)subscription is named and the rest still done */
 	struct subs_run S = { .plan = { .keep_going = 1 } };
 
@@ -207,6 +207,7 @@ static int subs_main(struct mt_ctx *ctx)
 	}
 	mt_sort(m.v, m.n, sizeof *m.v, by_name);
 	mt_table_init(&t, subs_cols, S_NCOLS, ctx->fmt, 0);
+	t.type = "folder";
 
 	if (strcmp(cmd, "list") == 0) {
 		for (size_t i = 0; i < m.n; i++)
@@ -214,7 +215,9 @@ static int subs_main(struct mt_ctx *ctx)
 				note(&S, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");
 	} else if (strcmp(cmd, "export") == 0) {
 		for (size_t i = 0; i < m.n; i++)
-			if (subscribed(&m.v[i])) {
+			if (subscribed(&m.v[i]) && ctx->fmt != MT_FMT_HUMAN) {
+				note(&S, m.v[i].name, exists(&m.v[i]) ? "ok" : "gone");   /* as list */
+			} else if (subscribed(&m.v[i])) {
 				/* one name a line: a name with a control character
 				 * (mUTF-7 can encode any) is shown escaped, never raw */
 				char *safe = mt_term_safe(m.v[i].name);
@@ -265,8 +268,9 @@ static int subs_main(struct mt_ctx *ctx)
 					note(&S, b->name, on ? "already subscribed" : "already unsubscribed");
 			}
 			if (!matched && r == MT_OK) {
-				mt_warn(ctx, "'%s' matches no %s", pats[k], on ? "folder" : "subscription");
-				failed++;
+				/* mailtool(1): named, the rest done, 65 */
+				mt_warn(ctx, "no %s matches '%s'", on ? "folder" : "subscription", pats[k]);
+				unmatched++;
 			}
 		}
 	} else {
@@ -304,7 +308,7 @@ static int subs_main(struct mt_ctx *ctx)
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
 	render(ctx, &S, dry, &t, &failed);
-	if (t.rows)
+	if (t.rows || ctx->fmt != MT_FMT_HUMAN)
 		mt_table_print(&t, stdout);
 	else if (strcmp(cmd, "check") == 0 && ctx->fmt == MT_FMT_HUMAN)
 		puts("subscriptions are in order");
@@ -312,6 +316,8 @@ static int subs_main(struct mt_ctx *ctx)
 	mt_mailboxes_release(&m);
 	if (r == MT_OK && failed)
 		r = MT_EUNAVAIL;
+	else if (r == MT_OK && unmatched)
+		r = MT_EDATA;
 	else if (r == MT_OK && missing)
 		r = mt_fail(ctx, MT_EDATA, "%zu listed folder%s not here; not subscribed", missing, missing == 1 ? " is" : "s are");
 	/* check: exit 1 when something is off, for help-desk scripts */

@@ -229,17 +229,61 @@ _mailtool()
 		applet=${cmd#mailtool-}
 		start=1
 	else
-		if (( cword <= 1 )); then
-			if [[ $cur == -* ]]; then
-				mapfile -t COMPREPLY < <(compgen -W '--help --version --list --install' -- "$cur")
+		# common options may come before the applet (mailtool -a admin quota):
+		# the applet is the first word after them and their values (the
+		# options of info are exactly the common ones)
+		local apos=1 w
+		while (( apos < cword )); do
+			w=${COMP_WORDS[apos]-}
+			[[ $w == -?* && $w != -- && $w != -e && $w != --help && $w != -h && $w != --version &&
+				$w != --list && $w != --install ]] || break
+			if [[ $w == --*=* ]]; then
+				(( apos++ ))
+			elif [[ $w == --* ]]; then
+				_mailtool_value_hint info "$w" && (( apos += 2 )) || (( apos++ ))
+			else
+				# -v, -a NAME, -aNAME, -qa NAME: a short option that takes a
+				# value takes the rest of the word, or the next word
+				local k=1 takes=0
+				while (( k < ${#w} )); do
+					if _mailtool_value_hint info "-${w:k:1}"; then
+						(( k == ${#w} - 1 )) && takes=1
+						break
+					fi
+					(( k++ ))
+				done
+				(( apos += 1 + takes ))
+			fi
+		done
+		if (( cword <= apos )); then
+			if (( apos > 1 )) && [[ $prev == -?* ]] && _mailtool_value_hint info "$prev"; then
+				_mailtool_complete_value "$_mt_hint" "$cur"
+			elif [[ $cur == -* ]]; then
+				if (( apos == 1 )); then
+					words=(--help --version --list --install)
+				else
+					words=()
+				fi
+				if _mailtool_option_lines info; then
+					while IFS= read -r line; do
+						[[ -n $line ]] || continue
+						_mailtool_split "$line"
+						[[ $_long == --?* && $_long != --help ]] && words+=("$_long")
+					done <<<"$_mt_reply"
+				fi
+				mapfile -t COMPREPLY < <(compgen -W "${words[*]}" -- "$cur")
 			else
 				_mailtool_applet_list || :
-				mapfile -t COMPREPLY < <(compgen -W "$_mt_reply help" -- "$cur")
+				if (( apos == 1 )); then
+					mapfile -t COMPREPLY < <(compgen -W "$_mt_reply help" -- "$cur")
+				else
+					mapfile -t COMPREPLY < <(compgen -W "$_mt_reply" -- "$cur")
+				fi
 			fi
 			return 0
 		fi
-		applet=${COMP_WORDS[1]-}
-		start=2
+		applet=${COMP_WORDS[apos]-}
+		start=$(( apos + 1 ))
 		case $applet in
 		help)
 			if (( cword == 2 )) && _mailtool_applet_list; then

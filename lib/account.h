@@ -32,6 +32,7 @@ struct mt_account {
 	double idle_timeout;    /* seconds without any byte from the server */
 	double deadline;        /* seconds for the whole run, 0 = none */
 	double persist;         /* keep the session this long for later runs, 0 = no */
+	double max_rate;        /* commands per second per session, 0 = no limit */
 	char *config_file;      /* where it came from, or NULL */
 };
 

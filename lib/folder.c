@@ -41,8 +41,24 @@ struct mt_scope mt_selected_scope(const struct mt_session *s, uint32_t lo, uint3
 	return sc;
 }
 
-static int uid_search_scoped(struct mt_session *s, const struct mt_scope *sc, const char *criteria, uint32_t **uids,
-			     size_t *n, struct mt_err *e)
+/* UIDs of the answer to a SORT: libetpan keeps them with the extension data
+ * of the last response (a clist of uint32_t *, as SEARCH's). */
+static clist *sort_result(struct mt_session *s)
+{
+	clist *ext = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_extension_list : NULL;
+	MT_EACH(it, ext) {
+		struct mailimap_extension_data *d = clist_content(it);
+		if (d && d->ext_extension && d->ext_extension->ext_id == MAILIMAP_EXTENSION_SORT && d->ext_data)
+			return d->ext_data;
+	}
+	return NULL;
+}
+
+/* UID SEARCH (sort_keys NULL) or UID SORT (sort_keys) UTF-8 within the
+ * scope: the answer's UIDs outside it are dropped, and so are repeats; a
+ * SEARCH answer comes back sorted by UID, a SORT answer in its order. */
+static int uid_search_scoped(struct mt_session *s, const struct mt_scope *sc, const char *sort_keys,
+			     const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
 {
 	int status, r;
 	*uids = NULL;
@@ -53,15 +69,17 @@ static int uid_search_scoped(struct mt_session *s, const struct mt_scope *sc, co
 	}
 	char *set = sc->set ? mt_uidset(sc->set, sc->n)
 			    : sc->hi ? mt_xasprintf("%u:%u", sc->lo, sc->hi) : mt_xasprintf("%u:*", sc->lo);
-	char *cmd = mt_xasprintf("UID SEARCH UID %s %s", set, criteria);
+	char *cmd = sort_keys ? mt_xasprintf("UID SORT (%s) UTF-8 UID %s %s", sort_keys, set, criteria)
+			      : mt_xasprintf("UID SEARCH UID %s %s", set, criteria);
 	free(set);
 	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
 	free(cmd);
 	if (r != MT_OK)
 		return r;
 	if (status != MT_RESP_OK)
-		return mt_seterr(e, MT_EPROTO, "SEARCH failed: %s", mt_imap_last_text(s));
-	clist *res = s->imap->imap_response_info ? s->imap->imap_response_info->rsp_search_result : NULL;
+		return mt_seterr(e, MT_EPROTO, "%s failed: %s", sort_keys ? "SORT" : "SEARCH", mt_imap_last_text(s));
+	clist *res = sort_keys ? sort_result(s)
+			       : s->imap->imap_response_info ? s->imap->imap_response_info->rsp_search_result : NULL;
 	size_t cnt = res ? (size_t)clist_count(res) : 0;
 	*uids = mt_xmalloc(sizeof **uids * (cnt ? cnt : 1));
 	MT_EACH(it, res) {
@@ -69,7 +87,28 @@ static int uid_search_scoped(struct mt_session *s, const struct mt_scope *sc, co
 		if (mt_scope_has(sc, u))
 			(*uids)[(*n)++] = u;
 	}
-	mt_sort_unique_u32(*uids, n);
+	if (!sort_keys) {
+		mt_sort_unique_u32(*uids, n);
+		return MT_OK;
+	}
+	/* the server's order is the answer: a repeat is dropped where it
+	 * comes again (a sorted copy says which UIDs were taken already) */
+	size_t nu = *n, k = 0;
+	uint32_t *sorted = mt_xmalloc(sizeof *sorted * (nu ? nu : 1));
+	memcpy(sorted, *uids, sizeof *sorted * nu);
+	mt_sort_unique_u32(sorted, &nu);
+	unsigned char *taken = mt_xmalloc(nu ? nu : 1);
+	for (size_t i = 0; i < *n; i++) {
+		const uint32_t *at = mt_bsearch(&(*uids)[i], sorted, nu, sizeof *sorted, mt_cmp_u32);
+		size_t j = (size_t)(at - sorted);
+		if (taken[j])
+			continue;
+		taken[j] = 1;
+		(*uids)[k++] = (*uids)[i];
+	}
+	*n = k;
+	free(taken);
+	free(sorted);
 	return MT_OK;
 }
 
@@ -81,21 +120,32 @@ uint32_t mt_selected_uidnext(const struct mt_session *s)
 int mt_uid_search(struct mt_session *s, const char *criteria, uint32_t **uids, size_t *n, struct mt_err *e)
 {
 	struct mt_scope sc = mt_selected_scope(s, 1, 0);
-	return uid_search_scoped(s, &sc, criteria, uids, n, e);
+	return uid_search_scoped(s, &sc, NULL, criteria, uids, n, e);
+}
+
+int mt_uid_sort(struct mt_session *s, const char *keys, const char *criteria, uint32_t **uids, size_t *n,
+		struct mt_err *e)
+{
+	struct mt_scope sc = mt_selected_scope(s, 1, 0);
+	*uids = NULL;
+	*n = 0;
+	if (!mt_has_cap(s, "SORT"))
+		return mt_seterr(e, MT_EUNAVAIL, "the server has no SORT");
+	return uid_search_scoped(s, &sc, keys, criteria, uids, n, e);
 }
 
 int mt_uid_search_range(struct mt_session *s, uint32_t lo, uint32_t hi, const char *criteria, uint32_t **uids,
 			size_t *n, struct mt_err *e)
 {
 	struct mt_scope sc = mt_selected_scope(s, lo, hi);
-	return uid_search_scoped(s, &sc, criteria, uids, n, e);
+	return uid_search_scoped(s, &sc, NULL, criteria, uids, n, e);
 }
 
 int mt_uid_search_in(struct mt_session *s, const uint32_t *set, size_t nset, const char *criteria, uint32_t **uids,
 		     size_t *n, struct mt_err *e)
 {
 	struct mt_scope sc = { .set = set, .n = nset };
-	return uid_search_scoped(s, &sc, criteria, uids, n, e);
+	return uid_search_scoped(s, &sc, NULL, criteria, uids, n, e);
 }
 
 int mt_open_wire(struct mt_session *s, const char *wire, const char *folder, int rw, int condstore,
@@ -236,6 +286,12 @@ int mt_special_folder(struct mt_session *s, const char *use, char **folder, char
 int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
 		      char ***out, size_t *nout, struct mt_err *e)
 {
+	return mt_expand_folders_missed(s, args, nargs, recursive, NULL, out, nout, e);
+}
+
+int mt_expand_folders_missed(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+			     unsigned char *missed, char ***out, size_t *nout, struct mt_err *e)
+{
 	struct mt_mailboxes all;
 	char delim = 0;
 	int r;
@@ -253,7 +309,7 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 	for (size_t a = 0; a < nargs && r == MT_OK; a++) {
 		const char *arg = args[a];
 		char *pre = NULL;   /* arg under the personal namespace prefix, on a second pass */
-		int wild = strpbrk(arg, "*%") != NULL, found = 0;
+		int wild = strpbrk(arg, "*%") != NULL, found = 0, parent = 0;
 		struct mt_mailboxes m = { 0 };
 		struct mt_strindex *hits = NULL;
 	again:
@@ -268,12 +324,14 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 		for (size_t i = 0; i < all.n; i++) {
 			struct mt_mailbox *b = &all.v[i];
 			int hit;
-			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT))
-				continue;
 			if (wild)
 				hit = mt_strindex_get(hits, b->name) >= 0;
 			else
 				hit = strcmp(b->name, arg) == 0 || (strcasecmp(arg, "INBOX") == 0 && strcmp(b->wire, "INBOX") == 0);
+			if (b->flags & (MT_MBX_NOSELECT | MT_MBX_NONEXISTENT)) {
+				parent |= hit;   /* there, but it only holds other folders */
+				continue;
+			}
 			/* --recursive: the folder's whole subtree */
 			if (!hit && recursive && delim && !wild)
 				hit = strncmp(b->name, arg, al) == 0 && b->name[al] == delim;
@@ -301,7 +359,9 @@ int mt_expand_folders(struct mt_session *s, const char *const *args, size_t narg
 			goto again;
 		}
 		free(pre);
-		if (!found)
+		if (missed)
+			missed[a] = found ? 0 : parent ? MT_ARG_NOSELECT : MT_ARG_NONE;
+		else if (!found)
 			r = mt_seterr(e, MT_EDATA, "no folder '%s'", args[a]);
 	}
 	mt_strindex_free(taken);

@@ -88,6 +88,26 @@ enum mt_lm_fmt mt_lm_format_of(const char *path)
 	return MT_LM_MAILDIR;
 }
 
+int mt_lm_format_named(const char *path)
+{
+	size_t n = strlen(path);
+	if (n && path[n - 1] == '/')
+		return MT_LM_MAILDIR;   /* "x.zip/": a directory, said so */
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t bn = strlen(base);
+	if (bn > 8 && strcmp(base + bn - 8, ".mbox.gz") == 0)
+		return MT_LM_MBOXGZ;
+	if (bn > 5 && strcmp(base + bn - 5, ".mbox") == 0)
+		return MT_LM_MBOX;
+	const char *dot = strrchr(base, '.');
+	if (dot == NULL || dot == base || strpbrk(dot, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") == NULL)
+		return MT_LM_MAILDIR;   /* no extension (".hidden", "backup.2024-12" have none) */
+	if (strcmp(dot, ".d") == 0 || strcasecmp(dot, ".maildir") == 0)
+		return MT_LM_MAILDIR;
+	return -1;
+}
+
 int mt_lm_format_parse(const char *s)
 {
 	if (strcmp(s, "mbox") == 0)

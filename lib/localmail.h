@@ -22,6 +22,10 @@ enum mt_lm_fmt { MT_LM_MBOX, MT_LM_MBOXGZ, MT_LM_MAILDIR };
 enum mt_lm_fmt mt_lm_format_of(const char *path);
 /* "mbox", "mbox.gz", "maildir" -> format; -1 otherwise. */
 int mt_lm_format_parse(const char *s);
+/* The format a path's name asks for: .mbox, .mbox.gz, a Maildir without
+ * an extension, with .d or .maildir, or with a final '/'; -1 for any other
+ * extension (x.zip is not a Maildir named x.zip). */
+int mt_lm_format_named(const char *path);
 const char *mt_lm_format_ext(enum mt_lm_fmt f);   /* ".mbox", ".mbox.gz", "" */
 
 /* The three ways an mbox keeps "From " lines in messages apart from its

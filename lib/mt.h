@@ -42,8 +42,14 @@ int mt_seterr(struct mt_err *e, int code, const char *fmt, ...)
 
 /* "500k", "10M", "1.5G", "123" (bytes), binary units. */
 int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e);
-/* "90m", "36h", "30d", "6w", "1y" (365 d), "45s"; seconds. */
+/* "90m" (minutes), "36h", "30d", "6w", "45s", "3mo" (calendar months),
+ * "1y" (calendar years), and sums of them: "1y6mo", "2h30m"; seconds back
+ * from now (months and years counted on the local calendar, a day the
+ * month lacks taken as its last), or from `now` for the _at form. */
 int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e);
+int mt_parse_duration_at(const char *s, time_t now, uint64_t *out, struct mt_err *e);
+/* "10/s", "10", "300/min": commands per second (0.001 to a million); -1 when not one. */
+int mt_parse_rate(const char *s, double *per_s);
 /* "85" or "85%", 0..max; -1 when not a percentage. */
 int mt_parse_pct(const char *s, double max, double *out);
 /* "YYYY-MM-DD" as UTC midnight; -1 when it is not one. */

@@ -2,7 +2,7 @@
  * numguard.h). The scan follows lines, quoted strings and literals (whose
  * bytes, message text, are passed over) and looks at the atoms made only of
  * digits, ':', ',', '*' and '-' where numbers that matter stand: every atom
- * of SEARCH, ESEARCH, FETCH and VANISHED answers, the attribute lists of
+ * of SEARCH, ESEARCH, SORT, FETCH and VANISHED answers, the attribute lists of
  * STATUS and QUOTA, the message number of FETCH/EXISTS/EXPUNGE/RECENT, and
  * response codes ([UIDNEXT n], [COPYUID ...]) of status lines. A number
  * above 2^32-1 (2^63-1 after MODSEQ, HIGHESTMODSEQ, SIZE and the like,
@@ -60,7 +60,7 @@ static const char *line_name(const struct mt_numguard *g)
 	switch (g->kind) {
 	case K_BRACKETS: return "response code";
 	case K_PARENS: return "STATUS or QUOTA answer";
-	default: return "SEARCH, FETCH or VANISHED answer";
+	default: return "SEARCH, SORT, FETCH or VANISHED answer";
 	}
 }
 
@@ -100,7 +100,7 @@ static int end_word(struct mt_numguard *g)
 			if (g->words == 3 && strcasecmp(w, "FETCH") == 0)
 				g->kind = K_ALL;
 			else if (g->words == 2 && (strcasecmp(w, "SEARCH") == 0 || strcasecmp(w, "ESEARCH") == 0 ||
-						   strcasecmp(w, "VANISHED") == 0))
+						   strcasecmp(w, "SORT") == 0 || strcasecmp(w, "VANISHED") == 0))
 				g->kind = K_ALL;
 			else if (g->words == 2 && (strcasecmp(w, "STATUS") == 0 || strcasecmp(w, "QUOTA") == 0))
 				g->kind = K_PARENS;

@@ -21,6 +21,17 @@ static int take_field(const char *line, size_t nlen, const char *v, size_t vlen,
 	return 0;
 }
 
+/* What a listing shows of a fetched message. */
+static void msg_of(struct mt_msg *m, const struct mt_fetched *f)
+{
+	memset(m, 0, sizeof *m);
+	m->uid = f->uid;
+	m->size = f->size;
+	m->internaldate = f->internaldate;
+	if (f->header)
+		mt_header_fields(f->header, f->header_len, take_field, m);
+}
+
 static void msg_free(struct mt_msg *m)
 {
 	free(m->from);
@@ -49,13 +60,7 @@ static int take_pick(const struct mt_fetched *f, void *arg)
 		k->cap = k->cap ? 2 * k->cap : 64;
 		out->msgs = mt_xrealloc(out->msgs, sizeof *out->msgs * k->cap);
 	}
-	struct mt_msg *m = &out->msgs[out->n++];
-	memset(m, 0, sizeof *m);
-	m->uid = f->uid;
-	m->size = f->size;
-	m->internaldate = f->internaldate;
-	if (f->header)
-		mt_header_fields(f->header, f->header_len, take_field, m);
+	msg_of(&out->msgs[out->n++], f);
 	out->bytes += f->size;
 	return 0;
 }
@@ -93,6 +98,39 @@ int mt_select(struct mt_session *s, const char *folder, int readonly, const stru
 		out->msgs = mt_xmalloc(sizeof *out->msgs);
 	mt_sort(out->msgs, out->n, sizeof *out->msgs, cmp_msg);
 	return r;
+}
+
+struct summaries {
+	struct mt_msg *v;
+	size_t n, max;
+};
+
+static int take_summary(const struct mt_fetched *f, void *arg)
+{
+	struct summaries *k = arg;
+	if (k->n == k->max)
+		return 0;   /* mt_fetch_each passes only UIDs asked, each once a batch; a repeat stops here */
+	msg_of(&k->v[k->n++], f);
+	return 0;
+}
+
+int mt_fetch_summaries(struct mt_session *s, const uint32_t *uids, size_t n, struct mt_msg **out, size_t *nout,
+		       struct mt_err *e)
+{
+	static const char *const fields[] = { "From", "Subject", "Date", NULL };
+	struct mt_fetch_spec spec = { .size = 1, .date = 1, .headers = fields };
+	struct summaries k = { .v = mt_xmalloc(sizeof *k.v * (n ? n : 1)), .max = n };
+	int r = n ? mt_fetch_each(s, uids, n, &spec, take_summary, &k, e) : MT_OK;
+	*out = k.v;
+	*nout = k.n;
+	return r;
+}
+
+void mt_msgs_free(struct mt_msg *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		msg_free(&v[i]);
+	free(v);
 }
 
 void mt_selection_release(struct mt_selection *sel)

@@ -33,6 +33,13 @@ int mt_open_folder(struct mt_session *s, const char *folder, int readonly, char 
  * selectable folder names. An argument matching nothing is an error. */
 int mt_expand_folders(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
 		      char ***out, size_t *nout, struct mt_err *e);
+/* The same, where an argument naming nothing is not an error: missed (nargs
+ * entries, the caller's) says for each 0 (it named a folder), MT_ARG_NONE
+ * (nothing) or MT_ARG_NOSELECT (only folders that cannot be opened, such as
+ * a \\Noselect parent); the others are expanded all the same. */
+enum { MT_ARG_NONE = 1, MT_ARG_NOSELECT = 2 };
+int mt_expand_folders_missed(struct mt_session *s, const char *const *args, size_t nargs, int recursive,
+			     unsigned char *missed, char ***out, size_t *nout, struct mt_err *e);
 void mt_free_folders(char **v, size_t n);
 
 /* The folder with a special-use flag ("\\Trash"), or by its well-known name
@@ -53,6 +60,11 @@ int mt_uid_search_range(struct mt_session *s, uint32_t lo, uint32_t hi, const ch
 			size_t *n, struct mt_err *e);
 int mt_uid_search_in(struct mt_session *s, const uint32_t *set, size_t nset, const char *criteria, uint32_t **uids,
 		     size_t *n, struct mt_err *e);
+/* UID SORT (keys) UTF-8 criteria, within the same scope as mt_uid_search:
+ * the UIDs in the server's order, those outside the scope and repeats
+ * dropped; owned by the caller. MT_EUNAVAIL when the server has no SORT. */
+int mt_uid_sort(struct mt_session *s, const char *keys, const char *criteria, uint32_t **uids, size_t *n,
+		struct mt_err *e);
 /* The UIDNEXT the selected folder's SELECT/EXAMINE reported (0 unknown). */
 uint32_t mt_selected_uidnext(const struct mt_session *s);
 
@@ -95,6 +107,22 @@ struct mt_fetched {
 int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
 		  int (*cb)(const struct mt_fetched *m, void *ctx), void *ctx, struct mt_err *e);
 
+/* ---- the largest messages ------------------------------------------------------ */
+
+struct mt_sized {
+	uint32_t uid;
+	uint32_t size;          /* 0 when SORT chose it (the listing's FETCH says) */
+};
+
+/* The `top` largest messages of the selected folder that match criteria
+ * (a SEARCH key, "ALL" for all), largest first, equal sizes by UID: one UID
+ * SORT (REVERSE SIZE) when use_sort and the server has SORT; else the UIDs
+ * the SEARCH names and their RFC822.SIZE in batches, kept in a heap of
+ * `top` (memory: the UID list and `top` entries, never the messages).
+ * *out (owned, up to top entries) in that order. */
+int mt_largest(struct mt_session *s, const char *criteria, size_t top, int use_sort, struct mt_sized **out,
+	       size_t *n, struct mt_err *e);
+
 /* ---- picking the messages of a folder -------------------------------------------- */
 
 struct mt_msg {
@@ -132,6 +160,13 @@ struct mt_pick {
 int mt_select(struct mt_session *s, const char *folder, int readonly, const struct mt_pick *p,
 	      struct mt_selection *out, struct mt_err *e);
 void mt_selection_release(struct mt_selection *sel);
+
+/* Size, INTERNALDATE and the decoded From and Subject (and the Date field)
+ * of these UIDs (sorted), in one FETCH a batch: *out (owned, free with
+ * mt_msgs_free) holds those the server answered, in its order. */
+int mt_fetch_summaries(struct mt_session *s, const uint32_t *uids, size_t n, struct mt_msg **out, size_t *nout,
+		       struct mt_err *e);
+void mt_msgs_free(struct mt_msg *v, size_t n);
 
 /* ---- changing exactly those -------------------------------------------------------- */
 

@@ -269,6 +269,7 @@ int mt_imap_run_pipelined(struct mt_session *s, const char *const *cmds, int n,
 	if (n < 1 || n > MT_PIPELINE_MAX)
 		return mt_seterr(e, MT_ESOFT, "internal: %d pipelined commands", n);
 	snprintf(what, sizeof what, "%.*s", (int)strcspn(cmds[0], " "), cmds[0]);
+	s->conn.rate_charge = n;   /* --max-rate counts commands, not turnarounds */
 	for (i = 0; i < n && r == MAILIMAP_NO_ERROR; i++) {
 		r = mailimap_send_current_tag(s->imap);
 		if (r == MAILIMAP_NO_ERROR &&
@@ -545,7 +546,7 @@ static int tls_port_check(struct mt_session *s, const struct mt_account *a, enum
 }
 
 static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wfd,
-			struct mt_session **out, struct mt_err *e)
+			struct mt_session **out, struct mt_session **failed, struct mt_err *e)
 {
 	struct mt_session *s = mt_xmalloc(sizeof *s);
 	int r, preauth = 0;
@@ -555,6 +556,8 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 	const int tunnel = a->tunnel != NULL || rfd >= 0;
 
 	*out = NULL;
+	if (failed)
+		*failed = NULL;
 	mt_numguard_init(&s->guard);
 	s->conn.fd = s->conn.wfd = -1;
 	mt_trace_init(&s->tr, trace);
@@ -701,22 +704,37 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 		s->utf8_accept = status == MT_RESP_OK;
 	}
 	s->t.total = mt_now_ms() - s->t0;
+	/* --max-rate from here: the login's few commands are not what servers throttle */
+	s->conn.rate_ms = a->max_rate > 0 ? 1000.0 / a->max_rate : 0;
 	*out = s;
 	return MT_OK;
 fail:
 	s->conn.closed = 1;   /* no LOGOUT on a session that failed to open */
-	mt_session_close(s);
+	s->t.total = mt_now_ms() - s->t0;
+	if (failed) {
+		/* what was learned before the failure, for info to show
+		 * (closed, without LOGOUT, by mt_session_close) */
+		*failed = s;
+	} else {
+		mt_session_close(s);
+	}
 	return r ? r : MT_ESOFT;
 }
 
 int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session **out, struct mt_err *e)
 {
-	return session_open(a, trace, -1, -1, out, e);
+	return session_open(a, trace, -1, -1, out, NULL, e);
+}
+
+int mt_session_open_report(const struct mt_account *a, FILE *trace, struct mt_session **out,
+			   struct mt_session **failed, struct mt_err *e)
+{
+	return session_open(a, trace, -1, -1, out, failed, e);
 }
 
 int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_session **out, struct mt_err *e)
 {
-	return session_open(a, NULL, rfd, wfd, out, e);
+	return session_open(a, NULL, rfd, wfd, out, NULL, e);
 }
 
 void mt_session_selected(struct mt_session *s, const char *wire, int rw)
@@ -727,6 +745,16 @@ void mt_session_selected(struct mt_session *s, const char *wire, int rw)
 	 * folder: a message that arrives afterwards is the next run's (select.c) */
 	s->sel_open = wire != NULL;
 	s->sel_uidnext = wire && s->imap && s->imap->imap_selection_info ? s->imap->imap_selection_info->sel_uidnext : 0;
+}
+
+void mt_session_set_limits(struct mt_session *s, const struct mt_account *a)
+{
+	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
+	s->conn.idle_ms = s->idle_timeout_s * 1000.0;
+	s->conn.deadline = a->deadline > 0 ? mt_now_ms() + a->deadline * 1000.0 : 0;
+	s->conn.rate_ms = a->max_rate > 0 ? 1000.0 / a->max_rate : 0;
+	s->conn.rate_next = 0;
+	s->conn.timed_out = 0;
 }
 
 void mt_session_close(struct mt_session *s)
@@ -768,6 +796,10 @@ void mt_session_close(struct mt_session *s)
 const char *mt_session_greeting(const struct mt_session *s) { return s->greeting ? s->greeting : ""; }
 const char *mt_session_caps(const struct mt_session *s, enum mt_cap_phase p) { return s->caps[p] ? s->caps[p] : ""; }
 const struct mt_tls_info *mt_session_tls(const struct mt_session *s) { return s->have_tls ? &s->tls : NULL; }
+const struct mt_tls_info *mt_session_tls_seen(const struct mt_session *s)
+{
+	return s->have_tls || s->tls.fingerprint[0] ? &s->tls : NULL;
+}
 const struct mt_timings *mt_session_timings(const struct mt_session *s) { return &s->t; }
 const char *mt_session_transport(const struct mt_session *s) { return s->transport; }
 const char *mt_session_auth_method(const struct mt_session *s) { return s->auth_method ? s->auth_method : "none"; }

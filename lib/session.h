@@ -21,6 +21,15 @@ enum mt_cap_phase { MT_CAPS_GREETING, MT_CAPS_PRELOGIN, MT_CAPS_POSTLOGIN };
 /* Connect, secure, authenticate. On error *out is NULL and e says why.
  * trace: where to write the conversation (credentials redacted), or NULL. */
 int mt_session_open(const struct mt_account *a, FILE *trace, struct mt_session **out, struct mt_err *e);
+/* The same; on error, *failed (when not NULL) is what the attempt learned
+ * before it failed (greeting, certificate, capabilities, timings), its
+ * connection closed: for the getters below only, freed by mt_session_close. */
+int mt_session_open_report(const struct mt_account *a, FILE *trace, struct mt_session **out,
+			   struct mt_session **failed, struct mt_err *e);
+/* The time limits and rate of account a on a session opened for another
+ * run (a kept or cached one): its idle timeout, its deadline from now, its
+ * --max-rate. */
+void mt_session_set_limits(struct mt_session *s, const struct mt_account *a);
 /* LOGOUT (best effort) and free. */
 void mt_session_close(struct mt_session *s);
 /* Build the TLS context (trust store included) that sessions trusting
@@ -45,6 +54,9 @@ int mt_has_cap(const struct mt_session *s, const char *cap);
  * with it in *out, 0 when the server does not say one (or says no number). */
 int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out);
 const struct mt_tls_info *mt_session_tls(const struct mt_session *s);  /* NULL when cleartext */
+/* The server's certificate once one was seen, verified or not (a failed
+ * attempt's refused certificate included); NULL when none was. */
+const struct mt_tls_info *mt_session_tls_seen(const struct mt_session *s);
 const struct mt_timings *mt_session_timings(const struct mt_session *s);
 const char *mt_session_transport(const struct mt_session *s);  /* "implicit TLS", "STARTTLS", ... */
 const char *mt_session_auth_method(const struct mt_session *s);

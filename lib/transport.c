@@ -42,19 +42,64 @@ static int wait_budget(struct mt_conn *c)
 	return ms <= 0 ? 0 : (int)(ms + 0.5);
 }
 
+/* A kept session's run (tool/persist.c): the client that asked for it.
+ * While it waits on the server the session tells the client it is alive
+ * once a second, and the client's hanging up (it was killed) stops the
+ * run at its next wait, as a kill stops a run of its own. */
+static int g_watch_fd = -1;
+static double g_last_beat;
+
+void mt_conn_watch(int fd)
+{
+	g_watch_fd = fd;
+	g_last_beat = 0;
+}
+
+/* 0, or -1 when the client is gone */
+static int watch_beat(void)
+{
+	double now = mt_now_ms();
+	if (now - g_last_beat < 1000)
+		return 0;
+	g_last_beat = now;
+	return send(g_watch_fd, "H", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 || errno == EAGAIN ? 0 : -1;
+}
+
+static int watch_stop(struct mt_conn *c)
+{
+	snprintf(c->ioerr, sizeof c->ioerr, "the run was stopped (its client went away)");
+	c->closed = 1;
+	return -1;
+}
+
 /* Wait for the socket; 1 ready, 0 timeout, -1 error. */
 static int wait_fd(struct mt_conn *c, short events)
 {
-	struct pollfd p = { .fd = events == POLLOUT ? c->wfd : c->fd, .events = events };
-	for (int tries = 0; tries < 1000; tries++) {
-		int budget = wait_budget(c);
+	struct pollfd p[2] = { { .fd = events == POLLOUT ? c->wfd : c->fd, .events = events },
+			       { .fd = g_watch_fd, .events = POLLIN } };
+	int np = g_watch_fd >= 0 ? 2 : 1;
+	double end = mt_now_ms() + wait_budget(c);   /* the idle timeout counts from here */
+	for (int tries = 0; tries < 100000; tries++) {
+		double left = end - mt_now_ms();
+		int budget = left <= 0 ? 0 : (int)(left + 0.5);
 		if (budget <= 0)
 			break;
-		int r = poll(&p, 1, budget);
+		if (np == 2) {
+			if (watch_beat() < 0)
+				return watch_stop(c);
+			if (budget > 1000)
+				budget = 1000;   /* the next sign of life */
+		}
+		int r = poll(p, (nfds_t)np, budget);
+		if (r > 0 && np == 2 && p[1].revents)
+			return watch_stop(c);   /* the client hung up (it writes nothing else) */
 		if (r > 0)
 			return 1;
-		if (r == 0)
+		if (r == 0) {
+			if (np == 2 && end - mt_now_ms() > 0)
+				continue;
 			break;
+		}
 		if (errno != EINTR) {
 			snprintf(c->ioerr, sizeof c->ioerr, "poll: %s", strerror(errno));
 			return -1;
@@ -704,9 +749,47 @@ static ssize_t raw_read(struct mt_conn *c, void *buf, size_t len)
 	return -1;
 }
 
+/* --max-rate: the first write of a turnaround waits its turn, and books
+ * one interval per command it carries (a pipelined batch books all of
+ * them), so a session never sends more than the rate, on average or in a
+ * burst after a pause. Never past the run's deadline. */
+static int rate_wait(struct mt_conn *c)
+{
+	double now = mt_now_ms();
+	double until = c->rate_next;
+	if (c->deadline > 0 && until > c->deadline)
+		until = c->deadline;
+	while (now < until) {
+		double left = until - now;
+		int ms = left > 1000 ? 1000 : (int)left + 1;
+		if (g_watch_fd >= 0) {
+			/* a kept session's client: alive, or gone and nothing more is sent */
+			struct pollfd p = { .fd = g_watch_fd, .events = POLLIN };
+			if (watch_beat() < 0 || poll(&p, 1, ms) > 0)
+				return watch_stop(c);
+		} else {
+			usleep((useconds_t)ms * 1000);
+		}
+		now = mt_now_ms();
+	}
+	double base = c->rate_next > now ? c->rate_next : now;
+	c->rate_next = base + c->rate_ms * (c->rate_charge > 0 ? c->rate_charge : 1);
+	c->rate_charge = 0;
+	return 0;
+}
+
 static ssize_t raw_write_all(struct mt_conn *c, const unsigned char *buf, size_t len)
 {
 	size_t done = 0;
+	if (!c->last_was_write && c->rate_ms > 0 && rate_wait(c) < 0)
+		return -1;
+	if (!c->last_was_write && g_watch_fd >= 0) {
+		/* a kept session sends no new command for a client that is gone,
+		 * as a run of its own that was killed would not */
+		struct pollfd p = { .fd = g_watch_fd, .events = POLLIN };
+		if (poll(&p, 1, 0) > 0)
+			return watch_stop(c);
+	}
 	c->last_was_write = 1;
 	for (int tries = 0; done < len && tries < 100000; tries++) {
 		if (c->ssl) {

@@ -33,6 +33,9 @@ struct mt_conn {
 	double deadline;        /* absolute mt_now_ms() limit, 0 = none */
 	uint64_t bytes_in, bytes_out;   /* on the wire (after TLS/compression) */
 	uint64_t round_trips;   /* write→read turnarounds */
+	double rate_ms;         /* --max-rate: at least this long between commands, 0 = no limit */
+	double rate_next;       /* mt_now_ms() before which the next command waits */
+	int rate_charge;        /* commands the next turnaround sends (pipelined), 0 = 1 */
 	int last_was_write;
 	int timed_out;          /* why the last I/O failed */
 	int closed;             /* peer closed */
@@ -42,6 +45,9 @@ struct mt_conn {
 	char peer[80];
 };
 
+/* A kept session's client (-1: none): told once a second that the run goes
+ * on, and its hanging up stops the run at the next wait (tool/persist.c). */
+void mt_conn_watch(int fd);
 /* Connect to host:port with a timeout. */
 int mt_conn_tcp(struct mt_conn *c, const char *host, int port, double timeout_ms, struct mt_err *e);
 /* Spawn `command` via /bin/sh with pipes as its stdin/stdout (pipes, not a

@@ -130,16 +130,114 @@ int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e)
 	return parse_scaled(s, units, 1, out, "size", e);
 }
 
-int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e)
+/* Local time `months` calendar months before t, the day kept where the
+ * month has it and else the month's last day (31 March - 1mo = 28 or 29
+ * February), the time of day kept. */
+static time_t months_back(time_t t, uint64_t months)
+{
+	struct tm tm;
+	if (localtime_r(&t, &tm) == NULL)
+		return t;
+	long long mon = (long long)tm.tm_year * 12 + tm.tm_mon - (long long)months;
+	if (mon < -1900LL * 12)   /* before year 0: as far back as makes sense */
+		mon = -1900LL * 12;
+	int mday = tm.tm_mday;
+	tm.tm_year = (int)(mon >= 0 ? mon / 12 : -((-mon + 11) / 12));
+	tm.tm_mon = (int)(mon - (long long)tm.tm_year * 12);
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int y = tm.tm_year + 1900;
+	int last = days[tm.tm_mon] + (tm.tm_mon == 1 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+	tm.tm_mday = mday < last ? mday : last;
+	tm.tm_isdst = -1;
+	time_t r = mktime(&tm);
+	return r == (time_t)-1 ? t : r;
+}
+
+int mt_parse_duration_at(const char *s, time_t now, uint64_t *out, struct mt_err *e)
 {
 	static const struct unit units[] = {
 		{ "s", 1 }, { "m", 60 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 },
-		{ "w", 7 * 86400 }, { "y", 365 * 86400 }, { NULL, 0 },
+		{ "w", 7 * 86400 }, { NULL, 0 },
 	};
+	const char *p = s;
+	uint64_t secs = 0, months = 0;
+
+	if (s == NULL || *s == '\0')
+		return mt_seterr(e, MT_EDATA, "empty duration");
 	/* A bare number is ambiguous for ages; insist on a unit. */
-	if (s && *s && isdigit((unsigned char)s[strlen(s) - 1]))
-		return mt_seterr(e, MT_EDATA, "bad duration '%s': needs a unit (s, m, h, d, w, y)", s);
-	return parse_scaled(s, units, 1, out, "duration", e);
+	if (isdigit((unsigned char)s[strlen(s) - 1]))
+		return mt_seterr(e, MT_EDATA, "bad duration '%s': needs a unit (s, m, h, d, w, mo, y)", s);
+	/* pieces: 1y6mo, 2d12h, 1h30m; each a number and a unit */
+	while (*p) {
+		size_t n = strspn(p, "0123456789.");
+		size_t u = strcspn(p + n, "0123456789.");
+		char piece[64];
+		if (n == 0 || u == 0 || n + u >= sizeof piece)
+			return mt_seterr(e, MT_EDATA, "bad duration '%s': expected numbers with units, e.g. 90d, 1y6mo, 2h30m", s);
+		memcpy(piece, p, n + u);
+		piece[n + u] = '\0';
+		const char *unit = piece + n;
+		if (strcmp(unit, "mo") == 0 || strcmp(unit, "y") == 0) {
+			/* calendar months and years: whole numbers only */
+			if (memchr(piece, '.', n))
+				return mt_seterr(e, MT_EDATA, "bad duration '%s': months and years are whole numbers", s);
+			errno = 0;
+			unsigned long long v = strtoull(piece, NULL, 10);
+			uint64_t k = unit[0] == 'y' ? 12 : 1;
+			if (errno || v > 12000 || months + v * k > 12000)
+				return mt_seterr(e, MT_EDATA, "bad duration '%s': too large", s);
+			months += v * k;
+		} else {
+			uint64_t x = 0;
+			struct mt_err pe;
+			const struct unit *k = units;
+			while (k->suffix && strcmp(k->suffix, unit) != 0)
+				k++;
+			if (k->suffix == NULL && strcmp(unit, "M") == 0)
+				return mt_seterr(e, MT_EDATA, "bad duration '%s': unknown unit 'M' (m is minutes, "
+						 "mo calendar months)", s);
+			if (k->suffix == NULL)
+				return mt_seterr(e, MT_EDATA, "bad duration '%s': unknown unit '%s' (s, m, h, d, w, mo, y)",
+						 s, unit);
+			if (parse_scaled(piece, units, 1, &x, "duration", &pe) != MT_OK)
+				return mt_seterr(e, MT_EDATA, "bad duration '%s': '%s' is not a number and a unit", s, piece);
+			if (x > UINT64_MAX / 2 - secs)
+				return mt_seterr(e, MT_EDATA, "bad duration '%s': too large", s);
+			secs += x;
+		}
+		p += n + u;
+	}
+	if (months) {
+		time_t back = months_back(now, months);
+		secs += now > back ? (uint64_t)(now - back) : 0;
+	}
+	/* what IMAP's OLDER and YOUNGER can carry (RFC 5032: a 32-bit number) */
+	if (secs > UINT32_MAX)
+		return mt_seterr(e, MT_EDATA, "bad duration '%s': too large (at most 136 years)", s);
+	*out = secs;
+	return MT_OK;
+}
+
+int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e)
+{
+	return mt_parse_duration_at(s, time(NULL), out, e);
+}
+
+int mt_parse_rate(const char *s, double *per_s)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || errno || !(v > 0) || !isfinite(v) || !isdigit((unsigned char)*s) ||
+	    strspn(s, "0123456789.") != (size_t)(end - s))   /* no hex, no exponent */
+		return -1;
+	if (strcmp(end, "") == 0 || strcmp(end, "/s") == 0)
+		*per_s = v;
+	else if (strcmp(end, "/min") == 0 || strcmp(end, "/m") == 0)
+		*per_s = v / 60;
+	else
+		return -1;
+	return *per_s >= 0.001 && *per_s <= 1e6 ? 0 : -1;
 }
 
 int mt_parse_pct(const char *s, double max, double *out)

@@ -45,7 +45,8 @@ old_inbox() {
 	done
 	# nothing old and unflagged is left in INBOX; every archived one is somewhere
 	[ "$(dadm search -u alice mailbox INBOX before 730d unflagged | wc -l)" -eq 0 ]
-	moved=$(echo "$output" | grep '^(total)\|^INBOX' | tail -1 | cut -f3)
+	# (TSV has no total row: one record type per stream)
+	moved=$(echo "$output" | awk -F'\t' '$2 == "moved" {s += $3} END {print s}')
 	[ "$(dadm search -u alice mailbox 'Archive/*' all | wc -l)" -eq "$moved" ]
 	# the new folders are subscribed
 	for f in $(dadm mailbox list -u alice 'Archive/*'); do
@@ -82,7 +83,7 @@ old_inbox() {
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"only %Y, %m and %d"* ]]
 	run "$MT" archive --older 3x INBOX
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	run "$MT" archive --older 1y NoSuch
 	[ "$status" -eq 65 ]
 	[ "$(listing)" = "$before" ]
@@ -107,4 +108,15 @@ old_inbox() {
 	echo "$output / $stderr"
 	[[ "$output" == *$'Keep\tskipped: flagged\t4\t'* ]]
 	[ "$(listing)" = "$before" ]
+}
+
+@test "archive: a folder that matches nothing is named, the others are still archived, exit 65" {
+	run --separate-stderr "$MT" archive --dry-run --older 2y --tsv Lists/dev NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool archive: no folder matches 'NoSuchFolder'" ]
+	[[ "$output" == *$'Lists/dev -> Archive/'* ]]
+	run --separate-stderr "$MT" archive --dry-run --older 2y NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool archive: no folder matches 'NoSuchFolder'" ]
+	[ -z "$output" ]
 }

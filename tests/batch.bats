@@ -6,7 +6,7 @@ logins() { grep -c "Login: user=<$1>" "$MT_DOVECOT_LOG" || true; }
 
 @test "-e runs each command on one session: one login for three applets" {
 	before=$(logins alice)
-	run --separate-stderr "$MT" -e 'quota --tsv; du --tsv --no-total --top 1 --sort size; ls --tsv Lists/%'
+	run --separate-stderr "$MT" -e 'quota --tsv; du --tsv --no-total --top 1 --sort size; ls --tsv Lists/%' -v
 	[ "$status" -eq 0 ]
 	[ "$(( $(logins alice) - before ))" -eq 1 ]
 	[[ "$output" == *"storage_used"* && "$output" == *"INBOX"* && "$output" == *"Lists/dev"* ]]
@@ -20,7 +20,7 @@ logins() { grep -c "Login: user=<$1>" "$MT_DOVECOT_LOG" || true; }
 	[ "$output" = "$a" ]
 }
 
-@test "batch FILE: quoting, comments, one session per account, per-line status" {
+@test "batch FILE: quoting, comments, one session per account, per-line status with -v" {
 	cat > "$BATS_TEST_TMPDIR/cmds" <<'CMDS'
 # help-desk ticket 4711
 quota --tsv
@@ -29,7 +29,7 @@ quota --tsv -a admin --as bob
 du --tsv --no-total "Projets/Été"
 CMDS
 	a_before=$(logins alice); b_before=$(logins bob)
-	run --separate-stderr "$MT" batch "$BATS_TEST_TMPDIR/cmds"
+	run --separate-stderr "$MT" batch -v "$BATS_TEST_TMPDIR/cmds"
 	[ "$status" -eq 0 ]
 	[ "$(( $(logins alice) - a_before ))" -eq 1 ]
 	[ "$(( $(logins bob) - b_before ))" -eq 1 ]
@@ -41,11 +41,21 @@ CMDS
 
 @test "a failing line is reported; the batch goes on and exits with the first failure" {
 	run --separate-stderr bash -c "printf 'quota\nexpunge --older 3x INBOX\nnosuch\ndu --top 1\n' | \"$MT\" batch -"
-	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"line 2: exit 65"* ]]
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"line 2: exit 64"* ]]
 	[[ "$stderr" == *"line 3: exit 127"* ]]
-	[[ "$stderr" == *"line 4: exit 0"* ]]
+	[[ "$stderr" != *"line 4"* ]]
+	[[ "$stderr" != *"line 1"* ]]
 	[[ "$output" == *"(total)"* ]]
+}
+
+@test "without -v a batch whose lines all work says nothing on stderr (cron)" {
+	run --separate-stderr "$MT" -e 'quota --tsv; du --tsv'
+	[ "$status" -eq 0 ]
+	[ "$stderr" = "" ]
+	[[ "$output" == *"storage_used"* ]]
+	run --separate-stderr "$MT" -e 'quota --tsv; du --tsv' -q
+	[ "$stderr" = "" ]
 }
 
 @test "--stop-on-error stops at the first failing line" {

@@ -105,8 +105,8 @@ manifest_col() { # FOLDER COLUMN(2=messages 3=bytes ...)
 	local f sub want
 	while IFS='|' read -r f sub; do
 		[ "$f" = folder ] && continue
-		want=no
-		grep -qxF "$f" "$MD/courierimapsubscribed" && want=yes
+		want=false
+		grep -qxF "$f" "$MD/courierimapsubscribed" && want=true
 		[ "$sub" = "$want" ] || { echo "folder $f: ls says '$sub', courierimapsubscribed says $want"; return 1; }
 	done < <(printf '%s\n' "$output" | awk -F'\t' '{ print $1 "|" $3 }')
 }
@@ -153,16 +153,15 @@ manifest_col() { # FOLDER COLUMN(2=messages 3=bytes ...)
 	local f n s total=0 count=0 seen=0
 	while IFS=$'\t' read -r f n s; do
 		[ "$f" = folder ] && continue
-		if [ "$f" = "(total)" ]; then
-			[ "$n" = "$count" ] && [ "$s" = "$total" ] || { echo "total $n $s != $count $total"; return 1; }
-			continue
-		fi
 		[ "$n" = "$(manifest_col "$f" 2)" ] || { echo "$f: messages $n != manifest"; return 1; }
 		[ "$s" = "$(manifest_col "$f" 3)" ] || { echo "$f: bytes $s != manifest"; return 1; }
 		[ "$n" = "$(co_files "$f")" ] || { echo "$f: $n messages, $(co_files "$f") files on disk"; return 1; }
 		count=$((count + n)) total=$((total + s)) seen=$((seen + 1))
 	done <<<"$output"
 	[ "$seen" = $(( $(wc -l <"$MT_CO_MANIFEST_ALICE") - 1 )) ]
+	# the total is JSON's (TSV holds the folder records only)
+	run -0 --separate-stderr mt du "${A[@]}" --json
+	[ "$(jq -r 'select(.type == "total") | "\(.messages) \(.size)"' <<<"$output")" = "$count $total" ]
 }
 
 @test "courier: folder names are taken with or without the INBOX. prefix; an unknown one is 65" {
@@ -340,4 +339,18 @@ EOF
 	[ "$(co_check alice count INBOX.Imported)" = "$n" ]
 	[ "$(co_check alice bytes INBOX.Imported)" = "$(co_check alice bytes "$f")" ]
 	co_restore
+}
+
+@test "courier: du --messages lists the largest messages as the server sizes them (SORT as it offers it)" {
+	run -0 --separate-stderr mt du "${A[@]}" --messages --top 5 --tsv --trace INBOX
+	if co_check alice caps | grep -qx SORT; then
+		[[ "$stderr" == *"UID SORT (REVERSE SIZE) UTF-8 UID "* ]]
+	else
+		[[ "$stderr" == *"UID SEARCH UID "* && "$stderr" != *"UID SORT"* ]]
+	fi
+	want=$(co_check alice sizes INBOX | sort -t $'\t' -k2,2nr -k1,1n | head -5 | awk -F'\t' '{print "INBOX\t" $1 "\t" $2}')
+	[ "$(echo "$output" | tail -n +2 | cut -f1,2,4)" = "$want" ]
+	run -0 --separate-stderr mt du "${A[@]}" --histogram --tsv INBOX
+	[ "$(echo "$output" | tail -n +2 | awk -F'\t' '{m += $2; s += $3} END {print m, s}')" = \
+		"$(manifest_col INBOX 2) $(manifest_col INBOX 3)" ]
 }

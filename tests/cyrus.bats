@@ -132,7 +132,7 @@ tsv_field() { # TEXT KEY COLUMN
 		[ "$(tsv_field "$out" "$f" special_use)" = "\\$f" ]
 	done
 	[ "$(tsv_field "$out" INBOX special_use)" = "" ]
-	[ "$(tsv_field "$out" "Old Stuff" subscribed)" = yes ]
+	[ "$(tsv_field "$out" "Old Stuff" subscribed)" = true ]
 }
 
 @test "cyrus: quota equals the admin's GETQUOTA user/alice" {
@@ -180,7 +180,9 @@ tsv_field() { # TEXT KEY COLUMN
 	run -0 awk -F'\t' 'NR > 1 && $1 != "(total)" { print $1 "\t" $2 "\t" $3 }' <<<"$du"
 	[ "$(LC_ALL=C sort <<<"$output")" = "$srv" ]
 	run -0 awk -F'\t' '{ n += $2; b += $3 } END { print n "\t" b }' <<<"$srv"
-	[ "$(tsv_field "$du" "(total)" messages)	$(tsv_field "$du" "(total)" size)" = "$output" ]
+	local want=$output
+	run -0 --separate-stderr cy du --json
+	[ "$(jq -r 'select(.type == "total") | "\(.messages)\t\(.size)"' <<<"$output")" = "$want" ]
 	# bob through the admin (--as): his own box
 	run -0 server_status bob
 	local bob=$output
@@ -568,16 +570,26 @@ EOF2
 	run -0 --separate-stderr cy sieve put --script "$s" --activate --trace
 	[ "$(grep -cE '^C: (PUTSCRIPT|SETACTIVE)' <<<"$stderr")" -eq 0 ]
 	run -0 --separate-stderr cy sieve ls --tsv
-	[ "${lines[1]}" = "mailtool	yes" ]
+	[ "${lines[1]}" = "mailtool	true" ]
 	run -0 --separate-stderr cy sieve get mailtool
 	[ "$output" = "$(cat "$s")" ]
 	run -0 --separate-stderr cy_admin sieve put --as bob --script "$s"
 	run -0 --separate-stderr cy_bob sieve ls --tsv
-	[ "${lines[1]}" = "mailtool	no" ]
+	[ "${lines[1]}" = "mailtool	false" ]
 	run --separate-stderr cy sieve rm mailtool
 	[ "$status" -eq 69 ]
 	run -0 --separate-stderr cy sieve rm mailtool --force
 	run -0 --separate-stderr cy_bob sieve rm mailtool
 	run -0 --separate-stderr cy sieve ls --tsv
 	[ "${#lines[@]}" -eq 1 ]
+}
+
+@test "cyrus: du --messages (SORT) lists the largest messages as the server sizes them; --histogram adds up" {
+	run -0 --separate-stderr cy du --messages --top 5 --tsv --trace INBOX
+	[[ "$stderr" == *"UID SORT (REVERSE SIZE) UTF-8 UID "* ]]
+	[ "$(echo "$output" | tail -n +2 | cut -f4)" = "$(CHECK sizes alice INBOX | sort -nr | head -5)" ]
+	[ -z "$(echo "$output" | tail -n +2 | awk -F'\t' '$1 != "INBOX"')" ]
+	run -0 --separate-stderr cy du --histogram --tsv INBOX
+	[ "$(echo "$output" | tail -n +2 | awk -F'\t' '{m += $2; s += $3} END {print m, s}')" = \
+		"$(CHECK count alice INBOX) $(CHECK size alice INBOX)" ]
 }

@@ -75,3 +75,33 @@ load helpers
 		done
 	done
 }
+
+@test "common options before the applet work as after it: -a NAME quota, --config FILE du, -e" {
+	run -0 "$MT" quota --tsv
+	want=$output
+	run -0 "$MT" -a alice quota --tsv
+	[ "$output" = "$want" ]
+	run -0 "$MT" --config "$MAILTOOL_CONFIG" -v --json du INBOX
+	[[ "$output" == *'"INBOX"'* ]]
+	run -0 "$MT" -qa alice du INBOX
+	[ -z "$output" ]
+	run -0 "$MT" --account=alice -e 'quota --tsv'
+	[[ "$output" == *"$(echo "$want" | tail -1)"* ]]
+	# the applet's own options are not global; typos are said, nothing runs
+	run --separate-stderr "$MT" --recursive du INBOX
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"unknown option '--recursive' before the applet"* ]]
+	run --separate-stderr "$MT" -a
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"option '-a' needs a value"* ]]
+	run -64 --separate-stderr "$MT" -q -a admin
+	[[ "$stderr" == *"no applet after the options"* ]]
+	# the dispatcher's own words still work after them
+	run -0 "$MT" -a admin --help
+	[[ "$output" == "usage: mailtool [common options] APPLET"* ]]
+	run -0 "$MT" -v --version
+	run -0 "$MT" -q help quota
+	[[ "$output" == "usage: mailtool quota "* ]]
+	run -127 --separate-stderr "$MT" -a x qouta
+	[[ "$stderr" == *"did you mean 'quota'"* ]]
+}

@@ -117,6 +117,24 @@ page_section() {
 	[ "$n" -eq $(( ${#APPLETS[@]} + 3 )) ]
 }
 
+@test "every manual page reads right as rendered: quotes balance, no word eaten by a macro" {
+	# mandoc -Tlint passed pages that rendered ("500k, "10M, "1.5G""") and
+	# "and the not listed by"; the rendered text is what readers get
+	local n=0 f
+	for f in "$REPO"/man/*.[1-8]; do
+		mandoc -Tutf8 "$f" >"$BATS_TEST_TMPDIR/$(basename "$f").txt"
+		n=$((n + 1))
+	done
+	[ "$n" -gt 10 ]
+	run python3 "$REPO/tests/lib/mancheck.py" "$BATS_TEST_TMPDIR"/*.txt
+	[ "$status" -eq 0 ] || { echo "$output"; return 1; }
+	# and the check itself finds what it is for
+	printf 'x\n\nsize ("500k, "10M, "1.5G""")\n\nand the not listed\n\ny\n' >"$BATS_TEST_TMPDIR/bad.txt"
+	run python3 "$REPO/tests/lib/mancheck.py" "$BATS_TEST_TMPDIR/bad.txt"
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
 @test "the SYNOPSIS of each applet page has the positional words of its usage" {
 	load_applets
 	local n=0
@@ -209,6 +227,32 @@ has() {
 		has "$a"
 	done
 	[ "${#COMPREPLY[@]}" -eq $(( ${#APPLETS[@]} + 1 )) ]
+}
+
+@test "completion: common options before the applet, their values, then the applet and its options" {
+	load_completion
+	load_applets
+	comp mailtool --acc
+	has --account
+	comp mailtool -a ''
+	# account names (none made up); then the applet after the option's value
+	for w in "${COMPREPLY[@]}"; do [[ $w != --* ]]; done
+	comp mailtool -a admin q
+	has quota
+	[ "${#COMPREPLY[@]}" -eq 1 ]
+	comp mailtool -a admin --config /dev/null ''
+	for a in "${APPLETS[@]}"; do has "$a"; done
+	[ "${#COMPREPLY[@]}" -eq ${#APPLETS[@]} ]
+	comp mailtool -qa admin du --so
+	has --sort
+	comp mailtool --account=admin -v du --sort ''
+	has size
+	comp mailtool -a admin --r
+	has --resume
+	has --retry-failed
+	# the applet's own options are not offered before it
+	comp mailtool -a admin --so
+	[ "${#COMPREPLY[@]}" -eq 0 ]
 }
 
 @test "completion: options of the applet" {

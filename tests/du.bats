@@ -12,13 +12,20 @@ load helpers
 }
 
 @test "du total is the sum over all folders" {
-	run "$MT" du --tsv
+	run "$MT" du --json
 	[ "$status" -eq 0 ]
-	total=$(echo "$output" | grep $'^(total)\t' | cut -f2-)
+	total=$(echo "$output" | jq -r 'select(.type == "total") | "\(.messages)\t\(.size)"')
 	want=$(doveadm_sizes alice | awk -F'\t' '{m+=$2; s+=$3} END {print m "\t" s}')
 	[ "$total" = "$want" ]
+	echo "$output" | tail -1 | grep -q "^{\"schema\":1,\"type\":\"total\",\"folder\":null,\"messages\":${want%%$'\t'*},\"size\":${want##*$'\t'}}\$"
+	# a real folder named like the people's label stays a folder
+	dadm mailbox create -u alice "(total)"
 	run "$MT" du --json
-	echo "$output" | tail -1 | grep -q "^{\"total\":true,\"folders\":[0-9]*,\"messages\":${want%%$'\t'*},\"size\":${want##*$'\t'}}\$"
+	dadm mailbox delete -u alice "(total)"
+	[ "$(echo "$output" | jq -r 'select(.folder == "(total)") | .type')" = "folder" ]
+	[ "$(echo "$output" | jq -s 'map(select(.type == "total")) | length')" -eq 1 ]
+	run "$MT" du --tsv
+	[ "$(echo "$output" | grep -c '(total)')" -eq 0 ]
 }
 
 @test "du without STATUS=SIZE (FETCH RFC822.SIZE fallback) gives the same numbers" {
@@ -88,4 +95,131 @@ load helpers
 	rt=$(echo "$stderr" | sed -n 's/.*: \([0-9]*\) round trips.*/\1/p')
 	[ -n "$rt" ]
 	[ "$rt" -le 10 ]
+}
+
+# ---- several folders; one rule for a folder argument that names nothing ----
+
+@test "du takes several folders and patterns, each folder once" {
+	run "$MT" du --tsv --no-total INBOX 'Lists/*' INBOX
+	[ "$status" -eq 0 ]
+	got=$(echo "$output" | tail -n +2 | sort)
+	want=$(doveadm_sizes alice | grep -E '^(INBOX|Lists/[^	]*)	')
+	[ "$got" = "$want" ]
+	[ "$(echo "$got" | wc -l)" -eq 3 ]
+}
+
+@test "du: a folder that matches nothing is named on stderr, the others are measured, exit 65" {
+	run --separate-stderr "$MT" du --tsv --no-total INBOX NoSuchFolder Archive
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool du: no folder matches 'NoSuchFolder'" ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | sort | tr '\n' ' ')" = "Archive INBOX " ]
+}
+
+@test "du of a parent-only (\\Noselect) name says it is not selectable, no zero total" {
+	# the fixture: Lists holds Lists/dev and Lists/announce and no mail of its own
+	run dadm mailbox status -u alice messages Lists
+	[ "$status" -ne 0 ]
+	run --separate-stderr "$MT" du Lists
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool du: 'Lists' is not selectable: it only holds other folders" ]
+	[[ "$output" != *"(total)"* ]]
+	# with --depth its subtree is still rolled up under it
+	run "$MT" du --tsv --no-total --depth 1 'Lists*'
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c $'^Lists\t')" -eq 1 ]
+}
+
+# ---- --messages: the largest messages ---------------------------------------------
+
+# "folder<TAB>uid<TAB>size" of alice's N largest messages, from Dovecot
+doveadm_largest() {
+	dadm -f tab fetch -u alice "mailbox uid size.virtual" all | tail -n +2 | sort -t $'\t' -k3,3nr -k1,1 -k2,2n | head -"$1"
+}
+
+@test "du --messages lists the largest messages, largest first, as Dovecot sizes them" {
+	run "$MT" du --messages --top 5 --tsv
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | head -1)" = $'folder\tuid\tdate\tsize\tfrom\tsubject' ]
+	got=$(echo "$output" | tail -n +2 | cut -f1,2,4)
+	[ "$got" = "$(doveadm_largest 5)" ]
+	# the default is 20 rows
+	run "$MT" du --messages --tsv
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -n +2 | wc -l)" -eq 20 ]
+}
+
+@test "du --messages shows INTERNALDATE, From and the decoded Subject" {
+	run "$MT" du --messages --top 1 --json INBOX
+	[ "$status" -eq 0 ]
+	read -r uid < <(doveadm_largest 300 | awk -F'\t' '$1 == "INBOX" {print $2; exit}')
+	[[ "$output" == *"\"uid\":$uid,"* ]]
+	date=$(dadm -f tab fetch -u alice "date.received" mailbox INBOX uid "$uid" | tail -1)
+	[[ "$output" == *"\"date\":\"${date:0:16}\""* ]]
+	subj=$(dadm -f tab fetch -u alice "hdr.subject" mailbox INBOX uid "$uid" | tail -1)
+	[[ "$subj" == *"=?"* ]]   # the fixture's largest INBOX message has an encoded Subject
+	[[ "$output" == *'"subject":"Re: Année fiscale: résultats"'* ]]
+}
+
+@test "du --messages --larger lists only larger messages, across the folders named" {
+	run "$MT" du --messages --larger 1M --top 1000 --tsv INBOX Sent
+	[ "$status" -eq 0 ]
+	n=$(echo "$output" | tail -n +2 | wc -l)
+	want=$(( $(dadm search -u alice mailbox INBOX larger 1M | wc -l) + $(dadm search -u alice mailbox Sent larger 1M | wc -l) ))
+	[ "$n" -eq "$want" ]
+	[ "$n" -gt 0 ]
+	[ -z "$(echo "$output" | tail -n +2 | awk -F'\t' '$4 <= 1048576 || ($1 != "INBOX" && $1 != "Sent")')" ]
+}
+
+@test "du --messages without SORT (sizes in batches, a heap of N) gives the same rows" {
+	sort_t=$(mt_tunnel_caps "IMAP4rev1 SORT UIDPLUS NAMESPACE LIST-EXTENDED SPECIAL-USE")
+	nosort_t=$(mt_tunnel_caps "IMAP4rev1 UIDPLUS NAMESPACE LIST-EXTENDED SPECIAL-USE")
+	run --separate-stderr "$MT" du --messages --top 7 --larger 20k --tsv --trace --tunnel "$sort_t"
+	[ "$status" -eq 0 ]
+	with=$output
+	[[ "$stderr" == *"UID SORT (REVERSE SIZE) UTF-8 UID "*" LARGER 20480"* ]]
+	run --separate-stderr "$MT" du --messages --top 7 --larger 20k --tsv --trace --tunnel "$nosort_t"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"UID SORT"* ]]
+	[[ "$stderr" == *"UID SEARCH UID "*" LARGER 20480"* ]]
+	[ "$output" = "$with" ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1,2,4)" = "$(doveadm_largest 7)" ]
+}
+
+@test "du --messages costs the same round trips for the top 1 and the top 200" {
+	run --separate-stderr "$MT" du --messages --top 1 -v --tsv INBOX
+	[ "$status" -eq 0 ]
+	rt1=$(echo "$stderr" | sed -n 's/.*: \([0-9]*\) round trips.*/\1/p')
+	run --separate-stderr "$MT" du --messages --top 200 -v --tsv INBOX
+	[ "$status" -eq 0 ]
+	rt200=$(echo "$stderr" | sed -n 's/.*: \([0-9]*\) round trips.*/\1/p')
+	[ -n "$rt1" ]
+	[ "$rt1" -eq "$rt200" ]
+	[ "$(echo "$output" | tail -n +2 | wc -l)" -eq 200 ]
+}
+
+# ---- --histogram ----------------------------------------------------------------
+
+@test "du --histogram counts messages and bytes per size band as Dovecot sizes them" {
+	run "$MT" du --histogram --tsv
+	[ "$status" -eq 0 ]
+	want=$(dadm -f tab fetch -u alice "size.virtual" all | tail -n +2 | awk '
+		BEGIN { split("4096 16384 65536 262144 1048576 4194304 16777216", e, " ")
+			split("<4k 4k-16k 16k-64k 64k-256k 256k-1M 1M-4M 4M-16M >=16M", name, " ") }
+		{ b = 1; while (b <= 7 && $1 >= e[b]) b++; n[b]++; s[b] += $1 }
+		END { print "band\tmessages\tsize"; for (b = 1; b <= 8; b++) printf "%s\t%d\t%d\n", name[b], n[b], s[b] }')
+	[ "$output" = "$want" ]
+	run "$MT" du --histogram --tsv INBOX
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -n +2 | awk -F'\t' '{m += $2} END {print m}')" -eq "$(dadm search -u alice mailbox INBOX all | wc -l)" ]
+}
+
+@test "du --messages/--histogram: conflicting or misplaced options are usage errors" {
+	run "$MT" du --messages --histogram
+	[ "$status" -eq 64 ]
+	run "$MT" du --larger 1M
+	[ "$status" -eq 64 ]
+	run "$MT" du --messages --larger lots
+	[ "$status" -eq 64 ]
+	run "$MT" du --histogram --sort size
+	[ "$status" -eq 64 ]
 }

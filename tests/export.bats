@@ -226,3 +226,23 @@ setup() { alice_restore_x; }
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == *"already exists"* ]]
 }
+
+@test "an archive extension mailtool does not write is refused (64) before anything is made; --format says it" {
+	before=$(alice_count Lists/announce)
+	for p in x.zip x.tar.gz x.gz x.mbx; do
+		run --separate-stderr "$MT" archive --export "$X/$p" --older 365d Lists/announce
+		[ "$status" -eq 64 ]
+		[[ "$stderr" == *"'$X/$p': an archive extension"*"--format"* ]]
+		[ ! -e "$X/$p" ]
+	done
+	run -0 "$MT" archive --export "$X/x.zip" --format maildir --older 365d Lists/announce
+	[ -d "$X/x.zip/cur" ]
+	# a --layout is a Maildir's, and says the format too
+	run -0 "$MT" archive --export "$X/x.pp" --layout maildir++ --older 365d Lists/announce
+	[ -d "$X/x.pp" ]
+	for p in plain dated.2024-12 box.d box.maildir; do
+		run -0 "$MT" archive --export "$X/$p" --older 365d Lists/announce
+		[ -d "$X/$p/cur" ]
+	done
+	[ "$(alice_count Lists/announce)" -eq "$before" ]
+}

@@ -162,40 +162,40 @@ HOOK
 @test "folder patterns and --recursive" {
 	run "$MT" expunge --deleted --dry-run --tsv 'Lists/*'
 	[ "$status" -eq 0 ]
-	[ "$(echo "$output" | cut -f1 | tail -n +2 | tr '\n' ' ')" = "Lists/announce Lists/dev (total) " ]
+	[ "$(echo "$output" | cut -f1 | tail -n +2 | tr '\n' ' ')" = "Lists/announce Lists/dev " ]
 	run "$MT" expunge --deleted --dry-run --tsv -r Lists
 	[ "$status" -eq 0 ]
-	[ "$(echo "$output" | cut -f1 | tail -n +2 | tr '\n' ' ')" = "Lists/announce Lists/dev (total) " ]
+	[ "$(echo "$output" | cut -f1 | tail -n +2 | tr '\n' ' ')" = "Lists/announce Lists/dev " ]
 	run "$MT" expunge --deleted --json 'Lists/*'
 	[ "$status" -eq 0 ]
-	echo "$output" | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert r[-1]["folder"]=="(total)" and r[-1]["messages"]==sum(x["messages"] for x in r[:-1])'
+	echo "$output" | python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; assert r[-1]["type"]=="total" and r[-1]["folder"] is None and r[-1]["messages"]==sum(x["messages"] for x in r[:-1])'
 	[ "$(dadm search -u alice mailbox 'Lists/*' deleted | wc -l)" -eq 0 ]
 }
 
 @test "bad input is refused before connecting, with one clear line and nothing changed" {
 	before=$(listing)
 	run --separate-stderr "$MT" expunge --older 3x INBOX
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	[[ "$stderr" == "mailtool expunge: --older: bad duration '3x'"* ]]
 	run --separate-stderr "$MT" expunge --larger -1 INBOX
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	run --separate-stderr "$MT" expunge --subject '(?i)inv[' INBOX
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	[[ "$stderr" == *"bad regular expression at offset"* ]]
 	run --separate-stderr "$MT" expunge --deleted NoSuchFolder
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"no folder 'NoSuchFolder'"* ]]
+	[ "$stderr" = "mailtool expunge: no folder matches 'NoSuchFolder'" ]
 	run "$MT" expunge INBOX
 	[ "$status" -eq 64 ]
 	run "$MT" expunge --seen --unseen INBOX
 	[ "$status" -eq 64 ]
 	run "$MT" expunge --before 2025-13-45 INBOX
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
 	# a day the calendar lacks is not the next day; a two-digit year is not the year 24
 	for d in 2024-02-30 2023-02-29 2024-04-31 24-01-01; do
 		run --separate-stderr "$MT" expunge --before "$d" --dry-run INBOX
-		[ "$status" -eq 65 ]
+		[ "$status" -eq 64 ]
 		[ "$stderr" = "mailtool expunge: --before: '$d' is not a calendar date YYYY-MM-DD" ]
 	done
 	run "$MT" expunge --before 2024-02-29 --dry-run INBOX
@@ -282,4 +282,49 @@ for i in range(5100):
 	[[ "$stderr" == *"STORE refused by the server"* ]]
 	[ "$(count Bulk all)" -eq 100 ]
 	[ "$(echo "$output" | sed -n 2p)" = "$(printf 'Bulk\tremoved\t5000\t%s' "$want_b")" ]
+}
+
+@test "calendar months and sums of units: 3mo is the days back to the same day three months ago, 1y6mo the same" {
+	before=$(listing)
+	for spec in 3mo:3 1y6mo:18 13mo2d:13; do
+		d=${spec%%:*} m=${spec#*:}
+		days=$(python3 -c 'import datetime as D, sys, calendar as C
+t = D.date.today(); m = int(sys.argv[1]); y, mo = divmod(t.year * 12 + t.month - 1 - m, 12)
+b = D.date(y, mo + 1, min(t.day, C.monthrange(y, mo + 1)[1]))
+print((t - b).days + (2 if sys.argv[2] == "13mo2d" else 0))' "$m" "$d")
+		# a selection that is not empty, and not the whole folder either
+		[ "$(count INBOX before "${days}d" undeleted)" -gt 0 ]
+		[ "$(count INBOX since "${days}d")" -gt 0 ]
+		run -0 "$MT" expunge --older "$d" --dry-run --tsv INBOX
+		months=$output
+		run -0 "$MT" expunge --older "${days}d" --dry-run --tsv INBOX
+		[ "$months" = "$output" ]
+	done
+	run -0 "$MT" expunge --older 2h30m --dry-run --tsv INBOX
+	a=$output
+	run -0 "$MT" expunge --older 150m --dry-run --tsv INBOX
+	[ "$a" = "$output" ]
+	# m is minutes; M, fractions of months and bare numbers are refused (64)
+	for bad in 3M 1.5mo 1y6 3months; do
+		run --separate-stderr "$MT" expunge --older "$bad" --dry-run INBOX
+		[ "$status" -eq 64 ]
+		[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	done
+	run --separate-stderr "$MT" expunge --older 3M --dry-run INBOX
+	[[ "$stderr" == *"m is minutes, mo calendar months"* ]]
+	[ "$(listing)" = "$before" ]
+}
+
+@test "expunge: a folder that matches nothing is named, the other folders are still done, exit 65" {
+	before=$(alice_count INBOX larger 1M)
+	[ "$before" -gt 0 ]
+	run --separate-stderr "$MT" expunge --larger 1M --include-flagged --tsv INBOX NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool expunge: no folder matches 'NoSuchFolder'" ]
+	[ "$(alice_count INBOX larger 1M)" -eq 0 ]
+	[[ "$output" == *$'INBOX\tremoved\t'"$before"$'\t'* ]]
+	# a \Noselect parent alone: said so, nothing done
+	run --separate-stderr "$MT" expunge --deleted Lists
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool expunge: 'Lists' is not selectable: it only holds other folders" ]
 }

@@ -292,7 +292,7 @@ quota_part_way() {
 	[[ "$stderr" == *"Quota exceeded"* ]]
 	[ "$(echo "$output" | grep -c $'^Lists/dev -> Kept\tmoved\t'"$n1"$'\t')" -eq 1 ]
 	[ "$(echo "$output" | grep -c $'^Archive -> Kept\tmoved\t0\t0$')" -eq 1 ]
-	[ "$(echo "$output" | grep -c $'^(total)\tmoved\t'"$n1"$'\t')" -eq 1 ]
+	[ "$(echo "$output" | awk -F'\t' '$2 == "moved" {n += $3} END {print n}')" -eq "$n1" ]
 	[ "$(count Kept all)" -eq "$n1" ]
 	diff <(echo "$before") <(everywhere)
 }

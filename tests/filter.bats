@@ -167,8 +167,14 @@ rules() { printf '%s\n' "$1" > "$R"; }
 	[ "$(listing)" = "$before" ]
 	dadm mailbox list -u alice | grep -vqx Invoices
 	[[ "$output" == *$'invoices\tTest\t'*$'\tSender 1 <s1@example.org>\tFacture n°1 à payer\tInvoices'* ]]
-	[[ "$output" == *$'invoices\tTest\twould move\t2'* ]]
-	[[ "$output" == *$'spam\tTest\twould expunge\t1'* ]]
+	# one record type per TSV stream: the listing; the rule records are JSON's
+	[ "$(echo "$output" | grep -c $'^rule\t')" -eq 1 ]
+	[[ "$output" != *$'invoices\tTest\twould move\t2'* ]]
+	run --separate-stderr "$MT" filter -f "$R" -n -v --json
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"type":"rule","rule":"invoices","folder":"Test","action":"would move","messages":2}'* ]]
+	[[ "$output" == *'"type":"rule","rule":"spam","folder":"Test","action":"would expunge","messages":1}'* ]]
+	[[ "$output" == *'"type":"message","rule":"invoices","folder":"Test",'* ]]
 }
 
 @test "--explain shows a server-side pre-filter for a regex with literals and none without" {

@@ -145,7 +145,7 @@ ON ^STATUS \"INBOX\" => * STATUS INBOX (MESSAGES 2 UNSEEN 0 SIZE 10)\r\n{tag} OK
 ON ^STATUS => {tag} NO [SERVERBUG] broken"
 	run --separate-stderr mt_fake ls --status --no-tls --tsv
 	[ "$status" -eq 76 ]
-	[[ "$output" == *$'INBOX\t\tno\t2\t0\t10'* ]]
+	[[ "$output" == *$'INBOX\t\tfalse\t2\t0\t10\ttrue'* ]]
 	[[ "$stderr" == *"'Broken': STATUS failed"* ]]
 }
 
@@ -367,4 +367,34 @@ ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>'
 		removal_refused '* SEARCH 1' '* 1 FETCH (UID 1 RFC822.SIZE 5000)' "$pf" || bad=1
 	done
 	[ "$bad" -eq 0 ]
+}
+
+# a logged-in server with SORT and an INBOX of 3 messages (UIDs 1-3);
+# SORT and FETCH answer as given
+sort_server() {
+	fake_server "GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 LIST-EXTENDED SORT] in
+ON ^LOGOUT => * BYE\r\n{tag} OK bye<CLOSE>
+ON ^LIST \"\" \"\" => * LIST () \"/\" \"\"\r\n{tag} OK done
+ON ^LIST => * LIST () \"/\" INBOX\r\n{tag} OK done
+ON ^EXAMINE => * 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n{tag} OK [READ-ONLY] done
+ON ^UID SORT => $1\r\n{tag} OK done
+ON ^UID FETCH => $2\r\n{tag} OK done"
+}
+
+@test "du --messages: SORT's UIDs outside what was asked, and repeats, are dropped; so is an unasked FETCH" {
+	sort_server '* SORT 99 2 2 3 1' '* 1 FETCH (UID 99 RFC822.SIZE 999999 INTERNALDATE "01-Jan-2024 10:00:00 +0000")\r\n* 2 FETCH (UID 2 RFC822.SIZE 5000 INTERNALDATE "01-Jan-2024 10:00:00 +0000" BODY[HEADER.FIELDS (FROM SUBJECT DATE)] {12}\r\nSubject: x\r\n)\r\n* 3 FETCH (UID 3 RFC822.SIZE 4000 INTERNALDATE "02-Jan-2024 10:00:00 +0000")'
+	run --separate-stderr mt_fake du --no-tls --timeout 2s --messages --top 2 --tsv
+	[ "$status" -eq 0 ]
+	# the two largest the answer names within UIDs 1-3, each once
+	grep -qE '^[^ ]+ UID FETCH 2:3 \(UID RFC822.SIZE INTERNALDATE BODY.PEEK\[HEADER.FIELDS \(From Subject Date\)\]\)$' "$FAKE_LOG"
+	[ "$(echo "$output" | tail -n +2 | cut -f2,4,6 | tr '\t\n' ',;')" = "2,5000,x;3,4000,;" ]
+}
+
+@test "du --messages: a SORT UID above 2^32 is refused, not wrapped into a real UID (76)" {
+	sort_server '* SORT 4294967298 1' '* 1 FETCH (UID 1 RFC822.SIZE 5000)'
+	run --separate-stderr mt_fake du --no-tls --timeout 2s --messages --top 1
+	[ "$status" -eq 76 ]
+	[[ "$stderr" == *"'4294967298'"*"SORT"* ]]
+	[ "$(grep -c 'UID FETCH' "$FAKE_LOG")" -eq 0 ]
 }

@@ -191,13 +191,13 @@ make_maildir() {
 		run --separate-stderr "$MT" archive $args --json
 		echo "real: $status $output / $stderr"
 		# the same figures, under the dry run's names
-		[ "$(sed 's/"would_append"/"appended"/; s/"per_second":[0-9]*//' "$X/dry")" = "$(echo "$output" | sed 's/"per_second":[0-9]*//')" ]
+		[ "$(sed 's/"per_second":[0-9]*//' "$X/dry")" = "$(echo "$output" | sed 's/"per_second":[0-9]*//')" ]
 		before=$(server_state)
 	done
 	[ "$(alice_count New all)" -eq 40 ]
 	[ "$(alice_count Half all)" -eq 40 ]
 	[ "$(alice_count Md all)" -eq 2 ]
-	[[ "$(cat "$X/dry")" == *'"would_append":2,"skipped":1,'* ]]
+	[[ "$(cat "$X/dry")" == *'"appended":2,"skipped":1,'* ]]
 }
 
 # export_dry_then_real ARGS...: the dry run changes nothing on the server,
@@ -384,7 +384,7 @@ PY
 	echo "$status $output / $stderr"
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"message 1 of '$X/bomb.mbox.gz' is larger than 268435456 bytes; not appended (mailtool's default limit; see --max-message)"* ]]
-	[[ "$output" == *'"would_append":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
+	[[ "$output" == *'"appended":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
 }
 
 @test "the server's APPENDLIMIT bounds what is read: a larger message or a sparse 10 GB Maildir file is skipped (65), the rest appended" {
@@ -495,7 +495,7 @@ PY
 	printf 'From a@x Mon Jan  1 00:00:00 2024\nFrom b@x Mon Jan  1 00:00:00 2024\nSubject: two\nMessage-ID: <e2@x>\n\ntwo\n\nFrom c@x Mon Jan  1 00:00:00 2024\nSubject: three\n\nthree\n' > "$X/empty.mbox"
 	run --separate-stderr "$MT" archive --import "$X/empty.mbox" --into Empty --dry-run --json
 	[ "$status" -eq 65 ]
-	[[ "$output" == *'"would_append":2,"skipped":1,'*'"skipped_empty":1,'* ]]
+	[[ "$output" == *'"appended":2,"skipped":1,'*'"skipped_empty":1,'* ]]
 	[[ "$stderr" == *"message 1 of"*"empty"* ]]
 	run --separate-stderr "$MT" archive --import "$X/empty.mbox" --into Empty --json
 	[ "$status" -eq 65 ]
@@ -512,7 +512,7 @@ PY
 	echo "$status $output / $stderr"
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"message 1 of '$X/bomb.mbox.gz' is larger than 268435456 bytes; not appended (mailtool's default limit; see --max-message)"* ]]
-	[[ "$output" == *'"would_append":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
+	[[ "$output" == *'"appended":1,"skipped":1,'*'"skipped_too_large":1,'* ]]
 }
 
 @test "--max-message sets the bound below the default or above it, never past the server's APPENDLIMIT; the skip line says which applied" {

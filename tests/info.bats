@@ -27,3 +27,47 @@ load helpers
 	run "$MT" info extra
 	[ "$status" -eq 64 ]
 }
+
+@test "info after a refused login shows what it learned up to the failure, then the failure and its status" {
+	run --separate-stderr env MAILTOOL_PASSWORD=wrong-password "$MT" info -H localhost -p "$MT_IMAPS_PORT" --tls \
+		-u alice --ca-file "$MT_CA" --config /dev/null
+	[ "$status" -eq 77 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	[[ "$stderr" == *"refused"* ]]
+	for f in greeting tls_protocol tls_cipher cert_subject cert_issuer cert_expires cert_fingerprint \
+		 caps_before_login auth_mechanisms auth ms_connect ms_tls ms_total error exit_status; do
+		echo "$output" | grep -q "^$f:" || { echo "missing $f"; false; }
+	done
+	[[ "$output" == *"cert_fingerprint:"*"$MT_SERVER_FP"* ]]
+	[[ "$output" == *"auth_mechanisms:"*"PLAIN"* ]]
+	[[ "$output" == *"exit_status:"*"77"* ]]
+	[[ "$output" == *"auth:"*"PLAIN (refused)"* ]]
+	# nothing it did not get: no capabilities after a login that did not happen
+	run grep -c "^caps_after_login:\|^namespaces:" <<<"$output"
+	[ "$output" = 0 ]
+}
+
+@test "info with an untrusted certificate shows the certificate it refused; --json carries the error" {
+	run --separate-stderr env MAILTOOL_PASSWORD=alice-secret-pw "$MT" info --json -H localhost -p "$MT_IMAPS_PORT" \
+		--tls -u alice --config /dev/null
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"fingerprint = \"$MT_SERVER_FP\""* ]]
+	echo "$output" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+assert d["cert_fingerprint"] == sys.argv[1], d
+assert "localhost" in d["cert_subject"], d
+assert d["exit_status"] == 69, d
+assert "not trusted" in d["error"], d
+assert "caps_after_login" not in d or d["caps_after_login"] is None, d
+' "$MT_SERVER_FP"
+}
+
+@test "info to a port where nobody listens: the failure, its status, and no invented details" {
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	run --separate-stderr env MAILTOOL_PASSWORD=x "$MT" info -H 127.0.0.1 -p "$port" --tls -u alice --config /dev/null
+	[ "$status" -eq 75 ] || [ "$status" -eq 69 ]
+	[[ "$output" == *"exit_status:"*"$status"* ]]
+	run grep -c "^greeting:\|^cert_subject:" <<<"$output"
+	[ "$output" = 0 ]
+}

@@ -16,6 +16,10 @@ load helpers
 	[ -f "$d/usr/local/share/man/man5/mailtool.conf.5" ]
 	[ -f "$d/usr/local/share/bash-completion/completions/mailtool" ]
 	[ -f "$d/usr/local/share/doc/mailtool/mailtool.conf.example" ]
+	# the units start the binary where PREFIX put it
+	run -0 grep '^ExecStart=' "$d/usr/local/lib/systemd/system/mailtool-compact@.service"
+	[[ "$output" == "ExecStart=/usr/local/bin/mailtool compact "* ]]
+	[ -f "$d/usr/local/lib/systemd/system/mailtool-compact@.timer" ]
 	run "$d/usr/local/bin/mailtool-du" --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == "usage: mailtool du "* ]]

@@ -307,7 +307,7 @@ dovecot_over() {
 	fl=$(alice_count Lists/dev flagged)
 	[ "$fl" -gt 0 ]
 	run -0 "$MT" archive --export "$X/dev.mbox" --json Lists/dev
-	[[ "$output" == *"{\"folder\":\"Lists/dev\",\"action\":\"skipped: flagged\",\"messages\":$fl,"* ]]
+	[[ "$output" == *"{\"schema\":1,\"type\":\"folder\",\"folder\":\"Lists/dev\",\"action\":\"skipped: flagged\",\"messages\":$fl,"* ]]
 	[ "$(grep -c '^From ' "$X/dev.mbox")" -eq $(( $(alice_count Lists/dev all) - fl )) ]
 	run -0 "$MT" archive --export "$X/dev2.mbox" --tsv Lists/dev
 	[[ "$output" == *$'Lists/dev\tskipped: flagged\t'"$fl"$'\t'* ]]

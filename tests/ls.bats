@@ -15,7 +15,7 @@ load helpers
 @test "ls shows special-use flags and subscription state" {
 	run "$MT" ls --tsv
 	[ "$status" -eq 0 ]
-	echo "$output" | grep -q $'^Trash\t\\\\Trash\tyes$'
+	echo "$output" | grep -q $'^Trash\t\\\\Trash\ttrue\t\t\t\ttrue$'
 	echo "$output" | grep -q $'^Junk\t\\\\Junk\t'
 	echo "$output" | grep -q $'^Sent\t\\\\Sent\t'
 }
@@ -27,7 +27,7 @@ load helpers
 	run "$MT" ls --tsv
 	dadm mailbox unsubscribe -u alice "Gone Soon"
 	[ "$status" -eq 0 ]
-	echo "$output" | grep -q $'^Gone Soon\t\tgone$'
+	echo "$output" | grep -q $'^Gone Soon\t\ttrue\t\t\t\tfalse$'
 }
 
 @test "ls PATTERN restricts the listing; % stays on one level" {
@@ -52,7 +52,7 @@ load helpers
 	[ "$status" -eq 0 ]
 	n=$(echo "$output" | wc -l)
 	[ "$n" -eq "$(dadm mailbox list -u alice | wc -l)" ]
-	echo "$output" | grep -q '^{"folder":"INBOX","special_use":"","subscribed":"yes","messages":[0-9]*,"unseen":[0-9]*,"size":[0-9]*}$'
+	echo "$output" | grep -q '^{"schema":1,"type":"folder","folder":"INBOX","special_use":null,"subscribed":true,"messages":[0-9]*,"unseen":[0-9]*,"size":[0-9]*,"selectable":true}$'
 	echo "$output" | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]'
 }
 
@@ -79,4 +79,21 @@ load helpers
 	[ "$status" -eq 0 ]
 	# special-use flags are only announced with SPECIAL-USE; compare the rest
 	[ "$(echo "$output" | cut -f1,3-)" = "$(echo "$a" | cut -f1,3-)" ]
+}
+
+@test "ls takes several patterns, each folder once; a \\Noselect parent is listed as a name" {
+	run "$MT" ls --tsv INBOX 'Lists/*' Lists INBOX
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | tr '\n' ' ')" = "INBOX Lists Lists/announce Lists/dev " ]
+}
+
+@test "ls: a pattern that matches nothing is named on stderr, the others listed, exit 65" {
+	run --separate-stderr "$MT" ls --tsv 'Lists/*' NoSuchFolder
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool ls: no folder matches 'NoSuchFolder'" ]
+	[ "$(echo "$output" | tail -n +2 | cut -f1 | tr '\n' ' ')" = "Lists/announce Lists/dev " ]
+	run --separate-stderr "$MT" ls --tsv 'NoSuch*'
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool ls: no folder matches 'NoSuch*'" ]
+	[ -z "$output" ]
 }

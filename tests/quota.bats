@@ -61,14 +61,14 @@ doveadm_quota() {  # "STORAGE used_kib limit_kib" and "MESSAGE used limit"
 
 @test "quota --set validates its arguments before sending anything" {
 	run --separate-stderr "$MT" quota --set "User quota" STORAGE=10X
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 	[[ "$stderr" == *"unknown unit"* ]]
 	run "$MT" quota --set "User quota"
 	[ "$status" -eq 64 ]
 	run "$MT" quota --set "User quota" STORAGE
 	[ "$status" -eq 64 ]
 	run "$MT" quota --set "User quota" MESSAGE=-5
-	[ "$status" -eq 65 ]
+	[ "$status" -eq 64 ]
 }
 
 @test "quota -h shows human sizes; --as bob shows bob's quota" {

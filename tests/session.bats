@@ -266,3 +266,44 @@ SH
 	# libetpan's own debug log is never written
 	[ ! -e libetpan-stream-debug.log ]
 }
+
+@test "--max-rate spaces the commands of a session after its login, a pipelined batch counted as its commands" {
+	s=$(date +%s%N)
+	run -0 --separate-stderr "$MT" du --max-rate 20/s --trace
+	ms=$(( ($(date +%s%N) - s) / 1000000 ))
+	# the client's tagged commands after the login (the login's few are not
+	# what servers throttle, and a slow rate must not starve it)
+	n=$(awk '/^C: [A-Za-z0-9]+ (AUTHENTICATE|LOGIN|ENABLE|COMPRESS)/ {n = 0; next} /^C: [A-Za-z0-9]+ [A-Z]/ {n++} END {print n + 0}' <<<"$stderr")
+	[ "$n" -ge 10 ]
+	# 20 a second: 50 ms each, the first at once
+	[ "$ms" -ge $(( (n - 1) * 50 - 20 )) ] || { echo "$n commands in $ms ms"; false; }
+	want=$output
+	# the same answer as without the limit, much sooner
+	s=$(date +%s%N)
+	run -0 "$MT" du
+	[ "$output" = "$want" ]
+	[ $(( ($(date +%s%N) - s) / 1000000 )) -lt $(( (n - 1) * 50 )) ]
+	# per minute, and the account setting
+	s=$(date +%s%N)
+	run -0 "$MT" du --max-rate 600/min
+	[ $(( ($(date +%s%N) - s) / 1000000 )) -ge $(( (n - 1) * 100 - 20 )) ]
+	cp "$MAILTOOL_CONFIG" "$BATS_TEST_TMPDIR/r.conf"
+	sed -i 's/^  alice = { /  alice = { max_rate = "40\/s"; /' "$BATS_TEST_TMPDIR/r.conf"
+	grep -q 'max_rate = "40/s"' "$BATS_TEST_TMPDIR/r.conf"
+	s=$(date +%s%N)
+	run -0 "$MT" du --config "$BATS_TEST_TMPDIR/r.conf"
+	[ $(( ($(date +%s%N) - s) / 1000000 )) -ge $(( (n - 1) * 25 - 20 )) ]
+}
+
+@test "--max-rate: a value that is not a rate is a usage error, in the configuration a configuration error" {
+	for v in 0 -1 10/h abc 1e9/s 0x10/s 1e2 ''; do
+		run -64 --separate-stderr "$MT" quota --max-rate "$v"
+		[[ "$stderr" == *"bad --max-rate"* ]]
+	done
+	run -64 --separate-stderr "$MT" quota --timeout 0s
+	[[ "$stderr" == *"--timeout '0s': at least one second"* ]]
+	cp "$MAILTOOL_CONFIG" "$BATS_TEST_TMPDIR/r.conf"
+	sed -i 's/^  alice = { /  alice = { max_rate = "fast"; /' "$BATS_TEST_TMPDIR/r.conf"
+	run -78 --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/r.conf"
+	[[ "$stderr" == *"max_rate"* ]]
+}

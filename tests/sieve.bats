@@ -36,7 +36,7 @@ teardown() {
 	[[ "$output" == "put mailtool ("*" bytes)" ]]
 	run --separate-stderr mt sieve ls --tsv
 	[ "$status" -eq 0 ]
-	[ "${lines[1]}" = "mailtool	no" ]
+	[ "${lines[1]}" = "mailtool	false" ]
 	mt sieve get mailtool > "$S/got.sieve"
 	cmp "$S/mine.sieve" "$S/got.sieve"
 	# Dovecot has it where the suite's configuration keeps scripts
@@ -158,7 +158,7 @@ teardown() {
 	[ ! -e "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve" ]
 	run --separate-stderr mt sieve ls -a admin_master --as bob --tsv
 	[ "$status" -eq 0 ]
-	[ "${lines[1]}" = "mailtool	yes" ]
+	[ "${lines[1]}" = "mailtool	true" ]
 	run --separate-stderr mt sieve ls -a admin --as nosuchuser
 	[ "$status" -eq 77 ]
 	[[ "$stderr" == *"authentication as 'admin' for 'nosuchuser' refused"* ]]

@@ -31,7 +31,7 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	[ "$status" -eq 0 ]
 	[ "$output" = "subscriptions are in order" ]
 	run "$MT" subs check --tsv
-	[ "$output" = "" ]
+	[ "$output" = $'folder\tstate' ]
 	dadm mailbox create -u alice Unsubscribed
 	run "$MT" subs check --tsv
 	[ "$status" -eq 1 ]
@@ -76,8 +76,8 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	run "$MT" subs add 'Projets/*'
 	[ "$status" -eq 0 ]
 	run --separate-stderr "$MT" subs add 'Nothing*'
-	[ "$status" -eq 69 ]
-	[[ "$stderr" == *"'Nothing*' matches no folder"* ]]
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool subs: no folder matches 'Nothing*'" ]
 }
 
 @test "subs add --all subscribes every existing folder" {
@@ -124,7 +124,7 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	# without --exact an empty list changes nothing
 	run "$MT" subs -a admin --as bob import --dry-run /dev/null --tsv
 	[ "$status" -eq 0 ]
-	[ "$output" = "" ]
+	[ "$output" = $'folder\tstate' ]
 	run "$MT" subs --exact check
 	[ "$status" -eq 64 ]
 }
@@ -152,4 +152,14 @@ subscribed() { dadm mailbox list -u alice -s | sort; }
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == *"cannot read"* ]]
 	[ "$(subscribed)" = "$before" ]
+}
+
+@test "subs add/remove: a pattern that matches nothing is named, the others done, exit 65" {
+	run --separate-stderr "$MT" subs add --dry-run --tsv 'Lists/*' 'Nothing*'
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool subs: no folder matches 'Nothing*'" ]
+	[[ "$output" == *"Lists/dev"* ]]
+	run --separate-stderr "$MT" subs remove --dry-run 'Nothing*'
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "mailtool subs: no subscription matches 'Nothing*'" ]
 }

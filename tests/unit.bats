@@ -24,6 +24,8 @@ setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 @test "unit: the condition compiler: exact SEARCH, sound supersets, what is fetched" { run "$UNIT" query; [ "$status" -eq 0 ]; }
 @test "unit: the matcher on canned messages: decoded fields, sizes, ages, flags, undecided regexes" { run "$UNIT" match; [ "$status" -eq 0 ]; }
 @test "unit: the literal pre-filter never loses a match" { run "$UNIT" prefilter; [ "$status" -eq 0 ]; }
+@test "unit: rules compiled to Sieve: each construct, every refusal, hostile names, extensions" { run "$UNIT" sieve; [ "$status" -eq 0 ]; }
+@test "unit: Sieve regexes decide as PCRE2 does, against glibc's POSIX matcher in the C locale" { run "$UNIT" sieveregex; [ "$status" -eq 0 ]; }
 @test "unit: every group of the unit binary has a test here" {
 	run "$UNIT"
 	[ "$status" -eq 0 ]

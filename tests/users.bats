@@ -13,7 +13,9 @@ import json, sys
 rows = {r["user"]: r for r in map(json.loads, sys.stdin)}
 assert set(rows) == {"alice", "bob", "carol", "no-such-user"}, rows.keys()
 for u in ("alice", "bob", "carol"):
-    assert rows[u]["status"] == 0 and rows[u]["error"] == "" and len(rows[u]["results"]) == 1
+    assert rows[u]["type"] == "user" and rows[u]["schema"] == 1
+    assert rows[u]["status"] == 0 and rows[u]["error"] is None and len(rows[u]["results"]) == 1
+    assert rows[u]["results"][0]["type"] == "quota"
 assert rows["no-such-user"]["status"] == 77 and "refused" in rows["no-such-user"]["error"]
 assert rows["no-such-user"]["results"] == []
 '
@@ -31,6 +33,16 @@ assert rows["no-such-user"]["results"] == []
 	[ "$(echo "$output" | head -1)" = $'user\tstatus\terror\tfolder\tmessages\tsize' ]
 	echo "$output" | grep -q $'^bob\t0\t\tBobs\t3\t'
 	echo "$output" | grep -q $'^alice\t0\t\tINBOX\t'
+}
+
+@test "--users --tsv: a user that fails first still gets the applet's columns, empty; one header" {
+	printf 'no-such-user\nbob\n' > "$BATS_TEST_TMPDIR/users"
+	run bash -c "\"$MT\" du -a admin --users - --tsv --no-total -j 1 < \"$BATS_TEST_TMPDIR/users\" 2>/dev/null"
+	[ "$status" -eq 77 ]
+	[ "$(echo "$output" | head -1)" = $'user\tstatus\terror\tfolder\tmessages\tsize' ]
+	[ "$(echo "$output" | grep -c '^user')" -eq 1 ]
+	echo "$output" | grep -q $'^no-such-user\t77\t[^\t]*refused[^\t]*\t\t\t$'
+	[ "$(echo "$output" | awk -F'\t' 'NF != 6' | wc -l)" -eq 0 ]
 }
 
 @test "--shard K/N: all shards together cover every user exactly once" {
@@ -56,8 +68,8 @@ assert rows["no-such-user"]["results"] == []
 	[ "$status" -eq 0 ]
 	[ "$(dadm search -u alice mailbox INBOX deleted | wc -l)" -eq 0 ]
 	[ "$(dadm search -u bob mailbox INBOX deleted | wc -l)" -eq 0 ]
-	echo "$output" | grep -q "\"user\":\"alice\",\"status\":0,\"error\":\"\",\"results\":\\[{\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$a,"
-	echo "$output" | grep -q "\"user\":\"bob\",\"status\":0,\"error\":\"\",\"results\":\\[{\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$b,"
+	echo "$output" | grep -q "\"user\":\"alice\",\"status\":0,\"error\":null,\"results\":\\[{\"schema\":1,\"type\":\"folder\",\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$a,"
+	echo "$output" | grep -q "\"user\":\"bob\",\"status\":0,\"error\":null,\"results\":\\[{\"schema\":1,\"type\":\"folder\",\"folder\":\"INBOX\",\"action\":\"removed\",\"messages\":$b,"
 }
 
 @test "--users bad input: with --as, bad -j, bad --shard, unreadable file, -j without --users" {
@@ -73,4 +85,60 @@ assert rows["no-such-user"]["results"] == []
 	[ "$status" -eq 74 ]
 	run "$MT" quota -j 2
 	[ "$status" -eq 64 ]
+}
+
+@test "--resume skips the users an earlier run finished; --retry-failed reruns only its temporary failures" {
+	d=$BATS_TEST_TMPDIR
+	printf 'alice\nbob\nno-such-user\ncarol\n' > "$d/users"
+	dead=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	# a run whose backend was down: every user failed for a while (75)
+	run --separate-stderr "$MT" quota -a admin -p "$dead" --users "$d/users" --json -j 2
+	[ "$status" -eq 75 ]
+	echo "$output" > "$d/run.jsonl"
+	# the retry of those, appended to the same file (read whole before the run writes)
+	run -77 --separate-stderr bash -c "\"$MT\" quota -a admin --users \"$d/users\" --resume \"$d/run.jsonl\" --retry-failed --json >> \"$d/run.jsonl\""
+	[[ "$stderr" == *"4 users, 3 ok, 1 failed, 0 skipped (not failed with 75 in the --resume file)"* ]]
+	[ "$(wc -l < "$d/run.jsonl")" -eq 8 ]
+	# now only no-such-user is not done, and it failed for good (77): not retried
+	run -0 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/run.jsonl" --retry-failed --json
+	[ -z "$output" ]
+	[[ "$stderr" == *"0 users, 0 ok, 0 failed, 4 skipped"* ]]
+	# --resume alone runs what is not done: the 77 again, and a user the
+	# earlier run never reached
+	echo dave >> "$d/users"
+	run -77 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/run.jsonl" --json
+	[ "$(echo "$output" | python3 -c 'import json,sys; print(" ".join(sorted(json.loads(l)["user"] for l in sys.stdin)))')" = "dave no-such-user" ]
+	[[ "$stderr" == *"2 users, 0 ok, 2 failed, 3 skipped (done in the --resume file)"* ]]
+}
+
+@test "--resume: a file that is not --json user records, a missing file, and the options without --users are refused" {
+	d=$BATS_TEST_TMPDIR
+	printf 'alice\n' > "$d/users"
+	printf '{"user":"alice","status":0,"results":[{"a":[1,{"b":"x\\"}"}]}]}\nuser\tstatus\n' > "$d/bad.jsonl"
+	run -65 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/bad.jsonl"
+	[ "$stderr" = "mailtool quota: --resume: $d/bad.jsonl:2: not a user record of quota --users --json ({\"user\": ..., \"status\": N, ...})" ]
+	# a NUL that would cut the name short, a key twice, something after the
+	# record, a bare word for a value: each refused, naming its line
+	for rec in '{"user":"alice\u0000x","status":0}' '{"user":"bob","user":"alice","status":0}' \
+		'{"user":"alice","status":0,"status":75}' '{"user":"alice","status":0} x' '{"user":"alice","status":0,"x":tttt}' \
+		'{"user":"\ud800","status":0}'; do
+		printf '%s\n' "$rec" > "$d/r.jsonl"
+		run -65 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/r.jsonl"
+		[[ "$stderr" == *"r.jsonl:1: not a user record"* ]]
+	done
+	# another applet's run says nothing of what this one has done
+	run -0 "$MT" quota -a admin --users "$d/users" --json
+	printf '%s\n' "$output" > "$d/quota.jsonl"
+	grep -q '"applet":"quota"' "$d/quota.jsonl"
+	run -65 --separate-stderr "$MT" du -a admin --users "$d/users" --resume "$d/quota.jsonl"
+	[[ "$stderr" == *"not a user record of du --users --json"* ]]
+	run -64 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/none.jsonl"
+	[[ "$stderr" == *"cannot read"* ]]
+	run -64 --separate-stderr "$MT" quota -a admin --users "$d/users" --retry-failed
+	[[ "$stderr" == *"--retry-failed goes with --resume"* ]]
+	run -64 --separate-stderr "$MT" quota --resume "$d/bad.jsonl"
+	# the nested record of line 1 is read right: alice is done
+	printf '{"user":"alice","status":0,"results":[{"a":[1,{"b":"x\\"}"}]}]}\n' > "$d/ok.jsonl"
+	run -0 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/ok.jsonl"
+	[[ "$stderr" == *"0 users, 0 ok, 0 failed, 1 skipped"* ]]
 }

@@ -7,12 +7,14 @@
 
 #include <string.h>
 
-/* "--older: bad duration ..." from the parser's own message */
+/* "--older: bad duration ..." from the parser's own message: a value
+ * typed on the command line that cannot be used is a usage error (64),
+ * like an unknown option: the command is to be fixed, not retried */
 static int prefixed(struct mt_err *e, const char *opt)
 {
 	char m[sizeof e->msg];
 	snprintf(m, sizeof m, "%s", e->msg);
-	return mt_seterr(e, MT_EDATA, "--%s: %s", opt, m);
+	return mt_seterr(e, MT_EUSAGE, "--%s: %s", opt, m);
 }
 
 int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *given, struct mt_err *e)
@@ -41,7 +43,7 @@ int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *g
 	}
 	if ((v = mt_arg(a, "before"))) {
 		if (mt_parse_date(v, &c->before) < 0)
-			return mt_seterr(e, MT_EDATA, "--before: '%s' is not a calendar date YYYY-MM-DD", v);
+			return mt_seterr(e, MT_EUSAGE, "--before: '%s' is not a calendar date YYYY-MM-DD", v);
 		(*given)++;
 	}
 	if ((v = mt_arg(a, "larger"))) {
@@ -53,7 +55,7 @@ int mt_criteria_from_args(const struct mt_args *a, struct mt_criteria *c, int *g
 		if (mt_parse_size(v, &c->smaller, e) != MT_OK)
 			return prefixed(e, "smaller");
 		if (c->smaller == 0)
-			return mt_seterr(e, MT_EDATA, "--smaller 0: no message is smaller than 0 bytes");
+			return mt_seterr(e, MT_EUSAGE, "--smaller 0: no message is smaller than 0 bytes");
 		(*given)++;
 	}
 	if (mt_flag(a, "seen") && mt_flag(a, "unseen"))

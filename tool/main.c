@@ -27,7 +27,7 @@ static void usage_all(FILE *f)
 {
 	size_t n;
 	const struct mt_applet *const *v = mt_applets(&n);
-	fputs("usage: mailtool APPLET [options] [args]\n"
+	fputs("usage: mailtool [common options] APPLET [options] [args]\n"
 	      "       mailtool-APPLET [options] [args]\n"
 	      "       mailtool -e 'APPLET ARGS; APPLET ARGS...' (see mailtool-batch)\n"
 	      "       mailtool help APPLET | --help | --version | --install [-s] DIR\n\n"
@@ -105,6 +105,60 @@ static int install_links(int argc, char **argv)
 	return MT_OK;
 }
 
+/* `mailtool -a admin quota`, `mailtool --config F du INBOX`: common options
+ * before the applet go to it, ahead of its own words (-e starts a batch). */
+static int options_first(int argc, char **argv)
+{
+	int k = mt_common_prefix(argc, argv);
+	const struct mt_applet *ap;
+	if (k < 0) {
+		fprintf(stderr, "mailtool: option '%s' needs a value\n", argv[-1 - k]);
+		return MT_EUSAGE;
+	}
+	/* the dispatcher's own words after them: as if they came first */
+	if (k < argc && (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0 ||
+			 (strcmp(argv[k], "help") == 0 && k + 1 == argc))) {
+		usage_all(stdout);
+		return MT_OK;
+	}
+	if (k < argc && strcmp(argv[k], "--version") == 0) {
+		printf("mailtool %s\n", MT_VERSION);
+		return MT_OK;
+	}
+	if (k + 1 < argc && strcmp(argv[k], "help") == 0) {
+		if ((ap = mt_applet_find(argv[k + 1])) == NULL)
+			return unknown_applet(argv[k + 1]);
+		mt_applet_help(stdout, ap);
+		return MT_OK;
+	}
+	if (k == argc) {
+		fputs("mailtool: no applet after the options; 'mailtool --help' lists them\n", stderr);
+		return MT_EUSAGE;
+	}
+	if (strcmp(argv[k], "-e") == 0) {
+		ap = mt_applet_find("batch");
+		if (ap == NULL)
+			return unknown_applet("batch");
+	} else if (argv[k][0] == '-') {
+		fprintf(stderr, "mailtool: unknown option '%s' before the applet (only the options every applet "
+			"takes may come first; mailtool(1) lists them)\n", argv[k]);
+		return MT_EUSAGE;
+	} else if ((ap = mt_applet_find(argv[k])) == NULL) {
+		return unknown_applet(argv[k]);
+	}
+	int skip = strcmp(argv[k], "-e") == 0 ? 0 : 1;
+	char **v = mt_xmalloc(sizeof *v * (size_t)(argc + 1));
+	int n = 0;
+	for (int i = 0; i < k; i++)
+		v[n++] = argv[i];
+	for (int i = k + skip; i < argc; i++)
+		v[n++] = argv[i];
+	v[n] = NULL;
+	int r = mt_run_applet(ap, n, v);
+	free(v);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	char *prog = basename(argv[0]);
@@ -178,11 +232,8 @@ int main(int argc, char **argv)
 		mt_applet_help(stdout, ap);
 		return MT_OK;
 	}
-	if (argv[1][0] == '-') {
-		fprintf(stderr, "mailtool: unknown option '%s'\n", argv[1]);
-		usage_all(stderr);
-		return MT_EUSAGE;
-	}
+	if (argv[1][0] == '-')
+		return options_first(argc - 1, argv + 1);
 	ap = mt_applet_find(argv[1]);
 	if (ap == NULL)
 		return unknown_applet(argv[1]);

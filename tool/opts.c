@@ -28,6 +28,9 @@ const struct mt_opt mt_common_opts[] = {
 	  .help = "longest wait for any server response, e.g. 30s (the default)" },
 	{ .lng = "persist", .kind = MT_ARG, .metavar = "DURATION",
 	  .help = "keep the logged-in session for later runs, until idle for DURATION" },
+	{ .lng = "no-persist", .kind = MT_FLAG, .help = "log in afresh: no kept session, none left behind" },
+	{ .lng = "max-rate", .kind = MT_ARG, .metavar = "N/s",
+	  .help = "send at most N commands a second per session (N/s or N/min), for servers that throttle" },
 	{ .lng = "trace", .kind = MT_FLAG, .help = "write the IMAP conversation to stderr, credentials redacted" },
 	{ .lng = "verbose", .shrt = 'v', .kind = MT_COUNT, .help = "more detail (timings per phase)" },
 	{ .lng = "quiet", .shrt = 'q', .kind = MT_FLAG, .help = "nothing but errors (no output, no progress line)" },
@@ -37,6 +40,10 @@ const struct mt_opt mt_common_opts[] = {
 	  .help = "run for every user listed in FILE (- for stdin) as the account's admin", .complete = "file" },
 	{ .lng = "jobs", .shrt = 'j', .kind = MT_ARG, .metavar = "N", .help = "with --users: N sessions at a time (default 4)" },
 	{ .lng = "shard", .kind = MT_ARG, .metavar = "K/N", .help = "with --users: only the users of shard K of N" },
+	{ .lng = "resume", .kind = MT_ARG, .metavar = "FILE",
+	  .help = "with --users: skip the users an earlier run's --json records in FILE show done", .complete = "file" },
+	{ .lng = "retry-failed", .kind = MT_FLAG,
+	  .help = "with --resume: run only the users that failed there with a temporary error (75)" },
 	MT_OPT_END,
 };
 
@@ -186,6 +193,48 @@ int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char 
 	a->argc = npos;
 	a->argv = pos;
 	return MT_OK;
+}
+
+/* `mailtool -a admin --config F quota`: how many of argv's leading words
+ * are common options with their values (as busybox, git and doveadm users
+ * type them before the command); the word after them is the applet. */
+int mt_common_prefix(int argc, char **argv)
+{
+	struct mt_args a;
+	int i;
+	memset(&a, 0, sizeof a);
+	add_table(&a, mt_common_opts);
+	for (i = 0; i < argc; i++) {
+		const char *s = argv[i];
+		int k = -1;
+		if (s[0] != '-' || s[1] == '\0' || strcmp(s, "--") == 0)
+			break;
+		if (s[1] == '-') {
+			const char *eq = strchr(s + 2, '=');
+			k = find_long(&a, s + 2, eq ? (size_t)(eq - s - 2) : strlen(s + 2));
+			if (k < 0)
+				break;
+			if ((a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) && eq == NULL && ++i >= argc)
+				return -1 - (i - 1);   /* its value is missing */
+			continue;
+		}
+		/* -vq, -a NAME, -aNAME */
+		const char *c;
+		for (c = s + 1; *c; c++) {
+			k = find_short(&a, *c);
+			if (k < 0)
+				break;
+			if (a.opt[k]->kind == MT_ARG || a.opt[k]->kind == MT_MULTI) {
+				if (c[1] == '\0' && ++i >= argc)
+					return -1 - (i - 1);   /* its value is missing */
+				c = "";   /* the rest of the word is the value */
+				break;
+			}
+		}
+		if (k < 0)
+			break;
+	}
+	return i < argc ? i : argc;
 }
 
 void mt_args_release(struct mt_args *a)

@@ -1,9 +1,11 @@
 /* output.c — one table type rendered three ways: aligned columns for people,
- * JSON lines and TSV for scripts. Field names are the column names. */
+ * JSON lines and TSV for scripts. Field names are the column names; the
+ * schema (mailtool(1), OUTPUT) is kept here, not by each applet. */
 #include "tool.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 size_t mt_json_escape(char *buf, size_t len, const char *s)
 {
@@ -73,9 +75,23 @@ int mt_table_row(struct mt_table *t)
 		memset(c + (size_t)t->cap * (size_t)t->ncols, 0,
 		       sizeof *c * (size_t)(ncap - t->cap) * (size_t)t->ncols);
 		t->cells = c;
+		t->row_type = mt_xrealloc(t->row_type, sizeof *t->row_type * (size_t)ncap);
 		t->cap = ncap;
 	}
+	t->row_type[t->rows] = NULL;
 	return t->rows++;
+}
+
+int mt_table_row_type(struct mt_table *t, const char *type)
+{
+	int row = mt_table_row(t);
+	t->row_type[row] = type;
+	return row;
+}
+
+int mt_quiet_nothing(const struct mt_ctx *ctx, uint64_t done)
+{
+	return done == 0 && ctx->fmt == MT_FMT_HUMAN && !isatty(STDOUT_FILENO);
 }
 
 static struct mt_cell *cell(struct mt_table *t, int row, int col)
@@ -89,6 +105,20 @@ void mt_table_str(struct mt_table *t, int row, int col, const char *s)
 	free(c->s);
 	c->s = s ? mt_xstrdup(s) : NULL;
 	c->has = s != NULL;
+	c->label = 0;
+}
+
+void mt_table_label(struct mt_table *t, int row, int col, const char *s)
+{
+	mt_table_str(t, row, col, s);
+	cell(t, row, col)->label = 1;
+}
+
+void mt_table_bool(struct mt_table *t, int row, int col, int b)
+{
+	struct mt_cell *c = cell(t, row, col);
+	c->n = b != 0;
+	c->has = 1;
 }
 
 void mt_table_num(struct mt_table *t, int row, int col, long long n)
@@ -98,17 +128,22 @@ void mt_table_num(struct mt_table *t, int row, int col, long long n)
 	c->has = 1;
 }
 
-/* Text of a cell for human/TSV output; buf is scratch. */
+/* Text of a cell for human output (human: -h, sizes scaled) or TSV (human
+ * -1); buf is scratch. */
 static const char *cell_text(struct mt_table *t, struct mt_cell *c, enum mt_coltype type,
 			     int human, char *buf, size_t len)
 {
 	if (!c->has)
 		return "-";
+	if (c->label)
+		return human >= 0 ? c->s : "";
 	switch (type) {
+	case MT_COL_BOOL:
+		return human >= 0 ? (c->n ? "yes" : "no") : (c->n ? "true" : "false");
 	case MT_COL_STR:
 		return c->s;
 	case MT_COL_SIZE:
-		if (human)
+		if (human > 0)
 			return mt_human_size(buf, len, (uint64_t)c->n);
 		/* fall through */
 	case MT_COL_NUM:
@@ -166,20 +201,21 @@ static void table_render(struct mt_table *t, FILE *f)
 	int r, c;
 
 	if (t->fmt == MT_FMT_JSON) {
+		/* every key on every line: what has no value is null */
 		for (r = 0; r < t->rows; r++) {
-			fputc('{', f);
-			int first = 1;
+			fprintf(f, "{\"schema\":%d,\"type\":", MT_SCHEMA);
+			mt_json_str(f, t->row_type[r] ? t->row_type[r] : t->type ? t->type : "record");
 			for (c = 0; c < t->ncols; c++) {
 				struct mt_cell *x = cell(t, r, c);
-				if (!x->has)
-					continue;
-				if (!first)
-					fputc(',', f);
-				first = 0;
+				fputc(',', f);
 				mt_json_str(f, t->cols[c].name);
 				fputc(':', f);
-				if (t->cols[c].type == MT_COL_STR)
+				if (!x->has || x->label)
+					fputs("null", f);
+				else if (t->cols[c].type == MT_COL_STR)
 					mt_json_str(f, x->s);
+				else if (t->cols[c].type == MT_COL_BOOL)
+					fputs(x->n ? "true" : "false", f);
 				else if (t->cols[c].type == MT_COL_PCT)
 					fprintf(f, "%lld.%lld", x->n / 10, x->n % 10);
 				else
@@ -193,7 +229,9 @@ static void table_render(struct mt_table *t, FILE *f)
 		if (!t->no_header)
 			for (c = 0; c < t->ncols; c++)
 				fprintf(f, "%s%s", t->cols[c].name, c + 1 < t->ncols ? "\t" : "\n");
-		for (r = 0; r < t->rows; r++)
+		for (r = 0; r < t->rows; r++) {
+			if (t->row_type[r])
+				continue;   /* one record type per stream: totals are JSON's and people's */
 			for (c = 0; c < t->ncols; c++) {
 				struct mt_cell *x = cell(t, r, c);
 				const char *s;
@@ -203,11 +241,12 @@ static void table_render(struct mt_table *t, FILE *f)
 					snprintf(buf, sizeof buf, "%lld.%lld", x->n / 10, x->n % 10);
 					s = buf;
 				} else
-					s = cell_text(t, x, t->cols[c].type, 0, buf, sizeof buf);
+					s = cell_text(t, x, t->cols[c].type, -1, buf, sizeof buf);
 				/* (tabs and line ends in a field were escaped above) */
 				fputs(s, f);
 				fputc(c + 1 < t->ncols ? '\t' : '\n', f);
 			}
+		}
 		return;
 	}
 	if (t->vertical) {
@@ -218,7 +257,7 @@ static void table_render(struct mt_table *t, FILE *f)
 		for (r = 0; r < t->rows; r++)
 			for (c = 0; c < t->ncols; c++) {
 				struct mt_cell *x = cell(t, r, c);
-				if (!x->has)
+				if (!x->has || t->cols[c].machine)
 					continue;
 				fprintf(f, "%s:%*s %s\n", t->cols[c].name, wn - width(t->cols[c].name), "",
 					cell_text(t, x, t->cols[c].type, t->human, buf, sizeof buf));
@@ -226,7 +265,9 @@ static void table_render(struct mt_table *t, FILE *f)
 		return;
 	}
 	/* human: aligned columns, numbers right-aligned, last column unpadded */
-	int *w = mt_xmalloc(sizeof *w * (size_t)t->ncols);
+	int *w = mt_xmalloc(sizeof *w * (size_t)t->ncols), shown = t->ncols;
+	while (shown > 0 && t->cols[shown - 1].machine)
+		shown--;
 	for (c = 0; c < t->ncols; c++)
 		w[c] = t->no_header ? 0 : width(t->cols[c].name);
 	for (r = 0; r < t->rows; r++)
@@ -236,12 +277,14 @@ static void table_render(struct mt_table *t, FILE *f)
 				w[c] = x;
 		}
 	for (r = t->no_header ? 0 : -1; r < t->rows; r++) {
-		for (c = 0; c < t->ncols; c++) {
+		for (c = 0; c < shown; c++) {
+			if (t->cols[c].machine)
+				continue;
 			const char *s = r < 0 ? t->cols[c].name
 				: cell_text(t, cell(t, r, c), t->cols[c].type, t->human, buf, sizeof buf);
 			int pad = w[c] - width(s);
-			int right = t->cols[c].type != MT_COL_STR;
-			int last = c + 1 == t->ncols;
+			int right = t->cols[c].type != MT_COL_STR && t->cols[c].type != MT_COL_BOOL;
+			int last = c + 1 == shown;
 			if (right)
 				fprintf(f, "%*s", pad, "");
 			fputs(s, f);
@@ -258,6 +301,8 @@ void mt_table_release(struct mt_table *t)
 	for (int i = 0; i < t->rows * t->ncols; i++)
 		free(t->cells[i].s);
 	free(t->cells);
+	free(t->row_type);
 	t->cells = NULL;
+	t->row_type = NULL;
 	t->rows = t->cap = 0;
 }

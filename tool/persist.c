@@ -23,15 +23,20 @@
 #include <unistd.h>
 
 #define MAXREQ 65536
+/* How long a run waits for a kept session to take it before it logs in
+ * itself: the process answers at once unless it is serving another run. */
+#define READY_MS 2000
 
 static int g_in_daemon;
 
-/* One socket per account + user + server (+ --as user). */
+/* One socket per session key: account, user, server, --as, trust (CA
+ * file, pin), authentication; the process checks the whole key again
+ * before it lends a session (its cache, tool/run.c). */
 static char *socket_path(const struct mt_ctx *ctx, const char *dir)
 {
-	/* "3|": the request carries the password for its run; a process of an
-	 * older build (which would not take it) has another socket */
-	char *acct = mt_account_key(&ctx->acct), *key = mt_xasprintf("3|%s", acct);
+	/* "4|": the process says it is free before the request is sent; one of
+	 * an older build (which would not) has another socket */
+	char *acct = mt_session_key(&ctx->acct), *key = mt_xasprintf("4|%s", acct);
 	char *p = mt_xasprintf("%s/persist-%08x.sock", dir, mt_fnv1a32(key));
 	free(acct);
 	free(key);
@@ -45,20 +50,67 @@ char *mt_persist_log_path(const char *sock)
 	return mt_xasprintf("%.*s.log", (int)(n > 5 ? n - 5 : n), sock);
 }
 
+/* Connected, or -1 with errno: ENOENT or ECONNREFUSED when nobody is
+ * there (a stale socket), EAGAIN when the process's queue is full (busy).
+ * Never waits: a blocking connect to a full queue would. */
 static int connect_to(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd;
-	if (strlen(path) >= sizeof sa.sun_path)
+	if (strlen(path) >= sizeof sa.sun_path) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || fcntl(fd, F_SETFL, 0) < 0) {
 		int saved = errno;
 		close(fd);
 		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* The process sends one byte when it takes a connection: 1 once it did,
+ * 0 when it did not within ms (it is serving another run), -1 when it
+ * closed. Nothing is sent before: a run that gave up has asked nothing,
+ * so nothing is done twice. */
+static int wait_ready(int fd, int ms)
+{
+	double end = mt_now_ms() + ms;
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		double left = end - mt_now_ms();
+		if (left <= 0)
+			return 0;
+		int r = poll(&p, 1, (int)left + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			continue;
+		char c;
+		ssize_t n = r > 0 ? read(fd, &c, 1) : -1;
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n == 1 && c == 'R' ? 1 : -1;
+	}
+}
+
+/* Connected to a process that took us, or -1: *busy says whether one is
+ * there but serving another run. */
+static int connect_ready(const char *path, int *busy)
+{
+	int fd = connect_to(path);
+	*busy = fd < 0 && errno == EAGAIN;
+	if (fd < 0)
+		return -1;
+	int w = wait_ready(fd, READY_MS);
+	if (w != 1) {
+		close(fd);
+		*busy = w == 0;
 		return -1;
 	}
 	return fd;
@@ -81,6 +133,35 @@ static int send_req(int fd, const char *buf, size_t len, const int *fds, int nfd
 		memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
 	}
 	return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)(sizeof n + len) ? 0 : -1;
+}
+
+static ssize_t read_full(int fd, void *buf, size_t len);
+
+/* The run's status: 'H' bytes while it goes on (once a second while the
+ * session waits on the server), then 'D' and the status. A session that
+ * says nothing for longer than the run's own wait on a server (stopped,
+ * wedged) is given up: the run fails as a lost connection does (75) and
+ * the session, finding us gone, stops the run at its next wait. */
+static int read_status(int fd, double quiet_ms, int32_t *rc)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int pr = poll(&p, 1, (int)quiet_ms);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			return 0;
+		char c;
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != 1)
+			return -1;
+		if (c == 'D')
+			return read_full(fd, rc, sizeof *rc) == (ssize_t)sizeof *rc ? 1 : -1;
+		if (c != 'H')
+			return -1;
+	}
 }
 
 static ssize_t read_full(int fd, void *buf, size_t len)
@@ -151,8 +232,11 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	dup2(fds[0], 0);
 	dup2(fds[1], 1);
 	dup2(fds[2], 2);
+	/* the client is told the run goes on, and its going away stops it */
+	mt_conn_watch(cfd);
 	if (ap && argc == want && chdir(argv[0]) == 0)
 		rc = d->run->applet(ap, argc - 2, argv + 2);
+	mt_conn_watch(-1);
 	fflush(stdout);
 	fflush(stderr);
 	mt_password_forget();
@@ -167,7 +251,9 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	if (chdir("/") != 0) {
 		/* nothing relies on the directory between requests */
 	}
-	if (write(cfd, &rc, sizeof rc) != sizeof rc) {
+	char done[1 + sizeof rc] = { 'D' };
+	memcpy(done + 1, &rc, sizeof rc);
+	if (write(cfd, done, sizeof done) != (ssize_t)sizeof done) {
 		/* the client went away; nothing to tell */
 	}
 	(void)d;
@@ -192,7 +278,8 @@ static void daemon_loop(struct persisted *d, int lfd)
 		/* only the user who owns us; another local user is turned away */
 		struct ucred cr;
 		socklen_t cl = sizeof cr;
-		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.uid != getuid()) {
+		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.uid != getuid() ||
+		    send(cfd, "R", 1, MSG_NOSIGNAL) != 1) {   /* "ready": the client sends only after this */
 			close(cfd);
 			continue;
 		}
@@ -303,28 +390,33 @@ static int spawn_daemon(struct mt_ctx *ctx, const char *path, double idle_s, con
 	_exit(0);
 }
 
-/* The client side, called by the dispatcher for a session applet when
- * --persist or the account's persist asks for it. Returns the applet's exit
- * status, or -1 when the work should be done here after all. */
+/* The client side, called by the dispatcher for every session applet
+ * (but --no-persist): a live process of the same session key runs it; with
+ * idle_s > 0 (--persist, the account's persist) one is started when there
+ * is none. Returns the applet's exit status, or -1 when the work should be
+ * done here after all: no process (or a dead one's socket), or a busy one. */
 int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, const struct mt_runner *run)
 {
 	char cwd[4096], *dir, *path;
-	int fd;
+	int fd, busy;
 
-	if (g_in_daemon || idle_s <= 0 || getcwd(cwd, sizeof cwd) == NULL)
+	if (g_in_daemon || getcwd(cwd, sizeof cwd) == NULL)
 		return -1;
-	if ((dir = mt_runtime_dir(&ctx->err)) == NULL)
+	if ((dir = idle_s > 0 ? mt_runtime_dir(&ctx->err) : mt_runtime_dir_found()) == NULL) {
+		if (idle_s > 0)   /* asked for, and not to be had: said, and the run goes on here */
+			mt_warn(ctx, "--persist: %s; no session kept", ctx->err.msg);
 		return -1;
+	}
 	path = socket_path(ctx, dir);
 	free(dir);
-	fd = connect_to(path);
-	if (fd < 0) {
+	fd = connect_ready(path, &busy);
+	if (fd < 0 && !busy && idle_s > 0) {
 		/* none there, or a stale socket of a process that died */
 		unlink(path);
 		fflush(stdout);
 		fflush(stderr);
 		if (spawn_daemon(ctx, path, idle_s, run) == 0)
-			for (int i = 0; i < 100 && (fd = connect_to(path)) < 0; i++)
+			for (int i = 0; i < 100 && (fd = connect_ready(path, &busy)) < 0 && !busy; i++)
 				usleep(20000);
 	}
 	if (fd < 0) {
@@ -371,8 +463,14 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, con
 	int32_t rc = -1;
 	int sent = send_req(fd, buf, len, fds, 3);
 	explicit_bzero(buf, len);
-	if (sent == 0 && read_full(fd, &rc, sizeof rc) < 0)
+	/* the wait on a server the run allows, and some slack for the session's own work */
+	double quiet = (ctx->acct.idle_timeout > 0 ? ctx->acct.idle_timeout : 30) * 1000.0 + 5000;
+	int got = sent == 0 ? read_status(fd, quiet, &rc) : 1;   /* not sent: rc -1, run here */
+	if (got < 0)
 		rc = mt_fail(ctx, MT_ETEMP, "the persisted session process went away during the run");
+	else if (got == 0)
+		rc = mt_fail(ctx, MT_ETEMP, "the persisted session said nothing for %.0f s; given up (the run it was "
+			     "doing for us stops)", quiet / 1000);
 	free(buf);
 	close(fd);
 	free(path);
@@ -381,9 +479,9 @@ int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, con
 
 int mt_persist_ask(const char *path, const char *what, char *reply, size_t len)
 {
-	int fd = connect_to(path);
+	int busy, fd = connect_ready(path, &busy);
 	if (fd < 0)
-		return -1;
+		return busy ? 1 : -1;
 	int r = send_req(fd, what, strlen(what), NULL, 0);
 	ssize_t n = r == 0 ? read(fd, reply, len - 1) : -1;
 	close(fd);

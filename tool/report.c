@@ -17,12 +17,22 @@ static const struct mt_col report_cols[R_NCOLS] = {
 void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human)
 {
 	mt_table_init(t, report_cols, R_NCOLS, fmt, human);
+	t->type = "folder";
 }
 
 void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes)
 {
 	int row = mt_table_row(t);
 	mt_table_str(t, row, R_FOLDER, folder);
+	mt_table_str(t, row, R_ACTION, action);
+	mt_table_num(t, row, R_MESSAGES, (long long)n);
+	mt_table_num(t, row, R_SIZE, (long long)bytes);
+}
+
+void mt_report_total(struct mt_table *t, const char *action, uint64_t n, uint64_t bytes)
+{
+	int row = mt_table_row_type(t, "total");
+	mt_table_label(t, row, R_FOLDER, "(total)");
 	mt_table_str(t, row, R_ACTION, action);
 	mt_table_num(t, row, R_MESSAGES, (long long)n);
 	mt_table_num(t, row, R_SIZE, (long long)bytes);
@@ -38,11 +48,14 @@ static const struct mt_col msg_cols[M_NCOLS] = {
 	[M_SUBJECT] = { "subject", MT_COL_STR },
 };
 
-void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f)
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, int *header_done, FILE *f)
 {
 	struct mt_table t;
 	char date[32];
 	mt_table_init(&t, msg_cols, M_NCOLS, fmt, human);
+	t.type = "message";
+	/* one TSV stream: its header once, however many folders list */
+	t.no_header = fmt == MT_FMT_TSV && *header_done;
 	for (size_t i = 0; i < sel->n; i++) {
 		const struct mt_msg *m = &sel->msgs[i];
 		struct tm tm;
@@ -56,8 +69,10 @@ void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int hum
 		mt_table_str(&t, row, M_FROM, m->from ? m->from : "");
 		mt_table_str(&t, row, M_SUBJECT, m->subject ? m->subject : "");
 	}
-	if (t.rows)
+	if (t.rows) {
 		mt_table_print(&t, f);
+		*header_done = 1;
+	}
 	mt_table_release(&t);
 }
 

@@ -70,11 +70,16 @@ static int setup_account(struct mt_ctx *ctx)
 	if (mt_flag(a, "tls")) ac->tls = MT_TLS_IMPLICIT;
 	if (mt_flag(a, "starttls")) ac->tls = MT_TLS_STARTTLS;
 	if (mt_flag(a, "no-tls")) ac->tls = MT_TLS_NONE;
+	if ((v = mt_arg(a, "max-rate")) && mt_parse_rate(v, &ac->max_rate) < 0)
+		return mt_seterr(e, MT_EUSAGE, "bad --max-rate '%s': expected commands per second or minute, "
+				 "such as 10/s or 300/min", v);
 	if ((v = mt_arg(a, "timeout"))) {
 		uint64_t secs;
 		struct mt_err pe;
 		if (mt_parse_duration(v, &secs, &pe) != MT_OK)
 			return mt_seterr(e, MT_EUSAGE, "--timeout: %s", pe.msg);
+		if (secs == 0)
+			return mt_seterr(e, MT_EUSAGE, "--timeout '%s': at least one second", v);
 		ac->idle_timeout = (double)secs;
 		if (ac->connect_timeout > ac->idle_timeout)
 			ac->connect_timeout = ac->idle_timeout;
@@ -118,7 +123,7 @@ static void print_verbose_open(struct mt_ctx *ctx)
 /* ---- session reuse within one process (batch) ------------------------- */
 
 struct cached {
-	char *key;                  /* everything that identifies the account */
+	char *key;                  /* everything the session depends on (mt_session_key) */
 	struct mt_session *s;
 };
 static struct cached *cache;
@@ -127,7 +132,7 @@ static int cache_on;
 
 static char *account_key(const struct mt_ctx *ctx)
 {
-	char *a = mt_account_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
+	char *a = mt_session_key(&ctx->acct), *k = mt_xasprintf("%s|%s", a, mt_flag(&ctx->args, "trace") ? "trace" : "");
 	free(a);
 	return k;
 }
@@ -146,7 +151,7 @@ void mt_session_cache(int on)
 	}
 }
 
-static struct mt_session *cache_take(const char *key)
+static struct mt_session *cache_take(const char *key, const struct mt_account *a)
 {
 	for (size_t i = 0; i < ncache; i++)
 		if (strcmp(cache[i].key, key) == 0) {
@@ -154,6 +159,8 @@ static struct mt_session *cache_take(const char *key)
 			free(cache[i].key);
 			cache[i] = cache[--ncache];
 			struct mt_err e = { 0 };
+			/* this run's timeout, deadline and rate, not the first run's */
+			mt_session_set_limits(s, a);
 			if (!mt_session_alive(s) || mt_session_deselect(s, &e) != MT_OK) {
 				/* the server dropped it: connect afresh, transparently */
 				mt_session_close(s);
@@ -178,17 +185,20 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 	int r;
 	if (ap->flags & MT_APPLET_SESSION) {
 		r = ctx->acct.name ? MT_OK : setup_account(ctx);
-		if (r == MT_OK && cache_on) {
+		if (r == MT_OK && cache_on && !(ap->flags & MT_APPLET_FRESH)) {
 			*key = account_key(ctx);
-			ctx->s = cache_take(*key);
+			ctx->s = cache_take(*key, &ctx->acct);
 		}
 		if (r == MT_OK && ctx->s == NULL)
-			r = mt_session_open(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &ctx->s, &ctx->err);
+			r = mt_session_open_report(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &ctx->s,
+						   &ctx->failed, &ctx->err);
 		if (r != MT_OK) {
 			if (ap->session_failed)
 				r = ap->session_failed(ctx);
 			else
 				r = mt_fail_err(ctx, &ctx->err);
+			mt_session_close(ctx->failed);
+			ctx->failed = NULL;
 			return r;
 		}
 		if (ctx->verbose)
@@ -307,13 +317,19 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 		r = mt_fail(&ctx, MT_EUSAGE, "--persist keeps IMAP sessions; %s opens a connection of its own", ap->name);
 		goto out;
 	}
-	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard")) && !mt_arg(&ctx.args, "users")) {
-		r = mt_fail(&ctx, MT_EUSAGE, "-j and --shard go with --users");
+	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard") || mt_arg(&ctx.args, "resume") ||
+	     mt_flag(&ctx.args, "retry-failed")) && !mt_arg(&ctx.args, "users")) {
+		r = mt_fail(&ctx, MT_EUSAGE, "-j, --shard, --resume and --retry-failed go with --users");
 		goto out;
 	}
-	if ((ap->flags & MT_APPLET_SESSION) && (mt_arg(&ctx.args, "persist") || !mt_arg(&ctx.args, "users"))) {
+	if (ap->flags & MT_APPLET_SESSION) {
 		const char *pv = mt_arg(&ctx.args, "persist");
+		int no = mt_flag(&ctx.args, "no-persist");
 		uint64_t secs = 0;
+		if (pv && no) {
+			r = mt_fail(&ctx, MT_EUSAGE, "--persist and --no-persist exclude each other");
+			goto out;
+		}
 		if (pv && mt_parse_duration(pv, &secs, &ctx.err) != MT_OK) {
 			r = mt_fail(&ctx, MT_EUSAGE, "--persist: %s", ctx.err.msg);
 			goto out;
@@ -322,8 +338,12 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 			r = ap->session_failed ? ap->session_failed(&ctx) : mt_fail_err(&ctx, &ctx.err);
 			goto out;
 		}
+		/* a live kept session of the same key serves every run (a batch's
+		 * lines have the batch's own, and its standard input); --persist
+		 * or the account's persist leaves one when there is none */
 		double idle = pv ? (double)secs : ctx.acct.persist;
-		int pr = idle > 0 ? mt_persist_run(&ctx, idle, argc, argv, &runner) : -1;
+		int pr = no || (ap->flags & MT_APPLET_FRESH) || (cache_on && idle <= 0) ? -1
+			 : mt_persist_run(&ctx, idle, argc, argv, &runner);
 		if (pr >= 0) {
 			r = pr;
 			goto out;

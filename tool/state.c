@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -21,6 +23,79 @@ char *mt_account_key(const struct mt_account *a)
 	for (char *c = k; *c; c++)
 		if (*c == '\t' || *c == '\n' || *c == '\r')
 			*c = ' ';
+	return k;
+}
+
+/* A file as the key names it: its real path and what it holds now (size,
+ * change time), so a CA file edited or replaced under the same name is
+ * another trust; the name as given when it cannot be looked at. */
+static char *file_id(const char *path)
+{
+	struct stat st;
+	char *real = path ? realpath(path, NULL) : NULL;
+	char *id;
+	if (real && stat(real, &st) == 0)
+		id = mt_xasprintf("%s:%llu:%lld.%09ld", real, (unsigned long long)st.st_size, (long long)st.st_ctim.tv_sec,
+				  st.st_ctim.tv_nsec);
+	else
+		id = mt_xstrdup(path ? path : "");
+	free(real);
+	return id;
+}
+
+/* What the run's password is, where that is cheap to know: a kept session
+ * opened with another password (MAILTOOL_PASSWORD, or what password_file
+ * holds now) serves no run, so a changed or wrong password logs in and is
+ * refused as it should be. A digest keyed by the account, never the
+ * password; password_command (it may ask a person) and the prompt are
+ * named by their source alone. */
+static char *password_id(const struct mt_account *a)
+{
+	const char *pw = mt_password_env();
+	char buf[4096];
+	size_t n = 0;
+	if (pw == NULL && a->password_file) {
+		int fd = open(a->password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+		struct stat st;
+		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+			ssize_t r = read(fd, buf, sizeof buf - 1);
+			n = r > 0 ? (size_t)r : 0;
+		}
+		if (fd >= 0)
+			close(fd);
+		buf[n] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		pw = buf;
+	}
+	if (pw == NULL)
+		return mt_xstrdup(a->password_command ? "command" : "prompt");
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	const char *salt = a->user ? a->user : "";
+	HMAC(EVP_sha256(), salt, (int)strlen(salt), (const unsigned char *)pw, strlen(pw), md, &mdlen);
+	explicit_bzero(buf, sizeof buf);
+	char *hex = mt_xmalloc(2 * mdlen + 1);
+	for (unsigned i = 0; i < mdlen; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+	return hex;
+}
+
+char *mt_session_key(const struct mt_account *a)
+{
+	char *acct = mt_account_key(a), *ca = file_id(a->ca_file);
+	/* without a CA file the system's store decides, as the environment says */
+	const char *cf = a->ca_file ? "" : secure_getenv("SSL_CERT_FILE"),
+		   *cd = a->ca_file ? "" : secure_getenv("SSL_CERT_DIR");
+	char *pwd = password_id(a);
+	char *k = mt_xasprintf("%s|uid %lu|auth %d|imp %d|%s|ca %s|pin %s|certs %s|%s|plain %d|pw %s|%s|%s|z %d", acct,
+			       (unsigned long)getuid(), (int)a->auth, (int)a->impersonation,
+			       a->master_separator ? a->master_separator : "", ca, a->fingerprint ? a->fingerprint : "",
+			       cf ? cf : "", cd ? cd : "", a->allow_plaintext_auth,
+			       a->password_command ? a->password_command : "", a->password_file ? a->password_file : "",
+			       pwd, a->compress);
+	free(pwd);
+	free(acct);
+	free(ca);
 	return k;
 }
 
@@ -61,11 +136,29 @@ char *mt_state_dir(struct mt_err *e)
 	return private_dir(dir, e);
 }
 
-char *mt_runtime_dir(struct mt_err *e)
+/* $XDG_RUNTIME_DIR/mailtool or /tmp/mailtool-UID; owned */
+static char *runtime_path(void)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
+	return rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid());
+}
+
+char *mt_runtime_dir(struct mt_err *e)
+{
 	errno = 0;
-	return private_dir(rt && *rt ? mt_xasprintf("%s/mailtool", rt) : mt_xasprintf("/tmp/mailtool-%u", (unsigned)getuid()), e);
+	return private_dir(runtime_path(), e);
+}
+
+char *mt_runtime_dir_found(void)
+{
+	char *dir = runtime_path();
+	struct stat st;
+	struct mt_err e;
+	if (lstat(dir, &st) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return private_dir(dir, &e);
 }
 
 /* Read exactly 32 bytes from the regular file name in dir (no link), 1;

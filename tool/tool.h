@@ -42,7 +42,8 @@ struct mt_ctx;
 
 enum {
 	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
-	MT_APPLET_ACCOUNT = 1 << 1,  /* the common options and the account (--users too), but the
+	MT_APPLET_FRESH = 1 << 1,    /* a session of its own, never a kept or cached one (info tests the login) */
+	MT_APPLET_ACCOUNT = 1 << 2,  /* the common options and the account (--users too), but the
 				      * applet opens its own connection (sieve: ManageSieve) */
 };
 
@@ -83,6 +84,9 @@ extern const struct mt_opt mt_common_opts[];
 
 int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char **argv,
 		  struct mt_err *e);
+/* How many leading words of argv are common options and their values;
+ * -1 - I when the option at argv[I] lacks its value. */
+int mt_common_prefix(int argc, char **argv);
 void mt_args_release(struct mt_args *a);
 const char *mt_arg(const struct mt_args *a, const char *lng);  /* value or NULL */
 int mt_flag(const struct mt_args *a, const char *lng);         /* times given */
@@ -94,25 +98,33 @@ void mt_applet_complete_args(FILE *f, const struct mt_applet *ap);
 
 /* ---- output ----------------------------------------------------------- */
 
+/* The version of the --json/--tsv format (mailtool(1), OUTPUT): every JSON
+ * record carries it, so a line read alone still says what it is. */
+#define MT_SCHEMA 1
+
 enum mt_fmt { MT_FMT_HUMAN, MT_FMT_JSON, MT_FMT_TSV };
-enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT };
+enum mt_coltype { MT_COL_STR, MT_COL_NUM, MT_COL_SIZE, MT_COL_PCT, MT_COL_BOOL };
 
 struct mt_col {
 	const char *name;     /* JSON/TSV field name and header */
 	enum mt_coltype type;
+	int machine;          /* only in JSON and TSV, not in the human table */
 };
 
 struct mt_cell {
 	char *s;              /* owned; NULL = absent/unknown */
 	long long n;
 	int has;
+	int label;            /* s is for people only ("(total)"): null in JSON and TSV */
 };
 
 struct mt_table {
 	const struct mt_col *cols;
 	int ncols;
 	struct mt_cell *cells;  /* rows * ncols, owned */
+	const char **row_type;  /* per row: NULL, or a record type other than the table's */
 	int rows, cap;
+	const char *type;       /* the record type of its rows ("folder"): JSON "type", TSV's only one */
 	enum mt_fmt fmt;
 	int human;              /* -h: sizes in KiB/MiB/GiB */
 	int no_header;
@@ -121,8 +133,17 @@ struct mt_table {
 
 void mt_table_init(struct mt_table *t, const struct mt_col *cols, int ncols, enum mt_fmt fmt, int human);
 int mt_table_row(struct mt_table *t);               /* returns the new row index */
+/* A row of another record type ("total"): in JSON with that type, shown to
+ * people, and left out of TSV, whose stream holds the table's type only. */
+int mt_table_row_type(struct mt_table *t, const char *type);
 void mt_table_str(struct mt_table *t, int row, int col, const char *s);
 void mt_table_num(struct mt_table *t, int row, int col, long long n);
+void mt_table_bool(struct mt_table *t, int row, int col, int b);
+/* Text shown to people in place of a value that is absent (null) for scripts. */
+void mt_table_label(struct mt_table *t, int row, int col, const char *s);
+/* Nothing done, said to a non-terminal in human format: print nothing (the
+ * cron rule of the applets that change mail, mailtool(1) OUTPUT). */
+int mt_quiet_nothing(const struct mt_ctx *ctx, uint64_t done);
 void mt_table_print(struct mt_table *t, FILE *f);
 void mt_table_release(struct mt_table *t);
 
@@ -135,14 +156,18 @@ size_t mt_json_escape(char *buf, size_t len, const char *s);
 
 struct mt_progress {
 	const char *what;
-	uint64_t total, done;
+	const char *unit;        /* after the count ("messages"), or NULL */
+	uint64_t total, done;    /* total 0: not known */
+	uint64_t bytes_total, bytes;   /* shown when set; bytes_total decides the ETA */
 	double t0, last;
 	int on, shown;
 };
 
-/* enabled: the caller's say (not -q); the line appears only on a terminal. */
+/* enabled: the caller's say (not -q); the line appears only on a terminal.
+ * Set unit and bytes_total after starting, when there are any. */
 void mt_progress_start(struct mt_progress *p, const char *what, uint64_t total, int enabled);
 void mt_progress_step(struct mt_progress *p, uint64_t n);
+void mt_progress_add(struct mt_progress *p, uint64_t n, uint64_t bytes);
 void mt_progress_end(struct mt_progress *p);
 
 
@@ -155,6 +180,7 @@ struct mt_ctx {
 	enum mt_fmt fmt;
 	int verbose;
 	struct mt_err err;          /* why the session could not be opened (see session_failed) */
+	struct mt_session *failed;  /* then, what the attempt learned (for session_failed), or NULL */
 	const char *user;           /* in a --users child: the user it runs for (as --as) */
 	void *state;                /* what check parsed for main (ap->release frees it) */
 	int offline;                /* set by check: this run needs no session (s stays NULL) */
@@ -166,15 +192,17 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);
  * applet with the same account (batch mode); off closes them all. */
 void mt_session_cache(int on);
 
-/* --persist: hand this run to the background process holding the account's
- * session (starting it if needed); -1 when it must run here after all. */
+/* Hand this run to a live background process holding a session of the
+ * same key (mt_session_key), starting one when idle_s > 0 (--persist); -1
+ * when it must run here after all (none, a dead one, a busy one). */
 struct mt_runner {
 	int (*applet)(const struct mt_applet *ap, int argc, char **argv);   /* mt_run_applet */
 	void (*cache)(int on);                                              /* mt_session_cache */
 };
 int mt_persist_run(struct mt_ctx *ctx, double idle_s, int argc, char **argv, const struct mt_runner *run);
 /* A socket's log beside it (in mt_runtime_dir), and one question to a
- * process (STATUS, STOP): 0 and its answer, or -1 when nobody answers. */
+ * process (STATUS, STOP): 0 and its answer, -1 when nobody is there (a
+ * stale socket), 1 when it is busy serving a run. */
 char *mt_persist_log_path(const char *sock);
 int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
 
@@ -189,6 +217,12 @@ int mt_in_shard(const char *user, unsigned k, unsigned n);
  * configuration file): session cache, persist sockets, --new state, locks.
  * Owned; one line. */
 char *mt_account_key(const struct mt_account *a);
+/* Everything a logged-in session depends on: the account key and the trust
+ * (CA file and what it holds, pin, the system store's environment), the
+ * authentication and impersonation settings, the password's source, the
+ * Unix user. A kept session (batch, --persist) serves only a run whose key
+ * is the same, byte for byte. Owned; never written anywhere. */
+char *mt_session_key(const struct mt_account *a);
 /* A certificate pin as given ("sha256:" or "sha256=", 64 hex digits, the
  * colons of openssl's form allowed) as the transport compares it
  * ("sha256:" and lower-case hex); owned, or NULL when it is not one. */
@@ -199,6 +233,9 @@ char *mt_fingerprint_pin(const char *v);
  * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
 char *mt_state_dir(struct mt_err *e);
 char *mt_runtime_dir(struct mt_err *e);
+/* The runtime directory when it is there already (and good), else NULL:
+ * a run that only looks for a kept session makes nothing. */
+char *mt_runtime_dir_found(void);
 /* The key that signs the flag lines of mbox exports (archive.key in the
  * state directory, 32 random bytes, mode 0600): 1 and key set; 0 when there
  * is none and create is 0; with create, made when missing. -1 and e set
@@ -216,6 +253,23 @@ int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((f
 void mt_warn(struct mt_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same for an mt_err. */
 int mt_fail_err(struct mt_ctx *ctx, const struct mt_err *e);
+
+/* ---- folder arguments ------------------------------------------------------ */
+
+/* LIST of each positional argument as a pattern (none: '*'), merged in the
+ * order given, each folder once. A pattern given that matches nothing is named on
+ * stderr and counted in *unmatched, and the others are still listed; with
+ * `selectable`, so is one that matches only folders that cannot be opened
+ * (a \Noselect parent). mailtool(1): the run then exits 65 (EX_DATAERR)
+ * when the rest is done. MT_OK, or the error of a LIST (ctx->err). */
+int mt_list_args(struct mt_ctx *ctx, int selectable, struct mt_mailboxes *out, int *unmatched);
+/* The same rule for applets that act on folders: the positional arguments
+ * (names or patterns; with recursive their subtrees) as selectable folder
+ * names (mt_expand_folders_missed), every argument that names nothing said
+ * on stderr and counted. MT_OK, or the error of a LIST (ctx->err). */
+int mt_expand_args(struct mt_ctx *ctx, int recursive, char ***out, size_t *nout, int *unmatched);
+/* The error (65) those lines say, for an applet that has one argument only. */
+int mt_unmatched_err(struct mt_err *e, const char *arg, int parent_only);
 
 /* ---- choosing messages ----------------------------------------------------- */
 
@@ -261,7 +315,10 @@ struct mt_cond *mt_criteria_cond(const struct mt_criteria *c);
 /* The result table of removing applets: folder, action, messages, size. */
 void mt_report_init(struct mt_table *t, enum mt_fmt fmt, int human);
 void mt_report_row(struct mt_table *t, const char *folder, const char *action, uint64_t n, uint64_t bytes);
-/* One line per selected message: folder, uid, date, size, from, subject. */
-void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, FILE *f);
+/* Their total: a "total" record, "(total)" to people (a folder may have that name). */
+void mt_report_total(struct mt_table *t, const char *action, uint64_t n, uint64_t bytes);
+/* One line per selected message: folder, uid, date, size, from, subject;
+ * *header_done says a TSV header went out already (then set). */
+void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, int *header_done, FILE *f);
 
 #endif

@@ -4,6 +4,7 @@
  * Part of the dispatcher, not an applet. */
 #include "tool.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,7 +39,52 @@ struct job {
 	int status;
 };
 
-static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
+/* --users --tsv: one header, the user's columns and then the applet's. A
+ * user without rows of its own (one that failed) has the applet's columns
+ * empty; until a header says how many there are, its line waits. */
+struct tsv_out {
+	int header;             /* the header went out */
+	int ncols;              /* the applet's columns */
+	char *pending;          /* owned: "user<TAB>status<TAB>error" lines waiting */
+};
+
+static void tsv_user_line(struct tsv_out *o, const char *user, int status, const char *error)
+{
+	if (!o->header) {
+		char *more = mt_xasprintf("%s%s\t%d\t%s\n", o->pending ? o->pending : "", user, status, error);
+		free(o->pending);
+		o->pending = more;
+		return;
+	}
+	printf("%s\t%d\t%s", user, status, error);
+	for (int c = 0; c < o->ncols; c++)
+		putchar('\t');
+	putchar('\n');
+}
+
+static void tsv_header(struct tsv_out *o, const char *applet_header)
+{
+	o->header = 1;
+	o->ncols = 0;
+	if (applet_header) {
+		o->ncols = 1;
+		for (const char *p = applet_header; *p; p++)
+			o->ncols += *p == '\t';
+	}
+	printf("user\tstatus\terror%s%s\n", applet_header ? "\t" : "", applet_header ? applet_header : "");
+	char *waiting = o->pending, *line = waiting, *nl;
+	o->pending = NULL;
+	for (; line && (nl = strchr(line, '\n')); line = nl + 1) {
+		*nl = '\0';
+		printf("%s", line);
+		for (int c = 0; c < o->ncols; c++)
+			putchar('\t');
+		putchar('\n');
+	}
+	free(waiting);
+}
+
+static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 {
 	char *line = NULL, *lasterr = NULL;
 	size_t cap = 0;
@@ -58,10 +104,13 @@ static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
 	rewind(j->out);
 	if (ctx->fmt == MT_FMT_JSON) {
 		int first = 1;
-		printf("{\"user\":");
+		printf("{\"schema\":%d,\"type\":\"user\",\"applet\":\"%s\",\"user\":", MT_SCHEMA, ctx->ap->name);
 		mt_json_str(stdout, j->user);
 		printf(",\"status\":%d,\"error\":", j->status);
-		mt_json_str(stdout, j->status == 0 || lasterr == NULL ? "" : lasterr);
+		if (j->status == 0 || lasterr == NULL)
+			fputs("null", stdout);
+		else
+			mt_json_str(stdout, lasterr);
 		printf(",\"results\":[");
 		while ((len = getline(&line, &cap, j->out)) >= 0) {
 			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
@@ -80,19 +129,14 @@ static void report(struct mt_ctx *ctx, struct job *j, int *header_done)
 				line[--len] = '\0';
 			if (row++ == 0) {
 				/* the applet's header, once, behind our own columns */
-				if (!*header_done)
-					printf("user\tstatus\terror\t%s\n", line);
-				*header_done = 1;
+				if (!o->header)
+					tsv_header(o, line);
 				continue;
 			}
 			printf("%s\t%d\t\t%s\n", j->user, j->status, line);
 		}
-		if (row <= 1) {
-			if (!*header_done)
-				printf("user\tstatus\terror\n");
-			*header_done = 1;
-			printf("%s\t%d\t%s\n", j->user, j->status, j->status && lasterr ? lasterr : "");
-		}
+		if (row <= 1)
+			tsv_user_line(o, j->user, j->status, j->status && lasterr ? lasterr : "");
 	} else {
 		printf("== %s: %s\n", j->user, j->status == 0 ? "ok" : "failed");
 		while ((len = getline(&line, &cap, j->out)) >= 0)
@@ -134,6 +178,302 @@ static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 	return MT_OK;
 }
 
+/* ---- --resume: the per-user records of an earlier --json run ---------- */
+
+/* A JSON string at *p (after its opening quote) into *out (owned);
+ * \uXXXX outside ASCII as UTF-8. -1 when it is not one. */
+static int json_string(const char **p, char **out)
+{
+	const char *s = *p;
+	size_t cap = 16, n = 0;
+	char *b = mt_xmalloc(cap);
+	for (;;) {
+		unsigned c = (unsigned char)*s++;
+		unsigned cp;
+		if (c == '\0' || c < 0x20)
+			goto bad;
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			c = (unsigned char)*s++;
+			switch (c) {
+			case '"': case '\\': case '/': cp = c; break;
+			case 'b': cp = '\b'; break;
+			case 'f': cp = '\f'; break;
+			case 'n': cp = '\n'; break;
+			case 'r': cp = '\r'; break;
+			case 't': cp = '\t'; break;
+			case 'u': {
+				char hex[5] = { 0 };
+				for (int i = 0; i < 4; i++)
+					if (!isxdigit((unsigned char)(hex[i] = *s++)))
+						goto bad;
+				cp = (unsigned)strtoul(hex, NULL, 16);
+				/* no NUL (it would cut the name short), no surrogate
+				 * halves (mailtool writes neither) */
+				if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF))
+					goto bad;
+				break;
+			}
+			default:
+				goto bad;
+			}
+		} else {
+			cp = c;   /* a UTF-8 byte, kept as it is */
+		}
+		if (n + 4 >= cap)
+			b = mt_xrealloc(b, cap *= 2);
+		if (cp < 0x80 || (c != '\\' && cp == c))
+			b[n++] = (char)cp;
+		else if (cp < 0x800) {
+			b[n++] = (char)(0xC0 | (cp >> 6));
+			b[n++] = (char)(0x80 | (cp & 0x3F));
+		} else {
+			b[n++] = (char)(0xE0 | (cp >> 12));
+			b[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+			b[n++] = (char)(0x80 | (cp & 0x3F));
+		}
+	}
+	b[n] = '\0';
+	*out = b;
+	*p = s;
+	return 0;
+bad:
+	free(b);
+	return -1;
+}
+
+/* Past one JSON string at *p (after its opening quote). */
+static int json_skip_string(const char **p)
+{
+	char *t;
+	if (json_string(p, &t) < 0)
+		return -1;
+	free(t);
+	return 0;
+}
+
+/* Past one JSON value at *p (nesting bounded); -1 when there is none. */
+static int json_skip(const char **p, int depth)
+{
+	const char *s = *p;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (depth > 64)
+		return -1;
+	if (*s == '"') {
+		s++;
+		if (json_skip_string(&s) < 0)
+			return -1;
+	} else if (*s == '{' || *s == '[') {
+		char close = *s == '{' ? '}' : ']';
+		s++;
+		for (int first = 1;; first = 0) {
+			while (*s == ' ' || *s == '\t')
+				s++;
+			if (*s == close) {
+				s++;
+				break;
+			}
+			if (!first) {
+				if (*s++ != ',')
+					return -1;
+				while (*s == ' ' || *s == '\t')
+					s++;
+			}
+			if (close == '}') {
+				if (*s++ != '"' || json_skip_string(&s) < 0)
+					return -1;
+				while (*s == ' ' || *s == '\t')
+					s++;
+				if (*s++ != ':')
+					return -1;
+			}
+			if (json_skip(&s, depth + 1) < 0)
+				return -1;
+		}
+	} else if (strncmp(s, "true", 4) == 0 || strncmp(s, "null", 4) == 0) {
+		s += 4;
+	} else if (strncmp(s, "false", 5) == 0) {
+		s += 5;
+	} else {
+		/* a JSON number: -?digits(.digits)?([eE][+-]?digits)? */
+		const char *t = s;
+		if (*s == '-')
+			s++;
+		size_t d = strspn(s, "0123456789");
+		if (d == 0)
+			return -1;
+		s += d;
+		if (*s == '.') {
+			if ((d = strspn(++s, "0123456789")) == 0)
+				return -1;
+			s += d;
+		}
+		if (*s == 'e' || *s == 'E') {
+			s++;
+			if (*s == '+' || *s == '-')
+				s++;
+			if ((d = strspn(s, "0123456789")) == 0)
+				return -1;
+			s += d;
+		}
+		(void)t;
+	}
+	*p = s;
+	return 0;
+}
+
+/* {"user": "...", "status": N, ...}: the user and the status; -1 for
+ * anything else (the caller names the line): a key twice, something after
+ * the object. The applet's name, when the record has one, must be applet:
+ * another applet's run says nothing of what this one has done. */
+static int user_record(const char *line, const char *applet, char **user, long *status)
+{
+	const char *s = line;
+	int have_status = 0;
+	*user = NULL;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s++ != '{')
+		return -1;
+	for (int first = 1;; first = 0) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '}')
+			break;
+		if (!first && *s++ != ',')
+			goto bad;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		char *key = NULL;
+		if (*s++ != '"' || json_string(&s, &key) < 0)
+			goto bad;
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s++ != ':') {
+			free(key);
+			goto bad;
+		}
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (strcmp(key, "user") == 0) {
+			free(key);
+			if (*user || *s++ != '"' || json_string(&s, user) < 0)
+				goto bad;
+			continue;
+		}
+		if (strcmp(key, "status") == 0) {
+			free(key);
+			if (have_status || !isdigit((unsigned char)*s))
+				goto bad;
+			char *end;
+			*status = strtol(s, &end, 10);
+			if (*status < 0 || *status > 255)
+				goto bad;
+			have_status = 1;
+			s = end;
+			continue;
+		}
+		if (strcmp(key, "applet") == 0 && *s == '"') {
+			char *name = NULL;
+			free(key);
+			s++;
+			if (json_string(&s, &name) < 0)
+				goto bad;
+			int same = strcmp(name, applet) == 0;
+			free(name);
+			if (!same)
+				goto bad;
+			continue;
+		}
+		free(key);
+		if (json_skip(&s, 0) < 0)
+			goto bad;
+	}
+	s++;   /* the closing brace */
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*user && have_status && *s == '\0')
+		return 0;
+bad:
+	free(*user);
+	*user = NULL;
+	return -1;
+}
+
+struct done_user { char *user; long status; size_t seq; };
+
+/* by user, then in the order read */
+static int cmp_done(const void *a, const void *b)
+{
+	const struct done_user *x = a, *y = b;
+	int c = strcmp(x->user, y->user);
+	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Every user record of FILE, sorted by user; a later record of a user
+ * replaces an earlier one (runs appended to one file). Lines that are not
+ * user records (a summary, blank lines) are refused: the file is not what
+ * --resume reads. */
+static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **out, size_t *n)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL;
+	size_t cap = 0;
+	long lineno = 0;
+	*out = NULL;
+	*n = 0;
+	if (f == NULL)
+		return mt_fail(ctx, MT_EUSAGE, "--resume: cannot read '%s': %s", path, strerror(errno));
+	while (getline(&line, &cap, f) >= 0) {
+		char *u;
+		long st = -1;
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0')
+			continue;
+		if (user_record(line, ctx->ap->name, &u, &st) < 0) {
+			free(line);
+			fclose(f);
+			for (size_t i = 0; i < *n; i++)
+				free((*out)[i].user);
+			free(*out);
+			*out = NULL;
+			*n = 0;
+			return mt_fail(ctx, MT_EDATA, "--resume: %s:%ld: not a user record of %s --users --json "
+				       "({\"user\": ..., \"status\": N, ...})", path, lineno, ctx->ap->name);
+		}
+		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
+		(*out)[*n] = (struct done_user){ .user = u, .status = st, .seq = *n };
+		(*n)++;
+	}
+	free(line);
+	fclose(f);
+	if (*n)
+		qsort(*out, *n, sizeof **out, cmp_done);
+	return MT_OK;
+}
+
+/* The status an earlier run recorded last for user, or -1 when none. */
+static long done_status(const struct done_user *v, size_t n, const char *user)
+{
+	size_t lo = 0, hi = n;
+	long st = -1;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(v[mid].user, user);
+		if (c <= 0) {
+			if (c == 0)
+				st = v[mid].status;
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	return st;
+}
+
 int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user))
 {
 	const char *path = mt_arg(&ctx->args, "users"), *v;
@@ -141,7 +481,8 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	size_t nusers, next = 0, done = 0, failed = 0, running = 0;
 	unsigned k = 1, n = 1;
 	long jobs = 4;
-	int r, header_done = 0, first_fail = 0;
+	int r, first_fail = 0;
+	struct tsv_out tsv = { 0 };
 
 	if ((v = mt_arg(&ctx->args, "jobs"))) {
 		char *end;
@@ -151,8 +492,39 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	}
 	if ((v = mt_arg(&ctx->args, "shard")) && mt_parse_shard(v, &k, &n) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "bad --shard '%s': expected K/N with 1 <= K <= N", v);
-	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK)
+	if (mt_flag(&ctx->args, "retry-failed") && !mt_arg(&ctx->args, "resume"))
+		return mt_fail(ctx, MT_EUSAGE, "--retry-failed goes with --resume FILE (the earlier run's --json records)");
+	struct done_user *done_v = NULL;
+	size_t ndone = 0, skipped = 0;
+	if ((v = mt_arg(&ctx->args, "resume")) && (r = read_resume(ctx, v, &done_v, &ndone)) != MT_OK)
 		return r;
+	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK) {
+		for (size_t i = 0; i < ndone; i++)
+			free(done_v[i].user);
+		free(done_v);
+		return r;
+	}
+	if (mt_arg(&ctx->args, "resume")) {
+		/* --resume: what is not done yet (never reached, or failed);
+		 * --retry-failed: only what failed there for a while (75). The
+		 * list keeps its order; those left out are counted. */
+		int retry = mt_flag(&ctx->args, "retry-failed");
+		size_t k2 = 0;
+		for (size_t i = 0; i < nusers; i++) {
+			long st = done_status(done_v, ndone, users[i]);
+			int run = retry ? st == MT_ETEMP : st != 0;
+			if (run)
+				users[k2++] = users[i];
+			else {
+				skipped += mt_in_shard(users[i], k, n);
+				free(users[i]);
+			}
+		}
+		nusers = k2;
+		for (size_t i = 0; i < ndone; i++)
+			free(done_v[i].user);
+		free(done_v);
+	}
 	struct job *slot = mt_xmalloc(sizeof *slot * (size_t)jobs);
 	struct mt_progress pg;
 	size_t mine = 0;
@@ -217,7 +589,7 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 				struct job *j = &slot[s];
 				j->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 				mt_progress_end(&pg);
-				report(ctx, j, &header_done);
+				report(ctx, j, &tsv);
 				mt_progress_step(&pg, 1);
 				done++;
 				if (j->status) {
@@ -232,10 +604,18 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			}
 	}
 	mt_progress_end(&pg);
+	if (ctx->fmt == MT_FMT_TSV && (tsv.pending || !tsv.header))
+		tsv_header(&tsv, NULL);   /* no user had rows: the user columns alone */
+	fflush(stdout);
 	char shard[64] = "";
 	if (n > 1)
 		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nusers);
-	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s\n", ctx->ap->name, done, done - failed, failed, shard);
+	char skip[96] = "";
+	if (mt_arg(&ctx->args, "resume"))
+		snprintf(skip, sizeof skip, ", %zu skipped (%s in the --resume file)", skipped,
+			 mt_flag(&ctx->args, "retry-failed") ? "not failed with 75" : "done");
+	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s%s\n", ctx->ap->name, done, done - failed, failed,
+		skip, shard);
 	for (size_t i = 0; i < nusers; i++)
 		free(users[i]);
 	free(users);

@@ -3,12 +3,17 @@
 # the size the field complains about. Not a test: it prints figures.
 #
 # BENCH_INBOX=N makes a smaller INBOX (a quick check of the script itself);
-# BENCH_PARTS=filter,quota runs only those parts (du expunge filter archive quota tls).
+# BENCH_PARTS=filter,quota runs only those parts (du top expunge filter archive quota tls fleet).
 # Builds (deterministically, tests/lib/genmail.py) carol's box: INBOX 70,000,
 # Trash 5,000, Junk 3,000, Sent 8,000 and two list folders, in a private
 # Dovecot on loopback; then, each RUNS times from a reset box, times
 #   du of all folders            vs doveadm mailbox status (the floor: no network),
 #                                fresh and through the session --persist keeps
+#   du --messages --top 20 INBOX vs doveadm fetch 'uid size.virtual' sorted; with
+#                                --larger 1M vs doveadm search larger 1M; with and
+#                                without SORT (a tunnel hiding it); du --histogram
+#                                INBOX vs doveadm fetch size.virtual summed per band;
+#                                wall times by farm-bench (A/B paired, medians)
 #   expunge Trash --older 30d    vs doveadm expunge ... before 30d, fresh and
 #                                through --persist
 #   filter (invoices, big mail)  vs imapfilter (Debian package), doveadm move
@@ -37,7 +42,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-3}
 RUNS_NEW=${RUNS_NEW:-5}
 # BENCH_PARTS: which parts to run (a comma-separated subset of the default)
-BENCH_PARTS=${BENCH_PARTS:-du,expunge,filter,archive,quota,tls}
+BENCH_PARTS=${BENCH_PARTS:-du,top,expunge,filter,archive,quota,tls,fleet}
 part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
 # BENCH_MT: another build to measure (an older one, for before/after figures)
 MT=${BENCH_MT:-$repo/mailtool}
@@ -81,7 +86,7 @@ maildir="$MT_TEST_DIR/mail/carol/Maildir"
 owner=$(stat -c %u:%g "$MT_TEST_DIR/mail/alice/Maildir")
 # carol's box: every part but tls
 need_carol=""
-for p in du expunge filter archive quota; do part "$p" && need_carol=yes; done
+for p in du top expunge filter archive quota; do part "$p" && need_carol=yes; done
 if [ -n "$need_carol" ]; then
 say "generating carol's box (about 89,000 messages) ..."
 t0=$(ms)
@@ -149,6 +154,65 @@ du_p=$(printf '%s\n' "${t[@]}" | median)
 row "du (all folders)" "mailtool" "$du_mt" "$rt" "$bin" "$bout" "$ok" "$du_da"
 row "du (all folders)" "the same, --persist" "$du_p" "-" "-" "-" "$p_ok" "$du_da"
 row "du (all folders)" "doveadm mailbox status" "$du_da" "-" "-" "-" "yes" "$du_da"
+fi
+
+# ---- du --messages / --histogram: which messages fill INBOX (issue #17) ----
+# Wall times from farm-bench (mailtool A against doveadm B, in turn, medians
+# and the paired ratio); round trips and bytes from one -v run; rows checked
+# against doveadm's own sizes.
+fb() { # LABEL TIMEOUT B-COMMAND -- A...: sets fb_a fb_b (µs) and fb_x (A/B)
+	local out="$dir/fb.$1.txt"
+	farm-bench -n "${TOP_RUNS:-7}" --timeout "$2" --vs "$3" -- "${@:5}" >"$out" 2>&1
+	# "A wall s MIN MEDIAN MAX", "A/B wall MIN MEDIAN MAX", "A peak MiB MIN MEDIAN MAX"
+	fb_a=$(awk '$1 == "A" && $2 == "wall" {printf "%d", $5 * 1e6}' "$out")
+	fb_b=$(awk '$1 == "B" && $2 == "wall" {printf "%d", $5 * 1e6}' "$out")
+	fb_x=$(awk '$1 == "A/B" && $2 == "wall" {print $3 "/" $4 "/" $5}' "$out")
+	fb_peak=$(awk '$1 == "A" && $2 == "peak" {print $5}' "$out")
+	top_lines+=("$1: mailtool $(awk '$1 == "A" && $2 == "wall" {print $4 "/" $5 "/" $6}' "$out"), doveadm $(awk '$1 == "B" && $2 == "wall" {print $4 "/" $5 "/" $6}' "$out"), paired ratio $fb_x, mailtool peak $fb_peak MiB")
+}
+rt_of() { sed -n 's/.*: \([0-9]*\) round trips, \([0-9]*\) bytes in, \([0-9]*\) bytes out.*/\1 \2 \3/p' "$1"; }
+if part top; then
+top_lines=()
+# the largest 20 as Dovecot sizes them (ties by UID, as SORT orders them)
+want=$($DA -f tab fetch -u carol "uid size.virtual" mailbox INBOX | tail -n +2 | sort -t $'\t' -k2,2nr -k1,1n | head -20)
+da_top="sh -c '$DA -f tab fetch -u carol \"uid size.virtual\" mailbox INBOX | sort -k2,2nr | head -20'"
+caps="IMAP4rev1 LITERAL+ UIDPLUS NAMESPACE LIST-EXTENDED SPECIAL-USE ESEARCH"
+tun_sort="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o \"imap_capability=$caps SORT\" -u carol"
+tun_nosort="/usr/lib/dovecot/imap -c $MT_TEST_DIR/dovecot.conf -o \"imap_capability=$caps\" -u carol"
+for v in tls:-a:carol sort:--tunnel:"$tun_sort" nosort:--tunnel:"$tun_nosort"; do
+	name=${v%%:*} rest=${v#*:} how=${rest%%:*} arg=${rest#*:}
+	out=$("$MT" du "$how" "$arg" --messages --top 20 --tsv -v INBOX 2>"$dir/top.$name.err")
+	ok=yes
+	[ "$(echo "$out" | tail -n +2 | cut -f2,4)" = "$want" ] || ok=no
+	read -r rt bin bout < <(rt_of "$dir/top.$name.err")
+	fb "top 20 ($name)" 300 "$da_top" -- "$MT" du "$how" "$arg" --messages --top 20 --tsv INBOX
+	case $name in
+	tls) label="du --messages --top 20 INBOX (SORT, TLS)";;
+	sort) label="the same through a tunnel (SORT)";;
+	nosort) label="the same through a tunnel without SORT (heap)";;
+	esac
+	row "$label" "mailtool du" "$fb_a" "$rt" "$bin" "$bout" "$ok" "$fb_b"
+done
+row "top 20 of INBOX by size" "doveadm fetch | sort" "$fb_b" "-" "-" "-" "yes" "$fb_b"
+# --larger 1M: SORT ... LARGER, against doveadm search (UIDs only, no sizes)
+nlarge=$($DA search -u carol mailbox INBOX larger 1M | wc -l)
+out=$("$MT" du -a carol --messages --larger 1M --top 100000 --tsv -v INBOX 2>"$dir/top.larger.err")
+ok=yes
+[ "$(echo "$out" | tail -n +2 | wc -l)" -eq "$nlarge" ] || ok=no
+read -r rt bin bout < <(rt_of "$dir/top.larger.err")
+fb "larger 1M" 300 "$DA search -u carol mailbox INBOX larger 1M" -- "$MT" du -a carol --messages --larger 1M --top 100000 --tsv INBOX
+row "du --messages --larger 1M INBOX ($nlarge messages)" "mailtool du" "$fb_a" "$rt" "$bin" "$bout" "$ok" "$fb_b"
+row "du --messages --larger 1M INBOX" "doveadm search larger 1M" "$fb_b" "-" "-" "-" "yes" "$fb_b"
+# --histogram: every size, in batches
+da_hist="sh -c '$DA -f tab fetch -u carol size.virtual mailbox INBOX | awk \"NR > 1 {b = 0; s = \\\$1; while (s >= 4096 && b < 7) {s /= 4; b++} n[b]++; t[b] += \\\$1} END {for (b in n) print b, n[b], t[b]}\"'"
+out=$("$MT" du -a carol --histogram --tsv -v INBOX 2>"$dir/top.hist.err")
+ok=yes
+[ "$(echo "$out" | tail -n +2 | awk -F'\t' '{m += $2} END {print m}')" -eq "$($DA search -u carol mailbox INBOX all | wc -l)" ] || ok=no
+read -r rt bin bout < <(rt_of "$dir/top.hist.err")
+fb "histogram" 300 "$da_hist" -- "$MT" du -a carol --histogram --tsv INBOX
+row "du --histogram INBOX" "mailtool du" "$fb_a" "$rt" "$bin" "$bout" "$ok" "$fb_b"
+row "du --histogram INBOX" "doveadm fetch | awk" "$fb_b" "-" "-" "-" "yes" "$fb_b"
+top_line=$(printf '%s; ' "${top_lines[@]}")
 fi
 
 # ---- expunge Trash --older 30d -----------------------------------------
@@ -580,6 +644,9 @@ else
 fi
 fi
 
+# ---- fleet: 5,000 users, --users -j N against doveadm -A (issue #20) ------
+part fleet && . "$repo/tests/bench/fleet.bash"
+
 [ -n "$need_carol" ] && printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n' \
 	"$(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv")" "$((total_bytes / 1048576))" "$RUNS"
 echo
@@ -595,4 +662,5 @@ if part filter; then
 	printf 'server-side bytes of the last cold filter run (Dovecot in/out): mailtool %s%s\n' "$f_mt_srv" "${iin:+, imapfilter $iin/$iout}"
 	printf 'bytes in/out above are what mailtool read/wrote on the wire (after COMPRESS=DEFLATE); imapfilter: Dovecot'"'"'s out/in\n'
 fi
-printf '%s\n' ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
+printf '%s\n' ${top_line:+"farm-bench, wall s and ratios min/median/max: $top_line"} ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
+[ -n "${fleet_line:-}" ] && printf '%s\n' "$fleet_line"

@@ -119,6 +119,9 @@ def main():
         print(select(c, a.args[0]))
     elif cmd == "bytes":
         print(sum(s for _, s, _ in sizes_flags(c, a.args[0])))
+    elif cmd == "sizes":
+        for u, s, _ in sizes_flags(c, a.args[0]):
+            print("%d\t%d" % (u, s))
     elif cmd == "flagcount":
         print(sum(a.args[1] in fl for _, _, fl in sizes_flags(c, a.args[0])))
     elif cmd == "subjects":

@@ -12,6 +12,7 @@ altnamespace + unixhierarchysep: "INBOX", "Lists/dev", "Projets/Été").
   cyrus-check.py status USER            folder messages bytes (every selectable folder)
   cyrus-check.py count USER FOLDER [SEARCH...]   number of messages (matching SEARCH)
   cyrus-check.py size USER FOLDER       sum of RFC822.SIZE
+  cyrus-check.py sizes USER FOLDER      RFC822.SIZE of each message, one a line
   cyrus-check.py unseen USER            folder<TAB>SEARCH UNSEEN count, every selectable folder (sorted)
   cyrus-check.py folders USER           LIST "" "*": name<TAB>flags (sorted)
   cyrus-check.py subscribed USER        LSUB "" "*" names (sorted)
@@ -381,6 +382,9 @@ def main(argv):
             print("%s\t%d" % (f, n))
     elif op == "size":
         print(sum(m[1] for m in fetch_meta(c, a[1])))
+    elif op == "sizes":
+        for m in fetch_meta(c, a[1]):
+            print(m[1])
     elif op == "dates":
         for m in fetch_meta(c, a[1]):
             print(m[2])

@@ -5,12 +5,16 @@
 #include "../../tool/tool.h"
 #include "../../filters/rules.h"
 #include "../../filters/query.h"
+#include "../../filters/sieve.h"
 #include "../../lib/localmail.h"
 #include "../../lib/numguard.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <regex.h>
+#include <locale.h>
 
 static int failures;
 
@@ -64,7 +68,32 @@ static void t_duration(void)
 	CHECK(mt_parse_duration("36h", &v, &e) == 0 && v == 36 * 3600);
 	CHECK(mt_parse_duration("30d", &v, &e) == 0 && v == 30 * 86400);
 	CHECK(mt_parse_duration("6w", &v, &e) == 0 && v == 42 * 86400);
-	CHECK(mt_parse_duration("1y", &v, &e) == 0 && v == 365 * 86400);
+	{
+		/* calendar months and years, from a fixed local time (UTC: no DST hour) */
+		setenv("TZ", "UTC", 1);
+		tzset();
+		struct tm tm = { .tm_year = 2026 - 1900, .tm_mon = 2, .tm_mday = 31, .tm_hour = 12, .tm_isdst = -1 };
+		time_t now = mktime(&tm);   /* 31 March 2026, noon */
+		CHECK(mt_parse_duration_at("1mo", now, &v, &e) == 0 && v == 31 * 86400);   /* 28 February */
+		CHECK(mt_parse_duration_at("3mo", now, &v, &e) == 0 && v == 90 * 86400);   /* 31 December 2025 */
+		CHECK(mt_parse_duration_at("1y", now, &v, &e) == 0 && v == 365 * 86400);
+		CHECK(mt_parse_duration_at("1y6mo", now, &v, &e) == 0 && v == 547 * 86400ULL);  /* 30 September 2024 */
+		CHECK(mt_parse_duration_at("2d12h", now, &v, &e) == 0 && v == 60 * 3600);
+		CHECK(mt_parse_duration_at("1h30m", now, &v, &e) == 0 && v == 5400);
+		CHECK(mt_parse_duration_at("1mo2d", now, &v, &e) == 0 && v == 33 * 86400);
+		struct tm lp = { .tm_year = 2024 - 1900, .tm_mon = 2, .tm_mday = 1, .tm_isdst = -1 };
+		CHECK(mt_parse_duration_at("1y", mktime(&lp), &v, &e) == 0 && v == 366 * 86400);  /* 1 March 2023, over 29 February 2024 */
+		CHECK(mt_parse_duration_at("1.5mo", now, &v, &e) == MT_EDATA && strstr(e.msg, "whole numbers"));
+		CHECK(mt_parse_duration_at("3M", now, &v, &e) == MT_EDATA && strstr(e.msg, "mo calendar months"));
+		CHECK(mt_parse_duration_at("1y6", now, &v, &e) == MT_EDATA && strstr(e.msg, "needs a unit"));
+		CHECK(mt_parse_duration_at("1yy", now, &v, &e) == MT_EDATA);
+		CHECK(mt_parse_duration_at("1.2.3h", now, &v, &e) == MT_EDATA && strstr(e.msg, "not a number"));
+		CHECK(mt_parse_duration_at("99999y", now, &v, &e) == MT_EDATA && strstr(e.msg, "too large"));
+		/* what OLDER/YOUNGER carry: 32 bits of seconds */
+		CHECK(mt_parse_duration_at("137y", now, &v, &e) == MT_EDATA && strstr(e.msg, "136 years"));
+		CHECK(mt_parse_duration_at("136y", now, &v, &e) == 0 && v <= 4294967295ULL);
+		CHECK(mt_parse_duration_at("5000000000s", now, &v, &e) == MT_EDATA);
+	}
 	CHECK(mt_parse_duration("45s", &v, &e) == 0 && v == 45);
 	CHECK(mt_parse_duration("1.5h", &v, &e) == 0 && v == 5400);
 	CHECK(mt_parse_duration("3x", &v, &e) == MT_EDATA && strstr(e.msg, "'3x'"));
@@ -232,21 +261,30 @@ static void t_edit(void)
 
 static void t_table(void)
 {
-	static const struct mt_col cols[] = { { "folder", MT_COL_STR }, { "size", MT_COL_SIZE } };
+	static const struct mt_col cols[] = { { .name = "folder", .type = MT_COL_STR }, { .name = "size", .type = MT_COL_SIZE },
+					      { .name = "ok", .type = MT_COL_BOOL } };
 	struct mt_table t;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	mt_table_init(&t, cols, 2, MT_FMT_TSV, 0);
+	mt_table_init(&t, cols, 3, MT_FMT_TSV, 0);
+	t.type = "folder";
 	int r = mt_table_row(&t);
 	mt_table_str(&t, r, 0, "a\tb");
+	mt_table_num(&t, r, 1, 2048);
+	mt_table_bool(&t, r, 2, 1);
+	r = mt_table_row_type(&t, "total");
+	mt_table_label(&t, r, 0, "(total)");
 	mt_table_num(&t, r, 1, 2048);
 	mt_table_print(&t, f);
 	t.fmt = MT_FMT_JSON;
 	mt_table_print(&t, f);
 	fclose(f);
-	/* a tab (any control) in a TSV field is escaped; the table keeps the text for JSON */
-	CHECK_STR(buf, "folder\tsize\na\\x09b\t2048\n{\"folder\":\"a\\tb\",\"size\":2048}\n");
+	/* a tab (any control) in a TSV field is escaped; the table keeps the text
+	 * for JSON; the total is JSON's only, its label null, an unset key null */
+	CHECK_STR(buf, "folder\tsize\tok\na\\x09b\t2048\ttrue\n"
+		  "{\"schema\":1,\"type\":\"folder\",\"folder\":\"a\\tb\",\"size\":2048,\"ok\":true}\n"
+		  "{\"schema\":1,\"type\":\"total\",\"folder\":null,\"size\":2048,\"ok\":null}\n");
 	free(buf);
 	mt_table_release(&t);
 }
@@ -390,6 +428,19 @@ static void t_safepath(void)
 	CHECK(mt_lm_format_of("x.mbox") == MT_LM_MBOX);
 	CHECK(mt_lm_format_of("x.mbox.gz") == MT_LM_MBOXGZ);
 	CHECK(mt_lm_format_of("x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("/a.b/x") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.d") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.Maildir") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.zip/") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named(".hidden") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("backup.2024-12") == MT_LM_MAILDIR);
+	CHECK(mt_lm_format_named("x.mbox") == MT_LM_MBOX);
+	CHECK(mt_lm_format_named("dir.d/x.mbox.gz") == MT_LM_MBOXGZ);
+	CHECK(mt_lm_format_named("x.zip") == -1);
+	CHECK(mt_lm_format_named("x.tar.gz") == -1);
+	CHECK(mt_lm_format_named("x.gz") == -1);
+	CHECK(mt_lm_format_named("x.mbx") == -1);
 	CHECK(mt_lm_keyword_ok("$Label1") && !mt_lm_keyword_ok("a b") && !mt_lm_keyword_ok("") &&
 	      !mt_lm_keyword_ok("\\Seen") && !mt_lm_keyword_ok("x)") && !mt_lm_keyword_ok("\xc3\xa9"));
 }
@@ -422,6 +473,7 @@ static void t_numguard(void)
 		"* QUOTA \"User quota\" (STORAGE 325 51200)\r\n",
 		"* VANISHED (EARLIER) 300:310,405,411\r\n* ESEARCH (TAG \"A5\") UID MIN 7 MAX 3800 ALL 7:3800\r\n",
 		"A2 OK [COPYUID 38505 304,319:320 3956:3958] Done\r\n",
+		"* SORT 5 3 4294967295 1\r\n",
 		"A3 NO [OVERQUOTA] Quota exceeded [5000000000 bytes, -3 left\r\n",
 		"* BYE server shutting down in 99999999999 seconds\r\n",
 		NULL
@@ -429,6 +481,8 @@ static void t_numguard(void)
 	static const char *const bad[] = {
 		"* SEARCH 4294967297\r\n",
 		"* SEARCH 2 -1\r\n",
+		"* SORT 7 4294967297 2\r\n",
+		"* SORT 7 -2\r\n",
 		"* SEARCH 1 (MODSEQ 99999999999999999999)\r\n",
 		"* 2 FETCH (UID 4294967298 RFC822.SIZE 5000)\r\n",
 		"* 1 FETCH (UID 1 RFC822.SIZE -5)\r\n",
@@ -715,11 +769,291 @@ static void t_prefilter(void)
 	CHECK(checked > 0 && matched > 200);
 }
 
+/* ---- Sieve: one rule file compiled for delivery time (filters/sieve.c) ---- */
+
+/* Load rules from text (through a file: the loader reads files); MT_OK or the load error. */
+static int sv_load(const char *text, struct mt_ruleset *rs, struct mt_err *e)
+{
+	char path[] = "/tmp/mt-unit-sieve-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return mt_seterr(e, MT_EIO, "mkstemp");
+	FILE *f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	int r = mt_rules_load(path, rs, e);
+	unlink(path);
+	return r;
+}
+
+/* One rule (match clause and the rest) compiled: the script from the rule's
+ * "if", or the refusal; exactly one of want_block and want_why is given. */
+static void sv_one(int line, const char *match, const char *rest, const char *want_block, const char *want_why)
+{
+	char *text = mt_xasprintf("rules = ( { name = \"r\"; match = { %s }; %s } );\n", match, rest);
+	struct mt_ruleset rs;
+	struct mt_err e = { 0 };
+	struct mt_sieve_target t = { .trash = "Trash" };
+	struct mt_sieve_out out;
+	if (sv_load(text, &rs, &e) != MT_OK) {
+		fprintf(stderr, "line %d: rules not loaded: %s\n", line, e.msg);
+		failures++;
+		free(text);
+		return;
+	}
+	int r = mt_sieve_compile(&rs, &t, &out, &e);
+	const char *block = out.script ? strstr(out.script, "\nif ") : NULL;
+	if (want_block && (r != MT_OK || block == NULL || strcmp(block + 1, want_block) != 0)) {
+		fprintf(stderr, "line %d: got\n%s\nwant\n%s\n(%s)\n", line, block ? block + 1 : "(none)", want_block,
+			out.nrefused ? out.refused[0].why : e.msg);
+		failures++;
+	}
+	if (want_why && (r != MT_EDATA || out.script || out.nrefused != 1 || strstr(out.refused[0].why, want_why) == NULL)) {
+		fprintf(stderr, "line %d: refusal '%s', want '%s'\n", line, out.nrefused ? out.refused[0].why : "(none)", want_why);
+		failures++;
+	}
+	mt_sieve_out_release(&out);
+	mt_rules_release(&rs);
+	free(text);
+}
+
+#define SV_OK(match, rest, block) sv_one(__LINE__, match, rest, block, NULL)
+#define SV_NO(match, rest, why) sv_one(__LINE__, match, rest, NULL, why)
+
+static void t_sieve(void)
+{
+	/* conditions */
+	SV_OK("subject = \"invoice\";", "move = \"Bills\";",
+	      "if header :contains :comparator \"i;octet\" \"subject\" \"invoice\" {\n    fileinto \"Bills\";\n    stop;\n}\n");
+	SV_OK("subject = \"(?i)invoice\";", "move = \"Bills\";",
+	      "if header :contains :comparator \"i;ascii-casemap\" \"subject\" \"invoice\" {\n    fileinto \"Bills\";\n    stop;\n}\n");
+	SV_OK("subject = \"^\\\\[[a-f0-9]+\\\\](ab|cd)*x{2,3}y{2,}z?\";", "stop = true;",
+	      "if header :regex :comparator \"i;octet\" \"subject\" \"^\\\\[[0-9a-f]+](ab|cd)*x{2,3}y{2,}z?\" {\n    stop;\n}\n");
+	SV_OK("from = \"@example\\\\.(com|org)\";", "flag = \"\\\\Flagged\";",
+	      "if header :regex :comparator \"i;octet\" \"from\" \"@example\\\\.(com|org)\" {\n    addflag [\"\\\\Flagged\"];\n    stop;\n}\n");
+	SV_OK("from = \"a.*b.*?c\";", "flag = [ \"$A\", \"\\\\Seen\" ]; unflag = \"$B\"; continue = true;",
+	      "if header :regex :comparator \"i;octet\" \"from\" \"a.*b.*c\" {\n    addflag [\"$A\", \"\\\\Seen\"];\n"
+	      "    removeflag [\"$B\"];\n}\n");
+	SV_OK("subject = \"(?:ab)+?c\";", "stop = true;",
+	      "if header :regex :comparator \"i;octet\" \"subject\" \"(ab)+c\" {\n    stop;\n}\n");
+	SV_OK("subject = \"[]x-]y[-^]z[[a]\";", "stop = true;",
+	      "if header :regex :comparator \"i;octet\" \"subject\" \"[]x-]y[-^]z[a[]\" {\n    stop;\n}\n");
+	SV_OK("header = { name = \"X-Spam-Flag\"; regex = \"YES\"; };", "expunge = true;",
+	      "if header :contains :comparator \"i;octet\" \"x-spam-flag\" \"YES\" {\n    discard;\n    stop;\n}\n");
+	SV_OK("larger = \"10M\"; smaller = 20000000;", "trash = true;",
+	      "if allof(size :over 10485760, size :under 20000000) {\n    fileinto \"Trash\";\n    stop;\n}\n");
+	SV_OK("any = ( { to = \"a@b\"; }, { not = { cc = \"c@d\"; }; } );", "copy = \"C\"; create = true; continue = true;",
+	      "if anyof(header :contains :comparator \"i;octet\" \"to\" \"a@b\", not header :contains :comparator \"i;octet\" "
+	      "\"cc\" \"c@d\") {\n    fileinto :copy :create \"C\";\n}\n");
+	SV_OK("subject = \"x\";", "folders = [ \"Sent\", \"inbox\" ]; copy = \"Caf\xc3\xa9 \\\"q\\\" \\\\ x\";",
+	      "if header :contains :comparator \"i;octet\" \"subject\" \"x\" {\n    fileinto :copy \"Caf\xc3\xa9 \\\"q\\\" \\\\ x\";\n"
+	      "    stop;\n}\n");
+	SV_OK("subject = \"x\";", "folder = \"I*\"; stop = true;",
+	      "if header :contains :comparator \"i;octet\" \"subject\" \"x\" {\n    stop;\n}\n");
+	/* what means nothing at delivery */
+	SV_NO("seen = true;", "stop = true;", "seen: stored flags mean nothing at delivery");
+	SV_NO("deleted = false;", "stop = true;", "deleted: stored flags");
+	SV_NO("keyword = \"$X\";", "stop = true;", "keyword: stored flags");
+	SV_NO("older = \"30d\";", "stop = true;", "older: an age means nothing at delivery");
+	SV_NO("newer = \"30d\";", "stop = true;", "newer: an age");
+	SV_NO("subject = \"x\"; any = ( { flagged = true; } );", "stop = true;", "flagged: stored flags");
+	SV_NO("subject = \"x\";", "folder = \"Sent\"; stop = true;", "folders: mail arrives in INBOX at delivery, and this rule reads only Sent");
+	SV_NO("body = \"x\";", "stop = true;", "body: filter searches the decoded text parts within the first body_limit");
+	SV_NO("any-header = \"x\";", "stop = true;", "any-header: Sieve has no test over every header field");
+	/* regular expressions without an exact POSIX twin */
+	SV_NO("subject = \"\\\\d+\";", "stop = true;", "'\\d' at offset 0: under PCRE2_UCP a class of every Unicode decimal digit");
+	SV_NO("subject = \"\\\\w\";", "stop = true;", "'\\w' at offset 0: under PCRE2_UCP a class of Unicode letters");
+	SV_NO("subject = \"a\\\\sb\";", "stop = true;", "'\\s' at offset 1: a class of blanks");
+	SV_NO("subject = \"\\\\bx\";", "stop = true;", "'\\b' at offset 0: a word boundary");
+	SV_NO("subject = \"(a)\\\\1\";", "stop = true;", "'\\1' at offset 3: a backreference");
+	SV_NO("subject = \"a(?=b)\";", "stop = true;", "'(?=' at offset 1: a lookahead");
+	SV_NO("subject = \"a(?<!b)\";", "stop = true;", "a lookbehind");
+	SV_NO("subject = \"a++b\";", "stop = true;", "a possessive repeat");
+	SV_NO("subject = \"a b\";", "stop = true;", "' ' at offset 1: a blank: filter merges");
+	SV_NO("subject = \"[a b]\";", "stop = true;", "a blank");
+	SV_NO("subject = \"[^a]\";", "stop = true;", "a negated class");
+	SV_NO("subject = \"[[:digit:]]\";", "stop = true;", "a POSIX class");
+	SV_NO("subject = \"a.b\";", "stop = true;", "'.' at offset 1: '.' other than '.*'");
+	SV_NO("subject = \"a.+\";", "stop = true;", "'.' other than '.*'");
+	SV_NO("subject = \"ab$\";", "stop = true;", "'$' at offset 2: filter keeps a blank that ends a header value");
+	SV_NO("subject = \"caf\xc3\xa9\";", "stop = true;", "filter reads 8-bit bytes of a header as ISO-8859-1");
+	SV_NO("subject = \"(?i)unsub\";", "stop = true;", "'s' at offset 6: (?i) with k or s");
+	SV_NO("subject = \"(?i)[a-z]\";", "stop = true;", "(?i) with k or s");
+	SV_NO("subject = \"a(?i)b\";", "stop = true;", "an inline option");
+	SV_NO("subject = \"(?s)a\";", "stop = true;", "an inline option");
+	SV_NO("subject = \"a\\\\?\";", "stop = true;", "filter matches bytes that are not UTF-8 as '?'");
+	SV_NO("subject = \"a\\tb\";", "stop = true;", "a control character");
+	SV_NO("subject = \"a{,3}\";", "stop = true;", "'{' that is not a repeat count");
+	SV_NO("subject = \"a{300}\";", "stop = true;", "a repeat count above 255");
+	SV_NO("subject = \"a|\";", "stop = true;", "an empty alternative");
+	SV_NO("subject = \"\\\\Qa\\\\E\";", "stop = true;", "quoting");
+	/* actions whose effect Sieve would change */
+	SV_NO("subject = \"x\";", "copy = \"INBOX\";", "copy into INBOX");
+	SV_NO("subject = \"x\";", "move = \"tab\\there\";", "cannot be written as a Sieve string");
+
+	/* several rules: the first that matches takes the message unless it
+	 * continues; flags accumulate as filter's STOREs do */
+	struct mt_ruleset rs;
+	struct mt_err e = { 0 };
+	struct mt_sieve_out out;
+	struct mt_sieve_target t = { .trash = "Trash" };
+	CHECK(sv_load("rules = (\n"
+		      "{ name = \"a\"; match = { subject = \"x\"; }; flag = \"$A\"; copy = \"C\"; continue = true; },\n"
+		      "{ name = \"b\"; match = { subject = \"y\"; }; copy = \"C\"; },\n"
+		      "{ name = \"c\"; match = { seen = true; }; stop = true; },\n"
+		      "{ name = \"d\\n# x\"; match = { subject = \"z\"; }; move = \"D\"; }\n);\n", &rs, &e) == MT_OK);
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA);
+	CHECK(out.script == NULL && out.nrefused == 2);
+	CHECK(out.nrefused == 2 && out.refused[0].rule == &rs.v[1] && strstr(out.refused[0].why, "'C' again"));
+	CHECK(out.nrefused == 2 && out.refused[1].rule == &rs.v[2]);
+	CHECK(strstr(e.msg, "2 rules cannot be compiled") != NULL);
+	mt_sieve_out_release(&out);
+	t.skip_unsupported = 1;
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_OK);
+	CHECK(out.script && out.nrefused == 2);
+	CHECK(out.requires && out.requires[0] && strcmp(out.requires[0], "copy") == 0 && out.requires[1] &&
+	      strcmp(out.requires[1], "fileinto") == 0 && out.requires[2] && strcmp(out.requires[2], "imap4flags") == 0 &&
+	      out.requires[3] == NULL);
+	/* a name with a line break stays in its comment */
+	CHECK(out.script && strstr(out.script, "# rule 'd?# x' (") != NULL && strstr(out.script, "\n# x") == NULL);
+	CHECK(out.script && strstr(out.script, "require [\"copy\", \"fileinto\", \"imap4flags\"];\n") != NULL);
+	CHECK(out.script && strstr(out.script, "# left out: rule 'b' (") != NULL);
+	mt_sieve_out_release(&out);
+	/* the server's SIEVE capability: a missing extension is named */
+	static const char *const few[] = { "fileinto", "copy", NULL };
+	t.extensions = few;
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA && out.script == NULL);
+	CHECK(strstr(e.msg, "lacks the extension 'imap4flags'") != NULL);
+	mt_sieve_out_release(&out);
+	static const char *const all[] = { "fileinto", "copy", "imap4flags", "regex", NULL };
+	t.extensions = all;
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_OK && out.script != NULL);
+	mt_sieve_out_release(&out);
+	/* no Trash known: trash refused */
+	mt_rules_release(&rs);
+	CHECK(sv_load("rules = ( { name = \"t\"; match = { larger = 0; }; trash = true; } );\n", &rs, &e) == MT_OK);
+	t = (struct mt_sieve_target){ 0 };
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA && out.nrefused == 1 &&
+	      strstr(out.refused[0].why, "no Trash folder") != NULL);
+	mt_sieve_out_release(&out);
+	t.trash = "Papierkorb";
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_OK && out.script && strstr(out.script, "fileinto \"Papierkorb\";"));
+	mt_sieve_out_release(&out);
+	mt_rules_release(&rs);
+}
+
+/* A Sieve quoted string at p (after its '"'), unescaped (owned). */
+static char *sv_unquote(const char *p)
+{
+	char *o = mt_xmalloc(strlen(p) + 1), *w = o;
+	for (; *p && *p != '"'; p++) {
+		if (*p == '\\' && p[1])
+			p++;
+		*w++ = *p;
+	}
+	*w = '\0';
+	return o;
+}
+
+/* The translation against glibc's own POSIX matcher, as Pigeonhole runs it
+ * (C locale, REG_EXTENDED, REG_ICASE under i;ascii-casemap): on subjects of
+ * the characters both sides see alike, PCRE2 and the script decide alike. */
+static void t_sieveregex(void)
+{
+	static const char *const pats[] = {
+		"invoice", "(?i)invoice|facture", "^\\[PATCH.*[0-9]+/[0-9]+]", "a(b|c)*d", "x{2,3}y", "x{2,}", "(?:ab)+?c",
+		"[]x-]y", "[-^]z", "[a[]b", "\\.\\*\\+\\(\\)\\{\\|\\^\\$\\\\", "^a|b", "(a|^b)c", "[A-Fa-f0-9]{4}", "(?i)[a-c]+X",
+		"a.*b.*c", "^.*z", "(a(b(c)?)+)*d", "q+r?", "@example\\.(com|org)>", "}]", "[.]", "_-<>=!%&~`',;:#/",
+	};
+	const char alpha[] = "abcdxyzqrABCDXYZ019./[]()-^$\\*+{}|_@<>PATCHic";
+	uint32_t seed = 7;
+	int checked = 0, matched = 0;
+	setlocale(LC_ALL, "C");
+	for (size_t i = 0; i < sizeof pats / sizeof *pats; i++) {
+		struct mt_ruleset rs;
+		struct mt_err e = { 0 };
+		struct mt_sieve_out out;
+		struct mt_sieve_target t = { .trash = "Trash" };
+		/* the pattern as a libconfig string */
+		struct { char *s; } q = { mt_xstrdup("") };
+		for (const char *c = pats[i]; *c; c++) {
+			char *n = mt_xasprintf("%s%s%c", q.s, *c == '"' || *c == '\\' ? "\\" : "", *c);
+			free(q.s);
+			q.s = n;
+		}
+		char *text = mt_xasprintf("rules = ( { name = \"r\"; match = { subject = \"%s\"; }; stop = true; } );\n", q.s);
+		free(q.s);
+		CHECK(sv_load(text, &rs, &e) == MT_OK);
+		free(text);
+		if (rs.n != 1)
+			continue;
+		int rc = mt_sieve_compile(&rs, &t, &out, &e);
+		if (rc != MT_OK || out.script == NULL) {
+			fprintf(stderr, "/%s/ refused: %s\n", pats[i], out.nrefused ? out.refused[0].why : e.msg);
+			failures++;
+			mt_sieve_out_release(&out);
+			mt_rules_release(&rs);
+			continue;
+		}
+		const char *h = strstr(out.script, "if header :");
+		int contains = h && strncmp(h, "if header :contains", 19) == 0;
+		int icase = h && strstr(h, "\"i;ascii-casemap\"") != NULL;
+		const char *arg = h ? strstr(h, "\"subject\" \"") : NULL;
+		char *want = arg ? sv_unquote(arg + 11) : NULL;
+		regex_t re;
+		CHECK(want != NULL);
+		if (want == NULL || (!contains && regcomp(&re, want, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0)) != 0)) {
+			fprintf(stderr, "/%s/ -> '%s' does not compile as POSIX ERE\n", pats[i], want ? want : "(none)");
+			failures++;
+			free(want);
+			mt_sieve_out_release(&out);
+			mt_rules_release(&rs);
+			continue;
+		}
+		for (int round = 0; round < 20000; round++) {
+			char subj[16];
+			seed = seed * 1103515245u + 12345u;
+			int n = (int)((seed >> 16) % 12);
+			for (int j = 0; j < n; j++) {
+				seed = seed * 1103515245u + 12345u;
+				subj[j] = alpha[(seed >> 16) % (sizeof alpha - 1)];
+			}
+			subj[n] = '\0';
+			/* now and then a subject built of the pattern's own characters */
+			if (round % 3 == 0)
+				for (int j = 0; j < n; j++) {
+					seed = seed * 1103515245u + 12345u;
+					char c = pats[i][(seed >> 16) % strlen(pats[i])];
+					if (c != ' ' && c != '?')
+						subj[j] = c;
+				}
+			int pc = mt_re_match(rs.v[0].cond->re, subj, strlen(subj), NULL);
+			int sv = contains ? (icase ? strcasestr(subj, want) != NULL : strstr(subj, want) != NULL)
+					  : regexec(&re, subj, 0, NULL, 0) == 0;
+			checked++;
+			matched += pc == 1;
+			if (pc != sv) {
+				fprintf(stderr, "/%s/ -> '%s': '%s' PCRE2 %d, POSIX %d\n", pats[i], want, subj, pc, sv);
+				failures++;
+				break;
+			}
+		}
+		if (!contains)
+			regfree(&re);
+		free(want);
+		mt_sieve_out_release(&out);
+		mt_rules_release(&rs);
+	}
+	/* the subjects must reach matches, or this proves little */
+	CHECK(checked > 0 && matched > 2000);
+}
+
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "date", t_date }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table }, { "term", t_term },
 	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
 	{ "numguard", t_numguard }, { "query", t_query }, { "match", t_match }, { "prefilter", t_prefilter },
+	{ "sieve", t_sieve }, { "sieveregex", t_sieveregex },
 };
 
 int main(int argc, char **argv)

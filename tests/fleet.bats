@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# Fleets on engines that already exist: GNU parallel over --shard K/N with a
+# joblog and --resume-failed, and the Kubernetes Indexed Job of contrib/k8s,
+# whose container command is run here for every index. In both, the union
+# of the shards' results is what one unsharded run gives.
+load helpers
+
+setup_file() {
+	printf 'alice\nbob\ncarol\n' > "$BATS_FILE_TMPDIR/users"
+	"$MT" quota -a admin --users "$BATS_FILE_TMPDIR/users" --json 2>/dev/null | sort > "$BATS_FILE_TMPDIR/whole"
+}
+
+setup() {
+	[ -s "$BATS_FILE_TMPDIR/whole" ]
+	[ "$(wc -l < "$BATS_FILE_TMPDIR/whole")" -eq 3 ]
+}
+
+@test "GNU parallel: four shards, one of which fails as a dead backend would; --resume-failed reruns only it" {
+	command -v parallel
+	d=$BATS_TEST_TMPDIR
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	# the first shard that holds a user: its first attempt reaches a port
+	# where nothing listens (75, retry), as with a backend that is down
+	for fk in 1 2 3 4; do
+		[ -n "$("$MT" quota -a admin --users "$BATS_FILE_TMPDIR/users" --shard $fk/4 --json 2>/dev/null)" ] && break
+	done
+	cat > "$d/shard.sh" <<SH
+#!/bin/sh
+k=\$1
+if [ "\$k" = $fk ] && [ -e "$d/down" ]; then
+	rm -f "$d/down"
+	exec "$MT" quota -a admin -p $port --users "$d/users" --shard \$k/4 --json
+fi
+exec "$MT" quota -a admin --users "$d/users" --shard \$k/4 --json
+SH
+	chmod +x "$d/shard.sh"
+	cp "$BATS_FILE_TMPDIR/users" "$d/users"
+	touch "$d/down"
+	run parallel --will-cite --joblog "$d/joblog" -j 4 "$d/shard.sh {} > $d/out.{}.jsonl" ::: 1 2 3 4
+	[ "$status" -eq 1 ]    # parallel: the number of failed jobs
+	[ "$(awk -F'\t' 'NR > 1 && $7 != 0 {print $9 ":" $7}' "$d/joblog")" = "$d/shard.sh $fk > $d/out.$fk.jsonl:75" ]
+	run -0 parallel --will-cite --joblog "$d/joblog" --resume-failed -j 4 "$d/shard.sh {} > $d/out.{}.jsonl" ::: 1 2 3 4
+	# only that shard ran again; now every job is done
+	[ "$(awk -F'\t' 'NR > 1' "$d/joblog" | wc -l)" -eq 5 ]
+	[ "$(awk -F'\t' 'NR > 1 && $7 == 0' "$d/joblog" | wc -l)" -eq 4 ]
+	[ "$(cat "$d"/out.*.jsonl | sort)" = "$(cat "$BATS_FILE_TMPDIR/whole")" ]
+}
+
+@test "contrib/k8s: an Indexed Job whose failure policy follows the exit-status classes" {
+	python3 - "$MT_REPO/contrib/k8s/mailtool-quota-job.yaml" <<'PY'
+import re, sys, yaml
+job = yaml.safe_load(open(sys.argv[1]))
+assert job["apiVersion"] == "batch/v1" and job["kind"] == "Job", job
+spec = job["spec"]
+assert spec["completionMode"] == "Indexed"
+n = spec["completions"]
+rules = {r["action"]: sorted(r["onExitCodes"]["values"]) for r in spec["podFailurePolicy"]["rules"]}
+assert rules == {"FailJob": [64, 78], "FailIndex": [65, 69, 77], "Count": [75]}, rules
+assert all(r["onExitCodes"]["operator"] == "In" and r["onExitCodes"]["containerName"] == "mailtool"
+           for r in spec["podFailurePolicy"]["rules"])
+assert spec["backoffLimitPerIndex"] >= 1      # FailIndex needs it
+pod = spec["template"]["spec"]
+assert pod["restartPolicy"] == "Never"        # a pod failure policy needs it
+c = pod["containers"][0]
+assert c["name"] == "mailtool"
+cmd = c["command"][2]
+# the shard count in the command is the Job's
+m = re.search(r"--shard \$\(\(JOB_COMPLETION_INDEX \+ 1\)\)/(\d+)", cmd)
+assert m and int(m.group(1)) == n, (cmd, n)
+assert "MAILTOOL_PASSWORD" in [e["name"] for e in c["env"]]
+assert "--password" not in cmd
+PY
+}
+
+@test "contrib/k8s: the container's command, run for every index, gives what one unsharded run gives" {
+	d=$BATS_TEST_TMPDIR
+	mkdir "$d/results"
+	cmd=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["template"]["spec"]["containers"][0]["command"][2])' \
+		"$MT_REPO/contrib/k8s/mailtool-quota-job.yaml")
+	n=$(python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["spec"]["completions"])' \
+		"$MT_REPO/contrib/k8s/mailtool-quota-job.yaml")
+	# the pod's paths, here
+	cmd=${cmd//exec mailtool /exec $MT }
+	cmd=${cmd//\/etc\/mailtool\/mailtool.conf/$MAILTOOL_CONFIG}
+	cmd=${cmd//\/etc\/mailtool-users\/users.txt/$BATS_FILE_TMPDIR/users}
+	cmd=${cmd//\/results/$d/results}
+	for i in $(seq 0 $((n - 1))); do
+		run -0 env JOB_COMPLETION_INDEX="$i" sh -c "$cmd"
+	done
+	[ "$(ls "$d/results" | wc -l)" -eq "$n" ]
+	[ "$(cat "$d"/results/*.jsonl | sort)" = "$(cat "$BATS_FILE_TMPDIR/whole")" ]
+}
