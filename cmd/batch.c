@@ -43,7 +43,7 @@ static int run_line(struct batch *b, char **w, int n, const char *text)
 		char **argv = mt_xmalloc(sizeof *argv * (size_t)(n + 7));
 		int argc = 0;
 		const char *v;
-		if (ap->flags & MT_APPLET_SESSION) {
+		if (ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) {
 			if ((v = mt_arg(&b->ctx->args, "config"))) { argv[argc++] = "--config"; argv[argc++] = (char *)v; }
 			if ((v = mt_arg(&b->ctx->args, "account"))) { argv[argc++] = "-a"; argv[argc++] = (char *)v; }
 			if ((v = mt_arg(&b->ctx->args, "as"))) { argv[argc++] = "--as"; argv[argc++] = (char *)v; }

@@ -79,17 +79,11 @@ static int filter_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool filter %s", ctx->ap->usage);
 	/* -f FILE, else the configuration file (read here: check runs before
 	 * the dispatcher loads it) */
-	const char *path = mt_arg(&ctx->args, "rules");
-	struct mt_config cfg = { 0 };
-	if (path == NULL) {
-		if (mt_config_load(&cfg, mt_arg(&ctx->args, "config"), &ctx->err) != MT_OK)
-			return mt_fail_err(ctx, &ctx->err);
-		path = cfg.path;
-		if (path == NULL)
-			return mt_fail(ctx, MT_ECONFIG, "no rules: give -f FILE, or a rules list in mailtool.conf");
-	}
+	char *path = mt_rules_path(ctx);
+	if (path == NULL)
+		return mt_fail_err(ctx, &ctx->err);
 	int r = mt_rules_load(path, &F->rules, &ctx->err);
-	mt_config_release(&cfg);
+	free(path);
 	if (r != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
 	if ((v = mt_arg(&ctx->args, "body-limit"))) {

@@ -12,6 +12,7 @@ struct mt_account {
 	char *name;             /* account name, or "command line" */
 	char *host;
 	int port;               /* 0 = default for the TLS mode */
+	int sieve_port;         /* ManageSieve, 0 = 4190 */
 	enum mt_tls tls;
 	char *tunnel;           /* command, or NULL */
 	char *user;

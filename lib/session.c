@@ -1,6 +1,7 @@
 /* session.c — open an IMAP session: transport, greeting, STARTTLS, capability
  * bookkeeping, authentication, compression; trace with credentials redacted. */
 #include "session_int.h"
+#include "auth.h"
 
 #include <ctype.h>
 #include <poll.h>
@@ -80,87 +81,32 @@ static mailstream_low_driver mt_low_driver = {
 
 /* ---- trace ------------------------------------------------------------- */
 
-static void trace_flush(struct mt_session *s, int dir)
-{
-	if (s->trace_npend[dir] == 0)
-		return;
-	s->trace_pend[dir][s->trace_npend[dir]] = '\0';
-	char *safe = mt_term_safe(s->trace_pend[dir]);
-	fputs(safe, s->trace);
-	free(safe);
-	s->trace_npend[dir] = 0;
-}
-
-static void trace_out(struct mt_session *s, int dir, const char *str, size_t size)
-{
-	static const char *const prefix[2] = { "S: ", "C: " };
-	for (size_t i = 0; i < size; i++) {
-		if (s->trace_bol[dir]) {
-			fputs(prefix[dir], s->trace);
-			s->trace_bol[dir] = 0;
-			s->trace_linelen[dir] = 0;
-		}
-		unsigned char ch = (unsigned char)str[i];
-		if (ch >= 0x80 && (ch & 0xC0) == 0x80 && s->trace_npend[dir] > 0 && s->trace_npend[dir] < 4) {
-			/* a continuation byte of the UTF-8 sequence being read */
-			s->trace_pend[dir][s->trace_npend[dir]++] = (char)ch;
-			int need = (unsigned char)s->trace_pend[dir][0] >= 0xF0 ? 4 : (unsigned char)s->trace_pend[dir][0] >= 0xE0 ? 3 : 2;
-			if (s->trace_npend[dir] == need)
-				trace_flush(s, dir);
-			continue;
-		}
-		trace_flush(s, dir);   /* an unfinished sequence ends here: shown escaped */
-		if (ch == '\n') {
-			fputc('\n', s->trace);
-			s->trace_bol[dir] = 1;
-			continue;
-		}
-		if (ch == '\r')
-			continue;
-		if (++s->trace_linelen[dir] == 400)
-			fputs(" [...]", s->trace);
-		if (s->trace_linelen[dir] >= 400)
-			continue;
-		if (ch >= 0xC0) {
-			/* a UTF-8 lead byte: shown once the sequence is whole and safe
-			 * (no C1 control or bidirectional override reaches the terminal) */
-			s->trace_pend[dir][0] = (char)ch;
-			s->trace_npend[dir] = 1;
-			continue;
-		}
-		fputc(isprint(ch) ? ch : '.', s->trace);
-	}
-}
-
 static void trace_logger(mailimap *imap, int log_type, const char *str, size_t size, void *ctx)
 {
 	struct mt_session *s = ctx;
 	(void)imap;
-	if (!s->trace)
+	if (!s->tr.f)
 		return;
 	switch (log_type) {
 	case MAILSTREAM_LOG_TYPE_DATA_RECEIVED:
-		trace_out(s, 0, str, size);
+		mt_trace_out(&s->tr, MT_TRACE_SERVER, str, size);
 		break;
 	case MAILSTREAM_LOG_TYPE_DATA_SENT: {
 		/* belt and braces: never print a registered secret, even outside private sends */
 		for (int k = 0; k < 3; k++)
 			if (s->secrets[k] && *s->secrets[k] && memmem(str, size, s->secrets[k], strlen(s->secrets[k]))) {
-				trace_out(s, 1, "<credentials redacted>\n", 23);
+				mt_trace_redacted(&s->tr, MT_TRACE_CLIENT);
 				return;
 			}
-		trace_out(s, 1, str, size);
+		mt_trace_out(&s->tr, MT_TRACE_CLIENT, str, size);
 		break;
 	}
 	case MAILSTREAM_LOG_TYPE_DATA_SENT_PRIVATE:
-		if (!s->trace_bol[1])
-			trace_out(s, 1, "\n", 1);
-		trace_out(s, 1, "<credentials redacted>\n", 23);
+		mt_trace_redacted(&s->tr, MT_TRACE_CLIENT);
 		break;
 	default:
 		break;
 	}
-	fflush(s->trace);
 }
 
 /* A tunnel that ended before its server's greeting: why, from its exit
@@ -464,13 +410,6 @@ int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out)
 
 /* ---- authentication ---------------------------------------------------- */
 
-static char *b64(const unsigned char *in, size_t n)
-{
-	char *out = mt_xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-	return out;
-}
-
 static int authenticate(struct mt_session *s, const struct mt_account *a, struct mt_err *e)
 {
 	char *pw = NULL, *login = NULL, *cmd = NULL;
@@ -481,19 +420,9 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 
 	if (a->user == NULL || *a->user == '\0')
 		return mt_seterr(e, MT_EUSAGE, "no user name: give -u USER or set user in the account");
-	/* cleartext credentials only to loopback (or a tunnel) unless explicitly allowed */
-	if (!s->have_tls && !s->conn.child && !s->conn.loopback && !a->allow_plaintext_auth)
-		return mt_seterr(e, MT_EUNAVAIL,
-				 "refusing to send the password in cleartext to %s (set allow_plaintext_auth = true to override)",
-				 s->conn.peer);
-
-	if (a->as_user && a->impersonation == MT_IMP_MASTER_LOGIN) {
-		login = mt_xasprintf("%s%s%s", a->as_user, a->master_separator ? a->master_separator : "*", a->user);
-	} else {
-		login = mt_xstrdup(a->user);
-		if (a->as_user)
-			authzid = a->as_user;
-	}
+	if ((r = mt_auth_cleartext_check(a, s->have_tls, &s->conn, e)) != MT_OK)
+		return r;
+	mt_auth_identity(a, &login, &authzid);
 	if (*authzid && a->auth == MT_AUTH_LOGIN) {
 		free(login);
 		return mt_seterr(e, MT_ECONFIG, "--as needs AUTHENTICATE PLAIN (authzid), but the account says auth = \"login\" "
@@ -514,10 +443,7 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 				 login_ok ? "" : ", LOGINDISABLED");
 	}
 	/* a password_command gets the time a server answer may take, within the deadline */
-	double limit = s->idle_timeout_s * 1000.0;
-	if (s->conn.deadline > 0 && s->conn.deadline - mt_now_ms() < limit)
-		limit = s->conn.deadline - mt_now_ms() > 0 ? s->conn.deadline - mt_now_ms() : 1;
-	if ((r = mt_password_get(a, limit, &pw, e)) != MT_OK) {
+	if ((r = mt_auth_password(a, s->idle_timeout_s, s->conn.deadline, &pw, e)) != MT_OK) {
 		free(login);
 		return r;
 	}
@@ -525,16 +451,7 @@ static int authenticate(struct mt_session *s, const struct mt_account *a, struct
 	forget_caps(s);
 	s->secrets[0] = mt_xstrdup(pw);
 	if (plain_ok && a->auth != MT_AUTH_LOGIN) {
-		size_t lz = strlen(authzid), ll = strlen(login), lp = strlen(pw);
-		unsigned char *raw = mt_xmalloc(lz + ll + lp + 2);
-		memcpy(raw, authzid, lz);
-		raw[lz] = '\0';
-		memcpy(raw + lz + 1, login, ll);
-		raw[lz + 1 + ll] = '\0';
-		memcpy(raw + lz + ll + 2, pw, lp);
-		char *blob = b64(raw, lz + ll + lp + 2);
-		OPENSSL_cleanse(raw, lz + ll + lp + 2);
-		free(raw);
+		char *blob = mt_sasl_plain(authzid, login, pw);
 		s->secrets[1] = mt_xstrdup(blob);
 		s->auth_method = "AUTHENTICATE PLAIN";
 		if (mt_has_cap(s, "SASL-IR")) {
@@ -643,8 +560,7 @@ static int session_open(const struct mt_account *a, FILE *trace, int rfd, int wf
 		*failed = NULL;
 	mt_numguard_init(&s->guard);
 	s->conn.fd = s->conn.wfd = -1;
-	s->trace = trace;
-	s->trace_bol[0] = s->trace_bol[1] = 1;
+	mt_trace_init(&s->tr, trace);
 	s->idle_timeout_s = a->idle_timeout > 0 ? a->idle_timeout : 30;
 	s->conn.idle_ms = s->idle_timeout_s * 1000.0;
 	s->t0 = t = mt_now_ms();

@@ -6,6 +6,7 @@
 #include "session.h"
 #include "transport.h"
 #include "numguard.h"
+#include "trace.h"
 
 #include <libetpan/libetpan.h>
 
@@ -25,11 +26,7 @@ struct mt_session {
 	const char *auth_method;
 	struct mt_timings t;
 	double t0;
-	FILE *trace;                    /* the conversation goes here, or NULL */
-	int trace_bol[2];               /* at beginning of line, per direction */
-	int trace_linelen[2];
-	char trace_pend[2][5];          /* a UTF-8 sequence not yet whole, per direction */
-	int trace_npend[2];
+	struct mt_trace tr;             /* the conversation (--trace), or tr.f NULL */
 	char *secrets[3];               /* strings never to print, owned */
 	char delim;                     /* cached, -1 unknown */
 	int delim_known;

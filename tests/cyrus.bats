@@ -558,6 +558,32 @@ EOF2
 	[ "$(tsv_field "$out" INBOX messages)" -ge 1 ]
 }
 
+@test "cyrus: sieve over timsieved: put twice sends one PUTSCRIPT, --as bob through the admin, rm --force" {
+	local s="$BATS_TEST_TMPDIR/s.sieve"
+	printf 'require "fileinto";\nif header :contains "subject" "[dev]" {\n  fileinto "Lists/dev";\n}\n' > "$s"
+	# what an earlier failed run may have left
+	run cy sieve rm mailtool --force
+	run cy_bob sieve rm mailtool --force
+	run -0 --separate-stderr cy sieve put --script "$s" --activate --trace
+	[ "$(grep -c '^C: PUTSCRIPT' <<<"$stderr")" -eq 1 ]
+	[ "$(grep -c '^C: STARTTLS' <<<"$stderr")" -eq 1 ]
+	run -0 --separate-stderr cy sieve put --script "$s" --activate --trace
+	[ "$(grep -cE '^C: (PUTSCRIPT|SETACTIVE)' <<<"$stderr")" -eq 0 ]
+	run -0 --separate-stderr cy sieve ls --tsv
+	[ "${lines[1]}" = "mailtool	true" ]
+	run -0 --separate-stderr cy sieve get mailtool
+	[ "$output" = "$(cat "$s")" ]
+	run -0 --separate-stderr cy_admin sieve put --as bob --script "$s"
+	run -0 --separate-stderr cy_bob sieve ls --tsv
+	[ "${lines[1]}" = "mailtool	false" ]
+	run --separate-stderr cy sieve rm mailtool
+	[ "$status" -eq 69 ]
+	run -0 --separate-stderr cy sieve rm mailtool --force
+	run -0 --separate-stderr cy_bob sieve rm mailtool
+	run -0 --separate-stderr cy sieve ls --tsv
+	[ "${#lines[@]}" -eq 1 ]
+}
+
 @test "cyrus: du --messages (SORT) lists the largest messages as the server sizes them; --histogram adds up" {
 	run -0 --separate-stderr cy du --messages --top 5 --tsv --trace INBOX
 	[[ "$stderr" == *"UID SORT (REVERSE SIZE) UTF-8 UID "* ]]

@@ -35,6 +35,7 @@ replay() {
 @test "fuzz corpus: rule files and mailtool.conf" { replay rules; }
 @test "fuzz corpus: regex literals are a sound pre-filter (incl. the (?ix)# find)" { replay literals; }
 @test "fuzz corpus: server responses on a session" { replay response; }
+@test "fuzz corpus: ManageSieve responses on a connection" { replay msieve; }
 
 @test "every fuzz target has a seed corpus and a replay binary" {
 	for f in "$MT_REPO"/tests/fuzz/fuzz_*.c; do

@@ -12,7 +12,7 @@
 static const char *const top_keys[] = { "default", "accounts", "compact", "rules", NULL };
 
 static const char *const account_keys[] = {
-	"host", "port", "tls", "tunnel", "user", "auth", "impersonation", "master_separator",
+	"host", "port", "sieve_port", "tls", "tunnel", "user", "auth", "impersonation", "master_separator",
 	"ca_file", "fingerprint", "password_command", "password_file", "allow_plaintext_auth",
 	"compress", "connect_timeout", "timeout", "deadline", "persist", "max_rate", NULL,
 };
@@ -197,12 +197,12 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 		char *tmp = NULL;
 
 		if (strcmp(n, "host") == 0) r = get_str(c, s, &a->host, e);
-		else if (strcmp(n, "port") == 0) {
+		else if (strcmp(n, "port") == 0 || strcmp(n, "sieve_port") == 0) {
 			if (config_setting_type(s) != CONFIG_TYPE_INT || config_setting_get_int(s) < 1 ||
 			    config_setting_get_int(s) > 65535)
 				r = cfg_err(c, s, e, "expected a port number 1-65535");
 			else
-				a->port = config_setting_get_int(s);
+				*(strcmp(n, "port") == 0 ? &a->port : &a->sieve_port) = config_setting_get_int(s);
 		} else if (strcmp(n, "tls") == 0) {
 			if ((r = get_str(c, s, &tmp, e)) == MT_OK && tmp) {
 				if (strcmp(tmp, "implicit") == 0 || strcmp(tmp, "yes") == 0) a->tls = MT_TLS_IMPLICIT;

@@ -75,7 +75,7 @@ static void collect(struct mt_args *a, const struct mt_applet *ap)
 {
 	memset(a, 0, sizeof *a);
 	add_table(a, ap->opts);
-	if (ap->flags & MT_APPLET_SESSION)
+	if (ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT))
 		add_table(a, mt_common_opts);
 	add_table(a, help_opt);
 }
@@ -299,7 +299,7 @@ void mt_applet_help(FILE *f, const struct mt_applet *ap)
 		fputs("\noptions:\n", f);
 		print_opts(f, ap->opts);
 	}
-	if (ap->flags & MT_APPLET_SESSION) {
+	if (ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) {
 		fputs("\ncommon options:\n", f);
 		print_opts(f, mt_common_opts);
 	}
@@ -311,7 +311,7 @@ void mt_applet_help(FILE *f, const struct mt_applet *ap)
 void mt_applet_complete_options(FILE *f, const struct mt_applet *ap)
 {
 	const struct mt_opt *tabs[] = { ap->opts,
-		(ap->flags & MT_APPLET_SESSION) ? mt_common_opts : NULL, help_opt };
+		(ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) ? mt_common_opts : NULL, help_opt };
 	for (size_t k = 0; k < sizeof tabs / sizeof *tabs; k++)
 		for (const struct mt_opt *t = tabs[k]; t && t->lng; t++) {
 			if (t->help == NULL)

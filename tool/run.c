@@ -89,6 +89,22 @@ static int setup_account(struct mt_ctx *ctx)
 	return MT_OK;
 }
 
+char *mt_rules_path(struct mt_ctx *ctx)
+{
+	const char *path = mt_arg(&ctx->args, "rules");
+	struct mt_config cfg = { 0 };
+	char *out;
+	if (path)
+		return mt_xstrdup(path);
+	if (mt_config_load(&cfg, mt_arg(&ctx->args, "config"), &ctx->err) != MT_OK)
+		return NULL;
+	out = cfg.path ? mt_xstrdup(cfg.path) : NULL;
+	mt_config_release(&cfg);
+	if (out == NULL)
+		mt_seterr(&ctx->err, MT_ECONFIG, "no rules: give -f FILE, or a rules list in mailtool.conf");
+	return out;
+}
+
 static void print_verbose_open(struct mt_ctx *ctx)
 {
 	const struct mt_timings *t = mt_session_timings(ctx->s);
@@ -187,6 +203,8 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 		}
 		if (ctx->verbose)
 			print_verbose_open(ctx);
+	} else if ((ap->flags & MT_APPLET_ACCOUNT) && !ctx->acct.name && (r = setup_account(ctx)) != MT_OK) {
+		return mt_fail_err(ctx, &ctx->err);
 	}
 	r = ap->main(ctx);
 	if (ctx->s && ctx->verbose) {
@@ -204,7 +222,7 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
  * children, which report them per user as before. */
 static void users_prepare_tls(struct mt_ctx *ctx)
 {
-	if ((ctx->ap->flags & MT_APPLET_SESSION) && setup_account(ctx) == MT_OK && !ctx->acct.tunnel &&
+	if ((ctx->ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) && setup_account(ctx) == MT_OK && !ctx->acct.tunnel &&
 	    ctx->acct.tls != MT_TLS_NONE)
 		mt_tls_prepare(ctx->acct.ca_file, ctx->acct.fingerprint);
 	mt_account_release(&ctx->acct);
@@ -268,7 +286,7 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 	/* -q: nothing but errors, for this run only (a batch's next line, or the
 	 * next run a --persist process serves, prints again); the exit status
 	 * still says everything */
-	if ((ap->flags & MT_APPLET_SESSION) && mt_flag(&ctx.args, "quiet")) {
+	if ((ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) && mt_flag(&ctx.args, "quiet")) {
 		int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		fflush(stdout);
 		if (null < 0 || (quiet_saved = fcntl(1, F_DUPFD_CLOEXEC, 3)) < 0 || dup2(null, 1) < 0) {
@@ -293,6 +311,10 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 			users_prepare_tls(&ctx);
 			r = mt_run_users(&ctx, run_for_user);
 		}
+		goto out;
+	}
+	if ((ap->flags & MT_APPLET_ACCOUNT) && mt_arg(&ctx.args, "persist")) {
+		r = mt_fail(&ctx, MT_EUSAGE, "--persist keeps IMAP sessions; %s opens a connection of its own", ap->name);
 		goto out;
 	}
 	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard") || mt_arg(&ctx.args, "resume") ||

@@ -43,6 +43,8 @@ struct mt_ctx;
 enum {
 	MT_APPLET_SESSION = 1 << 0,  /* dispatcher opens an authenticated session first */
 	MT_APPLET_FRESH = 1 << 1,    /* a session of its own, never a kept or cached one (info tests the login) */
+	MT_APPLET_ACCOUNT = 1 << 2,  /* the common options and the account (--users too), but the
+				      * applet opens its own connection (sieve: ManageSieve) */
 };
 
 struct mt_applet {
@@ -239,6 +241,11 @@ char *mt_runtime_dir_found(void);
  * is none and create is 0; with create, made when missing. -1 and e set
  * when it cannot be read or made. */
 int mt_archive_key(unsigned char key[32], int create, struct mt_err *e);
+
+/* The rule file of a run: -f FILE, else the configuration file (read here:
+ * an applet's check runs before the dispatcher loads it). Owned, or NULL
+ * and ctx->err set. */
+char *mt_rules_path(struct mt_ctx *ctx);
 
 /* Print "mailtool APPLET: message" on stderr and return code. */
 int mt_fail(struct mt_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

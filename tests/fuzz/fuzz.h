@@ -6,6 +6,7 @@
 #ifndef MT_FUZZ_H
 #define MT_FUZZ_H
 #include <dirent.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -66,5 +67,26 @@ static inline void fuzz_empty_dir(const char *dir)
 }
 
 /* A property of the code under test does not hold: crash so the fuzzer keeps the input. */
+/* The input as a server's side of a connection: *rfd reads it (a pipe
+ * holding all of it, then end of file), *wfd takes what the client sends
+ * (/dev/null). 0, or -1 when the input is too large for a pipe (skipped). */
+static inline int fuzz_server_fds(const uint8_t *d, size_t n, int *rfd, int *wfd)
+{
+	int p[2];
+	if (n > 65536 || pipe(p) < 0)
+		return -1;
+	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 17);
+	for (size_t off = 0; off < n;) {
+		ssize_t k = write(p[1], d + off, n - off);
+		if (k <= 0)
+			abort();
+		off += (size_t)k;
+	}
+	close(p[1]);
+	*rfd = p[0];
+	*wfd = open("/dev/null", O_WRONLY);
+	return 0;
+}
+
 #define FUZZ_ASSERT(c) do { if (!(c)) { fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__, #c); abort(); } } while (0)
 #endif

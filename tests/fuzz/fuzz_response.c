@@ -45,18 +45,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	for (size_t i = 0; i + 3 <= n && d[i] != '\n'; i++)
 		if (strncasecmp((const char *)d + i, "BYE", 3) == 0)
 			return 0;
-	int p[2];
-	if (n > 65536 || pipe(p) < 0)
+	int rfd, wfd;
+	if (fuzz_server_fds(d, n, &rfd, &wfd) < 0)
 		return 0;
-	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 17);
-	for (size_t off = 0; off < n;) {
-		ssize_t k = write(p[1], d + off, n - off);
-		if (k <= 0)
-			abort();
-		off += (size_t)k;
-	}
-	close(p[1]);
-	int wfd = open("/dev/null", O_WRONLY);
 	struct mt_account a;
 	memset(&a, 0, sizeof a);
 	a.compress = 0;
@@ -64,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	a.deadline = 5;
 	struct mt_session *s = NULL;
 	struct mt_err e;
-	if (mt_session_open_fds(&a, p[0], wfd, &s, &e) != 0) {
+	if (mt_session_open_fds(&a, rfd, wfd, &s, &e) != 0) {
 		FUZZ_ASSERT(e.msg[0] != '\0');
 		return 0;   /* the session closed both descriptors */
 	}

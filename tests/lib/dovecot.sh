@@ -13,7 +13,10 @@
 # /tmp/mtdc.XXXXXX directory (recorded in DIR/.mt-state, removed by stop).
 # Two Dovecot instances are started: the main one (STARTTLS + implicit TLS
 # listeners) and a second one with ssl=no sharing the same users and mail
-# (MT_NOTLS_PORT).  See tests/lib/README.md for the exported variables.
+# (MT_NOTLS_PORT).  The main one also runs Pigeonhole: ManageSieve with
+# STARTTLS (MT_SIEVE_PORT; scripts in each user's mail directory, ~/sieve,
+# the active one ~/.dovecot.sieve) and LMTP delivery through Sieve
+# (MT_LMTP_PORT).  See tests/lib/README.md for the exported variables.
 #
 # Environment knobs: MT_FIXTURE_MESSAGES (alice's INBOX count),
 # MT_QUOTA_LIMIT_KB (alice's storage limit, default 1048576 = 1 GiB).
@@ -225,7 +228,7 @@ service anvil {
 EOF
     if [ "$ROOTMODE" = 0 ]; then
         local s
-        for s in anvil imap-login imap-urlauth-login ipc old-stats pop3-login submission-login aggregator director; do
+        for s in anvil imap-login imap-urlauth-login ipc old-stats pop3-login submission-login aggregator director managesieve-login; do
             printf 'service %s {\n  chroot =\n}\n' "$s"
         done >>"$d/dovecot-common.conf"
     fi
@@ -240,6 +243,7 @@ ssl = yes
 ssl_cert = <$d/certs/server.pem
 ssl_key = <$d/certs/server.key
 ssl_min_protocol = TLSv1.2
+protocols = imap sieve lmtp
 service imap-login {
   inet_listener imap {
     address = 127.0.0.1
@@ -250,6 +254,25 @@ service imap-login {
     port = $IMAPS_PORT
     ssl = yes
   }
+}
+service managesieve-login {
+  inet_listener sieve {
+    address = 127.0.0.1
+    port = $SIEVE_PORT
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+  postmaster_address = postmaster@localhost
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
 }
 EOF
     cat >"$d/dovecot-notls.conf" <<EOF
@@ -434,8 +457,8 @@ cmd_start() {
 
     local attempt ok=0
     for attempt in 1 2 3; do
-        read -r IMAP_PORT IMAPS_PORT NOTLS_PORT < <(free_ports 3) || die "cannot pick free ports"
-        [ -n "$NOTLS_PORT" ] || die "cannot pick free ports"
+        read -r IMAP_PORT IMAPS_PORT NOTLS_PORT SIEVE_PORT LMTP_PORT < <(free_ports 5) || die "cannot pick free ports"
+        [ -n "$LMTP_PORT" ] || die "cannot pick free ports"
         write_config "$DIR"
         cat >"$DIR/.mt-state" <<EOF
 ROOTMODE=$ROOTMODE
@@ -454,11 +477,12 @@ EOF
         wait "$sp1" || r1=1
         wait "$sp2" || r2=1
         if [ "$r1$r2" = 00 ] &&
-            wait_listening 5 "$DIR/certs/ca.pem" "$IMAP_PORT" "TLS:$IMAPS_PORT" "$NOTLS_PORT"; then
+            wait_listening 5 "$DIR/certs/ca.pem" "$IMAP_PORT" "TLS:$IMAPS_PORT" "$NOTLS_PORT" \
+                "ANY:$SIEVE_PORT" "ANY:$LMTP_PORT"; then
             ok=1
             break
         fi
-        log "start attempt $attempt failed (ports $IMAP_PORT $IMAPS_PORT $NOTLS_PORT)"
+        log "start attempt $attempt failed (ports $IMAP_PORT $IMAPS_PORT $NOTLS_PORT $SIEVE_PORT $LMTP_PORT)"
         stop_dir "$DIR" KILL
         # retry only for port races; anything else will fail again quickly anyway
         grep -qi 'address already in use' "$DIR/dovecot.log" "$DIR/dovecot-start.err" 2>/dev/null || break
@@ -508,6 +532,8 @@ export MT_IMAP_HOST=127.0.0.1
 export MT_IMAP_PORT=$IMAP_PORT
 export MT_IMAPS_PORT=$IMAPS_PORT
 export MT_NOTLS_PORT=$NOTLS_PORT
+export MT_SIEVE_PORT=$SIEVE_PORT
+export MT_LMTP_PORT=$LMTP_PORT
 export MT_CA=$(q "$DIR/certs/ca.pem")
 export MT_OTHER_CA=$(q "$DIR/certs/other-ca.pem")
 export MT_SERVER_CERT=$(q "$DIR/certs/server.pem")
@@ -525,7 +551,7 @@ export MT_MANIFEST_ALICE=$(q "$DIR/alice.manifest.tsv")
 export MT_MANIFEST_BOB=$(q "$DIR/bob.manifest.tsv")
 EOF
     chmod 0644 "$DIR/env.sh"
-    log "started in $DIR: imap=$IMAP_PORT imaps=$IMAPS_PORT notls=$NOTLS_PORT ($(( $(now_ms) - t0 )) ms)"
+    log "started in $DIR: imap=$IMAP_PORT imaps=$IMAPS_PORT notls=$NOTLS_PORT sieve=$SIEVE_PORT lmtp=$LMTP_PORT ($(( $(now_ms) - t0 )) ms)"
 }
 
 cmd_stop() {

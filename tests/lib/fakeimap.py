@@ -26,6 +26,10 @@ Markers inside a reply (alone or at its end):
                close_notify alert, the TCP connection just ends (FIN)
 Commands no rule matches get "{tag} BAD unexpected".
 
+ManageSieve (FAKE_NOTAG=1 in the environment): lines carry no tag, a rule
+matches the whole line, {tag} is empty, and an unmatched line gets
+'NO "unexpected"'.
+
 TLS: with FAKE_TLS_CERT and FAKE_TLS_KEY (PEM files) in the environment the
 server speaks implicit TLS from the start, unless FAKE_TLS_MODE=starttls, in
 which case TLS begins at a <STARTTLS> marker. A failed handshake (the client
@@ -69,6 +73,7 @@ except socket.timeout:
     sys.exit(0)
 log = open(logfile, "a", encoding="utf-8", errors="replace")
 tls_cert, tls_key = os.environ.get("FAKE_TLS_CERT"), os.environ.get("FAKE_TLS_KEY")
+notag = os.environ.get("FAKE_NOTAG") == "1"
 
 
 def start_tls():
@@ -168,11 +173,14 @@ while alive and time.time() < deadline:
         text = line.rstrip(b"\r").decode("utf-8", "replace")
         log.write(text + "\n")
         log.flush()
-        tag, _, rest = text.partition(" ")
+        if notag:
+            tag, rest = "", text
+        else:
+            tag, _, rest = text.partition(" ")
         for pat, reply in rules:
             if pat.search(rest):
                 alive = send(reply, tag)
                 break
         else:
-            alive = send("{tag} BAD unexpected", tag)
+            alive = send('NO "unexpected"' if notag else "{tag} BAD unexpected", tag)
 conn.close()

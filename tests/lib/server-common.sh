@@ -21,7 +21,8 @@ PY
 }
 
 wait_listening() { # SECONDS CA SPEC...: bounded wait for the "* OK" greeting on
-    # each SPEC, a port (cleartext) or TLS:PORT (handshake verified against CA);
+    # each SPEC, a port (cleartext) or TLS:PORT (handshake verified against CA),
+    # or ANY:PORT, any greeting at all (ManageSieve, LMTP);
     # gives up at once when a pid of $WATCH_PIDS (the server's) has died
     WATCH_PIDS=${WATCH_PIDS:-} "$PYTHON" - "$@" <<'PY'
 import os, socket, ssl, sys, time
@@ -37,8 +38,8 @@ def dead():
     return None
 ctx = ssl.create_default_context(cafile=sys.argv[2])
 for spec in sys.argv[3:]:
-    tls = spec.startswith("TLS:")
-    port = int(spec[4:] if tls else spec)
+    tls, anyg = spec.startswith("TLS:"), spec.startswith("ANY:")
+    port = int(spec[4:] if tls or anyg else spec)
     while True:
         try:
             s = socket.create_connection(("127.0.0.1", port), timeout=2)
@@ -46,7 +47,7 @@ for spec in sys.argv[3:]:
                 s = ctx.wrap_socket(s, server_hostname="localhost")
             s.settimeout(max(0.5, deadline - time.time()))
             g = s.recv(512)
-            if not g.startswith(b"* OK"):
+            if not g.startswith(b"* OK") and not (anyg and g):
                 raise OSError("bad greeting %r" % g)
             s.close()
             break
