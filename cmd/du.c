@@ -5,6 +5,7 @@
  * many messages, and bytes, per size band. */
 #include "../tool/tool.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,8 +64,11 @@ static char *ancestor(const char *name, char delim, long depth)
 static int parse_count(const char *s, long *out)
 {
 	char *end;
+	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (*s == '\0' || *end != '\0' || v < 0)
+	/* a million rows is more than any screen or script wants; more is a typo
+	 * (and --messages keeps that many in memory) */
+	if (*s == '\0' || *end != '\0' || v < 0 || errno || v > 1000000)
 		return -1;
 	*out = v;
 	return 0;
@@ -264,14 +268,16 @@ static int du_messages(struct mt_ctx *ctx, const struct mt_mailboxes *m, size_t 
 	for (size_t i = 0; i < n; i++) {
 		struct tm tm;
 		int row = mt_table_row(&t);
-		gmtime_r(&v[i].m.internaldate, &tm);
-		strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
 		mt_table_str(&t, row, M_FOLDER, v[i].folder);
 		mt_table_num(&t, row, M_UID, v[i].m.uid);
-		mt_table_str(&t, row, M_DATE, date);
+		/* what the server did not say is absent (null), not 1970 or "" */
+		if (v[i].m.internaldate > 0 && gmtime_r(&v[i].m.internaldate, &tm)) {
+			strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+			mt_table_str(&t, row, M_DATE, date);
+		}
 		mt_table_num(&t, row, M_SIZE, v[i].m.size);
-		mt_table_str(&t, row, M_FROM, v[i].m.from ? v[i].m.from : "");
-		mt_table_str(&t, row, M_SUBJECT, v[i].m.subject ? v[i].m.subject : "");
+		mt_table_str(&t, row, M_FROM, v[i].m.from);
+		mt_table_str(&t, row, M_SUBJECT, v[i].m.subject);
 		free(v[i].m.from);
 		free(v[i].m.subject);
 	}
@@ -376,7 +382,7 @@ static int du_main(struct mt_ctx *ctx)
 		else return mt_fail(ctx, MT_EUSAGE, "bad --sort '%s': expected size, count or name", sort);
 	}
 	if (top_s && parse_count(top_s, &top) < 0)
-		return mt_fail(ctx, MT_EUSAGE, "bad --top '%s': expected a whole number", top_s);
+		return mt_fail(ctx, MT_EUSAGE, "bad --top '%s': expected a whole number up to a million", top_s);
 	if (depth_s && (parse_count(depth_s, &depth) < 0 || depth == 0))
 		return mt_fail(ctx, MT_EUSAGE, "bad --depth '%s': expected a number of levels, 1 or more", depth_s);
 	if (messages && histogram)

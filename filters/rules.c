@@ -424,6 +424,8 @@ int mt_rules_load(const char *path, struct mt_ruleset *rs, struct mt_err *e)
 	memset(rs, 0, sizeof *rs);
 	rs->body_limit = 256 * 1024;
 	rs->re_limits = (struct mt_re_limits)MT_RE_LIMITS_DEFAULT;
+	if ((r = mt_cfg_check_ints(path, e)) != MT_OK)
+		return r;
 	config_init(&cfg);
 	if (!config_read_file(&cfg, path)) {
 		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)

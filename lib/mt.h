@@ -48,6 +48,11 @@ int mt_parse_size(const char *s, uint64_t *out, struct mt_err *e);
  * month lacks taken as its last), or from `now` for the _at form. */
 int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e);
 int mt_parse_duration_at(const char *s, time_t now, uint64_t *out, struct mt_err *e);
+/* libconfig (1.5) keeps 32 bits of an integer written without an L suffix
+ * and says nothing: larger = 4294967396 reads as 100. MT_OK, or an
+ * MT_ECONFIG naming file and line of the first such number in path (and
+ * the files it @includes, by the same rules). */
+int mt_cfg_check_ints(const char *path, struct mt_err *e);
 /* "10/s", "10", "300/min": commands per second (0.001 to a million); -1 when not one. */
 int mt_parse_rate(const char *s, double *per_s);
 /* "85" or "85%", 0..max; -1 when not a percentage. */

@@ -223,6 +223,97 @@ int mt_parse_duration(const char *s, uint64_t *out, struct mt_err *e)
 	return mt_parse_duration_at(s, time(NULL), out, e);
 }
 
+/* a character of a setting name (or a number's dot), around a number */
+static int cfg_name_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-' || c == '*' || c == '.';
+}
+
+static int cfg_scan(const char *path, int depth, struct mt_err *e)
+{
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return MT_OK;   /* libconfig says why when it reads it */
+	char *text = NULL;
+	size_t cap = 0, n = 0;
+	for (;;) {
+		if (n + 4096 + 1 > cap)
+			text = mt_xrealloc(text, cap = cap ? cap * 2 : 8192);
+		size_t r = fread(text + n, 1, cap - n - 1, f);
+		n += r;
+		if (r == 0)
+			break;
+	}
+	fclose(f);
+	text[n] = '\0';
+	int line = 1, r = MT_OK;
+	for (const char *p = text; *p && r == MT_OK;) {
+		if (*p == '\n') {
+			line++;
+			p++;
+		} else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+			while (*p && *p != '\n')
+				p++;
+		} else if (p[0] == '/' && p[1] == '*') {
+			for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+				line += *p == '\n';
+			if (*p)
+				p += 2;
+		} else if (*p == '"') {
+			for (p++; *p && *p != '"'; p++) {
+				if (*p == '\\' && p[1])
+					p++;
+				line += *p == '\n';
+			}
+			if (*p)
+				p++;
+		} else if (*p == '@' && strncmp(p, "@include", 8) == 0) {
+			/* @include "file": relative to this file's directory */
+			const char *q = strchr(p, '"'), *end = q ? strchr(q + 1, '"') : NULL;
+			if (q && end && depth < 10) {
+				const char *slash = strrchr(path, '/');
+				char *inc = q[1] == '/' || slash == NULL ? mt_xasprintf("%.*s", (int)(end - q - 1), q + 1)
+					    : mt_xasprintf("%.*s/%.*s", (int)(slash - path), path, (int)(end - q - 1), q + 1);
+				r = cfg_scan(inc, depth + 1, e);
+				free(inc);
+			}
+			while (*p && *p != '\n')
+				p++;
+		} else if (isdigit((unsigned char)*p) && (p == text || !cfg_name_char(p[-1]) ||
+							     (p[-1] == '-' && (p - 1 == text || !cfg_name_char(p[-2]))))) {
+			const char *q = p;
+			int hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+			if (hex)
+				q += 2;
+			while (hex ? isxdigit((unsigned char)*q) : isdigit((unsigned char)*q))
+				q++;
+			if (!hex && (*q == '.' || *q == 'e' || *q == 'E')) {   /* a float */
+				p = q + 1;
+				continue;
+			}
+			int wide = *q == 'L';
+			char num[64];
+			snprintf(num, sizeof num, "%.*s", (int)(q - p) < 60 ? (int)(q - p) : 60, p);
+			errno = 0;
+			unsigned long long v = strtoull(num, NULL, hex ? 16 : 10);
+			if (!wide && (errno == ERANGE || v > 2147483647ULL))
+				r = mt_seterr(e, MT_ECONFIG, "%s:%d: the number %s is too large for the configuration "
+					      "syntax without an L suffix (it would be cut to 32 bits): write sizes as "
+					      "strings such as \"5G\", or add L", path, line, num);
+			p = q;
+		} else {
+			p++;
+		}
+	}
+	free(text);
+	return r;
+}
+
+int mt_cfg_check_ints(const char *path, struct mt_err *e)
+{
+	return cfg_scan(path, 0, e);
+}
+
 int mt_parse_rate(const char *s, double *per_s)
 {
 	char *end;

@@ -223,3 +223,19 @@ doveadm_largest() {
 	run "$MT" du --histogram --sort size
 	[ "$status" -eq 64 ]
 }
+
+@test "du --messages: --top beyond a million is refused (64); a message without From or Subject has them null" {
+	run -64 --separate-stderr "$MT" du --messages --top 99999999999999 INBOX
+	[[ "$stderr" == *"bad --top"* ]]
+	run -64 --separate-stderr "$MT" du --messages --top 999999999999999999999 INBOX
+	dadm mailbox create -u alice Bare
+	printf 'Message-ID: <bare@x>\r\n\r\nno from, no subject\r\n' | dadm save -u alice -m Bare
+	run -0 "$MT" du --messages --json Bare
+	echo "$output" | python3 -c '
+import json, sys
+r = [json.loads(l) for l in sys.stdin]
+assert len(r) == 1 and r[0]["type"] == "message", r
+assert r[0]["from"] is None and r[0]["subject"] is None, r
+assert r[0]["date"] is not None, r'
+	dadm mailbox delete -u alice Bare
+}

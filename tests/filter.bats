@@ -470,3 +470,29 @@ EOF
 	[ "$(grep -c 'alice|alice|localhost' "$st")" -eq 0 ]
 	[ "$(wc -l < "$st")" -eq 1 ]
 }
+
+@test "a number the configuration syntax would cut to 32 bits is refused, never read as another: rules and mailtool.conf" {
+	before=$(listing)
+	# 4294967396 is 100 in 32 bits: every message over 100 bytes
+	rules 'rules = ( { name = "huge"; folder = "Test"; match = { larger = 4294967396; }; expunge = true; } );'
+	run -78 --separate-stderr "$MT" filter -f "$R" --dry-run
+	[ "$stderr" = "mailtool filter: $R:1: the number 4294967396 is too large for the configuration syntax without an L suffix (it would be cut to 32 bits): write sizes as strings such as \"5G\", or add L" ]
+	run -78 --separate-stderr "$MT" filter -f "$R" --sieve
+	for v in -4294967196 0x100000064 5000000000; do
+		rules "rules = ( { name = \"huge\"; folder = \"Test\"; match = { larger = $v; }; expunge = true; } );"
+		run -78 --separate-stderr "$MT" filter -f "$R" --dry-run
+		[[ "$stderr" == *"too large for the configuration syntax"* ]]
+	done
+	# in a string, a comment or with L it is what it says; a name may hold digits
+	rules '# 99999999999
+rules = ( { name = "x5000000000"; folder = "Test"; match = { subject = "5000000000"; larger = "3G"; }; flag = "$Y"; },
+  { name = "l"; folder = "Test"; match = { larger = 4294967295L; }; flag = "$Y"; } );'
+	run -0 "$MT" filter -f "$R" --dry-run
+	# mailtool.conf: port 4294967439 would be 143
+	cp "$MAILTOOL_CONFIG" "$BATS_TEST_TMPDIR/c.conf"
+	sed -i "s/^  alice_plain = { host = \"127.0.0.1\"; port = [0-9]*;/  alice_plain = { host = \"127.0.0.1\"; port = 4294967439;/" "$BATS_TEST_TMPDIR/c.conf"
+	grep -q 'port = 4294967439' "$BATS_TEST_TMPDIR/c.conf"
+	run -78 --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/c.conf" -a alice_plain
+	[[ "$stderr" == *"c.conf:"*"the number 4294967439 is too large"* ]]
+	[ "$(listing)" = "$before" ]
+}

@@ -56,6 +56,10 @@ int mt_config_load(struct mt_config *c, const char *explicit_path, struct mt_err
 	if (path == NULL)
 		return MT_OK;
 
+	if (mt_cfg_check_ints(path, e) != MT_OK) {
+		free(path);
+		return MT_ECONFIG;
+	}
 	cfg = mt_xmalloc(sizeof *cfg);
 	config_init(cfg);
 	if (config_read_file(cfg, path) != CONFIG_TRUE) {
