@@ -241,6 +241,8 @@ static int expunge_main(struct mt_ctx *ctx)
 		mt_selection_release(&sel);
 	}
 	mt_progress_end(&pg);
+	if (ctx->verbose && x->dry && r == MT_OK)
+		mt_report_messages_end(ctx->fmt, &listed, stdout);
 	if (r != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);
 		goto out;

@@ -106,6 +106,9 @@ tsv() {
 	run --separate-stderr "$MT" expunge --older 1d --dry-run -v --tsv INBOX Sent Trash
 	[ "$(echo "$output" | grep -c '^folder')" -eq 1 ]
 	[ "$(echo "$output" | head -1)" = $'folder\tuid\tdate\tsize\tfrom\tsubject' ]
+	# nothing to list: the header alone, still one stream of one type
+	run -0 --separate-stderr "$MT" expunge --larger 1G --dry-run -v --tsv INBOX Sent
+	[ "$output" = $'folder\tuid\tdate\tsize\tfrom\tsubject' ]
 }
 
 @test "cron: nothing done is silent on a non-terminal; --json and --tsv still give their records" {

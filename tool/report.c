@@ -66,14 +66,27 @@ void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int hum
 		mt_table_num(&t, row, M_UID, m->uid);
 		mt_table_str(&t, row, M_DATE, date);
 		mt_table_num(&t, row, M_SIZE, m->size);
-		mt_table_str(&t, row, M_FROM, m->from ? m->from : "");
-		mt_table_str(&t, row, M_SUBJECT, m->subject ? m->subject : "");
+		mt_table_str(&t, row, M_FROM, m->from);   /* absent: null */
+		mt_table_str(&t, row, M_SUBJECT, m->subject);
 	}
 	if (t.rows) {
 		mt_table_print(&t, f);
 		*header_done = 1;
 	}
 	mt_table_release(&t);
+}
+
+void mt_report_messages_end(enum mt_fmt fmt, int *header_done, FILE *f)
+{
+	if (fmt != MT_FMT_TSV || *header_done)
+		return;
+	/* a TSV stream has its header even when nothing was listed */
+	struct mt_table t;
+	mt_table_init(&t, msg_cols, M_NCOLS, fmt, 0);
+	t.type = "message";
+	mt_table_print(&t, f);
+	mt_table_release(&t);
+	*header_done = 1;
 }
 
 

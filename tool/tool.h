@@ -320,5 +320,7 @@ void mt_report_total(struct mt_table *t, const char *action, uint64_t n, uint64_
 /* One line per selected message: folder, uid, date, size, from, subject;
  * *header_done says a TSV header went out already (then set). */
 void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, int *header_done, FILE *f);
+/* After the listings: a --tsv stream that listed nothing still gets its header. */
+void mt_report_messages_end(enum mt_fmt fmt, int *header_done, FILE *f);
 
 #endif
