@@ -71,3 +71,25 @@ assert "caps_after_login" not in d or d["caps_after_login"] is None, d
 	run grep -c "^greeting:\|^cert_subject:" <<<"$output"
 	[ "$output" = 0 ]
 }
+
+@test "info: a step after login that fails still shows what was learned, the login as done" {
+	fake_server '
+GREETING * OK [CAPABILITY IMAP4rev1 AUTH=PLAIN SASL-IR] fake
+ON ^AUTHENTICATE => {tag} OK [CAPABILITY IMAP4rev1 NAMESPACE] logged in
+ON ^NAMESPACE => * BYE going away<CLOSE>
+ON ^LOGOUT => {tag} OK bye<CLOSE>'
+	run --separate-stderr env MAILTOOL_PASSWORD=fake-secret-pw "$MT" info --config /dev/null -H 127.0.0.1 \
+		-p "$FAKE_PORT" -u alice --no-tls --timeout 5s --json
+	[ "$status" -eq 75 ]
+	[ "$(echo "$stderr" | wc -l)" -eq 1 ]
+	echo "$output" | python3 -c '
+import json, sys
+d = json.loads(sys.stdin.read())
+assert d["type"] == "server" and d["exit_status"] == 75, d
+assert d["greeting"].startswith("[CAPABILITY") or "fake" in d["greeting"], d
+assert d["auth"] == "AUTHENTICATE PLAIN", d
+assert "NAMESPACE" in d["caps_after_login"], d
+assert d["namespaces"] is None and d["error"], d
+'
+	[[ "$(cat "$FAKE_LOG")" != *"fake-secret-pw"* ]]
+}
