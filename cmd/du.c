@@ -166,19 +166,6 @@ static int du_sizes(struct mt_ctx *ctx, const struct mt_mailboxes *mp, long top,
 
 /* ---- --messages: the largest messages -------------------------------------- */
 
-/* Record type `message` of the output layer: the same columns as the
- * listings of the removing applets (tool/report.c, msg_cols; one table for
- * both once the output schema lands there: that file is being reworked). */
-enum { M_FOLDER, M_UID, M_DATE, M_SIZE, M_FROM, M_SUBJECT, M_NCOLS };
-static const struct mt_col msg_cols[M_NCOLS] = {
-	[M_FOLDER] = { "folder", MT_COL_STR },
-	[M_UID] = { "uid", MT_COL_NUM },
-	[M_DATE] = { "date", MT_COL_STR },
-	[M_SIZE] = { "size", MT_COL_SIZE },
-	[M_FROM] = { "from", MT_COL_STR },
-	[M_SUBJECT] = { "subject", MT_COL_STR },
-};
-
 struct big {
 	const char *folder;     /* borrowed from the folder list */
 	size_t order;           /* the folder's place in it */
@@ -261,23 +248,12 @@ static int du_messages(struct mt_ctx *ctx, const struct mt_mailboxes *m, size_t 
 		}
 	}
 	free(criteria);
+	/* the records of the removing applets' listings (tool/report.c) */
 	struct mt_table t;
-	char date[32];
-	mt_table_init(&t, msg_cols, M_NCOLS, ctx->fmt, mt_flag(&ctx->args, "human"));
-	t.type = "message";
+	mt_report_messages_init(&t, ctx->fmt, mt_flag(&ctx->args, "human"));
 	for (size_t i = 0; i < n; i++) {
-		struct tm tm;
-		int row = mt_table_row(&t);
-		mt_table_str(&t, row, M_FOLDER, v[i].folder);
-		mt_table_num(&t, row, M_UID, v[i].m.uid);
-		/* what the server did not say is absent (null), not 1970 or "" */
-		if (v[i].m.internaldate > 0 && gmtime_r(&v[i].m.internaldate, &tm)) {
-			strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
-			mt_table_str(&t, row, M_DATE, date);
-		}
-		mt_table_num(&t, row, M_SIZE, v[i].m.size);
-		mt_table_str(&t, row, M_FROM, v[i].m.from);
-		mt_table_str(&t, row, M_SUBJECT, v[i].m.subject);
+		mt_report_message_row(&t, v[i].folder, v[i].m.uid, v[i].m.internaldate, v[i].m.size, v[i].m.from,
+				      v[i].m.subject);
 		free(v[i].m.from);
 		free(v[i].m.subject);
 	}

@@ -48,26 +48,39 @@ static const struct mt_col msg_cols[M_NCOLS] = {
 	[M_SUBJECT] = { "subject", MT_COL_STR },
 };
 
+void mt_report_messages_init(struct mt_table *t, enum mt_fmt fmt, int human)
+{
+	mt_table_init(t, msg_cols, M_NCOLS, fmt, human);
+	t->type = "message";
+}
+
+void mt_report_message_row(struct mt_table *t, const char *folder, uint32_t uid, time_t internaldate, uint64_t size,
+			   const char *from, const char *subject)
+{
+	struct tm tm;
+	char date[32];
+	int row = mt_table_row(t);
+	mt_table_str(t, row, M_FOLDER, folder);
+	mt_table_num(t, row, M_UID, uid);
+	/* what the server did not say is absent (null), not 1970 or "" */
+	if (internaldate > 0 && gmtime_r(&internaldate, &tm)) {
+		strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
+		mt_table_str(t, row, M_DATE, date);
+	}
+	mt_table_num(t, row, M_SIZE, (long long)size);
+	mt_table_str(t, row, M_FROM, from);
+	mt_table_str(t, row, M_SUBJECT, subject);
+}
+
 void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, int *header_done, FILE *f)
 {
 	struct mt_table t;
-	char date[32];
-	mt_table_init(&t, msg_cols, M_NCOLS, fmt, human);
-	t.type = "message";
+	mt_report_messages_init(&t, fmt, human);
 	/* one TSV stream: its header once, however many folders list */
 	t.no_header = fmt == MT_FMT_TSV && *header_done;
 	for (size_t i = 0; i < sel->n; i++) {
 		const struct mt_msg *m = &sel->msgs[i];
-		struct tm tm;
-		int row = mt_table_row(&t);
-		gmtime_r(&m->internaldate, &tm);
-		strftime(date, sizeof date, "%Y-%m-%d %H:%M", &tm);
-		mt_table_str(&t, row, M_FOLDER, sel->folder);
-		mt_table_num(&t, row, M_UID, m->uid);
-		mt_table_str(&t, row, M_DATE, date);
-		mt_table_num(&t, row, M_SIZE, m->size);
-		mt_table_str(&t, row, M_FROM, m->from);   /* absent: null */
-		mt_table_str(&t, row, M_SUBJECT, m->subject);
+		mt_report_message_row(&t, sel->folder, m->uid, m->internaldate, m->size, m->from, m->subject);
 	}
 	if (t.rows) {
 		mt_table_print(&t, f);
@@ -82,8 +95,7 @@ void mt_report_messages_end(enum mt_fmt fmt, int *header_done, FILE *f)
 		return;
 	/* a TSV stream has its header even when nothing was listed */
 	struct mt_table t;
-	mt_table_init(&t, msg_cols, M_NCOLS, fmt, 0);
-	t.type = "message";
+	mt_report_messages_init(&t, fmt, 0);
 	mt_table_print(&t, f);
 	mt_table_release(&t);
 	*header_done = 1;

@@ -320,6 +320,11 @@ void mt_report_total(struct mt_table *t, const char *action, uint64_t n, uint64_
 /* One line per selected message: folder, uid, date, size, from, subject;
  * *header_done says a TSV header went out already (then set). */
 void mt_report_messages(const struct mt_selection *sel, enum mt_fmt fmt, int human, int *header_done, FILE *f);
+/* The same records one at a time (du --messages): a table of type
+ * `message`, and a row of it; absent values (no date, From, Subject) null. */
+void mt_report_messages_init(struct mt_table *t, enum mt_fmt fmt, int human);
+void mt_report_message_row(struct mt_table *t, const char *folder, uint32_t uid, time_t internaldate, uint64_t size,
+			   const char *from, const char *subject);
 /* After the listings: a --tsv stream that listed nothing still gets its header. */
 void mt_report_messages_end(enum mt_fmt fmt, int *header_done, FILE *f);
 
