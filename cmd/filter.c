@@ -454,8 +454,9 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 		mt_rule_query(rule, mt_has_cap(s, "WITHIN"), R->now, &qy);
 		uint32_t *cand = NULL;
 		size_t nc = 0;
-		r = full ? mt_uid_search(s, qy.search, &cand, &nc, &R->ctx->err)
-			 : mt_uid_search_in(s, scope, nscope, qy.search, &cand, &nc, &R->ctx->err);
+		struct mt_text_keys tk = { .loose = qy.loose, .fields = (const char *const *)qy.needs.hdrs,
+					   .all_headers = qy.needs.all_headers, .body = qy.needs.body };
+		r = mt_uid_search_text(s, full ? NULL : scope, nscope, qy.search, &tk, &cand, &nc, &R->ctx->err);
 		/* what an earlier rule took is not this rule's */
 		size_t keep = 0;
 		for (size_t i = 0; r == MT_OK && i < nc; i++)

@@ -334,7 +334,7 @@ static char *or_keys(char **k, size_t n)
 }
 
 /* Server keys for a condition: NULL when the server can narrow nothing. */
-static char *cond_search(const struct mt_cond *c, int within, time_t now, int *exact)
+static char *cond_search(const struct mt_cond *c, int within, time_t now, int text, int *exact)
 {
 	char *q = NULL;
 	*exact = 1;
@@ -383,8 +383,8 @@ static char *cond_search(const struct mt_cond *c, int within, time_t now, int *e
 	case MT_C_HEADER:
 	case MT_C_BODY: {
 		char **lits = NULL;
-		int n = mt_regex_literals(c->pattern, &lits);
 		*exact = 0;
+		int n = text ? mt_regex_literals(c->pattern, &lits) : 0;
 		if (n <= 0)
 			return NULL;
 		char **keys = mt_xmalloc(sizeof *keys * (size_t)n);
@@ -403,7 +403,7 @@ static char *cond_search(const struct mt_cond *c, int within, time_t now, int *e
 	case MT_C_ALL: {
 		for (size_t i = 0; i < c->nkids; i++) {
 			int ex;
-			char *k = cond_search(c->kids[i], within, now, &ex);
+			char *k = cond_search(c->kids[i], within, now, text, &ex);
 			if (!ex)
 				*exact = 0;
 			if (k == NULL)
@@ -420,7 +420,7 @@ static char *cond_search(const struct mt_cond *c, int within, time_t now, int *e
 		size_t n = 0;
 		for (size_t i = 0; i < c->nkids; i++) {
 			int ex;
-			char *k = cond_search(c->kids[i], within, now, &ex);
+			char *k = cond_search(c->kids[i], within, now, text, &ex);
 			if (!ex)
 				*exact = 0;
 			if (k == NULL) {
@@ -441,7 +441,7 @@ static char *cond_search(const struct mt_cond *c, int within, time_t now, int *e
 	}
 	case MT_C_NOT: {
 		int ex;
-		char *k = cond_search(c->kids[0], within, now, &ex);
+		char *k = cond_search(c->kids[0], within, now, text, &ex);
 		if (k == NULL || !ex) {
 			/* NOT of a superset is not a superset of NOT */
 			free(k);
@@ -498,11 +498,23 @@ void mt_needs_release(struct mt_needs *n)
 void mt_query_compile(const struct mt_cond *c, int within, time_t now, struct mt_query *q)
 {
 	memset(q, 0, sizeof *q);
-	q->search = c ? cond_search(c, within, now, &q->exact) : NULL;
+	q->search = c ? cond_search(c, within, now, 1, &q->exact) : NULL;
+	if (c) {
+		/* the same without text keys: what mt_uid_search_text looks
+		 * through for text the server may not read as the rule does */
+		int ex;
+		q->loose = cond_search(c, within, now, 0, &ex);
+		if (q->loose == NULL)
+			q->loose = mt_xstrdup("ALL");
+	}
 	if (c == NULL)
 		q->exact = 1;
 	if (q->search == NULL)
 		q->search = mt_xstrdup("ALL");
+	if (q->loose && strcmp(q->loose, q->search) == 0) {
+		free(q->loose);
+		q->loose = NULL;
+	}
 	if (!q->exact)
 		mt_cond_needs(c, &q->needs);
 }
@@ -510,6 +522,7 @@ void mt_query_compile(const struct mt_cond *c, int within, time_t now, struct mt
 void mt_query_release(struct mt_query *q)
 {
 	free(q->search);
+	free(q->loose);
 	mt_needs_release(&q->needs);
 	memset(q, 0, sizeof *q);
 }

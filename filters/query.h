@@ -77,6 +77,7 @@ void mt_needs_release(struct mt_needs *n);
 /* A compiled condition, for one server: within = it has WITHIN. */
 struct mt_query {
 	char *search;            /* SEARCH criteria, owned; "ALL" when the server can narrow nothing */
+	char *loose;             /* owned: search without text keys (see mt_uid_search_text), or NULL */
 	int exact;               /* the server decides exactly: no fetch, no check here */
 	struct mt_needs needs;   /* what the check here reads (empty when exact) */
 };

@@ -493,6 +493,11 @@ void mt_rule_query(const struct mt_rule *r, int within, time_t now, struct mt_qu
 		char *k = strcmp(q->search, "ALL") == 0 ? mt_xstrdup("UNDELETED") : mt_xasprintf("UNDELETED %s", q->search);
 		free(q->search);
 		q->search = k;
+		if (q->loose) {
+			k = strcmp(q->loose, "ALL") == 0 ? mt_xstrdup("UNDELETED") : mt_xasprintf("UNDELETED %s", q->loose);
+			free(q->loose);
+			q->loose = k;
+		}
 		if (!q->exact)
 			q->needs.flags = 1;
 	}
@@ -552,6 +557,13 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *fol
 		fputs("\n  server:  UID SEARCH ", f);
 		mt_fputs_safe(qy.search, f);
 		fputc('\n', f);
+		if (qy.loose) {
+			/* what mt_uid_search_text adds: text the server may not read as the rule does */
+			fputs("           and of UID SEARCH ", f);
+			mt_fputs_safe(qy.loose, f);
+			fputs(", the rest whose fields or BODYSTRUCTURE the server may read\n"
+			      "           otherwise (encoded words, 8-bit; parts not 7bit/8bit in US-ASCII, UTF-8, ISO-8859-n)\n", f);
+		}
 		if (qy.exact) {
 			fputs("  fetch:   nothing (the server decides exactly)\n  client:  no check\n", f);
 		} else {

@@ -4,8 +4,10 @@
  * and only for the UIDs that were asked. */
 #include "select_int.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 time_t mt_imap_time(const struct mailimap_date_time *d)
 {
@@ -49,6 +51,73 @@ static void take_flags(clist *flags, unsigned *sys, const char ***kw)
 		}
 	}
 	(*kw)[nk] = NULL;
+}
+
+/* A charset whose ASCII bytes every server reads as they are. */
+static int plain_charset(const char *cs)
+{
+	static const char *const ok[] = { "us-ascii", "utf-8", "iso-8859-", "windows-125" };
+	if (cs == NULL)
+		return 1;   /* RFC 2045: US-ASCII */
+	for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+		size_t k = strlen(ok[i]);
+		if (strncasecmp(cs, ok[i], k) != 0)
+			continue;
+		if (ok[i][k - 1] != '-')
+			return cs[k] == '\0';
+		/* one or two digits: iso-8859-1 .. iso-8859-16, windows-1250 .. windows-1258 */
+		const char *d = cs + k;
+		return isdigit((unsigned char)d[0]) && (d[1] == '\0' || (isdigit((unsigned char)d[1]) && d[2] == '\0'));
+	}
+	return 0;
+}
+
+static int plain_fields(const struct mailimap_body_fields *f)
+{
+	if (f == NULL)
+		return 0;
+	if (f->bd_encoding && f->bd_encoding->enc_type != MAILIMAP_BODY_FLD_ENC_7BIT &&
+	    f->bd_encoding->enc_type != MAILIMAP_BODY_FLD_ENC_8BIT && f->bd_encoding->enc_type != MAILIMAP_BODY_FLD_ENC_BINARY)
+		return 0;
+	const char *cs = NULL;
+	if (f->bd_parameter)
+		MT_EACH(it, f->bd_parameter->pa_list) {
+			const struct mailimap_single_body_fld_param *p = clist_content(it);
+			if (p->pa_name && strcasecmp(p->pa_name, "charset") == 0) {
+				if (cs)
+					return 0;   /* two charsets: which one a reader takes is its own choice */
+				cs = p->pa_value ? p->pa_value : "";
+			}
+		}
+	return plain_charset(cs);
+}
+
+/* 1 when a server's BODY search reads every text part of this structure
+ * as the rule's own reading does (mail/mime.c): no transfer encoding to
+ * undo, an ASCII-compatible charset. Parts that are not text are not read
+ * by a rule, so they do not count. */
+static int body_plain(const struct mailimap_body *b, int depth)
+{
+	if (b == NULL || depth > 20)
+		return 0;
+	if (b->bd_type == MAILIMAP_BODY_MPART) {
+		MT_EACH(it, b->bd_data.bd_body_mpart ? b->bd_data.bd_body_mpart->bd_list : NULL)
+			if (!body_plain(clist_content(it), depth + 1))
+				return 0;
+		return b->bd_data.bd_body_mpart != NULL;
+	}
+	const struct mailimap_body_type_1part *p = b->bd_data.bd_body_1part;
+	if (p == NULL)
+		return 0;
+	switch (p->bd_type) {
+	case MAILIMAP_BODY_TYPE_1PART_TEXT:
+		return p->bd_data.bd_type_text && plain_fields(p->bd_data.bd_type_text->bd_fields);
+	case MAILIMAP_BODY_TYPE_1PART_MSG:
+		return p->bd_data.bd_type_msg && plain_fields(p->bd_data.bd_type_msg->bd_fields) &&
+		       body_plain(p->bd_data.bd_type_msg->bd_body, depth + 1);
+	default:
+		return 1;
+	}
 }
 
 int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
@@ -99,6 +168,8 @@ int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const st
 			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_body_peek_section_partial(
 				mailimap_section_new(NULL), (uint32_t)spec->body_offset,
 				(uint32_t)(spec->body_prefix > UINT32_MAX ? UINT32_MAX : spec->body_prefix)));
+		if (spec->structure)
+			mailimap_fetch_type_new_fetch_att_list_add(ft, mailimap_fetch_att_new_bodystructure());
 		int r = spec->changed_since ? mailimap_uid_fetch_changedsince(s->imap, set, ft, spec->changed_since, &res)
 					    : mailimap_uid_fetch(s->imap, set, ft, &res);
 		mailimap_set_free(set);
@@ -124,6 +195,7 @@ int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const st
 				case MAILIMAP_MSG_ATT_UID: m.uid = st->att_data.att_uid; break;
 				case MAILIMAP_MSG_ATT_RFC822_SIZE: m.size = st->att_data.att_rfc822_size; break;
 				case MAILIMAP_MSG_ATT_INTERNALDATE: m.internaldate = mt_imap_time(st->att_data.att_internal_date); break;
+				case MAILIMAP_MSG_ATT_BODYSTRUCTURE: m.body_plain = body_plain(st->att_data.att_bodystructure, 0); break;
 				case MAILIMAP_MSG_ATT_BODY_SECTION: {
 					struct mailimap_msg_att_body_section *bs = st->att_data.att_body_section;
 					if (bs == NULL || bs->sec_body_part == NULL)
@@ -161,3 +233,67 @@ int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const st
 	return MT_OK;
 }
 
+
+/* 1 when a server's header search reads these raw fields as the rule's own
+ * reading does: printable ASCII, folds, no encoded word. */
+static int header_plain(const char *h, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)h[i];
+		if (c >= 0x7f || (c < 0x20 && c != '\r' && c != '\n' && c != '\t'))
+			return 0;
+		if (c == '=' && i + 1 < n && h[i + 1] == '?')
+			return 0;
+	}
+	return 1;
+}
+
+struct suspects {
+	uint32_t *v;
+	size_t n;
+	int body;
+};
+
+static int take_suspect(const struct mt_fetched *m, void *arg)
+{
+	struct suspects *k = arg;
+	if ((k->body && !m->body_plain) || (m->header && !header_plain(m->header, m->header_len)))
+		k->v[k->n++] = m->uid;
+	return 0;
+}
+
+int mt_uid_search_text(struct mt_session *s, const uint32_t *scope, size_t nscope, const char *criteria,
+		       const struct mt_text_keys *t, uint32_t **uids, size_t *n, struct mt_err *e)
+{
+	int r = scope ? mt_uid_search_in(s, scope, nscope, criteria, uids, n, e) : mt_uid_search(s, criteria, uids, n, e);
+	if (r != MT_OK || t == NULL || t->loose == NULL)
+		return r;
+	uint32_t *all = NULL;
+	size_t nall = 0;
+	r = scope ? mt_uid_search_in(s, scope, nscope, t->loose, &all, &nall, e) : mt_uid_search(s, t->loose, &all, &nall, e);
+	if (r != MT_OK) {
+		free(all);
+		return r;
+	}
+	/* what the server's answer left out (both lists are sorted) */
+	size_t nleft = 0;
+	for (size_t i = 0, j = 0; i < nall; i++) {
+		while (j < *n && (*uids)[j] < all[i])
+			j++;
+		if (j == *n || (*uids)[j] != all[i])
+			all[nleft++] = all[i];
+	}
+	struct suspects k = { .v = mt_xmalloc(sizeof *k.v * (nleft ? nleft : 1)), .body = t->body };
+	struct mt_fetch_spec spec = { .structure = t->body, .headers = t->fields, .all_headers = t->all_headers };
+	if (nleft)
+		r = mt_fetch_each(s, all, nleft, &spec, take_suspect, &k, e);
+	free(all);
+	if (r == MT_OK && k.n) {
+		*uids = mt_xrealloc(*uids, sizeof **uids * (*n + k.n));
+		memcpy(*uids + *n, k.v, sizeof *k.v * k.n);
+		*n += k.n;
+		mt_sort(*uids, *n, sizeof **uids, mt_cmp_u32);
+	}
+	free(k.v);
+	return r;
+}

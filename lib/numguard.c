@@ -240,7 +240,14 @@ int mt_numguard_feed(struct mt_numguard *g, const char *buf, size_t n)
 			if (end_word(g) < 0)
 				return -1;
 			if (c == '(') {
-				g->paren++;
+				/* libetpan parses nested lists (BODYSTRUCTURE) by
+				 * recursion: a server nesting thousands deep would
+				 * overflow the stack */
+				if (++g->paren > MT_NUMGUARD_MAX_DEPTH) {
+					snprintf(g->err, sizeof g->err,
+						 "the server nested parentheses more than %d deep", MT_NUMGUARD_MAX_DEPTH);
+					return -1;
+				}
 			} else if (c == ')') {
 				if (g->kind == K_BRACKETS && g->bracket > 0 && g->paren <= g->paren_at_bracket)
 					return malformed_code(g);

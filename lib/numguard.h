@@ -37,6 +37,10 @@ struct mt_numguard {
 void mt_numguard_init(struct mt_numguard *g);
 /* Longest line accepted (literals not counted): a SEARCH of two million UIDs. */
 #define MT_NUMGUARD_MAX_LINE (16u << 20)
+/* Deepest parenthesis nesting accepted: a BODYSTRUCTURE takes two or three
+ * levels a MIME level, and Dovecot stops parsing MIME at 100 levels
+ * (Cyrus and Courier at fewer). */
+#define MT_NUMGUARD_MAX_DEPTH 400
 
 /* Scan server bytes; returns 0, or -1 once something was refused (g->err). */
 int mt_numguard_feed(struct mt_numguard *g, const char *buf, size_t n);

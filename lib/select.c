@@ -82,7 +82,7 @@ int mt_select(struct mt_session *s, const char *folder, int readonly, const stru
 	out->uidvalidity = st.uidvalidity;
 	out->search = mt_xstrdup(p->search);
 	out->searched_on_server = 1;
-	if ((r = mt_uid_search(s, p->search, &uids, &n, e)) != MT_OK)
+	if ((r = mt_uid_search_text(s, NULL, 0, p->search, &p->text, &uids, &n, e)) != MT_OK)
 		return r;
 	if (p->fetch_none) {
 		/* the server decided: the SEARCH answer (within scope) is the selection */

@@ -84,6 +84,7 @@ struct mt_fetch_spec {
 	uint64_t body_offset;
 	int body_whole;              /* BODY.PEEK[] (the caller keeps batches small) */
 	uint64_t changed_since;      /* > 0: only messages whose flags changed after this MODSEQ (CONDSTORE) */
+	int structure;               /* BODYSTRUCTURE, read into body_plain */
 };
 
 /* One fetched message; everything is borrowed for the callback's duration. */
@@ -97,6 +98,8 @@ struct mt_fetched {
 	const char *body;            /* raw message prefix, may be NULL (NIL, or not sent) */
 	size_t body_len;
 	uint32_t body_origin;        /* where the server says the body text starts (BODY[]<N>; 0 when it gave none) */
+	int body_plain;              /* with structure: every text part is 7bit, 8bit or binary in a charset
+				      * every server reads (see mt_uid_search_text) */
 };
 
 /* FETCH uids (sorted) in batches (smaller ones when bodies are fetched, so
@@ -106,6 +109,29 @@ struct mt_fetched {
  * \Seen. A non-zero cb return stops with it. */
 int mt_fetch_each(struct mt_session *s, const uint32_t *uids, size_t n, const struct mt_fetch_spec *spec,
 		  int (*cb)(const struct mt_fetched *m, void *ctx), void *ctx, struct mt_err *e);
+
+/* The text keys of a SEARCH (SUBJECT "lit", HEADER f "lit", BODY "lit")
+ * are a superset of what a rule matches only where the server reads the
+ * text as the rule does. It does not always: it decodes encoded words and
+ * bodies its own way and answers "no match" where it cannot (Dovecot 2.3:
+ * an unknown charset or an RFC 2231 language tag in an encoded word, a
+ * damaged base64 part, an unknown transfer encoding), where a rule reads
+ * what the sender wrote. So of the messages `loose` (the same criteria
+ * without the text keys) names and the answer left out, the raw fields and
+ * the BODYSTRUCTURE are read, and every message the server may have read
+ * otherwise is added: a field with an encoded word, 8-bit or control bytes;
+ * a text part that is not 7bit, 8bit or binary in US-ASCII, UTF-8,
+ * ISO-8859-n or windows-125n. */
+struct mt_text_keys {
+	const char *loose;                /* NULL: the criteria have no text keys */
+	const char *const *fields;        /* the header fields the keys name (NULL-terminated), or NULL */
+	int all_headers;                  /* ... or the whole header */
+	int body;                         /* BODY keys */
+};
+/* UID SEARCH criteria within scope (NULL: what the SELECT saw), made sound
+ * for text keys as above (t NULL: the plain search). *uids sorted, owned. */
+int mt_uid_search_text(struct mt_session *s, const uint32_t *scope, size_t nscope, const char *criteria,
+		       const struct mt_text_keys *t, uint32_t **uids, size_t *n, struct mt_err *e);
 
 /* ---- the largest messages ------------------------------------------------------ */
 
@@ -149,6 +175,7 @@ struct mt_selection {
  * fetch_none) a FETCH of the candidates and the caller's check on each. */
 struct mt_pick {
 	const char *search;
+	struct mt_text_keys text;  /* the search's text keys (mt_uid_search_text) */
 	int fetch_none;          /* the SEARCH answer is the selection */
 	struct mt_fetch_spec fetch;
 	/* 1 take it, 0 (or -1: undecided, the caller has said so) leave it */

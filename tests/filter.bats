@@ -496,3 +496,46 @@ rules = ( { name = "x5000000000"; folder = "Test"; match = { subject = "50000000
 	[[ "$stderr" == *"c.conf:"*"the number 4294967439 is too large"* ]]
 	[ "$(listing)" = "$before" ]
 }
+
+@test "a sender cannot dodge a rule with text the server reads otherwise: every one is found and moved" {
+	# Dovecot's SEARCH answers "no match" for these (unknown charsets, an RFC
+	# 2231 language tag, a broken encoded word; a damaged base64 part, an
+	# unknown transfer encoding) where the rule reads what the sender wrote
+	put 20 "=?x-unknown?q?cheap_pills?=" "" "hello"
+	put 21 "=?utf-8*en?q?cheap_pills?=" "" "hello"
+	put 23 "=?unknown-8bit?q?cheap_pills?=" "" "hello"
+	put 24 "plain one" "Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: base64" "=$(printf 'buy cheap pills now' | base64 -w0)"
+	put 25 "plain two" "Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: x-uuencode" "buy cheap pills now"
+	# controls: a plain match, and near misses the rule must not take
+	put 26 "cheap pills" "" "hello"
+	put 27 "=?utf-8?q?cheap_pill?=" "" "cheap pill"
+	put 22 "=?us-ascii?q?cheap_pi=?= =?us-ascii?q?lls?=" "" "a broken word both sides read as no match"
+	# the server itself misses the dodges (else this test would prove nothing)
+	[ "$(dadm search -u alice mailbox Test subject pills | wc -l)" -eq 1 ]
+	[ "$(dadm search -u alice mailbox Test body pills | wc -l)" -eq 0 ]
+	rules 'rules = (
+	  { name = "subj"; folder = "Test"; match = { subject = "cheap pills"; }; move = "Spam"; create = true; },
+	  { name = "body"; folder = "Test"; match = { body = "cheap pills"; }; move = "Spam"; create = true; } );'
+	run "$MT" filter -f "$R" --explain
+	echo "$output"
+	[[ "$output" == *'SUBJECT "cheap"'*'and of UID SEARCH UNDELETED, the rest whose fields or BODYSTRUCTURE'* ]]
+	run "$MT" filter -f "$R" --dry-run --tsv
+	[ "$status" -eq 0 ]
+	[ "$(count Test)" -eq 17 ]
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	echo "spam: $(subjects Spam)"
+	[ "$(subjects Spam)" = "m20@example.org m21@example.org m23@example.org m24@example.org m25@example.org m26@example.org " ]
+	[ "$(count Test)" -eq 11 ]
+	# expunge --subject chooses through the same compiler: no dodge either
+	put 30 "=?x-unknown?q?old_newsletter?=" "" "hello"
+	put 31 "old newsletter" "" "hello"
+	put 32 "newsletter" "" "hello"
+	run "$MT" expunge --subject 'old newsletter' Test
+	[ "$status" -eq 0 ]
+	[ "$(count Test header message-id m30@example.org)" -eq 0 ]
+	[ "$(count Test header message-id m31@example.org)" -eq 0 ]
+	[ "$(count Test header message-id m32@example.org)" -eq 1 ]
+}

@@ -54,6 +54,8 @@ int mt_choose(struct mt_ctx *ctx, struct mt_session *s, const char *folder, stru
 	struct deciding d = { .ctx = ctx, .ch = ch, .folder = folder, .exact = q.exact, .now = now };
 	struct mt_pick p = {
 		.search = q.search,
+		.text = { .loose = q.loose, .fields = (const char *const *)q.needs.hdrs, .all_headers = q.needs.all_headers,
+			  .body = q.needs.body },
 		.fetch = { .size = need.size || ch->size, .date = need.date || ch->dates || ch->from_subject, .flags = need.flags,
 			   .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
 			   .body_prefix = need.body ? ch->body_limit : 0 },

@@ -589,8 +589,31 @@ static void compiles(struct mt_cond *c, int within, const char *search, int exac
 	mt_cond_free(c);
 }
 
+/* the search without text keys that mt_uid_search_text looks through */
+static void loose(struct mt_cond *c, const char *search, const char *want)
+{
+	struct mt_query q;
+	mt_query_compile(c, 1, 1700000000, &q);
+	CHECK_STR(q.search, search);
+	CHECK_STR(q.loose ? q.loose : "(none)", want);
+	mt_query_release(&q);
+	mt_cond_free(c);
+}
+
 static void t_query(void)
 {
+	/* text keys are only a superset where the server reads the text as the
+	 * rule does: the same search without them is made too */
+	loose(re_cond(MT_C_HEADER, "subject", "invoice", NULL), "SUBJECT \"invoice\"", "ALL");
+	loose(all2(mt_cond_size(MT_C_LARGER, 7), re_cond(MT_C_BODY, NULL, "invoice", NULL)),
+	      "(LARGER 7) (BODY \"invoice\")", "(LARGER 7)");
+	loose(any2(mt_cond_size(MT_C_LARGER, 7), re_cond(MT_C_HEADER, "from", "billing", NULL)),
+	      "OR (LARGER 7) (FROM \"billing\")", "ALL");
+	/* no text key, nothing more to look through */
+	loose(mt_cond_size(MT_C_LARGER, 7), "LARGER 7", "(none)");
+	loose(re_cond(MT_C_HEADER, "subject", "^.{3}$", NULL), "ALL", "(none)");
+	loose(not1(re_cond(MT_C_BODY, NULL, "invoice", NULL)), "ALL", "(none)");
+
 	/* what the server decides exactly fetches nothing */
 	compiles(mt_cond_size(MT_C_LARGER, 1000), 1, "LARGER 1000", 1, "");
 	compiles(all2(mt_cond_size(MT_C_SMALLER, 5), mt_cond_flag(MT_F_FLAGGED, NULL, 0)), 0,
