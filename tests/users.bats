@@ -142,3 +142,81 @@ assert rows["no-such-user"]["results"] == []
 	run -0 --separate-stderr "$MT" quota -a admin --users "$d/users" --resume "$d/ok.jsonl"
 	[[ "$stderr" == *"0 users, 0 ok, 0 failed, 1 skipped"* ]]
 }
+
+# a relay in front of the suite's Dovecot that counts the sessions it carries
+# at once: one per "server" a users file names
+count_relay() {  # NAME: starts it, sets RELAY_<NAME>_PORT
+	python3 "$MT_REPO/tests/lib/countproxy.py" "$BATS_TEST_TMPDIR/$1.port" "$MT_IMAPS_PORT" \
+		"$BATS_TEST_TMPDIR/$1.stat" 90 &
+	local i
+	for i in $(seq 50); do
+		[ -s "$BATS_TEST_TMPDIR/$1.port" ] && break
+		sleep 0.1
+	done
+	eval "RELAY_$1_PORT=$(cat "$BATS_TEST_TMPDIR/$1.port")"
+}
+
+@test "--per-host N: users spread over servers by USER<TAB>HOST:PORT, at most N sessions to each at once" {
+	count_relay A
+	count_relay B
+	{
+		for i in 1 2 3 4 5; do
+			printf 'bob\tlocalhost:%s\n' "$RELAY_A_PORT"
+			printf 'carol\tlocalhost:%s\n' "$RELAY_B_PORT"
+		done
+		printf 'alice\n'
+	} > "$BATS_TEST_TMPDIR/users"
+	# --max-rate keeps each session open a while, so -j 8 would overlap
+	run --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users" -j 8 --per-host 2 --max-rate 3/s --json
+	echo "$output"; echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"11 users, 11 ok, 0 failed"* ]]
+	# each user's own quota, through the server its entry named
+	[ "$(echo "$output" | grep -c '"user":"bob","status":0')" -eq 5 ]
+	[ "$(echo "$output" | grep -c '"user":"carol","status":0')" -eq 5 ]
+	[ "$(echo "$output" | grep -c '"user":"alice","status":0')" -eq 1 ]
+	read -r maxa totala < "$BATS_TEST_TMPDIR/A.stat"
+	read -r maxb totalb < "$BATS_TEST_TMPDIR/B.stat"
+	echo "A: $maxa at once of $totala; B: $maxb of $totalb"
+	[ "$totala" -eq 5 ] && [ "$totalb" -eq 5 ]
+	[ "$maxa" -le 2 ] && [ "$maxb" -le 2 ]
+	[ "$maxa" -eq 2 ] || [ "$maxb" -eq 2 ]   # and the places were used
+	# without --per-host the same run puts more than 2 on one server (the
+	# bound above is --per-host's doing, not the timing's)
+	count_relay C
+	sed "s/:$RELAY_A_PORT\$/:$RELAY_C_PORT/; s/:$RELAY_B_PORT\$/:$RELAY_C_PORT/" "$BATS_TEST_TMPDIR/users" > "$BATS_TEST_TMPDIR/users2"
+	run --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users2" -j 8 --max-rate 3/s --json
+	[ "$status" -eq 0 ]
+	read -r maxc totalc < "$BATS_TEST_TMPDIR/C.stat"
+	echo "C: $maxc at once of $totalc"
+	[ "$totalc" -eq 10 ]
+	[ "$maxc" -gt 2 ]
+}
+
+@test "--per-host and users file servers: bad input is refused before any session" {
+	printf 'bob\tno such host\n' > "$BATS_TEST_TMPDIR/users"
+	run --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"users:1: 'no such host' is no server"* ]]
+	for bad in 'bob	host:0' 'bob	host:65536' 'bob	::1' 'bob	[::1' 'bob	host:12x'; do
+		printf '# c\n%s\n' "$bad" > "$BATS_TEST_TMPDIR/users"
+		run --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users"
+		[ "$status" -eq 65 ]
+		[[ "$stderr" == *"users:2: "* ]]
+	done
+	printf 'bob\n' > "$BATS_TEST_TMPDIR/users"
+	run --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users" --per-host 0
+	echo "$status $stderr"
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"bad --per-host '0'"* ]]
+	run --separate-stderr "$MT" quota -a admin --per-host 2
+	[ "$status" -eq 64 ]
+	echo "$stderr"
+	[[ "$stderr" == *"--per-host"*"go with --users"* ]]
+	# the server an entry names must match its certificate, as any host
+	printf 'bob\t127.0.0.1:%s\n' "$MT_IMAPS_PORT" > "$BATS_TEST_TMPDIR/users"
+	run --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users" --json
+	[ "$status" -ne 0 ]
+	[[ "$output" == *'"user":"bob","status":'* ]]
+	[[ "$output" == *"certificate"* ]]
+}

@@ -39,6 +39,8 @@ const struct mt_opt mt_common_opts[] = {
 	{ .lng = "users", .kind = MT_ARG, .metavar = "FILE",
 	  .help = "run for every user listed in FILE (- for stdin) as the account's admin", .complete = "file" },
 	{ .lng = "jobs", .shrt = 'j', .kind = MT_ARG, .metavar = "N", .help = "with --users: N sessions at a time (default 4)" },
+	{ .lng = "per-host", .kind = MT_ARG, .metavar = "N",
+	  .help = "with --users: at most N of the -j sessions to one server (users file: USER<TAB>HOST[:PORT])" },
 	{ .lng = "shard", .kind = MT_ARG, .metavar = "K/N", .help = "with --users: only the users of shard K of N" },
 	{ .lng = "resume", .kind = MT_ARG, .metavar = "FILE",
 	  .help = "with --users: skip the users an earlier run's --json records in FILE show done", .complete = "file" },

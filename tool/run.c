@@ -44,6 +44,22 @@ static int setup_account(struct mt_ctx *ctx)
 	if ((v = mt_arg(a, "host"))) { free(ac->host); ac->host = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "user"))) { free(ac->user); ac->user = mt_xstrdup(v); }
 	if ((v = ctx->user ? ctx->user : mt_arg(a, "as"))) { free(ac->as_user); ac->as_user = mt_xstrdup(v); }
+	if (ctx->user_host) {
+		/* --users USER<TAB>HOST[:PORT]: that user's server, the account's
+		 * credentials and TLS settings (the name is checked against the
+		 * server's certificate as usual) */
+		char *h;
+		int port;
+		if (mt_parse_backend(ctx->user_host, &h, &port) < 0)
+			return mt_seterr(e, MT_EDATA, "--users: '%s' is no server", ctx->user_host);
+		if (ac->tunnel)
+			return mt_seterr(e, MT_ECONFIG, "--users names a server for '%s', but account '%s' uses a tunnel",
+					 ctx->user, ac->name);
+		free(ac->host);
+		ac->host = h;
+		if (port)
+			ac->port = port;
+	}
 	if ((v = mt_arg(a, "tunnel"))) { free(ac->tunnel); ac->tunnel = mt_xstrdup(v); }
 	if ((v = mt_arg(a, "ca-file"))) {
 		struct stat st;
@@ -318,8 +334,8 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 		goto out;
 	}
 	if ((mt_arg(&ctx.args, "jobs") || mt_arg(&ctx.args, "shard") || mt_arg(&ctx.args, "resume") ||
-	     mt_flag(&ctx.args, "retry-failed")) && !mt_arg(&ctx.args, "users")) {
-		r = mt_fail(&ctx, MT_EUSAGE, "-j, --shard, --resume and --retry-failed go with --users");
+	     mt_flag(&ctx.args, "retry-failed") || mt_arg(&ctx.args, "per-host")) && !mt_arg(&ctx.args, "users")) {
+		r = mt_fail(&ctx, MT_EUSAGE, "-j, --per-host, --shard, --resume and --retry-failed go with --users");
 		goto out;
 	}
 	if (ap->flags & MT_APPLET_SESSION) {

@@ -182,6 +182,7 @@ struct mt_ctx {
 	struct mt_err err;          /* why the session could not be opened (see session_failed) */
 	struct mt_session *failed;  /* then, what the attempt learned (for session_failed), or NULL */
 	const char *user;           /* in a --users child: the user it runs for (as --as) */
+	const char *user_host;      /* ... and the server its entry names (HOST[:PORT]), or NULL */
 	void *state;                /* what check parsed for main (ap->release frees it) */
 	int offline;                /* set by check: this run needs no session (s stays NULL) */
 };
@@ -209,6 +210,11 @@ int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
 /* --users FILE: run `one` for each user (in child processes, -j at a time,
  * --shard K/N), print one result per user and a summary. */
 int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user));
+/* A server a users file entry names: HOST, HOST:PORT, [V6] or [V6]:PORT;
+ * 0 with *host owned and *port 0 when the account's port applies, -1 when
+ * it is none. */
+int mt_parse_backend(const char *s, char **host, int *port);
+
 /* --shard K/N parsing and membership (FNV-1a of the user name, mod N). */
 int mt_parse_shard(const char *s, unsigned *k, unsigned *n);
 int mt_in_shard(const char *user, unsigned k, unsigned n);

@@ -35,6 +35,7 @@ int mt_in_shard(const char *user, unsigned k, unsigned n)
 struct job {
 	pid_t pid;
 	char *user;
+	size_t host;            /* its server's index in the run's list of servers */
 	FILE *out, *err;        /* the child's stdout and stderr, on disk */
 	int status;
 };
@@ -150,18 +151,64 @@ static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 }
 
 /* Read the list; blank lines and '#' comments are skipped. */
-static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t *n)
+/* A server named by a users file entry: HOST, HOST:PORT, [V6] or [V6]:PORT.
+ * 0 and *host (owned) and *port (0: the account's) when it is one. */
+int mt_parse_backend(const char *s, char **host, int *port)
+{
+	const char *h = s, *he, *p = NULL;
+	*host = NULL;
+	*port = 0;
+	if (*s == '[') {
+		h = s + 1;
+		if ((he = strchr(h, ']')) == NULL || he == h)
+			return -1;
+		if (he[1] == ':')
+			p = he + 2;
+		else if (he[1] != '\0')
+			return -1;
+	} else {
+		he = strchr(s, ':');
+		if (he && strchr(he + 1, ':'))
+			return -1;   /* a bare IPv6 address: say [addr] */
+		if (he)
+			p = he + 1;
+		else
+			he = s + strlen(s);
+		if (he == s)
+			return -1;
+	}
+	for (const char *c = h; c < he; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_' || (*s == '[' && *c == ':')))
+			return -1;
+	if (p) {
+		char *end;
+		errno = 0;
+		long v = strtol(p, &end, 10);
+		if (*p < '0' || *p > '9' || *end != '\0' || errno || v < 1 || v > 65535)
+			return -1;
+		*port = (int)v;
+	}
+	*host = mt_xasprintf("%.*s", (int)(he - h), h);
+	return 0;
+}
+
+/* The entries of a users file: USER, or USER<TAB>HOST[:PORT] for users
+ * spread over backends. hosts[i] NULL when the entry names none. */
+static int read_users(struct mt_ctx *ctx, const char *path, char ***out, char ***hosts, size_t *n)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
+	long lineno = 0;
 	*out = NULL;
+	*hosts = NULL;
 	*n = 0;
 	if (f == NULL)
 		return mt_fail(ctx, MT_EIO, "--users: cannot read '%s': %s", path, strerror(errno));
 	while ((len = getline(&line, &cap, f)) >= 0) {
 		char *s = line, *e = line + len;
+		lineno++;
 		while (s < e && (*s == ' ' || *s == '\t'))
 			s++;
 		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
@@ -169,8 +216,39 @@ static int read_users(struct mt_ctx *ctx, const char *path, char ***out, size_t 
 		if (e == s || *s == '#')
 			continue;
 		*e = '\0';
+		char *tab = strchr(s, '\t'), *host = NULL;
+		int port = 0;
+		if (tab) {
+			char *h = tab + 1;
+			while (*h == '\t' || *h == ' ')
+				h++;
+			char *ue = tab;
+			while (ue > s && ue[-1] == ' ')
+				ue--;
+			*ue = '\0';
+			if (mt_parse_backend(h, &host, &port) < 0) {
+				int r = mt_fail(ctx, MT_EDATA, "--users: %s:%ld: '%s' is no server (HOST, HOST:PORT or [ADDR]:PORT)",
+						path, lineno, h);
+				for (size_t i = 0; i < *n; i++) {
+					free((*out)[i]);
+					free((*hosts)[i]);
+				}
+				free(*out);
+				free(*hosts);
+				free(line);
+				if (f != stdin)
+					fclose(f);
+				return r;
+			}
+		}
 		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
-		(*out)[(*n)++] = mt_xstrdup(s);
+		*hosts = mt_xrealloc(*hosts, sizeof **hosts * (*n + 1));
+		(*out)[*n] = mt_xstrdup(s);
+		/* the canonical form: what --per-host counts by, and what the child reads */
+		(*hosts)[*n] = host ? (port ? mt_xasprintf(strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port)
+					    : mt_xasprintf(strchr(host, ':') ? "[%s]" : "%s", host)) : NULL;
+		free(host);
+		(*n)++;
 	}
 	free(line);
 	if (f != stdin)
@@ -474,11 +552,31 @@ static long done_status(const struct done_user *v, size_t n, const char *user)
 	return st;
 }
 
+/* --users: the users of one server, in list order, and how many of them run */
+struct hostq {
+	const char *name;   /* borrowed from the run's hosts[], NULL: the account's server */
+	size_t *v, n, at;
+	long running;
+};
+
+static void free_users(char **users, char **hosts, size_t n, struct hostq *hq, size_t nhq)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(users[i]);
+		free(hosts[i]);
+	}
+	free(users);
+	free(hosts);
+	for (size_t h = 0; h < nhq; h++)
+		free(hq[h].v);
+	free(hq);
+}
+
 int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user))
 {
 	const char *path = mt_arg(&ctx->args, "users"), *v;
 	char **users;
-	size_t nusers, next = 0, done = 0, failed = 0, running = 0;
+	size_t nusers, done = 0, failed = 0, running = 0;
 	unsigned k = 1, n = 1;
 	long jobs = 4;
 	int r, first_fail = 0;
@@ -490,6 +588,13 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 		if (*v == '\0' || *end != '\0' || jobs < 1 || jobs > 64)
 			return mt_fail(ctx, MT_EUSAGE, "bad -j '%s': expected 1 to 64 sessions at a time", v);
 	}
+	long per_host = 0;
+	if ((v = mt_arg(&ctx->args, "per-host"))) {
+		char *end;
+		per_host = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || per_host < 1 || per_host > 64)
+			return mt_fail(ctx, MT_EUSAGE, "bad --per-host '%s': expected 1 to 64 sessions to one server", v);
+	}
 	if ((v = mt_arg(&ctx->args, "shard")) && mt_parse_shard(v, &k, &n) < 0)
 		return mt_fail(ctx, MT_EUSAGE, "bad --shard '%s': expected K/N with 1 <= K <= N", v);
 	if (mt_flag(&ctx->args, "retry-failed") && !mt_arg(&ctx->args, "resume"))
@@ -498,7 +603,8 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	size_t ndone = 0, skipped = 0;
 	if ((v = mt_arg(&ctx->args, "resume")) && (r = read_resume(ctx, v, &done_v, &ndone)) != MT_OK)
 		return r;
-	if ((r = read_users(ctx, path, &users, &nusers)) != MT_OK) {
+	char **hosts = NULL;
+	if ((r = read_users(ctx, path, &users, &hosts, &nusers)) != MT_OK) {
 		for (size_t i = 0; i < ndone; i++)
 			free(done_v[i].user);
 		free(done_v);
@@ -513,11 +619,13 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 		for (size_t i = 0; i < nusers; i++) {
 			long st = done_status(done_v, ndone, users[i]);
 			int run = retry ? st == MT_ETEMP : st != 0;
-			if (run)
+			if (run) {
+				hosts[k2] = hosts[i];
 				users[k2++] = users[i];
-			else {
+			} else {
 				skipped += mt_in_shard(users[i], k, n);
 				free(users[i]);
+				free(hosts[i]);
 			}
 		}
 		nusers = k2;
@@ -527,31 +635,55 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	}
 	struct job *slot = mt_xmalloc(sizeof *slot * (size_t)jobs);
 	struct mt_progress pg;
-	size_t mine = 0;
-	for (size_t i = 0; i < nusers; i++)
-		mine += mt_in_shard(users[i], k, n);
+	/* one queue of this shard's users per server, in list order: the
+	 * next user started is the earliest listed whose server has a free
+	 * --per-host place (users without a server of their own share the
+	 * account's) */
+	struct hostq *hq = NULL;
+	size_t nhq = 0, mine = 0;
+	for (size_t i = 0; i < nusers; i++) {
+		if (!mt_in_shard(users[i], k, n))
+			continue;
+		mine++;
+		size_t h;
+		for (h = 0; h < nhq; h++)
+			if (hq[h].name == hosts[i] || (hq[h].name && hosts[i] && strcmp(hq[h].name, hosts[i]) == 0))
+				break;
+		if (h == nhq) {
+			hq = mt_xrealloc(hq, sizeof *hq * (nhq + 1));
+			hq[nhq++] = (struct hostq){ .name = hosts[i] };
+		}
+		hq[h].v = mt_xrealloc(hq[h].v, sizeof *hq[h].v * (hq[h].n + 1));
+		hq[h].v[hq[h].n++] = i;
+	}
 	mt_progress_start(&pg, "users", mine, !mt_flag(&ctx->args, "quiet"));
 	fflush(stdout);
 	fflush(stderr);
 	for (;;) {
 		/* start jobs while there are free slots and users left */
-		while (running < (size_t)jobs && next < nusers) {
-			const char *u = users[next++];
-			if (!mt_in_shard(u, k, n))
-				continue;
+		while (running < (size_t)jobs) {
+			size_t h = nhq, first = SIZE_MAX;
+			for (size_t q = 0; q < nhq; q++)
+				if (hq[q].at < hq[q].n && (per_host == 0 || hq[q].running < per_host) && hq[q].v[hq[q].at] < first) {
+					first = hq[q].v[hq[q].at];
+					h = q;
+				}
+			if (h == nhq)
+				break;
+			hq[h].at++;
+			const char *u = users[first];
 			size_t s;
 			for (s = 0; slot[s].pid; s++)
 				;
 			struct job *j = &slot[s];
 			j->user = (char *)u;
+			j->host = h;
 			j->out = tmpfile();
 			j->err = tmpfile();
 			if (j->out == NULL || j->err == NULL) {
 				if (j->out) fclose(j->out);
 				if (j->err) fclose(j->err);
-				for (size_t i = 0; i < nusers; i++)
-					free(users[i]);
-				free(users);
+				free_users(users, hosts, nusers, hq, nhq);
 				free(slot);
 				return mt_fail(ctx, MT_EIO, "--users: cannot create a temporary file: %s", strerror(errno));
 			}
@@ -559,13 +691,12 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			if (j->pid < 0) {
 				fclose(j->out);
 				fclose(j->err);
-				for (size_t i = 0; i < nusers; i++)
-					free(users[i]);
-				free(users);
+				free_users(users, hosts, nusers, hq, nhq);
 				free(slot);
 				return mt_fail(ctx, MT_EOS, "fork: %s", strerror(errno));
 			}
 			if (j->pid == 0) {
+				ctx->user_host = hosts[first];
 				dup2(fileno(j->out), 1);
 				dup2(fileno(j->err), 2);
 				int rc = one(ctx, u);
@@ -574,6 +705,7 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 				_exit(rc);
 			}
 			running++;
+			hq[h].running++;
 		}
 		if (running == 0)
 			break;
@@ -601,6 +733,7 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 				fclose(j->err);
 				j->pid = 0;
 				running--;
+				hq[j->host].running--;
 			}
 	}
 	mt_progress_end(&pg);
@@ -616,9 +749,7 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			 mt_flag(&ctx->args, "retry-failed") ? "not failed with 75" : "done");
 	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s%s\n", ctx->ap->name, done, done - failed, failed,
 		skip, shard);
-	for (size_t i = 0; i < nusers; i++)
-		free(users[i]);
-	free(users);
+	free_users(users, hosts, nusers, hq, nhq);
 	free(slot);
 	/* whether any user failed: the first failure's status */
 	return failed ? first_fail : MT_OK;
