@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # Fleets on engines that already exist: GNU parallel over --shard K/N with a
-# joblog and --resume-failed, and the Kubernetes Indexed Job of contrib/k8s,
+# joblog and --resume-failed, locally and with --sshlogin to a private sshd,
+# and the Kubernetes Indexed Job of contrib/k8s,
 # whose container command is run here for every index. In both, the union
 # of the shards' results is what one unsharded run gives.
 load helpers
@@ -9,6 +10,8 @@ setup_file() {
 	printf 'alice\nbob\ncarol\n' > "$BATS_FILE_TMPDIR/users"
 	"$MT" quota -a admin --users "$BATS_FILE_TMPDIR/users" --json 2>/dev/null | sort > "$BATS_FILE_TMPDIR/whole"
 }
+
+teardown() { stop_sshd "$BATS_TEST_TMPDIR"; }
 
 setup() {
 	[ -s "$BATS_FILE_TMPDIR/whole" ]
@@ -89,4 +92,80 @@ PY
 	done
 	[ "$(ls "$d/results" | wc -l)" -eq "$n" ]
 	[ "$(cat "$d"/results/*.jsonl | sort)" = "$(cat "$BATS_FILE_TMPDIR/whole")" ]
+}
+
+# A private sshd on loopback (its own host key, one throwaway client key, no
+# password), so that GNU parallel's --sshlogin runs shards "on other hosts"
+# as it would across a fleet. Needs root (the suite runs as root) and sshd.
+start_sshd() {  # DIR: sets SSH_CFG (a client config with hosts mt-a and mt-b)
+	local d=$1 port i
+	mkdir -p "$d/ssh" /run/sshd
+	chmod 700 "$d/ssh"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/ssh/host_key"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/ssh/client_key"
+	cp "$d/ssh/client_key.pub" "$d/ssh/authorized_keys"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	cat > "$d/ssh/sshd_config" <<CFG
+ListenAddress 127.0.0.1:$port
+HostKey $d/ssh/host_key
+AuthorizedKeysFile $d/ssh/authorized_keys
+PidFile $d/ssh/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxStartups 20
+CFG
+	/usr/sbin/sshd -f "$d/ssh/sshd_config" -E "$d/ssh/sshd.log"
+	for h in mt-a mt-b; do
+		cat >> "$d/ssh/config" <<CFG
+Host $h
+  HostName 127.0.0.1
+  Port $port
+  User $(id -un)
+  IdentityFile $d/ssh/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile $d/ssh/known_hosts
+  StrictHostKeyChecking accept-new
+  BatchMode yes
+  ConnectTimeout 5
+CFG
+	done
+	SSH_CFG=$d/ssh/config
+	for i in $(seq 50); do
+		ssh -F "$SSH_CFG" mt-a true 2>/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$d/ssh/sshd.log" >&2
+	return 1
+}
+
+stop_sshd() {
+	[ -s "$1/ssh/sshd.pid" ] && kill "$(cat "$1/ssh/sshd.pid")" 2>/dev/null
+	return 0
+}
+
+@test "GNU parallel --sshlogin: four shards on two 'hosts' over ssh (a private sshd on loopback) give the unsharded run" {
+	command -v parallel
+	[ -x /usr/sbin/sshd ]
+	d=$BATS_TEST_TMPDIR
+	start_sshd "$d"
+	cp "$BATS_FILE_TMPDIR/users" "$d/users"
+	# what a fleet host runs: nothing of this shell's environment reaches it
+	cat > "$d/shard.sh" <<SH
+#!/bin/sh
+exec "$MT" quota --config "$MAILTOOL_CONFIG" -a admin --users "$d/users" --shard \$1/4 --json
+SH
+	chmod +x "$d/shard.sh"
+	run parallel --will-cite --ssh "ssh -F $SSH_CFG" -S 2/mt-a,2/mt-b --joblog "$d/joblog" \
+		"$d/shard.sh {} > $d/out.{}.jsonl" ::: 1 2 3 4
+	stop_sshd "$d"
+	cat "$d/joblog"
+	[ "$status" -eq 0 ]
+	# every shard ran over ssh, on both hosts
+	[ "$(awk -F'\t' 'NR > 1 && $7 == 0' "$d/joblog" | wc -l)" -eq 4 ]
+	[ "$(awk -F'\t' 'NR > 1 {print $2}' "$d/joblog" | sort -u | tr '\n' ' ')" = "mt-a mt-b " ]
+	[ "$(grep -c 'Accepted publickey' "$d/ssh/sshd.log")" -ge 4 ]
+	[ "$(cat "$d"/out.*.jsonl | sort)" = "$(cat "$BATS_FILE_TMPDIR/whole")" ]
 }
