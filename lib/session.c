@@ -410,14 +410,14 @@ int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out)
 
 /* ---- authentication ---------------------------------------------------- */
 
-/* Write a secret line (a SASL response) as private data: redacted in the trace. */
-static int send_private(struct mt_session *s, const char *text)
+/* Write a SASL response line; private_data: a secret, redacted in the trace. */
+static int send_response(struct mt_session *s, const char *text, int private_data)
 {
 	mailstream *ms = s->imap->imap_stream;
 	int r = MAILIMAP_NO_ERROR;
 	if (mailstream_flush(ms) == -1)
 		return MAILIMAP_ERROR_STREAM;
-	mailstream_set_privacy(ms, 0);
+	mailstream_set_privacy(ms, !private_data);
 	if (mailstream_write(ms, text, strlen(text)) < 0 || mailstream_write(ms, "\r\n", 2) < 0 ||
 	    mailstream_flush(ms) == -1)
 		r = MAILIMAP_ERROR_STREAM;
@@ -452,7 +452,7 @@ static int authenticate_oauth(struct mt_session *s, const struct mt_account *a, 
 	free(cmd);
 	char *line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
 	if (line && !ir && line[0] == '+') {
-		r = send_private(s, blob);
+		r = send_response(s, blob, 1);
 		line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
 	}
 	if (line && line[0] == '+') {
@@ -461,7 +461,7 @@ static int authenticate_oauth(struct mt_session *s, const struct mt_account *a, 
 		while (*c == ' ')
 			c++;
 		challenge = mt_xasprintf("%.*s", (int)strcspn(c, "\r\n"), c);
-		r = send_private(s, a->auth == MT_AUTH_XOAUTH2 ? "" : "AQ==");
+		r = send_response(s, a->auth == MT_AUTH_XOAUTH2 ? "" : "AQ==", 0);
 		line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
 	}
 	if (line == NULL) {
