@@ -127,34 +127,26 @@ CONF
 	[ -s "$BATS_FILE_TMPDIR/seen.calls" ]
 }
 
+# token_fails NAME CMD STATUS TEXT: a run whose token_command is CMD exits
+# STATUS saying TEXT; its stderr (with --trace) is added to $all
+token_fails() {
+	token_conf "$1" "$2"
+	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/$1.conf" --trace
+	echo "$1: $status $stderr"
+	[ "$status" -eq "$3" ]
+	[[ "$stderr" == *"$4"* ]]
+	all=$all$stderr
+}
+
 @test "token_command that fails, prints nothing, two lines, a control character or too much: a clear error, 78" {
-	token_conf fail "echo token service says no >&2; exit 3"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/fail.conf" --trace
-	[ "$status" -eq 78 ]
-	[[ "$stderr" == *"token_command failed (exit status 3)"* ]]
+	all=
+	token_fails fail "echo token service says no >&2; exit 3" 78 "token_command failed (exit status 3)"
 	# its own stderr reaches the person
 	[[ "$stderr" == *"token service says no"* ]]
-	all=$stderr
-	token_conf empty "true"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/empty.conf" --trace
-	[ "$status" -eq 78 ]
-	[[ "$stderr" == *"token_command printed nothing"* ]]
-	all=$all$stderr
-	token_conf two "echo $TOK_ALICE; echo more"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/two.conf" --trace
-	[ "$status" -eq 78 ]
-	[[ "$stderr" == *"token_command printed more than one line"* ]]
-	all=$all$stderr
-	token_conf ctl "printf '$TOK_ALICE\\\\tx\\\\n'"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/ctl.conf" --trace
-	[ "$status" -eq 78 ]
-	[[ "$stderr" == *"token_command printed a control character"* ]]
-	all=$all$stderr
-	token_conf long "head -c 15000 /dev/zero | base64 -w0"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/long.conf" --trace
-	[ "$status" -eq 78 ]
-	[[ "$stderr" == *"token_command printed more than 16384 bytes"* ]]
-	all=$all$stderr
+	token_fails empty "true" 78 "token_command printed nothing"
+	token_fails two "echo $TOK_ALICE; echo more" 78 "token_command printed more than one line"
+	token_fails ctl "printf '$TOK_ALICE\\\\tx\\\\n'" 78 "token_command printed a control character"
+	token_fails long "head -c 15000 /dev/zero | base64 -w0" 78 "token_command printed more than 16384 bytes"
 	# none of them went on to the server
 	[[ "$all" == *"S: * OK"* && "$all" != *"C: "*AUTHENTICATE* && "$all" != *redacted* ]]
 	# one trailing CRLF is a line ending, not part of the token
@@ -163,13 +155,8 @@ CONF
 }
 
 @test "token_command's own 75 and 77 are the run's: retry later, or no permission" {
-	token_conf t75 "exit 75"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/t75.conf"
-	[ "$status" -eq 75 ]
-	[[ "$stderr" == *"token_command failed (exit status 75)"* ]]
-	token_conf t77 "exit 77"
-	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/t77.conf"
-	[ "$status" -eq 77 ]
+	token_fails t75 "exit 75" 75 "token_command failed (exit status 75)"
+	token_fails t77 "exit 77" 77 "token_command failed (exit status 77)"
 }
 
 @test "a hanging token_command is killed with what it started after token_timeout: exit 75, nothing left" {
