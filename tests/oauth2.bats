@@ -283,3 +283,30 @@ ON ^$ => 1 NO [AUTHENTICATIONFAILED] no such token'
 	want=$(printf 'n,a=alice,\001host=127.0.0.1\001port=%s\001auth=Bearer %s\001\001' "$FAKE_PORT" "$TOK_ALICE" | base64 -w0)
 	[ "$(sed -n 2p "$FAKE_LOG")" = "$want" ]
 }
+
+@test "a kept session (--persist) is named by token_command and user: it serves the same account, not another token source" {
+	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	logins() { grep -c "Login: user=<alice>, method=OAUTHBEARER" "$MT_DOVECOT_LOG" || true; }
+	conf=$BATS_TEST_TMPDIR/p.conf
+	cp "$BATS_FILE_TMPDIR/oauth.conf" "$conf"
+	before=$(logins)
+	run -0 --separate-stderr "$MT" quota --config "$conf" -a ob --persist 30s
+	want=$output
+	run -0 --separate-stderr "$MT" quota --config "$conf" -a ob --persist 30s
+	[ "$output" = "$want" ]
+	# one login, one token fetched, for two runs
+	[ "$(( $(logins) - before ))" -eq 1 ]
+	[ "$(wc -l < "$BATS_FILE_TMPDIR/seen.calls")" -eq 1 ]
+	# the same file and account with another token_command is another
+	# session: the old token is fetched and refused, not served by the kept one
+	sed -i 's#ob = { \(.*\)token_command = "[^;]*;#ob = { \1token_command = "'"$BATS_FILE_TMPDIR"'/old.sh";#' "$conf"
+	grep -q "ob = {.*old.sh" "$conf"
+	run --separate-stderr "$MT" quota --config "$conf" -a ob --persist 30s
+	[ "$status" -eq 77 ]
+	[[ "$stderr" == *"refused the access token"* ]]
+	# --as bob is another user: another session, bob's token
+	run -0 --separate-stderr "$MT" quota --config "$BATS_FILE_TMPDIR/oauth.conf" -a ob --as bob --persist 30s
+	grep -q "^bob bob$" "$BATS_FILE_TMPDIR/seen.calls"
+	"$MT" persist --stop >/dev/null 2>&1 || true
+}
