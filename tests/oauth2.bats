@@ -310,3 +310,13 @@ ON ^$ => 1 NO [AUTHENTICATIONFAILED] no such token'
 	grep -q "^bob bob$" "$BATS_FILE_TMPDIR/seen.calls"
 	"$MT" persist --stop >/dev/null 2>&1 || true
 }
+
+@test "--token says where tokens come from; nothing is tried" {
+	run --separate-stderr "$MT" quota -a ob --token "$TOK_ALICE"
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"unknown option '--token': an access token is never given on the command line"*"token_command"* ]]
+	run --separate-stderr "$MT" du -a ob --access-token=x
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == *"token_command"* ]]
+	[ ! -e "$BATS_FILE_TMPDIR/seen.calls" ]
+}
