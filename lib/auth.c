@@ -176,3 +176,15 @@ int mt_auth_oauth_begin(const struct mt_account *a, int have_tls, const struct m
 	free(tok);
 	return MT_OK;
 }
+
+void mt_auth_note_size(struct mt_err *e, size_t n)
+{
+	/* Dovecot 2.3's login processes close the connection on a SASL
+	 * response above 8 KiB ("Authentication response too large") */
+	if (n <= 8192 || e->code != MT_ETEMP)
+		return;
+	size_t l = strnlen(e->msg, sizeof e->msg - 1);
+	snprintf(e->msg + l, sizeof e->msg - l, " (after a SASL response of %zu bytes from a long token: more than "
+		 "some servers take, Dovecot 2.3 at most 8192)", n);
+	e->code = MT_EUNAVAIL;
+}

@@ -39,6 +39,10 @@ char *mt_sasl_oauth(const struct mt_account *a, const char *user, const char *ho
  * free); host (NULL: none) and c's port go into OAUTHBEARER's. */
 int mt_auth_oauth_begin(const struct mt_account *a, int have_tls, const struct mt_conn *c, const char *host,
 			char **blob, struct mt_err *e);
+/* After the connection was lost answering an initial response of n bytes:
+ * a long token may be why (more than the server takes), said in e, and
+ * retrying will not help (69 instead of 75). */
+void mt_auth_note_size(struct mt_err *e, size_t n);
 /* MT_EAUTH with the message that the token (not a password) for user was
  * refused; challenge: the server's error challenge (base64), or NULL;
  * text: the tagged response text. */

@@ -537,13 +537,18 @@ static int authenticate_oauth(struct mt_msieve *m, const struct mt_account *a, s
 				 mt_msieve_cap(m, "SASL") && *mt_msieve_cap(m, "SASL") ? mt_msieve_cap(m, "SASL") : "nothing");
 	if ((r = mt_auth_oauth_begin(a, m->have_tls, &m->conn, a->host, &blob, e)) != MT_OK)
 		return r;
+	size_t sent = strlen(blob);
 	r = send_authenticate(m, mech, blob, e);
-	OPENSSL_cleanse(blob, strlen(blob));
+	OPENSSL_cleanse(blob, sent);
 	free(blob);
 	for (int lines = 0; r == MT_OK && lines < 2; lines++) {
 		struct line L = { .n = 0 };
 		if ((r = read_line(m, &L, "AUTHENTICATE", e)) != MT_OK) {
 			line_release(&L);
+			if (challenge == NULL) {
+				mt_auth_note_size(e, sent);
+				r = e->code;
+			}
 			break;
 		}
 		int k = final_kind(&L);

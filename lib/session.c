@@ -466,6 +466,10 @@ static int authenticate_oauth(struct mt_session *s, const struct mt_account *a, 
 	}
 	if (line == NULL) {
 		r = mt_imap_error(s, r == MAILIMAP_NO_ERROR ? MAILIMAP_ERROR_STREAM : r, "AUTHENTICATE", e);
+		if (challenge == NULL) {
+			mt_auth_note_size(e, strlen(blob));
+			r = e->code;
+		}
 	} else {
 		/* the line read is the response's first: parse it with the rest */
 		struct mailimap_response *rp = NULL;

@@ -320,3 +320,19 @@ ON ^$ => 1 NO [AUTHENTICATIONFAILED] no such token'
 	[[ "$stderr" == *"token_command"* ]]
 	[ ! -e "$BATS_FILE_TMPDIR/seen.calls" ]
 }
+
+@test "a long token (6000 bytes, as Microsoft's can be) logs in; one the server cannot take is 69, saying why" {
+	long=L$(head -c 6000 /dev/zero | tr '\0' x)
+	huge=H$(head -c 12000 /dev/zero | tr '\0' y)
+	printf '%s\talice\tactive\n%s\talice\tactive\n' "$long" "$huge" >> "$MT_OAUTH2_TOKENS"
+	echo "$long" > "$BATS_TEST_TMPDIR/long"
+	echo "$huge" > "$BATS_TEST_TMPDIR/huge"
+	token_conf long "cat $BATS_TEST_TMPDIR/long"
+	run -0 --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/long.conf"
+	# Dovecot 2.3 closes the connection on a SASL response above 8 KiB
+	token_conf huge "cat $BATS_TEST_TMPDIR/huge"
+	run --separate-stderr "$MT" quota --config "$BATS_TEST_TMPDIR/huge.conf"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"connection closed by the server (after a SASL response of 16"*" bytes from a long token"* ]]
+	grep -q "Authentication response too large" "$MT_DOVECOT_LOG"
+}
