@@ -112,7 +112,9 @@ static void fill(struct mt_ctx *ctx, struct mt_table *t, int row, struct mt_sess
 			 failed->code == MT_EAUTH ? "refused" : "not completed");
 		mt_table_str(t, row, I_AUTH, buf);
 	}
-	if (ctx->acct.as_user)
+	if (ctx->acct.as_user && mt_account_oauth(&ctx->acct))
+		snprintf(buf, sizeof buf, "%s (its own token, from token_command)", ctx->acct.as_user);
+	else if (ctx->acct.as_user)
 		snprintf(buf, sizeof buf, "%s (authenticated as %s)", ctx->acct.as_user, ctx->acct.user);
 	else
 		snprintf(buf, sizeof buf, "%s", ctx->acct.user ? ctx->acct.user : "(preauthenticated)");

@@ -5,7 +5,9 @@
 #define MT_ACCOUNT_H
 
 enum mt_tls { MT_TLS_UNSET, MT_TLS_IMPLICIT, MT_TLS_STARTTLS, MT_TLS_NONE };
-enum mt_auth { MT_AUTH_AUTO, MT_AUTH_PLAIN, MT_AUTH_LOGIN };
+/* OAUTHBEARER (RFC 7628) and XOAUTH2 log in with a bearer token from
+ * token_command instead of a password */
+enum mt_auth { MT_AUTH_AUTO, MT_AUTH_PLAIN, MT_AUTH_LOGIN, MT_AUTH_OAUTHBEARER, MT_AUTH_XOAUTH2 };
 enum mt_imp { MT_IMP_AUTHZID, MT_IMP_MASTER_LOGIN };
 
 struct mt_account {
@@ -24,6 +26,8 @@ struct mt_account {
 	char *fingerprint;      /* "sha256:<hex>" */
 	char *password_command;
 	char *password_file;
+	char *token_command;    /* prints an access token (auth oauthbearer/xoauth2) */
+	double token_timeout;   /* seconds token_command may take, 0 = default (30) */
 	int allow_plaintext_auth;
 	int compress;           /* 1 = use COMPRESS=DEFLATE when offered, 0 = never,
 				 * -1 = auto: not to loopback peers or tunnels, where
@@ -37,5 +41,11 @@ struct mt_account {
 };
 
 void mt_account_release(struct mt_account *a);
+
+/* logs in with a token (auth = "oauthbearer" / "xoauth2") */
+static inline int mt_account_oauth(const struct mt_account *a)
+{
+	return a->auth == MT_AUTH_OAUTHBEARER || a->auth == MT_AUTH_XOAUTH2;
+}
 
 #endif

@@ -504,12 +504,91 @@ static int starttls(struct mt_msieve *m, const struct mt_account *a, struct mt_e
 	return read_caps(m, "capabilities after STARTTLS", !unasked, e);
 }
 
+/* AUTHENTICATE "MECH" "blob": the command goes out whole; the trace shows
+ * it without the blob. */
+static int send_authenticate(struct mt_msieve *m, const char *mech, const char *blob, struct mt_err *e)
+{
+	struct sbuf b = { 0 };
+	sb_add(&b, "AUTHENTICATE \"", 14);
+	sb_add(&b, mech, strlen(mech));
+	sb_add(&b, "\" \"", 3);
+	sb_add(&b, blob, strlen(blob));
+	sb_add(&b, "\"\r\n", 3);
+	char *shown = mt_xasprintf("AUTHENTICATE \"%s\" <credentials redacted>\n", mech);
+	mt_trace_out(&m->tr, MT_TRACE_CLIENT, shown, strlen(shown));
+	free(shown);
+	int r = mt_conn_write(&m->conn, b.p, b.n) < 0 ? io_error(m, "AUTHENTICATE", e) : MT_OK;
+	OPENSSL_cleanse(b.p, b.n);
+	free(b.p);
+	return r;
+}
+
+/* OAUTHBEARER / XOAUTH2 (RFC 7628 over RFC 5804): a refused token comes
+ * back as a challenge string holding the JSON error, answered ("AQ==", the
+ * ^A; XOAUTH2: "") to get the NO. */
+static int authenticate_oauth(struct mt_msieve *m, const struct mt_account *a, struct mt_err *e)
+{
+	const char *mech = mt_auth_oauth_mech(a), *user = mt_auth_oauth_user(a);
+	char *blob, *challenge = NULL;
+	int r, kind = RESP_NO;
+
+	if (!has_word(mt_msieve_cap(m, "SASL"), mech))
+		return mt_seterr(e, MT_EUNAVAIL, "the ManageSieve server does not offer SASL %s (it offers: %s)", mech,
+				 mt_msieve_cap(m, "SASL") && *mt_msieve_cap(m, "SASL") ? mt_msieve_cap(m, "SASL") : "nothing");
+	if ((r = mt_auth_oauth_begin(a, m->have_tls, &m->conn, a->host, &blob, e)) != MT_OK)
+		return r;
+	size_t sent = strlen(blob);
+	r = send_authenticate(m, mech, blob, e);
+	OPENSSL_cleanse(blob, sent);
+	free(blob);
+	for (int lines = 0; r == MT_OK && lines < 2; lines++) {
+		struct line L = { .n = 0 };
+		if ((r = read_line(m, &L, "AUTHENTICATE", e)) != MT_OK) {
+			line_release(&L);
+			if (challenge == NULL) {
+				mt_auth_note_size(e, sent);
+				r = e->code;
+			}
+			break;
+		}
+		int k = final_kind(&L);
+		if (k >= 0) {
+			r = take_final(m, &L, "AUTHENTICATE", e);
+			line_release(&L);
+			if (r == MT_OK && k == RESP_BYE) {
+				m->dead = 1;
+				r = mt_seterr(e, MT_ETEMP, "AUTHENTICATE: the server closed the session: %s", m->text ? m->text : "BYE");
+			}
+			kind = k;
+			break;
+		}
+		if (challenge || L.n != 1 || L.v[0].type != T_STRING) {
+			line_release(&L);
+			r = proto_error(m, "AUTHENTICATE", "an unexpected line in the response", e);
+			break;
+		}
+		challenge = mt_xstrdup(L.v[0].s);
+		line_release(&L);
+		static const char bearer_ack[] = "\"AQ==\"\r\n", empty[] = "\"\"\r\n";
+		const char *ack = a->auth == MT_AUTH_XOAUTH2 ? empty : bearer_ack;
+		mt_trace_out(&m->tr, MT_TRACE_CLIENT, ack, strlen(ack));
+		if (mt_conn_write(&m->conn, ack, strlen(ack)) < 0)
+			r = io_error(m, "AUTHENTICATE", e);
+	}
+	if (r == MT_OK && kind != RESP_OK)
+		r = mt_auth_token_refused(a, user, challenge, m->text, e);
+	free(challenge);
+	return r;
+}
+
 static int authenticate(struct mt_msieve *m, const struct mt_account *a, struct mt_err *e)
 {
 	char *login = NULL, *pw = NULL, *blob;
 	const char *authzid;
 	int r, kind = RESP_NO;
 
+	if (mt_account_oauth(a))
+		return authenticate_oauth(m, a, e);
 	if (a->user == NULL || *a->user == '\0')
 		return mt_seterr(e, MT_EUSAGE, "no user name: give -u USER or set user in the account");
 	if ((r = mt_auth_cleartext_check(a, m->have_tls, &m->conn, e)) != MT_OK)
@@ -524,16 +603,7 @@ static int authenticate(struct mt_msieve *m, const struct mt_account *a, struct 
 	OPENSSL_cleanse(pw, strlen(pw));
 	free(pw);
 
-	/* the command goes out whole; the trace shows it without the blob */
-	struct sbuf b = { 0 };
-	sb_add(&b, "AUTHENTICATE \"PLAIN\" \"", 22);
-	sb_add(&b, blob, strlen(blob));
-	sb_add(&b, "\"\r\n", 3);
-	static const char shown[] = "AUTHENTICATE \"PLAIN\" <credentials redacted>\n";
-	mt_trace_out(&m->tr, MT_TRACE_CLIENT, shown, sizeof shown - 1);
-	r = mt_conn_write(&m->conn, b.p, b.n) < 0 ? io_error(m, "AUTHENTICATE", e) : MT_OK;
-	OPENSSL_cleanse(b.p, b.n);
-	free(b.p);
+	r = send_authenticate(m, "PLAIN", blob, e);
 	OPENSSL_cleanse(blob, strlen(blob));
 	free(blob);
 	/* a challenge (a string line) is not what PLAIN with its initial response gets */

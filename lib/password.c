@@ -28,45 +28,54 @@ static char *first_line(const char *buf, size_t n)
 	return p;
 }
 
-/* The helper writes the password and exits. It runs in its own process
+/* The helper writes the secret and exits. It runs in its own process
  * group, so a helper that does not finish within `limit_ms` is killed with
  * all it started; a helper that exits leaving a child holding its standard
- * output is not waited for past its own exit. */
-static int from_command(const char *cmd, double limit_ms, char **out, struct mt_err *e)
+ * output is not waited for past its own exit. Its standard error is the
+ * caller's: what it says about its failure reaches the person. */
+int mt_secret_command(const struct mt_secret_cmd *c, char **out, struct mt_err *e)
 {
 	int pfd[2];
-	char buf[4096];
+	/* one byte more than the longest accepted, to tell "too long" apart */
+	size_t cap = c->max_len + 2;
+	char *buf = mt_xmalloc(cap + 1);
 	size_t n = 0;
 	int st = 0, exited = 0, eof = 0;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		free(buf);
 		return mt_seterr(e, MT_EOS, "pipe: %s", strerror(errno));
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		close(pfd[0]);
 		close(pfd[1]);
+		free(buf);
 		return mt_seterr(e, MT_EOS, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
 		unsetenv("MAILTOOL_PASSWORD");
+		if (c->user)
+			setenv("MAILTOOL_TOKEN_USER", c->user, 1);
 		dup2(pfd[1], 1);
 		signal(SIGPIPE, SIG_DFL);
-		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, environ);
+		/* the user as $1, never pasted into the command text */
+		execle("/bin/sh", "sh", "-c", c->cmd, "sh", c->user, (char *)NULL, environ);
 		_exit(127);
 	}
 	setpgid(pid, pid);   /* (both sides: whichever runs first) */
 	close(pfd[1]);
-	double end = mt_now_ms() + limit_ms;
-	/* read the first line (or to the end); the helper's exit also ends it */
-	while (!eof && !exited && !memchr(buf, '\n', n) && n < sizeof buf - 1) {
+	double end = mt_now_ms() + c->limit_ms;
+	/* read the first line (or, whole_output, all of it); the helper's exit also ends it */
+	while (!eof && !exited && (c->whole_output || !memchr(buf, '\n', n)) && n < cap) {
 		double left = end - mt_now_ms();
 		if (left <= 0)
 			break;
 		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
 		int pr = poll(&p, 1, left > 100 ? 100 : (int)left + 1);
 		if (pr > 0) {
-			ssize_t r = read(pfd[0], buf + n, sizeof buf - 1 - n);
+			ssize_t r = read(pfd[0], buf + n, cap - n);
 			if (r > 0)
 				n += (size_t)r;
 			else if (r == 0 || errno != EINTR)
@@ -76,13 +85,15 @@ static int from_command(const char *cmd, double limit_ms, char **out, struct mt_
 			exited = 1;
 			/* what it wrote before exiting is in the pipe already */
 			ssize_t r;
-			while (n < sizeof buf - 1 && poll(&p, 1, 0) > 0 && (r = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
+			while (n < cap && poll(&p, 1, 0) > 0 && (r = read(pfd[0], buf + n, cap - n)) > 0)
 				n += (size_t)r;
 		}
 	}
 	close(pfd[0]);
+	/* more than any token: no need to hear the rest of it */
+	int overflow = c->whole_output && n >= cap;
 	/* its exit status decides: wait for it, within the same limit */
-	while (!exited) {
+	while (!exited && !overflow) {
 		pid_t w = waitpid(pid, &st, WNOHANG);
 		if (w == pid)
 			exited = 1;
@@ -93,26 +104,57 @@ static int from_command(const char *cmd, double limit_ms, char **out, struct mt_
 		else
 			usleep(10000);
 	}
+	int r = MT_OK;
 	if (!exited) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
-		explicit_bzero(buf, sizeof buf);
-		return mt_seterr(e, MT_ECONFIG, "password_command did not finish within %.0f s; killed", limit_ms / 1000);
 	}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		explicit_bzero(buf, sizeof buf);
-		return mt_seterr(e, MT_ECONFIG, "password_command failed (exit status %d)",
-				 WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	if (overflow)
+		r = mt_seterr(e, MT_ECONFIG, "%s printed more than %zu bytes", c->what, c->max_len);
+	else if (!exited)
+		r = mt_seterr(e, c->timeout_code, "%s did not finish within %.0f s; killed", c->what, c->limit_ms / 1000);
+	else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		/* a helper that says "try later" or "not allowed" in sysexits terms is heard */
+		int mapped = c->pass_sysexits && (code == MT_ETEMP || code == MT_EAUTH) ? code : MT_ECONFIG;
+		r = mt_seterr(e, mapped, "%s failed (exit status %d)", c->what, code);
+	} else if (c->whole_output) {
+		/* exactly one line: a second line or a control character is not
+		 * part of any token, and cutting it off would send a guess */
+		size_t len = n;
+		if (len > 0 && buf[len - 1] == '\n')
+			len--;
+		if (len > 0 && buf[len - 1] == '\r')
+			len--;
+		size_t bad = 0;
+		while (bad < len && (unsigned char)buf[bad] >= 0x20 && buf[bad] != 0x7f)
+			bad++;
+		if (len == 0)
+			r = mt_seterr(e, MT_ECONFIG, "%s printed nothing", c->what);
+		else if (len > c->max_len)
+			r = mt_seterr(e, MT_ECONFIG, "%s printed more than %zu bytes", c->what, c->max_len);
+		else if (bad < len)
+			r = mt_seterr(e, MT_ECONFIG, "%s printed %s (byte %zu); expected one line", c->what,
+				      buf[bad] == '\n' || buf[bad] == '\r' ? "more than one line" : "a control character",
+				      bad + 1);
+		else {
+			*out = mt_xmalloc(len + 1);
+			memcpy(*out, buf, len);
+			(*out)[len] = '\0';
+		}
+	} else {
+		*out = first_line(buf, n);
+		if (**out == '\0') {
+			free(*out);
+			*out = NULL;
+			r = mt_seterr(e, MT_ECONFIG, "%s printed no password", c->what);
+		}
 	}
-	*out = first_line(buf, n);
-	explicit_bzero(buf, sizeof buf);
-	if (**out == '\0') {
-		free(*out);
-		return mt_seterr(e, MT_ECONFIG, "password_command printed no password");
-	}
-	return MT_OK;
+	explicit_bzero(buf, cap + 1);
+	free(buf);
+	return r;
 }
 
 /* An owner-only regular file of the user running mailtool (or of root),
@@ -245,8 +287,11 @@ int mt_password_get(const struct mt_account *a, double limit_ms, char **out, str
 		*out = mt_xstrdup(env_pw);
 		return MT_OK;
 	}
-	if (a->password_command)
-		return from_command(a->password_command, limit_ms, out, e);
+	if (a->password_command) {
+		const struct mt_secret_cmd c = { .what = "password_command", .cmd = a->password_command,
+						 .limit_ms = limit_ms, .max_len = 4093, .timeout_code = MT_ECONFIG };
+		return mt_secret_command(&c, out, e);
+	}
 	if (a->password_file)
 		return from_file(a->password_file, out, e);
 	return from_tty(a, out, e);

@@ -410,8 +410,96 @@ int mt_cap_number(const struct mt_session *s, const char *cap, uint64_t *out)
 
 /* ---- authentication ---------------------------------------------------- */
 
+/* Write a SASL response line; private_data: a secret, redacted in the trace. */
+static int send_response(struct mt_session *s, const char *text, int private_data)
+{
+	mailstream *ms = s->imap->imap_stream;
+	int r = MAILIMAP_NO_ERROR;
+	if (mailstream_flush(ms) == -1)
+		return MAILIMAP_ERROR_STREAM;
+	mailstream_set_privacy(ms, !private_data);
+	if (mailstream_write(ms, text, strlen(text)) < 0 || mailstream_write(ms, "\r\n", 2) < 0 ||
+	    mailstream_flush(ms) == -1)
+		r = MAILIMAP_ERROR_STREAM;
+	mailstream_set_privacy(ms, 1);
+	return r;
+}
+
+/* AUTHENTICATE OAUTHBEARER / XOAUTH2 with the token from token_command:
+ * the initial response with the command where SASL-IR allows, else after
+ * the server's "+"; a refused token comes back as an error challenge,
+ * answered (RFC 7628 3.2.3: with ^A; XOAUTH2: empty) to get the NO. */
+static int authenticate_oauth(struct mt_session *s, const struct mt_account *a, struct mt_err *e)
+{
+	const char *mech = mt_auth_oauth_mech(a), *user = mt_auth_oauth_user(a);
+	char *blob, *cmd, *challenge = NULL;
+	int r, status = MT_RESP_BAD;
+	char cap[32];
+
+	snprintf(cap, sizeof cap, "AUTH=%s", mech);
+	if (!mt_has_cap(s, cap))
+		return mt_seterr(e, MT_EUNAVAIL, "the server does not offer %s (the account says auth = \"%s\")", cap,
+				 a->auth == MT_AUTH_XOAUTH2 ? "xoauth2" : "oauthbearer");
+	if ((r = mt_auth_oauth_begin(a, s->have_tls, &s->conn, a->host, &blob, e)) != MT_OK)
+		return r;
+	forget_caps(s);
+	s->secrets[1] = mt_xstrdup(blob);
+	s->auth_method = a->auth == MT_AUTH_XOAUTH2 ? "AUTHENTICATE XOAUTH2" : "AUTHENTICATE OAUTHBEARER";
+	int ir = mt_has_cap(s, "SASL-IR");
+	cmd = ir ? mt_xasprintf("AUTHENTICATE %s %s", mech, blob) : mt_xasprintf("AUTHENTICATE %s", mech);
+	r = send_line(s, cmd, ir);
+	OPENSSL_cleanse(cmd, strlen(cmd));
+	free(cmd);
+	char *line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
+	if (line && !ir && line[0] == '+') {
+		r = send_response(s, blob, 1);
+		line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
+	}
+	if (line && line[0] == '+') {
+		/* the error challenge: keep its JSON for the message, then answer it */
+		const char *c = line + 1;
+		while (*c == ' ')
+			c++;
+		challenge = mt_xasprintf("%.*s", (int)strcspn(c, "\r\n"), c);
+		r = send_response(s, a->auth == MT_AUTH_XOAUTH2 ? "" : "AQ==", 0);
+		line = r == MAILIMAP_NO_ERROR ? mailimap_read_line(s->imap) : NULL;
+	}
+	if (line == NULL) {
+		r = mt_imap_error(s, r == MAILIMAP_NO_ERROR ? MAILIMAP_ERROR_STREAM : r, "AUTHENTICATE", e);
+		if (challenge == NULL) {
+			mt_auth_note_size(e, strlen(blob));
+			r = e->code;
+		}
+	} else {
+		/* the line read is the response's first: parse it with the rest */
+		struct mailimap_response *rp = NULL;
+		r = mailimap_parse_response(s->imap, &rp);
+		if (r == MAILIMAP_NO_ERROR && rp->rsp_resp_done && rp->rsp_resp_done->rsp_type == MAILIMAP_RESP_DONE_TYPE_TAGGED &&
+		    rp->rsp_resp_done->rsp_data.rsp_tagged) {
+			int t = rp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_type;
+			status = t == MAILIMAP_RESP_COND_STATE_OK ? MT_RESP_OK : t == MAILIMAP_RESP_COND_STATE_NO ? MT_RESP_NO : MT_RESP_BAD;
+		}
+		if (rp)
+			mailimap_response_free(rp);
+		r = r == MAILIMAP_NO_ERROR || r == MAILIMAP_ERROR_PROTOCOL ? MT_OK : mt_imap_error(s, r, "AUTHENTICATE", e);
+	}
+	OPENSSL_cleanse(blob, strlen(blob));
+	free(blob);
+	OPENSSL_cleanse(s->secrets[1], strlen(s->secrets[1]));
+	free(s->secrets[1]);
+	s->secrets[1] = NULL;
+	if (s->imap->imap_stream && s->imap->imap_stream->write_buffer)
+		OPENSSL_cleanse(s->imap->imap_stream->write_buffer, s->imap->imap_stream->buffer_max_size);
+	if (r == MT_OK && status != MT_RESP_OK)
+		r = mt_auth_token_refused(a, user, challenge, mt_imap_last_text(s), e);
+	free(challenge);
+	return r;
+}
+
 static int authenticate(struct mt_session *s, const struct mt_account *a, struct mt_err *e)
 {
+	if (mt_account_oauth(a))
+		return authenticate_oauth(s, a, e);
 	char *pw = NULL, *login = NULL, *cmd = NULL;
 	const char *authzid = "";
 	int r, status = MT_RESP_BAD;
@@ -867,6 +955,7 @@ void mt_account_release(struct mt_account *a)
 	free(a->fingerprint);
 	free(a->password_command);
 	free(a->password_file);
+	free(a->token_command);
 	free(a->config_file);
 	memset(a, 0, sizeof *a);
 }

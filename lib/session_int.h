@@ -75,5 +75,20 @@ int mt_session_open_fds(const struct mt_account *a, int rfd, int wfd, struct mt_
  * password_command (killed after limit_ms), password_file or the terminal;
  * owned, to be wiped (OPENSSL_cleanse) and freed right after use. */
 int mt_password_get(const struct mt_account *a, double limit_ms, char **out, struct mt_err *e);
+/* A command that prints a secret (password_command, token_command): run by
+ * /bin/sh -c in its own process group, `user` as $1 and in
+ * MAILTOOL_TOKEN_USER, killed with all it started after limit_ms. */
+struct mt_secret_cmd {
+	const char *what;       /* the setting's name, for messages */
+	const char *cmd;
+	const char *user;       /* NULL: none */
+	double limit_ms;
+	size_t max_len;         /* longest secret accepted */
+	int whole_output;       /* 1: exactly one line, nothing else (else: its first line) */
+	int timeout_code;       /* the status when killed for time */
+	int pass_sysexits;      /* 1: the command's own 75 and 77 are the result's */
+};
+/* The secret (owned, wipe and free) or the error. */
+int mt_secret_command(const struct mt_secret_cmd *c, char **out, struct mt_err *e);
 
 #endif

@@ -125,7 +125,9 @@ wrong_host() {
 	echo "$stderr"
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *"not trusted: IP address mismatch"* ]]
-	[[ "$stderr" != *"AUTHENTICATE"* && "$stderr" != *"LOGIN "* && "$stderr" != *"redacted"* ]]
+	# what the client sent (the server's greeting lists AUTH=LOGIN among others)
+	sent=$(grep '^C: ' <<<"$stderr" || true)
+	[[ "$sent" == *STARTTLS* && "$sent" != *"AUTHENTICATE"* && "$sent" != *"LOGIN "* && "$stderr" != *"redacted"* ]]
 }
 
 # refused HOW KIND WHY: the fake server presents the KIND certificate

@@ -20,6 +20,7 @@ setup() { UNIT="${MAILTOOL_TEST_UNIT:-$BATS_TEST_DIRNAME/unit/mt-unit}"; }
 @test "unit: RFC 2047 header decoding and field lookup" { run "$UNIT" decode; [ "$status" -eq 0 ]; }
 @test "unit: decoded text of a message's text parts" { run "$UNIT" body; [ "$status" -eq 0 ]; }
 @test "unit: archive paths from folder names stay inside the export directory" { run "$UNIT" safepath; [ "$status" -eq 0 ]; }
+@test "unit: OAUTHBEARER and XOAUTH2 initial responses (saslname escaping, host and port), whose token --as takes" { run "$UNIT" oauth; [ "$status" -eq 0 ]; }
 @test "unit: server numbers libetpan would wrap are refused, the rest passes (numguard)" { run "$UNIT" numguard; [ "$status" -eq 0 ]; }
 @test "unit: the condition compiler: exact SEARCH, sound supersets, what is fetched" { run "$UNIT" query; [ "$status" -eq 0 ]; }
 @test "unit: the matcher on canned messages: decoded fields, sizes, ages, flags, undecided regexes" { run "$UNIT" match; [ "$status" -eq 0 ]; }

@@ -13,7 +13,7 @@ static const char *const top_keys[] = { "default", "accounts", "compact", "rules
 
 static const char *const account_keys[] = {
 	"host", "port", "sieve_port", "tls", "tunnel", "user", "auth", "impersonation", "master_separator",
-	"ca_file", "fingerprint", "password_command", "password_file", "allow_plaintext_auth",
+	"ca_file", "fingerprint", "password_command", "password_file", "token_command", "token_timeout", "allow_plaintext_auth",
 	"compress", "connect_timeout", "timeout", "deadline", "persist", "max_rate", NULL,
 };
 
@@ -221,7 +221,9 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 				if (strcmp(tmp, "auto") == 0) a->auth = MT_AUTH_AUTO;
 				else if (strcmp(tmp, "plain") == 0) a->auth = MT_AUTH_PLAIN;
 				else if (strcmp(tmp, "login") == 0) a->auth = MT_AUTH_LOGIN;
-				else r = cfg_err(c, s, e, "expected \"auto\", \"plain\" or \"login\"");
+				else if (strcmp(tmp, "oauthbearer") == 0) a->auth = MT_AUTH_OAUTHBEARER;
+				else if (strcmp(tmp, "xoauth2") == 0) a->auth = MT_AUTH_XOAUTH2;
+				else r = cfg_err(c, s, e, "expected \"auto\", \"plain\", \"login\", \"oauthbearer\" or \"xoauth2\"");
 			}
 		} else if (strcmp(n, "impersonation") == 0) {
 			if ((r = get_str(c, s, &tmp, e)) == MT_OK && tmp) {
@@ -242,6 +244,11 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 			}
 		} else if (strcmp(n, "password_command") == 0) r = get_str(c, s, &a->password_command, e);
 		else if (strcmp(n, "password_file") == 0) r = get_str(c, s, &a->password_file, e);
+		else if (strcmp(n, "token_command") == 0) r = get_str(c, s, &a->token_command, e);
+		else if (strcmp(n, "token_timeout") == 0) {
+			if ((r = get_seconds(c, s, &a->token_timeout, e)) == MT_OK && !(a->token_timeout > 0))
+				r = cfg_err(c, s, e, "expected a time above zero");
+		}
 		else if (strcmp(n, "allow_plaintext_auth") == 0) r = get_bool(c, s, &a->allow_plaintext_auth, e);
 		else if (strcmp(n, "compress") == 0) r = get_bool(c, s, &a->compress, e);
 		else if (strcmp(n, "connect_timeout") == 0) r = get_seconds(c, s, &a->connect_timeout, e);
@@ -256,7 +263,7 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 		else if (strcmp(n, "password") == 0)
 			r = cfg_err(c, s, e, "passwords are not stored in the configuration; use password_command or password_file");
 		else {
-			char msg[256];
+			char msg[512];
 			size_t off = (size_t)snprintf(msg, sizeof msg, "unknown setting (expected one of:");
 			for (const char *const *k = account_keys; *k && off < sizeof msg; k++)
 				off += (size_t)snprintf(msg + off, sizeof msg - off, " %s", *k);

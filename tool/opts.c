@@ -73,6 +73,16 @@ static int is_password_option(const char *nm)
 	return strncmp(nm, "password", 8) == 0;   /* --password-file, --password=... */
 }
 
+/* and for an OAuth2 access token */
+static int is_token_option(const char *nm)
+{
+	static const char *const v[] = { "token", "access-token", "oauth-token", "bearer", "oauth2-token", NULL };
+	for (int i = 0; v[i]; i++)
+		if (strcmp(nm, v[i]) == 0)
+			return 1;
+	return strncmp(nm, "token", 5) == 0;   /* --token-file, --token=... */
+}
+
 static void collect(struct mt_args *a, const struct mt_applet *ap)
 {
 	memset(a, 0, sizeof *a);
@@ -143,6 +153,11 @@ int mt_args_parse(struct mt_args *a, const struct mt_applet *ap, int argc, char 
 							 "command line (other users can read it there); mailtool reads it from "
 							 "MAILTOOL_PASSWORD, the account's password_command or password_file "
 							 "(mailtool.conf(5)), or asks for it on a terminal", nm);
+				if (is_token_option(nm))
+					return mt_seterr(e, MT_EUSAGE, "unknown option '--%s': an access token is never given "
+							 "on the command line (other users can read it there); mailtool runs "
+							 "the account's token_command for it, with auth = \"oauthbearer\" or "
+							 "\"xoauth2\" (mailtool.conf(5))", nm);
 				for (int j = 0; j < a->nopts; j++) {
 					int d = mt_near_miss(nm, a->opt[j]->lng);
 					if (d && d < bd) { bd = d; best = a->opt[j]->lng; }

@@ -86,7 +86,11 @@ char *mt_session_key(const struct mt_account *a)
 	/* without a CA file the system's store decides, as the environment says */
 	const char *cf = a->ca_file ? "" : secure_getenv("SSL_CERT_FILE"),
 		   *cd = a->ca_file ? "" : secure_getenv("SSL_CERT_DIR");
-	char *pwd = password_id(a);
+	/* a token is named by its source, as password_command is: the token
+	 * is fetched only to log in, and a kept session the server accepted
+	 * serves the runs with the same token_command and user (--as) */
+	char *pwd = mt_account_oauth(a) ? mt_xasprintf("token %s", a->token_command ? a->token_command : "")
+					: password_id(a);
 	char *k = mt_xasprintf("%s|uid %lu|auth %d|imp %d|%s|ca %s|pin %s|certs %s|%s|plain %d|pw %s|%s|%s|z %d", acct,
 			       (unsigned long)getuid(), (int)a->auth, (int)a->impersonation,
 			       a->master_separator ? a->master_separator : "", ca, a->fingerprint ? a->fingerprint : "",

@@ -8,6 +8,7 @@
 #include "../../filters/sieve.h"
 #include "../../lib/localmail.h"
 #include "../../lib/numguard.h"
+#include "../../lib/auth.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -400,6 +401,28 @@ static void t_body(void)
 }
 
 /* archive paths from server folder names never leave the export directory */
+/* the initial client responses of OAUTHBEARER (RFC 7628 3.1: the user a
+ * saslname, "," and "=" escaped) and XOAUTH2, base64 */
+static void t_oauth(void)
+{
+	struct mt_account a = { .auth = MT_AUTH_OAUTHBEARER };
+	char *b;
+	CHECK_STR(b = mt_sasl_oauth(&a, "a,b=c", "h", 993, "T"),
+		  "bixhPWE9MkNiPTNEYywBaG9zdD1oAXBvcnQ9OTkzAWF1dGg9QmVhcmVyIFQBAQ==");
+	free(b);
+	/* a tunnel: no host and port */
+	CHECK_STR(b = mt_sasl_oauth(&a, "u", NULL, 0, "T"), "bixhPXUsAWF1dGg9QmVhcmVyIFQBAQ==");
+	free(b);
+	a.auth = MT_AUTH_XOAUTH2;
+	CHECK_STR(b = mt_sasl_oauth(&a, "u", "h", 993, "T"), "dXNlcj11AWF1dGg9QmVhcmVyIFQBAQ==");
+	free(b);
+	CHECK_STR(mt_auth_oauth_mech(&a), "XOAUTH2");
+	/* --as: the token and the login are the user's own */
+	a.user = "admin";
+	a.as_user = "bob";
+	CHECK_STR(mt_auth_oauth_user(&a), "bob");
+}
+
 static void t_safepath(void)
 {
 	char *p;
@@ -1074,7 +1097,7 @@ static void t_sieveregex(void)
 static const struct { const char *name; void (*fn)(void); } groups[] = {
 	{ "size", t_size }, { "duration", t_duration }, { "date", t_date }, { "human", t_human }, { "pct", t_pct }, { "mutf7", t_mutf7 },
 	{ "uidset", t_uidset }, { "json", t_json }, { "edit", t_edit }, { "words", t_words }, { "wild", t_wild }, { "table", t_table }, { "term", t_term },
-	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath },
+	{ "literals", t_literals }, { "decode", t_decode }, { "body", t_body }, { "safepath", t_safepath }, { "oauth", t_oauth },
 	{ "numguard", t_numguard }, { "query", t_query }, { "match", t_match }, { "prefilter", t_prefilter },
 	{ "sieve", t_sieve }, { "sieveregex", t_sieveregex },
 };
