@@ -99,9 +99,12 @@ static void comment_text(struct sbuf *b, const char *s)
  * filter matches PCRE2 (UTF, UCP) against the value mt_decode_header makes:
  * RFC 2047 decoded, runs of blanks merged into one space, control
  * characters as spaces, a blank at the end kept, 8-bit bytes read as
- * ISO-8859-1, bytes that are not UTF-8 as '?'. Pigeonhole matches glibc's
- * regexec (REG_EXTENDED, REG_ICASE under i;ascii-casemap) in the C locale,
- * byte by byte, against the decoded value as written, trimmed at both ends.
+ * ISO-8859-1, bytes that are not UTF-8 as '?', no blank at the start.
+ * Pigeonhole matches glibc's regexec (REG_EXTENDED, REG_ICASE under
+ * i;ascii-casemap) in the C locale, byte by byte, against the decoded value
+ * as written, trimmed at the end and of the blanks after the colon (a fold
+ * or an encoded word may still begin it with one); Cyrus likewise, trimmed
+ * at both ends.
  * Runs of characters that are neither blank nor control nor '?' are the
  * same on both sides, so a pattern built only of such characters (ASCII,
  * literal or in a class), groups, alternation, repeats, '^' and '.*' means
@@ -361,8 +364,11 @@ static int rx_branch(struct rx *x, int depth)
 				return rx_fail(x, at, (size_t)(x->p + 1 - at), "a repeat of a repeat");
 			continue;
 		} else if (c == '^') {
+			/* filter's value never begins with a blank; Pigeonhole's
+			 * may, after a fold that starts it ("Subject:\r\n x") or
+			 * from an encoded word: '^' passes over them */
 			x->literal = 0;
-			putc_b(&x->ere, '^');
+			puts_b(&x->ere, "^[[:cntrl:] ]*");
 			x->p++;
 			can_repeat = 0;
 		} else if (c == '$') {
