@@ -582,6 +582,14 @@ static int sieve_flags(struct sbuf *b, const char *cmd, const char *flags)
 	return ok;
 }
 
+static int has_ext(const char *const *v, const char *name)
+{
+	for (size_t i = 0; v[i]; i++)
+		if (strcmp(v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /* One rule as an if-block, or -1 and k->why. */
 static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, struct filed *fd, struct comp *k,
 		      struct sbuf *b)
@@ -602,7 +610,7 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 	if (cond_sieve(r->cond, k, &test) < 0)
 		goto out;
 	if (r->action == MT_A_TRASH && target == NULL) {
-		snprintf(k->why, sizeof k->why, "trash: no Trash folder is known");
+		snprintf(k->why, sizeof k->why, "trash: %s", t->no_trash ? t->no_trash : "no Trash folder is known");
 		goto out;
 	}
 	if (target && strcasecmp(target, "INBOX") == 0) {
@@ -667,6 +675,15 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 		free(body.s);
 		goto out;
 	}
+	/* what the server's Sieve cannot do is refused here, by its
+	 * capability, rather than emitted (Cyrus and Pigeonhole differ) */
+	for (size_t i = 0; t->extensions && i < sizeof ext_names / sizeof *ext_names; i++)
+		if ((k->uses & (1u << i)) && !has_ext(t->extensions, ext_names[i])) {
+			snprintf(k->why, sizeof k->why, "the server's Sieve has no '%s' extension (SIEVE capability)",
+				 ext_names[i]);
+			free(body.s);
+			goto out;
+		}
 	if (r->action == MT_A_COPY && r->cont) {
 		fd->v = mt_xrealloc(fd->v, sizeof *fd->v * (fd->n + 1));
 		fd->v[fd->n++] = target;
@@ -682,14 +699,6 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 out:
 	free(test.s);
 	return rc;
-}
-
-static int has_ext(const char *const *v, const char *name)
-{
-	for (size_t i = 0; v[i]; i++)
-		if (strcmp(v[i], name) == 0)
-			return 1;
-	return 0;
 }
 
 int mt_sieve_compile(const struct mt_ruleset *rs, const struct mt_sieve_target *t, struct mt_sieve_out *out,

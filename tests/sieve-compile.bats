@@ -164,6 +164,11 @@ sievec_ok() { chmod 644 "$1" && sievec -c "$SV/dovecot.conf" "$1" "$1.svbin"; }
 	run --separate-stderr env MAILTOOL_PASSWORD= "$MT" filter --sieve --config /dev/null -f "$R" --trash-folder "Corbeille"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *$'if size :over 1048576 {\n    fileinto "Corbeille";\n    stop;\n}'* ]]
+	# offline, no folder is guessed: without --trash-folder the rule is refused
+	run --separate-stderr env MAILTOOL_PASSWORD= "$MT" filter --sieve --config /dev/null -f "$R"
+	[ "$status" -eq 65 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"rule 't': trash: filter --sieve does not log in to ask the server for its \Trash folder: --trash-folder names it"* ]]
 	run --separate-stderr "$MT" filter --skip-unsupported -f "$R"
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == *"--skip-unsupported goes with --sieve"* ]]
@@ -234,7 +239,7 @@ msg() {
 	  { name = \"keep\"; match = { subject = \"keep\"; }; stop = true; },
 	  { name = \"rest\"; match = { larger = 0; }; copy = \"Rest\"; create = true; }
 	);"
-	run --separate-stderr "$MT" filter --sieve -f "$R"
+	run --separate-stderr "$MT" filter --sieve -f "$R" --trash-folder Trash
 	[ "$status" -eq 0 ]
 	printf '%s\n' "$output" > "$S"
 	run sievec_ok "$S"

@@ -938,12 +938,19 @@ static void t_sieve(void)
 	CHECK(out.script && strstr(out.script, "require [\"copy\", \"fileinto\", \"imap4flags\"];\n") != NULL);
 	CHECK(out.script && strstr(out.script, "# left out: rule 'b' (") != NULL);
 	mt_sieve_out_release(&out);
-	/* the server's SIEVE capability: a missing extension is named */
+	/* the server's SIEVE capability: a rule that needs what it lacks is
+	 * refused by name, the rest compiled without it */
 	static const char *const few[] = { "fileinto", "copy", NULL };
 	t.extensions = few;
-	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA && out.script == NULL);
-	CHECK(strstr(e.msg, "lacks the extension 'imap4flags'") != NULL);
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_OK && out.script != NULL && out.nrefused == 2);
+	CHECK(out.nrefused == 2 && out.refused[0].rule == &rs.v[0] &&
+	      strcmp(out.refused[0].why, "the server's Sieve has no 'imap4flags' extension (SIEVE capability)") == 0);
+	CHECK(out.script && strstr(out.script, "require [\"copy\", \"fileinto\"];\n") && strstr(out.script, "fileinto :copy \"C\";"));
 	mt_sieve_out_release(&out);
+	t.skip_unsupported = 0;
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA && out.script == NULL && out.nrefused == 2);
+	mt_sieve_out_release(&out);
+	t.skip_unsupported = 1;
 	static const char *const all[] = { "fileinto", "copy", "imap4flags", "regex", NULL };
 	t.extensions = all;
 	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_OK && out.script != NULL);
@@ -954,6 +961,10 @@ static void t_sieve(void)
 	t = (struct mt_sieve_target){ 0 };
 	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA && out.nrefused == 1 &&
 	      strstr(out.refused[0].why, "no Trash folder") != NULL);
+	mt_sieve_out_release(&out);
+	t.no_trash = "the server names none";
+	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_EDATA && out.nrefused == 1 &&
+	      strcmp(out.refused[0].why, "trash: the server names none") == 0);
 	mt_sieve_out_release(&out);
 	t.trash = "Papierkorb";
 	CHECK(mt_sieve_compile(&rs, &t, &out, &e) == MT_OK && out.script && strstr(out.script, "fileinto \"Papierkorb\";"));
