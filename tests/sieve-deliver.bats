@@ -10,6 +10,8 @@
 # in the server's own view (doveadm; Cyrus over IMAP), on Dovecot
 # (Pigeonhole) and on Cyrus (its own Sieve, lmtpd). Rules left out for
 # delivery are left out of both runs, and each must be listed with a reason.
+# Last, on both servers, a user's own active script and the rules put with
+# --activate both decide at delivery, through mailtool's include wrapper.
 load helpers
 
 EQ() { "$MT_REPO/tests/lib/sieve-equiv.py" "$@"; }
@@ -225,4 +227,36 @@ threshold() {
 	[ "$EQ_MOVED" -ge 15 ]
 	grep -q 'fileinto "Corbeille";' "$BATS_TEST_TMPDIR/installed.sieve"
 	[ "$(grep -c $'\tCorbeille{' "$BATS_TEST_TMPDIR/A")" -ge 2 ]
+}
+
+# the user's own active script survives put --activate: both decide at delivery
+wrapper_delivers() {
+	local d="$BATS_TEST_TMPDIR"
+	printf 'require ["fileinto", "mailbox"];\nif header :contains "subject" "theirs" { fileinto :create "Theirs"; }\n' > "$d/theirs.sieve"
+	printf 'rules = ( { name = "mine"; match = { subject = "mine"; }; move = "Mine"; create = true; } );\n' > "$d/mine.conf"
+	run --separate-stderr "$MT" sieve put --script "$d/theirs.sieve" --name roundcube --activate "${SV_ACC[@]}"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MT" sieve put -f "$d/mine.conf" --activate "${SV_ACC[@]}"
+	[ "$status" -eq 0 ]
+	[ "$(active_script)" = mailtool-wrapper ]
+	"$MT" sieve get roundcube "${SV_ACC[@]}" | cmp - "$d/theirs.sieve"
+	mkdir -p "$d/w"
+	printf 'Subject: theirs\r\nFrom: x@example.org\r\n\r\nhi\r\n' > "$d/w/001.eml"
+	printf 'Subject: mine\r\nFrom: x@example.org\r\n\r\nhi\r\n' > "$d/w/002.eml"
+	printf 'Subject: neither\r\nFrom: x@example.org\r\n\r\nhi\r\n' > "$d/w/003.eml"
+	run EQ lmtp "$SV_LMTP" "$SV_USER" "w$1" "$d/w"
+	[ "$status" -eq 0 ]
+	outcome "w$1" > "$d/W"
+	cat "$d/W"
+	[ "$(cut -f1,2 "$d/W")" = $'001\tTheirs{}\n002\tMine{}\n003\tINBOX{}' ]
+}
+
+@test "dovecot: the user's own active script and the rules both decide at delivery (include wrapper)" {
+	use_dovecot
+	wrapper_delivers 21
+}
+
+@test "cyrus: the user's own active script and the rules both decide at delivery (include wrapper)" {
+	use_cyrus
+	wrapper_delivers 22
 }
