@@ -32,7 +32,7 @@ static const struct mt_opt filter_opts[] = {
 	{ .lng = "body-limit", .kind = MT_ARG, .metavar = "SIZE", .help = "bytes of each message a body regex reads (default 256k)" },
 	{ .lng = "sieve", .kind = MT_FLAG, .help = "print the rules as a Sieve script for delivery time, without logging in" },
 	{ .lng = "skip-unsupported", .kind = MT_FLAG, .help = "with --sieve: leave out the rules Sieve cannot say, and list them" },
-	{ .lng = "trash-folder", .kind = MT_ARG, .metavar = "NAME", .help = "with --sieve: the folder trash files into (default Trash)" },
+	{ .lng = "trash-folder", .kind = MT_ARG, .metavar = "NAME", .help = "with --sieve: the folder trash files into (else trash rules are refused)" },
 	MT_OPT_END,
 };
 
@@ -993,11 +993,16 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 /* --sieve: the rules as a Sieve script on stdout; each rule it cannot say
  * with the same meaning one line on stderr. Offline there is no server's
  * SIEVE capability to check against and no \\Trash to ask for: the script
- * requires what it uses, and trash files into --trash-folder. */
+ * requires what it uses, and trash files into --trash-folder, or is refused
+ * (a guessed name would file into a folder the server may not have). */
 static int sieve_print(struct mt_ctx *ctx, const struct mt_ruleset *rs)
 {
-	const char *trash = mt_arg(&ctx->args, "trash-folder");
-	struct mt_sieve_target t = { .trash = trash ? trash : "Trash", .skip_unsupported = mt_flag(&ctx->args, "skip-unsupported") };
+	struct mt_sieve_target t = {
+		.trash = mt_arg(&ctx->args, "trash-folder"),
+		.no_trash = "filter --sieve does not log in to ask the server for its \\Trash folder: --trash-folder "
+			    "names it (sieve put asks)",
+		.skip_unsupported = mt_flag(&ctx->args, "skip-unsupported"),
+	};
 	struct mt_sieve_out out;
 	int r = mt_sieve_compile(rs, &t, &out, &ctx->err);
 	for (size_t i = 0; i < out.nrefused; i++) {

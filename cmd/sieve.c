@@ -28,7 +28,10 @@ static const struct mt_opt sieve_opts[] = {
 	{ .lng = "force", .kind = MT_FLAG, .help = "rm: remove the active script too (deactivated first)" },
 	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "put, activate, rm: change nothing; show what would be done" },
 	{ .lng = "trash-folder", .kind = MT_ARG, .metavar = "FOLDER",
-	  .help = "the folder trash rules file into (default Trash)", .complete = "folder" },
+	  .help = "the folder trash rules file into (default: the account's \\Trash folder, asked over IMAP)",
+	  .complete = "folder" },
+	{ .lng = "skip-unsupported", .kind = MT_FLAG,
+	  .help = "put, check, diff -f: leave out the rules Sieve cannot say, and list them" },
 	MT_OPT_END,
 };
 
@@ -42,7 +45,8 @@ struct sieve_state {
 	char *text;               /* put, check, diff: the script (read before connecting), owned */
 	size_t len;
 	char *source;             /* where the text came from, for messages; owned */
-	char **requires;          /* the Sieve extensions the compiled rules need, owned (NULL: none) */
+	struct mt_ruleset rs;     /* -f: the rules, compiled again against the server's Sieve */
+	int have_rules;
 	int dry;
 };
 
@@ -51,8 +55,8 @@ static void state_release(void *p)
 	struct sieve_state *S = p;
 	free(S->text);
 	free(S->source);
-	if (S->requires)
-		mt_words_free(S->requires);
+	if (S->have_rules)
+		mt_rules_release(&S->rs);
 	free(S);
 }
 
@@ -92,47 +96,102 @@ static int read_script(struct mt_ctx *ctx, const char *path, char **text, size_t
 	return MT_OK;
 }
 
-/* The rules (-f, else the configuration file's) compiled to Sieve, before
- * any connection: a rule Sieve cannot say with the same meaning is named
- * with its reason, and nothing is sent. The extensions the script needs
- * are checked against the server's once connected. */
-static int compile_rules(struct mt_ctx *ctx, struct sieve_state *S)
+/* The rules compiled against target t into S->text; each rule left out (or,
+ * when that fails the run, refused) one line on stderr when warn. */
+static int compile_into(struct mt_ctx *ctx, struct sieve_state *S, const struct mt_sieve_target *t, int warn)
 {
-	const char *trash = mt_arg(&ctx->args, "trash-folder");
-	struct mt_ruleset rs = { 0 };
 	struct mt_sieve_out out = { 0 };
-	int r;
-
-	if ((S->source = mt_rules_path(ctx)) == NULL)
-		return mt_fail_err(ctx, &ctx->err);
-	if (mt_rules_load(S->source, &rs, &ctx->err) != MT_OK)
-		return mt_fail_err(ctx, &ctx->err);
-	const struct mt_sieve_target t = { .extensions = NULL, .trash = trash ? trash : "Trash" };
-	r = mt_sieve_compile(&rs, &t, &out, &ctx->err);
-	for (size_t i = 0; r != MT_OK && i < out.nrefused; i++)
-		mt_warn(ctx, "%s:%d: rule '%s': %s", out.refused[i].rule->file, out.refused[i].rule->line,
-			out.refused[i].rule->name, out.refused[i].why);
-	if (r != MT_OK)
+	int r = mt_sieve_compile(&S->rs, t, &out, &ctx->err);
+	for (size_t i = 0; (warn || r != MT_OK) && i < out.nrefused; i++)
+		mt_warn(ctx, "%s:%d: rule '%s': %s%s", out.refused[i].rule->file, out.refused[i].rule->line,
+			out.refused[i].rule->name, out.refused[i].why, r == MT_OK ? " (left out)" : "");
+	if (r != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);
-	else {
+	} else {
+		free(S->text);
 		S->text = out.script;
 		S->len = strlen(out.script);
-		S->requires = out.requires;
 		out.script = NULL;
-		out.requires = NULL;
 	}
 	mt_sieve_out_release(&out);
-	mt_rules_release(&rs);
 	return r;
 }
 
-/* The extensions the compiled rules need, all offered by the server? */
-static int server_can(struct mt_ctx *ctx, struct mt_msieve *m, const struct sieve_state *S)
+/* The rules (-f, else the configuration file's) compiled to Sieve, before
+ * any connection: a rule Sieve cannot say with the same meaning is named
+ * with its reason, and nothing is sent. Once connected they are compiled
+ * again, against the server's SIEVE capability and \\Trash folder. */
+static int compile_rules(struct mt_ctx *ctx, struct sieve_state *S)
 {
-	for (char **x = S->requires; x && *x; x++)
-		if (!mt_msieve_has_ext(m, *x))
-			return mt_fail(ctx, MT_EUNAVAIL, "the server's Sieve lacks the extension '%s' the rules need", *x);
+	const char *trash = mt_arg(&ctx->args, "trash-folder");
+
+	if ((S->source = mt_rules_path(ctx)) == NULL)
+		return mt_fail_err(ctx, &ctx->err);
+	if (mt_rules_load(S->source, &S->rs, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	S->have_rules = 1;
+	/* the \\Trash folder is not known yet: a stand-in name to compile with */
+	const struct mt_sieve_target t = { .trash = trash ? trash : "Trash",
+					   .skip_unsupported = mt_flag(&ctx->args, "skip-unsupported") };
+	return compile_into(ctx, S, &t, 0);
+}
+
+static int has_trash_rule(const struct mt_ruleset *rs)
+{
+	for (size_t i = 0; i < rs->n; i++)
+		if (rs->v[i].action == MT_A_TRASH)
+			return 1;
+	return 0;
+}
+
+/* The folder trash rules file into: --trash-folder, else the account's
+ * \\Trash (SPECIAL-USE, else its well-known name) asked over IMAP. NULL
+ * and *why when there is none; an error when the server cannot be asked. */
+static int learn_trash(struct mt_ctx *ctx, char **trash, const char **why)
+{
+	struct mt_session *s = NULL;
+	char *wire = NULL;
+	*trash = NULL;
+	*why = NULL;
+	if (mt_arg(&ctx->args, "trash-folder")) {
+		*trash = mt_xstrdup(mt_arg(&ctx->args, "trash-folder"));
+		return MT_OK;
+	}
+	if (mt_arg(&ctx->args, "port")) {
+		*why = "-p names the ManageSieve port, so the IMAP server to ask for its \\Trash folder is not known: "
+		       "--trash-folder names it";
+		return MT_OK;
+	}
+	if (mt_session_open(&ctx->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &s, &ctx->err) != MT_OK)
+		return mt_fail(ctx, ctx->err.code, "asking the account's IMAP server for its \\Trash folder: %s "
+			       "(--trash-folder names it)", ctx->err.msg);
+	int r = mt_special_folder(s, "\\Trash", trash, &wire, &ctx->err);
+	mt_session_close(s);
+	free(wire);
+	if (r != MT_OK)
+		return mt_fail(ctx, ctx->err.code, "asking the account's IMAP server for its \\Trash folder: %s "
+			       "(--trash-folder names it)", ctx->err.msg);
+	if (*trash == NULL)
+		*why = "the account's IMAP server names no \\Trash folder (SPECIAL-USE, or a folder called Trash): "
+		       "--trash-folder names one";
 	return MT_OK;
+}
+
+/* The rules compiled again once connected: a rule that needs an extension
+ * the server's Sieve lacks is refused by its capability, trash files into
+ * the account's \\Trash. */
+static int recompile(struct mt_ctx *ctx, struct mt_msieve *m, struct sieve_state *S)
+{
+	char *trash = NULL;
+	const char *why = NULL;
+	int r = has_trash_rule(&S->rs) ? learn_trash(ctx, &trash, &why) : MT_OK;
+	if (r != MT_OK)
+		return r;
+	const struct mt_sieve_target t = { .extensions = mt_msieve_extensions(m), .trash = trash, .no_trash = why,
+					   .skip_unsupported = mt_flag(&ctx->args, "skip-unsupported") };
+	r = compile_into(ctx, S, &t, 1);
+	free(trash);
+	return r;
 }
 
 static int sieve_check(struct mt_ctx *ctx)
@@ -158,6 +217,9 @@ static int sieve_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "-f and --script go with put, check and diff");
 	if (mt_arg(a, "rules") && mt_arg(a, "script"))
 		return mt_fail(ctx, MT_EUSAGE, "-f and --script exclude each other");
+	if ((mt_flag(a, "skip-unsupported") || mt_arg(a, "trash-folder")) && (!wants_text || mt_arg(a, "script")))
+		return mt_fail(ctx, MT_EUSAGE, "--%s goes with the rules compiled by put, check and diff",
+			       mt_flag(a, "skip-unsupported") ? "skip-unsupported" : "trash-folder");
 	if (mt_arg(a, "name") && sub != S_PUT && sub != S_DIFF)
 		return mt_fail(ctx, MT_EUSAGE, "--name goes with put and diff");
 	if ((mt_flag(a, "activate") || mt_flag(a, "replace")) && sub != S_PUT)
@@ -565,7 +627,7 @@ static int sieve_main(struct mt_ctx *ctx)
 		return mt_fail_err(ctx, &ctx->err);
 	if (ctx->verbose)
 		mt_warn(ctx, "connected to %s port %d via %s", a->host, port, mt_msieve_transport(sv.m));
-	r = server_can(ctx, sv.m, S);
+	r = S->have_rules ? recompile(ctx, sv.m, S) : MT_OK;
 	if (r == MT_OK && S->sub != S_CHECK && S->sub != S_GET)
 		r = list(ctx, &sv);
 	if (r == MT_OK)

@@ -99,9 +99,12 @@ static void comment_text(struct sbuf *b, const char *s)
  * filter matches PCRE2 (UTF, UCP) against the value mt_decode_header makes:
  * RFC 2047 decoded, runs of blanks merged into one space, control
  * characters as spaces, a blank at the end kept, 8-bit bytes read as
- * ISO-8859-1, bytes that are not UTF-8 as '?'. Pigeonhole matches glibc's
- * regexec (REG_EXTENDED, REG_ICASE under i;ascii-casemap) in the C locale,
- * byte by byte, against the decoded value as written, trimmed at both ends.
+ * ISO-8859-1, bytes that are not UTF-8 as '?', no blank at the start.
+ * Pigeonhole matches glibc's regexec (REG_EXTENDED, REG_ICASE under
+ * i;ascii-casemap) in the C locale, byte by byte, against the decoded value
+ * as written, trimmed at the end and of the blanks after the colon (a fold
+ * or an encoded word may still begin it with one); Cyrus likewise, trimmed
+ * at both ends.
  * Runs of characters that are neither blank nor control nor '?' are the
  * same on both sides, so a pattern built only of such characters (ASCII,
  * literal or in a class), groups, alternation, repeats, '^' and '.*' means
@@ -361,8 +364,11 @@ static int rx_branch(struct rx *x, int depth)
 				return rx_fail(x, at, (size_t)(x->p + 1 - at), "a repeat of a repeat");
 			continue;
 		} else if (c == '^') {
+			/* filter's value never begins with a blank; Pigeonhole's
+			 * may, after a fold that starts it ("Subject:\r\n x") or
+			 * from an encoded word: '^' passes over them */
 			x->literal = 0;
-			putc_b(&x->ere, '^');
+			puts_b(&x->ere, "^[[:cntrl:] ]*");
 			x->p++;
 			can_repeat = 0;
 		} else if (c == '$') {
@@ -576,6 +582,14 @@ static int sieve_flags(struct sbuf *b, const char *cmd, const char *flags)
 	return ok;
 }
 
+static int has_ext(const char *const *v, const char *name)
+{
+	for (size_t i = 0; v[i]; i++)
+		if (strcmp(v[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /* One rule as an if-block, or -1 and k->why. */
 static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, struct filed *fd, struct comp *k,
 		      struct sbuf *b)
@@ -596,7 +610,7 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 	if (cond_sieve(r->cond, k, &test) < 0)
 		goto out;
 	if (r->action == MT_A_TRASH && target == NULL) {
-		snprintf(k->why, sizeof k->why, "trash: no Trash folder is known");
+		snprintf(k->why, sizeof k->why, "trash: %s", t->no_trash ? t->no_trash : "no Trash folder is known");
 		goto out;
 	}
 	if (target && strcasecmp(target, "INBOX") == 0) {
@@ -661,6 +675,15 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 		free(body.s);
 		goto out;
 	}
+	/* what the server's Sieve cannot do is refused here, by its
+	 * capability, rather than emitted (Cyrus and Pigeonhole differ) */
+	for (size_t i = 0; t->extensions && i < sizeof ext_names / sizeof *ext_names; i++)
+		if ((k->uses & (1u << i)) && !has_ext(t->extensions, ext_names[i])) {
+			snprintf(k->why, sizeof k->why, "the server's Sieve has no '%s' extension (SIEVE capability)",
+				 ext_names[i]);
+			free(body.s);
+			goto out;
+		}
 	if (r->action == MT_A_COPY && r->cont) {
 		fd->v = mt_xrealloc(fd->v, sizeof *fd->v * (fd->n + 1));
 		fd->v[fd->n++] = target;
@@ -676,14 +699,6 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 out:
 	free(test.s);
 	return rc;
-}
-
-static int has_ext(const char *const *v, const char *name)
-{
-	for (size_t i = 0; v[i]; i++)
-		if (strcmp(v[i], name) == 0)
-			return 1;
-	return 0;
 }
 
 int mt_sieve_compile(const struct mt_ruleset *rs, const struct mt_sieve_target *t, struct mt_sieve_out *out,

@@ -23,8 +23,10 @@ struct mt_sieve_out {
 };
 
 struct mt_sieve_target {
-	const char *const *extensions; /* the server's SIEVE capability words; NULL: do not check */
+	const char *const *extensions; /* the server's SIEVE capability words: a rule needing one the
+					* server lacks is refused; NULL: do not check */
 	const char *trash;             /* the folder `trash` files into (the \Trash folder), or NULL */
+	const char *no_trash;          /* NULL trash: why none is known (the refusal's reason) */
 	int skip_unsupported;          /* compile the rest and list what was left out */
 };
 

@@ -10,6 +10,38 @@
 #include <string.h>
 #include <strings.h>
 
+/* One run of text between double quotes (or outside them) decoded by
+ * libetpan: RFC 2047 words decoded, blanks merged into one space, 8-bit
+ * bytes read as ISO-8859-1. A blank that began or ended the run is kept as
+ * one space (libetpan drops a leading one), so that a run's text stays
+ * apart from the quote next to it. Owned. */
+static char *decode_run(const char *s, size_t n)
+{
+	char *raw = strndup(s, n), *dec = NULL;
+	size_t idx = 0;
+	if (raw == NULL)
+		abort();
+	if (mailmime_encoded_phrase_parse("iso-8859-1", raw, n, &idx, "utf-8", &dec) != MAILIMF_NO_ERROR || dec == NULL) {
+		free(dec);
+		return raw;
+	}
+	free(raw);
+	int lead = n && (s[0] == ' ' || s[0] == '\t');
+	int trail = n && (s[n - 1] == ' ' || s[n - 1] == '\t');
+	size_t dl = strlen(dec);
+	if (dl == 0 && (lead || trail)) {
+		free(dec);
+		return mt_xstrdup(" ");
+	}
+	lead = lead && dec[0] != ' ';
+	trail = trail && dec[dl - 1] != ' ';
+	if (!lead && !trail)
+		return dec;
+	char *out = mt_xasprintf("%s%s%s", lead ? " " : "", dec, trail ? " " : "");
+	free(dec);
+	return out;
+}
+
 char *mt_decode_header(const char *raw, size_t len)
 {
 	/* unfold: CRLF followed by white space becomes that white space */
@@ -20,19 +52,45 @@ char *mt_decode_header(const char *raw, size_t len)
 		*o++ = raw[i];
 	}
 	*o = '\0';
-	char *dec = NULL;
-	size_t idx = 0;
-	if (mailmime_encoded_phrase_parse("iso-8859-1", unf, strlen(unf), &idx, "utf-8", &dec) == MAILIMF_NO_ERROR && dec) {
-		free(unf);
-		unf = dec;
+	/* Decoded run by run between double quotes, each quote kept: libetpan
+	 * takes "=?utf-8?q?Caf=C3=A9?=" for a quoted encoded word and drops the
+	 * quotes, where Pigeonhole's and Cyrus's Sieve keep them (RFC 2047
+	 * 5: no encoded word in a quoted string, which both decode anyway).
+	 * Kept, they read alike: mailtool-rules(5), "At delivery time". */
+	size_t cap = 2 * (size_t)(o - unf) + 8, n = 0;
+	char *dec = mt_xmalloc(cap);
+	for (const char *p = unf;;) {
+		const char *q = strchr(p, '"');
+		size_t rl = q ? (size_t)(q - p) : strlen(p);
+		char *run = decode_run(p, rl);
+		size_t k = strlen(run);
+		if (n + k + 2 > cap) {
+			cap = (n + k + 2) * 2;
+			dec = mt_xrealloc(dec, cap);
+		}
+		memcpy(dec + n, run, k);
+		n += k;
+		free(run);
+		if (q == NULL)
+			break;
+		dec[n++] = '"';
+		p = q + 1;
 	}
+	dec[n] = '\0';
+	free(unf);
 	/* An encoded-word can carry any byte (=?utf-8?q?a=0Ab?=): control
 	 * characters become blanks, so a decoded subject is one line in every
 	 * output format and log (found by tests/fuzz/fuzz_header.c). */
-	for (unsigned char *c = (unsigned char *)unf; *c; c++)
+	for (unsigned char *c = (unsigned char *)dec; *c; c++)
 		if (*c < 0x20 || *c == 0x7f)
 			*c = ' ';
-	return unf;
+	/* No blank begins a value, whether it came after the colon, from a
+	 * fold that starts the value or from an encoded word, as Cyrus's Sieve
+	 * reads it (Pigeonhole keeps some: the compiled '^' allows for them) */
+	size_t lead = strspn(dec, " ");
+	if (lead)
+		memmove(dec, dec + lead, strlen(dec + lead) + 1);
+	return dec;
 }
 
 /* Broken-down time with a zone like -0130 (as -130) to UTC seconds; 0 (no
@@ -86,10 +144,14 @@ int mt_header_fields(const char *h, size_t len,
 		colon = memchr(line, ':', (size_t)(q - line));
 		if (colon == NULL)
 			continue;
-		const char *v = colon + 1;
+		const char *v = colon + 1, *ne = colon;
 		while (v < q && (*v == ' ' || *v == '\t'))
 			v++;
-		int r = cb(line, (size_t)(colon - line), v, (size_t)(q - v), ctx);
+		/* "Subject : x" is a Subject (RFC 5322 4.5, the obsolete syntax), as
+		 * Dovecot and both servers' Sieve read it */
+		while (ne > line && (ne[-1] == ' ' || ne[-1] == '\t'))
+			ne--;
+		int r = cb(line, (size_t)(ne - line), v, (size_t)(q - v), ctx);
 		if (r)
 			return r;
 	}

@@ -188,6 +188,106 @@ teardown() {
 	[[ "$output" == *'-  fileinto "Lists";'*'+  fileinto "Lists/dev";'* ]]
 }
 
+# rules for the -f tests: a regex, a flag, a copy, a trash, and one that
+# means nothing at delivery
+rules_f() {
+	cat > "$S/rules.conf" <<'EOF'
+rules = (
+  { name = "invoices"; match = { subject = "(?i)invoice|facture"; }; flag = "$Invoice"; move = "Invoices"; create = true; },
+  { name = "big"; match = { larger = "5M"; }; trash = true; },
+  { name = "lists"; match = { list-id = "dev\\.example"; }; copy = "Lists"; create = true; continue = true; }
+);
+EOF
+	cat > "$S/aged.conf" <<'EOF'
+rules = (
+  { name = "invoices"; match = { subject = "(?i)invoice"; }; move = "Invoices"; create = true; },
+  { name = "old"; match = { older = "30d"; }; trash = true; }
+);
+EOF
+}
+
+@test "sieve put -f: the rules compiled, as filter --sieve prints them, into the account's \\Trash; a rerun sends nothing" {
+	rules_f
+	"$MT" filter --sieve -f "$S/rules.conf" --trash-folder Trash > "$S/want.sieve"
+	run --separate-stderr mt sieve put -f "$S/rules.conf" --activate --trace
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "put mailtool ("*" bytes)" ]]
+	[ "${lines[1]}" = "activated mailtool" ]
+	# the \Trash folder was asked for over IMAP, the script checked first
+	[[ "$stderr" == *'SPECIAL-USE'* ]]
+	[ "$(grep -cE '^C: CHECKSCRIPT' <<<"$stderr")" -eq 1 ]
+	# the server's state: exactly the compiled script, active
+	cmp "$S/want.sieve" "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+	grep -q 'fileinto "Trash";' "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+	[ "$(readlink "$MT_TEST_DIR/mail/alice/.dovecot.sieve")" = "sieve/mailtool.sieve" ]
+	# unchanged rules: no PUTSCRIPT, no SETACTIVE
+	run --separate-stderr mt sieve put -f "$S/rules.conf" --activate --trace
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "unchanged mailtool" ]
+	[ "$(grep -cE '^C: (PUTSCRIPT|SETACTIVE)' <<<"$stderr")" -eq 0 ]
+	# --trash-folder is taken as it is, without asking IMAP
+	run --separate-stderr mt sieve put -f "$S/rules.conf" --trash-folder Corbeille --trace
+	[ "$status" -eq 0 ]
+	grep -q 'fileinto "Corbeille";' "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+	[ "$(grep -c 'SPECIAL-USE' <<<"$stderr")" -eq 0 ]
+	# -p names the ManageSieve port: the IMAP server is unknown, the trash rule refused
+	run --separate-stderr mt sieve diff -f "$S/rules.conf" -p "$MT_SIEVE_PORT"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'big': trash: -p names the ManageSieve port"*"--trash-folder names it"* ]]
+}
+
+@test "sieve put -f: a rule Sieve cannot say is refused before anything is sent; --skip-unsupported installs the rest" {
+	rules_f
+	run --separate-stderr mt sieve put -f "$S/aged.conf" --trace
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"aged.conf:3: rule 'old': older: an age means nothing at delivery"* ]]
+	[ "$(grep -c '^C: ' <<<"$stderr")" -eq 0 ]
+	[ ! -e "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve" ]
+	run --separate-stderr mt sieve put -f "$S/aged.conf" --skip-unsupported
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"rule 'old': older: an age means nothing at delivery (every message is new) (left out)"* ]]
+	grep -q "^# left out: rule 'old'" "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+	grep -q 'fileinto :create "Invoices";' "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+	run --separate-stderr mt sieve put --script "$S/mine.sieve" --skip-unsupported
+	[ "$status" -eq 64 ]
+}
+
+@test "sieve check -f: the server checks the compiled rules, nothing is installed" {
+	rules_f
+	run --separate-stderr mt sieve check -f "$S/rules.conf" --trace
+	[ "$status" -eq 0 ]
+	[ "$output" = "the server accepts the script" ]
+	[ "$(grep -cE '^C: CHECKSCRIPT' <<<"$stderr")" -eq 1 ]
+	[ "$(grep -cE '^C: (PUTSCRIPT|SETACTIVE)' <<<"$stderr")" -eq 0 ]
+	[ "$(find "$MT_TEST_DIR/mail/alice/sieve" -name "*.sieve" 2>/dev/null | wc -l)" -eq 0 ]
+	run --separate-stderr mt sieve check -f "$S/aged.conf"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'old': older"* ]]
+	run --separate-stderr mt sieve check -f "$S/aged.conf" --skip-unsupported
+	[ "$status" -eq 0 ]
+	[ "$(find "$MT_TEST_DIR/mail/alice/sieve" -name "*.sieve" 2>/dev/null | wc -l)" -eq 0 ]
+}
+
+@test "sieve diff -f: what put would change against what is installed, 0 once put" {
+	rules_f
+	run --separate-stderr mt sieve diff -f "$S/rules.conf"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "--- mailtool (not installed)" ]
+	[ "${lines[1]}" = "+++ $S/rules.conf" ]
+	[[ "$output" == *'+    fileinto :create "Invoices";'* ]]
+	mt sieve put -f "$S/rules.conf"
+	run --separate-stderr mt sieve diff -f "$S/rules.conf"
+	[ "$status" -eq 0 ]
+	[ "${lines[-1]}" = "the installed script is the same" ]
+	# a changed rule: its lines, and nothing installed by diff
+	sed 's/"Invoices"/"Factures"/' "$S/rules.conf" > "$S/changed.conf"
+	cp "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve" "$S/before.sieve"
+	run --separate-stderr mt sieve diff -f "$S/changed.conf"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'-    fileinto :create "Invoices";'*'+    fileinto :create "Factures";'* ]]
+	cmp "$S/before.sieve" "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+}
+
 @test "sieve over cleartext loopback when the account says tls = none" {
 	run --separate-stderr mt sieve ls -a alice_plain --trace
 	[ "$status" -eq 0 ]
@@ -316,6 +416,28 @@ ON ^DELETESCRIPT => NO (ACTIVE) {9}\r\nin use\r\n\r\n"
 	run --separate-stderr mt_fake sieve rm other --no-tls
 	[ "$status" -eq 69 ]
 	[ "$stderr" = "mailtool sieve: DELETESCRIPT 'other' refused by the server (ACTIVE): in use" ]
+}
+
+@test "sieve hostile: a rule needing an extension the server lacks is refused by its capability, not sent" {
+	printf 'rules = (\n { name = "re"; match = { subject = "a|b"; }; move = "X"; },\n { name = "lit"; match = { subject = "x"; }; move = "Y"; }\n);\n' > "$S/re.conf"
+	# the lines of a script sent as a literal get no answer of their own
+	local answers='ON ^LISTSCRIPTS => OK "none"
+ON ^CHECKSCRIPT => OK "fine"
+ON ^HAVESPACE => OK "room"
+ON ^PUTSCRIPT => OK "stored"
+ON ^LOGOUT => OK "bye"<CLOSE>
+ON ^ => <RAW>'
+	fake_sieve_in "$answers"
+	run --separate-stderr mt_fake sieve put -f "$S/re.conf" --no-tls
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 're': the server's Sieve has no 'regex' extension (SIEVE capability)"* ]]
+	[ "$(grep -cE '^(CHECKSCRIPT|PUTSCRIPT)' "$FAKE_LOG")" -eq 0 ]
+	fake_sieve_in "$answers"
+	run --separate-stderr mt_fake sieve put -f "$S/re.conf" --no-tls --skip-unsupported
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"rule 're': the server's Sieve has no 'regex' extension (SIEVE capability) (left out)"* ]]
+	[ "$(grep -cE '^PUTSCRIPT' "$FAKE_LOG")" -eq 1 ]
+	grep -q 'require \["fileinto"\];' "$FAKE_LOG"
 }
 
 @test "sieve hostile: without include, a foreign active script is not replaced unless --replace" {

@@ -15,6 +15,7 @@
 # quirks the tests meet are listed in the header of tests/cyrus.bats.
 #
 # DIR/env.sh: MT_CY_DIR MT_CY_HOST MT_CY_PORT (STARTTLS) MT_CY_IMAPS_PORT MT_CY_CA
+# MT_CY_SIEVE_PORT (timsieved) MT_CY_LMTP_PORT (lmtpd -a: loopback delivery without AUTH)
 # MT_CY_SERVER_FP MT_CY_LOG MT_CY_ADMIN MT_CY_ADMIN_PW MT_CY_CONF (mailtool.conf with
 # accounts cy-alice, cy-bob, cy-admin [STARTTLS] and cy-alice-imaps) MT_CY_QUOTA_LIMIT_KB
 # MT_CY_MANIFEST_ALICE MT_CY_MANIFEST_BOB MT_CY_CHECK MT_CY_VERSION.
@@ -190,6 +191,7 @@ SERVICES {
   imap  cmd="$BIN/imapd $c" listen="127.0.0.1:$IMAP_PORT" prefork=0 maxchild=100
   imaps cmd="$BIN/imapd -s $c" listen="127.0.0.1:$IMAPS_PORT" prefork=0 maxchild=100
   sieve cmd="$BIN/timsieved $c" listen="127.0.0.1:$SIEVE_PORT" prefork=0 maxchild=100
+  lmtp  cmd="$BIN/lmtpd -a $c" listen="127.0.0.1:$LMTP_PORT" prefork=0 maxchild=20
 }
 EVENTS {
 }
@@ -296,14 +298,14 @@ cmd_start() {
 
     local attempt ok=0
     for attempt in 1 2 3; do
-        read -r IMAP_PORT IMAPS_PORT SIEVE_PORT < <(free_ports 3) || die "cannot pick free ports"
-        [ -n "$SIEVE_PORT" ] || die "cannot pick free ports"
+        read -r IMAP_PORT IMAPS_PORT SIEVE_PORT LMTP_PORT < <(free_ports 4) || die "cannot pick free ports"
+        [ -n "$LMTP_PORT" ] || die "cannot pick free ports"
         write_config "$DIR"
-        if start_master "$DIR" && wait_listening 10 "$DIR/certs/ca.pem" "$IMAP_PORT" "TLS:$IMAPS_PORT" "ANY:$SIEVE_PORT" 2>>"$DIR/cyrus-start.err"; then
+        if start_master "$DIR" && wait_listening 10 "$DIR/certs/ca.pem" "$IMAP_PORT" "TLS:$IMAPS_PORT" "ANY:$SIEVE_PORT" "ANY:$LMTP_PORT" 2>>"$DIR/cyrus-start.err"; then
             ok=1
             break
         fi
-        log "start attempt $attempt failed (ports $IMAP_PORT $IMAPS_PORT $SIEVE_PORT)"
+        log "start attempt $attempt failed (ports $IMAP_PORT $IMAPS_PORT $SIEVE_PORT $LMTP_PORT)"
         stop_dir "$DIR"
         grep -qi 'address already in use' "$DIR/cyrus.log" "$DIR/cyrus-start.err" 2>/dev/null || break
     done
@@ -353,6 +355,7 @@ export MT_CY_HOST=127.0.0.1
 export MT_CY_PORT=$IMAP_PORT
 export MT_CY_IMAPS_PORT=$IMAPS_PORT
 export MT_CY_SIEVE_PORT=$SIEVE_PORT
+export MT_CY_LMTP_PORT=$LMTP_PORT
 export MT_CY_CA=$(q "$DIR/certs/ca.pem")
 export MT_CY_SERVER_FP=$(cat "$DIR/certs/server.fp")
 export MT_CY_LOG=$(q "$DIR/cyrus.log")
@@ -366,7 +369,7 @@ export MT_CY_CHECK=$(q "$CHECK")
 export MT_CY_VERSION=$(q "$(cat "$CACHE/.installed")")
 EOF
     chmod 0644 "$DIR/env.sh"
-    log "started in $DIR: imap=$IMAP_PORT imaps=$IMAPS_PORT sieve=$SIEVE_PORT (install check $((ti - t0)) ms, seed $(( $(now_ms) - ts )) ms, total $(( $(now_ms) - t0 )) ms)"
+    log "started in $DIR: imap=$IMAP_PORT imaps=$IMAPS_PORT sieve=$SIEVE_PORT lmtp=$LMTP_PORT (install check $((ti - t0)) ms, seed $(( $(now_ms) - ts )) ms, total $(( $(now_ms) - t0 )) ms)"
 }
 
 cmd_stop() {
