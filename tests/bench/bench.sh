@@ -79,6 +79,7 @@ for u in carol erin; do
 done
 # process starts timed without a shell around them (tests/bench/spawn.c)
 cc -O2 -o "$dir/spawn" "$repo/tests/bench/spawn.c" || exit 1
+cc -O2 -o "$dir/quotafloor" "$repo/tests/bench/quotafloor.c" -lssl -lcrypto -pthread || exit 1
 export MAILTOOL_CONFIG="$dir/mailtool.conf"
 DA="$MT_DOVEADM"
 maildir="$MT_TEST_DIR/mail/carol/Maildir"

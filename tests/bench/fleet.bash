@@ -48,11 +48,23 @@ $DA -f tab quota get -A 2>/dev/null | awk -F'\t' '$3 == "STORAGE" {print $1 "\t"
 sed -i "s|^accounts = {|accounts = {\n  admin_loop = { host = \"127.0.0.1\"; port = $MT_IMAP_PORT; tls = \"none\"; user = \"admin\"; password_file = \"$dir/admin.pw\"; timeout = 30; };|" "$dir/mailtool.conf"
 fleet_rows=()
 best=0
+vs_floor=""
 for j in $FLEET_JOBS; do
 	read -r w m ok < <(fleet_run "$dir/fleet-all.txt" quota "$j" admin_loop)
 	ups=$(awk -v n="$FLEET_USERS" -v w="$w" 'BEGIN {printf "%.0f", n * 1000 / w}')
 	fleet_rows+=("$(printf 'quota --users -j %s, cleartext\t%s\t%s\t%s\t-\t%s' "$j" "$w" "$ups" "$m" "$ok")")
 	say "fleet: quota -j $j, cleartext loopback: ${w} ms, $ups users/s, ok $ok"
+done
+# the least a client must do for the same quotas (tests/bench/quotafloor.c:
+# one process, J threads, login + GETQUOTAROOT + LOGOUT over TLS): the
+# yardstick of the restated target, quota --users within 1.5x of it at the same -j
+declare -A floor_ms
+for j in $FLEET_JOBS; do
+	read -r _ fok ffail fms < <("$dir/quotafloor" "$MT_IMAPS_PORT" "$MT_CA" admin "$dir/admin.pw" "$j" "$dir/fleet-all.txt")
+	floor_ms[$j]=$fms
+	ups=$(awk -v n="$FLEET_USERS" -v w="$fms" 'BEGIN {printf "%.0f", n * 1000 / w}')
+	fleet_rows+=("$(printf 'minimal client (C) -j %s\t%s\t%s\t-\t-\t%s' "$j" "$fms" "$ups" "$([ "$ffail" = 0 ] && echo yes || echo "no ($ffail failed)")")")
+	say "fleet: minimal client -j $j: ${fms} ms, $ups users/s, $fok ok"
 done
 for app in quota du; do
 	for j in $FLEET_JOBS; do
@@ -64,6 +76,7 @@ for app in quota du; do
 		fi
 		ups=$(awk -v n="$FLEET_USERS" -v w="$w" 'BEGIN {printf "%.0f", n * 1000 / w}')
 		[ "$app" = quota ] && [ "$ups" -gt "$best" ] && best=$ups && bestj=$j
+		[ "$app" = quota ] && vs_floor+=" -j $j: $(awk -v a="$w" -v b="${floor_ms[$j]}" 'BEGIN {printf "%.2f", a / b}');"
 		read -r w5 m5 ok5 < <(fleet_run "$dir/fleet-fifth.txt" "$app" "$j")
 		fleet_rows+=("$(printf '%s --users -j %s\t%s\t%s\t%s\t%s\t%s' "$app" "$j" "$w" "$ups" "$m" "$m5" "$ok")")
 		say "fleet: $app -j $j: ${w} ms, $ups users/s, peak $m KiB ($m5 KiB for a fifth), ok $ok"
@@ -82,6 +95,7 @@ fleet_line=$(
 	done
 	printf '%-28s %9s %8s\n' "doveadm quota get -A" "$dq" "$(awk -v n="$FLEET_USERS" -v w="$dq" 'BEGIN {printf "%.0f", n * 1000 / w}')"
 	printf '%-28s %9s %8s\n' "doveadm mailbox status -A" "$dm" "$(awk -v n="$FLEET_USERS" -v w="$dm" 'BEGIN {printf "%.0f", n * 1000 / w}')"
+	printf 'quota --users over TLS against the minimal client at the same -j (target <= 1.50):%s\n' "$vs_floor"
 	printf 'projection, quota --users over 100,000 users at the best rate here (%s users/s, -j %s), one Dovecot per host:' "$best" "${bestj:-?}"
 	for h in 1 2 4 8; do
 		printf ' %s host(s) %s s;' "$h" "$(awk -v b="$best" -v h="$h" 'BEGIN {printf "%.0f", 100000 / (b * h)}')"
