@@ -100,7 +100,7 @@ static int take_original(const struct mt_fetched *f, void *arg)
 	m->uid = f->uid;
 	m->size = f->size;
 	m->date = f->internaldate;
-	m->sysflags = f->sysflags & ~MT_F_DELETED;   /* a copy is never born deleted */
+	m->sysflags = f->sysflags;   /* \Deleted too, as UID MOVE keeps it */
 	m->kw = mt_xmalloc(sizeof *m->kw * (nk + 1));
 	for (size_t k = 0; k < nk; k++)
 		m->kw[k] = mt_xstrdup(f->keywords[k]);
@@ -189,14 +189,19 @@ static int take_digest(const struct mt_fetched *f, void *arg)
  * candidates' text is fetched from the target (its digest only is kept). */
 static int pair(struct xfer *x, struct xmsg *m, size_t n, int from, int to, struct mt_err *e)
 {
+	/* each candidate once, however many originals share its key */
+	unsigned char *asked = mt_xmalloc(x->nc + 1);
 	uint32_t *want = mt_xmalloc(sizeof *want * (x->nc + 1));
 	size_t nw = 0;
 	for (size_t i = 0; i < n; i++) {
 		long first = m[i].state == from ? mt_strindex_get(x->ix, m[i].key) : -1;
 		for (size_t g = first < 0 ? SIZE_MAX : (size_t)first; g != SIZE_MAX; g = x->c[g].next)
-			if (!x->c[g].used)
+			if (!x->c[g].used && !asked[g]) {
+				asked[g] = 1;
 				want[nw++] = x->c[g].uid;
+			}
 	}
+	free(asked);
 	if (nw == 0) {
 		free(want);
 		return MT_OK;
@@ -230,7 +235,7 @@ static int pair(struct xfer *x, struct xmsg *m, size_t n, int from, int to, stru
 
 static const struct { unsigned f; const char *n; } sysflag_names[] = {
 	{ MT_F_SEEN, "\\Seen" }, { MT_F_ANSWERED, "\\Answered" }, { MT_F_FLAGGED, "\\Flagged" },
-	{ MT_F_DRAFT, "\\Draft" },
+	{ MT_F_DELETED, "\\Deleted" }, { MT_F_DRAFT, "\\Draft" },
 };
 
 /* " (flags) \"date\" {len+}\r\n" of one message, as an APPEND carries it. */
@@ -319,6 +324,8 @@ static int append_some(struct xfer *x, struct xmsg **m, size_t n, int *refused, 
 				mailimap_flag_list_add(fl, mailimap_flag_new_answered());
 			if (m[i]->sysflags & MT_F_FLAGGED)
 				mailimap_flag_list_add(fl, mailimap_flag_new_flagged());
+			if (m[i]->sysflags & MT_F_DELETED)
+				mailimap_flag_list_add(fl, mailimap_flag_new_deleted());
 			if (m[i]->sysflags & MT_F_DRAFT)
 				mailimap_flag_list_add(fl, mailimap_flag_new_draft());
 			for (size_t w = 0; m[i]->kw[w]; w++)
@@ -541,11 +548,15 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 			r = refused ? mt_seterr(e, MT_EUNAVAIL, "cannot open the target '%s': %s", op->target, e->msg) : there;
 		}
 	}
-	/* batches by bytes */
+	/* batches by bytes; the test suite's interruption matrices ask for
+	 * small ones (MAILTOOL_TEST_XFER_BATCH messages), so that a run has
+	 * several */
+	const char *tb = getenv("MAILTOOL_TEST_XFER_BATCH");
+	size_t most = tb && atoi(tb) > 0 && atoi(tb) < XFER_BATCH_MSGS ? (size_t)atoi(tb) : XFER_BATCH_MSGS;
 	for (size_t i = 0; i < x.n && r == MT_OK;) {
-		size_t j = i, line = strlen(tw) * 2 + 32;   /* tag, APPEND and the quoted name */
+		size_t j = i, line = strlen(tw ? tw : "") * 2 + 32;   /* tag, APPEND and the quoted name */
 		uint64_t bytes = 0;
-		while (j < x.n && j - i < XFER_BATCH_MSGS && (j == i || (bytes + x.m[j].size <= XFER_BATCH_BYTES &&
+		while (j < x.n && j - i < most && (j == i || (bytes + x.m[j].size <= XFER_BATCH_BYTES &&
 									  line + message_args_len(&x.m[j]) <= XFER_LINE_MAX))) {
 			bytes += x.m[j].size;
 			line += message_args_len(&x.m[j]);
