@@ -93,18 +93,6 @@ static int choose(struct mt_ctx *ctx, const char *folder, const struct mt_cond *
 	return mt_choose(ctx, ctx->s, folder, &ch, sel, &ctx->err);
 }
 
-/* The template's fields: only %Y %m %d (and %%), so a name never depends on
- * the locale or the time of day. */
-static int template_ok(const char *t)
-{
-	for (const char *p = t; *p; p++)
-		if (*p == '%' && (p[1] == 'Y' || p[1] == 'm' || p[1] == 'd' || p[1] == '%'))
-			p++;
-		else if (*p == '%')
-			return 0;
-	return mt_mailbox_name_ok(t);
-}
-
 /* Why no server creates name as a folder, or NULL: empty; a control
  * character (Dovecot refuses them, and modified UTF-7 has no way to write
  * them as themselves); with the hierarchy delimiter known (delim, else 0),
@@ -222,7 +210,7 @@ static int archive_check(struct mt_ctx *ctx)
 		c.include_flagged = 1;
 		A->with_flagged = mt_criteria_cond(&c);
 	}
-	if (to && !template_ok(to))
+	if (to && !mt_date_template_ok(to))
 		return mt_fail(ctx, MT_EDATA, "--to '%s': only %%Y, %%m and %%d may be used, and no CR or LF", to);
 	return MT_OK;
 }
@@ -1702,15 +1690,7 @@ static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t 
 /* The folder the template names for one message's date; owned. */
 static char *target_of(const char *tmpl, const struct mt_msg *m, int by_date_header)
 {
-	/* a field of two characters becomes at most 11 (%Y of any int year):
-	 * a fixed size would drop messages */
-	size_t nl = 6 * strlen(tmpl) + 1;
-	char *name = mt_xmalloc(nl);
-	time_t when = by_date_header && m->date ? m->date : m->internaldate;
-	struct tm tm;
-	gmtime_r(&when, &tm);
-	strftime(name, nl, tmpl, &tm);
-	return name;
+	return mt_date_name(tmpl, by_date_header && m->date ? m->date : m->internaldate);
 }
 
 /* One folder's part of the plan: its moves, one per target (whatever the

@@ -567,6 +567,7 @@ static void plan_actions(struct run *R, struct fplan *fp, const char *wire, uint
 			op->flags = act[a].flags ? mt_xstrdup(act[a].flags) : NULL;
 			op->target = act[a].target ? mt_xstrdup(act[a].target) : NULL;
 			op->account = act[a].target && rule->account ? mt_xstrdup(rule->account) : NULL;
+			op->dated = op->account && rule->dated;
 			rr->op = R->plan.n - 1;   /* the last one reports: the action, or the flag op */
 			rr->has_op = 1;
 		}
@@ -928,6 +929,8 @@ static int xacct_target(struct run *R, const struct mt_rule *rule)
 	int r, exists = 0, planned = 0;
 	if ((r = mt_dest_session(ctx, rule->account, &d, &ctx->err)) != MT_OK)
 		return mt_fail(ctx, r, "%s:%d: rule '%s': %s", rule->file, rule->line, rule->name, ctx->err.msg);
+	if (rule->dated)
+		return MT_OK;   /* a folder per date: each made there as the run needs it */
 	if ((r = mt_list(d, rule->target, &there, &ctx->err)) != MT_OK)
 		return mt_fail(ctx, r, "%s:%d: rule '%s': account '%s': %s", rule->file, rule->line, rule->name,
 			       rule->account, ctx->err.msg);

@@ -346,8 +346,11 @@ static int parse_rule(struct loader *L, const config_setting_t *g, struct mt_rul
 				return bad(L, s, "%s: account wants the name of an account of mailtool.conf in quotes", acts[i].key);
 			if (!config_setting_lookup_string(s, "folder", &v) || v[0] == '\0' || !mt_mailbox_name_ok(v))
 				return bad(L, s, "%s: folder wants a folder name in quotes", acts[i].key);
+			if (strchr(v, '%') && !mt_date_template_ok(v))
+				return bad(L, s, "%s: folder '%s': only %%Y, %%m and %%d (and %%%%) may be used", acts[i].key, v);
 			r->account = mt_xstrdup(acc);
 			r->target = mt_xstrdup(v);
+			r->dated = strchr(v, '%') != NULL;
 		} else if (acts[i].a == MT_A_MOVE || acts[i].a == MT_A_COPY) {
 			if ((v = config_setting_get_string(s)) == NULL || v[0] == '\0' || !mt_mailbox_name_ok(v))
 				return bad(L, s, "%s wants a folder name in quotes, or { account = \"...\"; folder = \"...\"; }",
@@ -378,6 +381,8 @@ static int parse_rule(struct loader *L, const config_setting_t *g, struct mt_rul
 		return bad(L, s, "continue wants true or false");
 	if (r->create && r->action != MT_A_MOVE && r->action != MT_A_COPY)
 		return bad(L, g, "create is for move and copy");
+	if (r->dated && !r->create)
+		return bad(L, g, "folder '%s' names a folder per message date: give create = true", r->target);
 	if (r->cont && (r->action == MT_A_MOVE || r->action == MT_A_TRASH || r->action == MT_A_EXPUNGE ||
 			r->action == MT_A_STOP))
 		return bad(L, g, "continue makes no sense after %s: the message is gone from the folder%s",

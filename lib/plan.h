@@ -34,6 +34,8 @@ struct mt_op {
 	uint64_t bytes;          /* of uids, when sizes are known */
 	char *target;            /* copy/move: UTF-8; owned */
 	char *account;           /* copy/move/create/subscribe: on this other account (mt_plan.dest), or NULL; owned */
+	int dated;               /* with account: target is a template (%Y %m %d of each message's INTERNALDATE,
+				  * UTC); each folder it names is created and subscribed there when missing */
 	char *flags;             /* flag/unflag: "\\Flagged $Invoice"; create: special use or NULL;
 				  * setquota: "RESOURCE VALUE ..."; owned */
 	/* what the executor did */

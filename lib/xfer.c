@@ -44,12 +44,14 @@ struct xmsg {
 	unsigned char dig[32];
 	char *data;               /* the text while its batch is in hand; owned */
 	size_t len;
+	char *target;             /* a dated op's target for this message; owned */
 };
 
 struct xfer {
 	struct mt_session *s, *d;
 	struct mt_op *op;
 	const char *tw;           /* the target's wire name on d */
+	const char *tname;        /* and as people name it */
 	struct xmsg *m;
 	size_t n;
 	uint32_t dvalidity;       /* the target's UIDVALIDITY as selected */
@@ -66,6 +68,7 @@ static void xmsg_release(struct xmsg *m)
 		free(m->kw[k]);
 	free(m->kw);
 	free(m->key);
+	free(m->target);
 	free(m->data);
 	m->data = NULL;
 }
@@ -164,6 +167,17 @@ static int add_candidates(struct xfer *x, uint32_t lo, uint32_t hi, struct mt_er
 	free(uids);
 	free(crit);
 	return r;
+}
+
+/* The candidates of one target, gone before the next target's. */
+static void candidates_release(struct xfer *x)
+{
+	mt_strindex_free(x->ix);
+	while (x->nc > 0)
+		free(x->c[--x->nc].key);
+	free(x->c);
+	free(x->last);
+	x->ix = NULL, x->c = NULL, x->last = NULL, x->capc = 0;
 }
 
 struct digests {
@@ -271,28 +285,31 @@ static size_t message_args_len(const struct xmsg *m)
 	return len;
 }
 
-/* The tagged response's APPENDUID (RFC 4315): 1 with its UIDVALIDITY and
- * how many UIDs it names, 0 when it has none. */
-static int appenduid_of(struct mailimap_response *rp, uint32_t *validity, size_t *count)
+/* The APPENDUID (RFC 4315) of the command just completed on s: 1 with its
+ * UIDVALIDITY and how many UIDs it names, 0 when it had none. libetpan
+ * moves response codes of extensions out of the parsed response into the
+ * session's list of them. */
+static int appenduid_of(struct mt_session *s, uint32_t *validity, size_t *count)
 {
-	struct mailimap_resp_text *t = rp && rp->rsp_resp_done && rp->rsp_resp_done->rsp_type == MAILIMAP_RESP_DONE_TYPE_TAGGED &&
-				       rp->rsp_resp_done->rsp_data.rsp_tagged && rp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state
-				       ? rp->rsp_resp_done->rsp_data.rsp_tagged->rsp_cond_state->rsp_text : NULL;
-	struct mailimap_resp_text_code *c = t ? t->rsp_code : NULL;
-	if (c == NULL || c->rc_type != MAILIMAP_RESP_TEXT_CODE_EXTENSION || c->rc_data.rc_ext_data == NULL ||
-	    c->rc_data.rc_ext_data->ext_type != MAILIMAP_UIDPLUS_RESP_CODE_APND || c->rc_data.rc_ext_data->ext_data == NULL)
-		return 0;
-	struct mailimap_uidplus_resp_code_apnd *a = c->rc_data.rc_ext_data->ext_data;
-	uint64_t k = 0;
-	MT_EACH(it, a->uid_set ? a->uid_set->set_list : NULL) {
-		struct mailimap_set_item *si = clist_content(it);
-		if (si->set_first == 0 || si->set_last < si->set_first)
-			return 0;   /* '*' or nonsense: no count to believe */
-		k += (uint64_t)si->set_last - si->set_first + 1;
+	struct mailimap_response_info *ri = s->imap->imap_response_info;
+	MT_EACH(it, ri ? ri->rsp_extension_list : NULL) {
+		struct mailimap_extension_data *d = clist_content(it);
+		if (d == NULL || d->ext_extension == NULL || d->ext_extension->ext_id != MAILIMAP_EXTENSION_UIDPLUS ||
+		    d->ext_type != MAILIMAP_UIDPLUS_RESP_CODE_APND || d->ext_data == NULL)
+			continue;
+		struct mailimap_uidplus_resp_code_apnd *a = d->ext_data;
+		uint64_t k = 0;
+		MT_EACH(jt, a->uid_set ? a->uid_set->set_list : NULL) {
+			struct mailimap_set_item *si = clist_content(jt);
+			if (si->set_first == 0 || si->set_last < si->set_first)
+				return 0;   /* '*' or nonsense: no count to believe */
+			k += (uint64_t)si->set_last - si->set_first + 1;
+		}
+		*validity = a->uid_uidvalidity;
+		*count = (size_t)k;
+		return 1;
 	}
-	*validity = a->uid_uidvalidity;
-	*count = (size_t)k;
-	return 1;
+	return 0;
 }
 
 /* APPEND m[0..n) (all X_TODO, text in hand) in one MULTIAPPEND command, or
@@ -311,7 +328,6 @@ static int append_some(struct xfer *x, struct xmsg **m, size_t n, int *refused, 
 		size_t k = multi && plus ? n - i : 1, cmdlen = 0;
 		char *cmd = NULL;
 		int status;
-		struct mailimap_response *rp = NULL;
 		if (!plus) {
 			/* no LITERAL+: libetpan waits for each continuation */
 			uint32_t v = 0, uid = 0;
@@ -363,27 +379,26 @@ static int append_some(struct xfer *x, struct xmsg **m, size_t n, int *refused, 
 		}
 		if (fclose(f) != 0)
 			abort();
-		r = mt_imap_run(x->d, cmd, 0, &rp, &status, e);
+		r = mt_imap_run(x->d, cmd, 0, NULL, &status, e);
 		free(cmd);
 		if (r == MT_OK && status != MT_RESP_OK) {
 			/* a MULTIAPPEND is all or nothing (RFC 3502): nothing of it is there */
 			*refused = 1;
 			*at = i;
 			if (status == MT_RESP_BAD)
-				r = mt_seterr(e, MT_EPROTO, "APPEND to '%s': the server said BAD: %s", x->op->target,
+				r = mt_seterr(e, MT_EPROTO, "APPEND to '%s': the server said BAD: %s", x->tname,
 					      mt_imap_last_text(x->d));
 		} else if (r == MT_OK) {
 			uint32_t v;
 			size_t cnt;
-			int confirmed = appenduid_of(rp, &v, &cnt) && v == x->dvalidity && cnt == k;
+			/* APPENDUID where UIDPLUS is offered */
+			int confirmed = mt_has_cap(x->d, "UIDPLUS") && appenduid_of(x->d, &v, &cnt) && v == x->dvalidity && cnt == k;
 			for (size_t j = i; j < i + k; j++)
 				if (confirmed)
 					m[j]->state = X_CONFIRMED;
 			*unconfirmed |= !confirmed;
 			i += k;
 		}
-		if (rp)
-			mailimap_response_free(rp);
 	}
 	free(q);
 	return r;
@@ -483,10 +498,10 @@ static int run_batch(struct xfer *x, struct xmsg *m, size_t n, int move, int dry
 		for (size_t i = 0; i < (refused ? at : nt); i++)
 			if (todo[i]->state == X_TODO)
 				todo[i]->state = X_APPENDED;   /* appended, to confirm */
-		r = mt_open_wire(x->d, x->tw, x->op->target, !dry, 0, &st, &ref, e);
+		r = mt_open_wire(x->d, x->tw, x->tname, !dry, 0, &st, &ref, e);
 		if (r == MT_OK && st.uidvalidity != x->dvalidity)
 			r = mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed during the copy; nothing more removed",
-				      x->op->target);
+				      x->tname);
 		if (r == MT_OK)
 			r = add_candidates(x, from ? from : 1, 0, e);
 		if (r == MT_OK)
@@ -500,12 +515,93 @@ static int run_batch(struct xfer *x, struct xmsg *m, size_t n, int move, int dry
 		r = remove_copied(x, m, n, allow_unsafe, e);
 	if (r == MT_OK && refused)
 		r = mt_seterr(e, MT_EUNAVAIL, "APPEND to '%s' refused by the server: %s; the messages not copied stay in '%s'",
-			      x->op->target, why ? why : "", x->op->folder);
+			      x->tname, why ? why : "", x->op->folder);
 	free(why);
 	return r;
 }
 
 /* ---- the op ----------------------------------------------------------------------- */
+
+static int cmp_target(const void *a, const void *b)
+{
+	const struct xmsg *x = a, *y = b;
+	int c = strcmp(x->target, y->target);
+	return c ? c : x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* The messages m[a..b) of x to the folder `name` on x->d (a dated op's
+ * folder is created when missing), in batches. */
+static int to_target(struct xfer *x, const char *name, size_t a, size_t b, int move, int dry, int allow_unsafe,
+		     struct mt_err *e)
+{
+	struct mt_op *op = x->op;
+	struct xmsg *all = x->m;
+	size_t nall = x->n;
+	char *tw = NULL;
+	struct mt_folder_state st;
+	int refused, r = MT_OK;
+	/* the candidates are this target's */
+	x->m = all + a;
+	x->n = b - a;
+	x->tname = name;
+	x->ix = mt_strindex_new();
+	x->nc = 0;
+	if (op->dated && !dry && (r = mt_create(x->d, name, NULL, e)) == MT_OK)
+		r = mt_subscribe(x->d, name, 1, e);
+	/* the target, and the copies an earlier run may have made there */
+	if (r == MT_OK)
+		r = mt_mailbox_wire(x->d, name, &tw, e);
+	x->tw = tw;
+	if (r == MT_OK) {
+		int there = mt_open_wire(x->d, tw, name, !dry, 0, &st, &refused, e);
+		if (there == MT_OK) {
+			x->dvalidity = st.uidvalidity;
+			r = add_candidates(x, 1, 0, e);
+		} else if (!(refused && dry)) {
+			/* (a real run created it: the server will not let us in) */
+			char *why = mt_xstrdup(e->msg);
+			r = refused ? mt_seterr(e, MT_EUNAVAIL, "the target: %s", why) : there;
+			free(why);
+		}
+	}
+	/* batches by bytes; the test suite's interruption matrices ask for
+	 * small ones (MAILTOOL_TEST_XFER_BATCH messages), so that a run has
+	 * several */
+	const char *tb = getenv("MAILTOOL_TEST_XFER_BATCH");
+	long want = tb ? strtol(tb, NULL, 10) : 0;
+	size_t most = want > 0 && want < XFER_BATCH_MSGS ? (size_t)want : XFER_BATCH_MSGS;
+	for (size_t i = 0; i < x->n && r == MT_OK;) {
+		size_t j = i, line = strlen(tw ? tw : "") * 2 + 32;   /* tag, APPEND and the quoted name */
+		uint64_t bytes = 0;
+		while (j < x->n && j - i < most && (j == i || (bytes + x->m[j].size <= XFER_BATCH_BYTES &&
+									  line + message_args_len(&x->m[j]) <= XFER_LINE_MAX))) {
+			bytes += x->m[j].size;
+			line += message_args_len(&x->m[j]);
+			j++;
+		}
+		r = run_batch(x, x->m + i, j - i, move, dry, allow_unsafe, e);
+		for (size_t k = i; k < j; k++) {
+			free(x->m[k].data);
+			x->m[k].data = NULL;
+			if (x->m[k].state == X_FOUND || (x->m[k].state == X_REMOVED && x->m[k].found)) {
+				op->found++;
+				op->found_bytes += x->m[k].size;
+			}
+			int state = x->m[k].state;
+			if (dry ? state != X_SKIPPED : move ? state == X_REMOVED : state == X_FOUND || state == X_CONFIRMED) {
+				op->done++;
+				op->done_bytes += x->m[k].size;
+			}
+		}
+		i = j;
+	}
+	candidates_release(x);
+	free(tw);
+	x->m = all;
+	x->n = nall;
+	return r;
+}
+
 
 int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, int dry, int allow_unsafe,
 		struct mt_err *e)
@@ -517,8 +613,7 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 		return mt_seterr(e, MT_EUNAVAIL, "the server lacks UIDPLUS, so '%s' cannot be expunged without also "
 				 "taking messages other clients flagged \\Deleted; nothing moved "
 				 "(--allow-unsafe-expunge overrides)", op->folder);
-	struct xfer x = { .s = s, .d = d, .op = op, .ix = mt_strindex_new() };
-	char *tw = NULL;
+	struct xfer x = { .s = s, .d = d, .op = op };
 	struct mt_folder_state st;
 	int refused;
 	/* the source as it was chosen from */
@@ -535,57 +630,21 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 		r = mt_fetch_each(s, op->uids, op->n, &meta, take_original, &x, e);
 	if (r == MT_OK)
 		mt_sort(x.m, x.n, sizeof *x.m, cmp_xmsg);
-	/* the target, and the copies an earlier run may have made there */
-	if (r == MT_OK)
-		r = mt_mailbox_wire(d, op->target, &tw, e);
-	x.tw = tw;
-	if (r == MT_OK) {
-		int there = mt_open_wire(d, tw, op->target, !dry, 0, &st, &refused, e);
-		if (there == MT_OK) {
-			x.dvalidity = st.uidvalidity;
-			r = add_candidates(&x, 1, 0, e);
-		} else if (!(refused && dry)) {
-			r = refused ? mt_seterr(e, MT_EUNAVAIL, "cannot open the target '%s': %s", op->target, e->msg) : there;
-		}
+	if (r == MT_OK && op->dated) {
+		/* each message to the folder its date names: the messages by target, in UID order each */
+		for (size_t i = 0; i < x.n; i++)
+			x.m[i].target = mt_date_name(op->target, x.m[i].date);
+		mt_sort(x.m, x.n, sizeof *x.m, cmp_target);
 	}
-	/* batches by bytes; the test suite's interruption matrices ask for
-	 * small ones (MAILTOOL_TEST_XFER_BATCH messages), so that a run has
-	 * several */
-	const char *tb = getenv("MAILTOOL_TEST_XFER_BATCH");
-	size_t most = tb && atoi(tb) > 0 && atoi(tb) < XFER_BATCH_MSGS ? (size_t)atoi(tb) : XFER_BATCH_MSGS;
-	for (size_t i = 0; i < x.n && r == MT_OK;) {
-		size_t j = i, line = strlen(tw ? tw : "") * 2 + 32;   /* tag, APPEND and the quoted name */
-		uint64_t bytes = 0;
-		while (j < x.n && j - i < most && (j == i || (bytes + x.m[j].size <= XFER_BATCH_BYTES &&
-									  line + message_args_len(&x.m[j]) <= XFER_LINE_MAX))) {
-			bytes += x.m[j].size;
-			line += message_args_len(&x.m[j]);
-			j++;
-		}
-		r = run_batch(&x, x.m + i, j - i, move, dry, allow_unsafe, e);
-		for (size_t k = i; k < j; k++) {
-			free(x.m[k].data);
-			x.m[k].data = NULL;
-			if (x.m[k].state == X_FOUND || (x.m[k].state == X_REMOVED && x.m[k].found)) {
-				op->found++;
-				op->found_bytes += x.m[k].size;
-			}
-			int st = x.m[k].state;
-			if (dry ? st != X_SKIPPED : move ? st == X_REMOVED : st == X_FOUND || st == X_CONFIRMED) {
-				op->done++;
-				op->done_bytes += x.m[k].size;
-			}
-		}
-		i = j;
+	for (size_t a = 0, b; a < x.n && r == MT_OK; a = b) {
+		for (b = a + 1; op->dated && b < x.n && strcmp(x.m[b].target, x.m[a].target) == 0; b++)
+			;
+		if (!op->dated)
+			b = x.n;
+		r = to_target(&x, op->dated ? x.m[a].target : op->target, a, b, move, dry, allow_unsafe, e);
 	}
 	for (size_t i = 0; i < x.n; i++)
 		xmsg_release(&x.m[i]);
 	free(x.m);
-	mt_strindex_free(x.ix);
-	for (size_t i = 0; i < x.nc; i++)
-		free(x.c[i].key);
-	free(x.c);
-	free(x.last);
-	free(tw);
 	return r;
 }

@@ -100,8 +100,11 @@ count_of() { dadm search -u "$1" "${@:2}" | wc -l; }
 	[ "$n" -gt 50 ]
 	inbox=$(count_of alice mailbox INBOX all)
 	bob_before=$(count_of bob all)
-	run "$MT" archive --older 2y --to-account bob --tsv INBOX
+	run --separate-stderr "$MT" archive --older 2y --to-account bob --tsv -v INBOX
 	[ "$status" -eq 0 ]
+	# APPENDUID confirmed the copies: nothing was read back from bob's server
+	back=$(echo "$stderr" | sed -n "s/.*account 'bob': [0-9]* round trips, \([0-9]*\) bytes in.*/\1/p")
+	[ "$back" -lt 100000 ]
 	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - n)) ]
 	[ "$(count_of alice mailbox INBOX before 730d unflagged)" -eq 0 ]
 	[ "$(count_of bob all)" -eq $((bob_before + n)) ]
@@ -201,6 +204,37 @@ EOF
 	[[ "$stderr" == *"rule 'out': move to another account: Sieve files into this account's folders only"* ]]
 }
 
+@test "a rule's folder of dates on another account: each message in the folder of its month, created there" {
+	printf '%s\n' 'rules = ( { name = "old"; match = { older = "1y"; }; move = { account = "bob"; folder = "Old/%Y/%m"; }; create = true; } );' >"$R"
+	want=$(dadm -f tab fetch -u alice "date.received hdr.message-id" mailbox INBOX undeleted before 365d | tail -n +2 |
+		awk -F'\t' '{print "Old/" substr($1, 1, 4) "/" substr($1, 6, 2) "\t" $2}' | sort)
+	[ -n "$want" ]
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(dadm -f tab fetch -u bob "mailbox hdr.message-id" mailbox 'Old/*' all | tail -n +2 | sort)" = "$want" ]
+	# without create = true it is refused before anything is read
+	printf '%s\n' 'rules = ( { name = "old"; match = { older = "1y"; }; move = { account = "bob"; folder = "Old/%Y"; }; } );' >"$R"
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"rule 'old': folder 'Old/%Y' names a folder per message date: give create = true"* ]]
+}
+
+@test "a destination without UIDPLUS: each copy is read back and compared before the original goes" {
+	tun=$(printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u bob 2>>%s' "$MT_TEST_DIR/dovecot.conf" \
+		"$DST_NO_UIDPLUS" "$MT_DOVECOT_LOG")
+	{ head -n -1 "$MAILTOOL_CONFIG"; printf '  bobtun = { tunnel = "%s"; timeout = 10; };\n};\n' "${tun//\"/\\\"}"; } >"$BATS_TEST_TMPDIR/t.conf"
+	want=$(msgs_of alice mailbox Sent all)
+	bytes=$(dadm -f tab fetch -u alice size.virtual mailbox Sent all | tail -n +2 | awk '{s += $1} END {print s}')
+	run --separate-stderr "$MT" archive --config "$BATS_TEST_TMPDIR/t.conf" --older 1d --include-flagged \
+		--to-account bobtun --to SentCopy -v Sent
+	[ "$status" -eq 0 ]
+	[ "$(msgs_of bob mailbox SentCopy all)" = "$want" ]
+	[ "$(count_of alice mailbox Sent all)" -eq 0 ]
+	# what the destination sent back is at least the messages themselves
+	back=$(echo "$stderr" | sed -n "s/.*account 'bobtun': [0-9]* round trips, \([0-9]*\) bytes in.*/\1/p")
+	[ "$back" -ge "$bytes" ]
+}
+
 @test "Dovecot -> Cyrus: alice's old mail into Cyrus bob's FromDovecot/YEAR, counted by both servers" {
 	cy_setup
 	want=$(dadm -f tab fetch -u alice "hdr.message-id" mailbox INBOX before 730d unflagged | tail -n +2 | sort)
@@ -231,6 +265,9 @@ EOF
 }
 
 # ---- interruptions: the matrices of cuts.bats and faults.bats, on either connection ----
+
+# Dovecot's capabilities less UIDPLUS (no APPENDUID to believe)
+DST_NO_UIDPLUS="IMAP4rev1 LITERAL+ MULTIAPPEND NAMESPACE LIST-EXTENDED SPECIAL-USE"
 
 # the small fixture (Lists/announce: 15 messages) moved to bob in batches of 4
 XFER_ARGS=(archive --older 1d --to-account dst --to Moved Lists/announce)
@@ -300,7 +337,11 @@ kill_run() {   # K ARGS...
 	[ "$KILL_SIDE" = dst ] && user=bob other=alice
 	rm -rf "$d"
 	mkdir -p "$d"
-	printf '/usr/lib/dovecot/imap -c %s -u %s 2>>%s' "$MT_TEST_DIR/dovecot.conf" "$user" "$MT_DOVECOT_LOG" >"$d/inner"
+	# the destination without UIDPLUS: its copies are confirmed by reading them back
+	# (the cut matrix has APPENDUID)
+	local caps=
+	[ "$KILL_SIDE" = dst ] && caps="-o \"imap_capability=$DST_NO_UIDPLUS\""
+	printf '/usr/lib/dovecot/imap -c %s %s -u %s 2>>%s' "$MT_TEST_DIR/dovecot.conf" "$caps" "$user" "$MT_DOVECOT_LOG" >"$d/inner"
 	local direct="host = \"127.0.0.1\"; port = $MT_IMAP_PORT; tls = \"none\"; user = \"$other\"; password_file = \"$MT_SUITE_DIR/$other.pw\"; compress = false; timeout = 5;"
 	local tunnel="tunnel = \"$PY $MT_REPO/tests/lib/killproxy.py $d $k 30\"; timeout = 5;"
 	if [ "$KILL_SIDE" = src ]; then

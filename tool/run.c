@@ -186,6 +186,13 @@ int mt_dest_session(void *arg, const char *account, struct mt_session **out, str
 static void dests_release(struct mt_ctx *ctx)
 {
 	for (size_t i = 0; i < ctx->ndests; i++) {
+		if (ctx->verbose) {
+			uint64_t rt, in, outb;
+			mt_session_stats(ctx->dests[i].s, &rt, &in, &outb);
+			fprintf(stderr, "mailtool %s: account '%s': %llu round trips, %llu bytes in, %llu bytes out%s\n",
+				ctx->ap->name, ctx->dests[i].name, (unsigned long long)rt, (unsigned long long)in,
+				(unsigned long long)outb, mt_session_compressed(ctx->dests[i].s) ? " (compressed)" : "");
+		}
 		mt_session_close(ctx->dests[i].s);
 		mt_account_release(&ctx->dests[i].acct);
 		free(ctx->dests[i].name);
