@@ -130,11 +130,17 @@ struct mt_dest {
 
 static int dest_account(struct mt_ctx *ctx, const char *account, struct mt_account *a, struct mt_err *e)
 {
+	/* an applet's check runs before the dispatcher loads the configuration:
+	 * then it is read here for this question only */
+	struct mt_config own = { 0 }, *cfg = &ctx->cfg;
 	int r = MT_OK;
-	if (ctx->cfg.path == NULL && ctx->cfg.cfg == NULL)
-		r = mt_config_load(&ctx->cfg, mt_arg(&ctx->args, "config"), e);
+	if (ctx->cfg.path == NULL && ctx->cfg.cfg == NULL) {
+		r = mt_config_load(&own, mt_arg(&ctx->args, "config"), e);
+		cfg = &own;
+	}
 	if (r == MT_OK)
-		r = mt_config_account(&ctx->cfg, account, a, e);
+		r = mt_config_account(cfg, account, a, e);
+	mt_config_release(&own);
 	if (r != MT_OK)
 		return r;
 	/* an administrator's run for a user (--as, --users) acts as that user on both sides */
