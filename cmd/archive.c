@@ -24,6 +24,8 @@ static const struct mt_opt archive_opts[] = {
 	{ .lng = "before", .kind = MT_ARG, .metavar = "DATE", .help = "mail dated before DATE (YYYY-MM-DD)" },
 	{ .lng = "to", .kind = MT_ARG, .metavar = "TEMPLATE",
 	  .help = "target folder, strftime %Y %m %d of each message's date (default Archive/%Y)", .complete = "folder" },
+	{ .lng = "to-account", .kind = MT_ARG, .metavar = "ACCOUNT",
+	  .help = "the --to folders are on this account of mailtool.conf (another server or user)", .complete = "account" },
 	{ .lng = "by-date-header", .kind = MT_FLAG, .help = "dates from the Date header, not INTERNALDATE" },
 	{ .lng = "seen", .kind = MT_FLAG, .help = "only messages marked \\Seen" },
 	{ .lng = "include-flagged", .kind = MT_FLAG, .help = "also archive \\Flagged messages" },
@@ -89,18 +91,6 @@ static int choose(struct mt_ctx *ctx, const char *folder, const struct mt_cond *
 	struct mt_choice ch = { .cond = (struct mt_cond *)cond, .readonly = readonly, .size = 1, .dates = dates,
 				.by_date_header = A->by_date_header };
 	return mt_choose(ctx, ctx->s, folder, &ch, sel, &ctx->err);
-}
-
-/* The template's fields: only %Y %m %d (and %%), so a name never depends on
- * the locale or the time of day. */
-static int template_ok(const char *t)
-{
-	for (const char *p = t; *p; p++)
-		if (*p == '%' && (p[1] == 'Y' || p[1] == 'm' || p[1] == 'd' || p[1] == '%'))
-			p++;
-		else if (*p == '%')
-			return 0;
-	return mt_mailbox_name_ok(t);
 }
 
 /* Why no server creates name as a folder, or NULL: empty; a control
@@ -181,6 +171,8 @@ static int archive_check(struct mt_ctx *ctx)
 	if (imp) {
 		if (ctx->args.argc > 0 || mt_arg(&ctx->args, "into") == NULL)
 			return mt_fail(ctx, MT_EUSAGE, "usage: mailtool archive --import PATH --into FOLDER");
+		if (mt_arg(&ctx->args, "to-account"))
+			return mt_fail(ctx, MT_EUSAGE, "--to-account is for archiving on a server; --import appends to the account of -a");
 		const char *why = unusable_folder(mt_arg(&ctx->args, "into"), 0);
 		if (why)
 			return bad_into(ctx, mt_arg(&ctx->args, "into"), why);
@@ -204,6 +196,11 @@ static int archive_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--older DURATION is required: archive never takes a whole folder");
 	if (exp && to)
 		return mt_fail(ctx, MT_EUSAGE, "--to is for archiving on the server, not --export");
+	const char *xa = mt_arg(&ctx->args, "to-account");
+	if (exp && xa)
+		return mt_fail(ctx, MT_EUSAGE, "--to-account is for archiving on a server, not --export");
+	if (xa && mt_dest_account_check(ctx, xa, &ctx->err) != MT_OK)
+		return mt_fail(ctx, ctx->err.code, "--to-account '%s': %s", xa, ctx->err.msg);
 	if (mt_criteria_from_args(&ctx->args, &c, &given, &ctx->err) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
 	A->cond = mt_criteria_cond(&c);
@@ -213,7 +210,7 @@ static int archive_check(struct mt_ctx *ctx)
 		c.include_flagged = 1;
 		A->with_flagged = mt_criteria_cond(&c);
 	}
-	if (to && !template_ok(to))
+	if (to && !mt_date_template_ok(to))
 		return mt_fail(ctx, MT_EDATA, "--to '%s': only %%Y, %%m and %%d may be used, and no CR or LF", to);
 	return MT_OK;
 }
@@ -1036,7 +1033,7 @@ static int flagged_left(struct mt_ctx *ctx, const char *folder, const struct mt_
 		const struct mt_msg *m = &with.msgs[i];
 		if (mt_bsearch(m, sel->msgs, sel->n, sizeof *sel->msgs, cmp_msg_uid))
 			continue;   /* taken anyway: not left for its flag */
-		if (tmpl) {
+		if (tmpl && !mt_arg(&ctx->args, "to-account")) {
 			char *t = target_of(tmpl, m, A->by_date_header);
 			int stays = strcmp(t, with.folder) == 0;
 			free(t);
@@ -1693,20 +1690,13 @@ static int recover(struct mt_ctx *ctx, const char *tmpl, char **folders, size_t 
 /* The folder the template names for one message's date; owned. */
 static char *target_of(const char *tmpl, const struct mt_msg *m, int by_date_header)
 {
-	/* a field of two characters becomes at most 11 (%Y of any int year):
-	 * a fixed size would drop messages */
-	size_t nl = 6 * strlen(tmpl) + 1;
-	char *name = mt_xmalloc(nl);
-	time_t when = by_date_header && m->date ? m->date : m->internaldate;
-	struct tm tm;
-	gmtime_r(&when, &tm);
-	strftime(name, nl, tmpl, &tm);
-	return name;
+	return mt_date_name(tmpl, by_date_header && m->date ? m->date : m->internaldate);
 }
 
 /* One folder's part of the plan: its moves, one per target (whatever the
  * number of periods), in the order the targets first appear. */
-static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, const char *tmpl, int by_date_header)
+static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, const char *tmpl, int by_date_header,
+			const char *account)
 {
 	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n ? sel->n : 1));
 	uint32_t *sizes = mt_xmalloc(sizeof *sizes * (sel->n ? sel->n : 1));
@@ -1725,11 +1715,12 @@ static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, c
 				uids[n] = sel->msgs[j].uid;   /* msgs are in UID order: uids stay sorted */
 				sizes[n++] = sel->msgs[j].size;
 			}
-		if (strcmp(names[i], sel->folder) == 0)
+		if (account == NULL && strcmp(names[i], sel->folder) == 0)
 			continue;   /* already where it belongs */
 		struct mt_op *op = mt_plan_add_uids(moves, MT_OP_MOVE, sel->folder, sel->wire, sel->uidvalidity, uids,
 						    sizes, n);
 		op->target = mt_xstrdup(names[i]);
+		op->account = account ? mt_xstrdup(account) : NULL;
 	}
 	for (size_t i = 0; i < sel->n; i++)
 		free(names[i]);
@@ -1752,9 +1743,14 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 	for (size_t f = 0; f < nfolders && !stopped; f++) {
 		for (; k < p->n && strcmp(p->v[k].folder, folders[f]) == 0; k++) {
 			const struct mt_op *op = &p->v[k];
-			char *row = mt_xasprintf("%s -> %s", op->folder, op->target);
-			uint64_t n = dry ? op->n : op->done, b = dry ? op->bytes : op->done_bytes;
+			char *row = op->account ? mt_xasprintf("%s -> %s:%s", op->folder, op->account, op->target)
+						: mt_xasprintf("%s -> %s", op->folder, op->target);
+			uint64_t n = dry && !op->account ? op->n : op->done, b = dry && !op->account ? op->bytes : op->done_bytes;
 			mt_report_row(&t, row, dry ? "would move" : "moved", n, b);
+			/* of those, copies an interrupted run had made: not appended again */
+			if (op->found)
+				mt_report_row(&t, row, "already there", op->found,
+					      op->found_bytes);
 			free(row);
 			moves++;
 			tot_n += n;
@@ -1781,7 +1777,9 @@ static int archive_main(struct mt_ctx *ctx)
 	int dry = mt_flag(&ctx->args, "dry-run"), r = MT_OK;
 	char **folders = NULL;
 	size_t nfolders = 0;
-	struct mt_plan plan = { 0 }, moves = { 0 };
+	const char *xa = mt_arg(&ctx->args, "to-account");
+	/* to another account: its session opened when the plan first needs it */
+	struct mt_plan plan = { .dest = mt_dest_session, .dest_arg = ctx, .dry_run = dry }, moves = { 0 };
 
 	if (mt_arg(&ctx->args, "export"))
 		return export_main(ctx);
@@ -1792,7 +1790,7 @@ static int archive_main(struct mt_ctx *ctx)
 		return mt_fail_err(ctx, &ctx->err);
 	if (nfolders == 0)
 		return MT_EDATA;   /* mailtool(1): each argument was named on stderr */
-	if (!dry && (r = recover(ctx, tmpl, folders, nfolders)) != MT_OK) {
+	if (!dry && !xa && (r = recover(ctx, tmpl, folders, nfolders)) != MT_OK) {
 		mt_free_folders(folders, nfolders);
 		return r;
 	}
@@ -1804,7 +1802,7 @@ static int archive_main(struct mt_ctx *ctx)
 		fl_n[f] = fl_b[f] = 0;
 		if ((r = choose(ctx, folders[f], A->cond, 1, 1, &sel)) == MT_OK &&
 		    (r = flagged_left(ctx, folders[f], &sel, tmpl, &fl_n[f], &fl_b[f])) == MT_OK)
-			plan_folder(&moves, &sel, tmpl, A->by_date_header);
+			plan_folder(&moves, &sel, tmpl, A->by_date_header, xa);
 		mt_selection_release(&sel);
 	}
 	/* every target created (\Archive where the server takes it) and
@@ -1817,6 +1815,7 @@ static int archive_main(struct mt_ctx *ctx)
 			struct mt_op *op = mt_plan_add(&plan, MT_OP_CREATE);
 			op->folder = mt_xstrdup(moves.v[k].target);
 			op->flags = mt_xstrdup("\\Archive");
+			op->account = xa ? mt_xstrdup(xa) : NULL;
 		}
 	}
 	size_t first_move = plan.n;
@@ -1825,13 +1824,15 @@ static int archive_main(struct mt_ctx *ctx)
 		struct mt_op *op = mt_plan_add_uids(&plan, MT_OP_MOVE, m->folder, m->wire, m->uidvalidity, m->uids, m->sizes,
 						    m->n);
 		op->target = mt_xstrdup(m->target);
+		op->account = m->account ? mt_xstrdup(m->account) : NULL;
 	}
 	mt_plan_release(&moves);
 	if (r == MT_OK)
 		r = mt_plan_check(ctx->s, &plan, &ctx->err);
 	/* a plan that could not be made or checked changed nothing: no rows */
 	if (r == MT_OK) {
-		if (!dry)
+		/* a dry run to another account reads there what a real run would find */
+		if (!dry || xa)
 			r = mt_plan_run(ctx->s, &plan, &ctx->err);
 		report(ctx, &plan, first_move, folders, nfolders, fl_n, fl_b, dry);
 	}

@@ -567,6 +567,8 @@ static void plan_actions(struct run *R, struct fplan *fp, const char *wire, uint
 			op->label = mt_xstrdup(rule->name);
 			op->flags = act[a].flags ? mt_xstrdup(act[a].flags) : NULL;
 			op->target = act[a].target ? mt_xstrdup(act[a].target) : NULL;
+			op->account = act[a].target && rule->account ? mt_xstrdup(rule->account) : NULL;
+			op->dated = op->account && rule->dated;
 			rr->op = R->plan.n - 1;   /* the last one reports: the action, or the flag op */
 			rr->has_op = 1;
 		}
@@ -917,6 +919,38 @@ static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const st
 	return MT_OK;
 }
 
+/* A move or copy to another account's folder: the account is one of
+ * mailtool.conf (else 78 with the rule's place), its target there exists
+ * or is planned (create = true); the session there is the run's to keep. */
+static int xacct_target(struct run *R, const struct mt_rule *rule)
+{
+	struct mt_ctx *ctx = R->ctx;
+	struct mt_session *d;
+	struct mt_mailboxes there;
+	int r, exists = 0, planned = 0;
+	if ((r = mt_dest_session(ctx, rule->account, &d, &ctx->err)) != MT_OK)
+		return mt_fail(ctx, r, "%s:%d: rule '%s': %s", rule->file, rule->line, rule->name, ctx->err.msg);
+	if (rule->dated)
+		return MT_OK;   /* a folder per date: each made there as the run needs it */
+	if ((r = mt_list(d, rule->target, &there, &ctx->err)) != MT_OK)
+		return mt_fail(ctx, r, "%s:%d: rule '%s': account '%s': %s", rule->file, rule->line, rule->name,
+			       rule->account, ctx->err.msg);
+	exists = listed(&there, rule->target);
+	mt_mailboxes_release(&there);
+	if (!exists && !rule->create)
+		return mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist on account '%s' (create = true; "
+			       "makes it)", rule->file, rule->line, rule->name, rule->target, rule->account);
+	for (size_t o = 0; o < R->plan.n; o++)
+		planned |= R->plan.v[o].account && strcmp(R->plan.v[o].account, rule->account) == 0 &&
+			   strcmp(R->plan.v[o].folder, rule->target) == 0;
+	if (!exists && !planned) {
+		struct mt_op *op = mt_plan_add(&R->plan, MT_OP_CREATE);
+		op->folder = mt_xstrdup(rule->target);
+		op->account = mt_xstrdup(rule->account);
+	}
+	return MT_OK;
+}
+
 /* The folders the rules read (in order of appearance), each with its rules:
  * every rule's folders, targets and \Trash checked; the plan begins with
  * the targets to create or to subscribe. Nothing changes here. */
@@ -966,6 +1000,11 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 				break;
 			}
 		}
+		if (rule->account) {
+			if ((r = xacct_target(R, rule)) != MT_OK)
+				break;
+			continue;
+		}
 		if (rule->target == NULL)
 			continue;
 		int exists = listed(all, rule->target), unfinished = 0;
@@ -982,7 +1021,7 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 		/* a target two rules name is created once */
 		int planned = 0;
 		for (size_t o = 0; o < R->plan.n; o++)
-			planned |= strcmp(R->plan.v[o].folder, rule->target) == 0;
+			planned |= !R->plan.v[o].account && strcmp(R->plan.v[o].folder, rule->target) == 0;
 		if (!planned && (!exists || unfinished))
 			mt_plan_add(&R->plan, exists ? MT_OP_SUBSCRIBE : MT_OP_CREATE)->folder = mt_xstrdup(rule->target);
 	}
@@ -1095,6 +1134,8 @@ static int filter_main(struct mt_ctx *ctx)
 	res.type = "rule";
 	msgs.type = "message";
 	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);
+	R.plan.dest = mt_dest_session;   /* rules that move or copy to another account */
+	R.plan.dest_arg = ctx;
 	/* everything is checked before anything changes: folders, targets, \Trash, the log */
 	if (mt_list(ctx->s, "*", &all, &ctx->err) != MT_OK) {
 		r = mt_fail_err(ctx, &ctx->err);

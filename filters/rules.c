@@ -333,9 +333,28 @@ static int parse_rule(struct loader *L, const config_setting_t *g, struct mt_rul
 			continue;
 		if (r->action != MT_A_NONE)
 			return bad(L, s, "more than one action (move, copy, trash, expunge, stop): one per rule");
-		if (acts[i].a == MT_A_MOVE || acts[i].a == MT_A_COPY) {
+		if ((acts[i].a == MT_A_MOVE || acts[i].a == MT_A_COPY) && config_setting_is_group(s)) {
+			/* { account = "archive"; folder = "Archive"; }: another account's folder */
+			const char *acc = NULL;
+			for (int k = 0; k < config_setting_length(s); k++) {
+				const char *key = config_setting_name(config_setting_get_elem(s, (unsigned)k));
+				if (strcmp(key, "account") != 0 && strcmp(key, "folder") != 0)
+					return bad(L, config_setting_get_elem(s, (unsigned)k), "%s: unknown key '%s' (account, folder)",
+						   acts[i].key, key);
+			}
+			if (!config_setting_lookup_string(s, "account", &acc) || acc[0] == '\0' || !mt_mailbox_name_ok(acc))
+				return bad(L, s, "%s: account wants the name of an account of mailtool.conf in quotes", acts[i].key);
+			if (!config_setting_lookup_string(s, "folder", &v) || v[0] == '\0' || !mt_mailbox_name_ok(v))
+				return bad(L, s, "%s: folder wants a folder name in quotes", acts[i].key);
+			if (strchr(v, '%') && !mt_date_template_ok(v))
+				return bad(L, s, "%s: folder '%s': only %%Y, %%m and %%d (and %%%%) may be used", acts[i].key, v);
+			r->account = mt_xstrdup(acc);
+			r->target = mt_xstrdup(v);
+			r->dated = strchr(v, '%') != NULL;
+		} else if (acts[i].a == MT_A_MOVE || acts[i].a == MT_A_COPY) {
 			if ((v = config_setting_get_string(s)) == NULL || v[0] == '\0' || !mt_mailbox_name_ok(v))
-				return bad(L, s, "%s wants a folder name in quotes", acts[i].key);
+				return bad(L, s, "%s wants a folder name in quotes, or { account = \"...\"; folder = \"...\"; }",
+					   acts[i].key);
 			r->target = mt_xstrdup(v);
 		} else if (config_setting_type(s) != CONFIG_TYPE_BOOL || !config_setting_get_bool(s)) {
 			return bad(L, s, "%s wants true", acts[i].key);
@@ -362,6 +381,8 @@ static int parse_rule(struct loader *L, const config_setting_t *g, struct mt_rul
 		return bad(L, s, "continue wants true or false");
 	if (r->create && r->action != MT_A_MOVE && r->action != MT_A_COPY)
 		return bad(L, g, "create is for move and copy");
+	if (r->dated && !r->create)
+		return bad(L, g, "folder '%s' names a folder per message date: give create = true", r->target);
 	if (r->cont && (r->action == MT_A_MOVE || r->action == MT_A_TRASH || r->action == MT_A_EXPUNGE ||
 			r->action == MT_A_STOP))
 		return bad(L, g, "continue makes no sense after %s: the message is gone from the folder%s",
@@ -373,6 +394,7 @@ static int parse_rule(struct loader *L, const config_setting_t *g, struct mt_rul
 
 static void rule_free(struct mt_rule *r)
 {
+	free(r->account);
 	free(r->name);
 	free(r->file);
 	for (size_t i = 0; r->folders && r->folders[i]; i++)
@@ -591,6 +613,11 @@ void mt_rules_explain(const struct mt_ruleset *rs, int within, char **const *fol
 			fputc('\n', f);
 		}
 		fprintf(f, "  action:  %s%s", act[r->action], r->target ? " " : "");
+		if (r->account) {
+			fputs("account ", f);
+			mt_fputs_safe(r->account, f);
+			fputs(", folder ", f);
+		}
 		mt_fputs_safe(r->target, f);
 		if (r->flag) {
 			fputs("; flag ", f);

@@ -25,6 +25,8 @@ struct mt_rule {
 	struct mt_cond *cond;
 	enum mt_action action;
 	char *target;            /* move/copy */
+	char *account;           /* move/copy to a folder of this other account of mailtool.conf, or NULL */
+	int dated;               /* with account: target names %Y %m %d of each message's INTERNALDATE */
 	int create;              /* create (and subscribe) a missing target */
 	int cont;                /* continue: later rules see the message too */
 	char *flag, *unflag;     /* "\\Flagged $Invoice" as sent to STORE, or NULL */

@@ -609,6 +609,11 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 	}
 	if (cond_sieve(r->cond, k, &test) < 0)
 		goto out;
+	if (r->account) {
+		snprintf(k->why, sizeof k->why, "%s to another account: Sieve files into this account's folders only",
+			 r->action == MT_A_COPY ? "copy" : "move");
+		goto out;
+	}
 	if (r->action == MT_A_TRASH && target == NULL) {
 		snprintf(k->why, sizeof k->why, "trash: %s", t->no_trash ? t->no_trash : "no Trash folder is known");
 		goto out;

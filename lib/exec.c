@@ -505,6 +505,7 @@ void mt_plan_release(struct mt_plan *p)
 		free(op->uids);
 		free(op->sizes);
 		free(op->target);
+		free(op->account);
 		free(op->flags);
 		free(op->refused);
 	}
@@ -517,12 +518,55 @@ static int is_msg_op(enum mt_op_kind k)
 	return k == MT_OP_FLAG || k == MT_OP_UNFLAG || k == MT_OP_COPY || k == MT_OP_MOVE || k == MT_OP_EXPUNGE;
 }
 
+/* The session an op's folder or target is on: s, or its other account's. */
+static int session_of(struct mt_session *s, const struct mt_plan *p, const struct mt_op *op, struct mt_session **out,
+		      struct mt_err *e)
+{
+	*out = s;
+	if (op->account == NULL)
+		return MT_OK;
+	if (p->dest == NULL)
+		return mt_seterr(e, MT_ESOFT, "internal: a change on account '%s' planned without its session", op->account);
+	return p->dest(p->dest_arg, op->account, out, e);
+}
+
+/* A copy or move to another account: the source name here, the target
+ * there, and an exact removal of the originals. */
+static int check_xfer(struct mt_session *s, struct mt_session *d, const struct mt_plan *p, const struct mt_op *op,
+		      struct mt_err *e)
+{
+	char *w = NULL;
+	int r = mt_mailbox_wire(s, op->folder ? op->folder : "", &w, e);
+	free(w);
+	w = NULL;
+	if (r == MT_OK && op->target == NULL)
+		r = mt_seterr(e, MT_ESOFT, "internal: a copy or move without a target");
+	if (r == MT_OK)
+		r = mt_mailbox_wire(d, op->target, &w, e);
+	free(w);
+	if (r == MT_OK && op->n && (op->wire == NULL || op->uidvalidity == 0))
+		r = mt_seterr(e, MT_ESOFT, "internal: a change to '%s' planned without its selection", op->folder);
+	if (r == MT_OK && op->kind == MT_OP_MOVE && op->n && !mt_has_cap(s, "UIDPLUS") && !p->allow_unsafe)
+		r = mt_seterr(e, MT_EUNAVAIL, "the server lacks UIDPLUS, so '%s' cannot be expunged without also "
+			      "taking messages other clients flagged \\Deleted; nothing moved "
+			      "(--allow-unsafe-expunge overrides)", op->folder);
+	return r;
+}
+
 int mt_plan_check(struct mt_session *s, const struct mt_plan *p, struct mt_err *e)
 {
 	for (size_t i = 0; i < p->n; i++) {
 		const struct mt_op *op = &p->v[i];
 		char *w = NULL;
-		int r = mt_mailbox_wire(s, op->folder ? op->folder : "", &w, e);
+		struct mt_session *os;
+		int r = session_of(s, p, op, &os, e);
+		if (r == MT_OK && op->account && (op->kind == MT_OP_COPY || op->kind == MT_OP_MOVE))
+			r = check_xfer(s, os, p, op, e);
+		if (r != MT_OK)
+			return r;
+		if (op->account && (op->kind == MT_OP_COPY || op->kind == MT_OP_MOVE))
+			continue;
+		r = mt_mailbox_wire(os, op->folder ? op->folder : "", &w, e);
 		free(w);
 		w = NULL;
 		if (r != MT_OK)
@@ -577,16 +621,24 @@ int mt_plan_run(struct mt_session *s, struct mt_plan *p, struct mt_err *e)
 	for (size_t i = 0; i < p->n && r == MT_OK; i++) {
 		struct mt_op *op = &p->v[i];
 		char *tw = NULL;
-		if (op->target && (r = mt_mailbox_wire(s, op->target, &tw, e)) != MT_OK)
+		struct mt_session *os;
+		if ((r = session_of(s, p, op, &os, e)) != MT_OK)
 			break;
-		switch (op->kind) {
+		if (op->account && (op->kind == MT_OP_COPY || op->kind == MT_OP_MOVE)) {
+			/* to another account: a dry run reads what the real one would find */
+			r = mt_xfer_run(s, os, op, p->dry_run, p->allow_unsafe, e);
+		} else if (p->dry_run) {
+			continue;
+		} else if (op->target && (r = mt_mailbox_wire(s, op->target, &tw, e)) != MT_OK) {
+			break;
+		} else switch (op->kind) {
 		case MT_OP_CREATE:
-			if ((r = mt_create(s, op->folder, op->flags, e)) == MT_OK)
-				r = mt_subscribe(s, op->folder, 1, e);
+			if ((r = mt_create(os, op->folder, op->flags, e)) == MT_OK)
+				r = mt_subscribe(os, op->folder, 1, e);
 			break;
 		case MT_OP_SUBSCRIBE:
 		case MT_OP_UNSUBSCRIBE:
-			r = mt_subscribe(s, op->folder, op->kind == MT_OP_SUBSCRIBE, e);
+			r = mt_subscribe(os, op->folder, op->kind == MT_OP_SUBSCRIBE, e);
 			break;
 		case MT_OP_FLAG:
 		case MT_OP_UNFLAG:

@@ -64,6 +64,11 @@ int mt_parse_date(const char *s, time_t *out);
  * 1970, or past the year 9999: date-year is 4DIGIT, and a server answers
  * BAD to more, before reading a literal that follows), else 1. */
 int mt_imap_date_time(time_t t, char *out, size_t n);
+/* A folder name template of dates: only %Y, %m, %d (and %%), so that a name
+ * never depends on the locale or the time of day, and no CR or LF. */
+int mt_date_template_ok(const char *t);
+/* The name the template gives the date `when` (UTC); owned. */
+char *mt_date_name(const char *tmpl, time_t when);
 /* human size: "1.5 MiB" */
 char *mt_human_size(char *buf, size_t len, uint64_t bytes);
 

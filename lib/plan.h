@@ -33,6 +33,9 @@ struct mt_op {
 	size_t n;
 	uint64_t bytes;          /* of uids, when sizes are known */
 	char *target;            /* copy/move: UTF-8; owned */
+	char *account;           /* copy/move/create/subscribe: on this other account (mt_plan.dest), or NULL; owned */
+	int dated;               /* with account: target is a template (%Y %m %d of each message's INTERNALDATE,
+				  * UTC); each folder it names is created and subscribed there when missing */
 	char *flags;             /* flag/unflag: "\\Flagged $Invoice"; create: special use or NULL;
 				  * setquota: "RESOURCE VALUE ..."; owned */
 	/* what the executor did */
@@ -40,6 +43,7 @@ struct mt_op {
 	char *refused;           /* with keep_going: why the server refused this one; owned */
 	uint64_t done;           /* messages the server reports done (expunged, moved; stored and copied: n) */
 	uint64_t done_bytes;
+	uint64_t found, found_bytes;  /* to another account: copies already there (an interrupted run's) */
 };
 
 struct mt_plan {
@@ -47,6 +51,11 @@ struct mt_plan {
 	size_t n, cap;
 	int allow_unsafe;        /* without UIDPLUS, expunge anyway (takes others' \Deleted mail too) */
 	int keep_going;          /* an op the server refuses (a NO: MT_EUNAVAIL) is marked and the rest run */
+	/* The session of another account (op->account), opened by the caller
+	 * on first use and kept by it: MT_OK and *out, or an error. */
+	int (*dest)(void *arg, const char *account, struct mt_session **out, struct mt_err *e);
+	void *dest_arg;
+	int dry_run;             /* mt_plan_run only reads: the counts of a cross-account op are what a run would do */
 };
 
 /* A new op at the end (zeroed, kind set); the plan owns what it points to. */
@@ -67,5 +76,18 @@ int mt_plan_check(struct mt_session *s, const struct mt_plan *p, struct mt_err *
  * = 0), but with keep_going only at one that is not the server refusing
  * that op. Op by op, ran/done/done_bytes/refused say what happened. */
 int mt_plan_run(struct mt_session *s, struct mt_plan *p, struct mt_err *e);
+
+/* A copy or move of op's messages to op->target on the session d of
+ * another account (lib/xfer.c): APPEND with flags and INTERNALDATE
+ * (MULTIAPPEND and LITERAL+ where offered), each copy confirmed by
+ * APPENDUID under the target's UIDVALIDITY or fetched back and compared,
+ * then for a move UID STORE \Deleted + UID EXPUNGE of exactly the
+ * confirmed originals. Copies an interrupted earlier run made (same size,
+ * Message-ID and SHA-256 of the text) count as made and are not appended
+ * again. dry: only reads (done: what would be copied; found: of those,
+ * already there). op->done/done_bytes: copied (copy) or removed from the
+ * source (move); op->found: of them, found there already. */
+int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, int dry, int allow_unsafe,
+		struct mt_err *e);
 
 #endif

@@ -920,6 +920,28 @@ int mt_imap_date_time(time_t t, char *out, size_t n)
 	return 1;
 }
 
+int mt_date_template_ok(const char *t)
+{
+	for (const char *p = t; *p; p++)
+		if (*p == '%' && (p[1] == 'Y' || p[1] == 'm' || p[1] == 'd' || p[1] == '%'))
+			p++;
+		else if (*p == '%')
+			return 0;
+	return mt_mailbox_name_ok(t);
+}
+
+char *mt_date_name(const char *tmpl, time_t when)
+{
+	/* a field of two characters becomes at most 11 (%Y of any int year):
+	 * a fixed size would drop messages */
+	size_t nl = 6 * strlen(tmpl) + 1;
+	char *name = mt_xmalloc(nl);
+	struct tm tm;
+	gmtime_r(&when, &tm);
+	strftime(name, nl, tmpl, &tm);
+	return name;
+}
+
 void mt_fputs_safe(const char *s, FILE *f)
 {
 	if (s == NULL)

@@ -76,6 +76,9 @@ CONF
 	[[ "$REPLY_LINE" == *"[alice_starttls]"* ]]
 	complete_words mailtool du --config "$MT_REPO/mailtool.conf" --account ""
 	[ "$REPLY_LINE" = "[work][admin][tunnel][local]" ]
+	# archive's destination account too
+	complete_words mailtool archive --older 1y --to-account "bo"
+	[ "$REPLY_LINE" = "[bob]" ]
 }
 
 @test "subs completes its subcommands first, then folders" {

@@ -35,28 +35,13 @@ cy_wanted() {
 
 setup_file() {
 	cy_wanted || return 0
-	# Cyrus runs as user cyrus: its directory and all parents must be readable
-	# by it (BATS_FILE_TMPDIR is a mode-700 tree)
-	CY_TOP=$(mktemp -d /tmp/mailtool-cyrus.XXXXXX)
-	chmod 755 "$CY_TOP"
-	echo "$CY_TOP" >"$BATS_FILE_TMPDIR/cy-top"
-	if ! "$MT_REPO/tests/lib/cyrus.sh" start "$CY_TOP/cyrus" >"$BATS_FILE_TMPDIR/cyrus-start.log" 2>&1; then
-		cat "$BATS_FILE_TMPDIR/cyrus-start.log" >&2
-		return 1
-	fi
+	cy_start_file || return 1
 	cat "$BATS_FILE_TMPDIR/cyrus-start.log" >&3
 }
 
 teardown_file() {
-	local top=
 	cy_wanted || return 0
-	if [ -f "$BATS_FILE_TMPDIR/cy-top" ]; then
-		top=$(cat "$BATS_FILE_TMPDIR/cy-top")
-	fi
-	if [ -n "$top" ] && [ -d "$top" ]; then
-		"$MT_REPO/tests/lib/cyrus.sh" stop "$top/cyrus"
-		rm -rf "$top"
-	fi
+	cy_stop_file
 }
 
 setup() {

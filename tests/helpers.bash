@@ -91,24 +91,53 @@ mt_is_asan() { nm "$MT" 2>/dev/null | grep -q __asan_init; }
 # (alice_snapshot in setup_file; reset-user takes ~1 s) and put back from a
 # copy before each use (alice_restore, ~0.1 s). Call alice_reset in
 # teardown_file so later files find the fixture as reset-user leaves it.
-alice_snapshot() {
-	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null
-	rm -rf "$BATS_FILE_TMPDIR/alice.snap"
-	cp -a "$MT_TEST_DIR/mail/alice" "$BATS_FILE_TMPDIR/alice.snap"
+alice_snapshot() { user_snapshot alice; }
+alice_restore() { user_restore alice; }
+# the same for any user of the suite's Dovecot (xacct.bats: bob too)
+user_snapshot() {
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" "$1" >/dev/null
+	rm -rf "$BATS_FILE_TMPDIR/$1.snap"
+	cp -a "$MT_TEST_DIR/mail/$1" "$BATS_FILE_TMPDIR/$1.snap"
 }
-alice_restore() {
-	# as reset-user does: her sessions on both instances gone first (bounded)
-	$MT_DOVEADM kick alice >/dev/null 2>&1 || true
-	$MT_DOVEADM_NOTLS kick alice >/dev/null 2>&1 || true
+user_restore() {
+	# as reset-user does: the user's sessions on both instances gone first (bounded)
+	$MT_DOVEADM kick "$1" >/dev/null 2>&1 || true
+	$MT_DOVEADM_NOTLS kick "$1" >/dev/null 2>&1 || true
 	for _ in $(seq 50); do
-		[ -z "$($MT_DOVEADM who alice 2>/dev/null | tail -n +2)" ] &&
-			[ -z "$($MT_DOVEADM_NOTLS who alice 2>/dev/null | tail -n +2)" ] && break
+		[ -z "$($MT_DOVEADM who "$1" 2>/dev/null | tail -n +2)" ] &&
+			[ -z "$($MT_DOVEADM_NOTLS who "$1" 2>/dev/null | tail -n +2)" ] && break
 		sleep 0.1
 	done
-	rm -rf "$MT_TEST_DIR/mail/alice"
-	cp -a "$BATS_FILE_TMPDIR/alice.snap" "$MT_TEST_DIR/mail/alice"
+	rm -rf "$MT_TEST_DIR/mail/$1"
+	cp -a "$BATS_FILE_TMPDIR/$1.snap" "$MT_TEST_DIR/mail/$1"
 }
 alice_reset() { "$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" alice >/dev/null; }
+
+# A private Cyrus for a test file (cyrus.bats, xacct.bats): started in
+# setup_file (its directory named in $BATS_FILE_TMPDIR/cy-top, its env.sh
+# there), stopped and removed in teardown_file.
+cy_start_file() {
+	# Cyrus runs as user cyrus: its directory and all parents must be readable
+	# by it (BATS_FILE_TMPDIR is a mode-700 tree)
+	local top
+	top=$(mktemp -d /tmp/mailtool-cyrus.XXXXXX)
+	chmod 755 "$top"
+	echo "$top" >"$BATS_FILE_TMPDIR/cy-top"
+	if ! "$MT_REPO/tests/lib/cyrus.sh" start "$top/cyrus" >"$BATS_FILE_TMPDIR/cyrus-start.log" 2>&1; then
+		cat "$BATS_FILE_TMPDIR/cyrus-start.log" >&2
+		return 1
+	fi
+}
+cy_stop_file() {
+	local top=
+	if [ -f "$BATS_FILE_TMPDIR/cy-top" ]; then
+		top=$(cat "$BATS_FILE_TMPDIR/cy-top")
+	fi
+	if [ -n "$top" ] && [ -d "$top" ]; then
+		"$MT_REPO/tests/lib/cyrus.sh" stop "$top/cyrus"
+		rm -rf "$top"
+	fi
+}
 # alice_restore, and an empty directory $X for the test's archives
 # mailtool as a new admin types it on a fresh machine: no configuration,
 # alice's password from the environment (diagnostics.bats and its kin)

@@ -136,6 +136,94 @@ static void print_verbose_open(struct mt_ctx *ctx)
 		t->starttls, t->auth, t->compress, t->total);
 }
 
+/* ---- sessions of other accounts (copies and moves there) -------------- */
+
+struct mt_dest {
+	char *name;
+	struct mt_account acct;
+	struct mt_session *s;
+};
+
+static int dest_account(struct mt_ctx *ctx, const char *account, struct mt_account *a, struct mt_err *e)
+{
+	/* an applet's check runs before the dispatcher loads the configuration:
+	 * then it is read here for this question only */
+	struct mt_config own = { 0 }, *cfg = &ctx->cfg;
+	int r = MT_OK;
+	if (ctx->cfg.path == NULL && ctx->cfg.cfg == NULL) {
+		r = mt_config_load(&own, mt_arg(&ctx->args, "config"), e);
+		cfg = &own;
+	}
+	if (r == MT_OK)
+		r = mt_config_account(cfg, account, a, e);
+	mt_config_release(&own);
+	if (r != MT_OK)
+		return r;
+	/* an administrator's run for a user (--as, --users) acts as that user on both sides */
+	const char *as = ctx->user ? ctx->user : mt_arg(&ctx->args, "as");
+	if (as) {
+		free(a->as_user);
+		a->as_user = mt_xstrdup(as);
+	}
+	return MT_OK;
+}
+
+int mt_dest_account_check(struct mt_ctx *ctx, const char *account, struct mt_err *e)
+{
+	struct mt_account a;
+	int r = *account ? dest_account(ctx, account, &a, e) : mt_seterr(e, MT_ECONFIG, "an empty account name");
+	if (r == MT_OK)
+		mt_account_release(&a);
+	return r;
+}
+
+int mt_dest_session(void *arg, const char *account, struct mt_session **out, struct mt_err *e)
+{
+	struct mt_ctx *ctx = arg;
+	for (size_t i = 0; i < ctx->ndests; i++)
+		if (strcmp(ctx->dests[i].name, account) == 0) {
+			*out = ctx->dests[i].s;
+			return MT_OK;
+		}
+	struct mt_dest d = { .name = mt_xstrdup(account) };
+	int r = dest_account(ctx, account, &d.acct, e);
+	if (r == MT_OK)
+		r = mt_session_open(&d.acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, &d.s, e);
+	if (r != MT_OK) {
+		if (r != MT_ECONFIG) {
+			char *why = mt_xstrdup(e->msg);
+			mt_seterr(e, r, "account '%s': %s", account, why);
+			free(why);
+		}
+		free(d.name);
+		mt_account_release(&d.acct);
+		return r;
+	}
+	ctx->dests = mt_xrealloc(ctx->dests, sizeof *ctx->dests * (ctx->ndests + 1));
+	ctx->dests[ctx->ndests++] = d;
+	*out = d.s;
+	return MT_OK;
+}
+
+static void dests_release(struct mt_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->ndests; i++) {
+		if (ctx->verbose) {
+			uint64_t rt, in, outb;
+			mt_session_stats(ctx->dests[i].s, &rt, &in, &outb);
+			fprintf(stderr, "mailtool %s: account '%s': %llu round trips, %llu bytes in, %llu bytes out%s\n",
+				ctx->ap->name, ctx->dests[i].name, (unsigned long long)rt, (unsigned long long)in,
+				(unsigned long long)outb, mt_session_compressed(ctx->dests[i].s) ? " (compressed)" : "");
+		}
+		mt_session_close(ctx->dests[i].s);
+		mt_account_release(&ctx->dests[i].acct);
+		free(ctx->dests[i].name);
+	}
+	free(ctx->dests);
+	ctx->dests = NULL;
+	ctx->ndests = 0;
+}
+
 /* ---- session reuse within one process (batch) ------------------------- */
 
 struct cached {
@@ -256,6 +344,7 @@ static int run_for_user(struct mt_ctx *ctx, const char *user)
 	ctx->s = NULL;
 	r = run_with_session(ctx, &key);
 	mt_session_close(ctx->s);
+	dests_release(ctx);
 	free(key);
 	return r;
 }
@@ -379,6 +468,7 @@ out:
 		mt_session_close(ctx.s);
 	}
 	free(key);
+	dests_release(&ctx);
 	if (ap->release && ctx.state)
 		ap->release(ctx.state);
 	mt_account_release(&ctx.acct);

@@ -171,6 +171,8 @@ void mt_progress_add(struct mt_progress *p, uint64_t n, uint64_t bytes);
 void mt_progress_end(struct mt_progress *p);
 
 
+struct mt_dest;
+
 struct mt_ctx {
 	const struct mt_applet *ap;
 	struct mt_args args;
@@ -185,7 +187,18 @@ struct mt_ctx {
 	const char *user_host;      /* ... and the server its entry names (HOST[:PORT]), or NULL */
 	void *state;                /* what check parsed for main (ap->release frees it) */
 	int offline;                /* set by check: this run needs no session (s stays NULL) */
+	struct mt_dest *dests;      /* sessions of other accounts (copies and moves there), owned */
+	size_t ndests;
 };
+
+/* A session of another account of the configuration, for copies and moves
+ * to it (mt_plan.dest): opened on first use, with the run's --trace, and
+ * acting as the run's --as (or --users) user when there is one; closed when
+ * the run ends. MT_OK and *out, or an error: an unknown account is
+ * MT_ECONFIG. */
+int mt_dest_session(void *ctx, const char *account, struct mt_session **out, struct mt_err *e);
+/* Resolve the account only (no connection): MT_OK, or MT_ECONFIG with why. */
+int mt_dest_account_check(struct mt_ctx *ctx, const char *account, struct mt_err *e);
 
 /* Run an applet as the dispatcher does (batch runs many this way). */
 int mt_run_applet(const struct mt_applet *ap, int argc, char **argv);

@@ -3,7 +3,7 @@
 # the size the field complains about. Not a test: it prints figures.
 #
 # BENCH_INBOX=N makes a smaller INBOX (a quick check of the script itself);
-# BENCH_PARTS=filter,quota runs only those parts (du top expunge filter archive quota tls fleet).
+# BENCH_PARTS=filter,quota runs only those parts (du top expunge filter archive quota tls fleet xacct).
 # Builds (deterministically, tests/lib/genmail.py) carol's box: INBOX 70,000,
 # Trash 5,000, Junk 3,000, Sent 8,000 and two list folders, in a private
 # Dovecot on loopback; then, each RUNS times from a reset box, times
@@ -35,6 +35,9 @@
 #                                ways; runs interleaved; whether Dovecot resumes
 #                                TLS sessions (needs root: the suite's CA goes
 #                                into the system store for the part, and out)
+#   xacct: 5,000 messages (~70 MB) moved to an account on a second private
+#                                Dovecot by archive --to-account vs the least a
+#                                MULTIAPPEND client must do (xfloor.py)
 # and prints median wall time, ratio to doveadm, round trips and bytes on the
 # wire (from mailtool -v), and whether each result was right.
 set -u -o pipefail
@@ -42,7 +45,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-3}
 RUNS_NEW=${RUNS_NEW:-5}
 # BENCH_PARTS: which parts to run (a comma-separated subset of the default)
-BENCH_PARTS=${BENCH_PARTS:-du,top,expunge,filter,archive,quota,tls,fleet}
+BENCH_PARTS=${BENCH_PARTS:-du,top,expunge,filter,archive,quota,tls,fleet,xacct}
 part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
 # BENCH_MT: another build to measure (an older one, for before/after figures)
 MT=${BENCH_MT:-$repo/mailtool}
@@ -57,6 +60,7 @@ cleanup() {
 		update-ca-certificates --fresh >/dev/null 2>&1
 	fi
 	"$repo/tests/lib/dovecot.sh" stop "$dir/dovecot" --kill >/dev/null 2>&1
+	[ -d "$dir/dovecot2" ] && "$repo/tests/lib/dovecot.sh" stop "$dir/dovecot2" --kill >/dev/null 2>&1
 	rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -645,6 +649,9 @@ else
 fi
 fi
 
+# ---- xacct: a folder moved to an account on another server (issue #19) ----
+part xacct && . "$repo/tests/bench/xacct.bash"
+
 # ---- fleet: 5,000 users, --users -j N against doveadm -A (issue #20) ------
 part fleet && . "$repo/tests/bench/fleet.bash"
 
@@ -665,3 +672,4 @@ if part filter; then
 fi
 printf '%s\n' ${top_line:+"farm-bench, wall s and ratios min/median/max: $top_line"} ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
 [ -n "${fleet_line:-}" ] && printf '%s\n' "$fleet_line"
+[ -n "${xacct_line:-}" ] && printf '%s\n' "$xacct_line"

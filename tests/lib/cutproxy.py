@@ -13,8 +13,10 @@ SECONDS (default 20). MODE:
   delay MS          hold every chunk from the server MS milliseconds
   drip              send the server's bytes one at a time, 2 ms apart
   blackhole         accept, read, never forward anything
-Counts client lines in COUNTFILE (PORTFILE + ".count") at the end, so a
-test can learn how many commands a whole run sends.
+Counts client commands in COUNTFILE (PORTFILE + ".count") at the end, so a
+test can learn how many commands a whole run sends. A command's literals
+({N} or {N+}, an APPEND's messages) are part of it: their bytes are
+forwarded as they are and the command ends with its last line.
 
 With CUTPROXY_DROP_CAPS (space-separated capability names, e.g. "MOVE") in
 the environment, those names are taken out of every CAPABILITY the server
@@ -59,9 +61,11 @@ up = None if mode == "blackhole" else socket.create_connection(("127.0.0.1", ups
 lines = 0
 from_server = 0
 pending = b""
+literal = 0   # bytes of a literal still to forward
+LITERAL_END = re.compile(rb"\{([0-9]+)\+?\}\r?$")
 cut = False
 def relay():
-    global cut, lines, pending, from_server
+    global cut, lines, pending, from_server, literal
     socks = [cli] + ([up] if up else [])
     r, _, _ = select.select(socks, [], [], 0.1)
     for s in r:
@@ -73,9 +77,20 @@ def relay():
             if up is None:
                 continue
             pending += data
-            while b"\n" in pending:
+            while pending:
+                if literal:
+                    chunk, pending = pending[:literal], pending[literal:]
+                    up.sendall(chunk)
+                    literal -= len(chunk)
+                    continue
+                if b"\n" not in pending:
+                    break
                 line, pending = pending.split(b"\n", 1)
                 up.sendall(line + b"\n")
+                m = LITERAL_END.search(line)
+                if m:
+                    literal = int(m.group(1))
+                    continue   # the command goes on after its literal
                 lines += 1
                 if mode == "after-command" and lines >= arg:
                     time.sleep(0.2)   # let the server carry it out

@@ -5,7 +5,9 @@ Usage (as mailtool's tunnel command):  killproxy.py DIR K [SECONDS]
 
 Runs the shell command in DIR/inner (the real tunnel, e.g. Dovecot's imap
 binary with -u alice) and relays IMAP between it and this process's
-stdin/stdout (mailtool's pipes), counting the client's command lines.  With
+stdin/stdout (mailtool's pipes), counting the client's commands (a
+command's literals, {N} or {N+}, are part of it: an APPEND's messages are
+relayed as they are, and the command ends with its last line).  With
 K > 0, after forwarding the Kth line it stops relaying (the client never
 sees the answer), waits (at most 2 s) until the server has answered it, and
 sends SIGKILL to the mailtool process: the nearest ancestor whose name is
@@ -56,6 +58,9 @@ sout = srv.stdout.fileno()
 lines = 0
 log = []
 pending = b""
+literal = 0       # bytes of a literal still to relay
+first = None      # the first line of the command in hand (its tag)
+LITERAL_END = re.compile(rb"\{([0-9]+)\+?\}\r?$")
 killed = None
 done = False
 while not done and time.time() < deadline:
@@ -73,13 +78,31 @@ while not done and time.time() < deadline:
                 break
             continue
         pending += data
-        while b"\n" in pending:
+        while pending:
+            if literal:
+                chunk, pending = pending[:literal], pending[literal:]
+                try:
+                    srv.stdin.write(chunk)
+                except OSError:
+                    done = True
+                    break
+                literal -= len(chunk)
+                continue
+            if b"\n" not in pending:
+                break
             line, pending = pending.split(b"\n", 1)
             try:
                 srv.stdin.write(line + b"\n")
             except OSError:   # the server is gone
                 done = True
                 break
+            if first is None:
+                first = line
+            m = LITERAL_END.search(line)
+            if m:
+                literal = int(m.group(1))
+                continue   # the command goes on after its literal
+            line, first = first, None
             lines += 1
             if k == 0:
                 log.append(line.rstrip(b"\r")[:72].decode("utf-8", "replace"))

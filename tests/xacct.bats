@@ -1,0 +1,393 @@
+#!/usr/bin/env bats
+# xacct.bats — moves and copies to another account (archive --to-account,
+# rule actions move/copy = { account; folder; }): Dovecot -> Dovecot (alice to
+# bob), Dovecot -> Cyrus and Cyrus -> Dovecot; exactly once (a rerun after a
+# kill finds the copies made), a destination refusing APPEND (quota) leaves
+# the source its messages, and the cut/kill matrices of cuts.bats and
+# faults.bats on either connection. Counted with doveadm and
+# tests/lib/cyrus-check.py, never with mailtool.
+load helpers
+load lib/converge
+
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+CHECK() { python3 "$MT_REPO/tests/lib/cyrus-check.py" "$@"; }
+
+# Cyrus when MAILTOOL_TEST_SERVERS names it (as cyrus.bats; make check runs
+# it in the sanitizer pass only)
+cy_wanted() {
+	mt_other_pass sanitizer && return 1
+	case ${MAILTOOL_TEST_SERVERS:-cyrus} in *cyrus*) return 0 ;; esac
+	return 1
+}
+
+# one configuration with the accounts of both servers
+write_conf() {
+	{
+		echo 'default = "alice";'
+		echo 'accounts = {'
+		sed -n '/^accounts = {/,/^};/p' "$MT_SUITE_DIR/mailtool.conf" | sed '1d;$d'
+		[ -z "${1:-}" ] || sed -n '/^accounts = {/,/^};/p' "$1" | sed '1d;$d'
+		echo '};'
+	} >"$BATS_FILE_TMPDIR/x.conf"
+}
+
+setup_file() {
+	user_snapshot bob
+	alice_snapshots
+	# the small snapshot's bob is bob's fixture
+	cp -a "$BATS_FILE_TMPDIR/bob.snap" "$BATS_FILE_TMPDIR/small/bob.snap"
+	write_conf
+	cy_wanted || return 0
+	cy_start_file || return 1
+	. "$(cat "$BATS_FILE_TMPDIR/cy-top")/cyrus/env.sh"
+	write_conf "$MT_CY_CONF"
+}
+
+teardown_file() {
+	alice_reset
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" bob >/dev/null
+	cy_stop_file
+}
+
+setup() {
+	export MAILTOOL_CONFIG="$BATS_FILE_TMPDIR/x.conf"
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state" XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	user_restore alice
+	user_restore bob
+	R="$BATS_TEST_TMPDIR/rules.conf"
+}
+
+cy_setup() {
+	cy_wanted || skip "MAILTOOL_TEST_SERVERS does not name cyrus (or make check's plain pass)"
+	. "$(cat "$BATS_FILE_TMPDIR/cy-top")/cyrus/env.sh"
+}
+
+cy_teardown() {
+	CHECK delete alice FromDovecot/2023 FromDovecot/2024 FromDovecot >/dev/null 2>&1 || true
+	CHECK delete bob FromDovecot/2023 FromDovecot/2024 FromDovecot >/dev/null 2>&1 || true
+}
+
+# USER [SEARCH...]: one line per message, "Message-ID<TAB>flags<TAB>received<TAB>sha256 of the text", sorted.
+# The text without CRs: Dovecot's Maildir keeps a message's lines as they came
+# (the fixture's with CRLF, an APPENDed one with LF); IMAP shows both as CRLF.
+msgs_of() {
+	local u=$1
+	shift
+	dadm -f pager fetch -u "$u" "hdr.message-id flags date.received text" "${@:-all}" | tr -d '\r' |
+		"$PY" -c "$PAGER_TO_TSV" | sed 's/ *\\Recent//' | sort
+}
+count_of() { dadm search -u "$1" "${@:2}" | wc -l; }
+
+@test "archive --to-account: a dry run changes nothing on either account and is what the real run reports" {
+	a=$(server_state alice)
+	b=$(server_state bob)
+	run --separate-stderr "$MT" archive --older 2y --to-account bob --dry-run --tsv INBOX
+	[ "$status" -eq 0 ]
+	dry=$output
+	[ "$(server_state alice)" = "$a" ]
+	[ "$(server_state bob)" = "$b" ]
+	echo "$dry" | grep -q $'^INBOX -> bob:Archive/2024\twould move\t'
+	run --separate-stderr "$MT" archive --older 2y --to-account bob --tsv INBOX
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$dry" | python3 -c "$DRY_TO_DONE")" = "$output" ]
+}
+
+@test "alice -> bob: every old message is in bob's Archive/YEAR once, text, flags and date kept, gone from alice" {
+	want=$(msgs_of alice mailbox INBOX before 730d unflagged)
+	n=$(echo "$want" | wc -l)
+	[ "$n" -gt 50 ]
+	inbox=$(count_of alice mailbox INBOX all)
+	bob_before=$(count_of bob all)
+	run --separate-stderr "$MT" archive --older 2y --to-account bob --tsv -v INBOX
+	[ "$status" -eq 0 ]
+	# APPENDUID confirmed the copies: nothing was read back from bob's server
+	back=$(echo "$stderr" | sed -n "s/.*account 'bob': [0-9]* round trips, \([0-9]*\) bytes in.*/\1/p")
+	[ "$back" -lt 100000 ]
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - n)) ]
+	[ "$(count_of alice mailbox INBOX before 730d unflagged)" -eq 0 ]
+	[ "$(count_of bob all)" -eq $((bob_before + n)) ]
+	got=$(msgs_of bob mailbox 'Archive/*' all)
+	[ "$got" = "$want" ]
+	# each year's folder holds that year's mail, and is subscribed
+	for y in $(dadm mailbox list -u bob 'Archive/*' | sed -n 's|^Archive/||p'); do
+		[ -z "$(dadm -f tab fetch -u bob date.received mailbox "Archive/$y" all | tail -n +2 | cut -c1-4 | grep -v "^$y")" ]
+		dadm mailbox list -u bob -s | grep -qx "Archive/$y"
+	done
+	moved=$(echo "$output" | awk -F'\t' '$2 == "moved" {s += $3} END {print s}')
+	[ "$moved" -eq "$n" ]
+}
+
+@test "a run killed after an APPEND: the rerun appends nothing twice and removes what was copied" {
+	want=$(msgs_of alice mailbox INBOX before 730d unflagged)
+	n=$(echo "$want" | wc -l)
+	MAILTOOL_TEST_XFER_BATCH=10 MAILTOOL_TEST_HOOK_AFTER_APPEND='kill -9 $MAILTOOL_PID' \
+		run "$MT" archive --older 2y --to-account bob INBOX
+	[ "$status" -eq 137 ]
+	# ten copies made, no original removed yet
+	[ "$(count_of bob mailbox 'Archive/*' all)" -eq 10 ]
+	[ "$(count_of alice mailbox INBOX before 730d unflagged)" -eq "$n" ]
+	run "$MT" archive --older 2y --to-account bob --tsv INBOX
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | awk -F'\t' '$2 == "already there" {s += $3} END {print s}')" -eq 10 ]
+	got=$(msgs_of bob mailbox 'Archive/*' all)
+	[ "$got" = "$want" ]
+	[ "$(count_of alice mailbox INBOX before 730d unflagged)" -eq 0 ]
+}
+
+@test "messages without a Message-ID are matched by their text: two equal ones stay two" {
+	dadm mailbox create -u alice NoId
+	for i in 1 2 2 3; do
+		printf 'From: a@example.com\r\nSubject: no id %s\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody %s\r\n' "$i" "$i" |
+			dadm save -u alice -m NoId
+	done
+	[ "$(count_of alice mailbox NoId all)" -eq 4 ]
+	sleep 2   # (doveadm save dates them now; --older 1s takes them)
+	want=$(msgs_of alice mailbox NoId all | cut -f2-)
+	MAILTOOL_TEST_XFER_BATCH=3 MAILTOOL_TEST_HOOK_AFTER_APPEND='kill -9 $MAILTOOL_PID' \
+		run "$MT" archive --older 1s --to-account bob --to Kept NoId
+	[ "$status" -eq 137 ]
+	[ "$(count_of bob mailbox Kept all)" -eq 3 ]
+	MAILTOOL_TEST_XFER_BATCH=3 run "$MT" archive --older 1s --to-account bob --to Kept NoId
+	[ "$status" -eq 0 ]
+	[ "$(count_of alice mailbox NoId all)" -eq 0 ]
+	[ "$(msgs_of bob mailbox Kept all | cut -f2-)" = "$want" ]
+}
+
+@test "a destination over quota: what was not copied stays in the source, exit 69" {
+	# fill bob up to ~2 MiB under his 50 MiB quota
+	"$PY" -c 'import sys; sys.stdout.write("From: f@example.com\r\nSubject: filler\r\n\r\n" + ("x" * 76 + "\r\n") * (48 * 1024 * 1024 // 78))' |
+		dadm save -u bob -m INBOX
+	inbox=$(count_of alice mailbox INBOX all)
+	MAILTOOL_TEST_XFER_BATCH=10 run --separate-stderr "$MT" archive --older 1y --to-account bob INBOX
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"refused by the server"*"stay in 'INBOX'"* ]]
+	copied=$(count_of bob mailbox 'Archive/*' all)
+	[ "$copied" -gt 0 ]
+	# exactly the copied ones left alice; each copy is one of hers
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - copied)) ]
+	[ -z "$(comm -12 <(dadm -f tab fetch -u bob hdr.message-id mailbox 'Archive/*' all | tail -n +2 | sort) \
+		<(dadm -f tab fetch -u alice hdr.message-id mailbox INBOX all | tail -n +2 | sort))" ]
+}
+
+@test "rules: move and copy to another account; a rerun copies nothing twice; an unknown account is 78 with its place" {
+	cat >"$R" <<'EOF'
+rules = (
+  { name = "dev out"; folder = "Lists/dev"; match = { from = "@"; }; move = { account = "bob"; folder = "Alice/dev"; }; create = true; },
+  { name = "sent copy"; folder = "Sent"; match = { from = "@"; }; copy = { account = "bob"; folder = "Alice/sent"; }; create = true; }
+);
+EOF
+	# (rules leave mail flagged \Deleted alone)
+	dev=$(msgs_of alice mailbox Lists/dev undeleted | cut -f1,4)
+	sent=$(msgs_of alice mailbox Sent all)
+	[ -n "$dev" ]
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count_of alice mailbox Lists/dev undeleted)" -eq 0 ]
+	[ "$(msgs_of bob mailbox Alice/dev all | cut -f1,4)" = "$dev" ]
+	[ "$(msgs_of alice mailbox Sent all)" = "$sent" ]
+	[ "$(msgs_of bob mailbox Alice/sent all | cut -f1,4)" = "$(msgs_of alice mailbox Sent undeleted | cut -f1,4)" ]
+	sed -i 's/account = "bob"; folder = "Alice\/sent"/account = "nobody"; folder = "Alice\/sent"/' "$R"
+	run --separate-stderr "$MT" filter -f "$R" --dry-run
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"$R:3: rule 'sent copy': "*"no account 'nobody'"* ]]
+	run --separate-stderr "$MT" archive --older 1y --to-account nobody INBOX
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"--to-account 'nobody'"*"no account 'nobody'"* ]]
+	# Sieve files into the account's own folders only
+	printf '%s\n' 'rules = ( { name = "out"; match = { from = "@"; }; move = { account = "bob"; folder = "X"; }; } );' >"$R"
+	run --separate-stderr "$MT" filter -f "$R" --sieve
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"rule 'out': move to another account: Sieve files into this account's folders only"* ]]
+}
+
+@test "a rule's folder of dates on another account: each message in the folder of its month, created there" {
+	printf '%s\n' 'rules = ( { name = "old"; match = { older = "1y"; }; move = { account = "bob"; folder = "Old/%Y/%m"; }; create = true; } );' >"$R"
+	want=$(dadm -f tab fetch -u alice "date.received hdr.message-id" mailbox INBOX undeleted before 365d | tail -n +2 |
+		awk -F'\t' '{print "Old/" substr($1, 1, 4) "/" substr($1, 6, 2) "\t" $2}' | sort)
+	[ -n "$want" ]
+	run "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(dadm -f tab fetch -u bob "mailbox hdr.message-id" mailbox 'Old/*' all | tail -n +2 | sort)" = "$want" ]
+	# without create = true it is refused before anything is read
+	printf '%s\n' 'rules = ( { name = "old"; match = { older = "1y"; }; move = { account = "bob"; folder = "Old/%Y"; }; } );' >"$R"
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 78 ]
+	[[ "$stderr" == *"rule 'old': folder 'Old/%Y' names a folder per message date: give create = true"* ]]
+}
+
+@test "a destination without UIDPLUS: each copy is read back and compared before the original goes" {
+	tun=$(printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u bob 2>>%s' "$MT_TEST_DIR/dovecot.conf" \
+		"$DST_NO_UIDPLUS" "$MT_DOVECOT_LOG")
+	{ head -n -1 "$MAILTOOL_CONFIG"; printf '  bobtun = { tunnel = "%s"; timeout = 10; };\n};\n' "${tun//\"/\\\"}"; } >"$BATS_TEST_TMPDIR/t.conf"
+	want=$(msgs_of alice mailbox Sent all)
+	bytes=$(dadm -f tab fetch -u alice size.virtual mailbox Sent all | tail -n +2 | awk '{s += $1} END {print s}')
+	run --separate-stderr "$MT" archive --config "$BATS_TEST_TMPDIR/t.conf" --older 1d --include-flagged \
+		--to-account bobtun --to SentCopy -v Sent
+	[ "$status" -eq 0 ]
+	[ "$(msgs_of bob mailbox SentCopy all)" = "$want" ]
+	[ "$(count_of alice mailbox Sent all)" -eq 0 ]
+	# what the destination sent back is at least the messages themselves
+	back=$(echo "$stderr" | sed -n "s/.*account 'bobtun': [0-9]* round trips, \([0-9]*\) bytes in.*/\1/p")
+	[ "$back" -ge "$bytes" ]
+}
+
+@test "Dovecot -> Cyrus: alice's old mail into Cyrus bob's FromDovecot/YEAR, counted by both servers" {
+	cy_setup
+	want=$(dadm -f tab fetch -u alice "hdr.message-id" mailbox INBOX before 730d unflagged | tail -n +2 | sort)
+	n=$(echo "$want" | wc -l)
+	inbox=$(count_of alice mailbox INBOX all)
+	run "$MT" archive --older 2y --to-account cy-bob --to 'FromDovecot/%Y' --tsv INBOX
+	[ "$status" -eq 0 ]
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - n)) ]
+	got=$(CHECK status bob | awk -F'\t' '$1 ~ /^FromDovecot\// {s += $2} END {print s}')
+	[ "$got" -eq "$n" ]
+	# a rerun finds nothing more to move, and adds nothing there
+	run "$MT" archive --older 2y --to-account cy-bob --to 'FromDovecot/%Y' INBOX
+	[ "$status" -eq 0 ]
+	[ "$(CHECK status bob | awk -F'\t' '$1 ~ /^FromDovecot\// {s += $2} END {print s}')" -eq "$n" ]
+	cy_teardown
+}
+
+@test "Cyrus -> Dovecot: Cyrus alice's Lists/dev into Dovecot bob, counted by both servers" {
+	cy_setup
+	CHECK clone alice Lists/dev T-xacct >/dev/null
+	n=$(CHECK count alice T-xacct)
+	[ "$n" -gt 0 ]
+	run "$MT" archive -a cy-alice --older 1d --include-flagged --to-account bob --to 'FromCyrus' T-xacct
+	[ "$status" -eq 0 ]
+	[ "$(CHECK count alice T-xacct)" -eq 0 ]
+	[ "$(count_of bob mailbox FromCyrus all)" -eq "$n" ]
+	CHECK delete alice T-xacct >/dev/null 2>&1 || true
+}
+
+# ---- interruptions: the matrices of cuts.bats and faults.bats, on either connection ----
+
+# Dovecot's capabilities less UIDPLUS (no APPENDUID to believe)
+DST_NO_UIDPLUS="IMAP4rev1 LITERAL+ MULTIAPPEND NAMESPACE LIST-EXTENDED SPECIAL-USE"
+
+# the small fixture (Lists/announce: 15 messages) moved to bob in batches of 4
+XFER_ARGS=(archive --older 1d --to-account dst --to Moved Lists/announce)
+
+cv_reset() {
+	BATS_FILE_TMPDIR="$BATS_FILE_TMPDIR/small" user_restore alice
+	BATS_FILE_TMPDIR="$BATS_FILE_TMPDIR/small" user_restore bob
+	rm -rf "$XDG_STATE_HOME"
+}
+# both boxes, each message with its flags and text
+cv_msgs() {
+	for u in alice bob; do
+		dadm -f pager fetch -u "$u" "mailbox hdr.message-id text" all | tr -d '\r' | "$PY" -c "$PAGER_TO_TSV" |
+			sed "s/^/$u\t/"
+	done | sort
+}
+cv_state() {
+	for u in alice bob; do
+		dadm -f pager fetch -u "$u" "mailbox hdr.message-id flags text" all | tr -d '\r' | "$PY" -c "$PAGER_TO_TSV" |
+			sed 's/ *\\Recent//' | sed "s/^/$u\t/"
+	done | sort
+}
+
+# a configuration where account SIDE (src or dst) goes through the proxy on PORT
+# (cleartext loopback to the main instance), the other side directly
+proxy_conf() {
+	local side=$1 port=$2 src_port=$MT_IMAP_PORT dst_port=$MT_IMAP_PORT
+	[ "$side" = src ] && src_port=$port
+	[ "$side" = dst ] && dst_port=$port
+	cat >"$BATS_TEST_TMPDIR/p.conf" <<CONF
+default = "src";
+accounts = {
+  src = { host = "127.0.0.1"; port = $src_port; tls = "none"; user = "alice"; password_file = "$MT_SUITE_DIR/alice.pw"; compress = false; timeout = 5; };
+  dst = { host = "127.0.0.1"; port = $dst_port; tls = "none"; user = "bob"; password_file = "$MT_SUITE_DIR/bob.pw"; compress = false; timeout = 5; };
+};
+CONF
+}
+
+cut_run() {   # K ARGS...
+	local k=$1 pf="$BATS_TEST_TMPDIR/proxy.port"
+	shift
+	rm -f "$pf" "$pf.count"
+	[ "$k" -gt 0 ] || k=100000   # 0: never cut, only count
+	"$PY" "$MT_REPO/tests/lib/cutproxy.py" "$pf" "$MT_IMAP_PORT" after-command "$k" 30 </dev/null >/dev/null 2>&1 &
+	PROXY_PID=$!
+	for _ in $(seq 250); do [ -s "$pf" ] && break; sleep 0.02; done
+	proxy_conf "$CUT_SIDE" "$(cat "$pf")"
+	MAILTOOL_TEST_XFER_BATCH=4 run "$MT" --config "$BATS_TEST_TMPDIR/p.conf" "$@"
+	wait "$PROXY_PID" 2>/dev/null || true
+	CV_N=$(cat "$pf.count") || { echo "the proxy wrote no count"; return 1; }
+}
+cut_interrupted() {   # K N: cut before the end, a clear temporary failure (75), never a crash
+	if [ "$1" -lt "$2" ] && [ "$status" -ne 75 ]; then
+		echo " cut run exit $status (want 75): $output"
+	fi
+}
+rerun() {
+	proxy_conf none 0
+	MAILTOOL_TEST_XFER_BATCH=4 run "$MT" --config "$BATS_TEST_TMPDIR/p.conf" "$@"
+}
+
+# SIGKILL: the side KILL_SIDE is a tunnel through killproxy.py, which kills
+# mailtool after that connection's Kth command
+kill_run() {   # K ARGS...
+	local k=$1 d="$BATS_TEST_TMPDIR/kp" user=alice other=bob
+	shift
+	[ "$KILL_SIDE" = dst ] && user=bob other=alice
+	rm -rf "$d"
+	mkdir -p "$d"
+	# the destination without UIDPLUS: its copies are confirmed by reading them back
+	# (the cut matrix has APPENDUID)
+	local caps=
+	[ "$KILL_SIDE" = dst ] && caps="-o \"imap_capability=$DST_NO_UIDPLUS\""
+	printf '/usr/lib/dovecot/imap -c %s %s -u %s 2>>%s' "$MT_TEST_DIR/dovecot.conf" "$caps" "$user" "$MT_DOVECOT_LOG" >"$d/inner"
+	local direct="host = \"127.0.0.1\"; port = $MT_IMAP_PORT; tls = \"none\"; user = \"$other\"; password_file = \"$MT_SUITE_DIR/$other.pw\"; compress = false; timeout = 5;"
+	local tunnel="tunnel = \"$PY $MT_REPO/tests/lib/killproxy.py $d $k 30\"; timeout = 5;"
+	if [ "$KILL_SIDE" = src ]; then
+		printf 'default = "src";\naccounts = { src = { %s }; dst = { %s }; };\n' "$tunnel" "$direct" >"$BATS_TEST_TMPDIR/p.conf"
+	else
+		printf 'default = "src";\naccounts = { src = { %s }; dst = { %s }; };\n' "$direct" "$tunnel" >"$BATS_TEST_TMPDIR/p.conf"
+	fi
+	MAILTOOL_TEST_XFER_BATCH=4 run "$MT" --config "$BATS_TEST_TMPDIR/p.conf" "$@"
+	for _ in $(seq 100); do [ -e "$d/done" ] && break; sleep 0.05; done
+	CV_N=$(cat "$d/count")
+	KILLED=$([ -e "$d/killed" ] && echo 1 || echo 0)
+}
+kill_interrupted() {
+	local k=$1 n=$2
+	if [ "$k" -lt "$n" ] && [ "$KILLED" -ne 1 ]; then echo " not killed"; fi
+}
+
+# matrix cut|kill src|dst: the driver of converge.bash over XFER_ARGS
+matrix() {
+	mt_is_asan && skip "the interruption matrices run in the plain pass"
+	mt_other_pass plain && skip "the interruption matrices run in the plain pass"
+	CUT_SIDE=$2 KILL_SIDE=$2
+	if [ "$1" = cut ]; then
+		cv_run() { cut_run "$@"; }
+		cv_interrupted() { cut_interrupted "$@"; }
+	else
+		cv_run() { kill_run "$@"; }
+		cv_interrupted() { kill_interrupted "$@"; }
+	fi
+	cv_count() { echo "$CV_N"; }
+	cv_rerun() { rerun "$@"; }
+	CV_WHAT=$1 converge_every_step "${XFER_ARGS[@]}"
+}
+
+@test "cut at every command of the source connection: nothing lost, nothing twice, a rerun finishes" {
+	matrix cut src
+}
+
+@test "cut at every command of the destination connection: nothing lost, nothing twice, a rerun finishes" {
+	matrix cut dst
+}
+
+@test "SIGKILL at every command of the source connection: nothing lost, nothing twice, a rerun finishes" {
+	matrix kill src
+}
+
+@test "SIGKILL at every command of the destination connection: nothing lost, nothing twice, a rerun finishes" {
+	matrix kill dst
+}
