@@ -1381,6 +1381,7 @@ static int watchers_open(struct watch *W)
 	struct mt_ctx *ctx = W->ctx;
 	struct filter *F = W->F;
 	int cap = F->maxconn ? F->maxconn : W->acct.max_connections ? W->acct.max_connections : 4, refused = 0, r;
+	unsigned ignored = 0;   /* (the pass after the watchers are up sees that mail) */
 	struct mt_session *s = NULL;
 	const char *via = F->via;
 	W->unwatched = 1;
@@ -1396,7 +1397,7 @@ static int watchers_open(struct watch *W)
 		if ((r = watch_open(W, &s)) != MT_OK)
 			return r;
 		if ((r = mt_notify_set(s, (const char *const *)W->folders, W->nfolders, &refused, &ctx->err)) == MT_OK && !refused)
-			r = mt_idle_start(s, &refused, &ctx->err);
+			r = mt_idle_start(s, &refused, &ignored, &ctx->err);
 		if (r != MT_OK || refused) {
 			mt_session_close(s);
 			if (r != MT_OK)
@@ -1430,7 +1431,7 @@ static int watchers_open(struct watch *W)
 		r = mt_open_folder(s, W->folders[i], 1, &wire, &st, &ctx->err);
 		free(wire);
 		if (r == MT_OK)
-			r = mt_idle_start(s, &refused, &ctx->err);
+			r = mt_idle_start(s, &refused, &ignored, &ctx->err);
 		if (r == MT_OK && refused)
 			r = mt_seterr(&ctx->err, MT_EUNAVAIL, "'%s': the server refused IDLE", W->folders[i]);
 		if (r != MT_OK) {
@@ -1500,7 +1501,7 @@ static int watch_wait(struct watch *W)
 			for (size_t i = 0; i < W->nw && r == MT_OK; i++) {
 				r = mt_idle_done(W->w[i], limit, &n, &ctx->err);
 				if (r == MT_OK)
-					r = mt_idle_start(W->w[i], &refused, &ctx->err);
+					r = mt_idle_start(W->w[i], &refused, &n, &ctx->err);
 				if (r == MT_OK && refused)
 					r = mt_seterr(&ctx->err, MT_ETEMP, "the server refused to IDLE again");
 			}
@@ -1563,6 +1564,11 @@ static int watch_run(struct mt_ctx *ctx, struct filter *F)
 			r = watch_pass(&W, 0);
 		if (r == MT_OK && (r = watchers_open(&W)) != MT_OK && r != MT_EUSAGE && r != MT_EUNAVAIL)
 			mt_warn(ctx, "%s", ctx->err.msg);
+		/* and again once they listen: mail delivered after the first
+		 * pass looked and before a watcher was told is not left waiting
+		 * for the next notice (nothing new: a STATUS per folder) */
+		if (r == MT_OK && W.nw)
+			r = watch_pass(&W, 0);
 		if (r == MT_OK) {
 			if (ctx->verbose)
 				mt_warn(ctx, "watching %zu folder%s (%s, %zu connection%s besides the working one)", W.nfolders,

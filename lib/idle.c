@@ -99,19 +99,19 @@ int mt_notify_set(struct mt_session *s, const char *const *folders, size_t n, in
 	return r;
 }
 
-int mt_idle_start(struct mt_session *s, int *refused, struct mt_err *e)
+int mt_idle_start(struct mt_session *s, int *refused, unsigned *notices, struct mt_err *e)
 {
 	int tagged, ok, cont;
 	*refused = 0;
 	if (send_raw(s, "IDLE", 1) != MAILIMAP_NO_ERROR)
 		return mt_imap_error(s, MAILIMAP_ERROR_STREAM, "IDLE", e);
-	/* (anything the server says before its continuation is the pass's to
-	 * see: the caller begins every wait with a pass over what arrived) */
+	/* (what the server says before its continuation may be new mail) */
 	for (int lines = 0; lines < 100000; lines++) {
 		const char *l = read_line(s);
 		if (l == NULL)
 			return mt_imap_error(s, MAILIMAP_ERROR_STREAM, "IDLE", e);
 		unsigned what = classify(l, &tagged, &ok, &cont);
+		*notices |= what & ~MT_NOTICE_LOST;
 		if (cont)
 			return MT_OK;
 		if (tagged) {

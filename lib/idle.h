@@ -18,8 +18,9 @@ enum {
  * *refused when it answers NO or BAD (then nothing was set). */
 int mt_notify_set(struct mt_session *s, const char *const *folders, size_t n, int *refused, struct mt_err *e);
 /* IDLE, up to the server's continuation (within the session's timeout).
- * *refused when the server answers NO or BAD instead. */
-int mt_idle_start(struct mt_session *s, int *refused, struct mt_err *e);
+ * *refused when the server answers NO or BAD instead; what the server said
+ * before the continuation is added to *notices. */
+int mt_idle_start(struct mt_session *s, int *refused, unsigned *notices, struct mt_err *e);
 /* Wait up to ms on every session of v (each in IDLE) for what its server
  * says; notices[i] gets the MT_NOTICE_* of session i (|=); *at the
  * mt_now_ms() when the first MAIL notice was read (left alone when none).

@@ -129,6 +129,18 @@ connected_case() {
 	[ "$(count Invoices)" -eq 2 ]
 }
 
+@test "mail delivered after the first pass looked and before the watchers listen is filed at once" {
+	# delivered by the hook right after the first pass's SELECT: no notice ever comes for it
+	local mark="$BATS_TEST_TMPDIR/hook.done"
+	export MAILTOOL_TEST_HOOK_AFTER_SELECT="[ -e '$mark' ] || { touch '$mark'; python3 '$MT_REPO/tests/lib/lmtp-deliver.py' $MT_LMTP_PORT carol 1; }"
+	watch_start --via notify --idle-interval 20m
+	wait_until 10 is_count Invoices 1
+	is_count Invoices 1
+	[ -e "$mark" ]
+	watch_stop
+	[ "$WRC" -eq 0 ]
+}
+
 @test "IDLE within --max-connections: folders beyond the cap are polled" {
 	dadm mailbox create -u carol Lists
 	rules 'rules = ( { name = "invoices"; folders = [ "INBOX", "Lists" ]; match = { subject = "(?i)invoice"; };
@@ -142,6 +154,21 @@ connected_case() {
 	is_count Lists 0
 	watch_stop
 	[ "$WRC" -eq 0 ]
+}
+
+@test "the account's max_connections caps the watch as --max-connections does; a bad value is a config error" {
+	dadm mailbox create -u carol Lists
+	rules 'rules = ( { name = "invoices"; folders = [ "INBOX", "Lists" ]; match = { subject = "(?i)invoice"; };
+	  move = "Invoices"; create = true; } );'
+	sed -i 's/timeout = 3;/timeout = 3; max_connections = 2;/' "$MAILTOOL_CONFIG"
+	watch_start --via idle
+	wait_until 10 watching
+	grep -q "watching 2 folders (idle, 1 connection besides" "$E"
+	watch_stop
+	[ "$WRC" -eq 0 ]
+	sed -i 's/max_connections = 2;/max_connections = 0;/' "$MAILTOOL_CONFIG"
+	run -78 "$MT" filter -a carol -f "$R" --watch
+	[[ "$output" == *"max_connections: expected a number of connections from 1 to 1000"* ]]
 }
 
 @test "mail delivered while the server was down is filed by the pass that begins the reconnect" {
