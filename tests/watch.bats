@@ -38,6 +38,17 @@ accounts = { carol = { host = "127.0.0.1"; port = $1; tls = "none"; user = "caro
 CONF
 }
 rules() { printf '%s\n' "$1" > "$R"; }
+# the watcher up, with one IDLE connection for the two folders
+idle_one_of_two() {
+	wait_until 10 watching
+	grep -q "watching 2 folders (idle, 1 connection besides" "$E"
+}
+# the invoices rule over INBOX and a second folder, Lists
+two_folders() {
+	dadm mailbox create -u carol Lists
+	rules 'rules = ( { name = "invoices"; folders = [ "INBOX", "Lists" ]; match = { subject = "(?i)invoice"; };
+	  move = "Invoices"; create = true; } );'
+}
 deliver() { python3 "$MT_REPO/tests/lib/lmtp-deliver.py" "$MT_LMTP_PORT" carol "$@"; }
 count() { dadm mailbox status -u carol messages "$1" 2>/dev/null | sed -n 's/.*messages=//p'; }
 is_count() { [ "$(count "$1")" = "$2" ]; }
@@ -142,12 +153,9 @@ connected_case() {
 }
 
 @test "IDLE within --max-connections: folders beyond the cap are polled" {
-	dadm mailbox create -u carol Lists
-	rules 'rules = ( { name = "invoices"; folders = [ "INBOX", "Lists" ]; match = { subject = "(?i)invoice"; };
-	  move = "Invoices"; create = true; } );'
+	two_folders
 	watch_start --via idle --max-connections 2 --poll-interval 1s
-	wait_until 10 watching
-	grep -q "watching 2 folders (idle, 1 connection besides" "$E"
+	idle_one_of_two
 	printf 'Subject: Invoice L\r\nMessage-ID: <l1@x>\r\n\r\nx\r\n' | dadm save -u carol -m Lists
 	deliver 1
 	wait_until 10 is_count Invoices 2
@@ -157,13 +165,10 @@ connected_case() {
 }
 
 @test "the account's max_connections caps the watch as --max-connections does; a bad value is a config error" {
-	dadm mailbox create -u carol Lists
-	rules 'rules = ( { name = "invoices"; folders = [ "INBOX", "Lists" ]; match = { subject = "(?i)invoice"; };
-	  move = "Invoices"; create = true; } );'
+	two_folders
 	sed -i 's/timeout = 3;/timeout = 3; max_connections = 2;/' "$MAILTOOL_CONFIG"
 	watch_start --via idle
-	wait_until 10 watching
-	grep -q "watching 2 folders (idle, 1 connection besides" "$E"
+	idle_one_of_two
 	watch_stop
 	[ "$WRC" -eq 0 ]
 	sed -i 's/max_connections = 2;/max_connections = 0;/' "$MAILTOOL_CONFIG"

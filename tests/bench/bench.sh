@@ -128,6 +128,17 @@ need_imapfilter() {
 	fi
 	command -v imapfilter >/dev/null
 }
+# imapfilter_conf DIR USER PASSWORD: DIR/config.lua begun with the options and
+# USER's account on the bench's Dovecot (the caller appends what it does)
+imapfilter_conf() {
+	mkdir -p "$1"
+	cat > "$1/config.lua" <<LUA
+options.timeout = 120
+options.create = true
+account = IMAP { server = 'localhost', port = $MT_IMAPS_PORT, username = '$2',
+                 password = '$3', ssl = 'auto' }
+LUA
+}
 
 rows=()
 row() { rows+=("$(printf '%s\t' "$@")"); }
@@ -444,12 +455,8 @@ filter_bench erin mdbox
 # imapfilter, the peer admins use for this (server-side contain_subject and
 # is_larger; its match_* would fetch every header and miss encoded subjects)
 if need_imapfilter; then
-	mkdir -p "$dir/imapfilter"
-	cat > "$dir/imapfilter/config.lua" <<LUA
-options.timeout = 120
-options.create = true
-account = IMAP { server = 'localhost', port = $MT_IMAPS_PORT, username = 'carol',
-                 password = 'carol-secret-pw', ssl = 'auto' }
+	imapfilter_conf "$dir/imapfilter" carol carol-secret-pw
+	cat >> "$dir/imapfilter/config.lua" <<LUA
 inbox = account.INBOX
 live = inbox:is_undeleted()
 inv = live * (inbox:contain_subject('invoice') + inbox:contain_subject('facture'))

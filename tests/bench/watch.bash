@@ -69,12 +69,8 @@ for via in notify idle; do
 		--log "$dir/watch-mailtool-$via.jsonl"
 done
 if need_imapfilter; then
-	mkdir -p "$dir/imapfilter-watch"
-	cat > "$dir/imapfilter-watch/config.lua" <<LUA
-options.timeout = 120
-options.create = true
-account = IMAP { server = 'localhost', port = $MT_IMAPS_PORT, username = '$wu',
-                 password = 'bob-secret-pw', ssl = 'auto' }
+	imapfilter_conf "$dir/imapfilter-watch" "$wu" bob-secret-pw
+	cat >> "$dir/imapfilter-watch/config.lua" <<LUA
 while true do
   local inv = account.INBOX:is_undeleted() * account.INBOX:contain_subject('invoice')
   inv:move_messages(account['Invoices'])
