@@ -255,6 +255,29 @@ connected_case() {
 	grep -q "giving up" "$E"
 }
 
+@test "watching connections gone silent (proxy frozen) are found at the next IDLE renewal and replaced; nothing is missed" {
+	local pf="$BATS_TEST_TMPDIR/proxy.port"
+	python3 "$MT_REPO/tests/lib/pauseproxy.py" "$pf" "$MT_NOTLS_PORT" 60 </dev/null >/dev/null 2>&1 &
+	PROXY_PID=$!
+	wait_until 5 test -s "$pf"
+	conf_port "$(cat "$pf")"
+	watch_start --via notify --idle-interval 2s --give-up 60s
+	wait_until 10 watching
+	kill -USR1 "$PROXY_PID"
+	deliver 1
+	# DONE unanswered within the account's timeout (3 s): said, and replaced
+	wait_until 15 grep -q "no answer to DONE within 3000 ms: a silent connection" "$E"
+	grep -q "no answer to DONE within 3000 ms: a silent connection" "$E"
+	is_count INBOX 1
+	kill -USR2 "$PROXY_PID"
+	wait_until 20 is_count Invoices 1
+	is_count Invoices 1
+	[ "$(grep -c watching "$E")" -ge 2 ]
+	watch_stop
+	[ "$WRC" -eq 0 ]
+	[ "$(log_lines invoices)" -eq 1 ]
+}
+
 @test "a server that accepts and never answers (blackhole.py): exit 75 after --give-up, in time" {
 	start_blackhole
 	conf_port "$BLACKHOLE_PORT"
