@@ -1648,7 +1648,8 @@ static const struct mt_applet filter_applet = {
 		       "batched FETCH of only the header fields it must still check; nothing sets \\Seen.\n"
 		       "The first matching rule takes a message unless it says continue = true. Moves are\n"
 		       "UID MOVE, or UID COPY + UID EXPUNGE of exactly the copied UIDs. From cron, use --new:\n"
-		       "only mail that arrived since the last run is examined.",
+		       "only mail that arrived since the last run is examined. --watch applies the rules\n"
+		       "as mail arrives (NOTIFY, else IDLE, else polling) until SIGTERM; SIGHUP rereads them.",
 	.opts = filter_opts,
 	.flags = MT_APPLET_SESSION,
 	.main = filter_main,
