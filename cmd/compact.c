@@ -104,42 +104,6 @@ static int compact_check(struct mt_ctx *ctx)
 	return r;
 }
 
-/* One lock per account (and impersonated user): overlapping cron runs do not collide. */
-static int take_lock(struct mt_ctx *ctx, int *fd)
-{
-	char *dir = mt_runtime_dir(&ctx->err);
-	if (dir == NULL)
-		return mt_fail_err(ctx, &ctx->err);
-	/* named after the account (and the user acted as), so an admin can tell
-	 * whose run holds it */
-	const struct mt_account *a = &ctx->acct;
-	char *key = strcmp(a->name, "command line") != 0
-			    ? mt_xasprintf("%s%s%s", a->name, a->as_user ? "-" : "", a->as_user ? a->as_user : "")
-			    : mt_xasprintf("%s-%s%s%s", a->tunnel ? "tunnel" : a->host ? a->host : "", a->user ? a->user : "",
-					   a->as_user ? "-" : "", a->as_user ? a->as_user : "");
-	for (char *c = key; *c; c++)
-		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.' && *c != '@')
-			*c = '_';
-	char *path = mt_xasprintf("%s/compact-%s.lock", dir, key);
-	free(dir);
-	free(key);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0) {
-		int r = mt_fail(ctx, MT_EIO, "cannot open lock '%s': %s", path, strerror(errno));
-		free(path);
-		return r;
-	}
-	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
-		int r = mt_fail(ctx, MT_ETEMP, "another compact run holds '%s'; not starting a second one", path);
-		close(*fd);
-		*fd = -1;
-		free(path);
-		return r;
-	}
-	free(path);
-	return MT_OK;
-}
-
 struct usage {
 	int known;            /* quota known */
 	double pct;           /* highest STORAGE percentage over the quota roots */
@@ -337,7 +301,7 @@ static int compact_main(struct mt_ctx *ctx)
 	int dry = x->dry, lock = -1, r;
 	struct planning pl = { .ctx = ctx };
 
-	if ((r = take_lock(ctx, &lock)) != MT_OK)
+	if ((r = mt_account_lock(ctx, "compact", &lock, NULL)) != MT_OK)
 		return r;
 	if ((r = measure(ctx, &before)) != MT_OK)
 		goto out;

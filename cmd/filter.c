@@ -9,10 +9,13 @@
 #include "../filters/rules.h"
 #include "../filters/sieve.h"
 #include "../lib/plan.h"
+#include "../lib/idle.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -33,6 +36,13 @@ static const struct mt_opt filter_opts[] = {
 	{ .lng = "sieve", .kind = MT_FLAG, .help = "print the rules as a Sieve script for delivery time, without logging in" },
 	{ .lng = "skip-unsupported", .kind = MT_FLAG, .help = "with --sieve: leave out the rules Sieve cannot say, and list them" },
 	{ .lng = "trash-folder", .kind = MT_ARG, .metavar = "NAME", .help = "with --sieve: the folder trash files into (else trash rules are refused)" },
+	{ .lng = "watch", .kind = MT_FLAG, .help = "run until stopped, applying the rules to mail as it arrives (NOTIFY, IDLE or polling)" },
+	{ .lng = "via", .kind = MT_ARG, .metavar = "HOW", .help = "with --watch: notify, idle or poll (default: the first the server offers)",
+	  .complete = "notify idle poll" },
+	{ .lng = "idle-interval", .kind = MT_ARG, .metavar = "DURATION", .help = "with --watch: renew IDLE and probe each connection this often (default 4m)" },
+	{ .lng = "poll-interval", .kind = MT_ARG, .metavar = "DURATION", .help = "with --watch: look at folders no connection watches this often (default 1m)" },
+	{ .lng = "max-connections", .kind = MT_ARG, .metavar = "N", .help = "with --watch: connections to the account at most (default 4)" },
+	{ .lng = "give-up", .kind = MT_ARG, .metavar = "DURATION", .help = "with --watch: exit 75 after failing to reconnect this long (default 10m)" },
 	MT_OPT_END,
 };
 
@@ -41,7 +51,84 @@ static const struct mt_opt filter_opts[] = {
 struct filter {
 	struct mt_ruleset rules;
 	int dry, incremental, sieve;
+	/* --watch */
+	int watch;
+	const char *via;            /* "notify", "idle", "poll", or NULL: the best offered */
+	double idle_ms, poll_ms, giveup_ms;
+	int maxconn;                /* 0: the account's max_connections, else 4 */
 };
+
+/* A --watch run: its connections and what its passes share. */
+struct watch {
+	struct mt_ctx *ctx;
+	struct filter *F;
+	struct mt_account acct;       /* ctx->acct without a deadline (its strings borrowed) */
+	char **folders;               /* the folders the last pass read */
+	size_t nfolders;
+	FILE *log;                    /* --log, open for the whole run */
+	double notice_at;             /* mt_now_ms() the notice the pass follows was read; 0: none */
+	struct mt_session **w;        /* the watching connections */
+	size_t nw;
+	int unwatched;                /* folders no connection watches: polled */
+	const char *mode;             /* "notify", "idle", "poll" */
+};
+
+/* A duration option of --watch in milliseconds (at least 1 s), or MT_EUSAGE said. */
+static int watch_duration(struct mt_ctx *ctx, const char *opt, double dflt_s, double *ms)
+{
+	const char *v = mt_arg(&ctx->args, opt);
+	uint64_t secs = (uint64_t)dflt_s;
+	struct mt_err pe;
+	if (v && mt_parse_duration(v, &secs, &pe) != MT_OK)
+		return mt_fail(ctx, MT_EUSAGE, "--%s: %s", opt, pe.msg);
+	if (secs < 1 || secs > 86400 * 365)
+		return mt_fail(ctx, MT_EUSAGE, "--%s: from 1 second to a year", opt);
+	*ms = (double)secs * 1000.0;
+	return MT_OK;
+}
+
+static int watch_check(struct mt_ctx *ctx, struct filter *F)
+{
+	static const char *const only[] = { "via", "idle-interval", "poll-interval", "max-connections", "give-up" };
+	static const char *const never[] = { "dry-run", "explain", "connect", "sieve", "users", "persist" };
+	const char *v;
+	int r;
+	F->watch = mt_flag(&ctx->args, "watch");
+	for (size_t i = 0; i < sizeof only / sizeof *only; i++)
+		if (!F->watch && mt_arg(&ctx->args, only[i]))
+			return mt_fail(ctx, MT_EUSAGE, "--%s goes with --watch", only[i]);
+	if (!F->watch)
+		return MT_OK;
+	for (size_t i = 0; i < sizeof never / sizeof *never; i++)
+		if (mt_flag(&ctx->args, never[i]) || mt_arg(&ctx->args, never[i]))
+			return mt_fail(ctx, MT_EUSAGE, "--watch runs until stopped: not with --%s", never[i]);
+	F->incremental = 1;   /* a watch is --new, run again and again */
+	/* a kept session (the account's persist) would run the watch in a
+	 * background process of its own: this run keeps its connections */
+	for (int i = 0; i < ctx->args.nopts; i++)
+		if (strcmp(ctx->args.opt[i]->lng, "no-persist") == 0)
+			ctx->args.count[i] = 1;
+	if ((v = mt_arg(&ctx->args, "via"))) {
+		if (strcmp(v, "notify") != 0 && strcmp(v, "idle") != 0 && strcmp(v, "poll") != 0)
+			return mt_fail(ctx, MT_EUSAGE, "--via: '%s' is not notify, idle or poll", v);
+		F->via = v;
+	}
+	if ((v = mt_arg(&ctx->args, "max-connections"))) {
+		char *end;
+		long n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || n < 1 || n > 1000)
+			return mt_fail(ctx, MT_EUSAGE, "--max-connections: '%s' is not a number from 1 to 1000", v);
+		F->maxconn = (int)n;
+	}
+	if ((r = watch_duration(ctx, "idle-interval", 240, &F->idle_ms)) != MT_OK ||
+	    (r = watch_duration(ctx, "poll-interval", 60, &F->poll_ms)) != MT_OK ||
+	    (r = watch_duration(ctx, "give-up", 600, &F->giveup_ms)) != MT_OK)
+		return r;
+	/* past 29 minutes a server may end IDLE (RFC 2177) */
+	if (F->idle_ms > 29 * 60 * 1000.0)
+		return mt_fail(ctx, MT_EUSAGE, "--idle-interval: at most 29m (servers end IDLE after 30 minutes)");
+	return MT_OK;
+}
 
 static void filter_release(void *state)
 {
@@ -77,6 +164,8 @@ static int filter_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--explain does not log in: --users and --as go with --connect or a run");
 	if (ctx->args.argc > 0)
 		return mt_fail(ctx, MT_EUSAGE, "usage: mailtool filter %s", ctx->ap->usage);
+	if (watch_check(ctx, F) != MT_OK)
+		return MT_EUSAGE;
 	/* -f FILE, else the configuration file (read here: check runs before
 	 * the dispatcher loads it) */
 	char *path = mt_rules_path(ctx);
@@ -237,6 +326,7 @@ out:
 
 struct hit {
 	uint32_t uid, size;
+	time_t internaldate;     /* read only by --watch (the delay it reports) */
 	char *from, *subject, *msgid;
 };
 
@@ -273,8 +363,11 @@ struct fplan {
 	uint64_t modseq;
 };
 
+struct watch;
+
 struct run {
 	struct mt_ctx *ctx;
+	const struct watch *watch;   /* --watch: its pass (no tables, delays logged), or NULL */
 	const struct mt_ruleset *rules;
 	int dry, incremental, verbose, want_info;
 	FILE *log;
@@ -322,6 +415,7 @@ static void add_hit(struct rule_run *rr, const struct mt_fetched *m, int want_in
 	memset(h, 0, sizeof *h);
 	h->uid = m->uid;
 	h->size = m->size;
+	h->internaldate = m->internaldate;
 	if (want_info && m->header) {
 		h->from = mt_header_get(m->header, m->header_len, "from");
 		h->subject = mt_header_get(m->header, m->header_len, "subject");
@@ -415,6 +509,7 @@ static void all_needs(struct run *R, const struct fplan *fp, struct mt_needs *ne
 		mt_needs_add_header(need, "Message-ID");
 	}
 	need->size = 1;   /* sizes are reported and logged */
+	need->date |= R->watch != NULL;   /* a watch reports each action's delay from arrival */
 }
 
 /* Decide a few new messages here, every rule at once. */
@@ -481,6 +576,7 @@ static int decide_per_rule(struct run *R, struct fplan *fp, int full, const uint
 				mt_needs_add_header(&need, "Message-ID");
 			}
 			need.size = 1;
+			need.date |= R->watch != NULL;
 			struct mt_fetch_spec spec = { .size = need.size, .date = need.date, .flags = need.flags,
 						      .headers = (const char *const *)need.hdrs, .all_headers = need.all_headers,
 						      .body_prefix = need.body ? R->rules->body_limit : 0 };
@@ -618,7 +714,7 @@ static int plan_folder(struct run *R, struct fplan *fp)
 			if (r != MT_OK)
 				return r;
 			if (same) {
-				if (R->verbose)
+				if (R->verbose && !R->watch)
 					mt_warn(ctx, "%s: examined 0 of %u messages (nothing new since the last run)", folder, msgs);
 				fp->skipped = 1;
 				return MT_OK;
@@ -661,7 +757,7 @@ static int plan_folder(struct run *R, struct fplan *fp)
 	}
 	if (full)
 		examined = st.exists;
-	if (R->verbose)
+	if (R->verbose && !R->watch)
 		mt_warn(ctx, "%s: examined %llu of %u messages (%s)", folder,
 			(unsigned long long)examined, st.exists, full ? "full run" : "new since the last run");
 
@@ -697,16 +793,42 @@ out:
 
 /* ---- reports, the log, the state ------------------------------------------ */
 
-static void log_hits(FILE *log, struct mt_ctx *ctx, const struct mt_rule *r, const char *folder, const char *action,
+/* How long after its arrival a watch acted on h: from its INTERNALDATE
+ * (whole seconds, so up to a second short) in ms, and from the server's
+ * notice the pass follows (-1: none, the pass after a (re)connect or a poll). */
+static void hit_delays(const struct run *R, const struct hit *h, double *from_date, double *from_notice)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*from_date = h->internaldate > 0 ? ((double)now.tv_sec - (double)h->internaldate) * 1000.0 + now.tv_nsec / 1e6 : -1;
+	*from_notice = R->watch && R->watch->notice_at > 0 ? mt_now_ms() - R->watch->notice_at : -1;
+}
+
+static void log_hits(const struct run *R, const struct mt_rule *r, const char *folder, const char *action,
 		     const char *target, const struct rule_run *rr)
 {
 	char ts[32];
 	time_t now = time(NULL);
 	struct tm tm;
+	FILE *log = R->log;
+	struct mt_ctx *ctx = R->ctx;
 	gmtime_r(&now, &tm);
 	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	for (size_t i = 0; log && i < rr->n; i++) {
+	for (size_t i = 0; (log || (R->watch && R->verbose)) && i < rr->n; i++) {
 		const struct hit *h = &rr->v[i];
+		double dd = -1, dn = -1;
+		if (R->watch)
+			hit_delays(R, h, &dd, &dn);
+		if (R->watch && R->verbose) {
+			char *t = target ? mt_xasprintf(" to '%s'", target) : NULL, nb[48] = "";
+			if (dn >= 0)
+				snprintf(nb, sizeof nb, ", %.0f ms after the server's notice", dn);
+			mt_warn(ctx, "rule '%s': %s UID %u %s%s, %.0f ms after its INTERNALDATE%s", r->name, folder, h->uid, action,
+				t ? t : "", dd, nb);
+			free(t);
+		}
+		if (log == NULL)
+			continue;
 		fprintf(log, "{\"time\":\"%s\",\"account\":", ts);
 		mt_json_str(log, ctx->acct.name);
 		fputs(",\"user\":", log);
@@ -726,6 +848,14 @@ static void log_hits(FILE *log, struct mt_ctx *ctx, const struct mt_rule *r, con
 		if (target) {
 			fputs(",\"target\":", log);
 			mt_json_str(log, target);
+		}
+		/* a watch's delays, each named after what it counts from */
+		if (R->watch) {
+			fprintf(log, ",\"delay_internaldate_ms\":%.0f,\"delay_notice_ms\":", dd);
+			if (dn >= 0)
+				fprintf(log, "%.1f", dn);
+			else
+				fputs("null", log);
 		}
 		fputs("}\n", log);
 	}
@@ -785,7 +915,7 @@ static int conclude(struct run *R, struct fplan *fp, struct mt_table *res, struc
 		if (!R->dry && op && !op->ran)
 			continue;   /* the run stopped before: the error says so */
 		if (!R->dry && op)
-			log_hits(R->log, R->ctx, rule, fp->folder,
+			log_hits(R, rule, fp->folder,
 				 rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag") : action_name(rule, 0), target, x);
 		int row = mt_table_row(res);
 		mt_table_str(res, row, R_RULE, rule->name);
@@ -1112,11 +1242,12 @@ static int explain(struct mt_ctx *ctx, const struct mt_ruleset *rs)
 	return r;
 }
 
-static int filter_main(struct mt_ctx *ctx)
+/* One run over every folder of the rules: a plain run, or one pass of a
+ * watch (W: no tables, its log, and the folders read left in W). */
+static int filter_pass(struct mt_ctx *ctx, struct filter *F, struct watch *W)
 {
-	struct filter *F = ctx->state;
 	struct run R = { .ctx = ctx, .rules = &F->rules, .dry = F->dry, .incremental = F->incremental,
-			 .verbose = ctx->verbose, .now = time(NULL) };
+			 .verbose = ctx->verbose, .now = time(NULL), .watch = W };
 	char **folders = NULL;       /* union over rules, in order of appearance */
 	size_t nfolders = 0, **fr = NULL, *nfr = NULL;   /* rules per folder */
 	struct fplan *fp = NULL;
@@ -1125,10 +1256,6 @@ static int filter_main(struct mt_ctx *ctx)
 	struct mt_mailboxes all = { 0 };
 	struct mt_table res, msgs;
 
-	if (F->sieve)
-		return sieve_print(ctx, R.rules);
-	if (mt_flag(&ctx->args, "explain"))
-		return explain(ctx, R.rules);
 	mt_table_init(&res, result_cols, R_NCOLS, ctx->fmt, 0);
 	mt_table_init(&msgs, msg_cols, M_NCOLS, ctx->fmt, 0);
 	res.type = "rule";
@@ -1143,9 +1270,11 @@ static int filter_main(struct mt_ctx *ctx)
 	}
 	if ((r = validate(&R, &all, &folders, &nfolders, &fr, &nfr)) != MT_OK)
 		goto out;
-	if (logpath && !R.dry && (r = open_log(ctx, logpath, &R.log)) != MT_OK)
+	if (W)
+		R.log = W->log;
+	else if (logpath && !R.dry && (r = open_log(ctx, logpath, &R.log)) != MT_OK)
 		goto out;
-	R.want_info = R.log != NULL || (R.dry && R.verbose);
+	R.want_info = R.log != NULL || (R.dry && R.verbose) || W;
 	skey_init(&R.key, ctx);
 	/* moves an interrupted run left half done are finished before deciding */
 	if (!R.dry && (r = recover(&R, (const char *const *)folders, nfolders, 0)) != MT_OK)
@@ -1170,9 +1299,21 @@ static int filter_main(struct mt_ctx *ctx)
 	}
 	if (r < 0)
 		r = -r;
-	if (r == MT_OK && R.undecided)
+	if (r == MT_OK && R.undecided && W)   /* said; the watch goes on */
+		mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
+			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
+	else if (r == MT_OK && R.undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
+	/* a watch says what it did action by action (log_hits), not in tables */
+	if (W) {
+		mt_free_folders(W->folders, W->nfolders);
+		W->folders = mt_xmalloc(sizeof *W->folders * (nfolders ? nfolders : 1));
+		for (size_t j = 0; j < nfolders; j++)
+			W->folders[j] = mt_xstrdup(folders[j]);
+		W->nfolders = nfolders;
+		goto out;
+	}
 	/* one record type per TSV stream: -v --dry-run --tsv is the message listing alone */
 	int listing = R.dry && R.verbose, tsv = ctx->fmt == MT_FMT_TSV;
 	if (msgs.rows || (tsv && listing))
@@ -1183,7 +1324,7 @@ static int filter_main(struct mt_ctx *ctx)
 out:
 	mt_table_release(&res);
 	mt_table_release(&msgs);
-	if (R.log) {
+	if (R.log && !W) {
 		fsync(fileno(R.log));
 		fclose(R.log);
 	}
@@ -1211,6 +1352,340 @@ out:
 	return r;
 }
 
+/* ---- --watch ------------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_asked, reload_asked;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_asked = 1;
+}
+
+static void on_reload(int sig)
+{
+	(void)sig;
+	reload_asked = 1;
+}
+
+/* Sleep up to ms; a signal ends it early. */
+static void nap(double ms)
+{
+	if (ms > 0)
+		poll(NULL, 0, ms > 2147483647.0 ? 2147483647 : (int)ms);
+}
+
+static int watch_open(struct watch *W, struct mt_session **s)
+{
+	struct mt_ctx *ctx = W->ctx;
+	return mt_session_open(&W->acct, mt_flag(&ctx->args, "trace") ? stderr : NULL, s, &ctx->err);
+}
+
+static void watchers_close(struct watch *W)
+{
+	for (size_t i = 0; i < W->nw; i++) {
+		unsigned n = 0;
+		struct mt_err e;
+		if (mt_session_alive(W->w[i]))
+			mt_idle_done(W->w[i], 1000, &n, &e);
+		mt_session_close(W->w[i]);
+	}
+	free(W->w);
+	W->w = NULL;
+	W->nw = 0;
+}
+
+/* SIGHUP: the rules again, from the same place; a file that does not load
+ * leaves the rules in use, said in one line. 1 when the rules changed. */
+static int reload(struct watch *W)
+{
+	struct mt_ctx *ctx = W->ctx;
+	struct mt_ruleset fresh = { 0 };
+	struct mt_err e = { 0 };
+	const char *v = mt_arg(&ctx->args, "body-limit");
+	char *path = mt_rules_path(ctx);
+	int r = path ? mt_rules_load(path, &fresh, &e) : mt_seterr(&e, ctx->err.code, "%s", ctx->err.msg);
+	reload_asked = 0;
+	free(path);
+	if (r != MT_OK) {
+		mt_warn(ctx, "SIGHUP: %s; keeping the rules in use", e.msg);
+		return 0;
+	}
+	if (v)
+		mt_parse_size(v, &fresh.body_limit, &e);   /* (checked when the run began) */
+	mt_rules_release(&W->F->rules);
+	W->F->rules = fresh;
+	if (ctx->verbose)
+		mt_warn(ctx, "SIGHUP: %zu rule%s loaded", fresh.n, fresh.n == 1 ? "" : "s");
+	return 1;
+}
+
+/* The connections that wait for mail: one NOTIFY connection for every
+ * folder, else one IDLE connection per folder up to the cap (the working
+ * connection counts), else none (the folders are polled). */
+static int watchers_open(struct watch *W)
+{
+	struct mt_ctx *ctx = W->ctx;
+	struct filter *F = W->F;
+	int cap = F->maxconn ? F->maxconn : W->acct.max_connections ? W->acct.max_connections : 4, refused = 0, r;
+	unsigned ignored = 0;   /* (the pass after the watchers are up sees that mail) */
+	struct mt_session *s = NULL;
+	const char *via = F->via;
+	W->unwatched = 1;
+	W->mode = "poll";
+	if ((via && strcmp(via, "poll") == 0) || W->nfolders == 0)
+		return MT_OK;
+	if (cap < 2) {
+		if (via)
+			return mt_fail(ctx, MT_EUSAGE, "--via %s needs a connection besides the working one: --max-connections 2 or more", via);
+		return MT_OK;
+	}
+	if ((via == NULL || strcmp(via, "notify") == 0) && mt_has_cap(ctx->s, "NOTIFY")) {
+		if ((r = watch_open(W, &s)) != MT_OK)
+			return r;
+		if ((r = mt_notify_set(s, (const char *const *)W->folders, W->nfolders, &refused, &ctx->err)) == MT_OK && !refused)
+			r = mt_idle_start(s, &refused, &ignored, &ctx->err);
+		if (r != MT_OK || refused) {
+			mt_session_close(s);
+			if (r != MT_OK)
+				return r;
+			if (via)
+				return mt_fail(ctx, MT_EUNAVAIL, "the server refused NOTIFY or IDLE");
+		} else {
+			W->w = mt_xmalloc(sizeof *W->w);
+			W->w[W->nw++] = s;
+			W->unwatched = 0;
+			W->mode = "notify";
+			return MT_OK;
+		}
+	}
+	if (via && strcmp(via, "notify") == 0)
+		return mt_fail(ctx, MT_EUNAVAIL, "the server does not offer NOTIFY (RFC 5465)");
+	if (!mt_has_cap(ctx->s, "IDLE")) {
+		if (via)
+			return mt_fail(ctx, MT_EUNAVAIL, "the server does not offer IDLE (RFC 2177)");
+		return MT_OK;
+	}
+	size_t n = W->nfolders < (size_t)cap - 1 ? W->nfolders : (size_t)cap - 1;
+	W->w = mt_xmalloc(sizeof *W->w * n);
+	W->mode = "idle";
+	for (size_t i = 0; i < n; i++) {
+		char *wire = NULL;
+		struct mt_folder_state st;
+		if ((r = watch_open(W, &s)) != MT_OK)
+			return r;
+		/* EXAMINE: a watching connection never changes anything */
+		r = mt_open_folder(s, W->folders[i], 1, &wire, &st, &ctx->err);
+		free(wire);
+		if (r == MT_OK)
+			r = mt_idle_start(s, &refused, &ignored, &ctx->err);
+		if (r == MT_OK && refused)
+			r = mt_seterr(&ctx->err, MT_EUNAVAIL, "'%s': the server refused IDLE", W->folders[i]);
+		if (r != MT_OK) {
+			mt_session_close(s);
+			return r;
+		}
+		W->w[W->nw++] = s;
+	}
+	W->unwatched = W->nfolders > n;
+	return MT_OK;
+}
+
+/* One pass on the working connection, which then leaves its folder: a
+ * session's STATUS of its own selected folder would not see new mail. */
+static int watch_pass(struct watch *W, double notice_at)
+{
+	struct mt_ctx *ctx = W->ctx;
+	W->notice_at = notice_at;
+	int r = filter_pass(ctx, W->F, W);
+	if (r == MT_OK && mt_session_deselect(ctx->s, &ctx->err) != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	return r;
+}
+
+enum { WATCH_AGAIN = -1 };   /* the rules changed: a pass and new watchers */
+
+/* Wait for mail and act on it until stopped (MT_OK), until a connection is
+ * lost or silent (an error, said), or the rules change (WATCH_AGAIN). */
+static int watch_wait(struct watch *W)
+{
+	struct mt_ctx *ctx = W->ctx;
+	struct filter *F = W->F;
+	double now = mt_now_ms(), next_tick = now + F->idle_ms, next_poll = now + F->poll_ms;
+	unsigned *notices = mt_xmalloc(sizeof *notices * (W->nw ? W->nw : 1));
+	int r = MT_OK;
+	while (!stop_asked && r == MT_OK) {
+		if (reload_asked && reload(W)) {
+			r = WATCH_AGAIN;
+			break;
+		}
+		now = mt_now_ms();
+		double until = next_tick < next_poll || !W->unwatched ? next_tick : next_poll, at = 0;
+		memset(notices, 0, sizeof *notices * (W->nw ? W->nw : 1));
+		if (W->nw)
+			mt_idle_wait(W->w, W->nw, until - now > 0 ? (int)(until - now) : 0, notices, &at);
+		else
+			nap(until - now);
+		unsigned any = 0;
+		for (size_t i = 0; i < W->nw; i++)
+			any |= notices[i];
+		if (any & MT_NOTICE_MAIL)
+			r = watch_pass(W, at);
+		if (r == MT_OK && (any & MT_NOTICE_LOST))
+			r = mt_fail(ctx, MT_ETEMP, "a %s connection was closed or ended by the server", W->mode);
+		now = mt_now_ms();
+		if (r == MT_OK && !stop_asked && W->unwatched && now >= next_poll) {
+			r = watch_pass(W, 0);
+			next_poll = mt_now_ms() + F->poll_ms;
+		}
+		if (r == MT_OK && !stop_asked && now >= next_tick) {
+			/* IDLE renewed well within the server's 30 minutes (and a NAT's
+			 * idea of a dead flow); each answer within the timeout, or the
+			 * connection is silent and replaced */
+			double limit = W->acct.idle_timeout > 0 ? W->acct.idle_timeout * 1000.0 : 30000.0;
+			int refused = 0;
+			unsigned n = 0;
+			for (size_t i = 0; i < W->nw && r == MT_OK; i++) {
+				r = mt_idle_done(W->w[i], limit, &n, &ctx->err);
+				if (r == MT_OK)
+					r = mt_idle_start(W->w[i], &refused, &n, &ctx->err);
+				if (r == MT_OK && refused)
+					r = mt_seterr(&ctx->err, MT_ETEMP, "the server refused to IDLE again");
+			}
+			if (r == MT_OK)
+				r = mt_session_probe(ctx->s, limit, &ctx->err);
+			if (r != MT_OK)
+				r = mt_fail(ctx, MT_ETEMP, "%s; reconnecting", ctx->err.msg);
+			else if (n & MT_NOTICE_MAIL)
+				r = watch_pass(W, mt_now_ms());
+			next_tick = mt_now_ms() + F->idle_ms;
+		}
+	}
+	free(notices);
+	return r;
+}
+
+/* --watch: a pass on every (re)connect, then the rules applied to mail as
+ * it arrives; reconnects with exponential backoff and jitter, exit 75
+ * after --give-up of failing, 0 on SIGTERM (the pass in hand finished). */
+static int watch_run(struct mt_ctx *ctx, struct filter *F)
+{
+	struct watch W = { .ctx = ctx, .F = F, .acct = ctx->acct };
+	struct sigaction sa = { .sa_handler = on_stop }, hup = { .sa_handler = on_reload };
+	const char *logpath = mt_arg(&ctx->args, "log");
+	double fail_since = 0, backoff = 0;
+	int r = MT_OK, lock = -1, busy = 0;
+
+	W.acct.deadline = 0;   /* a watch has no end; each read keeps its timeout */
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&hup.sa_mask);
+	/* no SA_RESTART: a signal ends the wait it comes in */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &hup, NULL);
+	if (ctx->s)
+		mt_session_set_limits(ctx->s, &W.acct);
+	if (logpath && (r = open_log(ctx, logpath, &W.log)) != MT_OK)
+		goto out;
+	/* two watchers of one account would both act: the second waits its turn */
+	if ((r = mt_account_lock(ctx, "filter", &lock, &busy)) != MT_OK)
+		goto out;
+	if (busy) {
+		mt_warn(ctx, "another filter --watch of this account holds its lock; waiting to take over");
+		mt_session_close(ctx->s);
+		ctx->s = NULL;
+		while (!stop_asked && flock(lock, LOCK_EX | LOCK_NB) < 0)
+			nap(1000);
+		if (stop_asked)
+			goto out;
+		if (ctx->verbose)
+			mt_warn(ctx, "took over the lock");
+	}
+	while (!stop_asked) {
+		if (reload_asked)
+			reload(&W);
+		if (ctx->s == NULL && (r = watch_open(&W, &ctx->s)) != MT_OK)
+			mt_warn(ctx, "%s", ctx->err.msg);
+		/* every (re)connect begins with a pass: what arrived meanwhile */
+		if (r == MT_OK)
+			r = watch_pass(&W, 0);
+		if (r == MT_OK && (r = watchers_open(&W)) != MT_OK && r != MT_EUSAGE && r != MT_EUNAVAIL)
+			mt_warn(ctx, "%s", ctx->err.msg);
+		/* and again once they listen: mail delivered after the first
+		 * pass looked and before a watcher was told is not left waiting
+		 * for the next notice (nothing new: a STATUS per folder) */
+		if (r == MT_OK && W.nw)
+			r = watch_pass(&W, 0);
+		if (r == MT_OK) {
+			if (ctx->verbose)
+				mt_warn(ctx, "watching %zu folder%s (%s, %zu connection%s besides the working one)", W.nfolders,
+					W.nfolders == 1 ? "" : "s", W.mode, W.nw, W.nw == 1 ? "" : "s");
+			fail_since = 0;
+			backoff = 0;
+			r = watch_wait(&W);
+		}
+		watchers_close(&W);
+		if (r == WATCH_AGAIN) {
+			r = MT_OK;
+			continue;
+		}
+		if (r == MT_OK || stop_asked)
+			break;
+		if (r != MT_ETEMP && r != MT_EPROTO)
+			goto out;   /* a rule, a folder, the configuration: not a matter of waiting */
+		/* the connection failed: afresh, after a while */
+		mt_session_close(ctx->s);
+		ctx->s = NULL;
+		double now = mt_now_ms();
+		if (fail_since == 0)
+			fail_since = now;
+		if (now - fail_since >= F->giveup_ms) {
+			r = mt_fail(ctx, MT_ETEMP, "no working connection for %.0f s: giving up", (now - fail_since) / 1000.0);
+			goto out;
+		}
+		backoff = backoff ? (backoff * 2 < 60000 ? backoff * 2 : 60000) : 500;
+		/* jitter (half to all of it): many watchers do not come back at once */
+		double wait = backoff * (0.5 + 0.5 * ((double)random() / RAND_MAX)), left = F->giveup_ms - (now - fail_since);
+		nap(wait < left ? wait : left);
+		r = MT_OK;
+	}
+	r = stop_asked ? MT_OK : r;
+out:
+	watchers_close(&W);
+	mt_free_folders(W.folders, W.nfolders);
+	if (W.log) {
+		fsync(fileno(W.log));
+		fclose(W.log);
+	}
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+static int filter_main(struct mt_ctx *ctx)
+{
+	struct filter *F = ctx->state;
+	if (F->sieve)
+		return sieve_print(ctx, &F->rules);
+	if (mt_flag(&ctx->args, "explain"))
+		return explain(ctx, &F->rules);
+	if (F->watch)
+		return watch_run(ctx, F);
+	return filter_pass(ctx, F, NULL);
+}
+
+/* A watch started while the server is away waits for it, as after a lost
+ * connection; anything else is said as usual. */
+static int filter_session_failed(struct mt_ctx *ctx)
+{
+	struct filter *F = ctx->state;
+	if (F && F->watch && ctx->acct.name && (ctx->err.code == MT_ETEMP)) {
+		mt_warn(ctx, "%s", ctx->err.msg);
+		return watch_run(ctx, F);
+	}
+	return mt_fail_err(ctx, &ctx->err);
+}
+
 static const struct mt_applet filter_applet = {
 	.name = "filter",
 	.summary = "server-side rules: move, copy, flag, trash or expunge mail by regex, size, age and flags",
@@ -1220,11 +1695,13 @@ static const struct mt_applet filter_applet = {
 		       "batched FETCH of only the header fields it must still check; nothing sets \\Seen.\n"
 		       "The first matching rule takes a message unless it says continue = true. Moves are\n"
 		       "UID MOVE, or UID COPY + UID EXPUNGE of exactly the copied UIDs. From cron, use --new:\n"
-		       "only mail that arrived since the last run is examined.",
+		       "only mail that arrived since the last run is examined. --watch applies the rules\n"
+		       "as mail arrives (NOTIFY, else IDLE, else polling) until SIGTERM; SIGHUP rereads them.",
 	.opts = filter_opts,
 	.flags = MT_APPLET_SESSION,
 	.main = filter_main,
 	.check = filter_check,
+	.session_failed = filter_session_failed,
 	.release = filter_release,
 };
 MT_APPLET(filter_applet);

@@ -37,6 +37,7 @@ struct mt_account {
 	double deadline;        /* seconds for the whole run, 0 = none */
 	double persist;         /* keep the session this long for later runs, 0 = no */
 	double max_rate;        /* commands per second per session, 0 = no limit */
+	int max_connections;    /* at once to this account (filter --watch), 0 = the applet's default */
 	char *config_file;      /* where it came from, or NULL */
 };
 

@@ -53,7 +53,7 @@ setup() {
 
 teardown() {
 	cy_wanted || return 0
-	CHECK delete alice T-exp T-filter T-filter-re T-arch T-imp T-subs/a T-subs/b T-subs T-new T-new-re \
+	CHECK delete alice T-exp T-filter T-filter-re T-arch T-imp T-subs/a T-subs/b T-subs T-new T-new-re T-watch T-watch-done \
 		Archive/2022 Archive/2023 Archive/2024 Archive/2025 Archive/2026 >/dev/null 2>&1 || true
 	# bob has no Trash or Junk of his own: the tests that need them make them (special-use) and go
 	CHECK delete bob Trash Junk T-cin T-cdev T-etr >/dev/null 2>&1 || true
@@ -577,4 +577,28 @@ EOF2
 	run -0 --separate-stderr cy du --histogram --tsv INBOX
 	[ "$(echo "$output" | tail -n +2 | awk -F'\t' '{m += $2; s += $3} END {print m, s}')" = \
 		"$(CHECK count alice INBOX) $(CHECK size alice INBOX)" ]
+}
+
+@test "cyrus: filter --watch waits with IDLE (Cyrus offers no NOTIFY) and files mail APPENDed by another client" {
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state" XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	CHECK create alice T-watch
+	cat > "$BATS_TEST_TMPDIR/rules.conf" <<'RULES'
+rules = ( { name = "appended"; folders = [ "T-watch" ]; match = { subject = "^appended"; };
+    move = "T-watch-done"; create = true; } );
+RULES
+	# (not through cy: $! must be mailtool itself, which SIGTERM stops)
+	"$MT" filter --config "$MT_CY_CONF" -a cy-alice -f "$BATS_TEST_TMPDIR/rules.conf" --watch -v 2>"$BATS_TEST_TMPDIR/err" &
+	local pid=$! i
+	for i in $(seq 100); do grep -q watching "$BATS_TEST_TMPDIR/err" && break; sleep 0.1; done
+	grep -q "watching 1 folder (idle, 1 connection besides" "$BATS_TEST_TMPDIR/err"
+	CHECK append alice T-watch 0
+	for i in $(seq 150); do [ "$(CHECK count alice T-watch-done 2>/dev/null)" = 1 ] && break; sleep 0.1; done
+	kill -TERM "$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	cat "$BATS_TEST_TMPDIR/err"   # (shown when the test fails)
+	[ "$rc" -eq 0 ]
+	[ "$(CHECK count alice T-watch-done)" = 1 ]
+	[ "$(CHECK count alice T-watch)" = 0 ]
 }

@@ -62,7 +62,8 @@ setup() {
 	run -0 bash -i -c "$bc; COMP_WORDS=(mailtool qu); COMP_CWORD=1; _mailtool; echo \"\${COMPREPLY[*]}\"" </dev/null
 	[ "$(echo "$output" | tail -1)" = "quota" ]
 	run -0 bash -i -c ". /usr/share/bash-completion/bash_completion; _completion_loader mailtool-du; complete -p mailtool-du" </dev/null
-	run -0 systemd-analyze verify /lib/systemd/system/mailtool-compact@.service /lib/systemd/system/mailtool-compact@.timer
+	run -0 systemd-analyze verify /lib/systemd/system/mailtool-compact@.service /lib/systemd/system/mailtool-compact@.timer \
+		/lib/systemd/system/mailtool-filter@.service
 	# the Nagios plugin where Debian's monitoring looks ($USER1$), the commands as an example
 	[ -x /usr/lib/nagios/plugins/check_mailtool_login ]
 	[ -f /usr/share/doc/mailtool/examples/nagios/mailtool.cfg ]
@@ -74,6 +75,16 @@ setup() {
 	run -0 /usr/bin/mailtool quota --tsv
 	[ "$output" = "$want" ]
 	run -0 /usr/bin/mailtool-du --tsv INBOX
+}
+
+@test "the filter --watch unit: restarted on failure, reloaded by SIGHUP, hardened as compact's" {
+	unit=/lib/systemd/system/mailtool-filter@.service
+	for h in Restart=on-failure 'ExecReload=/bin/kill -HUP $MAINPID' ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes \
+		StateDirectory=mailtool LogsDirectory=mailtool 'SystemCallFilter=@system-service' CapabilityBoundingSet=; do
+		grep -qx "$h" "$unit"
+	done
+	exec_line=$(sed -n 's/^ExecStart=//p' "$unit")
+	[[ "$exec_line" == "/usr/bin/mailtool filter -a %i --watch "* ]]
 }
 
 @test "the compact unit's command line, as systemd runs it, compacts the account" {

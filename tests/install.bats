@@ -20,6 +20,8 @@ load helpers
 	run -0 grep '^ExecStart=' "$d/usr/local/lib/systemd/system/mailtool-compact@.service"
 	[[ "$output" == "ExecStart=/usr/local/bin/mailtool compact "* ]]
 	[ -f "$d/usr/local/lib/systemd/system/mailtool-compact@.timer" ]
+	run -0 grep '^ExecStart=' "$d/usr/local/lib/systemd/system/mailtool-filter@.service"
+	[[ "$output" == "ExecStart=/usr/local/bin/mailtool filter -a %i --watch "* ]]
 	run "$d/usr/local/bin/mailtool-du" --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == "usage: mailtool du "* ]]

@@ -14,7 +14,7 @@ static const char *const top_keys[] = { "default", "accounts", "compact", "rules
 static const char *const account_keys[] = {
 	"host", "port", "sieve_port", "tls", "tunnel", "user", "auth", "impersonation", "master_separator",
 	"ca_file", "fingerprint", "password_command", "password_file", "token_command", "token_timeout", "allow_plaintext_auth",
-	"compress", "connect_timeout", "timeout", "deadline", "persist", "max_rate", NULL,
+	"compress", "connect_timeout", "timeout", "deadline", "persist", "max_rate", "max_connections", NULL,
 };
 
 static int exists(const char *p)
@@ -259,6 +259,13 @@ static int apply_account(struct mt_config *c, config_setting_t *g, struct mt_acc
 			const char *v = config_setting_get_string(s);
 			if (v == NULL || mt_parse_rate(v, &a->max_rate) < 0)
 				r = cfg_err(c, s, e, "max_rate: expected commands per second or minute, such as \"10/s\" or \"300/min\"");
+		}
+		else if (strcmp(n, "max_connections") == 0) {
+			if (config_setting_type(s) != CONFIG_TYPE_INT || config_setting_get_int(s) < 1 ||
+			    config_setting_get_int(s) > 1000)
+				r = cfg_err(c, s, e, "max_connections: expected a number of connections from 1 to 1000");
+			else
+				a->max_connections = config_setting_get_int(s);
 		}
 		else if (strcmp(n, "password") == 0)
 			r = cfg_err(c, s, e, "passwords are not stored in the configuration; use password_command or password_file");

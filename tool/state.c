@@ -5,11 +5,13 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -254,4 +256,48 @@ out:
 	free(shown);
 	free(dir);
 	return r;
+}
+
+/* One lock per account (and impersonated user) and purpose: overlapping
+ * runs (cron's compact, two filter --watch) do not both act. */
+int mt_account_lock(struct mt_ctx *ctx, const char *purpose, int *fd, int *busy)
+{
+	char *dir = mt_runtime_dir(&ctx->err);
+	if (dir == NULL)
+		return mt_fail_err(ctx, &ctx->err);
+	/* named after the account (and the user acted as), so an admin can tell
+	 * whose run holds it */
+	const struct mt_account *a = &ctx->acct;
+	char *key = strcmp(a->name, "command line") != 0
+			    ? mt_xasprintf("%s%s%s", a->name, a->as_user ? "-" : "", a->as_user ? a->as_user : "")
+			    : mt_xasprintf("%s-%s%s%s", a->tunnel ? "tunnel" : a->host ? a->host : "", a->user ? a->user : "",
+					   a->as_user ? "-" : "", a->as_user ? a->as_user : "");
+	for (char *c = key; *c; c++)
+		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.' && *c != '@')
+			*c = '_';
+	char *path = mt_xasprintf("%s/%s-%s.lock", dir, purpose, key);
+	free(dir);
+	free(key);
+	if (busy)
+		*busy = 0;
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (*fd < 0) {
+		int r = mt_fail(ctx, MT_EIO, "cannot open lock '%s': %s", path, strerror(errno));
+		free(path);
+		return r;
+	}
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		if (busy) {   /* the caller waits its turn, retrying flock on *fd */
+			*busy = 1;
+			free(path);
+			return MT_OK;
+		}
+		int r = mt_fail(ctx, MT_ETEMP, "another %s run holds '%s'; not starting a second one", purpose, path);
+		close(*fd);
+		*fd = -1;
+		free(path);
+		return r;
+	}
+	free(path);
+	return MT_OK;
 }

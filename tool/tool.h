@@ -252,6 +252,11 @@ char *mt_fingerprint_pin(const char *v);
  * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
 char *mt_state_dir(struct mt_err *e);
 char *mt_runtime_dir(struct mt_err *e);
+/* The lock of PURPOSE ("compact", "filter") for the run's account, in
+ * mt_runtime_dir: *fd holds it (LOCK_EX) on MT_OK. Held by another
+ * process: without busy, MT_ETEMP said on stderr; with busy, *busy = 1 and
+ * *fd open but not locked, for the caller to retry flock on. */
+int mt_account_lock(struct mt_ctx *ctx, const char *purpose, int *fd, int *busy);
 /* The runtime directory when it is there already (and good), else NULL:
  * a run that only looks for a kept session makes nothing. */
 char *mt_runtime_dir_found(void);

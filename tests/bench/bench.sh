@@ -3,7 +3,7 @@
 # the size the field complains about. Not a test: it prints figures.
 #
 # BENCH_INBOX=N makes a smaller INBOX (a quick check of the script itself);
-# BENCH_PARTS=filter,quota runs only those parts (du top expunge filter archive quota tls fleet xacct).
+# BENCH_PARTS=filter,quota runs only those parts (du top expunge filter archive quota tls fleet xacct watch).
 # Builds (deterministically, tests/lib/genmail.py) carol's box: INBOX 70,000,
 # Trash 5,000, Junk 3,000, Sent 8,000 and two list folders, in a private
 # Dovecot on loopback; then, each RUNS times from a reset box, times
@@ -38,6 +38,11 @@
 #   xacct: 5,000 messages (~70 MB) moved to an account on a second private
 #                                Dovecot by archive --to-account vs the least a
 #                                MULTIAPPEND client must do (xfloor.py)
+#   watch: filter --watch delivery-to-filed latency (NOTIFY, IDLE) over 200
+#                                LMTP deliveries, median and p99, from delivery
+#                                and from the server's notice, CPU while idle,
+#                                vs imapfilter's enter_idle loop (tests/bench/watch.bash;
+#                                WATCH_N, WATCH_IDLE_S)
 # and prints median wall time, ratio to doveadm, round trips and bytes on the
 # wire (from mailtool -v), and whether each result was right.
 set -u -o pipefail
@@ -45,7 +50,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 RUNS=${RUNS:-3}
 RUNS_NEW=${RUNS_NEW:-5}
 # BENCH_PARTS: which parts to run (a comma-separated subset of the default)
-BENCH_PARTS=${BENCH_PARTS:-du,top,expunge,filter,archive,quota,tls,fleet,xacct}
+BENCH_PARTS=${BENCH_PARTS:-du,top,expunge,filter,archive,quota,tls,fleet,xacct,watch}
 part() { [[ ",$BENCH_PARTS," == *",$1,"* ]]; }
 # BENCH_MT: another build to measure (an older one, for before/after figures)
 MT=${BENCH_MT:-$repo/mailtool}
@@ -118,6 +123,26 @@ reset_trash() {
 	$DA force-resync -u carol Trash >/dev/null 2>&1
 	$DA mailbox status -u carol messages Trash >/dev/null
 	sync
+}
+
+# imapfilter (a Debian package; bench is not in CI), installed when root
+need_imapfilter() {
+	if ! command -v imapfilter >/dev/null && [ "$(id -u)" = 0 ]; then
+		say "installing imapfilter ..."
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q imapfilter >/dev/null 2>&1
+	fi
+	command -v imapfilter >/dev/null
+}
+# imapfilter_conf DIR USER PASSWORD: DIR/config.lua begun with the options and
+# USER's account on the bench's Dovecot (the caller appends what it does)
+imapfilter_conf() {
+	mkdir -p "$1"
+	cat > "$1/config.lua" <<LUA
+options.timeout = 120
+options.create = true
+account = IMAP { server = 'localhost', port = $MT_IMAPS_PORT, username = '$2',
+                 password = '$3', ssl = 'auto' }
+LUA
 }
 
 rows=()
@@ -434,17 +459,9 @@ filter_bench erin mdbox
 
 # imapfilter, the peer admins use for this (server-side contain_subject and
 # is_larger; its match_* would fetch every header and miss encoded subjects)
-if ! command -v imapfilter >/dev/null && [ "$(id -u)" = 0 ]; then
-	say "installing imapfilter ..."
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q imapfilter >/dev/null 2>&1
-fi
-if command -v imapfilter >/dev/null; then
-	mkdir -p "$dir/imapfilter"
-	cat > "$dir/imapfilter/config.lua" <<LUA
-options.timeout = 120
-options.create = true
-account = IMAP { server = 'localhost', port = $MT_IMAPS_PORT, username = 'carol',
-                 password = 'carol-secret-pw', ssl = 'auto' }
+if need_imapfilter; then
+	imapfilter_conf "$dir/imapfilter" carol carol-secret-pw
+	cat >> "$dir/imapfilter/config.lua" <<LUA
 inbox = account.INBOX
 live = inbox:is_undeleted()
 inv = live * (inbox:contain_subject('invoice') + inbox:contain_subject('facture'))
@@ -655,6 +672,9 @@ part xacct && . "$repo/tests/bench/xacct.bash"
 # ---- fleet: 5,000 users, --users -j N against doveadm -A (issue #20) ------
 part fleet && . "$repo/tests/bench/fleet.bash"
 
+# ---- watch: delivery-to-filed latency of filter --watch (issue #19) --------
+part watch && . "$repo/tests/bench/watch.bash"
+
 [ -n "$need_carol" ] && printf '\nbox: %s messages, %s MiB; %s runs each, median wall time\n' \
 	"$(awk -F'\t' 'NR>1 {m+=$2} END {print m}' "$dir/carol.manifest.tsv")" "$((total_bytes / 1048576))" "$RUNS"
 echo
@@ -673,3 +693,4 @@ fi
 printf '%s\n' ${top_line:+"farm-bench, wall s and ratios min/median/max: $top_line"} ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
 [ -n "${fleet_line:-}" ] && printf '%s\n' "$fleet_line"
 [ -n "${xacct_line:-}" ] && printf '%s\n' "$xacct_line"
+[ -n "${watch_line:-}" ] && printf '\n%s\n' "$watch_line"

@@ -148,6 +148,9 @@ proc_path: $d/conf/proc
 mboxname_lockpath: $d/conf/lock
 idlesocket: $d/conf/socket/idle
 notifysocket: $d/conf/socket/notify
+# no idled runs: IDLE looks for changes every imapidlepoll seconds (default
+# 60); filter --watch's test waits seconds, not a minute
+imapidlepoll: 1
 lmtpsocket: $d/conf/socket/lmtp
 sievedir: $d/conf/sieve
 statuscache: no

@@ -148,6 +148,8 @@ shutdown_clients = yes
 
 mail_location = maildir:~/Maildir
 mail_fsync = never
+# NOTIFY (RFC 5465) is offered only with the mailbox list index (filter --watch)
+mailbox_list_index = yes
 mail_plugins = \$mail_plugins quota zlib
 
 disable_plaintext_auth = no
