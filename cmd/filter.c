@@ -1138,6 +1138,16 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 		if (rule->target == NULL)
 			continue;
 		int exists = listed(all, rule->target), unfinished = 0;
+		char delim = 0;
+		if (!exists && mt_delimiter(ctx->s, &delim, &ctx->err) == MT_OK && delim &&
+		    (rule->target[0] == '\0' || rule->target[0] == delim ||
+		     rule->target[strlen(rule->target) - 1] == delim || strstr(rule->target, (char[]){ delim, delim, 0 }))) {
+			/* what CREATE makes of it is up to the server ('x/' made 'x', then
+			 * SUBSCRIBE 'x/' failed): refused before anything is done */
+			r = mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' has an empty level (the separator is '%c')",
+				    rule->file, rule->line, rule->name, rule->target, delim);
+			break;
+		}
 		if (!exists && !rule->create) {
 			r = mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist (create = true; makes it)",
 				    rule->file, rule->line, rule->name, rule->target);
@@ -1671,7 +1681,16 @@ static int filter_main(struct mt_ctx *ctx)
 		return explain(ctx, &F->rules);
 	if (F->watch)
 		return watch_run(ctx, F);
-	return filter_pass(ctx, F, NULL);
+	/* Two runs acting on one box at once (cron over a manual run, a
+	 * watcher, a user listed twice): without MOVE both would COPY the same
+	 * messages before either expunged them. The second one does not start. */
+	int lock = -1, r;
+	if (!F->dry && (r = mt_account_lock(ctx, "filter", &lock, NULL)) != MT_OK)
+		return r;
+	r = filter_pass(ctx, F, NULL);
+	if (lock >= 0)
+		close(lock);
+	return r;
 }
 
 /* A watch started while the server is away waits for it, as after a lost

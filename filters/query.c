@@ -307,18 +307,15 @@ static char *imap_date(time_t t)
 	return mt_xasprintf("%d-%s-%d", tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900);
 }
 
-/* IMAP SEARCH keys naming a header field */
+/* IMAP SEARCH key for a literal in a header field. Not FROM/TO/CC/BCC:
+ * servers match those against the parsed addresses (Dovecot drops a
+ * comment and text after the address: 'From: cheap (pills) <a@b>' is no
+ * FROM "pills"), where a rule reads the field as written; HEADER reads
+ * that too. */
 static char *header_key(const char *header, const char *lit)
 {
-	if (strcmp(header, "subject") == 0 || strcmp(header, "from") == 0 || strcmp(header, "to") == 0 ||
-	    strcmp(header, "cc") == 0 || strcmp(header, "bcc") == 0) {
-		char up[8];
-		size_t i = 0;
-		for (; header[i] && i + 1 < sizeof up; i++)
-			up[i] = (char)toupper((unsigned char)header[i]);
-		up[i] = '\0';
-		return mt_xasprintf("%s \"%s\"", up, lit);
-	}
+	if (strcmp(header, "subject") == 0)
+		return mt_xasprintf("SUBJECT \"%s\"", lit);
 	return mt_xasprintf("HEADER %s \"%s\"", header, lit);
 }
 

@@ -242,6 +242,8 @@ static int header_plain(const char *h, size_t n)
 		unsigned char c = (unsigned char)h[i];
 		if (c >= 0x7f || (c < 0x20 && c != '\r' && c != '\n' && c != '\t'))
 			return 0;
+		if (c == '\r' && (i + 1 == n || h[i + 1] != '\n'))
+			return 0;   /* a CR that ends no line */
 		if (c == '=' && i + 1 < n && h[i + 1] == '?')
 			return 0;
 	}

@@ -44,14 +44,35 @@ static char *decode_run(const char *s, size_t n)
 
 char *mt_decode_header(const char *raw, size_t len)
 {
-	/* unfold: CRLF followed by white space becomes that white space */
+	/* unfold: a line break (CRLF, or LF) followed by white space becomes
+	 * that white space. A CR that ends no line is a control character like
+	 * any other (a blank, below), as a server's SEARCH and Sieve read it:
+	 * 'cheap pi<CR>lls' is no 'cheap pills' */
 	char *unf = mt_xmalloc(len + 1), *o = unf;
 	for (size_t i = 0; i < len; i++) {
-		if (raw[i] == '\r' || raw[i] == '\n')
+		if (raw[i] == '\n' || (raw[i] == '\r' && i + 1 < len && raw[i + 1] == '\n'))
 			continue;
-		*o++ = raw[i];
+		/* (now: libetpan's phrase parser would end the value at it) */
+		*o++ = raw[i] == '\r' ? ' ' : raw[i];
 	}
 	*o = '\0';
+	/* An encoded NUL (=00 in a Q-encoded word) would end libetpan's
+	 * decoded string and hide the rest of the value: as a control
+	 * character it becomes a blank (below) in any case, so it is one here */
+	for (char *w = unf; (w = strstr(w, "=?")) != NULL;) {
+		char *cs = w + 2, *q = strchr(cs, '?');
+		if (q == NULL)
+			break;
+		if (strchr("qQ", q[1]) == NULL || q[1] == '\0' || q[2] != '?') {
+			w = q;
+			continue;
+		}
+		char *end = strstr(q + 3, "?="), *stop = end ? end : q + 3 + strlen(q + 3);
+		for (char *t = q + 3; t + 2 < stop; t++)
+			if (t[0] == '=' && t[1] == '0' && t[2] == '0')
+				t[1] = '2';
+		w = end ? end + 2 : q + 3;
+	}
 	/* Decoded run by run between double quotes, each quote kept: libetpan
 	 * takes "=?utf-8?q?Caf=C3=A9?=" for a quoted encoded word and drops the
 	 * quotes, where Pigeonhole's and Cyrus's Sieve keep them (RFC 2047

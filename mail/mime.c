@@ -22,7 +22,10 @@ static void buf_add(struct buf *b, const char *s, size_t n)
 		b->cap = (b->n + n + 2) * 2;
 		b->s = mt_xrealloc(b->s, b->cap);
 	}
-	memcpy(b->s + b->n, s, n);
+	/* a NUL in decoded text (quoted-printable =00, base64) is a control
+	 * character like any other: a blank, so the text after it is read */
+	for (size_t i = 0; i < n; i++)
+		b->s[b->n + i] = s[i] ? s[i] : ' ';
 	b->n += n;
 	b->s[b->n++] = '\n';
 	b->s[b->n] = '\0';
@@ -52,7 +55,9 @@ static int is_text(const struct mailmime *mm)
 
 static void walk(const struct mailmime *mm, struct buf *out, int depth)
 {
-	if (mm == NULL || depth > 20)
+	/* as deep as a sender nests: the parse above it already took that
+	 * much, and a text part deeper than a bound would go unread */
+	if (mm == NULL || depth > 2000)
 		return;
 	switch (mm->mm_type) {
 	case MAILMIME_SINGLE: {
@@ -71,10 +76,11 @@ static void walk(const struct mailmime *mm, struct buf *out, int depth)
 		}
 		const char *cs = mm->mm_content_type ? mailmime_content_charset_get(mm->mm_content_type) : "us-ascii";
 		char *conv = NULL;
+		size_t clen = 0;
 		if (cs && strcasecmp(cs, "utf-8") != 0 && strcasecmp(cs, "us-ascii") != 0 &&
-		    charconv("utf-8", cs, text, tlen, &conv) == MAIL_CHARCONV_NO_ERROR && conv) {
-			buf_add(out, conv, strlen(conv));
-			free(conv);   /* charconv() mallocs; charconv_buffer_free is for charconv_buffer() */
+		    charconv_buffer("utf-8", cs, text, tlen, &conv, &clen) == MAIL_CHARCONV_NO_ERROR && conv) {
+			buf_add(out, conv, clen);   /* by its length: it may hold a NUL */
+			charconv_buffer_free(conv);
 		} else {
 			buf_add(out, text, tlen);
 		}

@@ -539,3 +539,48 @@ Content-Transfer-Encoding: x-uuencode" "buy cheap pills now"
 	[ "$(count Test header message-id m31@example.org)" -eq 0 ]
 	[ "$(count Test header message-id m32@example.org)" -eq 1 ]
 }
+
+@test "two filter runs on one box at once: the second does not start (75), so a server without MOVE gets no copy twice" {
+	local i
+	for i in $(seq 120); do
+		printf 'From: a@example.org\r\nSubject: dup %d\r\nMessage-ID: <dup%d@x>\r\n\r\nhi\r\n' "$i" "$i"
+	done | python3 -c '
+import os, re, subprocess, sys
+dadm = os.environ["MT_DOVEADM"].split()
+for m in re.split(r"(?=From: a@example.org)", sys.stdin.read())[1:]:
+    subprocess.run(dadm + ["save", "-u", "alice", "-m", "Test"], input=m.encode(), check=True)'
+	# alice's own server, offering UIDPLUS but not MOVE (COPY + UID EXPUNGE)
+	printf 'accounts = { m = { tunnel = "%s"; timeout = 10; }; };\n' \
+		"$(mt_tunnel_caps 'IMAP4rev1 UIDPLUS' | sed 's/"/\\"/g')" > "$BATS_TEST_TMPDIR/m.conf"
+	rules 'rules = ( { name = "d"; folder = "Test"; match = { subject = "dup"; }; move = "Hit"; create = true; } );'
+	# --max-rate spaces the commands so that the runs overlap
+	"$MT" filter --config "$BATS_TEST_TMPDIR/m.conf" -a m --max-rate 5/s -f "$R" > "$BATS_TEST_TMPDIR/a.out" 2>&1 &
+	local pid=$!
+	sleep 0.5
+	run --separate-stderr "$MT" filter --config "$BATS_TEST_TMPDIR/m.conf" -a m --max-rate 5/s -f "$R"
+	echo "$stderr"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"another filter run holds"* ]]
+	wait "$pid"
+	cat "$BATS_TEST_TMPDIR/a.out"
+	[ "$(count Hit)" -eq 120 ]
+	[ "$(count Test header message-id dup)" -eq 0 ]
+	# a dry run reads only: it is not held up
+	run "$MT" filter --config "$BATS_TEST_TMPDIR/m.conf" -a m -f "$R" --dry-run
+	[ "$status" -eq 0 ]
+}
+
+@test "a target folder with an empty level ('x/', '/x', 'a//b') is refused by the dry run and the run alike, nothing made" {
+	local t
+	for t in 'Xdir/' '/Xdir' 'Xa//b'; do
+		rules "rules = ( { name = \"r\"; folder = \"Test\"; match = { subject = \"starred\"; }; move = \"$t\"; create = true; } );"
+		before=$(listing)
+		run --separate-stderr "$MT" filter -f "$R" --dry-run
+		[ "$status" -eq 65 ]
+		[[ "$stderr" == *"rule 'r': folder '$t' has an empty level (the separator is '/')"* ]]
+		run --separate-stderr "$MT" filter -f "$R"
+		[ "$status" -eq 65 ]
+		[ "$(listing)" = "$before" ]
+		[ "$(dadm mailbox list -u alice | grep -c 'Xdir\|^Xa')" -eq 0 ]
+	done
+}

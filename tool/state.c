@@ -265,13 +265,18 @@ int mt_account_lock(struct mt_ctx *ctx, const char *purpose, int *fd, int *busy)
 	char *dir = mt_runtime_dir(&ctx->err);
 	if (dir == NULL)
 		return mt_fail_err(ctx, &ctx->err);
-	/* named after the account (and the user acted as), so an admin can tell
-	 * whose run holds it */
+	/* named after the box the run acts on: the user acted as (or logged in
+	 * as) at the server, whichever account or --users entry reaches it, so
+	 * that 'quota -a bob' and an admin's '--users' run for bob, or two
+	 * accounts for one server, share the lock; an admin can tell whose run
+	 * holds it */
 	const struct mt_account *a = &ctx->acct;
-	char *key = strcmp(a->name, "command line") != 0
-			    ? mt_xasprintf("%s%s%s", a->name, a->as_user ? "-" : "", a->as_user ? a->as_user : "")
-			    : mt_xasprintf("%s-%s%s%s", a->tunnel ? "tunnel" : a->host ? a->host : "", a->user ? a->user : "",
-					   a->as_user ? "-" : "", a->as_user ? a->as_user : "");
+	const char *who = a->as_user ? a->as_user : a->user ? a->user : "";
+	char *key = a->tunnel ? mt_xasprintf("%s-tunnel-%s", who, a->name)
+			      : mt_xasprintf("%s@%s-%d", who, a->host ? a->host : "",
+					     a->port ? a->port : a->tls == MT_TLS_IMPLICIT || a->tls == MT_TLS_UNSET ? 993 : 143);
+	for (char *c = key; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
 	for (char *c = key; *c; c++)
 		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.' && *c != '@')
 			*c = '_';

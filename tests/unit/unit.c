@@ -650,7 +650,7 @@ static void t_query(void)
 	loose(all2(mt_cond_size(MT_C_LARGER, 7), re_cond(MT_C_BODY, NULL, "invoice", NULL)),
 	      "(LARGER 7) (BODY \"invoice\")", "(LARGER 7)");
 	loose(any2(mt_cond_size(MT_C_LARGER, 7), re_cond(MT_C_HEADER, "from", "billing", NULL)),
-	      "OR (LARGER 7) (FROM \"billing\")", "ALL");
+	      "OR (LARGER 7) (HEADER from \"billing\")", "ALL");
 	/* no text key, nothing more to look through */
 	loose(mt_cond_size(MT_C_LARGER, 7), "LARGER 7", "(none)");
 	loose(re_cond(MT_C_HEADER, "subject", "^.{3}$", NULL), "ALL", "(none)");
