@@ -1751,6 +1751,12 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 			if (op->found)
 				mt_report_row(&t, row, "already there", op->found,
 					      op->found_bytes);
+			/* and what stays where it is, by why (each named on stderr) */
+			uint64_t sn, sb;
+			const char *act;
+			for (int w = 1; (act = mt_skip_row(op, w, &sn, &sb)) != NULL; w++)
+				if (sn)
+					mt_report_row(&t, row, act, sn, sb);
 			free(row);
 			moves++;
 			tot_n += n;
@@ -1777,6 +1783,7 @@ static int archive_main(struct mt_ctx *ctx)
 	int dry = mt_flag(&ctx->args, "dry-run"), r = MT_OK;
 	char **folders = NULL;
 	size_t nfolders = 0;
+	uint64_t skipped = 0;   /* to another account: messages left where they are */
 	const char *xa = mt_arg(&ctx->args, "to-account");
 	/* to another account: its session opened when the plan first needs it */
 	struct mt_plan plan = { .dest = mt_dest_session, .dest_arg = ctx, .dry_run = dry }, moves = { 0 };
@@ -1834,6 +1841,8 @@ static int archive_main(struct mt_ctx *ctx)
 		/* a dry run to another account reads there what a real run would find */
 		if (!dry || xa)
 			r = mt_plan_run(ctx->s, &plan, &ctx->err);
+		for (size_t k = first_move; k < plan.n; k++)
+			skipped += mt_report_skips(ctx, &plan.v[k]);
 		report(ctx, &plan, first_move, folders, nfolders, fl_n, fl_b, dry);
 	}
 	free(fl_n);
@@ -1842,6 +1851,12 @@ static int archive_main(struct mt_ctx *ctx)
 	mt_free_folders(folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
+	else if (skipped)
+		/* the rest was done, but not what was asked: mailtool-archive(1), EXIT STATUS */
+		r = mt_fail(ctx, MT_EDATA, "%llu message%s %s moved (named above): %s %s where %s", (unsigned long long)skipped,
+			    skipped == 1 ? "" : "s", dry ? "would not be" : skipped == 1 ? "was not" : "were not",
+			    skipped == 1 ? "it" : "they", dry ? "would stay" : skipped == 1 ? "stays" : "stay",
+			    skipped == 1 ? "it is" : "they are");
 	/* a folder argument named nothing: the others are done */
 	return r == MT_OK && unmatched ? MT_EDATA : r;
 }

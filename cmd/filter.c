@@ -697,8 +697,10 @@ out:
 
 /* ---- reports, the log, the state ------------------------------------------ */
 
+/* The log's line per message the rule acted on; one that a copy or move to
+ * another account left in place (op->skipped) is logged as that. */
 static void log_hits(FILE *log, struct mt_ctx *ctx, const struct mt_rule *r, const char *folder, const char *action,
-		     const char *target, const struct rule_run *rr)
+		     const char *target, const struct rule_run *rr, const struct mt_op *op)
 {
 	char ts[32];
 	time_t now = time(NULL);
@@ -707,6 +709,11 @@ static void log_hits(FILE *log, struct mt_ctx *ctx, const struct mt_rule *r, con
 	strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	for (size_t i = 0; log && i < rr->n; i++) {
 		const struct hit *h = &rr->v[i];
+		const char *act = action;
+		uint64_t sn, sb;
+		for (size_t k = 0; op && k < op->nskipped; k++)
+			if (op->skipped[k].uid == h->uid)
+				act = mt_skip_row(op, op->skipped[k].why, &sn, &sb);
 		fprintf(log, "{\"time\":\"%s\",\"account\":", ts);
 		mt_json_str(log, ctx->acct.name);
 		fputs(",\"user\":", log);
@@ -722,7 +729,7 @@ static void log_hits(FILE *log, struct mt_ctx *ctx, const struct mt_rule *r, con
 		fputs(",\"subject\":", log);
 		mt_json_str(log, h->subject ? h->subject : "");
 		fputs(",\"action\":", log);
-		mt_json_str(log, action);
+		mt_json_str(log, act);
 		if (target) {
 			fputs(",\"target\":", log);
 			mt_json_str(log, target);
@@ -781,17 +788,38 @@ static int conclude(struct run *R, struct fplan *fp, struct mt_table *res, struc
 		if (x->n == 0)
 			continue;
 		const struct mt_op *op = x->has_op ? &R->plan.v[x->op] : NULL;
-		uint64_t n = R->dry || op == NULL ? x->n : op->done;
+		/* to another account a dry run reads what the real run would find there */
+		int xacct = op && op->account && (op->kind == MT_OP_MOVE || op->kind == MT_OP_COPY);
+		uint64_t n = (R->dry && !xacct) || op == NULL ? x->n : op->done;
 		if (!R->dry && op && !op->ran)
 			continue;   /* the run stopped before: the error says so */
 		if (!R->dry && op)
 			log_hits(R->log, R->ctx, rule, fp->folder,
-				 rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag") : action_name(rule, 0), target, x);
+				 rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag") : action_name(rule, 0), target, x, op);
 		int row = mt_table_row(res);
 		mt_table_str(res, row, R_RULE, rule->name);
 		mt_table_str(res, row, R_FOLDER, fp->folder);
 		mt_table_str(res, row, R_ACTION, action_name(rule, R->dry));
 		mt_table_num(res, row, R_MESSAGES, (long long)n);
+		if (xacct && op->found) {
+			/* of those, copies an interrupted run had made: not appended again */
+			row = mt_table_row(res);
+			mt_table_str(res, row, R_RULE, rule->name);
+			mt_table_str(res, row, R_FOLDER, fp->folder);
+			mt_table_str(res, row, R_ACTION, "already there");
+			mt_table_num(res, row, R_MESSAGES, (long long)op->found);
+		}
+		/* and what stays where it is, by why (each named on stderr) */
+		uint64_t sn, sb;
+		const char *act;
+		for (int w = 1; xacct && (act = mt_skip_row(op, w, &sn, &sb)) != NULL; w++)
+			if (sn) {
+				row = mt_table_row(res);
+				mt_table_str(res, row, R_RULE, rule->name);
+				mt_table_str(res, row, R_FOLDER, fp->folder);
+				mt_table_str(res, row, R_ACTION, act);
+				mt_table_num(res, row, R_MESSAGES, (long long)sn);
+			}
 		if (R->dry && R->verbose)
 			for (size_t i = 0; i < x->n; i++) {
 				int mr = mt_table_row(msgs);
@@ -1160,9 +1188,14 @@ static int filter_main(struct mt_ctx *ctx)
 	}
 	if (r == MT_OK && (r = mt_plan_check(ctx->s, &R.plan, &ctx->err)) != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
-	/* then act, in rule order, and say what was done */
-	if (r == MT_OK && !R.dry && (r = mt_plan_run(ctx->s, &R.plan, &ctx->err)) != MT_OK)
+	/* then act, in rule order, and say what was done; a dry run reads
+	 * another account's targets as the real run would (lib/plan.h) */
+	R.plan.dry_run = R.dry;
+	if (r == MT_OK && (r = mt_plan_run(ctx->s, &R.plan, &ctx->err)) != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
+	uint64_t skipped = 0;   /* to another account: messages left where they are */
+	for (size_t k = 0; k < R.plan.n; k++)
+		skipped += mt_report_skips(ctx, &R.plan.v[k]);
 	for (size_t j = 0; fp && j < nfolders; j++) {
 		int sr = conclude(&R, &fp[j], &res, &msgs);
 		if (r == MT_OK && sr != MT_OK)
@@ -1170,6 +1203,12 @@ static int filter_main(struct mt_ctx *ctx)
 	}
 	if (r < 0)
 		r = -r;
+	if (r == MT_OK && skipped)
+		/* the rest was done, but not what was asked: mailtool-filter(1), EXIT STATUS */
+		r = mt_fail(ctx, MT_EDATA, "%llu message%s %s copied or moved to another account (named above): %s %s "
+			    "where %s", (unsigned long long)skipped, skipped == 1 ? "" : "s",
+			    R.dry ? "would not be" : skipped == 1 ? "was not" : "were not", skipped == 1 ? "it" : "they",
+			    R.dry ? "would stay" : skipped == 1 ? "stays" : "stay", skipped == 1 ? "it is" : "they are");
 	if (r == MT_OK && R.undecided)
 		r = mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");

@@ -204,6 +204,20 @@ EOF
 	[[ "$stderr" == *"rule 'out': move to another account: Sieve files into this account's folders only"* ]]
 }
 
+@test "filter --dry-run to another account reads it: after a killed run it says what is already there, as the real run does" {
+	printf '%s\n' 'rules = ( { name = "dev out"; folder = "Lists/dev"; match = { from = "@"; }; move = { account = "bob"; folder = "Alice/dev"; }; create = true; } );' >"$R"
+	n=$(count_of alice mailbox Lists/dev undeleted)
+	[ "$n" -gt 10 ]
+	MAILTOOL_TEST_XFER_BATCH=10 MAILTOOL_TEST_HOOK_AFTER_APPEND='kill -9 $MAILTOOL_PID' run "$MT" filter -f "$R"
+	[ "$status" -eq 137 ]
+	[ "$(count_of bob mailbox Alice/dev all)" -eq 10 ]
+	PLAN_USER=bob plan_is_outcome filter -f "$R"
+	[[ "$output" == *$'dev out\tLists/dev\tmoved\t'"$n"* ]]
+	[[ "$output" == *$'dev out\tLists/dev\talready there\t10'* ]]
+	[ "$(count_of bob mailbox Alice/dev all)" -eq "$n" ]
+	[ "$(count_of alice mailbox Lists/dev undeleted)" -eq 0 ]
+}
+
 @test "a rule's folder of dates on another account: each message in the folder of its month, created there" {
 	printf '%s\n' 'rules = ( { name = "old"; match = { older = "1y"; }; move = { account = "bob"; folder = "Old/%Y/%m"; }; create = true; } );' >"$R"
 	want=$(dadm -f tab fetch -u alice "date.received hdr.message-id" mailbox INBOX undeleted before 365d | tail -n +2 |
@@ -262,6 +276,89 @@ EOF
 	[ "$(CHECK count alice T-xacct)" -eq 0 ]
 	[ "$(count_of bob mailbox FromCyrus all)" -eq "$n" ]
 	CHECK delete alice T-xacct >/dev/null 2>&1 || true
+}
+
+# ---- what cannot be copied stays, and the run says so ----
+
+# an account "liar": alice through tests/lib/lieproxy.py with RULES (a server
+# that sends a NUL byte, a size it did not report, no text); then
+# MAILTOOL_CONFIG names the configuration with it
+liar_conf() {
+	local t
+	t=$(printf 'python3 %s %s -- %s' "$MT_REPO/tests/lib/lieproxy.py" "$*" "$MT_TUNNEL_ALICE")
+	{ head -n -1 "$BATS_FILE_TMPDIR/x.conf"; printf '  liar = { tunnel = "%s"; timeout = 10; };\n};\n' "${t//\"/\\\"}"; } \
+		>"$BATS_TEST_TMPDIR/l.conf"
+	export MAILTOOL_CONFIG="$BATS_TEST_TMPDIR/l.conf"
+}
+# the UIDs of alice's FOLDER, on one line
+uids_of() { dadm search -u alice mailbox "$1" all | awk '{printf "%s%s", (NR > 1 ? " " : ""), $2}'; }
+
+@test "a NUL byte, a size the server did not report, no text: those stay, each named (folder, UID, why), 65; the rest moved" {
+	read -r u1 u2 u3 u4 rest <<<"$(uids_of 'Old Stuff')"
+	[ -n "$u4" ]
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	liar_conf "nul=$u1:10" "size=$u2:7" "nil=$u3"
+	# the dry run reads the same text, so it says the same, and exits the same
+	PLAN_USER=bob plan_is_outcome archive -a liar --older 1d --include-flagged --to-account bob --to Kept 'Old Stuff'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $u1: not moved to account 'bob' folder 'Kept': its text holds a NUL byte"*"; it stays in 'Old Stuff'"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u2: not moved to account 'bob' folder 'Kept': its text is not the size the server reported (7 reported, "*" sent); it stays in 'Old Stuff'"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u3: not moved to account 'bob' folder 'Kept': the server sent no text for it; it stays in 'Old Stuff'"* ]]
+	[[ "$stderr" == *"3 messages were not moved (named above): they stay where they are"* ]]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tnot moved: NUL byte\t1\t'* ]]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tnot moved: size differs\t1\t7'* ]]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tnot moved: no text sent\t1\t'* ]]
+	# exactly those three stay; every other one is in bob's Kept
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 3 ]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$u1,$u2,$u3")" -eq 3 ]
+	[ "$(count_of bob mailbox Kept all)" -eq $((n - 3)) ]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tmoved\t'"$((n - 3))"$'\t'* ]]
+	# --json: the same rows, records of the documented type
+	run --separate-stderr "$MT" archive -a liar --older 1d --include-flagged --to-account bob --to Kept --json 'Old Stuff'
+	[ "$status" -eq 65 ]
+	python3 "$MT_REPO/tests/lib/schema-check.py" "$MT_REPO/man/mailtool.1" archive <<<"$output"
+	[[ "$output" == *'"action":"not moved: NUL byte","messages":1,'* ]]
+}
+
+@test "filter: the same messages stay, each named and logged as not moved, 65; the rule's other messages move" {
+	read -r u1 u2 u3 u4 rest <<<"$(uids_of 'Old Stuff')"
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	liar_conf "nul=$u1:10" "size=$u2:7" "nil=$u3"
+	printf '%s\n' 'rules = ( { name = "out"; folder = "Old Stuff"; match = { larger = "1"; }; move = { account = "bob"; folder = "Kept"; }; create = true; } );' >"$R"
+	PLAN_USER=bob plan_is_outcome filter -a liar -f "$R"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $u1: not moved to account 'bob' folder 'Kept': its text holds a NUL byte"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u2: not moved to account 'bob' folder 'Kept': its text is not the size"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u3: not moved to account 'bob' folder 'Kept': the server sent no text"* ]]
+	[[ "$output" == *$'out\tOld Stuff\tmoved\t'"$((n - 3))"* ]]
+	[[ "$output" == *$'out\tOld Stuff\tnot moved: NUL byte\t1'* ]]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$u1,$u2,$u3")" -eq 3 ]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 3 ]
+	# the audit log says what happened to each, not what was asked
+	user_restore alice
+	user_restore bob
+	run --separate-stderr "$MT" filter -a liar -f "$R" --log "$BATS_TEST_TMPDIR/log"
+	[ "$status" -eq 65 ]
+	[ "$(jq -r 'select(.action == "moved") | .uid' "$BATS_TEST_TMPDIR/log" | wc -l)" -eq $((n - 3)) ]
+	[ "$(jq -r "select(.uid == $u1) | .action" "$BATS_TEST_TMPDIR/log")" = "not moved: NUL byte" ]
+}
+
+@test "a copy not found on reading the destination back: the original stays, named, 65" {
+	# bob without UIDPLUS (no APPENDUID), whose server misstates the size of
+	# UID 1 (the new folder's first copy), so that copy is not recognised
+	tun=$(printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u bob 2>>%s' "$MT_TEST_DIR/dovecot.conf" \
+		"$DST_NO_UIDPLUS" "$MT_DOVECOT_LOG")
+	tun=$(printf 'python3 %s size=1:3 -- %s' "$MT_REPO/tests/lib/lieproxy.py" "$tun")
+	{ head -n -1 "$MAILTOOL_CONFIG"; printf '  bobtun = { tunnel = "%s"; timeout = 10; };\n};\n' "${tun//\"/\\\"}"; } >"$BATS_TEST_TMPDIR/t.conf"
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	first=$(uids_of 'Old Stuff' | cut -d' ' -f1)
+	run --separate-stderr "$MT" archive --config "$BATS_TEST_TMPDIR/t.conf" --older 1d --include-flagged \
+		--to-account bobtun --to Kept 'Old Stuff'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $first: not moved to account 'bobtun' folder 'Kept': appended, but its copy was not found there on reading back; it stays in 'Old Stuff'"* ]]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 1 ]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$first")" -eq 1 ]
+	[ "$(count_of bob mailbox Kept all)" -eq "$n" ]
 }
 
 # ---- interruptions: the matrices of cuts.bats and faults.bats, on either connection ----
