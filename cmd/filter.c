@@ -281,6 +281,7 @@ struct run {
 	struct skey key;
 	char *trash, *trash_wire;
 	char **target_wire;       /* per rule */
+	char **xtarget;           /* per rule to another account: its folder as that server names it (mt_foreign_name) */
 	time_t now;
 	struct mt_plan plan;
 	const char *folder;       /* the folder being decided */
@@ -566,8 +567,9 @@ static void plan_actions(struct run *R, struct fplan *fp, const char *wire, uint
 			struct mt_op *op = mt_plan_add_uids(&R->plan, act[a].kind, fp->folder, wire, uidvalidity, uids, sizes, rr->n);
 			op->label = mt_xstrdup(rule->name);
 			op->flags = act[a].flags ? mt_xstrdup(act[a].flags) : NULL;
-			op->target = act[a].target ? mt_xstrdup(act[a].target) : NULL;
 			op->account = act[a].target && rule->account ? mt_xstrdup(rule->account) : NULL;
+			op->target = op->account ? mt_xstrdup(R->xtarget[fp->idx[k]])
+				   : act[a].target ? mt_xstrdup(act[a].target) : NULL;
 			op->dated = op->account && rule->dated;
 			rr->op = R->plan.n - 1;   /* the last one reports: the action, or the flag op */
 			rr->has_op = 1;
@@ -950,30 +952,36 @@ static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const st
 /* A move or copy to another account's folder: the account is one of
  * mailtool.conf (else 78 with the rule's place), its target there exists
  * or is planned (create = true); the session there is the run's to keep. */
-static int xacct_target(struct run *R, const struct mt_rule *rule)
+static int xacct_target(struct run *R, size_t i)
 {
 	struct mt_ctx *ctx = R->ctx;
+	const struct mt_rule *rule = &R->rules->v[i];
 	struct mt_session *d;
 	struct mt_mailboxes there;
 	int r, exists = 0, planned = 0;
 	if ((r = mt_dest_session(ctx, rule->account, &d, &ctx->err)) != MT_OK)
 		return mt_fail(ctx, r, "%s:%d: rule '%s': %s", rule->file, rule->line, rule->name, ctx->err.msg);
-	if (rule->dated)
-		return MT_OK;   /* a folder per date: each made there as the run needs it */
-	if ((r = mt_list(d, rule->target, &there, &ctx->err)) != MT_OK)
+	/* the folder as that server names it (Courier's "INBOX." and '.') */
+	if ((r = mt_foreign_name(d, rule->target, &R->xtarget[i], &ctx->err)) != MT_OK)
 		return mt_fail(ctx, r, "%s:%d: rule '%s': account '%s': %s", rule->file, rule->line, rule->name,
 			       rule->account, ctx->err.msg);
-	exists = listed(&there, rule->target);
+	const char *target = R->xtarget[i];
+	if (rule->dated)
+		return MT_OK;   /* a folder per date: each made there as the run needs it */
+	if ((r = mt_list(d, target, &there, &ctx->err)) != MT_OK)
+		return mt_fail(ctx, r, "%s:%d: rule '%s': account '%s': %s", rule->file, rule->line, rule->name,
+			       rule->account, ctx->err.msg);
+	exists = listed(&there, target);
 	mt_mailboxes_release(&there);
 	if (!exists && !rule->create)
 		return mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist on account '%s' (create = true; "
-			       "makes it)", rule->file, rule->line, rule->name, rule->target, rule->account);
+			       "makes it)", rule->file, rule->line, rule->name, target, rule->account);
 	for (size_t o = 0; o < R->plan.n; o++)
 		planned |= R->plan.v[o].account && strcmp(R->plan.v[o].account, rule->account) == 0 &&
-			   strcmp(R->plan.v[o].folder, rule->target) == 0;
+			   strcmp(R->plan.v[o].folder, target) == 0;
 	if (!exists && !planned) {
 		struct mt_op *op = mt_plan_add(&R->plan, MT_OP_CREATE);
-		op->folder = mt_xstrdup(rule->target);
+		op->folder = mt_xstrdup(target);
 		op->account = mt_xstrdup(rule->account);
 	}
 	return MT_OK;
@@ -1029,7 +1037,7 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 			}
 		}
 		if (rule->account) {
-			if ((r = xacct_target(R, rule)) != MT_OK)
+			if ((r = xacct_target(R, i)) != MT_OK)
 				break;
 			continue;
 		}
@@ -1162,6 +1170,7 @@ static int filter_main(struct mt_ctx *ctx)
 	res.type = "rule";
 	msgs.type = "message";
 	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);
+	R.xtarget = mt_xmalloc(sizeof *R.xtarget * R.rules->n);
 	R.plan.dest = mt_dest_session;   /* rules that move or copy to another account */
 	R.plan.dest_arg = ctx;
 	/* everything is checked before anything changes: folders, targets, \Trash, the log */
@@ -1226,9 +1235,12 @@ out:
 		fsync(fileno(R.log));
 		fclose(R.log);
 	}
-	for (size_t i = 0; R.target_wire && i < R.rules->n; i++)
+	for (size_t i = 0; R.target_wire && i < R.rules->n; i++) {
 		free(R.target_wire[i]);
+		free(R.xtarget[i]);
+	}
 	free(R.target_wire);
+	free(R.xtarget);
 	for (size_t j = 0; j < nfolders; j++) {
 		for (size_t k = 0; fp && fp[j].rr && k < fp[j].n; k++)
 			hits_free(&fp[j].rr[k]);

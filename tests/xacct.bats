@@ -21,33 +21,62 @@ cy_wanted() {
 	return 1
 }
 
-# one configuration with the accounts of both servers
+# Courier likewise (tests/lib/courier.sh: its folders under INBOX., '.' between levels)
+co_wanted() {
+	mt_other_pass sanitizer && return 1
+	case ${MAILTOOL_TEST_SERVERS:-courier} in *courier*) return 0 ;; esac
+	return 1
+}
+
+# one configuration with the accounts of every server started (CONF...: theirs)
 write_conf() {
 	{
 		echo 'default = "alice";'
 		echo 'accounts = {'
-		sed -n '/^accounts = {/,/^};/p' "$MT_SUITE_DIR/mailtool.conf" | sed '1d;$d'
-		[ -z "${1:-}" ] || sed -n '/^accounts = {/,/^};/p' "$1" | sed '1d;$d'
+		for c in "$MT_SUITE_DIR/mailtool.conf" "$@"; do
+			sed -n '/^accounts = {/,/^};/p' "$c" | sed '1d;$d'
+		done
 		echo '};'
 	} >"$BATS_FILE_TMPDIR/x.conf"
 }
 
 setup_file() {
+	local confs=()
 	user_snapshot bob
 	alice_snapshots
 	# the small snapshot's bob is bob's fixture
 	cp -a "$BATS_FILE_TMPDIR/bob.snap" "$BATS_FILE_TMPDIR/small/bob.snap"
-	write_conf
-	cy_wanted || return 0
-	cy_start_file || return 1
-	. "$(cat "$BATS_FILE_TMPDIR/cy-top")/cyrus/env.sh"
-	write_conf "$MT_CY_CONF"
+	if co_wanted; then
+		# Courier reads its directory as its own users: a tree outside the mode-700 one
+		local top
+		top=$(mktemp -d /tmp/mailtool-courier.XXXXXX)
+		chmod 755 "$top"
+		echo "$top" >"$BATS_FILE_TMPDIR/co-top"
+		"$MT_REPO/tests/lib/courier.sh" start "$top/srv" >"$BATS_FILE_TMPDIR/courier-start.log" 2>&1 || {
+			cat "$BATS_FILE_TMPDIR/courier-start.log" >&2
+			return 1
+		}
+		for u in alice bob; do cp -a "$top/srv/mail/$u/Maildir" "$top/$u.snap"; done
+		confs+=("$top/srv/mailtool.conf")
+	fi
+	if cy_wanted; then
+		cy_start_file || return 1
+		. "$(cat "$BATS_FILE_TMPDIR/cy-top")/cyrus/env.sh"
+		confs+=("$MT_CY_CONF")
+	fi
+	write_conf "${confs[@]}"
 }
 
 teardown_file() {
 	alice_reset
 	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" bob >/dev/null
 	cy_stop_file
+	if [ -f "$BATS_FILE_TMPDIR/co-top" ]; then
+		local top
+		top=$(cat "$BATS_FILE_TMPDIR/co-top")
+		"$MT_REPO/tests/lib/courier.sh" stop "$top/srv" >/dev/null 2>&1
+		rm -rf "$top"
+	fi
 }
 
 setup() {
@@ -359,6 +388,67 @@ uids_of() { dadm search -u alice mailbox "$1" all | awk '{printf "%s%s", (NR > 1
 	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 1 ]
 	[ "$(count_of alice mailbox 'Old Stuff' uid "$first")" -eq 1 ]
 	[ "$(count_of bob mailbox Kept all)" -eq "$n" ]
+}
+
+# ---- Courier: its personal namespace "INBOX." and delimiter '.' ----
+
+co_setup() {
+	co_wanted || skip "MAILTOOL_TEST_SERVERS does not name courier (or make check's sanitizer pass)"
+	CO_TOP=$(cat "$BATS_FILE_TMPDIR/co-top")
+	. "$CO_TOP/srv/env.sh"
+}
+# Courier's own view (tests/lib/courier-check.py): CO USER COMMAND ARGS...
+CO() {
+	local u=$MT_CO_USER_ALICE p=$MT_CO_PASS_ALICE
+	if [ "$1" = bob ]; then u=$MT_CO_USER_BOB p=$MT_CO_PASS_BOB; fi
+	python3 "$MT_CO_CHECK" --port "$MT_CO_PORT" --ca "$MT_CO_CA" --user "$u" --password "$p" "${@:2}"
+}
+# messages in every Courier folder of USER whose name begins with PREFIX
+co_count_under() {
+	local n=0 f
+	while IFS= read -r f; do n=$((n + $(CO "$1" count "$f"))); done < <(CO "$1" list | grep -F "$2")
+	echo "$n"
+}
+co_put_back() {   # USER: the Maildir as the server started
+	local md=$MT_CO_MAILDIR_ALICE
+	[ "$1" = bob ] && md=$MT_CO_MAILDIR_BOB
+	rm -rf "$md"
+	cp -a "$CO_TOP/$1.snap" "$md"
+}
+
+@test "Dovecot -> Courier: --to 'FromDovecot/%Y' and a rule's 'Alice/ann' are Courier bob's INBOX.FromDovecot.YEAR and INBOX.Alice.ann" {
+	co_setup
+	before=$(count_of alice mailbox 'Old Stuff' all)
+	run --separate-stderr "$MT" archive --older 1d --include-flagged --to-account co-bob --to 'FromDovecot/%Y' --tsv 'Old Stuff'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'Old Stuff -> co-bob:INBOX.FromDovecot.'[0-9][0-9][0-9][0-9]$'\tmoved\t'* ]]
+	n=$(echo "$output" | awk -F'\t' '$2 == "moved" {s += $3} END {print s}')
+	[ "$n" -gt 0 ]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq $((before - n)) ]
+	[ "$(co_count_under bob INBOX.FromDovecot.)" -eq "$n" ]
+	# a rule's folder, created there, the same way; a rerun adds nothing
+	printf '%s\n' 'rules = ( { name = "ann"; folder = "Lists/announce"; match = { from = "@"; }; move = { account = "co-bob"; folder = "Alice/ann"; }; create = true; } );' >"$R"
+	m=$(count_of alice mailbox Lists/announce undeleted)
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count_of alice mailbox Lists/announce undeleted)" -eq 0 ]
+	[ "$(CO bob count INBOX.Alice.ann)" -eq "$m" ]
+	CO bob lsub | grep -qx 'INBOX.Alice.ann'
+	co_put_back bob
+}
+
+@test "Courier -> Dovecot: Courier alice's Junk (INBOX.Junk) into Dovecot bob's FromCourier, counted by both servers" {
+	co_setup
+	n=$(CO alice count INBOX.Junk)
+	[ "$n" -gt 0 ]
+	run --separate-stderr "$MT" archive -a co-alice --older 1d --include-flagged --to-account bob --to FromCourier --tsv Junk
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'INBOX.Junk -> bob:FromCourier\tmoved\t'"$n"$'\t'* ]]
+	[ "$(CO alice count INBOX.Junk)" -eq 0 ]
+	[ "$(count_of bob mailbox FromCourier all)" -eq "$n" ]
+	co_put_back alice
 }
 
 # ---- interruptions: the matrices of cuts.bats and faults.bats, on either connection ----
