@@ -295,6 +295,32 @@ EOF
 	cy_teardown
 }
 
+@test "Dovecot -> Cyrus over quota: the unconfirmed stay in the source, 69; with room, a rerun moves the rest, nothing twice" {
+	cy_setup
+	n=$(count_of alice mailbox INBOX before 730d unflagged)
+	kib=$(dadm -f tab fetch -u alice size.virtual mailbox INBOX before 730d unflagged | tail -n +2 | awk '{s += $1} END {print int(s / 1024)}')
+	# bob's Cyrus quota: what he uses and room for about half of them
+	read -r _ _ used limit < <(CHECK quota bob | awk -F'\t' '$2 == "STORAGE"')
+	echo "used $used limit $limit, $n messages, $kib KiB"
+	[ -n "$used" ]
+	CHECK setquota user/bob $((used + kib / 2)) >/dev/null
+	inbox=$(count_of alice mailbox INBOX all)
+	MAILTOOL_TEST_XFER_BATCH=10 run --separate-stderr "$MT" archive --older 2y --to-account cy-bob --to FromDovecot INBOX
+	CHECK setquota user/bob "${limit:--}" >/dev/null
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"APPEND to 'FromDovecot' refused by the server"*"stay in 'INBOX'"* ]]
+	copied=$(CHECK count bob FromDovecot)
+	[ "$copied" -gt 0 ]
+	[ "$copied" -lt "$n" ]
+	# exactly the confirmed copies left alice
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - copied)) ]
+	run --separate-stderr "$MT" archive --older 2y --to-account cy-bob --to FromDovecot INBOX
+	[ "$status" -eq 0 ]
+	[ "$(CHECK count bob FromDovecot)" -eq "$n" ]
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - n)) ]
+	CHECK delete bob FromDovecot >/dev/null 2>&1 || true
+}
+
 @test "Cyrus -> Dovecot: Cyrus alice's Lists/dev into Dovecot bob, counted by both servers" {
 	cy_setup
 	CHECK clone alice Lists/dev T-xacct >/dev/null
