@@ -306,10 +306,17 @@ EOF
 	CHECK setquota user/bob $((used + kib / 2)) >/dev/null
 	inbox=$(count_of alice mailbox INBOX all)
 	MAILTOOL_TEST_XFER_BATCH=10 run --separate-stderr "$MT" archive --older 2y --to-account cy-bob --to FromDovecot INBOX
+	a_status=$status a_stderr=$stderr
+	copied=$(CHECK count bob FromDovecot)
+	# a rule to the full account: the same refusal, nothing more leaves alice
+	printf '%s\n' 'rules = ( { name = "old"; folder = "INBOX"; match = { older = "2y"; }; move = { account = "cy-bob"; folder = "FromDovecot"; }; } );' >"$R"
+	run --separate-stderr "$MT" filter -f "$R"
 	CHECK setquota user/bob "${limit:--}" >/dev/null
 	[ "$status" -eq 69 ]
-	[[ "$stderr" == *"APPEND to 'FromDovecot' refused by the server"*"stay in 'INBOX'"* ]]
-	copied=$(CHECK count bob FromDovecot)
+	[[ "$stderr" == *"APPEND to 'FromDovecot' refused by the server"* ]]
+	[ "$(CHECK count bob FromDovecot)" -eq "$copied" ]
+	[ "$a_status" -eq 69 ]
+	[[ "$a_stderr" == *"APPEND to 'FromDovecot' refused by the server"*"stay in 'INBOX'"* ]]
 	[ "$copied" -gt 0 ]
 	[ "$copied" -lt "$n" ]
 	# exactly the confirmed copies left alice
@@ -414,6 +421,22 @@ uids_of() { dadm search -u alice mailbox "$1" all | awk '{printf "%s%s", (NR > 1
 	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 1 ]
 	[ "$(count_of alice mailbox 'Old Stuff' uid "$first")" -eq 1 ]
 	[ "$(count_of bob mailbox Kept all)" -eq "$n" ]
+}
+
+@test "the destination folder made anew between APPEND and reading back (UIDVALIDITY): nothing removed, 75 with why" {
+	# bob without UIDPLUS, so the copies are read back; his Kept deleted and
+	# created again after the APPEND
+	tun=$(printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u bob 2>>%s' "$MT_TEST_DIR/dovecot.conf" \
+		"$DST_NO_UIDPLUS" "$MT_DOVECOT_LOG")
+	{ head -n -1 "$MAILTOOL_CONFIG"; printf '  bobtun = { tunnel = "%s"; timeout = 10; };\n};\n' "${tun//\"/\\\"}"; } >"$BATS_TEST_TMPDIR/t.conf"
+	dadm mailbox create -u bob Kept
+	before=$(msgs_of alice mailbox 'Old Stuff' all)
+	MAILTOOL_TEST_HOOK_AFTER_APPEND="$MT_DOVEADM mailbox delete -u bob Kept && $MT_DOVEADM mailbox create -u bob Kept" \
+		run --separate-stderr "$MT" archive --config "$BATS_TEST_TMPDIR/t.conf" --older 1d --include-flagged \
+		--to-account bobtun --to Kept 'Old Stuff'
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"UIDVALIDITY of 'Kept' changed during the copy; nothing more removed"* ]]
+	[ "$(msgs_of alice mailbox 'Old Stuff' all)" = "$before" ]
 }
 
 # ---- Courier: its personal namespace "INBOX." and delimiter '.' ----
