@@ -475,6 +475,15 @@ static void skip(struct xmsg *m, enum mt_skip_why why)
 	m->why = why;
 }
 
+/* m stays in the source, on its way to target: said in op->skipped. */
+static void add_skip(struct mt_op *op, const struct xmsg *m, const char *target)
+{
+	op->skipped = mt_xrealloc(op->skipped, sizeof *op->skipped * (op->nskipped + 1));
+	op->skipped[op->nskipped++] = (struct mt_skip){ .uid = m->uid, .size = m->size, .why = m->why, .got = m->got,
+							.target = mt_xstrdup(target) };
+	op->skipped_bytes += m->size;
+}
+
 /* The originals' text, each checked that an APPEND can carry it as the
  * server described it; the others are skipped, and why. A dry run reads
  * the same, so that it says what the real run will do. */
@@ -561,6 +570,27 @@ static int run_batch(struct xfer *x, struct xmsg *m, size_t n, int move, int dry
 
 /* ---- the op ----------------------------------------------------------------------- */
 
+/* UIDs of the op the server sent nothing about (not even their size): in
+ * op->skipped as expunged meanwhile, or, still there, as sent no text. */
+static int unanswered(struct xfer *x, struct mt_err *e)
+{
+	struct mt_op *op = x->op;
+	uint32_t *miss = mt_xmalloc(sizeof *miss * (op->n + 1)), *left = NULL;
+	size_t nm = 0, nleft = 0;
+	for (size_t i = 0; i < op->n; i++) {
+		struct xmsg key = { .uid = op->uids[i] };
+		if (!mt_bsearch(&key, x->m, x->n, sizeof *x->m, cmp_xmsg))
+			miss[nm++] = op->uids[i];
+	}
+	int r = mt_uid_search_in(x->s, miss, nm, "ALL", &left, &nleft, e);
+	for (size_t i = 0; i < nm && r == MT_OK; i++)
+		add_skip(op, &(struct xmsg){ .uid = miss[i], .why = mt_bsearch(&miss[i], left, nleft, sizeof *left, mt_cmp_u32)
+									  ? MT_SKIP_NOBODY : MT_SKIP_GONE }, op->target);
+	free(left);
+	free(miss);
+	return r;
+}
+
 static int cmp_target(const void *a, const void *b)
 {
 	const struct xmsg *x = a, *y = b;
@@ -627,13 +657,8 @@ static int to_target(struct xfer *x, const char *name, size_t a, size_t b, int m
 				op->found_bytes += x->m[k].size;
 			}
 			int state = x->m[k].state;
-			if (state == X_SKIPPED && x->m[k].why) {
-				op->skipped = mt_xrealloc(op->skipped, sizeof *op->skipped * (op->nskipped + 1));
-				op->skipped[op->nskipped++] = (struct mt_skip){ .uid = x->m[k].uid, .size = x->m[k].size,
-										.why = x->m[k].why, .got = x->m[k].got,
-										.target = mt_xstrdup(name) };
-				op->skipped_bytes += x->m[k].size;
-			}
+			if (state == X_SKIPPED && x->m[k].why)
+				add_skip(op, &x->m[k], name);
 			if (dry ? state != X_SKIPPED : move ? state == X_REMOVED : state == X_FOUND || state == X_CONFIRMED) {
 				op->done++;
 				op->done_bytes += x->m[k].size;
@@ -676,6 +701,8 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 		r = mt_fetch_each(s, op->uids, op->n, &meta, take_original, &x, e);
 	if (r == MT_OK)
 		mt_sort(x.m, x.n, sizeof *x.m, cmp_xmsg);
+	if (r == MT_OK && x.n < op->n)
+		r = unanswered(&x, e);
 	if (r == MT_OK && op->dated) {
 		/* each message to the folder its date names: the messages by target, in UID order each */
 		for (size_t i = 0; i < x.n; i++)

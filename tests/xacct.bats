@@ -382,6 +382,20 @@ uids_of() { dadm search -u alice mailbox "$1" all | awk '{printf "%s%s", (NR > 1
 	[[ "$output" == *'"action":"not moved: NUL byte","messages":1,'* ]]
 }
 
+@test "a UID the server answers nothing more about once chosen (no size, no text): it stays, named, 65" {
+	read -r u1 rest <<<"$(uids_of 'Old Stuff')"
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	# its first FETCH (the choice: size and dates) answered, none after
+	liar_conf "drop=$u1:1"
+	run --separate-stderr "$MT" archive -a liar --older 1d --include-flagged --to-account bob --to Kept 'Old Stuff'
+	echo "exit $status: $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $u1: not moved to account 'bob' folder 'Kept': the server sent no text for it; it stays in 'Old Stuff'"* ]]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 1 ]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$u1")" -eq 1 ]
+	[ "$(count_of bob mailbox Kept all)" -eq $((n - 1)) ]
+}
+
 @test "filter: the same messages stay, each named and logged as not moved, 65; the rule's other messages move" {
 	read -r u1 u2 u3 u4 rest <<<"$(uids_of 'Old Stuff')"
 	n=$(count_of alice mailbox 'Old Stuff' all)

@@ -14,6 +14,8 @@ responses). RULE:
                 (RFC 2180 allows it for a message another session expunged)
   cut=UID:N     every BODY[] of UID cut to its first N bytes (a short copy
                 the server says nothing about)
+  drop=UID[:K]  no FETCH response about UID after its first K (default 0),
+                as if the server had nothing to give
   nul=UID:N     byte N of every whole BODY[] of UID sent as a NUL (Dovecot
                 sends 0x80 for a stored NUL; other servers send it as it is)
 The state stays real: nothing on the server is changed by the proxy, so a
@@ -30,7 +32,7 @@ import time
 args = sys.argv[1:]
 sep = args.index("--")
 rules, inner = args[:sep], " ".join(args[sep + 1:])
-size_of, nil, cut, nul = {}, set(), {}, {}
+size_of, nil, cut, nul, drop, answered = {}, set(), {}, {}, {}, {}
 for r in rules:
     kind, _, val = r.partition("=")
     if kind == "size":
@@ -41,6 +43,9 @@ for r in rules:
     elif kind == "cut":
         u, n = val.split(":")
         cut[int(u)] = int(n)
+    elif kind == "drop":
+        u, _, k = val.partition(":")
+        drop[int(u)] = int(k or 0)
     elif kind == "nul":
         u, n = val.split(":")
         nul[int(u)] = int(n)
@@ -84,6 +89,9 @@ def rewrite(parts):
     if not m:
         return b"".join(t + (lit or b"") for t, lit in parts)
     uid = int(m.group(1))
+    answered[uid] = answered.get(uid, 0) + 1
+    if uid in drop and answered[uid] > drop[uid]:
+        return b""
     out = b""
     for t, lit in parts:
         if uid in size_of:
