@@ -1694,18 +1694,26 @@ static char *target_of(const char *tmpl, const struct mt_msg *m, int by_date_hea
 }
 
 /* One folder's part of the plan: its moves, one per target (whatever the
- * number of periods), in the order the targets first appear. */
-static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, const char *tmpl, int by_date_header,
-			const char *account)
+ * number of periods), in the order the targets first appear. To another
+ * account (its session d), the targets as that server names them. */
+static int plan_folder(struct mt_plan *moves, const struct mt_selection *sel, const char *tmpl, int by_date_header,
+		       const char *account, struct mt_session *d, struct mt_err *e)
 {
 	uint32_t *uids = mt_xmalloc(sizeof *uids * (sel->n ? sel->n : 1));
 	uint32_t *sizes = mt_xmalloc(sizeof *sizes * (sel->n ? sel->n : 1));
 	char **names = mt_xmalloc(sizeof *names * (sel->n ? sel->n : 1));
 	unsigned char *taken = mt_xmalloc(sel->n ? sel->n : 1);
 	memset(taken, 0, sel->n ? sel->n : 1);
-	for (size_t i = 0; i < sel->n; i++)
-		names[i] = target_of(tmpl, &sel->msgs[i], by_date_header);
+	int r = MT_OK;
 	for (size_t i = 0; i < sel->n; i++) {
+		names[i] = target_of(tmpl, &sel->msgs[i], by_date_header);
+		char *there = NULL;
+		if (d && r == MT_OK && (r = mt_foreign_name(d, names[i], &there, e)) == MT_OK) {
+			free(names[i]);
+			names[i] = there;
+		}
+	}
+	for (size_t i = 0; i < sel->n && r == MT_OK; i++) {
 		if (taken[i])
 			continue;
 		size_t n = 0;
@@ -1728,6 +1736,7 @@ static void plan_folder(struct mt_plan *moves, const struct mt_selection *sel, c
 	free(taken);
 	free(uids);
 	free(sizes);
+	return r;
 }
 
 /* The rows: per folder its moves, then what \Flagged mail stayed; a real
@@ -1751,6 +1760,12 @@ static void report(struct mt_ctx *ctx, const struct mt_plan *p, size_t first_mov
 			if (op->found)
 				mt_report_row(&t, row, "already there", op->found,
 					      op->found_bytes);
+			/* and what stays where it is, by why (each named on stderr) */
+			uint64_t sn, sb;
+			const char *act;
+			for (int w = 1; (act = mt_skip_row(op, w, &sn, &sb)) != NULL; w++)
+				if (sn)
+					mt_report_row(&t, row, act, sn, sb);
 			free(row);
 			moves++;
 			tot_n += n;
@@ -1777,6 +1792,7 @@ static int archive_main(struct mt_ctx *ctx)
 	int dry = mt_flag(&ctx->args, "dry-run"), r = MT_OK;
 	char **folders = NULL;
 	size_t nfolders = 0;
+	uint64_t skipped = 0;   /* to another account: messages left where they are */
 	const char *xa = mt_arg(&ctx->args, "to-account");
 	/* to another account: its session opened when the plan first needs it */
 	struct mt_plan plan = { .dest = mt_dest_session, .dest_arg = ctx, .dry_run = dry }, moves = { 0 };
@@ -1794,6 +1810,12 @@ static int archive_main(struct mt_ctx *ctx)
 		mt_free_folders(folders, nfolders);
 		return r;
 	}
+	/* to another account: its session, for the names of the targets there */
+	struct mt_session *dest = NULL;
+	if (xa && (r = mt_dest_session(ctx, xa, &dest, &ctx->err)) != MT_OK) {
+		mt_free_folders(folders, nfolders);
+		return mt_fail_err(ctx, &ctx->err);
+	}
 	/* the plan: every folder chosen from (read-only) before anything changes */
 	uint64_t *fl_n = mt_xmalloc(sizeof *fl_n * (nfolders ? nfolders : 1));
 	uint64_t *fl_b = mt_xmalloc(sizeof *fl_b * (nfolders ? nfolders : 1));
@@ -1802,7 +1824,7 @@ static int archive_main(struct mt_ctx *ctx)
 		fl_n[f] = fl_b[f] = 0;
 		if ((r = choose(ctx, folders[f], A->cond, 1, 1, &sel)) == MT_OK &&
 		    (r = flagged_left(ctx, folders[f], &sel, tmpl, &fl_n[f], &fl_b[f])) == MT_OK)
-			plan_folder(&moves, &sel, tmpl, A->by_date_header, xa);
+			r = plan_folder(&moves, &sel, tmpl, A->by_date_header, xa, dest, &ctx->err);
 		mt_selection_release(&sel);
 	}
 	/* every target created (\Archive where the server takes it) and
@@ -1834,6 +1856,8 @@ static int archive_main(struct mt_ctx *ctx)
 		/* a dry run to another account reads there what a real run would find */
 		if (!dry || xa)
 			r = mt_plan_run(ctx->s, &plan, &ctx->err);
+		for (size_t k = first_move; k < plan.n; k++)
+			skipped += mt_report_skips(ctx, &plan.v[k]);
 		report(ctx, &plan, first_move, folders, nfolders, fl_n, fl_b, dry);
 	}
 	free(fl_n);
@@ -1842,6 +1866,12 @@ static int archive_main(struct mt_ctx *ctx)
 	mt_free_folders(folders, nfolders);
 	if (r != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
+	else if (skipped)
+		/* the rest was done, but not what was asked: mailtool-archive(1), EXIT STATUS */
+		r = mt_fail(ctx, MT_EDATA, "%llu message%s %s moved (named above): %s %s where %s", (unsigned long long)skipped,
+			    skipped == 1 ? "" : "s", dry ? "would not be" : skipped == 1 ? "was not" : "were not",
+			    skipped == 1 ? "it" : "they", dry ? "would stay" : skipped == 1 ? "stays" : "stay",
+			    skipped == 1 ? "it is" : "they are");
 	/* a folder argument named nothing: the others are done */
 	return r == MT_OK && unmatched ? MT_EDATA : r;
 }

@@ -374,6 +374,7 @@ struct run {
 	struct skey key;
 	char *trash, *trash_wire;
 	char **target_wire;       /* per rule */
+	char **xtarget;           /* per rule to another account: its folder as that server names it (mt_foreign_name) */
 	time_t now;
 	struct mt_plan plan;
 	const char *folder;       /* the folder being decided */
@@ -662,8 +663,9 @@ static void plan_actions(struct run *R, struct fplan *fp, const char *wire, uint
 			struct mt_op *op = mt_plan_add_uids(&R->plan, act[a].kind, fp->folder, wire, uidvalidity, uids, sizes, rr->n);
 			op->label = mt_xstrdup(rule->name);
 			op->flags = act[a].flags ? mt_xstrdup(act[a].flags) : NULL;
-			op->target = act[a].target ? mt_xstrdup(act[a].target) : NULL;
 			op->account = act[a].target && rule->account ? mt_xstrdup(rule->account) : NULL;
+			op->target = op->account ? mt_xstrdup(R->xtarget[fp->idx[k]])
+				   : act[a].target ? mt_xstrdup(act[a].target) : NULL;
 			op->dated = op->account && rule->dated;
 			rr->op = R->plan.n - 1;   /* the last one reports: the action, or the flag op */
 			rr->has_op = 1;
@@ -804,8 +806,11 @@ static void hit_delays(const struct run *R, const struct hit *h, double *from_da
 	*from_notice = R->watch && R->watch->notice_at > 0 ? mt_now_ms() - R->watch->notice_at : -1;
 }
 
+/* The log's line (and with a watch's -v, stderr's) per message the rule
+ * acted on; one that a copy or move to another account left in place
+ * (op->skipped) is logged as that. */
 static void log_hits(const struct run *R, const struct mt_rule *r, const char *folder, const char *action,
-		     const char *target, const struct rule_run *rr)
+		     const char *target, const struct rule_run *rr, const struct mt_op *op)
 {
 	char ts[32];
 	time_t now = time(NULL);
@@ -819,11 +824,17 @@ static void log_hits(const struct run *R, const struct mt_rule *r, const char *f
 		double dd = -1, dn = -1;
 		if (R->watch)
 			hit_delays(R, h, &dd, &dn);
+		const char *act = action;
+		uint64_t sn, sb;
+		for (size_t k = 0; op && k < op->nskipped; k++)
+			if (op->skipped[k].uid == h->uid)
+				act = mt_skip_row(op, op->skipped[k].why, &sn, &sb);
+
 		if (R->watch && R->verbose) {
 			char *t = target ? mt_xasprintf(" to '%s'", target) : NULL, nb[48] = "";
 			if (dn >= 0)
 				snprintf(nb, sizeof nb, ", %.0f ms after the server's notice", dn);
-			mt_warn(ctx, "rule '%s': %s UID %u %s%s, %.0f ms after its INTERNALDATE%s", r->name, folder, h->uid, action,
+			mt_warn(ctx, "rule '%s': %s UID %u %s%s, %.0f ms after its INTERNALDATE%s", r->name, folder, h->uid, act,
 				t ? t : "", dd, nb);
 			free(t);
 		}
@@ -844,7 +855,7 @@ static void log_hits(const struct run *R, const struct mt_rule *r, const char *f
 		fputs(",\"subject\":", log);
 		mt_json_str(log, h->subject ? h->subject : "");
 		fputs(",\"action\":", log);
-		mt_json_str(log, action);
+		mt_json_str(log, act);
 		if (target) {
 			fputs(",\"target\":", log);
 			mt_json_str(log, target);
@@ -911,17 +922,38 @@ static int conclude(struct run *R, struct fplan *fp, struct mt_table *res, struc
 		if (x->n == 0)
 			continue;
 		const struct mt_op *op = x->has_op ? &R->plan.v[x->op] : NULL;
-		uint64_t n = R->dry || op == NULL ? x->n : op->done;
+		/* to another account a dry run reads what the real run would find there */
+		int xacct = op && op->account && (op->kind == MT_OP_MOVE || op->kind == MT_OP_COPY);
+		uint64_t n = (R->dry && !xacct) || op == NULL ? x->n : op->done;
 		if (!R->dry && op && !op->ran)
 			continue;   /* the run stopped before: the error says so */
 		if (!R->dry && op)
 			log_hits(R, rule, fp->folder,
-				 rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag") : action_name(rule, 0), target, x);
+				 rule->action == MT_A_NONE ? (rule->flag ? "flag" : "unflag") : action_name(rule, 0), target, x, op);
 		int row = mt_table_row(res);
 		mt_table_str(res, row, R_RULE, rule->name);
 		mt_table_str(res, row, R_FOLDER, fp->folder);
 		mt_table_str(res, row, R_ACTION, action_name(rule, R->dry));
 		mt_table_num(res, row, R_MESSAGES, (long long)n);
+		if (xacct && op->found) {
+			/* of those, copies an interrupted run had made: not appended again */
+			row = mt_table_row(res);
+			mt_table_str(res, row, R_RULE, rule->name);
+			mt_table_str(res, row, R_FOLDER, fp->folder);
+			mt_table_str(res, row, R_ACTION, "already there");
+			mt_table_num(res, row, R_MESSAGES, (long long)op->found);
+		}
+		/* and what stays where it is, by why (each named on stderr) */
+		uint64_t sn, sb;
+		const char *act;
+		for (int w = 1; xacct && (act = mt_skip_row(op, w, &sn, &sb)) != NULL; w++)
+			if (sn) {
+				row = mt_table_row(res);
+				mt_table_str(res, row, R_RULE, rule->name);
+				mt_table_str(res, row, R_FOLDER, fp->folder);
+				mt_table_str(res, row, R_ACTION, act);
+				mt_table_num(res, row, R_MESSAGES, (long long)sn);
+			}
 		if (R->dry && R->verbose)
 			for (size_t i = 0; i < x->n; i++) {
 				int mr = mt_table_row(msgs);
@@ -1052,30 +1084,36 @@ static int rule_folders(struct mt_ctx *ctx, const struct mt_rule *rule, const st
 /* A move or copy to another account's folder: the account is one of
  * mailtool.conf (else 78 with the rule's place), its target there exists
  * or is planned (create = true); the session there is the run's to keep. */
-static int xacct_target(struct run *R, const struct mt_rule *rule)
+static int xacct_target(struct run *R, size_t i)
 {
 	struct mt_ctx *ctx = R->ctx;
+	const struct mt_rule *rule = &R->rules->v[i];
 	struct mt_session *d;
 	struct mt_mailboxes there;
 	int r, exists = 0, planned = 0;
 	if ((r = mt_dest_session(ctx, rule->account, &d, &ctx->err)) != MT_OK)
 		return mt_fail(ctx, r, "%s:%d: rule '%s': %s", rule->file, rule->line, rule->name, ctx->err.msg);
-	if (rule->dated)
-		return MT_OK;   /* a folder per date: each made there as the run needs it */
-	if ((r = mt_list(d, rule->target, &there, &ctx->err)) != MT_OK)
+	/* the folder as that server names it (Courier's "INBOX." and '.') */
+	if ((r = mt_foreign_name(d, rule->target, &R->xtarget[i], &ctx->err)) != MT_OK)
 		return mt_fail(ctx, r, "%s:%d: rule '%s': account '%s': %s", rule->file, rule->line, rule->name,
 			       rule->account, ctx->err.msg);
-	exists = listed(&there, rule->target);
+	const char *target = R->xtarget[i];
+	if (rule->dated)
+		return MT_OK;   /* a folder per date: each made there as the run needs it */
+	if ((r = mt_list(d, target, &there, &ctx->err)) != MT_OK)
+		return mt_fail(ctx, r, "%s:%d: rule '%s': account '%s': %s", rule->file, rule->line, rule->name,
+			       rule->account, ctx->err.msg);
+	exists = listed(&there, target);
 	mt_mailboxes_release(&there);
 	if (!exists && !rule->create)
 		return mt_fail(ctx, MT_EDATA, "%s:%d: rule '%s': folder '%s' does not exist on account '%s' (create = true; "
-			       "makes it)", rule->file, rule->line, rule->name, rule->target, rule->account);
+			       "makes it)", rule->file, rule->line, rule->name, target, rule->account);
 	for (size_t o = 0; o < R->plan.n; o++)
 		planned |= R->plan.v[o].account && strcmp(R->plan.v[o].account, rule->account) == 0 &&
-			   strcmp(R->plan.v[o].folder, rule->target) == 0;
+			   strcmp(R->plan.v[o].folder, target) == 0;
 	if (!exists && !planned) {
 		struct mt_op *op = mt_plan_add(&R->plan, MT_OP_CREATE);
-		op->folder = mt_xstrdup(rule->target);
+		op->folder = mt_xstrdup(target);
 		op->account = mt_xstrdup(rule->account);
 	}
 	return MT_OK;
@@ -1131,7 +1169,7 @@ static int validate(struct run *R, const struct mt_mailboxes *all, char ***folde
 			}
 		}
 		if (rule->account) {
-			if ((r = xacct_target(R, rule)) != MT_OK)
+			if ((r = xacct_target(R, i)) != MT_OK)
 				break;
 			continue;
 		}
@@ -1271,6 +1309,7 @@ static int filter_pass(struct mt_ctx *ctx, struct filter *F, struct watch *W)
 	res.type = "rule";
 	msgs.type = "message";
 	R.target_wire = mt_xmalloc(sizeof *R.target_wire * R.rules->n);
+	R.xtarget = mt_xmalloc(sizeof *R.xtarget * R.rules->n);
 	R.plan.dest = mt_dest_session;   /* rules that move or copy to another account */
 	R.plan.dest_arg = ctx;
 	/* everything is checked before anything changes: folders, targets, \Trash, the log */
@@ -1299,9 +1338,14 @@ static int filter_pass(struct mt_ctx *ctx, struct filter *F, struct watch *W)
 	}
 	if (r == MT_OK && (r = mt_plan_check(ctx->s, &R.plan, &ctx->err)) != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
-	/* then act, in rule order, and say what was done */
-	if (r == MT_OK && !R.dry && (r = mt_plan_run(ctx->s, &R.plan, &ctx->err)) != MT_OK)
+	/* then act, in rule order, and say what was done; a dry run reads
+	 * another account's targets as the real run would (lib/plan.h) */
+	R.plan.dry_run = R.dry;
+	if (r == MT_OK && (r = mt_plan_run(ctx->s, &R.plan, &ctx->err)) != MT_OK)
 		r = mt_fail_err(ctx, &ctx->err);
+	uint64_t skipped = 0;   /* to another account: messages left where they are */
+	for (size_t k = 0; k < R.plan.n; k++)
+		skipped += mt_report_skips(ctx, &R.plan.v[k]);
 	for (size_t j = 0; fp && j < nfolders; j++) {
 		int sr = conclude(&R, &fp[j], &res, &msgs);
 		if (r == MT_OK && sr != MT_OK)
@@ -1309,6 +1353,15 @@ static int filter_pass(struct mt_ctx *ctx, struct filter *F, struct watch *W)
 	}
 	if (r < 0)
 		r = -r;
+	if (r == MT_OK && skipped) {
+		/* the rest was done, but not what was asked: mailtool-filter(1), EXIT STATUS */
+		int sr = mt_fail(ctx, MT_EDATA, "%llu message%s %s copied or moved to another account (named above): %s %s "
+				 "where %s", (unsigned long long)skipped, skipped == 1 ? "" : "s",
+				 R.dry ? "would not be" : skipped == 1 ? "was not" : "were not", skipped == 1 ? "it" : "they",
+				 R.dry ? "would stay" : skipped == 1 ? "stays" : "stay", skipped == 1 ? "it is" : "they are");
+		if (W == NULL)
+			r = sr;   /* said; a watch goes on */
+	}
 	if (r == MT_OK && R.undecided && W)   /* said; the watch goes on */
 		mt_fail(ctx, MT_EDATA, "%llu message%s left alone: a regular expression could not be decided on %s",
 			    (unsigned long long)R.undecided, R.undecided == 1 ? "" : "s", R.undecided == 1 ? "it" : "them");
@@ -1338,9 +1391,12 @@ out:
 		fsync(fileno(R.log));
 		fclose(R.log);
 	}
-	for (size_t i = 0; R.target_wire && i < R.rules->n; i++)
+	for (size_t i = 0; R.target_wire && i < R.rules->n; i++) {
 		free(R.target_wire[i]);
+		free(R.xtarget[i]);
+	}
 	free(R.target_wire);
+	free(R.xtarget);
 	for (size_t j = 0; j < nfolders; j++) {
 		for (size_t k = 0; fp && fp[j].rr && k < fp[j].n; k++)
 			hits_free(&fp[j].rr[k]);

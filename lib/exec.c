@@ -508,6 +508,9 @@ void mt_plan_release(struct mt_plan *p)
 		free(op->account);
 		free(op->flags);
 		free(op->refused);
+		for (size_t k = 0; k < op->nskipped; k++)
+			free(op->skipped[k].target);
+		free(op->skipped);
 	}
 	free(p->v);
 	memset(p, 0, sizeof *p);

@@ -276,6 +276,29 @@ char *mt_prefixed_name(struct mt_session *s, const char *name)
 	return mt_xasprintf("%s%s", prefix, name);
 }
 
+int mt_foreign_name(struct mt_session *s, const char *name, char **out, struct mt_err *e)
+{
+	char delim = 0;
+	const char *prefix;
+	int r = mt_delimiter(s, &delim, e);
+	*out = NULL;
+	if (r == MT_OK)
+		r = mt_personal_prefix(s, &prefix, e);
+	if (r != MT_OK)
+		return r;
+	char *n = mt_xstrdup(name), *pre;
+	if (delim && delim != '/')
+		for (char *p = n; *p; p++)
+			if (*p == '/')
+				*p = delim;
+	if ((pre = mt_prefixed_name(s, n)) != NULL) {
+		free(n);
+		n = pre;
+	}
+	*out = n;
+	return MT_OK;
+}
+
 /* ---- LIST -------------------------------------------------------------- */
 
 static void add_flag(char **special, const char *f)

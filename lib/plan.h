@@ -22,6 +22,25 @@ enum mt_op_kind {
 	MT_OP_SETQUOTA,      /* SETQUOTA folder (a quota root) (flags: "STORAGE 1024 MESSAGE 500") */
 };
 
+/* Why a message of a copy or move to another account was left in the source. */
+enum mt_skip_why {
+	MT_SKIP_NUL = 1,     /* its text holds a NUL byte, which an APPEND cannot carry */
+	MT_SKIP_SIZE,        /* its text is not the size the server reported (RFC822.SIZE) */
+	MT_SKIP_NOBODY,      /* the server sent no text for it, though it is still there */
+	MT_SKIP_GONE,        /* it was expunged meanwhile (by another client) */
+	MT_SKIP_UNCONFIRMED, /* appended, but no copy of it was found on reading the target back */
+};
+
+struct mt_skip {
+	uint32_t uid, size;      /* size: as the server reported it */
+	enum mt_skip_why why;
+	uint64_t got;            /* MT_SKIP_SIZE: the size of the text the server sent */
+	char *target;            /* the folder it was going to (a dated op's own); owned */
+};
+
+/* A sentence for why (no final full stop). */
+const char *mt_skip_reason(enum mt_skip_why why);
+
 struct mt_op {
 	enum mt_op_kind kind;
 	char *label;             /* what asked for it (a rule, a step), for reports; owned, may be NULL */
@@ -44,6 +63,9 @@ struct mt_op {
 	uint64_t done;           /* messages the server reports done (expunged, moved; stored and copied: n) */
 	uint64_t done_bytes;
 	uint64_t found, found_bytes;  /* to another account: copies already there (an interrupted run's) */
+	struct mt_skip *skipped;  /* to another account: messages left in the source, in UID order per target; owned */
+	size_t nskipped;
+	uint64_t skipped_bytes;
 };
 
 struct mt_plan {
@@ -84,8 +106,8 @@ int mt_plan_run(struct mt_session *s, struct mt_plan *p, struct mt_err *e);
  * then for a move UID STORE \Deleted + UID EXPUNGE of exactly the
  * confirmed originals. Copies an interrupted earlier run made (same size,
  * Message-ID and SHA-256 of the text) count as made and are not appended
- * again. dry: only reads (done: what would be copied; found: of those,
- * already there). op->done/done_bytes: copied (copy) or removed from the
+ * again. dry: only reads, the same text a real run reads (done: what would
+ * be copied; found: of those, already there; skipped: what would stay). op->done/done_bytes: copied (copy) or removed from the
  * source (move); op->found: of them, found there already. */
 int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, int dry, int allow_unsafe,
 		struct mt_err *e);

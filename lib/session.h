@@ -114,6 +114,12 @@ int mt_personal_prefix(struct mt_session *s, const char **prefix, struct mt_err 
  * else owned by the caller. Users type names as their mail client shows
  * them, and clients hide the prefix. */
 char *mt_prefixed_name(struct mt_session *s, const char *name);
+/* A folder NAME for another account's session s (a copy or move there), as
+ * that server names it: '/' (how a rule or --to writes a level) taken for
+ * its hierarchy delimiter when that is another one, then under its personal
+ * namespace prefix as mt_prefixed_name puts it: "Archive/2024" ->
+ * "INBOX.Archive.2024" on Courier, unchanged on Dovecot. *out owned. */
+int mt_foreign_name(struct mt_session *s, const char *name, char **out, struct mt_err *e);
 
 /* LIST (with subscription and special-use information) of a UTF-8 pattern. */
 int mt_list(struct mt_session *s, const char *pattern, struct mt_mailboxes *out, struct mt_err *e);

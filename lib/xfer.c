@@ -40,6 +40,8 @@ struct xmsg {
 	char **kw;                /* owned, NULL-terminated */
 	char *key;                /* "size|Message-ID" (Message-ID "" when none); owned */
 	int state;
+	enum mt_skip_why why;     /* X_SKIPPED: why it stays */
+	uint64_t got;             /* MT_SKIP_SIZE: the size of the text the server sent */
 	int found;                /* its copy was there before this run appended anything */
 	unsigned char dig[32];
 	char *data;               /* the text while its batch is in hand; owned */
@@ -455,24 +457,70 @@ static int remove_copied(struct xfer *x, struct xmsg *m, size_t n, int allow_uns
 	return r;
 }
 
+const char *mt_skip_reason(enum mt_skip_why why)
+{
+	switch (why) {
+	case MT_SKIP_NUL: return "its text holds a NUL byte, which an APPEND cannot carry";
+	case MT_SKIP_SIZE: return "its text is not the size the server reported";
+	case MT_SKIP_NOBODY: return "the server sent no text for it";
+	case MT_SKIP_GONE: return "it was expunged meanwhile";
+	case MT_SKIP_UNCONFIRMED: return "appended, but its copy was not found there on reading back";
+	}
+	return "not copied";
+}
+
+static void skip(struct xmsg *m, enum mt_skip_why why)
+{
+	m->state = X_SKIPPED;
+	m->why = why;
+}
+
+/* m stays in the source, on its way to target: said in op->skipped. */
+static void add_skip(struct mt_op *op, const struct xmsg *m, const char *target)
+{
+	op->skipped = mt_xrealloc(op->skipped, sizeof *op->skipped * (op->nskipped + 1));
+	op->skipped[op->nskipped++] = (struct mt_skip){ .uid = m->uid, .size = m->size, .why = m->why, .got = m->got,
+							.target = mt_xstrdup(target) };
+	op->skipped_bytes += m->size;
+}
+
+/* The originals' text, each checked that an APPEND can carry it as the
+ * server described it; the others are skipped, and why. A dry run reads
+ * the same, so that it says what the real run will do. */
+static int read_texts(struct xfer *x, struct xmsg *m, size_t n, struct mt_err *e)
+{
+	uint32_t *uids = mt_xmalloc(sizeof *uids * (n + 1)), *left = NULL;
+	struct texts T = { .m = m, .n = n };
+	struct mt_fetch_spec spec = { .body_whole = 1 };
+	size_t k = 0, nleft = 0;
+	for (size_t i = 0; i < n; i++)
+		uids[i] = m[i].uid;
+	int r = mt_fetch_each(x->s, uids, n, &spec, take_text, &T, e);
+	/* no text: still there (the server would not send it), or expunged meanwhile */
+	for (size_t i = 0; i < n && r == MT_OK; i++)
+		if (m[i].data == NULL)
+			uids[k++] = m[i].uid;
+	if (r == MT_OK && k)
+		r = mt_uid_search_in(x->s, uids, k, "ALL", &left, &nleft, e);
+	for (size_t i = 0; i < n && r == MT_OK; i++) {
+		if (m[i].data == NULL)
+			skip(&m[i], mt_bsearch(&m[i].uid, left, nleft, sizeof *left, mt_cmp_u32) ? MT_SKIP_NOBODY : MT_SKIP_GONE);
+		else if (m[i].len != m[i].size) {
+			skip(&m[i], MT_SKIP_SIZE);
+			m[i].got = m[i].len;
+		} else if (memchr(m[i].data, '\0', m[i].len))
+			skip(&m[i], MT_SKIP_NUL);
+	}
+	free(left);
+	free(uids);
+	return r;
+}
+
 /* One batch m[0..n): fetch the originals' text, pair them with copies the
  * target has, append the rest, confirm, then remove what is copied. */
 static int run_batch(struct xfer *x, struct xmsg *m, size_t n, int move, int dry, int allow_unsafe, struct mt_err *e)
 {
-	uint32_t *uids = mt_xmalloc(sizeof *uids * (n + 1));
-	struct texts T = { .m = m, .n = n };
-	struct mt_fetch_spec spec = { .body_whole = 1 };
-	size_t k = 0;
-	int r;
-	/* a dry run reads only the text it compares */
-	for (size_t i = 0; i < n; i++)
-		if (!dry || mt_strindex_get(x->ix, m[i].key) >= 0)
-			uids[k++] = m[i].uid;
-	r = k ? mt_fetch_each(x->s, uids, k, &spec, take_text, &T, e) : MT_OK;
-	free(uids);
-	for (size_t i = 0; i < n && r == MT_OK; i++)
-		if ((!dry && m[i].data == NULL) || (m[i].data && (m[i].len != m[i].size || memchr(m[i].data, '\0', m[i].len))))
-			m[i].state = X_SKIPPED;   /* gone meanwhile, or no text an APPEND can carry: it stays */
+	int r = read_texts(x, m, n, e);
 	if (r == MT_OK && x->nc)
 		r = pair(x, m, n, X_TODO, X_FOUND, e);
 	for (size_t i = 0; i < n; i++)
@@ -508,7 +556,7 @@ static int run_batch(struct xfer *x, struct xmsg *m, size_t n, int move, int dry
 			r = pair(x, m, n, X_APPENDED, X_CONFIRMED, e);
 		for (size_t i = 0; i < n; i++)
 			if (m[i].state == X_APPENDED)
-				m[i].state = X_SKIPPED;   /* not seen there: the original stays */
+				skip(&m[i], MT_SKIP_UNCONFIRMED);   /* not seen there: the original stays */
 	}
 	free(todo);
 	if (r == MT_OK && move)
@@ -521,6 +569,27 @@ static int run_batch(struct xfer *x, struct xmsg *m, size_t n, int move, int dry
 }
 
 /* ---- the op ----------------------------------------------------------------------- */
+
+/* UIDs of the op the server sent nothing about (not even their size): in
+ * op->skipped as expunged meanwhile, or, still there, as sent no text. */
+static int unanswered(struct xfer *x, struct mt_err *e)
+{
+	struct mt_op *op = x->op;
+	uint32_t *miss = mt_xmalloc(sizeof *miss * (op->n + 1)), *left = NULL;
+	size_t nm = 0, nleft = 0;
+	for (size_t i = 0; i < op->n; i++) {
+		struct xmsg key = { .uid = op->uids[i] };
+		if (!mt_bsearch(&key, x->m, x->n, sizeof *x->m, cmp_xmsg))
+			miss[nm++] = op->uids[i];
+	}
+	int r = mt_uid_search_in(x->s, miss, nm, "ALL", &left, &nleft, e);
+	for (size_t i = 0; i < nm && r == MT_OK; i++)
+		add_skip(op, &(struct xmsg){ .uid = miss[i], .why = mt_bsearch(&miss[i], left, nleft, sizeof *left, mt_cmp_u32)
+									  ? MT_SKIP_NOBODY : MT_SKIP_GONE }, op->target);
+	free(left);
+	free(miss);
+	return r;
+}
 
 static int cmp_target(const void *a, const void *b)
 {
@@ -588,6 +657,8 @@ static int to_target(struct xfer *x, const char *name, size_t a, size_t b, int m
 				op->found_bytes += x->m[k].size;
 			}
 			int state = x->m[k].state;
+			if (state == X_SKIPPED && x->m[k].why)
+				add_skip(op, &x->m[k], name);
 			if (dry ? state != X_SKIPPED : move ? state == X_REMOVED : state == X_FOUND || state == X_CONFIRMED) {
 				op->done++;
 				op->done_bytes += x->m[k].size;
@@ -630,6 +701,8 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 		r = mt_fetch_each(s, op->uids, op->n, &meta, take_original, &x, e);
 	if (r == MT_OK)
 		mt_sort(x.m, x.n, sizeof *x.m, cmp_xmsg);
+	if (r == MT_OK && x.n < op->n)
+		r = unanswered(&x, e);
 	if (r == MT_OK && op->dated) {
 		/* each message to the folder its date names: the messages by target, in UID order each */
 		for (size_t i = 0; i < x.n; i++)

@@ -21,33 +21,62 @@ cy_wanted() {
 	return 1
 }
 
-# one configuration with the accounts of both servers
+# Courier likewise (tests/lib/courier.sh: its folders under INBOX., '.' between levels)
+co_wanted() {
+	mt_other_pass sanitizer && return 1
+	case ${MAILTOOL_TEST_SERVERS:-courier} in *courier*) return 0 ;; esac
+	return 1
+}
+
+# one configuration with the accounts of every server started (CONF...: theirs)
 write_conf() {
 	{
 		echo 'default = "alice";'
 		echo 'accounts = {'
-		sed -n '/^accounts = {/,/^};/p' "$MT_SUITE_DIR/mailtool.conf" | sed '1d;$d'
-		[ -z "${1:-}" ] || sed -n '/^accounts = {/,/^};/p' "$1" | sed '1d;$d'
+		for c in "$MT_SUITE_DIR/mailtool.conf" "$@"; do
+			sed -n '/^accounts = {/,/^};/p' "$c" | sed '1d;$d'
+		done
 		echo '};'
 	} >"$BATS_FILE_TMPDIR/x.conf"
 }
 
 setup_file() {
+	local confs=()
 	user_snapshot bob
 	alice_snapshots
 	# the small snapshot's bob is bob's fixture
 	cp -a "$BATS_FILE_TMPDIR/bob.snap" "$BATS_FILE_TMPDIR/small/bob.snap"
-	write_conf
-	cy_wanted || return 0
-	cy_start_file || return 1
-	. "$(cat "$BATS_FILE_TMPDIR/cy-top")/cyrus/env.sh"
-	write_conf "$MT_CY_CONF"
+	if co_wanted; then
+		# Courier reads its directory as its own users: a tree outside the mode-700 one
+		local top
+		top=$(mktemp -d /tmp/mailtool-courier.XXXXXX)
+		chmod 755 "$top"
+		echo "$top" >"$BATS_FILE_TMPDIR/co-top"
+		"$MT_REPO/tests/lib/courier.sh" start "$top/srv" >"$BATS_FILE_TMPDIR/courier-start.log" 2>&1 || {
+			cat "$BATS_FILE_TMPDIR/courier-start.log" >&2
+			return 1
+		}
+		for u in alice bob; do cp -a "$top/srv/mail/$u/Maildir" "$top/$u.snap"; done
+		confs+=("$top/srv/mailtool.conf")
+	fi
+	if cy_wanted; then
+		cy_start_file || return 1
+		. "$(cat "$BATS_FILE_TMPDIR/cy-top")/cyrus/env.sh"
+		confs+=("$MT_CY_CONF")
+	fi
+	write_conf "${confs[@]}"
 }
 
 teardown_file() {
 	alice_reset
 	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" bob >/dev/null
 	cy_stop_file
+	if [ -f "$BATS_FILE_TMPDIR/co-top" ]; then
+		local top
+		top=$(cat "$BATS_FILE_TMPDIR/co-top")
+		"$MT_REPO/tests/lib/courier.sh" stop "$top/srv" >/dev/null 2>&1
+		rm -rf "$top"
+	fi
 }
 
 setup() {
@@ -204,6 +233,20 @@ EOF
 	[[ "$stderr" == *"rule 'out': move to another account: Sieve files into this account's folders only"* ]]
 }
 
+@test "filter --dry-run to another account reads it: after a killed run it says what is already there, as the real run does" {
+	printf '%s\n' 'rules = ( { name = "dev out"; folder = "Lists/dev"; match = { from = "@"; }; move = { account = "bob"; folder = "Alice/dev"; }; create = true; } );' >"$R"
+	n=$(count_of alice mailbox Lists/dev undeleted)
+	[ "$n" -gt 10 ]
+	MAILTOOL_TEST_XFER_BATCH=10 MAILTOOL_TEST_HOOK_AFTER_APPEND='kill -9 $MAILTOOL_PID' run "$MT" filter -f "$R"
+	[ "$status" -eq 137 ]
+	[ "$(count_of bob mailbox Alice/dev all)" -eq 10 ]
+	PLAN_USER=bob plan_is_outcome filter -f "$R"
+	[[ "$output" == *$'dev out\tLists/dev\tmoved\t'"$n"* ]]
+	[[ "$output" == *$'dev out\tLists/dev\talready there\t10'* ]]
+	[ "$(count_of bob mailbox Alice/dev all)" -eq "$n" ]
+	[ "$(count_of alice mailbox Lists/dev undeleted)" -eq 0 ]
+}
+
 @test "a rule's folder of dates on another account: each message in the folder of its month, created there" {
 	printf '%s\n' 'rules = ( { name = "old"; match = { older = "1y"; }; move = { account = "bob"; folder = "Old/%Y/%m"; }; create = true; } );' >"$R"
 	want=$(dadm -f tab fetch -u alice "date.received hdr.message-id" mailbox INBOX undeleted before 365d | tail -n +2 |
@@ -252,6 +295,39 @@ EOF
 	cy_teardown
 }
 
+@test "Dovecot -> Cyrus over quota: the unconfirmed stay in the source, 69; with room, a rerun moves the rest, nothing twice" {
+	cy_setup
+	n=$(count_of alice mailbox INBOX before 730d unflagged)
+	kib=$(dadm -f tab fetch -u alice size.virtual mailbox INBOX before 730d unflagged | tail -n +2 | awk '{s += $1} END {print int(s / 1024)}')
+	# bob's Cyrus quota: what he uses and room for about half of them
+	read -r _ _ used limit < <(CHECK quota bob | awk -F'\t' '$2 == "STORAGE"')
+	echo "used $used limit $limit, $n messages, $kib KiB"
+	[ -n "$used" ]
+	CHECK setquota user/bob $((used + kib / 2)) >/dev/null
+	inbox=$(count_of alice mailbox INBOX all)
+	MAILTOOL_TEST_XFER_BATCH=10 run --separate-stderr "$MT" archive --older 2y --to-account cy-bob --to FromDovecot INBOX
+	a_status=$status a_stderr=$stderr
+	copied=$(CHECK count bob FromDovecot)
+	# a rule to the full account: the same refusal, nothing more leaves alice
+	printf '%s\n' 'rules = ( { name = "old"; folder = "INBOX"; match = { older = "2y"; }; move = { account = "cy-bob"; folder = "FromDovecot"; }; } );' >"$R"
+	run --separate-stderr "$MT" filter -f "$R"
+	CHECK setquota user/bob "${limit:--}" >/dev/null
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"APPEND to 'FromDovecot' refused by the server"* ]]
+	[ "$(CHECK count bob FromDovecot)" -eq "$copied" ]
+	[ "$a_status" -eq 69 ]
+	[[ "$a_stderr" == *"APPEND to 'FromDovecot' refused by the server"*"stay in 'INBOX'"* ]]
+	[ "$copied" -gt 0 ]
+	[ "$copied" -lt "$n" ]
+	# exactly the confirmed copies left alice
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - copied)) ]
+	run --separate-stderr "$MT" archive --older 2y --to-account cy-bob --to FromDovecot INBOX
+	[ "$status" -eq 0 ]
+	[ "$(CHECK count bob FromDovecot)" -eq "$n" ]
+	[ "$(count_of alice mailbox INBOX all)" -eq $((inbox - n)) ]
+	CHECK delete bob FromDovecot >/dev/null 2>&1 || true
+}
+
 @test "Cyrus -> Dovecot: Cyrus alice's Lists/dev into Dovecot bob, counted by both servers" {
 	cy_setup
 	CHECK clone alice Lists/dev T-xacct >/dev/null
@@ -262,6 +338,180 @@ EOF
 	[ "$(CHECK count alice T-xacct)" -eq 0 ]
 	[ "$(count_of bob mailbox FromCyrus all)" -eq "$n" ]
 	CHECK delete alice T-xacct >/dev/null 2>&1 || true
+}
+
+# ---- what cannot be copied stays, and the run says so ----
+
+# an account "liar": alice through tests/lib/lieproxy.py with RULES (a server
+# that sends a NUL byte, a size it did not report, no text); then
+# MAILTOOL_CONFIG names the configuration with it
+liar_conf() {
+	local t
+	t=$(printf 'python3 %s %s -- %s' "$MT_REPO/tests/lib/lieproxy.py" "$*" "$MT_TUNNEL_ALICE")
+	{ head -n -1 "$BATS_FILE_TMPDIR/x.conf"; printf '  liar = { tunnel = "%s"; timeout = 10; };\n};\n' "${t//\"/\\\"}"; } \
+		>"$BATS_TEST_TMPDIR/l.conf"
+	export MAILTOOL_CONFIG="$BATS_TEST_TMPDIR/l.conf"
+}
+# the UIDs of alice's FOLDER, on one line
+uids_of() { dadm search -u alice mailbox "$1" all | awk '{printf "%s%s", (NR > 1 ? " " : ""), $2}'; }
+
+@test "a NUL byte, a size the server did not report, no text: those stay, each named (folder, UID, why), 65; the rest moved" {
+	read -r u1 u2 u3 u4 rest <<<"$(uids_of 'Old Stuff')"
+	[ -n "$u4" ]
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	liar_conf "nul=$u1:10" "size=$u2:7" "nil=$u3"
+	# the dry run reads the same text, so it says the same, and exits the same
+	PLAN_USER=bob plan_is_outcome archive -a liar --older 1d --include-flagged --to-account bob --to Kept 'Old Stuff'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $u1: not moved to account 'bob' folder 'Kept': its text holds a NUL byte"*"; it stays in 'Old Stuff'"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u2: not moved to account 'bob' folder 'Kept': its text is not the size the server reported (7 reported, "*" sent); it stays in 'Old Stuff'"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u3: not moved to account 'bob' folder 'Kept': the server sent no text for it; it stays in 'Old Stuff'"* ]]
+	[[ "$stderr" == *"3 messages were not moved (named above): they stay where they are"* ]]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tnot moved: NUL byte\t1\t'* ]]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tnot moved: size differs\t1\t7'* ]]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tnot moved: no text sent\t1\t'* ]]
+	# exactly those three stay; every other one is in bob's Kept
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 3 ]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$u1,$u2,$u3")" -eq 3 ]
+	[ "$(count_of bob mailbox Kept all)" -eq $((n - 3)) ]
+	[[ "$output" == *$'Old Stuff -> bob:Kept\tmoved\t'"$((n - 3))"$'\t'* ]]
+	# --json: the same rows, records of the documented type
+	run --separate-stderr "$MT" archive -a liar --older 1d --include-flagged --to-account bob --to Kept --json 'Old Stuff'
+	[ "$status" -eq 65 ]
+	python3 "$MT_REPO/tests/lib/schema-check.py" "$MT_REPO/man/mailtool.1" archive <<<"$output"
+	[[ "$output" == *'"action":"not moved: NUL byte","messages":1,'* ]]
+}
+
+@test "a UID the server answers nothing more about once chosen (no size, no text): it stays, named, 65" {
+	read -r u1 rest <<<"$(uids_of 'Old Stuff')"
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	# its first FETCH (the choice: size and dates) answered, none after
+	liar_conf "drop=$u1:1"
+	run --separate-stderr "$MT" archive -a liar --older 1d --include-flagged --to-account bob --to Kept 'Old Stuff'
+	echo "exit $status: $stderr"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $u1: not moved to account 'bob' folder 'Kept': the server sent no text for it; it stays in 'Old Stuff'"* ]]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 1 ]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$u1")" -eq 1 ]
+	[ "$(count_of bob mailbox Kept all)" -eq $((n - 1)) ]
+}
+
+@test "filter: the same messages stay, each named and logged as not moved, 65; the rule's other messages move" {
+	read -r u1 u2 u3 u4 rest <<<"$(uids_of 'Old Stuff')"
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	liar_conf "nul=$u1:10" "size=$u2:7" "nil=$u3"
+	printf '%s\n' 'rules = ( { name = "out"; folder = "Old Stuff"; match = { larger = "1"; }; move = { account = "bob"; folder = "Kept"; }; create = true; } );' >"$R"
+	PLAN_USER=bob plan_is_outcome filter -a liar -f "$R"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $u1: not moved to account 'bob' folder 'Kept': its text holds a NUL byte"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u2: not moved to account 'bob' folder 'Kept': its text is not the size"* ]]
+	[[ "$stderr" == *"'Old Stuff' UID $u3: not moved to account 'bob' folder 'Kept': the server sent no text"* ]]
+	[[ "$output" == *$'out\tOld Stuff\tmoved\t'"$((n - 3))"* ]]
+	[[ "$output" == *$'out\tOld Stuff\tnot moved: NUL byte\t1'* ]]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$u1,$u2,$u3")" -eq 3 ]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 3 ]
+	# the audit log says what happened to each, not what was asked
+	user_restore alice
+	user_restore bob
+	run --separate-stderr "$MT" filter -a liar -f "$R" --log "$BATS_TEST_TMPDIR/log"
+	[ "$status" -eq 65 ]
+	[ "$(jq -r 'select(.action == "moved") | .uid' "$BATS_TEST_TMPDIR/log" | wc -l)" -eq $((n - 3)) ]
+	[ "$(jq -r "select(.uid == $u1) | .action" "$BATS_TEST_TMPDIR/log")" = "not moved: NUL byte" ]
+}
+
+@test "a copy not found on reading the destination back: the original stays, named, 65" {
+	# bob without UIDPLUS (no APPENDUID), whose server misstates the size of
+	# UID 1 (the new folder's first copy), so that copy is not recognised
+	tun=$(printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u bob 2>>%s' "$MT_TEST_DIR/dovecot.conf" \
+		"$DST_NO_UIDPLUS" "$MT_DOVECOT_LOG")
+	tun=$(printf 'python3 %s size=1:3 -- %s' "$MT_REPO/tests/lib/lieproxy.py" "$tun")
+	{ head -n -1 "$MAILTOOL_CONFIG"; printf '  bobtun = { tunnel = "%s"; timeout = 10; };\n};\n' "${tun//\"/\\\"}"; } >"$BATS_TEST_TMPDIR/t.conf"
+	n=$(count_of alice mailbox 'Old Stuff' all)
+	first=$(uids_of 'Old Stuff' | cut -d' ' -f1)
+	run --separate-stderr "$MT" archive --config "$BATS_TEST_TMPDIR/t.conf" --older 1d --include-flagged \
+		--to-account bobtun --to Kept 'Old Stuff'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"'Old Stuff' UID $first: not moved to account 'bobtun' folder 'Kept': appended, but its copy was not found there on reading back; it stays in 'Old Stuff'"* ]]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq 1 ]
+	[ "$(count_of alice mailbox 'Old Stuff' uid "$first")" -eq 1 ]
+	[ "$(count_of bob mailbox Kept all)" -eq "$n" ]
+}
+
+@test "the destination folder made anew between APPEND and reading back (UIDVALIDITY): nothing removed, 75 with why" {
+	# bob without UIDPLUS, so the copies are read back; his Kept deleted and
+	# created again after the APPEND
+	tun=$(printf '/usr/lib/dovecot/imap -c %s -o "imap_capability=%s" -u bob 2>>%s' "$MT_TEST_DIR/dovecot.conf" \
+		"$DST_NO_UIDPLUS" "$MT_DOVECOT_LOG")
+	{ head -n -1 "$MAILTOOL_CONFIG"; printf '  bobtun = { tunnel = "%s"; timeout = 10; };\n};\n' "${tun//\"/\\\"}"; } >"$BATS_TEST_TMPDIR/t.conf"
+	dadm mailbox create -u bob Kept
+	before=$(msgs_of alice mailbox 'Old Stuff' all)
+	MAILTOOL_TEST_HOOK_AFTER_APPEND="$MT_DOVEADM mailbox delete -u bob Kept && $MT_DOVEADM mailbox create -u bob Kept" \
+		run --separate-stderr "$MT" archive --config "$BATS_TEST_TMPDIR/t.conf" --older 1d --include-flagged \
+		--to-account bobtun --to Kept 'Old Stuff'
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"UIDVALIDITY of 'Kept' changed during the copy; nothing more removed"* ]]
+	[ "$(msgs_of alice mailbox 'Old Stuff' all)" = "$before" ]
+}
+
+# ---- Courier: its personal namespace "INBOX." and delimiter '.' ----
+
+co_setup() {
+	co_wanted || skip "MAILTOOL_TEST_SERVERS does not name courier (or make check's sanitizer pass)"
+	CO_TOP=$(cat "$BATS_FILE_TMPDIR/co-top")
+	. "$CO_TOP/srv/env.sh"
+}
+# Courier's own view (tests/lib/courier-check.py): CO USER COMMAND ARGS...
+CO() {
+	local u=$MT_CO_USER_ALICE p=$MT_CO_PASS_ALICE
+	if [ "$1" = bob ]; then u=$MT_CO_USER_BOB p=$MT_CO_PASS_BOB; fi
+	python3 "$MT_CO_CHECK" --port "$MT_CO_PORT" --ca "$MT_CO_CA" --user "$u" --password "$p" "${@:2}"
+}
+# messages in every Courier folder of USER whose name begins with PREFIX
+co_count_under() {
+	local n=0 f
+	while IFS= read -r f; do n=$((n + $(CO "$1" count "$f"))); done < <(CO "$1" list | grep -F "$2")
+	echo "$n"
+}
+co_put_back() {   # USER: the Maildir as the server started
+	local md=$MT_CO_MAILDIR_ALICE
+	[ "$1" = bob ] && md=$MT_CO_MAILDIR_BOB
+	rm -rf "$md"
+	cp -a "$CO_TOP/$1.snap" "$md"
+}
+
+@test "Dovecot -> Courier: --to 'FromDovecot/%Y' and a rule's 'Alice/ann' are Courier bob's INBOX.FromDovecot.YEAR and INBOX.Alice.ann" {
+	co_setup
+	before=$(count_of alice mailbox 'Old Stuff' all)
+	run --separate-stderr "$MT" archive --older 1d --include-flagged --to-account co-bob --to 'FromDovecot/%Y' --tsv 'Old Stuff'
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'Old Stuff -> co-bob:INBOX.FromDovecot.'[0-9][0-9][0-9][0-9]$'\tmoved\t'* ]]
+	n=$(echo "$output" | awk -F'\t' '$2 == "moved" {s += $3} END {print s}')
+	[ "$n" -gt 0 ]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq $((before - n)) ]
+	[ "$(co_count_under bob INBOX.FromDovecot.)" -eq "$n" ]
+	# a rule's folder, created there, the same way; a rerun adds nothing
+	printf '%s\n' 'rules = ( { name = "ann"; folder = "Lists/announce"; match = { from = "@"; }; move = { account = "co-bob"; folder = "Alice/ann"; }; create = true; } );' >"$R"
+	m=$(count_of alice mailbox Lists/announce undeleted)
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 0 ]
+	[ "$(count_of alice mailbox Lists/announce undeleted)" -eq 0 ]
+	[ "$(CO bob count INBOX.Alice.ann)" -eq "$m" ]
+	CO bob lsub | grep -qx 'INBOX.Alice.ann'
+	co_put_back bob
+}
+
+@test "Courier -> Dovecot: Courier alice's Junk (INBOX.Junk) into Dovecot bob's FromCourier, counted by both servers" {
+	co_setup
+	n=$(CO alice count INBOX.Junk)
+	[ "$n" -gt 0 ]
+	run --separate-stderr "$MT" archive -a co-alice --older 1d --include-flagged --to-account bob --to FromCourier --tsv Junk
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'INBOX.Junk -> bob:FromCourier\tmoved\t'"$n"$'\t'* ]]
+	[ "$(CO alice count INBOX.Junk)" -eq 0 ]
+	[ "$(count_of bob mailbox FromCourier all)" -eq "$n" ]
+	co_put_back alice
 }
 
 # ---- interruptions: the matrices of cuts.bats and faults.bats, on either connection ----

@@ -3,6 +3,7 @@
 #include "tool.h"
 
 #include "../lib/select.h"
+#include "../lib/plan.h"
 
 #include <time.h>
 
@@ -102,3 +103,48 @@ void mt_report_messages_end(enum mt_fmt fmt, int *header_done, FILE *f)
 }
 
 
+
+/* ---- what a copy or move to another account left behind ----------------- */
+
+static const char *const skip_moved[] = {
+	[MT_SKIP_NUL] = "not moved: NUL byte",          [MT_SKIP_SIZE] = "not moved: size differs",
+	[MT_SKIP_NOBODY] = "not moved: no text sent",   [MT_SKIP_GONE] = "not moved: gone meanwhile",
+	[MT_SKIP_UNCONFIRMED] = "not moved: copy not confirmed",
+};
+static const char *const skip_copied[] = {
+	[MT_SKIP_NUL] = "not copied: NUL byte",         [MT_SKIP_SIZE] = "not copied: size differs",
+	[MT_SKIP_NOBODY] = "not copied: no text sent",  [MT_SKIP_GONE] = "not copied: gone meanwhile",
+	[MT_SKIP_UNCONFIRMED] = "not copied: copy not confirmed",
+};
+
+uint64_t mt_report_skips(struct mt_ctx *ctx, const struct mt_op *op)
+{
+	const char *verb = op->kind == MT_OP_MOVE ? "moved" : "copied";
+	for (size_t i = 0; i < op->nskipped; i++) {
+		const struct mt_skip *k = &op->skipped[i];
+		char sizes[64] = "";
+		if (k->why == MT_SKIP_SIZE)
+			snprintf(sizes, sizeof sizes, " (%u reported, %llu sent)", k->size, (unsigned long long)k->got);
+		if (k->why == MT_SKIP_GONE)
+			mt_warn(ctx, "'%s' UID %u: not %s to account '%s' folder '%s': %s", op->folder, k->uid, verb,
+				op->account ? op->account : "", k->target, mt_skip_reason(k->why));
+		else
+			mt_warn(ctx, "'%s' UID %u: not %s to account '%s' folder '%s': %s%s; it stays in '%s'", op->folder,
+				k->uid, verb, op->account ? op->account : "", k->target, mt_skip_reason(k->why), sizes,
+				op->folder);
+	}
+	return op->nskipped;
+}
+
+const char *mt_skip_row(const struct mt_op *op, int why, uint64_t *n, uint64_t *bytes)
+{
+	if (why < 1 || why > MT_SKIP_UNCONFIRMED)
+		return NULL;
+	*n = *bytes = 0;
+	for (size_t i = 0; i < op->nskipped; i++)
+		if ((int)op->skipped[i].why == why) {
+			++*n;
+			*bytes += op->skipped[i].size;
+		}
+	return op->kind == MT_OP_MOVE ? skip_moved[why] : skip_copied[why];
+}

@@ -351,5 +351,13 @@ void mt_report_message_row(struct mt_table *t, const char *folder, uint32_t uid,
 			   const char *from, const char *subject);
 /* After the listings: a --tsv stream that listed nothing still gets its header. */
 void mt_report_messages_end(enum mt_fmt fmt, int *header_done, FILE *f);
+/* What a copy or move to another account left in the source (op->skipped,
+ * lib/plan.h): one line per message on stderr (folder, UID, why); returns
+ * how many. */
+struct mt_op;
+uint64_t mt_report_skips(struct mt_ctx *ctx, const struct mt_op *op);
+/* Of them, those left for reason why (1.. until it returns NULL): the
+ * action of their report row ("not moved: NUL byte"), and *n, *bytes. */
+const char *mt_skip_row(const struct mt_op *op, int why, uint64_t *n, uint64_t *bytes);
 
 #endif

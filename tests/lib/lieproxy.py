@@ -14,6 +14,10 @@ responses). RULE:
                 (RFC 2180 allows it for a message another session expunged)
   cut=UID:N     every BODY[] of UID cut to its first N bytes (a short copy
                 the server says nothing about)
+  drop=UID[:K]  no FETCH response about UID after its first K (default 0),
+                as if the server had nothing to give
+  nul=UID:N     byte N of every whole BODY[] of UID sent as a NUL (Dovecot
+                sends 0x80 for a stored NUL; other servers send it as it is)
 The state stays real: nothing on the server is changed by the proxy, so a
 test can compare the server's own view (doveadm) before and after. Ends
 when either side closes, or after 120 s.
@@ -28,7 +32,7 @@ import time
 args = sys.argv[1:]
 sep = args.index("--")
 rules, inner = args[:sep], " ".join(args[sep + 1:])
-size_of, nil, cut = {}, set(), {}
+size_of, nil, cut, nul, drop, answered = {}, set(), {}, {}, {}, {}
 for r in rules:
     kind, _, val = r.partition("=")
     if kind == "size":
@@ -39,6 +43,12 @@ for r in rules:
     elif kind == "cut":
         u, n = val.split(":")
         cut[int(u)] = int(n)
+    elif kind == "drop":
+        u, _, k = val.partition(":")
+        drop[int(u)] = int(k or 0)
+    elif kind == "nul":
+        u, n = val.split(":")
+        nul[int(u)] = int(n)
     else:
         sys.exit("lieproxy: bad rule " + r)
 
@@ -79,6 +89,9 @@ def rewrite(parts):
     if not m:
         return b"".join(t + (lit or b"") for t, lit in parts)
     uid = int(m.group(1))
+    answered[uid] = answered.get(uid, 0) + 1
+    if uid in drop and answered[uid] > drop[uid]:
+        return b""
     out = b""
     for t, lit in parts:
         if uid in size_of:
@@ -90,6 +103,8 @@ def rewrite(parts):
                 lit = None
                 out += t
                 continue
+            if body and not body.group(1) and uid in nul and nul[uid] < len(lit):
+                lit = lit[:nul[uid]] + b"\0" + lit[nul[uid] + 1:]
             if body and uid in cut:
                 lit = lit[:cut[uid]]
                 t = LITERAL.sub(b"{%d}\r\n" % len(lit), t)
