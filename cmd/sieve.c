@@ -14,6 +14,7 @@
 /* the active script mailtool makes when the user already had one: it
  * includes theirs and mailtool's (RFC 6609 include) */
 #define WRAPPER "mailtool-wrapper"
+#define WRAPPER_MARK "# " WRAPPER ": made by mailtool"
 
 static const struct mt_opt sieve_opts[] = {
 	{ .lng = "rules", .shrt = 'f', .kind = MT_ARG, .metavar = "FILE",
@@ -24,8 +25,10 @@ static const struct mt_opt sieve_opts[] = {
 	{ .lng = "activate", .kind = MT_FLAG,
 	  .help = "put: make the script active; an active script of the user's own stays active beside it" },
 	{ .lng = "replace", .kind = MT_FLAG,
-	  .help = "put --activate: on a server without include, make it active in place of the user's own" },
-	{ .lng = "force", .kind = MT_FLAG, .help = "rm: remove the active script too (deactivated first)" },
+	  .help = "put: replace a script of that name mailtool did not write; with --activate on a server without "
+		  "include, make it active in place of the user's own" },
+	{ .lng = "force", .kind = MT_FLAG,
+	  .help = "rm: remove the active script too (deactivated first; the wrapper's first script made active again)" },
 	{ .lng = "dry-run", .shrt = 'n', .kind = MT_FLAG, .help = "put, activate, rm: change nothing; show what would be done" },
 	{ .lng = "trash-folder", .kind = MT_ARG, .metavar = "FOLDER",
 	  .help = "the folder trash rules file into (default: the account's \\Trash folder, asked over IMAP)",
@@ -224,8 +227,6 @@ static int sieve_check(struct mt_ctx *ctx)
 		return mt_fail(ctx, MT_EUSAGE, "--name goes with put and diff");
 	if ((mt_flag(a, "activate") || mt_flag(a, "replace")) && sub != S_PUT)
 		return mt_fail(ctx, MT_EUSAGE, "--activate and --replace go with put");
-	if (mt_flag(a, "replace") && !mt_flag(a, "activate"))
-		return mt_fail(ctx, MT_EUSAGE, "--replace goes with --activate");
 	if (mt_flag(a, "force") && sub != S_RM)
 		return mt_fail(ctx, MT_EUSAGE, "--force goes with rm");
 	if (mt_flag(a, "dry-run") && sub != S_PUT && sub != S_ACTIVATE && sub != S_RM)
@@ -302,8 +303,19 @@ static void say(struct mt_ctx *ctx, const char *what, const char *name, const ch
 	fputs("\n", stdout);
 }
 
+/* A script mailtool wrote: the rules compiled, or the include wrapper. */
+static int written_by_mailtool(const char *text, size_t len)
+{
+	static const char *const marks[] = { MT_SIEVE_MARK, WRAPPER_MARK };
+	for (size_t i = 0; i < sizeof marks / sizeof *marks; i++)
+		if (len >= strlen(marks[i]) && memcmp(text, marks[i], strlen(marks[i])) == 0)
+			return 1;
+	return 0;
+}
+
 /* Install text as name unless the server has it already, after CHECKSCRIPT
- * and HAVESPACE; a dry run stops before PUTSCRIPT. */
+ * and HAVESPACE; a dry run stops before PUTSCRIPT. A script of that name
+ * that mailtool did not write is the user's: kept unless --replace. */
 static int install(struct mt_ctx *ctx, struct server *sv, const char *name, const char *text, size_t len, int dry)
 {
 	char *old = NULL, *warnings = NULL, more[64];
@@ -312,12 +324,15 @@ static int install(struct mt_ctx *ctx, struct server *sv, const char *name, cons
 	if (has_script(sv, name)) {
 		if (mt_msieve_get(sv->m, name, &old, &oldlen, &ctx->err) != MT_OK)
 			return mt_fail_err(ctx, &ctx->err);
-		int same = oldlen == len && memcmp(old, text, len) == 0;
+		int same = oldlen == len && memcmp(old, text, len) == 0, ours = written_by_mailtool(old, oldlen);
 		free(old);
 		if (same) {
 			say(ctx, "unchanged", name, NULL);
 			return MT_OK;
 		}
+		if (!ours && !mt_flag(&ctx->args, "replace"))
+			return mt_fail(ctx, MT_ECANTCREAT, "the script '%s' on the server is not one mailtool wrote (its first "
+				       "line is not \"%s...\"): --replace replaces it", name, MT_SIEVE_MARK);
 	}
 	if ((r = mt_msieve_check(sv->m, text, len, &warnings, &ctx->err)) != MT_OK)
 		return mt_fail_err(ctx, &ctx->err);
@@ -390,7 +405,7 @@ static void wrapper_includes(const char *text, char ***names, size_t *n)
 
 static char *wrapper_text(char *const *names, size_t n)
 {
-	char *t = mt_xstrdup("# " WRAPPER ": made by mailtool sieve put --activate. It runs the script that was\n"
+	char *t = mt_xstrdup(WRAPPER_MARK " sieve put --activate. It runs the script that was\n"
 			     "# active before, then mailtool's; mailtool keeps it up to date.\n"
 			     "require [\"include\"];\n");
 	for (size_t i = 0; i < n; i++) {
@@ -553,24 +568,63 @@ static int do_ls(struct mt_ctx *ctx, struct server *sv)
 	return MT_OK;
 }
 
+/* The active wrapper's first script, the one that was active before it,
+ * when the server still has it: *back (owned), else NULL. */
+static int wrapper_first(struct mt_ctx *ctx, struct server *sv, char **back)
+{
+	char **names = NULL, *text = NULL;
+	size_t n = 0, len;
+	*back = NULL;
+	if (mt_msieve_get(sv->m, WRAPPER, &text, &len, &ctx->err) != MT_OK)
+		return mt_fail_err(ctx, &ctx->err);
+	wrapper_includes(text, &names, &n);
+	free(text);
+	if (n && strcmp(names[0], WRAPPER) != 0 && has_script(sv, names[0])) {
+		*back = names[0];
+		names[0] = NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return MT_OK;
+}
+
 static int do_rm(struct mt_ctx *ctx, struct server *sv, const struct sieve_state *S)
 {
+	char *back = NULL;
+	int r;
 	if (!has_script(sv, S->arg))
 		return mt_fail(ctx, MT_EUNAVAIL, "no script '%s' on the server", S->arg);
 	int active = sv->active && strcmp(sv->active, S->arg) == 0;
-	if (active && !mt_flag(&ctx->args, "force"))
-		return mt_fail(ctx, MT_EUNAVAIL, "'%s' is the active script: mail would no longer be filtered by it "
-			       "(--force deactivates and removes it)", S->arg);
+	/* the active wrapper gives way to the script it kept running */
+	if (active && strcmp(S->arg, WRAPPER) == 0 && (r = wrapper_first(ctx, sv, &back)) != MT_OK)
+		return r;
+	if (active && !mt_flag(&ctx->args, "force")) {
+		r = back ? mt_fail(ctx, MT_EUNAVAIL, "'%s' is the active script (--force removes it and makes '%s' "
+				   "active again)", S->arg, back)
+			 : mt_fail(ctx, MT_EUNAVAIL, "'%s' is the active script: mail would no longer be filtered by it "
+				   "(--force deactivates and removes it)", S->arg);
+		free(back);
+		return r;
+	}
 	if (S->dry) {
-		say(ctx, active ? "would deactivate and remove" : "would remove", S->arg, NULL);
+		if (back)
+			say(ctx, "would activate", back, NULL);
+		say(ctx, active && !back ? "would deactivate and remove" : "would remove", S->arg, NULL);
+		free(back);
 		return MT_OK;
 	}
-	if (active && mt_msieve_setactive(sv->m, "", &ctx->err) != MT_OK)
-		return mt_fail_err(ctx, &ctx->err);
-	if (mt_msieve_delete(sv->m, S->arg, &ctx->err) != MT_OK)
-		return mt_fail_err(ctx, &ctx->err);
-	say(ctx, "removed", S->arg, NULL);
-	return MT_OK;
+	r = MT_OK;
+	if (active && mt_msieve_setactive(sv->m, back ? back : "", &ctx->err) != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	else if (back)
+		say(ctx, "activated", back, NULL);
+	if (r == MT_OK && mt_msieve_delete(sv->m, S->arg, &ctx->err) != MT_OK)
+		r = mt_fail_err(ctx, &ctx->err);
+	if (r == MT_OK)
+		say(ctx, "removed", S->arg, NULL);
+	free(back);
+	return r;
 }
 
 static int run_sub(struct mt_ctx *ctx, struct server *sv, const struct sieve_state *S)

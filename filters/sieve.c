@@ -559,11 +559,26 @@ static int reads_inbox(const struct mt_rule *r)
 }
 
 /* Folders filed into by the rules compiled so far that may let a message
- * go on to later rules (copy with continue). */
+ * go on to later rules (copy with continue), and how many actions (fileinto,
+ * discard) those rules can give one message. */
 struct filed {
 	const char **v;
 	size_t n;
+	size_t actions;
 };
+
+/* Pigeonhole runs no script that gives a message more actions than this
+ * (sieve_max_actions, 32 by default; flags are no actions, the implicit
+ * keep is not counted): the message stays in INBOX, none of them done. */
+#define MAX_ACTIONS 32
+
+/* The rule file as the script records it: its base name, so that one file
+ * named by another path compiles to the same script. */
+static const char *file_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash ? slash + 1 : path;
+}
 
 static int sieve_flags(struct sbuf *b, const char *cmd, const char *flags)
 {
@@ -632,6 +647,13 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 			free(w.s);
 			goto out;
 		}
+	int acts = r->action == MT_A_MOVE || r->action == MT_A_COPY || r->action == MT_A_TRASH || r->action == MT_A_EXPUNGE;
+	if (acts && fd->actions + 1 > MAX_ACTIONS) {
+		snprintf(k->why, sizeof k->why, "a message that every earlier rule with continue matches would get its "
+			 "action %zu here, and Pigeonhole runs at most %d (sieve_max_actions): it would do none and keep "
+			 "the message in INBOX", fd->actions + 1, MAX_ACTIONS);
+		goto out;
+	}
 	struct sbuf body = { 0 };
 	int ok = 1;
 	putf(&body, "if %s {\n", test.s);
@@ -693,10 +715,12 @@ static int rule_sieve(const struct mt_rule *r, const struct mt_sieve_target *t, 
 		fd->v = mt_xrealloc(fd->v, sizeof *fd->v * (fd->n + 1));
 		fd->v[fd->n++] = target;
 	}
+	if (acts && r->cont)
+		fd->actions++;
 	puts_b(b, "\n# rule '");
 	comment_text(b, r->name);
 	putf(b, "' (");
-	comment_text(b, r->file);
+	comment_text(b, file_name(r->file));
 	putf(b, ":%d)\n", r->line);
 	puts_b(b, body.s);
 	free(body.s);
@@ -746,7 +770,7 @@ int mt_sieve_compile(const struct mt_ruleset *rs, const struct mt_sieve_target *
 			goto done;
 		}
 	struct sbuf s = { 0 };
-	puts_b(&s, "# compiled by mailtool filter --sieve from the rules (mailtool-rules(5)): change them, not this\n");
+	puts_b(&s, MT_SIEVE_MARK " from the rules (mailtool-rules(5)): change them, not this\n");
 	if (nx) {
 		puts_b(&s, "require [");
 		for (size_t i = 0; i < nx; i++)
@@ -758,7 +782,7 @@ int mt_sieve_compile(const struct mt_ruleset *rs, const struct mt_sieve_target *
 		puts_b(&s, "\n# left out: rule '");
 		comment_text(&s, rr->name);
 		puts_b(&s, "' (");
-		comment_text(&s, rr->file);
+		comment_text(&s, file_name(rr->file));
 		putf(&s, ":%d): ", rr->line);
 		comment_text(&s, out->refused[i].why);
 		putc_b(&s, '\n');

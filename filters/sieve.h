@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+/* The first line of every compiled script begins with this: what tells
+ * mailtool's own scripts on a server from the user's. */
+#define MT_SIEVE_MARK "# compiled by mailtool filter --sieve"
+
 struct mt_sieve_refusal {
 	const struct mt_rule *rule;   /* in the rule set compiled */
 	char *why;                    /* owned: "older: an age means nothing at delivery" */

@@ -691,6 +691,7 @@ void mt_msieve_close(struct mt_msieve *m)
 struct list_arg {
 	struct mt_msieve_script *v;
 	size_t n;
+	int active;              /* a script listed ACTIVE so far */
 };
 
 static int list_line(struct mt_msieve *m, struct line *L, void *arg, struct mt_err *e)
@@ -700,6 +701,9 @@ static int list_line(struct mt_msieve *m, struct line *L, void *arg, struct mt_e
 		return proto_error(m, "LISTSCRIPTS", "a line that is not \"NAME\" [ACTIVE]", e);
 	if (strlen(L->v[0].s) != L->v[0].len)
 		return proto_error(m, "LISTSCRIPTS", "a script name with a NUL byte", e);
+	/* RFC 5804 2.7: at most one script is active */
+	if (L->n == 2 && la->active++)
+		return proto_error(m, "LISTSCRIPTS", "a second script listed ACTIVE (at most one is)", e);
 	la->v = mt_xrealloc(la->v, sizeof *la->v * (la->n + 1));
 	la->v[la->n++] = (struct mt_msieve_script){ .name = mt_xstrdup(L->v[0].s), .active = L->n == 2 };
 	return MT_OK;

@@ -21,6 +21,7 @@ enum {
 	MT_EUNAVAIL = EX_UNAVAILABLE, /* 69 service/capability unavailable, refused */
 	MT_ESOFT = EX_SOFTWARE,     /* 70 internal error */
 	MT_EOS = EX_OSERR,          /* 71 system error (fork, memory) */
+	MT_ECANTCREAT = EX_CANTCREAT, /* 73 the output exists and is not ours to replace */
 	MT_EIO = EX_IOERR,          /* 74 local I/O error */
 	MT_ETEMP = EX_TEMPFAIL,     /* 75 temporary failure: timeout, connection lost */
 	MT_EPROTO = EX_PROTOCOL,    /* 76 remote protocol error */

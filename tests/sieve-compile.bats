@@ -277,3 +277,43 @@ msg() {
 	[ "$(alice_count Patches)" -eq 3 ]
 	[ "$(alice_count all header message-id sv5@example.org)" -eq 0 ]
 }
+
+@test "more actions for one message than Pigeonhole runs (32) are refused with the reason, the 32 it runs compile" {
+	local text='rules = (' i
+	for i in $(seq 1 32); do
+		text+=$'\n'"{ name = \"c$i\"; match = { subject = \"hit\"; }; copy = \"F$i\"; continue = true; flag = \"\$A\"; },"
+	done
+	text+=$'\n''{ name = "flagonly"; match = { subject = "hit"; }; flag = "$B"; continue = true; },'
+	text+=$'\n''{ name = "last"; match = { subject = "hit"; }; move = "Last"; },'
+	text+=$'\n''{ name = "gone"; match = { subject = "zzz"; }; expunge = true; }'$'\n'');'
+	rules "$text"
+	run --separate-stderr "$MT" filter --sieve -f "$R" --trash-folder Trash
+	[ "$status" -eq 65 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"rules.conf:35: rule 'last': a message that every earlier rule with continue matches would get its action 33 here, and Pigeonhole runs at most 32 (sieve_max_actions)"* ]]
+	[[ "$stderr" == *"rule 'gone': "*"action 33 here"* ]]
+	[ "$(grep -c 'rule .c[0-9]*.:' <<<"$stderr")" -eq 0 ]
+	run --separate-stderr "$MT" filter --sieve --skip-unsupported -f "$R" --trash-folder Trash
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" > "$S"
+	run sievec_ok "$S"
+	[ "$status" -eq 0 ]
+	# Pigeonhole runs all 32 on a message every rule matches, flags included
+	printf 'From: a@example.org\r\nSubject: hit\r\nMessage-ID: <lim@x>\r\n\r\nhi\r\n' > "$SV/lim.eml"
+	chmod 644 "$SV/lim.eml"
+	run sieve-test -c "$SV/dovecot.conf" "$S" "$SV/lim.eml"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"exceeds policy limit"* ]]
+	[ "$(grep -c 'store message in folder: F[0-9]*$' <<<"$output")" -eq 32 ]
+}
+
+@test "the script records the rule file by its base name: the same file by another path, the same script" {
+	rules 'rules = ( { name = "inv"; match = { subject = "invoice"; }; move = "Invoices"; } );'
+	cd "$BATS_TEST_TMPDIR"
+	"$MT" filter --sieve -f "$R" > "$BATS_TEST_TMPDIR/abs.sieve"
+	"$MT" filter --sieve -f rules.conf > "$BATS_TEST_TMPDIR/rel.sieve"
+	"$MT" filter --sieve -f ./rules.conf > "$BATS_TEST_TMPDIR/dot.sieve"
+	grep -qx "# rule 'inv' (rules.conf:1)" "$BATS_TEST_TMPDIR/abs.sieve"
+	cmp "$BATS_TEST_TMPDIR/abs.sieve" "$BATS_TEST_TMPDIR/rel.sieve"
+	cmp "$BATS_TEST_TMPDIR/abs.sieve" "$BATS_TEST_TMPDIR/dot.sieve"
+}

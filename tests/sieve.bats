@@ -151,6 +151,78 @@ teardown() {
 	[ "$status" -eq 0 ]
 }
 
+@test "sieve put does not replace a script of that name mailtool did not write (73), even the active one, unless --replace" {
+	rules_f
+	mt sieve put --script "$S/mine.sieve" --name theirs --activate
+	run --separate-stderr mt sieve put -f "$S/rules.conf" --name theirs --activate --trace
+	[ "$status" -eq 73 ]
+	[ "$(grep -c '^mailtool sieve: ' <<<"$stderr")" -eq 1 ]
+	[[ "$stderr" == *"the script 'theirs' on the server is not one mailtool wrote"*"--replace replaces it"* ]]
+	[ "$(grep -cE '^C: (CHECKSCRIPT|PUTSCRIPT|SETACTIVE)' <<<"$stderr")" -eq 0 ]
+	cmp "$S/mine.sieve" "$MT_TEST_DIR/mail/alice/sieve/theirs.sieve"
+	[ "$(readlink "$MT_TEST_DIR/mail/alice/.dovecot.sieve")" = "sieve/theirs.sieve" ]
+	# a dry run says the same, a hand-written script is no more replaced by another
+	run --separate-stderr mt sieve put -f "$S/rules.conf" --name theirs --dry-run
+	[ "$status" -eq 73 ]
+	run --separate-stderr mt sieve put --script "$S/theirs.sieve" --name theirs
+	[ "$status" -eq 73 ]
+	cmp "$S/mine.sieve" "$MT_TEST_DIR/mail/alice/sieve/theirs.sieve"
+	# mailtool's own compiled script is replaced as the rules change
+	mt sieve put -f "$S/rules.conf" --name ours
+	sed 's/"Invoices"/"Factures"/' "$S/rules.conf" > "$S/changed.conf"
+	run --separate-stderr mt sieve put -f "$S/changed.conf" --name ours
+	[ "$status" -eq 0 ]
+	grep -q 'fileinto :create "Factures";' "$MT_TEST_DIR/mail/alice/sieve/ours.sieve"
+	# --replace says to
+	run --separate-stderr mt sieve put -f "$S/rules.conf" --name theirs --activate --replace
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "put theirs ("*" bytes)" ]]
+	grep -q '^# compiled by mailtool filter --sieve' "$MT_TEST_DIR/mail/alice/sieve/theirs.sieve"
+}
+
+@test "sieve put -f: the rule file named by another path compiles to the same script, and nothing is put again" {
+	rules_f
+	run --separate-stderr mt sieve put -f "$S/rules.conf"
+	[ "$status" -eq 0 ]
+	grep -q "^# rule 'invoices' (rules.conf:2)$" "$MT_TEST_DIR/mail/alice/sieve/mailtool.sieve"
+	cd "$S"
+	for f in rules.conf ./rules.conf "$S/../s/rules.conf"; do
+		run --separate-stderr mt sieve put -f "$f" --trace
+		[ "$status" -eq 0 ]
+		[ "${lines[0]}" = "unchanged mailtool" ]
+		[ "$(grep -c '^C: PUTSCRIPT' <<<"$stderr")" -eq 0 ]
+	done
+}
+
+@test "sieve rm --force of the include wrapper makes the script it kept running active again" {
+	mt sieve put --script "$S/theirs.sieve" --name roundcube --activate
+	mt sieve put --script "$S/mine.sieve" --activate
+	[ "$(readlink "$MT_TEST_DIR/mail/alice/.dovecot.sieve")" = "sieve/mailtool-wrapper.sieve" ]
+	run --separate-stderr mt sieve rm mailtool-wrapper
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"'mailtool-wrapper' is the active script (--force removes it and makes 'roundcube' active again)"* ]]
+	run --separate-stderr mt sieve rm mailtool-wrapper --force --dry-run --trace
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "would activate roundcube" ]
+	[ "${lines[1]}" = "would remove mailtool-wrapper" ]
+	[ "$(grep -cE '^C: (SETACTIVE|DELETESCRIPT)' <<<"$stderr")" -eq 0 ]
+	[ "$(readlink "$MT_TEST_DIR/mail/alice/.dovecot.sieve")" = "sieve/mailtool-wrapper.sieve" ]
+	run --separate-stderr mt sieve rm mailtool-wrapper --force
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "activated roundcube" ]
+	[ "${lines[1]}" = "removed mailtool-wrapper" ]
+	[ "$(readlink "$MT_TEST_DIR/mail/alice/.dovecot.sieve")" = "sieve/roundcube.sieve" ]
+	[ ! -e "$MT_TEST_DIR/mail/alice/sieve/mailtool-wrapper.sieve" ]
+	cmp "$S/theirs.sieve" "$MT_TEST_DIR/mail/alice/sieve/roundcube.sieve"
+	# the wrapper's first script gone too: nothing is left active
+	mt sieve put --script "$S/mine.sieve" --activate
+	mt sieve rm roundcube
+	run --separate-stderr mt sieve rm mailtool-wrapper --force
+	[ "$status" -eq 0 ]
+	[ "$output" = "removed mailtool-wrapper" ]
+	[ ! -e "$MT_TEST_DIR/mail/alice/.dovecot.sieve" ]
+}
+
 @test "sieve --as bob through the admin account, by authzid and by master login" {
 	run --separate-stderr mt sieve put -a admin --as bob --script "$S/mine.sieve" --activate
 	[ "$status" -eq 0 ]
@@ -438,6 +510,22 @@ ON ^ => <RAW>'
 	[[ "$stderr" == *"rule 're': the server's Sieve has no 'regex' extension (SIEVE capability) (left out)"* ]]
 	[ "$(grep -cE '^PUTSCRIPT' "$FAKE_LOG")" -eq 1 ]
 	grep -q 'require \["fileinto"\];' "$FAKE_LOG"
+}
+
+@test "sieve hostile: two scripts listed ACTIVE is a protocol error (76), nothing put" {
+	printf 'rules = ( { name = "inv"; match = { subject = "invoice"; }; move = "Invoices"; } );\n' > "$S/inv.conf"
+	fake_sieve_in "ON ^LISTSCRIPTS => \"one\" ACTIVE\r\n\"two\" ACTIVE\r\nOK \"done\"
+ON ^GETSCRIPT => NO (NONEXISTENT) \"no\"
+ON ^CHECKSCRIPT => OK \"fine\"
+ON ^HAVESPACE => OK \"room\"
+ON ^PUTSCRIPT => OK \"stored\"
+ON ^SETACTIVE => OK \"active\"
+ON ^LOGOUT => OK \"bye\"<CLOSE>
+ON ^ => <RAW>"
+	run --separate-stderr mt_fake sieve put -f "$S/inv.conf" --activate --no-tls --trash-folder Trash
+	[ "$status" -eq 76 ]
+	[ "$stderr" = "mailtool sieve: LISTSCRIPTS: a second script listed ACTIVE (at most one is)" ]
+	[ "$(grep -cE '^(CHECKSCRIPT|PUTSCRIPT|SETACTIVE)' "$FAKE_LOG")" -eq 0 ]
 }
 
 @test "sieve hostile: without include, a foreign active script is not replaced unless --replace" {
