@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -680,7 +681,11 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			j->host = h;
 			j->out = tmpfile();
 			j->err = tmpfile();
-			if (j->out == NULL || j->err == NULL) {
+			/* close-on-exec: what one user's job starts (a token or
+			 * password command, a tunnel) must not hold the other
+			 * jobs' output (dup2 onto 1 and 2 clears it there) */
+			if (j->out == NULL || j->err == NULL || fcntl(fileno(j->out), F_SETFD, FD_CLOEXEC) < 0 ||
+			    fcntl(fileno(j->err), F_SETFD, FD_CLOEXEC) < 0) {
 				if (j->out) fclose(j->out);
 				if (j->err) fclose(j->err);
 				free_users(users, hosts, nusers, hq, nhq);
