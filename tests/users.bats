@@ -253,3 +253,17 @@ SH
 		grep -q '^1 pipe:' "$d/fd.$u"
 	done
 }
+
+@test "--users: a user name with control characters is escaped in the human and TSV lines as in the error line" {
+	printf 'bo\033[31mb\n' > "$BATS_TEST_TMPDIR/users"
+	run -77 --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users" -j 1
+	[[ "$output" == *'== bo\x1B[31mb: failed'* ]]
+	[[ "$output" == *"'bo\\x1B[31mb"* ]]
+	[[ "$output" != *$'\033'* ]]
+	run -77 --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users" -j 1 --tsv
+	[[ "$output" == *$'\nbo\\x1B[31mb\t77\t'* ]]
+	[[ "$output" != *$'\033'* ]]
+	# JSON carries the name itself (escaped as JSON)
+	run -77 --separate-stderr "$MT" quota -a admin --users "$BATS_TEST_TMPDIR/users" -j 1 --json
+	[[ "$output" == *'"user":"bo\u001b[31mb"'* ]]
+}

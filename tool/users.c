@@ -104,6 +104,9 @@ static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 		}
 	}
 	rewind(j->out);
+	/* the name and the last error line as the error lines show them
+	 * (controls escaped): a users file and a command's stderr are input */
+	char *user = mt_term_safe(j->user), *err = lasterr ? mt_term_safe(lasterr) : NULL;
 	if (ctx->fmt == MT_FMT_JSON) {
 		int first = 1;
 		printf("{\"schema\":%d,\"type\":\"user\",\"applet\":\"%s\",\"user\":", MT_SCHEMA, ctx->ap->name);
@@ -135,20 +138,22 @@ static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 					tsv_header(o, line);
 				continue;
 			}
-			printf("%s\t%d\t\t%s\n", j->user, j->status, line);
+			printf("%s\t%d\t\t%s\n", user, j->status, line);
 		}
 		if (row <= 1)
-			tsv_user_line(o, j->user, j->status, j->status && lasterr ? lasterr : "");
+			tsv_user_line(o, user, j->status, j->status && err ? err : "");
 	} else {
-		printf("== %s: %s\n", j->user, j->status == 0 ? "ok" : "failed");
+		printf("== %s: %s\n", user, j->status == 0 ? "ok" : "failed");
 		while ((len = getline(&line, &cap, j->out)) >= 0)
 			fwrite(line, 1, (size_t)len, stdout);
-		if (j->status && lasterr)
-			printf("%s\n", lasterr);
+		if (j->status && err)
+			printf("%s\n", err);
 	}
 	fflush(stdout);
 	free(line);
 	free(lasterr);
+	free(err);
+	free(user);
 }
 
 /* Read the list; blank lines and '#' comments are skipped. */
