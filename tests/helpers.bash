@@ -21,6 +21,10 @@ fi
 
 mt() { "$MT" "$@"; }
 
+# mailtool started with 0, 1 and 2 only, as a shell starts it (not with
+# what bats holds open): what its children hold beyond those is its own
+mt_bare() { python3 -c 'import os, sys; os.closerange(3, 65536); os.execv(sys.argv[1], sys.argv[1:])' "$MT" "$@"; }
+
 # doveadm for the suite's server
 dadm() { $MT_DOVEADM "$@"; }
 

@@ -336,3 +336,27 @@ ON ^$ => 1 NO [AUTHENTICATIONFAILED] no such token'
 	[[ "$stderr" == *"connection closed by the server (after a SASL response of 16"*" bytes from a long token"* ]]
 	grep -q "Authentication response too large" "$MT_DOVECOT_LOG"
 }
+
+@test "a token_command holds no descriptor of mailtool's beyond 0, 1 and 2: plain, --trace, batch, --users, a --persist process" {
+	d=$BATS_TEST_TMPDIR
+	export XDG_RUNTIME_DIR="$d/rt"
+	mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+	# the token of user $1, after noting the descriptors it holds
+	cat > "$d/fdtok.sh" <<SH
+#!/bin/sh
+exec python3 "$MT_REPO/tests/lib/fdnote.py" "$d/fd.log" "\$(awk -v u="\$1" '\$1 == u { print \$2 }' "$BATS_FILE_TMPDIR/tokens")"
+SH
+	chmod 700 "$d/fdtok.sh"
+	token_conf t "$d/fdtok.sh \\\"\$1\\\""
+	run -0 mt_bare quota --config "$d/t.conf" -a t
+	run -0 mt_bare quota --config "$d/t.conf" -a t --trace
+	run -0 mt_bare batch --config "$d/t.conf" -e 'quota -a t; du -a t'
+	printf 'alice\nbob\n' > "$d/users"
+	run -0 mt_bare quota --config "$d/t.conf" -a t --users "$d/users" -j 2
+	run -0 mt_bare quota --config "$d/t.conf" -a t --persist 30s
+	"$MT" persist --stop >/dev/null 2>&1 || true
+	cat "$d/fd.log"
+	# a token fetched for each: plain, trace, batch (once), alice and bob, persist
+	[ "$(wc -l < "$d/fd.log")" -eq 6 ]
+	[ "$(cut -f1 "$d/fd.log" | sort -u)" = "0 1 2" ]
+}

@@ -226,7 +226,9 @@ static void serve_run(struct persisted *d, int cfd, char *buf, size_t len, int *
 	}
 	int32_t rc = MT_EUSAGE;
 	const struct mt_applet *ap = argc >= 2 ? mt_applet_find(argv[1]) : NULL;
-	int saved[3] = { dup(0), dup(1), dup(2) };
+	/* close-on-exec: what the run starts (a token or password command, a
+	 * tunnel) gets its 0, 1 and 2, not the process's own kept aside */
+	int saved[3] = { fcntl(0, F_DUPFD_CLOEXEC, 3), fcntl(1, F_DUPFD_CLOEXEC, 3), fcntl(2, F_DUPFD_CLOEXEC, 3) };
 	fflush(stdout);
 	fflush(stderr);
 	dup2(fds[0], 0);

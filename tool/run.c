@@ -322,13 +322,21 @@ static int run_with_session(struct mt_ctx *ctx, char **key)
 }
 
 /* --users: build the account's TLS context here, before the children fork,
- * so each inherits it instead of building its own. Errors are left to the
+ * so each inherits it instead of building its own, and note the account's
+ * server (*host owned, NULL with a tunnel or when unknown; *port as the
+ * session picks it) for --per-host and --resume. Errors are left to the
  * children, which report them per user as before. */
-static void users_prepare_tls(struct mt_ctx *ctx)
+static void users_prepare(struct mt_ctx *ctx, char **host, int *port)
 {
-	if ((ctx->ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) && setup_account(ctx) == MT_OK && !ctx->acct.tunnel &&
-	    ctx->acct.tls != MT_TLS_NONE)
-		mt_tls_prepare(ctx->acct.ca_file, ctx->acct.fingerprint);
+	*host = NULL;
+	*port = 0;
+	if ((ctx->ap->flags & (MT_APPLET_SESSION | MT_APPLET_ACCOUNT)) && setup_account(ctx) == MT_OK && !ctx->acct.tunnel) {
+		const struct mt_account *ac = &ctx->acct;
+		if (ac->tls != MT_TLS_NONE)
+			mt_tls_prepare(ac->ca_file, ac->fingerprint);
+		*host = ac->host ? mt_xstrdup(ac->host) : NULL;
+		*port = ac->port ? ac->port : ac->tls == MT_TLS_STARTTLS || ac->tls == MT_TLS_NONE ? 143 : 993;
+	}
 	mt_account_release(&ctx->acct);
 	mt_config_release(&ctx->cfg);
 	memset(&ctx->err, 0, sizeof ctx->err);
@@ -413,8 +421,11 @@ int mt_run_applet(const struct mt_applet *ap, int argc, char **argv)
 		if (mt_arg(&ctx.args, "as"))
 			r = mt_fail(&ctx, MT_EUSAGE, "--users and --as exclude each other");
 		else {
-			users_prepare_tls(&ctx);
-			r = mt_run_users(&ctx, run_for_user);
+			char *host;
+			int port;
+			users_prepare(&ctx, &host, &port);
+			r = mt_run_users(&ctx, run_for_user, host, port);
+			free(host);
 		}
 		goto out;
 	}

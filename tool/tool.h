@@ -221,8 +221,11 @@ char *mt_persist_log_path(const char *sock);
 int mt_persist_ask(const char *path, const char *what, char *reply, size_t len);
 
 /* --users FILE: run `one` for each user (in child processes, -j at a time,
- * --shard K/N), print one result per user and a summary. */
-int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user));
+ * --shard K/N), print one result per user and a summary. acct_host and
+ * acct_port: the account's server (NULL: a tunnel, or unknown; 0: unknown),
+ * which entries without a server (or a port) of their own reach. */
+int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user), const char *acct_host,
+		 int acct_port);
 /* A server a users file entry names: HOST, HOST:PORT, [V6] or [V6]:PORT;
  * 0 with *host owned and *port 0 when the account's port applies, -1 when
  * it is none. */

@@ -6,10 +6,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,9 +34,58 @@ int mt_in_shard(const char *user, unsigned k, unsigned n)
 	return mt_fnv1a32(user) % n == k - 1;
 }
 
+/* One entry of a users file */
+struct entry {
+	char *user;             /* owned */
+	char *host;             /* owned: the server it names (canonical HOST[:PORT]), or NULL */
+	char *key;              /* owned: the server it reaches (server_key) */
+	long line;
+};
+
+/* The account's server: the one entries without a server of their own
+ * share, and whose port entries without a port use */
+struct acct_server {
+	const char *host;       /* NULL: a tunnel, or not known */
+	int port;               /* 0: not known */
+};
+
+/* The server an entry's HOST[:PORT] (or NULL: none) reaches, as one key:
+ * "host:port", the host in lower case, the account's host and port where
+ * the entry names none ("|account" when the account has no host: a
+ * tunnel). What --per-host counts by, and --resume and the check for an
+ * entry listed twice compare. Owned; NULL when entry is no server. */
+static char *server_key(const char *entry, const struct acct_server *a)
+{
+	char *h = NULL, *key;
+	int port = 0;
+	if (entry == NULL && a->host == NULL)
+		return mt_xstrdup("|account");
+	if (entry == NULL)
+		h = mt_xstrdup(a->host);
+	else if (mt_parse_backend(entry, &h, &port) < 0)
+		return NULL;
+	if (port == 0)
+		port = a->port ? a->port : 993;
+	for (char *c = h; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	key = mt_xasprintf(strchr(h, ':') ? "[%s]:%d" : "%s:%d", h, port);
+	free(h);
+	return key;
+}
+
+static void free_entries(struct entry *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].user);
+		free(v[i].host);
+		free(v[i].key);
+	}
+	free(v);
+}
+
 struct job {
 	pid_t pid;
-	char *user;
+	const struct entry *e;
 	size_t host;            /* its server's index in the run's list of servers */
 	FILE *out, *err;        /* the child's stdout and stderr, on disk */
 	int status;
@@ -103,10 +154,18 @@ static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 		}
 	}
 	rewind(j->out);
+	/* the name and the last error line as the error lines show them
+	 * (controls escaped): a users file and a command's stderr are input */
+	char *user = mt_term_safe(j->e->user), *err = lasterr ? mt_term_safe(lasterr) : NULL;
 	if (ctx->fmt == MT_FMT_JSON) {
 		int first = 1;
 		printf("{\"schema\":%d,\"type\":\"user\",\"applet\":\"%s\",\"user\":", MT_SCHEMA, ctx->ap->name);
-		mt_json_str(stdout, j->user);
+		mt_json_str(stdout, j->e->user);
+		fputs(",\"host\":", stdout);
+		if (j->e->host)
+			mt_json_str(stdout, j->e->host);
+		else
+			fputs("null", stdout);
 		printf(",\"status\":%d,\"error\":", j->status);
 		if (j->status == 0 || lasterr == NULL)
 			fputs("null", stdout);
@@ -134,20 +193,22 @@ static void report(struct mt_ctx *ctx, struct job *j, struct tsv_out *o)
 					tsv_header(o, line);
 				continue;
 			}
-			printf("%s\t%d\t\t%s\n", j->user, j->status, line);
+			printf("%s\t%d\t\t%s\n", user, j->status, line);
 		}
 		if (row <= 1)
-			tsv_user_line(o, j->user, j->status, j->status && lasterr ? lasterr : "");
+			tsv_user_line(o, user, j->status, j->status && err ? err : "");
 	} else {
-		printf("== %s: %s\n", j->user, j->status == 0 ? "ok" : "failed");
+		printf("== %s: %s\n", user, j->status == 0 ? "ok" : "failed");
 		while ((len = getline(&line, &cap, j->out)) >= 0)
 			fwrite(line, 1, (size_t)len, stdout);
-		if (j->status && lasterr)
-			printf("%s\n", lasterr);
+		if (j->status && err)
+			printf("%s\n", err);
 	}
 	fflush(stdout);
 	free(line);
 	free(lasterr);
+	free(err);
+	free(user);
 }
 
 /* Read the list; blank lines and '#' comments are skipped. */
@@ -193,16 +254,17 @@ int mt_parse_backend(const char *s, char **host, int *port)
 }
 
 /* The entries of a users file: USER, or USER<TAB>HOST[:PORT] for users
- * spread over backends. hosts[i] NULL when the entry names none. */
-static int read_users(struct mt_ctx *ctx, const char *path, char ***out, char ***hosts, size_t *n)
+ * spread over backends. */
+static int read_users(struct mt_ctx *ctx, const char *path, const struct acct_server *acct, struct entry **out,
+		      size_t *n)
 {
 	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0;
+	int r = MT_OK;
 	*out = NULL;
-	*hosts = NULL;
 	*n = 0;
 	if (f == NULL)
 		return mt_fail(ctx, MT_EIO, "--users: cannot read '%s': %s", path, strerror(errno));
@@ -227,33 +289,60 @@ static int read_users(struct mt_ctx *ctx, const char *path, char ***out, char **
 				ue--;
 			*ue = '\0';
 			if (mt_parse_backend(h, &host, &port) < 0) {
-				int r = mt_fail(ctx, MT_EDATA, "--users: %s:%ld: '%s' is no server (HOST, HOST:PORT or [ADDR]:PORT)",
-						path, lineno, h);
-				for (size_t i = 0; i < *n; i++) {
-					free((*out)[i]);
-					free((*hosts)[i]);
-				}
-				free(*out);
-				free(*hosts);
-				free(line);
-				if (f != stdin)
-					fclose(f);
-				return r;
+				r = mt_fail(ctx, MT_EDATA, "--users: %s:%ld: '%s' is no server (HOST, HOST:PORT or [ADDR]:PORT)",
+					    path, lineno, h);
+				break;
 			}
 		}
 		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
-		*hosts = mt_xrealloc(*hosts, sizeof **hosts * (*n + 1));
-		(*out)[*n] = mt_xstrdup(s);
-		/* the canonical form: what --per-host counts by, and what the child reads */
-		(*hosts)[*n] = host ? (port ? mt_xasprintf(strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port)
-					    : mt_xasprintf(strchr(host, ':') ? "[%s]" : "%s", host)) : NULL;
+		struct entry *en = &(*out)[(*n)++];
+		en->user = mt_xstrdup(s);
+		/* the canonical form: what the child reads and the record shows */
+		en->host = host ? (port ? mt_xasprintf(strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port)
+				   : mt_xasprintf(strchr(host, ':') ? "[%s]" : "%s", host)) : NULL;
+		en->key = server_key(en->host, acct);
+		en->line = lineno;
 		free(host);
-		(*n)++;
 	}
 	free(line);
 	if (f != stdin)
 		fclose(f);
-	return MT_OK;
+	if (r != MT_OK) {
+		free_entries(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return r;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a, *y = *(const struct entry *const *)b;
+	int c = strcasecmp(x->user, y->user);
+	if (c == 0)
+		c = strcmp(x->key, y->key);
+	return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* A user listed twice on one server would have two sessions on one
+ * mailbox at once, each acting on what it saw (without MOVE, two COPYs of
+ * one message): the file is refused, naming both lines. Names are compared
+ * without case, as servers commonly take them (Dovecot's default
+ * auth_username_format is %Lu). */
+static int check_twice(struct mt_ctx *ctx, const char *path, const struct entry *v, size_t n)
+{
+	const struct entry **p = mt_xmalloc(sizeof *p * (n ? n : 1));
+	int r = MT_OK;
+	for (size_t i = 0; i < n; i++)
+		p[i] = &v[i];
+	qsort(p, n, sizeof *p, cmp_entry);
+	for (size_t i = 1; i < n && r == MT_OK; i++)
+		if (strcasecmp(p[i - 1]->user, p[i]->user) == 0 && strcmp(p[i - 1]->key, p[i]->key) == 0)
+			r = mt_fail(ctx, MT_EDATA, "--users: %s:%ld and %s:%ld both name '%s' on %s: one mailbox, "
+				    "two sessions at once", path, p[i - 1]->line, path, p[i]->line, p[i]->user,
+				    p[i]->key[0] == '|' ? "the account's server" : p[i]->key);
+	free(p);
+	return r;
 }
 
 /* ---- --resume: the per-user records of an earlier --json run ---------- */
@@ -402,15 +491,18 @@ static int json_skip(const char **p, int depth)
 	return 0;
 }
 
-/* {"user": "...", "status": N, ...}: the user and the status; -1 for
- * anything else (the caller names the line): a key twice, something after
- * the object. The applet's name, when the record has one, must be applet:
- * another applet's run says nothing of what this one has done. */
-static int user_record(const char *line, const char *applet, char **user, long *status)
+/* {"user": "...", "host": "..." or null, "status": N, ...}: the user, the
+ * server (NULL: none, or no "host": a record of before it was there) and
+ * the status; -1 for anything else (the caller names the line): a key
+ * twice, something after the object. The applet's name, when the record
+ * has one, must be applet: another applet's run says nothing of what this
+ * one has done. */
+static int user_record(const char *line, const char *applet, char **user, char **host, long *status)
 {
 	const char *s = line;
-	int have_status = 0;
+	int have_status = 0, have_host = 0;
 	*user = NULL;
+	*host = NULL;
 	while (*s == ' ' || *s == '\t')
 		s++;
 	if (*s++ != '{')
@@ -438,6 +530,16 @@ static int user_record(const char *line, const char *applet, char **user, long *
 		if (strcmp(key, "user") == 0) {
 			free(key);
 			if (*user || *s++ != '"' || json_string(&s, user) < 0)
+				goto bad;
+			continue;
+		}
+		if (strcmp(key, "host") == 0) {
+			free(key);
+			if (have_host++)
+				goto bad;
+			if (strncmp(s, "null", 4) == 0)
+				s += 4;
+			else if (*s++ != '"' || json_string(&s, host) < 0)
 				goto bad;
 			continue;
 		}
@@ -476,25 +578,39 @@ static int user_record(const char *line, const char *applet, char **user, long *
 		return 0;
 bad:
 	free(*user);
+	free(*host);
 	*user = NULL;
+	*host = NULL;
 	return -1;
 }
 
-struct done_user { char *user; long status; size_t seq; };
+struct done_user { char *user, *key; long status; size_t seq; };
 
-/* by user, then in the order read */
+/* by user and server, then in the order read */
 static int cmp_done(const void *a, const void *b)
 {
 	const struct done_user *x = a, *y = b;
 	int c = strcmp(x->user, y->user);
+	if (c == 0)
+		c = strcmp(x->key, y->key);
 	return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Every user record of FILE, sorted by user; a later record of a user
- * replaces an earlier one (runs appended to one file). Lines that are not
- * user records (a summary, blank lines) are refused: the file is not what
- * --resume reads. */
-static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **out, size_t *n)
+static void free_done(struct done_user *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].user);
+		free(v[i].key);
+	}
+	free(v);
+}
+
+/* Every user record of FILE, sorted by user and server (server_key); a
+ * later record of one replaces an earlier one (runs appended to one file).
+ * Lines that are not user records (a summary, blank lines) are refused:
+ * the file is not what --resume reads. */
+static int read_resume(struct mt_ctx *ctx, const char *path, const struct acct_server *acct, struct done_user **out,
+		       size_t *n)
 {
 	FILE *f = fopen(path, "re");
 	char *line = NULL;
@@ -505,25 +621,26 @@ static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **
 	if (f == NULL)
 		return mt_fail(ctx, MT_EUSAGE, "--resume: cannot read '%s': %s", path, strerror(errno));
 	while (getline(&line, &cap, f) >= 0) {
-		char *u;
+		char *u, *h, *key = NULL;
 		long st = -1;
 		lineno++;
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0] == '\0')
 			continue;
-		if (user_record(line, ctx->ap->name, &u, &st) < 0) {
+		int bad = user_record(line, ctx->ap->name, &u, &h, &st) < 0 || (key = server_key(h, acct)) == NULL;
+		free(h);
+		if (bad) {
+			free(u);
 			free(line);
 			fclose(f);
-			for (size_t i = 0; i < *n; i++)
-				free((*out)[i].user);
-			free(*out);
+			free_done(*out, *n);
 			*out = NULL;
 			*n = 0;
 			return mt_fail(ctx, MT_EDATA, "--resume: %s:%ld: not a user record of %s --users --json "
 				       "({\"user\": ..., \"status\": N, ...})", path, lineno, ctx->ap->name);
 		}
 		*out = mt_xrealloc(*out, sizeof **out * (*n + 1));
-		(*out)[*n] = (struct done_user){ .user = u, .status = st, .seq = *n };
+		(*out)[*n] = (struct done_user){ .user = u, .key = key, .status = st, .seq = *n };
 		(*n)++;
 	}
 	free(line);
@@ -533,14 +650,17 @@ static int read_resume(struct mt_ctx *ctx, const char *path, struct done_user **
 	return MT_OK;
 }
 
-/* The status an earlier run recorded last for user, or -1 when none. */
-static long done_status(const struct done_user *v, size_t n, const char *user)
+/* The status an earlier run recorded last for user on the server key, or
+ * -1 when none. */
+static long done_status(const struct done_user *v, size_t n, const char *user, const char *key)
 {
 	size_t lo = 0, hi = n;
 	long st = -1;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
 		int c = strcmp(v[mid].user, user);
+		if (c == 0)
+			c = strcmp(v[mid].key, key);
 		if (c <= 0) {
 			if (c == 0)
 				st = v[mid].status;
@@ -554,29 +674,25 @@ static long done_status(const struct done_user *v, size_t n, const char *user)
 
 /* --users: the users of one server, in list order, and how many of them run */
 struct hostq {
-	const char *name;   /* borrowed from the run's hosts[], NULL: the account's server */
+	const char *key;    /* borrowed from the entries: server_key */
 	size_t *v, n, at;
 	long running;
 };
 
-static void free_users(char **users, char **hosts, size_t n, struct hostq *hq, size_t nhq)
+static void free_hostq(struct hostq *hq, size_t nhq)
 {
-	for (size_t i = 0; i < n; i++) {
-		free(users[i]);
-		free(hosts[i]);
-	}
-	free(users);
-	free(hosts);
 	for (size_t h = 0; h < nhq; h++)
 		free(hq[h].v);
 	free(hq);
 }
 
-int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user))
+int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *user), const char *acct_host,
+		 int acct_port)
 {
 	const char *path = mt_arg(&ctx->args, "users"), *v;
-	char **users;
-	size_t nusers, done = 0, failed = 0, running = 0;
+	const struct acct_server acct = { .host = acct_host, .port = acct_port };
+	struct entry *ent;
+	size_t nent, done = 0, failed = 0, running = 0;
 	unsigned k = 1, n = 1;
 	long jobs = 4;
 	int r, first_fail = 0;
@@ -601,37 +717,35 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 		return mt_fail(ctx, MT_EUSAGE, "--retry-failed goes with --resume FILE (the earlier run's --json records)");
 	struct done_user *done_v = NULL;
 	size_t ndone = 0, skipped = 0;
-	if ((v = mt_arg(&ctx->args, "resume")) && (r = read_resume(ctx, v, &done_v, &ndone)) != MT_OK)
+	if ((v = mt_arg(&ctx->args, "resume")) && (r = read_resume(ctx, v, &acct, &done_v, &ndone)) != MT_OK)
 		return r;
-	char **hosts = NULL;
-	if ((r = read_users(ctx, path, &users, &hosts, &nusers)) != MT_OK) {
-		for (size_t i = 0; i < ndone; i++)
-			free(done_v[i].user);
-		free(done_v);
+	if ((r = read_users(ctx, path, &acct, &ent, &nent)) != MT_OK ||
+	    (r = check_twice(ctx, path, ent, nent)) != MT_OK) {
+		free_entries(ent, nent);
+		free_done(done_v, ndone);
 		return r;
 	}
 	if (mt_arg(&ctx->args, "resume")) {
 		/* --resume: what is not done yet (never reached, or failed);
-		 * --retry-failed: only what failed there for a while (75). The
-		 * list keeps its order; those left out are counted. */
+		 * --retry-failed: only what failed there for a while (75). An
+		 * entry is its user on its server. The list keeps its order;
+		 * those left out are counted. */
 		int retry = mt_flag(&ctx->args, "retry-failed");
 		size_t k2 = 0;
-		for (size_t i = 0; i < nusers; i++) {
-			long st = done_status(done_v, ndone, users[i]);
+		for (size_t i = 0; i < nent; i++) {
+			long st = done_status(done_v, ndone, ent[i].user, ent[i].key);
 			int run = retry ? st == MT_ETEMP : st != 0;
 			if (run) {
-				hosts[k2] = hosts[i];
-				users[k2++] = users[i];
+				ent[k2++] = ent[i];
 			} else {
-				skipped += mt_in_shard(users[i], k, n);
-				free(users[i]);
-				free(hosts[i]);
+				skipped += mt_in_shard(ent[i].user, k, n);
+				free(ent[i].user);
+				free(ent[i].host);
+				free(ent[i].key);
 			}
 		}
-		nusers = k2;
-		for (size_t i = 0; i < ndone; i++)
-			free(done_v[i].user);
-		free(done_v);
+		nent = k2;
+		free_done(done_v, ndone);
 	}
 	struct job *slot = mt_xmalloc(sizeof *slot * (size_t)jobs);
 	struct mt_progress pg;
@@ -641,17 +755,17 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	 * account's) */
 	struct hostq *hq = NULL;
 	size_t nhq = 0, mine = 0;
-	for (size_t i = 0; i < nusers; i++) {
-		if (!mt_in_shard(users[i], k, n))
+	for (size_t i = 0; i < nent; i++) {
+		if (!mt_in_shard(ent[i].user, k, n))
 			continue;
 		mine++;
 		size_t h;
 		for (h = 0; h < nhq; h++)
-			if (hq[h].name == hosts[i] || (hq[h].name && hosts[i] && strcmp(hq[h].name, hosts[i]) == 0))
+			if (strcmp(hq[h].key, ent[i].key) == 0)
 				break;
 		if (h == nhq) {
 			hq = mt_xrealloc(hq, sizeof *hq * (nhq + 1));
-			hq[nhq++] = (struct hostq){ .name = hosts[i] };
+			hq[nhq++] = (struct hostq){ .key = ent[i].key };
 		}
 		hq[h].v = mt_xrealloc(hq[h].v, sizeof *hq[h].v * (hq[h].n + 1));
 		hq[h].v[hq[h].n++] = i;
@@ -671,19 +785,23 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			if (h == nhq)
 				break;
 			hq[h].at++;
-			const char *u = users[first];
 			size_t s;
 			for (s = 0; slot[s].pid; s++)
 				;
 			struct job *j = &slot[s];
-			j->user = (char *)u;
+			j->e = &ent[first];
 			j->host = h;
 			j->out = tmpfile();
 			j->err = tmpfile();
-			if (j->out == NULL || j->err == NULL) {
+			/* close-on-exec: what one user's job starts (a token or
+			 * password command, a tunnel) must not hold the other
+			 * jobs' output (dup2 onto 1 and 2 clears it there) */
+			if (j->out == NULL || j->err == NULL || fcntl(fileno(j->out), F_SETFD, FD_CLOEXEC) < 0 ||
+			    fcntl(fileno(j->err), F_SETFD, FD_CLOEXEC) < 0) {
 				if (j->out) fclose(j->out);
 				if (j->err) fclose(j->err);
-				free_users(users, hosts, nusers, hq, nhq);
+				free_entries(ent, nent);
+				free_hostq(hq, nhq);
 				free(slot);
 				return mt_fail(ctx, MT_EIO, "--users: cannot create a temporary file: %s", strerror(errno));
 			}
@@ -691,15 +809,16 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 			if (j->pid < 0) {
 				fclose(j->out);
 				fclose(j->err);
-				free_users(users, hosts, nusers, hq, nhq);
+				free_entries(ent, nent);
+				free_hostq(hq, nhq);
 				free(slot);
 				return mt_fail(ctx, MT_EOS, "fork: %s", strerror(errno));
 			}
 			if (j->pid == 0) {
-				ctx->user_host = hosts[first];
+				ctx->user_host = j->e->host;
 				dup2(fileno(j->out), 1);
 				dup2(fileno(j->err), 2);
-				int rc = one(ctx, u);
+				int rc = one(ctx, j->e->user);
 				fflush(stdout);
 				fflush(stderr);
 				_exit(rc);
@@ -742,14 +861,15 @@ int mt_run_users(struct mt_ctx *ctx, int (*one)(struct mt_ctx *ctx, const char *
 	fflush(stdout);
 	char shard[64] = "";
 	if (n > 1)
-		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nusers);
+		snprintf(shard, sizeof shard, " (shard %u/%u of %zu listed)", k, n, nent);
 	char skip[96] = "";
 	if (mt_arg(&ctx->args, "resume"))
 		snprintf(skip, sizeof skip, ", %zu skipped (%s in the --resume file)", skipped,
 			 mt_flag(&ctx->args, "retry-failed") ? "not failed with 75" : "done");
 	fprintf(stderr, "mailtool %s: %zu users, %zu ok, %zu failed%s%s\n", ctx->ap->name, done, done - failed, failed,
 		skip, shard);
-	free_users(users, hosts, nusers, hq, nhq);
+	free_entries(ent, nent);
+	free_hostq(hq, nhq);
 	free(slot);
 	/* whether any user failed: the first failure's status */
 	return failed ? first_fail : MT_OK;
