@@ -56,6 +56,7 @@ struct xfer {
 	const char *tname;        /* and as people name it */
 	struct xmsg *m;
 	size_t n;
+	size_t *slot;             /* per op->uids entry: 1 + its place in m, 0 before take_original took it */
 	uint32_t dvalidity;       /* the target's UIDVALIDITY as selected */
 	/* the target's messages that may be copies: by key, each pairable once */
 	struct mt_strindex *ix;
@@ -97,7 +98,26 @@ static const char *const msgid_field[] = { "MESSAGE-ID", NULL };
 static int take_original(const struct mt_fetched *f, void *arg)
 {
 	struct xfer *x = arg;
-	struct xmsg *m = &x->m[x->n++];
+	/* one slot a chosen UID: a server may answer for one twice (an
+	 * unsolicited FETCH with its flags, RFC 3501 7.4.2); the first counts */
+	const uint32_t *at = bsearch(&f->uid, x->op->uids, x->op->n, sizeof *x->op->uids, mt_cmp_u32);
+	if (at == NULL)
+		return 0;
+	size_t *slot = &x->slot[at - x->op->uids];
+	struct xmsg *m;
+	if (*slot) {
+		/* the answer that carries the message's size and header counts
+		 * (an unsolicited one carries its flags alone) */
+		m = &x->m[*slot - 1];
+		if (m->size || !f->size)
+			return 0;
+		xmsg_release(m);
+	} else {
+		if (x->n >= x->op->n)
+			return 0;
+		*slot = x->n + 1;
+		m = &x->m[x->n++];
+	}
 	size_t nk = 0;
 	while (f->keywords && f->keywords[nk])
 		nk++;
@@ -591,6 +611,27 @@ static int unanswered(struct xfer *x, struct mt_err *e)
 	return r;
 }
 
+/* The target must not be the source folder itself, however it was
+ * reached (another account for the same box, another name for its host):
+ * each original would be found there as "its own copy" and then expunged.
+ * It is that folder when its UIDVALIDITY is the source's and it holds one
+ * of the originals under the same UID, size and Message-ID (a replica that
+ * keeps UIDs, as dsync does, counts as the same: refused too). */
+static int not_the_source(struct xfer *x, const char *name, struct mt_err *e)
+{
+	if (x->dvalidity != x->op->uidvalidity)
+		return MT_OK;
+	for (size_t i = 0; i < x->nc; i++) {
+		struct xmsg want = { .uid = x->c[i].uid };
+		const struct xmsg *m = bsearch(&want, x->m, x->n, sizeof *x->m, cmp_xmsg);
+		if (m && m->key && x->c[i].key && strcmp(m->key, x->c[i].key) == 0)
+			return mt_seterr(e, MT_EDATA, "'%s' on the other account is '%s' itself (the same UIDVALIDITY, "
+					 "and UID %u the same message): nothing %s", name, x->op->folder, m->uid,
+					 x->op->kind == MT_OP_MOVE ? "moved" : "copied");
+	}
+	return MT_OK;
+}
+
 static int cmp_target(const void *a, const void *b)
 {
 	const struct xmsg *x = a, *y = b;
@@ -626,6 +667,8 @@ static int to_target(struct xfer *x, const char *name, size_t a, size_t b, int m
 		if (there == MT_OK) {
 			x->dvalidity = st.uidvalidity;
 			r = add_candidates(x, 1, 0, e);
+			if (r == MT_OK)
+				r = not_the_source(x, name, e);
 		} else if (!(refused && dry)) {
 			/* (a real run created it: the server will not let us in) */
 			char *why = mt_xstrdup(e->msg);
@@ -696,6 +739,7 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 		r = mt_seterr(e, MT_ETEMP, "UIDVALIDITY of '%s' changed (%u -> %u) since selection; nothing %s", op->folder,
 			      op->uidvalidity, st.uidvalidity, move ? "moved" : "copied");
 	x.m = mt_xmalloc(sizeof *x.m * (op->n + 1));
+	x.slot = mt_xmalloc(sizeof *x.slot * (op->n + 1));
 	struct mt_fetch_spec meta = { .size = 1, .date = 1, .flags = 1, .headers = msgid_field };
 	if (r == MT_OK)
 		r = mt_fetch_each(s, op->uids, op->n, &meta, take_original, &x, e);
@@ -719,5 +763,6 @@ int mt_xfer_run(struct mt_session *s, struct mt_session *d, struct mt_op *op, in
 	for (size_t i = 0; i < x.n; i++)
 		xmsg_release(&x.m[i]);
 	free(x.m);
+	free(x.slot);
 	return r;
 }
