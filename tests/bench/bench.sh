@@ -691,6 +691,7 @@ if part filter; then
 	printf 'bytes in/out above are what mailtool read/wrote on the wire (after COMPRESS=DEFLATE); imapfilter: Dovecot'"'"'s out/in\n'
 fi
 printf '%s\n' ${top_line:+"farm-bench, wall s and ratios min/median/max: $top_line"} ${exp_line:+"$exp_line"} ${q_line:+"$q_line"} ${tls_line:+"$tls_line"}
-[ -n "${fleet_line:-}" ] && printf '%s\n' "$fleet_line"
-[ -n "${xacct_line:-}" ] && printf '%s\n' "$xacct_line"
-[ -n "${watch_line:-}" ] && printf '\n%s\n' "$watch_line"
+# (a part not run leaves its line empty: that is no failure of the bench)
+if [ -n "${fleet_line:-}" ]; then printf '%s\n' "$fleet_line"; fi
+if [ -n "${xacct_line:-}" ]; then printf '%s\n' "$xacct_line"; fi
+if [ -n "${watch_line:-}" ]; then printf '\n%s\n' "$watch_line"; fi
