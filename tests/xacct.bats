@@ -507,6 +507,7 @@ co_put_back() {   # USER: the Maildir as the server started
 	n=$(CO alice count INBOX.Junk)
 	[ "$n" -gt 0 ]
 	run --separate-stderr "$MT" archive -a co-alice --older 1d --include-flagged --to-account bob --to FromCourier --tsv Junk
+	echo "status $status: $output / $stderr"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *$'INBOX.Junk -> bob:FromCourier\tmoved\t'"$n"$'\t'* ]]
 	[ "$(CO alice count INBOX.Junk)" -eq 0 ]
