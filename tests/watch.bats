@@ -220,6 +220,42 @@ connected_case() {
 	is_count INBOX 0
 }
 
+# the suite's bob (the TLS instance) beside carol, and the invoices rule
+# moving to his FromCarol
+to_bob() {
+	{
+		echo "accounts = { carol = { host = \"127.0.0.1\"; port = $MT_NOTLS_PORT; tls = \"none\"; user = \"carol\";"
+		echo "  password_file = \"$BATS_TEST_TMPDIR/carol.pw\"; timeout = 3; connect_timeout = 2; };"
+		sed -n '/^accounts = {/,/^};/p' "$MT_SUITE_DIR/mailtool.conf" | sed '1d;$d' | grep -v '^ *default'
+		echo '};'
+	} > "$BATS_TEST_TMPDIR/c2"
+	export MAILTOOL_CONFIG="$BATS_TEST_TMPDIR/c2"
+	"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" bob >/dev/null
+	dadm mailbox create -u bob FromCarol
+	rules 'rules = ( { name = "invoices"; folder = "INBOX"; match = { subject = "(?i)invoice"; };
+	  move = { account = "bob"; folder = "FromCarol"; }; } );'
+}
+bob_has() { [ "$(dadm mailbox status -u bob messages FromCarol | sed -n 's/.*messages=//p')" = "$1" ]; }
+
+@test "a rule to another account: that account's server drops the session while the watcher idles; it is reopened and the next mail moved" {
+	to_bob
+	watch_start --give-up 30s
+	wait_until 10 watching
+	deliver 1
+	wait_until 10 bob_has 1
+	# bob's server ends his sessions (a restart, an admin's kick); carol's stays
+	$MT_DOVEADM kick bob >/dev/null
+	sleep 1
+	deliver 1 --start 2
+	wait_until 15 bob_has 2
+	is_count INBOX 0
+	kill -0 "$WPID"
+	grep -q "account 'bob': connection lost; reconnecting" "$E"
+	watch_stop
+	[ "$WRC" -eq 0 ]
+	[ "$(log_lines invoices)" -eq 2 ]
+}
+
 @test "a connection cut by the fault proxy is noticed; with nothing to reconnect to, exit 75 after --give-up" {
 	local pf="$BATS_TEST_TMPDIR/proxy.port"
 	python3 "$MT_REPO/tests/lib/cutproxy.py" "$pf" "$MT_NOTLS_PORT" after-command 12 30 </dev/null >/dev/null 2>&1 &

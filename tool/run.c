@@ -180,11 +180,25 @@ int mt_dest_account_check(struct mt_ctx *ctx, const char *account, struct mt_err
 int mt_dest_session(void *arg, const char *account, struct mt_session **out, struct mt_err *e)
 {
 	struct mt_ctx *ctx = arg;
-	for (size_t i = 0; i < ctx->ndests; i++)
-		if (strcmp(ctx->dests[i].name, account) == 0) {
+	for (size_t i = 0; i < ctx->ndests; i++) {
+		if (strcmp(ctx->dests[i].name, account) != 0)
+			continue;
+		if (mt_session_alive(ctx->dests[i].s)) {
 			*out = ctx->dests[i].s;
 			return MT_OK;
 		}
+		/* its server dropped it (a restart, a kick, a timeout) while the
+		 * run kept it, as a watcher does between passes: opened afresh
+		 * below, once per call; a failing reopen is the caller's error */
+		if (ctx->verbose)
+			fprintf(stderr, "mailtool %s: account '%s': connection lost; reconnecting\n", ctx->ap->name,
+				account);
+		mt_session_close(ctx->dests[i].s);
+		mt_account_release(&ctx->dests[i].acct);
+		free(ctx->dests[i].name);
+		ctx->dests[i] = ctx->dests[--ctx->ndests];
+		break;
+	}
 	struct mt_dest d = { .name = mt_xstrdup(account) };
 	int r = dest_account(ctx, account, &d.acct, e);
 	if (r == MT_OK)

@@ -193,8 +193,9 @@ struct mt_ctx {
 
 /* A session of another account of the configuration, for copies and moves
  * to it (mt_plan.dest): opened on first use, with the run's --trace, and
- * acting as the run's --as (or --users) user when there is one; closed when
- * the run ends. MT_OK and *out, or an error: an unknown account is
+ * acting as the run's --as (or --users) user when there is one; reopened
+ * (once per call) when its server dropped it since the last use (a long run,
+ * filter --watch); closed when the run ends. MT_OK and *out, or an error: an unknown account is
  * MT_ECONFIG. */
 int mt_dest_session(void *ctx, const char *account, struct mt_session **out, struct mt_err *e);
 /* Resolve the account only (no connection): MT_OK, or MT_ECONFIG with why. */
