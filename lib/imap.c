@@ -286,6 +286,12 @@ int mt_foreign_name(struct mt_session *s, const char *name, char **out, struct m
 		r = mt_personal_prefix(s, &prefix, e);
 	if (r != MT_OK)
 		return r;
+	/* "Archive/v1.2" for a server whose levels are '.': is the dot a level
+	 * or part of the name? Either notation alone is clear ('/' everywhere,
+	 * or the server's own, "INBOX.Archive.2024"); the two mixed are not */
+	if (delim && delim != '/' && strchr(name, '/') && strchr(name, delim))
+		return mt_seterr(e, MT_EDATA, "folder '%s' mixes '/' and the server's hierarchy delimiter '%c': write every "
+				 "level with one of them (a '%c' cannot be part of a name there)", name, delim, delim);
 	char *n = mt_xstrdup(name), *pre;
 	if (delim && delim != '/')
 		for (char *p = n; *p; p++)

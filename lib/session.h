@@ -118,7 +118,8 @@ char *mt_prefixed_name(struct mt_session *s, const char *name);
  * that server names it: '/' (how a rule or --to writes a level) taken for
  * its hierarchy delimiter when that is another one, then under its personal
  * namespace prefix as mt_prefixed_name puts it: "Archive/2024" ->
- * "INBOX.Archive.2024" on Courier, unchanged on Dovecot. *out owned. */
+ * "INBOX.Archive.2024" on Courier, unchanged on Dovecot. A NAME with both
+ * '/' and that other delimiter is ambiguous: MT_EDATA. *out owned. */
 int mt_foreign_name(struct mt_session *s, const char *name, char **out, struct mt_err *e);
 
 /* LIST (with subscription and special-use information) of a UTF-8 pattern. */

@@ -502,6 +502,27 @@ co_put_back() {   # USER: the Maildir as the server started
 	co_put_back bob
 }
 
+@test "Dovecot -> Courier: a target mixing '/' and Courier's '.' is refused (65) before anything moves; Courier's own notation is taken" {
+	co_setup
+	before=$(count_of alice mailbox 'Old Stuff' all)
+	run --separate-stderr "$MT" archive --older 1d --include-flagged --to-account co-bob --to 'Old/v1.2' 'Old Stuff'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"folder 'Old/v1.2' mixes '/' and the server's hierarchy delimiter '.'"* ]]
+	printf '%s\n' 'rules = ( { name = "ann"; folder = "Lists/announce"; match = { from = "@"; }; move = { account = "co-bob"; folder = "Alice/v1.2"; }; create = true; } );' >"$R"
+	run --separate-stderr "$MT" filter -f "$R" --dry-run
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"rule 'ann': account 'co-bob': folder 'Alice/v1.2' mixes"* ]]
+	run --separate-stderr "$MT" filter -f "$R"
+	[ "$status" -eq 65 ]
+	[ "$(count_of alice mailbox 'Old Stuff' all)" -eq "$before" ]
+	[ "$(CO bob list | grep -c 'v1')" -eq 0 ]
+	# the server's own notation alone is clear: levels, as Courier writes them
+	run --separate-stderr "$MT" archive --older 1d --include-flagged --to-account co-bob --to 'INBOX.Old.v1' 'Old Stuff'
+	[ "$status" -eq 0 ]
+	[ "$(CO bob count INBOX.Old.v1)" -eq "$before" ]
+	co_put_back bob
+}
+
 @test "Courier -> Dovecot: Courier alice's Junk (INBOX.Junk) into Dovecot bob's FromCourier, counted by both servers" {
 	co_setup
 	n=$(CO alice count INBOX.Junk)
