@@ -1570,6 +1570,24 @@ static int watch_pass(struct watch *W, double notice_at)
 }
 
 enum { WATCH_AGAIN = -1 };   /* the rules changed: a pass and new watchers */
+/* a connection that watched this long worked: a failure after it is a new one */
+#define WATCH_STABLE_MS 10000.0
+
+/* 1 when the last pass read another set of folders than the watchers were
+ * set up for (a folder a rule's pattern names was created or deleted) */
+static int folders_changed(const struct watch *W, char *const *watched, size_t nwatched)
+{
+	if (W->nfolders != nwatched)
+		return 1;
+	for (size_t i = 0; i < nwatched; i++) {
+		size_t k = 0;
+		while (k < W->nfolders && strcmp(W->folders[k], watched[i]) != 0)
+			k++;
+		if (k == W->nfolders)
+			return 1;
+	}
+	return 0;
+}
 
 /* Wait for mail and act on it until stopped (MT_OK), until a connection is
  * lost or silent (an error, said), or the rules change (WATCH_AGAIN). */
@@ -1580,6 +1598,11 @@ static int watch_wait(struct watch *W)
 	double now = mt_now_ms(), next_tick = now + F->idle_ms, next_poll = now + F->poll_ms;
 	unsigned *notices = mt_xmalloc(sizeof *notices * (W->nw ? W->nw : 1));
 	int r = MT_OK;
+	/* the folders the watchers were set up for */
+	size_t nwatched = W->nfolders;
+	char **watched = mt_xmalloc(sizeof *watched * (nwatched ? nwatched : 1));
+	for (size_t i = 0; i < nwatched; i++)
+		watched[i] = mt_xstrdup(W->folders[i]);
 	while (!stop_asked && r == MT_OK) {
 		if (reload_asked && reload(W)) {
 			r = WATCH_AGAIN;
@@ -1622,11 +1645,18 @@ static int watch_wait(struct watch *W)
 				r = mt_session_probe(ctx->s, limit, &ctx->err);
 			if (r != MT_OK)
 				r = mt_fail(ctx, MT_ETEMP, "%s; reconnecting", ctx->err.msg);
-			else if (n & MT_NOTICE_MAIL)
-				r = watch_pass(W, mt_now_ms());
+			else   /* (also what a folder created meanwhile holds) */
+				r = watch_pass(W, (n & MT_NOTICE_MAIL) ? mt_now_ms() : 0);
 			next_tick = mt_now_ms() + F->idle_ms;
 		}
+		/* a folder a rule's pattern names came or went: watched anew */
+		if (r == MT_OK && !stop_asked && folders_changed(W, watched, nwatched)) {
+			if (ctx->verbose)
+				mt_warn(ctx, "the folders to watch changed (%zu now); setting up the watchers again", W->nfolders);
+			r = WATCH_AGAIN;
+		}
 	}
+	mt_free_folders(watched, nwatched);
 	free(notices);
 	return r;
 }
@@ -1653,25 +1683,30 @@ static int watch_run(struct mt_ctx *ctx, struct filter *F)
 		mt_session_set_limits(ctx->s, &W.acct);
 	if (logpath && (r = open_log(ctx, logpath, &W.log)) != MT_OK)
 		goto out;
-	/* two watchers of one account would both act: the second waits its turn */
-	if ((r = mt_account_lock(ctx, "filter", &lock, &busy)) != MT_OK)
-		goto out;
-	if (busy) {
-		mt_warn(ctx, "another filter --watch of this account holds its lock; waiting to take over");
-		mt_session_close(ctx->s);
-		ctx->s = NULL;
-		while (!stop_asked && flock(lock, LOCK_EX | LOCK_NB) < 0)
-			nap(1000);
-		if (stop_asked)
-			goto out;
-		if (ctx->verbose)
-			mt_warn(ctx, "took over the lock");
-	}
 	while (!stop_asked) {
 		if (reload_asked)
 			reload(&W);
 		if (ctx->s == NULL && (r = watch_open(&W, &ctx->s)) != MT_OK)
 			mt_warn(ctx, "%s", ctx->err.msg);
+		/* two runs on one box would both act: the lock is named after the
+		 * server's address, known once connected; a watcher that finds
+		 * it held waits its turn, then starts afresh */
+		if (r == MT_OK && lock < 0) {
+			if ((r = mt_account_lock(ctx, "filter", &lock, &busy)) != MT_OK)
+				goto out;
+			if (busy) {
+				mt_warn(ctx, "another filter run on this box holds its lock; waiting to take over");
+				mt_session_close(ctx->s);
+				ctx->s = NULL;
+				while (!stop_asked && flock(lock, LOCK_EX | LOCK_NB) < 0)
+					nap(1000);
+				if (stop_asked)
+					goto out;
+				if (ctx->verbose)
+					mt_warn(ctx, "took over the lock");
+				continue;
+			}
+		}
 		/* every (re)connect begins with a pass: what arrived meanwhile */
 		if (r == MT_OK)
 			r = watch_pass(&W, 0);
@@ -1686,9 +1721,15 @@ static int watch_run(struct mt_ctx *ctx, struct filter *F)
 			if (ctx->verbose)
 				mt_warn(ctx, "watching %zu folder%s (%s, %zu connection%s besides the working one)", W.nfolders,
 					W.nfolders == 1 ? "" : "s", W.mode, W.nw, W.nw == 1 ? "" : "s");
-			fail_since = 0;
-			backoff = 0;
+			double began = mt_now_ms();
 			r = watch_wait(&W);
+			/* only a connection that lasted ends the failing: one the
+			 * server breaks at once each time (an endless line, a
+			 * refused IDLE) keeps backing off, and gives up in time */
+			if (mt_now_ms() - began >= WATCH_STABLE_MS) {
+				fail_since = 0;
+				backoff = 0;
+			}
 		}
 		watchers_close(&W);
 		if (r == WATCH_AGAIN) {

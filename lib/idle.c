@@ -29,7 +29,9 @@ static unsigned classify(const char *l, int *tagged, int *ok, int *cont)
 	l += 2;
 	if (strncasecmp(l, "BYE", 3) == 0)
 		return MT_NOTICE_ALIVE | MT_NOTICE_LOST;
-	if (strncasecmp(l, "STATUS ", 7) == 0)
+	/* a STATUS of a watched folder; a LIST: a folder was created, renamed
+	 * or deleted (NOTIFY's MailboxName), which a pattern may name */
+	if (strncasecmp(l, "STATUS ", 7) == 0 || strncasecmp(l, "LIST ", 5) == 0)
 		return MT_NOTICE_ALIVE | MT_NOTICE_MAIL;
 	if (isdigit((unsigned char)*l)) {
 		while (isdigit((unsigned char)*l))
@@ -68,7 +70,12 @@ static int send_raw(struct mt_session *s, const char *line, int tagged)
 
 int mt_notify_set(struct mt_session *s, const char *const *folders, size_t n, int *refused, struct mt_err *e)
 {
-	size_t len = 64;
+	/* the command's fixed words, then each quoted name and a blank */
+	static const char head[] = "NOTIFY SET (mailboxes (",
+			  /* and the personal namespace's folders coming and going: a
+			   * folder a rule's pattern names may be created while watching */
+			  tail[] = ") (MessageNew MessageExpunge)) (personal (MailboxName))";
+	size_t len = sizeof head + sizeof tail;
 	char **q = mt_xmalloc(sizeof *q * (n ? n : 1));
 	int r = MT_OK, status = MT_RESP_BAD;
 	*refused = 0;
@@ -85,10 +92,10 @@ int mt_notify_set(struct mt_session *s, const char *const *folders, size_t n, in
 		len += strlen(q[i]) + 1;
 	}
 	char *cmd = mt_xmalloc(len), *o = cmd;
-	o += sprintf(o, "NOTIFY SET (mailboxes (");
+	o = stpcpy(o, head);
 	for (size_t i = 0; i < n; i++)
-		o += sprintf(o, "%s%s", i ? " " : "", q[i]);
-	sprintf(o, ") (MessageNew MessageExpunge))");
+		o = stpcpy(stpcpy(o, i ? " " : ""), q[i]);
+	strcpy(o, tail);
 	r = mt_imap_run(s, cmd, 0, NULL, &status, e);
 	if (r == MT_OK && status != MT_RESP_OK)
 		*refused = 1;

@@ -8,7 +8,7 @@
 #include "session.h"
 
 enum {
-	MT_NOTICE_MAIL = 1 << 0,    /* EXISTS, RECENT, or a NOTIFY STATUS: mail may have arrived */
+	MT_NOTICE_MAIL = 1 << 0,    /* EXISTS, RECENT, a NOTIFY STATUS or LIST: mail may have arrived */
 	MT_NOTICE_ALIVE = 1 << 1,   /* anything at all (keep-alives "* OK Still here" included) */
 	MT_NOTICE_LOST = 1 << 2,    /* BYE, closed, timed out, or IDLE ended by the server */
 };

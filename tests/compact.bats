@@ -117,9 +117,11 @@ limit_kib() { dadm -f tab quota get -u alice | awk -F'\t' '$2=="STORAGE" {print 
 }
 
 @test "one run per account: a second one exits 75 and changes nothing" {
-	mkdir -p -m 700 "$XDG_RUNTIME_DIR/mailtool"
-	# named after the box: alice at the server, whichever account reaches it
-	lock="$XDG_RUNTIME_DIR/mailtool/compact-alice@localhost-$MT_IMAPS_PORT.lock"
+	export MAILTOOL_LOCK_DIR="$BATS_TEST_TMPDIR/locks"
+	mkdir -p -m 700 "$MAILTOOL_LOCK_DIR"
+	# named after the box: alice at the server's address (the account says
+	# localhost), whichever account reaches it
+	lock="$MAILTOOL_LOCK_DIR/compact-alice@127.0.0.1-$MT_IMAPS_PORT.lock"
 	# one process holds the lock (bounded: it lets go after 10 s by itself)
 	python3 -c 'import fcntl, sys, time; f = open(sys.argv[1], "w"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(10)' "$lock" &
 	holder=$!

@@ -17,6 +17,8 @@ if [ -n "${BATS_SUITE_TMPDIR:-}" ]; then
 	export XDG_STATE_HOME="$BATS_SUITE_TMPDIR/xdg-state" XDG_CACHE_HOME="$BATS_SUITE_TMPDIR/xdg-cache"
 	export XDG_RUNTIME_DIR="$BATS_SUITE_TMPDIR/xdg-run"
 	mkdir -p -m 700 "$XDG_RUNTIME_DIR" 2>/dev/null || true
+	# the box locks (root's are in /run/mailtool, whatever XDG_RUNTIME_DIR says)
+	export MAILTOOL_LOCK_DIR="$BATS_SUITE_TMPDIR/locks"
 fi
 
 mt() { "$MT" "$@"; }

@@ -38,6 +38,16 @@ accounts = { carol = { host = "127.0.0.1"; port = $1; tls = "none"; user = "caro
 CONF
 }
 rules() { printf '%s\n' "$1" > "$R"; }
+# SCRIPT ARGS...: tests/lib/SCRIPT relaying to the second instance
+# (PROXY_PID), its port in $BATS_TEST_TMPDIR/proxy.port, and carol's account on it
+proxy_up() {
+	local pf="$BATS_TEST_TMPDIR/proxy.port"
+	python3 "$MT_REPO/tests/lib/$1" "$pf" "$MT_NOTLS_PORT" "${@:2}" </dev/null >/dev/null 2>&1 &
+	PROXY_PID=$!
+	wait_until 10 test -s "$pf"
+	conf_port "$(cat "$pf")"
+}
+
 # the watcher up, with one IDLE connection for the two folders
 idle_one_of_two() {
 	wait_until 10 watching
@@ -294,12 +304,24 @@ bob_has() { [ "$(dadm mailbox status -u bob messages FromCarol | sed -n 's/.*mes
 	grep -q "giving up" "$E"
 }
 
-@test "watching connections gone silent (proxy frozen) are found at the next IDLE renewal and replaced; nothing is missed" {
+@test "a server that answers every IDLE with an endless line: reconnects back off, exit 75 after --give-up" {
 	local pf="$BATS_TEST_TMPDIR/proxy.port"
-	python3 "$MT_REPO/tests/lib/pauseproxy.py" "$pf" "$MT_NOTLS_PORT" 60 </dev/null >/dev/null 2>&1 &
-	PROXY_PID=$!
-	wait_until 5 test -s "$pf"
-	conf_port "$(cat "$pf")"
+	proxy_up endlessproxy.py 60
+	local t0=$SECONDS
+	watch_start --give-up 8s
+	wait_until 30 gone "$WPID"
+	WRC=0
+	wait "$WPID" || WRC=$?
+	echo "exit $WRC after $((SECONDS - t0)) s, $(cat "$pf.count") connections" >&2
+	[ "$WRC" -eq 75 ]
+	grep -q "giving up" "$E"
+	# backing off from 0.5 s, doubling: a handful of attempts in 8 s, not
+	# one or two a second (each attempt is a working and a watching connection)
+	[ "$(cat "$pf.count")" -le 14 ]
+}
+
+@test "watching connections gone silent (proxy frozen) are found at the next IDLE renewal and replaced; nothing is missed" {
+	proxy_up pauseproxy.py 60
 	watch_start --via notify --idle-interval 2s --give-up 60s
 	wait_until 10 watching
 	kill -USR1 "$PROXY_PID"
@@ -385,6 +407,109 @@ bob_has() { [ "$(dadm mailbox status -u bob messages FromCarol | sed -n 's/.*mes
 	[ "$WRC" -eq 0 ]
 	[ "$(log_lines invoices "$BATS_TEST_TMPDIR/log2.jsonl")" -eq 1 ]
 	[ "$(log_lines invoices)" -eq 5 ]
+}
+
+# accounts carol (127.0.0.1) and carol2 (localhost) for the same box
+conf_two_names() {
+	local a h
+	{
+		echo 'accounts = {'
+		for a in carol carol2; do
+			h=127.0.0.1
+			[ "$a" = carol ] || h=localhost
+			echo "  $a = { host = \"$h\"; port = $MT_NOTLS_PORT; tls = \"none\"; user = \"carol\";"
+			echo "    password_file = \"$BATS_TEST_TMPDIR/carol.pw\"; timeout = 3; connect_timeout = 2; };"
+		done
+		echo '};'
+	} >"$MAILTOOL_CONFIG"
+}
+# XDG_RUNTIME_DIR as systemd/mailtool-filter@.service gives instance $1, under the test's directory
+unit_runtime() {
+	local d
+	d=$(sed -n 's/^Environment=.*XDG_RUNTIME_DIR=\([^ ]*\).*/\1/p' "$MT_REPO/systemd/mailtool-filter@.service")
+	[ -n "$d" ]
+	d="$BATS_TEST_TMPDIR/root${d//%i/$1}"
+	mkdir -p -m 700 "$d"
+	echo "$d"
+}
+
+@test "the unit's watcher and a cron or shell run (other XDG_RUNTIME_DIR) share the box lock: the run exits 75" {
+	XDG_RUNTIME_DIR=$(unit_runtime carol) watch_start --give-up 60s
+	wait_until 10 watching
+	mkdir -p -m 700 "$BATS_TEST_TMPDIR/root/run/user/0"
+	run -75 env XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/root/run/user/0" "$MT" filter -a carol -f "$R"
+	[[ "$output" == *"another filter run holds '$MAILTOOL_LOCK_DIR/filter-carol@127.0.0.1-$MT_NOTLS_PORT.lock'"* ]]
+	run -75 env -u XDG_RUNTIME_DIR "$MT" filter -a carol -f "$R"
+}
+
+@test "root's box locks are in /run/mailtool whatever XDG_RUNTIME_DIR says; MAILTOOL_LOCK_DIR must be absolute" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root"
+	unset MAILTOOL_LOCK_DIR
+	XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/a" watch_start --give-up 60s
+	mkdir -p -m 700 "$BATS_TEST_TMPDIR/a" "$BATS_TEST_TMPDIR/b"
+	wait_until 10 watching
+	run -75 env XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/b" "$MT" filter -a carol -f "$R"
+	[[ "$output" == *"another filter run holds '/run/mailtool/filter-carol@127.0.0.1-$MT_NOTLS_PORT.lock'"* ]]
+	[ "$(stat -c %a /run/mailtool)" = 700 ]
+	run -78 env MAILTOOL_LOCK_DIR=locks "$MT" filter -a carol -f "$R"
+	[[ "$output" == *"MAILTOOL_LOCK_DIR 'locks' is not an absolute path"* ]]
+}
+
+@test "two accounts for one box, one naming the server localhost and one 127.0.0.1: one lock (the address reached)" {
+	conf_two_names
+	watch_start --give-up 60s
+	wait_until 10 watching
+	run -75 "$MT" filter -a carol2 -f "$R"
+	[[ "$output" == *"another filter run holds"*"filter-carol@127.0.0.1-$MT_NOTLS_PORT.lock"* ]]
+}
+
+@test "two unit instances for two accounts of one box: the second waits, each message is copied once" {
+	conf_two_names
+	rules 'rules = ( { name = "invoices"; folder = "INBOX"; match = { subject = "(?i)invoice"; };
+	  copy = "Copies"; create = true; } );'
+	XDG_RUNTIME_DIR=$(unit_runtime carol) watch_start --give-up 60s
+	wait_until 10 watching
+	"$MT" filter -a carol2 -f "$R" --watch -v --give-up 60s --log "$BATS_TEST_TMPDIR/log2.jsonl" 2>>"$BATS_TEST_TMPDIR/err2.txt" &
+	WPIDS+=("$!")
+	wait_until 10 grep -q "waiting to take over" "$BATS_TEST_TMPDIR/err2.txt"
+	deliver 3
+	wait_until 10 is_count Copies 3
+	sleep 1   # (the second would have copied by now, had it not waited)
+	is_count Copies 3
+	[ "$(log_lines invoices)" -eq 3 ]
+	[ "$(log_lines invoices "$BATS_TEST_TMPDIR/log2.jsonl")" -eq 0 ]
+}
+
+# an invoice saved into carol's folder $1 by another client
+save_invoice() {
+	printf 'From: a@example.org\r\nSubject: invoice in %s\r\nMessage-ID: <%s@example.org>\r\n\r\nx\r\n' "$1" "$RANDOM" |
+		dadm save -u carol -m "$1"
+}
+
+@test "a folder a rule's pattern names, created while watching, is watched (NOTIFY: at once; IDLE: from the next renewal)" {
+	local via every
+	for via in notify idle; do
+		every=2s
+		[ "$via" = idle ] || every=60s   # (NOTIFY tells of the folder: no renewal needed)
+		"$MT_REPO/tests/lib/dovecot.sh" reset-user "$MT_TEST_DIR" carol >/dev/null
+		: >"$E"
+		dadm mailbox create -u carol Lists Lists/a
+		rules 'rules = ( { name = "invoices"; folders = [ "INBOX", "Lists/*" ]; match = { subject = "(?i)invoice"; };
+		  move = "Invoices"; create = true; } );'
+		watch_start --via "$via" --idle-interval "$every" --give-up 60s
+		wait_until 10 watching
+		grep -q "watching 2 folders ($via" "$E"
+		dadm mailbox create -u carol Lists/b
+		sleep 0.5
+		save_invoice Lists/b
+		wait_until 8 is_count Invoices 1
+		wait_until 8 grep -q "watching 3 folders ($via" "$E"
+		# and mail to it is filed as it comes, not at the next renewal
+		save_invoice Lists/b
+		wait_until 4 is_count Invoices 2
+		watch_stop
+		[ "$WRC" -eq 0 ]
+	done
 }
 
 @test "SIGTERM in the middle of a burst: exit 0, nothing lost or doubled, and --new finishes the job" {

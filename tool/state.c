@@ -258,22 +258,47 @@ out:
 	return r;
 }
 
-/* One lock per account (and impersonated user) and purpose: overlapping
- * runs (cron's compact, two filter --watch) do not both act. */
+/* Where the box locks live: one place per user of the machine, whatever
+ * the environment says, so that a cron job, a login shell and every
+ * systemd instance meet there (XDG_RUNTIME_DIR differs between them and
+ * is set per unit instance). MAILTOOL_LOCK_DIR names another one (a test
+ * suite, two independent setups on one machine). Root: /run/mailtool;
+ * anyone else: the state directory, which depends on HOME alone. */
+static char *lock_dir(struct mt_err *e)
+{
+	const char *d = getenv("MAILTOOL_LOCK_DIR");
+	errno = 0;
+	if (d && *d) {
+		if (*d != '/') {
+			mt_seterr(e, MT_ECONFIG, "MAILTOOL_LOCK_DIR '%s' is not an absolute path", d);
+			return NULL;
+		}
+		return private_dir(mt_xstrdup(d), e);
+	}
+	if (getuid() == 0)
+		return private_dir(mt_xstrdup("/run/mailtool"), e);
+	return private_dir(mt_xasprintf("%s/locks", state_path()), e);
+}
+
+/* One lock per box and purpose: overlapping runs (cron's compact, two
+ * filter --watch, a shell's filter beside a unit's) do not both act. */
 int mt_account_lock(struct mt_ctx *ctx, const char *purpose, int *fd, int *busy)
 {
-	char *dir = mt_runtime_dir(&ctx->err);
+	char *dir = lock_dir(&ctx->err);
 	if (dir == NULL)
 		return mt_fail_err(ctx, &ctx->err);
 	/* named after the box the run acts on: the user acted as (or logged in
 	 * as) at the server, whichever account or --users entry reaches it, so
 	 * that 'quota -a bob' and an admin's '--users' run for bob, or two
 	 * accounts for one server, share the lock; an admin can tell whose run
-	 * holds it */
+	 * holds it. The server is the address the session reached (127.0.0.1
+	 * and localhost are one server), else the name in the account. */
 	const struct mt_account *a = &ctx->acct;
 	const char *who = a->as_user ? a->as_user : a->user ? a->user : "";
+	const char *peer = ctx->s ? mt_session_peer(ctx->s) : NULL;
+	const char *host = peer && (strchr(peer, '.') || strchr(peer, ':')) ? peer : a->host ? a->host : "";
 	char *key = a->tunnel ? mt_xasprintf("%s-tunnel-%s", who, a->name)
-			      : mt_xasprintf("%s@%s-%d", who, a->host ? a->host : "",
+			      : mt_xasprintf("%s@%s-%d", who, host,
 					     a->port ? a->port : a->tls == MT_TLS_IMPLICIT || a->tls == MT_TLS_UNSET ? 993 : 143);
 	for (char *c = key; *c; c++)
 		*c = (char)tolower((unsigned char)*c);

@@ -253,11 +253,12 @@ char *mt_fingerprint_pin(const char *v);
 /* The user's private directories (made 0700 if need be, and refused unless
  * they are the user's own and 0700): $XDG_STATE_HOME/mailtool (or
  * ~/.local/state/mailtool) for state between runs, $XDG_RUNTIME_DIR/mailtool
- * (or /tmp/mailtool-UID) for sockets and locks. Owned, or NULL and e set. */
+ * (or /tmp/mailtool-UID) for sockets. Owned, or NULL and e set. */
 char *mt_state_dir(struct mt_err *e);
 char *mt_runtime_dir(struct mt_err *e);
-/* The lock of PURPOSE ("compact", "filter") for the run's account, in
- * mt_runtime_dir: *fd holds it (LOCK_EX) on MT_OK. Held by another
+/* The lock of PURPOSE ("compact", "filter") for the box the run's session
+ * reached (user, server address, port), in $MAILTOOL_LOCK_DIR, else
+ * /run/mailtool for root, else mt_state_dir's locks/: *fd holds it (LOCK_EX) on MT_OK. Held by another
  * process: without busy, MT_ETEMP said on stderr; with busy, *busy = 1 and
  * *fd open but not locked, for the caller to retry flock on. */
 int mt_account_lock(struct mt_ctx *ctx, const char *purpose, int *fd, int *busy);
