@@ -42,6 +42,54 @@ static char *decode_run(const char *s, size_t n)
 	return out;
 }
 
+/* The B-encoded payload p[0..n) with every encoded NUL made a blank, as a
+ * new canonical payload (owned), or NULL when it holds no NUL or is not
+ * plain base64 (left to libetpan as it is). */
+static char *b_without_nul(const char *p, size_t n)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char *bytes = mt_xmalloc(n + 1);
+	size_t nb = 0, bits = 0;
+	unsigned acc = 0;
+	int nul = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *c = p[i] ? strchr(b64, p[i]) : NULL;
+		if (p[i] == '=')
+			break;   /* padding: what came before is the data */
+		if (c == NULL) {
+			free(bytes);
+			return NULL;
+		}
+		acc = (acc << 6) | (unsigned)(c - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			bytes[nb] = (unsigned char)(acc >> bits);
+			nul |= bytes[nb] == 0;
+			if (bytes[nb] == 0)
+				bytes[nb] = ' ';
+			nb++;
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (!nul) {
+		free(bytes);
+		return NULL;
+	}
+	char *out = mt_xmalloc(4 * (nb / 3 + 1) + 1), *o = out;
+	for (size_t i = 0; i < nb; i += 3) {
+		unsigned v = (unsigned)bytes[i] << 16 | (i + 1 < nb ? (unsigned)bytes[i + 1] << 8 : 0) |
+			     (i + 2 < nb ? bytes[i + 2] : 0);
+		*o++ = b64[v >> 18 & 63];
+		*o++ = b64[v >> 12 & 63];
+		*o++ = i + 1 < nb ? b64[v >> 6 & 63] : '=';
+		*o++ = i + 2 < nb ? b64[v & 63] : '=';
+	}
+	*o = '\0';
+	free(bytes);
+	return out;
+}
+
 char *mt_decode_header(const char *raw, size_t len)
 {
 	/* unfold: a line break (CRLF, or LF) followed by white space becomes
@@ -56,13 +104,32 @@ char *mt_decode_header(const char *raw, size_t len)
 		*o++ = raw[i] == '\r' ? ' ' : raw[i];
 	}
 	*o = '\0';
-	/* An encoded NUL (=00 in a Q-encoded word) would end libetpan's
-	 * decoded string and hide the rest of the value: as a control
-	 * character it becomes a blank (below) in any case, so it is one here */
+	/* An encoded NUL (=00 in a Q-encoded word, a zero byte in a B-encoded
+	 * one) would end libetpan's decoded string and hide the rest of the
+	 * value: as a control character it becomes a blank (below) in any
+	 * case, so it is one here */
 	for (char *w = unf; (w = strstr(w, "=?")) != NULL;) {
 		char *cs = w + 2, *q = strchr(cs, '?');
 		if (q == NULL)
 			break;
+		if (strchr("bB", q[1]) != NULL && q[1] != '\0' && q[2] == '?') {
+			char *end = strstr(q + 3, "?="), *fixed;
+			if (end == NULL)
+				break;
+			if ((fixed = b_without_nul(q + 3, (size_t)(end - (q + 3)))) != NULL) {
+				/* the same word, its payload re-encoded (perhaps longer
+				 * by its padding): the string made anew around it */
+				size_t at = (size_t)(q + 3 - unf), fl = strlen(fixed);
+				char *again = mt_xmalloc(at + fl + strlen(end) + 1);
+				strcpy(stpcpy((char *)mempcpy(again, unf, at), fixed), end);
+				end = again + at + fl;
+				free(fixed);
+				free(unf);
+				unf = again;
+			}
+			w = end + 2;
+			continue;
+		}
 		if (strchr("qQ", q[1]) == NULL || q[1] == '\0' || q[2] != '?') {
 			w = q;
 			continue;
@@ -78,7 +145,7 @@ char *mt_decode_header(const char *raw, size_t len)
 	 * quotes, where Pigeonhole's and Cyrus's Sieve keep them (RFC 2047
 	 * 5: no encoded word in a quoted string, which both decode anyway).
 	 * Kept, they read alike: mailtool-rules(5), "At delivery time". */
-	size_t cap = 2 * (size_t)(o - unf) + 8, n = 0;
+	size_t cap = 2 * strlen(unf) + 8, n = 0;
 	char *dec = mt_xmalloc(cap);
 	for (const char *p = unf;;) {
 		const char *q = strchr(p, '"');

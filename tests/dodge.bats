@@ -82,15 +82,17 @@ PY
 	[ "$(count Hit)" -eq 1 ]
 }
 
-@test "an encoded NUL in a Subject is a blank: the rest of the value is read" {
+@test "an encoded NUL in a Subject (Q or B) is a blank: the rest of the value is read" {
 	put 'From: a@example.org\r\nSubject: =?utf-8?q?=00?==?utf-8?q?cheap_pills?=\r\nMessage-ID: <n4@x>\r\n\r\nhi\r\n'
 	put 'From: a@example.org\r\nSubject: =?utf-8?q?x=00cheap_pills?=\r\nMessage-ID: <n3@x>\r\n\r\nhi\r\n'
-	[ "$(dadm search -u alice mailbox Att subject 'cheap pills' | wc -l)" -eq 2 ]
+	# (base64 of "x", NUL, "cheap pills")
+	put 'From: a@example.org\r\nSubject: =?utf-8?b?eABjaGVhcCBwaWxscw==?=\r\nMessage-ID: <n5@x>\r\n\r\nhi\r\n'
+	[ "$(dadm search -u alice mailbox Att subject 'cheap pills' | wc -l)" -eq 3 ]
 	# control characters become blanks everywhere else (mailtool-rules(5)): so should NUL
 	rule subject 'cheap pills'
 	run "$MT" filter -f "$R"
 	[ "$status" -eq 0 ]
-	[ "$(count Hit)" -eq 2 ]
+	[ "$(count Hit)" -eq 3 ]
 }
 
 @test "a NUL in a decoded text part (quoted-printable =00, base64) is a blank: the rest of the part is read" {
